@@ -1,0 +1,132 @@
+"""The metadata database: sessions, wrapped keys, blob index, consent, audit, erasure records.
+
+No image data, embedding or plaintext key is ever stored here: blobs live encrypted on
+disk (privacy/vault.py) and their data keys are stored only wrapped by the master key.
+SQLite is the default (with `secure_delete` so erased rows are overwritten, not just
+unlinked from the b-tree); any SQLAlchemy URL works, PostgreSQL included.
+
+Times are UNIX seconds (float) from an injected clock, so tests can move time without sleeping.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import (Boolean, Float, ForeignKey, Integer, LargeBinary, String, Text, create_engine, event, text)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class SessionRow(Base):
+    """One person's visit. `id` is a bearer secret (never logged); `audit_id` is its pseudonym."""
+
+    __tablename__ = "sessions"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    audit_id: Mapped[str] = mapped_column(String(32), unique=True)
+    created_at: Mapped[float] = mapped_column(Float)
+    consented_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    generated_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # When uploads, embeddings and adapter must be gone, and when the headshots must be gone.
+    identity_expires_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    headshots_expires_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    identity_erased_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class DataKey(Base):
+    """A session's data key for one category, wrapped (AES-256-GCM) by the master key."""
+
+    __tablename__ = "data_keys"
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"), primary_key=True)
+    category: Mapped[str] = mapped_column(String(16), primary_key=True)
+    wrapped: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class BlobRow(Base):
+    """Index of one encrypted file under the blob directory."""
+
+    __tablename__ = "blobs"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"), index=True)
+    category: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(16))
+    size: Mapped[int] = mapped_column(Integer)  # ciphertext bytes on disk
+    digest: Mapped[str] = mapped_column(String(64))  # sha256 of the ciphertext, for receipts
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class ConsentRow(Base):
+    """What the person attested, when, and under which version of the notice."""
+
+    __tablename__ = "consents"
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"), primary_key=True)
+    policy_version: Mapped[str] = mapped_column(String(64))
+    given_at: Mapped[float] = mapped_column(Float)
+    own_photos: Mapped[bool] = mapped_column(Boolean)
+    adult: Mapped[bool] = mapped_column(Boolean)
+    purpose: Mapped[bool] = mapped_column(Boolean)
+
+
+class AuditEventRow(Base):
+    """Append-only event keyed by the session's pseudonym; `detail` holds counts, never content."""
+
+    __tablename__ = "audit_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    audit_id: Mapped[str] = mapped_column(String(32), index=True)
+    at: Mapped[float] = mapped_column(Float, index=True)
+    event: Mapped[str] = mapped_column(String(40))
+    detail: Mapped[str] = mapped_column(Text, default="{}")
+
+
+class ErasureRow(Base):
+    """The minimal record left after a session is erased: that it happened, when, by whom."""
+
+    __tablename__ = "erasures"
+    audit_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    erased_at: Mapped[float] = mapped_column(Float)
+    by: Mapped[str] = mapped_column(String(16))  # "user" | "schedule"
+    receipt_digest: Mapped[str] = mapped_column(String(64))
+
+
+class Database:
+    """An engine plus a session factory, with SQLite hardened for erasure."""
+
+    def __init__(self, url: str):
+        self.url = url
+        if url.startswith("sqlite:///"):
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        self.engine: Engine = create_engine(url, connect_args=_connect_args(url))
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _harden_sqlite)
+        Base.metadata.create_all(self.engine)
+        self.session = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        return Path(self.url.removeprefix("sqlite:///")) if self.url.startswith("sqlite:///") else None
+
+    def flush_erased_pages(self) -> None:
+        """Push erased rows out of SQLite's write-ahead log, so no copy of them lingers in it."""
+        if self.engine.dialect.name == "sqlite":
+            with self.engine.connect() as conn:
+                conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _connect_args(url: str) -> dict:
+    # Threads of the app and the scheduler share the file; wait for locks instead of failing.
+    return {"timeout": 30, "check_same_thread": False} if url.startswith("sqlite") else {}
+
+
+def _harden_sqlite(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA secure_delete=ON")  # overwrite deleted content with zeros (promise 6)
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()

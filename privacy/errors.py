@@ -1,0 +1,94 @@
+"""The studio's exceptions, in two families.
+
+    StudioError
+    ├── UserError                 shown to the person, with what to do next (app.py turns these into gr.Error)
+    │   ├── PhotoRejected         ingest or screening refused a photo; `.code` is a stable reason code
+    │   ├── PhotoSetRejected      the set as a whole is not usable (too few, too many, different people)
+    │   ├── ConsentRequired       no consent record for the session: nothing may be stored
+    │   ├── SessionGone           the session was erased or has expired
+    │   ├── Busy                  the GPU queue is full or the client is rate limited
+    │   ├── Cancelled             the person cancelled training or generation
+    │   └── OutOfMemory           the GPU ran out of memory; everything was freed
+    └── OperatorError             for maintainers: precise, loud, early
+        ├── ModelUnavailable      a base model cannot be loaded (no weights, no hub)
+        └── VaultIntegrityError   a blob or key failed authentication: tampering or corruption
+
+Neither family ever carries image bytes, file names, paths with session ids, or keys:
+messages are written for people and logs, and both must stay free of personal data.
+(settings.SettingsError is the operator error for bad configuration; it lives beside
+the settings so that module has no dependencies.)
+"""
+
+from __future__ import annotations
+
+
+class StudioError(Exception):
+    """Base of every error the studio raises on purpose."""
+
+
+class UserError(StudioError):
+    """An error a person can act on. `code` is stable (tests, JSON, UI); `message` is for humans."""
+
+    code = "error"
+
+    def __init__(self, message: str, *, code: str | None = None):
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(code={self.code!r}, message={self.message!r})"
+
+
+class PhotoRejected(UserError):
+    """One photo cannot be used. Codes are listed in privacy.reasons."""
+
+
+class PhotoSetRejected(UserError):
+    """The set of photos cannot be used as a whole."""
+
+
+class ConsentRequired(UserError):
+    code = "consent_required"
+
+    def __init__(self, message: str = "Please confirm the three consent statements before uploading photos. Nothing has been stored."):
+        super().__init__(message)
+
+
+class SessionGone(UserError):
+    code = "session_gone"
+
+    def __init__(self, message: str = "This session's data has been erased. Start a new session to continue."):
+        super().__init__(message)
+
+
+class Busy(UserError):
+    code = "busy"
+
+
+class Cancelled(UserError):
+    code = "cancelled"
+
+    def __init__(self, message: str = "Cancelled. Nothing more was generated."):
+        super().__init__(message)
+
+
+class OutOfMemory(UserError):
+    code = "out_of_memory"
+
+    def __init__(self, message: str = ("The GPU ran out of memory for this job; it has been stopped and its memory freed. "
+                                       "Try fewer photos or headshots, or try again when the studio is less busy.")):
+        super().__init__(message)
+
+
+class OperatorError(StudioError):
+    """A problem only the operator can fix (configuration, models, storage)."""
+
+
+class ModelUnavailable(OperatorError):
+    """A base model could not be loaded; the message says what to set."""
+
+
+class VaultIntegrityError(OperatorError):
+    """Ciphertext or a wrapped key failed authentication (tampering, corruption, or a wrong master key)."""

@@ -1,0 +1,142 @@
+"""The privacy notice, generated from the running settings, and its version.
+
+The same text is shown in the app before upload, written to PRIVACY.md, and hashed into
+the policy version stored with every consent record (promise 18): if an operator changes
+a retention period, the version changes, and records show which notice a person agreed to.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from settings import Settings
+
+
+def _hours(h: float) -> str:
+    if h < 1:
+        return f"{round(h * 60)} minutes"
+    return "1 hour" if h == 1 else f"{h:g} hours"
+
+
+def _days(d: float) -> str:
+    if d < 1:
+        return _hours(d * 24)
+    return "1 day" if d == 1 else f"{d:g} days"
+
+
+@dataclass(frozen=True)
+class RetentionFigures:
+    """The numbers a person is promised, in words, from the settings the code runs on."""
+
+    uploads: str
+    hard_cap: str
+    headshots: str
+    audit: str
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> "RetentionFigures":
+        return cls(uploads=_hours(s.upload_retention_hours), hard_cap=_hours(s.session_hard_cap_hours),
+                   headshots=_days(s.headshot_retention_days), audit=_days(s.audit_retention_days))
+
+
+def third_parties(s: Settings) -> str:
+    if s.host_name:
+        return (f"No one but the host of this service, {s.host_name}, whose servers run it; "
+                "we send your photos to no other company, API or model.")
+    return "None. This studio is self-hosted: your photos never leave this server."
+
+
+def short_notice(s: Settings) -> str:
+    """The plain-language notice shown before anything is uploaded (Markdown)."""
+    r = RetentionFigures.from_settings(s)
+    return f"""### Before you upload: what happens to your photos
+- **What we collect:** the photos you upload (we strip all metadata such as location first), a face measurement computed from them, and the small model trained on them.
+- **What for:** only to make *your* headshots in this session. Never to train anything else, never shared, never sold.
+- **How long:** your photos, face measurements and your trained model are erased **{r.uploads}** after your headshots are made, and at the latest **{r.hard_cap}** after you agree below. Your headshots are kept for you for **{r.headshots}**, then erased. You can delete everything at any moment, and you get a signed receipt.
+- **Protection:** everything is encrypted with a key only your session has (AES-256-GCM); erasing destroys that key.
+- **Who else sees them:** {third_parties(s)}
+- **Every headshot is marked as AI-generated** (content credentials and an invisible watermark).
+- **Please upload only photos of yourself, alone** — no other people, no children, no documents.
+- **Questions or requests:** {s.contact_email}
+
+[Read the full privacy policy](/privacy)
+"""
+
+
+def full_policy(s: Settings) -> str:
+    """The complete policy: the short notice's promises, each answered in full (Markdown)."""
+    r = RetentionFigures.from_settings(s)
+    return f"""# Privacy policy — Headshot Studio
+
+This policy is generated from the configuration this deployment runs on; the numbers below are the ones the code enforces.
+Policy version: `{policy_version(s)}`.
+
+## What is my photo used for?
+Only to make your own headshots in this session: we train a small identity model (a LoRA adapter) on your photos and generate headshots from it. Nothing you upload is used for any other purpose.
+
+## Is it used to train other models?
+Never. Your photos and your adapter are never used to train or improve any other model. The studio sends no telemetry and uploads nothing anywhere.
+
+## What do you collect?
+The photos you upload, after we have removed all metadata (EXIF, GPS location, XMP, IPTC, colour profiles, comments); a face measurement (a 128-number embedding) used to check that every photo shows the same single person and to score likeness; the adapter trained on your photos; the headshots generated for you; your consent (which statements you ticked, when, and this policy's version); and an audit log of events that contains no personal data (counts and times, under a pseudonymous id). IP addresses are {"recorded in the audit log" if s.log_client_ip else "not recorded"}.
+
+## How long are uploads kept?
+Your photos, face measurements and adapter are erased {r.uploads} after your headshots are generated, and in any case no later than {r.hard_cap} after you gave consent, even if you never generate anything.
+
+## Is the trained model (my face) deleted too?
+Yes, at the same time as your photos.
+
+## How long are headshots kept?
+{r.headshots} after they were generated, so you can download them; then they are erased.
+
+## Can I delete early?
+Yes. "Delete everything now" erases your photos, adapter and headshots at once and gives you a deletion receipt signed by this deployment, which you can check with `python cli.py verify-receipt`.
+
+## Does deletion reach copies and backups?
+Everything of yours is encrypted with keys that belong to your session alone. Erasure destroys those keys first, then removes the encrypted files, so any copy left anywhere (a backup, a disk block) can no longer be decrypted.
+
+## What remains after cleanup?
+After {r.uploads}: only your headshots. After {r.headshots}: nothing but a minimal erasure record (a pseudonymous id, when, and by whom: you or the schedule) and the audit events, which hold no personal data and are kept {r.audit}.
+
+## Are results public?
+No. Your headshots are private to your session; no other visitor can fetch them.
+
+## Which third parties touch my photos?
+{third_parties(s)}
+
+## Is it encrypted?
+In transit by the host's HTTPS, and at rest with AES-256-GCM under a per-session key that is itself encrypted by the deployment's master key.
+
+## Is my location leaked?
+No. All metadata, GPS included, is removed before anything is stored, and delivered headshots carry none of it.
+
+## Could someone upload photos of another person?
+You must confirm that the photos are of you and that you are 18 or older. Every photo must show exactly one face, the same person in all of them.
+
+## What about other people in the frame, children, documents?
+A photo with a second face is refused. Please do not upload photos of children or of documents.
+
+## Will it still look like me?
+Every headshot is scored for likeness against your photos; weak ones are held back and not shown.
+
+## Can it be used for deepfakes?
+There is no free-text prompt: only professional styles. Every headshot carries C2PA content credentials and an invisible watermark declaring it AI-generated.
+
+## Who owns the result?
+You do. Download everything as a ZIP, or export all your data.
+
+## Is there an audit trail?
+Yes, without personal data: no names, file names, images or face measurements.
+
+## What if the service crashes?
+Erasures that came due while it was down run as soon as it starts again.
+
+## Contact
+{s.contact_email}
+"""
+
+
+def policy_version(s: Settings) -> str:
+    """A short hash of the notice text: changes whenever what we promise changes."""
+    return hashlib.sha256(short_notice(s).encode()).hexdigest()[:16]

@@ -1,0 +1,231 @@
+"""The encrypted session vault: seal bytes under a per-session key, open them, crypto-shred them.
+
+Each session has its own AES-256-GCM data keys, one per category of data:
+
+    identity   — the screened photos, their face embeddings, the trained adapter
+    headshots  — the generated headshots and their report
+
+so that each category can be erased on its own schedule by destroying its key
+(promises 4, 6, 7). Data keys are stored only wrapped by the master key. Blob files
+hold ciphertext only: `MAGIC | nonce | AES-GCM(data key, plaintext, aad=blob identity)`.
+
+Erasure order (`shred`): the wrapped keys are deleted and committed first, then the blob
+files are removed, then their index rows. After the first step nothing of the session
+can be decrypted, even from a copy or backup of the blob files.
+
+Nothing is ever sealed for a session without a consent record (promise 13/18): `seal`
+checks it on every call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy import delete, select
+
+from privacy.database import BlobRow, ConsentRow, Database, DataKey, SessionRow
+from privacy.errors import ConsentRequired, SessionGone, VaultIntegrityError
+
+MAGIC = b"HSV1"
+NONCE_BYTES = 12
+IDENTITY, HEADSHOTS = "identity", "headshots"
+CATEGORY_OF_KIND = {
+    "photo": IDENTITY,
+    "embedding": IDENTITY,
+    "adapter": IDENTITY,
+    "headshot": HEADSHOTS,
+    "report": HEADSHOTS,
+}
+ALL_CATEGORIES = (IDENTITY, HEADSHOTS)
+
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True)
+class BlobRef:
+    """What the rest of the studio knows of a sealed blob: an id and its kind, never a path."""
+
+    id: str
+    kind: str
+    category: str
+    size: int
+    digest: str
+    created_at: float
+
+
+@dataclass
+class ShredResult:
+    """What one shred erased: per kind, count, ciphertext bytes and digests (for the receipt)."""
+
+    categories: list[str] = field(default_factory=list)
+    keys_destroyed: int = 0
+    blobs: list[BlobRef] = field(default_factory=list)
+
+    def by_kind(self) -> dict[str, dict]:
+        summary: dict[str, dict] = {}
+        for blob in self.blobs:
+            entry = summary.setdefault(blob.kind, {"count": 0, "bytes": 0, "sha256": []})
+            entry["count"] += 1
+            entry["bytes"] += blob.size
+            entry["sha256"].append(blob.digest)
+        return summary
+
+
+class Vault:
+    def __init__(self, db: Database, blob_dir: Path, master_key: bytes, clock: Clock = time.time):
+        if len(master_key) != 32:
+            raise ValueError("the master key must be 32 bytes")
+        self.db = db
+        self.blob_dir = Path(blob_dir)
+        self.blob_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.blob_dir, 0o700)
+        self._master = AESGCM(master_key)
+        self.clock = clock
+
+    # --- sessions -------------------------------------------------------------------------
+    def new_session(self) -> str:
+        """Create an empty session and return its id (a bearer secret: never log it)."""
+        session_id = secrets.token_urlsafe(24)
+        with self.db.session.begin() as s:
+            s.add(SessionRow(id=session_id, audit_id=secrets.token_hex(8), created_at=self.clock()))
+        return session_id
+
+    def audit_id(self, session_id: str) -> str:
+        with self.db.session() as s:
+            row = s.get(SessionRow, session_id)
+            if row is None:
+                raise SessionGone()
+            return row.audit_id
+
+    # --- sealing --------------------------------------------------------------------------
+    def seal(self, session_id: str, kind: str, plaintext: bytes) -> BlobRef:
+        """Encrypt `plaintext` under the session's key for `kind`'s category and store it."""
+        category = CATEGORY_OF_KIND[kind]
+        blob_id = secrets.token_hex(16)
+        try:
+            return self._seal(session_id, blob_id, kind, category, plaintext)
+        except BaseException:
+            (self.blob_dir / blob_id).unlink(missing_ok=True)  # never leave a blob without its index row
+            raise
+
+    def _seal(self, session_id: str, blob_id: str, kind: str, category: str, plaintext: bytes) -> BlobRef:
+        with self.db.session.begin() as s:
+            if s.get(SessionRow, session_id) is None:
+                raise SessionGone()
+            if s.get(ConsentRow, session_id) is None:
+                raise ConsentRequired()
+            data_key = self._data_key(s, session_id, category, create=True)
+            nonce = secrets.token_bytes(NONCE_BYTES)
+            ciphertext = MAGIC + nonce + AESGCM(data_key).encrypt(nonce, plaintext, _aad(session_id, blob_id, kind))
+            _write_atomically(self.blob_dir / blob_id, ciphertext)
+            ref = BlobRef(blob_id, kind, category, len(ciphertext), hashlib.sha256(ciphertext).hexdigest(), self.clock())
+            s.add(BlobRow(id=ref.id, session_id=session_id, category=category, kind=kind, size=ref.size,
+                          digest=ref.digest, created_at=ref.created_at))
+        return ref
+
+    def open(self, session_id: str, blob_id: str) -> bytes:
+        """Decrypt one blob of this session. Another session's blob id is refused like a missing one."""
+        with self.db.session() as s:
+            row = s.get(BlobRow, blob_id)
+            if row is None or row.session_id != session_id:
+                raise SessionGone("That file is no longer available; it may have been erased.")
+            data_key = self._data_key(s, session_id, row.category, create=False)
+            kind = row.kind
+        try:
+            ciphertext = (self.blob_dir / blob_id).read_bytes()
+        except FileNotFoundError:
+            raise SessionGone("That file is no longer available; it may have been erased.") from None
+        return _decrypt(data_key, ciphertext, _aad(session_id, blob_id, kind))
+
+    def blobs(self, session_id: str, kind: str | None = None) -> list[BlobRef]:
+        with self.db.session() as s:
+            query = select(BlobRow).where(BlobRow.session_id == session_id).order_by(BlobRow.created_at, BlobRow.id)
+            if kind is not None:
+                query = query.where(BlobRow.kind == kind)
+            return [_ref(row) for row in s.scalars(query)]
+
+    # --- erasure --------------------------------------------------------------------------
+    def shred(self, session_id: str, categories: Iterable[str] = ALL_CATEGORIES) -> ShredResult:
+        """Crypto-shred the given categories of a session: keys first, then blobs. Idempotent."""
+        categories = list(categories)
+        result = ShredResult(categories=categories)
+        with self.db.session.begin() as s:
+            result.keys_destroyed = s.execute(
+                delete(DataKey).where(DataKey.session_id == session_id, DataKey.category.in_(categories))).rowcount
+        # The keys are gone and committed: from here on the blobs are unreadable noise.
+        with self.db.session.begin() as s:
+            rows = list(s.scalars(select(BlobRow).where(BlobRow.session_id == session_id,
+                                                        BlobRow.category.in_(categories))))
+            for row in rows:
+                try:
+                    (self.blob_dir / row.id).unlink()
+                except FileNotFoundError:
+                    pass  # a concurrent erasure got there first
+                result.blobs.append(_ref(row))
+            if rows:
+                s.execute(delete(BlobRow).where(BlobRow.id.in_([r.id for r in rows])))
+        return result
+
+    def has_key(self, session_id: str, category: str) -> bool:
+        with self.db.session() as s:
+            return s.get(DataKey, (session_id, category)) is not None
+
+    # --- keys -----------------------------------------------------------------------------
+    def _data_key(self, s, session_id: str, category: str, *, create: bool) -> bytes:
+        row = s.get(DataKey, (session_id, category))
+        aad = f"key|{session_id}|{category}".encode()
+        if row is None:
+            if not create:
+                raise SessionGone("That file is no longer available; it has been erased.")
+            key = AESGCM.generate_key(bit_length=256)
+            nonce = secrets.token_bytes(NONCE_BYTES)
+            s.add(DataKey(session_id=session_id, category=category,
+                          wrapped=nonce + self._master.encrypt(nonce, key, aad), created_at=self.clock()))
+            s.flush()
+            return key
+        try:
+            return self._master.decrypt(row.wrapped[:NONCE_BYTES], row.wrapped[NONCE_BYTES:], aad)
+        except InvalidTag:
+            raise VaultIntegrityError("A session key failed to unwrap: wrong master key or tampered database.") from None
+
+
+def _aad(session_id: str, blob_id: str, kind: str) -> bytes:
+    # Binding the ciphertext to its owner and kind: a blob cannot be swapped into another session.
+    return f"blob|{session_id}|{blob_id}|{kind}".encode()
+
+
+def _decrypt(data_key: bytes, ciphertext: bytes, aad: bytes) -> bytes:
+    if not ciphertext.startswith(MAGIC):
+        raise VaultIntegrityError("A stored blob is not in the vault format.")
+    nonce = ciphertext[len(MAGIC):len(MAGIC) + NONCE_BYTES]
+    try:
+        return AESGCM(data_key).decrypt(nonce, ciphertext[len(MAGIC) + NONCE_BYTES:], aad)
+    except InvalidTag:
+        raise VaultIntegrityError("A stored blob failed authentication: it was modified or corrupted.") from None
+
+
+def _ref(row: BlobRow) -> BlobRef:
+    return BlobRef(row.id, row.kind, row.category, row.size, row.digest, row.created_at)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Write via a temp file + rename, so a crash never leaves a half-written blob under its real name."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

@@ -1,0 +1,207 @@
+"""Every setting of the studio, read once from the environment at start-up.
+
+Each knob is declared once below, with its unit, default and allowed values
+(nanoGPT's habit: all of them visible in one block). `load_settings()` builds a
+frozen `Settings` from `HEADSHOT_*` environment variables, rejects unknown
+`HEADSHOT_*` names (a typo must not silently fall back to a default) and
+validates every value, raising `SettingsError` with a message that names the
+variable. Nothing below `pipeline/` or `privacy/` reads `os.environ`: the
+`Settings` object is passed down.
+
+`configuration_reference()` renders the same declarations as Markdown, so the
+documented defaults cannot drift from the running ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+PREFIX = "HEADSHOT_"
+
+
+class SettingsError(ValueError):
+    """A setting has a bad value. For operators: raised at start-up, before serving."""
+
+
+def _setting(default: Any, help: str, *, minimum: float | None = None, maximum: float | None = None,
+             choices: tuple[str, ...] | None = None, secret: bool = False) -> Any:
+    return field(default=default, metadata={
+        "help": help, "minimum": minimum, "maximum": maximum, "choices": choices, "secret": secret,
+    })
+
+
+@dataclass(frozen=True)
+class Settings:
+    # --- storage -------------------------------------------------------------------------
+    data_dir: Path = _setting(Path("data"), "Private data root: encrypted blobs, database, keys, Gradio's temp files.")
+    database_url: str = _setting("", "SQLAlchemy URL of the metadata database; empty means SQLite at DATA_DIR/studio.db. PostgreSQL works (postgresql+psycopg://…).")
+    master_key: str = _setting("", "Master key wrapping every session key: 32 bytes, base64. Empty means a key file (MASTER_KEY_FILE) generated on first start with mode 0600.", secret=True)
+    master_key_file: Path = _setting(Path(""), "Where the generated master key lives when MASTER_KEY is empty; empty means DATA_DIR/keys/master.key.")
+
+    # --- retention (hours / days) --------------------------------------------------------
+    upload_retention_hours: float = _setting(1.0, "Hours uploads, face embeddings and the trained adapter are kept after the headshots are generated.", minimum=0.05, maximum=72)
+    session_hard_cap_hours: float = _setting(24.0, "Hours after consent at which uploads and adapter are erased even if no headshot was generated.", minimum=0.1, maximum=168)
+    headshot_retention_days: float = _setting(7.0, "Days generated headshots are kept for their owner, counted from generation.", minimum=0.01, maximum=30)
+    audit_retention_days: float = _setting(90.0, "Days the audit log (no personal data) and erasure records are kept.", minimum=1, maximum=400)
+    sweep_interval_minutes: float = _setting(5.0, "Minutes between retention sweeps (a backstop: erasures are also scheduled at their exact time).", minimum=0.1, maximum=60)
+
+    # --- upload limits --------------------------------------------------------------------
+    max_upload_mb: float = _setting(25.0, "Largest accepted photo file, in MB.", minimum=1, maximum=200)
+    max_pixels: int = _setting(50_000_000, "Largest accepted image, in pixels (width x height); larger is treated as a decompression bomb.", minimum=1_000_000, maximum=200_000_000)
+    min_side_px: int = _setting(512, "Smallest accepted short side of a photo, in pixels.", minimum=64, maximum=4096)
+    stored_max_side_px: int = _setting(1536, "Photos are downscaled to at most this long side before they are stored (minimum data).", minimum=256, maximum=8192)
+    min_photos: int = _setting(4, "Fewest photos a set needs to train on.", minimum=1, maximum=50)
+    max_photos: int = _setting(20, "Most photos a set may have.", minimum=1, maximum=100)
+
+    # --- face screening -------------------------------------------------------------------
+    face_detection_threshold: float = _setting(0.5, "dlib HOG detector score a detection needs to count as a face.", minimum=0.0, maximum=3.0)
+    min_face_fraction: float = _setting(0.12, "Smallest face width as a fraction of the photo's short side.", minimum=0.01, maximum=0.9)
+    same_person_distance: float = _setting(0.6, "Largest dlib embedding distance still counted as the same person (dlib's own 0.6).", minimum=0.2, maximum=1.0)
+    duplicate_distance: float = _setting(0.12, "Embedding distance below which two photos count as near-duplicates (with a pixel-hash check).", minimum=0.0, maximum=0.5)
+
+    # --- generation -----------------------------------------------------------------------
+    base_model: str = _setting("stabilityai/stable-diffusion-xl-base-1.0", "Base model: a hub id, a local diffusers directory, or tiny-sd / tiny-sdxl (random weights, offline demo).")
+    device: str = _setting("auto", "Torch device: auto, cpu, cuda, cuda:N.")
+    train_steps: int = _setting(0, "LoRA training steps; 0 scales with the number of photos.", minimum=0, maximum=10_000)
+    images_per_style: int = _setting(4, "Headshots generated per chosen style.", minimum=1, maximum=16)
+    likeness_threshold: float = _setting(0.5, "Lowest likeness score (0–1) for a headshot to be shown; weaker ones are held back.", minimum=0.0, maximum=1.0)
+    unsafe_threshold: float = _setting(0.5, "Unsafe-content probability at which a headshot is blocked.", minimum=0.0, maximum=1.0)
+    queue_size: int = _setting(8, "Most training jobs waiting for the GPU at once.", minimum=1, maximum=200)
+
+    # --- provenance -----------------------------------------------------------------------
+    c2pa_cert_file: Path = _setting(Path(""), "PEM certificate chain for C2PA signing; empty means a local CA and signer generated under DATA_DIR/keys.")
+    c2pa_key_file: Path = _setting(Path(""), "PEM private key for C2PA signing, with C2PA_CERT_FILE.", secret=True)
+    visible_mark: bool = _setting(False, "Add a visible 'AI-generated' corner mark to headshots.")
+
+    # --- the notice -----------------------------------------------------------------------
+    contact_email: str = _setting("privacy@example.org", "Address shown in the privacy notice for questions and requests.")
+    host_name: str = _setting("", "Hosting provider named in the notice as the only party touching photos (e.g. 'Hugging Face'); empty when self-hosted.")
+    log_client_ip: bool = _setting(False, "Record client IP addresses in the audit log (off: no IP addresses are kept).")
+
+    # --- derived paths --------------------------------------------------------------------
+    @property
+    def database(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'studio.db').resolve()}"
+
+    @property
+    def key_file(self) -> Path:
+        return self.master_key_file if str(self.master_key_file) not in ("", ".") else self.data_dir / "keys" / "master.key"
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.data_dir / "vault"
+
+    @property
+    def gradio_temp_dir(self) -> Path:
+        return self.data_dir / "gradio-tmp"
+
+    @property
+    def upload_retention_seconds(self) -> float:
+        return self.upload_retention_hours * 3600
+
+    @property
+    def session_hard_cap_seconds(self) -> float:
+        return self.session_hard_cap_hours * 3600
+
+    @property
+    def headshot_retention_seconds(self) -> float:
+        return self.headshot_retention_days * 86400
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
+
+
+def env_name(field_name: str) -> str:
+    return PREFIX + field_name.upper()
+
+
+_BOOL = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def _parse(f: dataclasses.Field, raw: str) -> Any:
+    name, kind = env_name(f.name), f.type
+    meta = f.metadata
+    try:
+        if kind == "bool":
+            value: Any = _BOOL[raw.strip().lower()]
+        elif kind == "int":
+            value = int(raw.strip().replace("_", ""))
+        elif kind == "float":
+            value = float(raw.strip())
+        elif kind == "Path":
+            value = Path(raw.strip()).expanduser()
+        else:
+            value = raw.strip()
+    except (KeyError, ValueError):
+        expected = {"bool": "true or false", "int": "a whole number", "float": "a number"}.get(kind, "a value")
+        raise SettingsError(f"{name}={raw!r} is not {expected}.") from None
+    if meta["minimum"] is not None and value < meta["minimum"]:
+        raise SettingsError(f"{name}={raw!r} is below its minimum {meta['minimum']}.")
+    if meta["maximum"] is not None and value > meta["maximum"]:
+        raise SettingsError(f"{name}={raw!r} is above its maximum {meta['maximum']}.")
+    return value
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build the settings from `environ` (default: the process environment), or raise SettingsError."""
+    environ = os.environ if environ is None else environ
+    fields = {env_name(f.name): f for f in dataclasses.fields(Settings)}
+    unknown = sorted(k for k in environ if k.startswith(PREFIX) and k not in fields)
+    if unknown:
+        raise SettingsError(f"Unknown setting {', '.join(unknown)}; known settings are listed in docs/CONFIGURATION.md.")
+    values = {f.name: _parse(f, environ[name]) for name, f in fields.items() if name in environ}
+    settings = Settings(**values)
+    _check_consistency(settings)
+    return settings
+
+
+def _check_consistency(s: Settings) -> None:
+    if s.min_photos > s.max_photos:
+        raise SettingsError(f"HEADSHOT_MIN_PHOTOS ({s.min_photos}) is larger than HEADSHOT_MAX_PHOTOS ({s.max_photos}).")
+    if s.upload_retention_hours > s.session_hard_cap_hours:
+        raise SettingsError("HEADSHOT_UPLOAD_RETENTION_HOURS must not exceed HEADSHOT_SESSION_HARD_CAP_HOURS.")
+    if not _EMAIL.match(s.contact_email):
+        raise SettingsError(f"HEADSHOT_CONTACT_EMAIL={s.contact_email!r} is not an e-mail address.")
+    if bool(str(s.c2pa_cert_file) not in ("", ".")) != bool(str(s.c2pa_key_file) not in ("", ".")):
+        raise SettingsError("HEADSHOT_C2PA_CERT_FILE and HEADSHOT_C2PA_KEY_FILE are set together or not at all.")
+    if s.device != "auto" and not re.fullmatch(r"cpu|cuda(:\d+)?|mps", s.device):
+        raise SettingsError(f"HEADSHOT_DEVICE={s.device!r} is not one of auto, cpu, cuda, cuda:N, mps.")
+
+
+def configuration_reference() -> str:
+    """Markdown table of every setting with its default and meaning, generated from `Settings`."""
+    rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
+    for f in dataclasses.fields(Settings):
+        default = "" if f.metadata["secret"] and f.default else f.default
+        shown = f"`{default}`" if str(default) not in ("", ".") else "(empty)"
+        bounds = []
+        if f.metadata["minimum"] is not None:
+            bounds.append(f"min {f.metadata['minimum']}")
+        if f.metadata["maximum"] is not None:
+            bounds.append(f"max {f.metadata['maximum']}")
+        extra = f" ({', '.join(bounds)})" if bounds else ""
+        rows.append(f"| `{env_name(f.name)}` | {shown} | {f.metadata['help']}{extra} |")
+    return "\n".join(rows) + "\n"
+
+
+# Third-party variables we set before gradio / huggingface_hub are imported, so that
+# nothing phones home (promise 2). `setdefault`: an operator may still override them.
+PRIVACY_ENVIRONMENT = {
+    "GRADIO_ANALYTICS_ENABLED": "False",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "DO_NOT_TRACK": "1",
+    "HF_HUB_DISABLE_IMPLICIT_TOKEN": "1",
+}
+
+
+def apply_privacy_environment(environ: dict[str, str] | None = None) -> None:
+    environ = os.environ if environ is None else environ  # type: ignore[assignment]
+    for key, value in PRIVACY_ENVIRONMENT.items():
+        environ.setdefault(key, value)
