@@ -1,0 +1,82 @@
+"""Score every generated headshot for likeness and unsafe content, rank them, hold back the weak or unsafe.
+
+Likeness (promise 15) uses the same dlib face model as screening: the largest face
+in the output is embedded and compared with the mean of the person's reference
+embeddings. dlib's distance d (0 = identical; dlib counts d < 0.6 as the same person)
+maps linearly to a score
+
+    likeness = clip(1 - d / (2 * same_person_distance), 0, 1)
+
+so the same-person boundary d = 0.6 lands exactly on 0.5, the default
+`likeness_threshold` in settings.py: "held back" then means "dlib would not call this
+the same person". No face at all scores 0.0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+from PIL import Image
+
+from pipeline.generate import GeneratedImage
+from pipeline.safety import unsafe_probability
+from privacy.face_model import detect_faces, embedding_distance, face_embedding
+
+SAME_PERSON_DISTANCE = 0.6  # dlib's documented threshold; settings.same_person_distance defaults to it
+FACE_THRESHOLD = 0.0  # HOG score a face in a generated image needs; low: we look for the face we asked for
+
+REASON_LOW_LIKENESS = "low_likeness"
+REASON_UNSAFE = "unsafe"
+
+
+@dataclass
+class ScoredHeadshot:
+    image: Image.Image
+    style_id: str
+    seed: int
+    likeness: float  # 0..1, see module docstring
+    unsafe: float  # open_nsfw probability 0..1
+    kept: bool
+    reason: str | None  # None | "low_likeness" | "unsafe"
+    is_demo: bool = False
+
+
+def distance_to_score(distance: float, same_person_distance: float = SAME_PERSON_DISTANCE) -> float:
+    return float(np.clip(1.0 - distance / (2.0 * same_person_distance), 0.0, 1.0))
+
+
+def likeness(image_rgb: np.ndarray, reference_embeddings: Sequence[np.ndarray], *,
+             threshold_face: float = FACE_THRESHOLD, same_person_distance: float = SAME_PERSON_DISTANCE) -> float:
+    """Likeness in [0, 1] of the largest face in `image_rgb` (H, W, 3 uint8) to the reference person; 0.0 if no face."""
+    if not len(reference_embeddings):
+        raise ValueError("no reference embeddings")
+    faces = detect_faces(image_rgb, threshold=threshold_face)
+    if not faces:
+        return 0.0
+    face = max(faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
+    reference = np.mean(np.stack([np.asarray(e, dtype=np.float64) for e in reference_embeddings]), axis=0)
+    distance = embedding_distance(face_embedding(image_rgb, face), reference)
+    return distance_to_score(distance, same_person_distance)
+
+
+def rank_and_filter(images: Sequence[GeneratedImage], reference_embeddings: Sequence[np.ndarray], *,
+                    likeness_threshold: float, unsafe_threshold: float,
+                    threshold_face: float = FACE_THRESHOLD,
+                    same_person_distance: float = SAME_PERSON_DISTANCE) -> list[ScoredHeadshot]:
+    """Score each image; rank by likeness (best first); mark unsafe ones blocked and weak ones held back.
+
+    Unsafe wins over low likeness: a blocked image is never shown, whatever its likeness.
+    """
+    scored = []
+    for g in images:
+        rgb = np.asarray(g.image.convert("RGB"))
+        like = likeness(rgb, reference_embeddings, threshold_face=threshold_face,
+                        same_person_distance=same_person_distance)
+        unsafe = unsafe_probability(g.image)
+        reason = REASON_UNSAFE if unsafe >= unsafe_threshold else (
+            REASON_LOW_LIKENESS if like < likeness_threshold else None)
+        scored.append(ScoredHeadshot(image=g.image, style_id=g.style_id, seed=g.seed, likeness=like,
+                                     unsafe=unsafe, kept=reason is None, reason=reason, is_demo=g.is_demo))
+    return sorted(scored, key=lambda s: -s.likeness)  # stable: equal scores keep generation order

@@ -1,0 +1,44 @@
+"""Helpers for the pipeline tests: fixture photos screened with the real dlib model, tiny configs, clean-pipe checks."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+from PIL import Image
+
+from pipeline.faces import TrainingExample, caption
+from pipeline.train_lora import TrainConfig, default_train_config
+
+
+def screen(path):
+    """A fixture photo through the real ingest and screening (dlib), as the studio does it."""
+    from privacy.ingest import IngestLimits, ingest
+    from privacy.screening import ScreeningRules, screen_photo
+    from settings import load_settings
+    settings = load_settings({})
+    return screen_photo(ingest(path.read_bytes(), IngestLimits.from_settings(settings)),
+                        ScreeningRules.from_settings(settings))
+
+
+def fast_config(family: str, *, steps: int = 3, seed: int = 0, learning_rate: float = 1e-2) -> TrainConfig:
+    """Defaults for `family`, but a few steps and a large learning rate so the adapter visibly matters."""
+    return dataclasses.replace(default_train_config(4, family, steps_override=steps, on_gpu=False),
+                               learning_rate=learning_rate, seed=seed, sync_every=2)
+
+
+def noise_examples(resolution: int, n: int = 2, seed: int = 0) -> list[TrainingExample]:
+    rng = np.random.default_rng(seed)
+    return [TrainingExample(Image.fromarray(rng.integers(0, 256, (resolution, resolution, 3), dtype=np.uint8)),
+                            caption()) for _ in range(n)]
+
+
+def lora_layer_count(module) -> int:
+    from peft.tuners.tuners_utils import BaseTunerLayer
+    return sum(isinstance(m, BaseTunerLayer) for m in module.modules())
+
+
+def pipe_is_clean(pipe) -> bool:
+    """No LoRA layers and no adapter config left anywhere in the pipeline."""
+    modules = [pipe.unet, pipe.text_encoder, getattr(pipe, "text_encoder_2", None)]
+    return all(m is None or (lora_layer_count(m) == 0 and not getattr(m, "peft_config", None)) for m in modules)
