@@ -90,6 +90,10 @@ class ErasureRow(Base):
     erased_at: Mapped[float] = mapped_column(Float)
     by: Mapped[str] = mapped_column(String(16))  # "user" | "schedule"
     receipt_digest: Mapped[str] = mapped_column(String(64))
+    # sha256 of the (random, 192-bit) session id: lets a repeated delete-now find this record and
+    # return the same receipt, without keeping the session id itself (privacy/erasure.py).
+    session_digest: Mapped[str | None] = mapped_column(String(64), nullable=True, unique=True)
+    receipt: Mapped[str | None] = mapped_column(Text, nullable=True)  # the signed receipt (no personal data)
 
 
 class Database:

@@ -1,0 +1,202 @@
+"""Deletion receipts: the deployment's Ed25519 key, and signing and checking receipts with it.
+
+A receipt is one JSON object with sorted keys: what was erased (categories, counts,
+ciphertext bytes and sha256 digests), when, by whom, under which policy version, for
+which *pseudonymous* session (the audit id, never the session id), the signer's public
+key and its fingerprint, and `signature`: base64 Ed25519 over the canonical JSON of
+every other field. Anyone holding the deployment's public key (`receipt_public.pem`
+under DATA_DIR/keys, publishable) can check it with `python cli.py verify-receipt`.
+
+The private key is generated on first start, mode 0600, beside the master key.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from settings import Settings, SettingsError
+
+PRIVATE_KEY_NAME = "receipt_ed25519.pem"
+PUBLIC_KEY_NAME = "receipt_public.pem"
+RECEIPT_VERSION = 1
+_FIELDS = frozenset({"version", "receipt_id", "audit_id", "erased_at", "by", "policy_version", "categories",
+                     "keys_destroyed", "earlier", "public_key", "public_key_fingerprint"})
+
+
+def canonical_json(obj: Any) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+def _raw_public(key: Ed25519PublicKey) -> bytes:
+    return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def fingerprint(key: Ed25519PublicKey) -> str:
+    """sha256 of the raw 32-byte public key, hex: short enough to read out, publish or compare."""
+    return hashlib.sha256(_raw_public(key)).hexdigest()
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """A signed receipt. `repeated` (not signed) is True when erasure had already happened and this is its record."""
+
+    payload: dict[str, Any]
+    signature: str
+    repeated: bool = False
+
+    @property
+    def receipt_id(self) -> str:
+        return self.payload["receipt_id"]
+
+    def to_json(self) -> bytes:
+        """The receipt as a person downloads it (pretty, sorted keys; verification re-canonicalises)."""
+        return json.dumps({**self.payload, "signature": self.signature}, sort_keys=True, indent=2).encode() + b"\n"
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256(canonical_json({**self.payload, "signature": self.signature})).hexdigest()
+
+    @classmethod
+    def from_json(cls, data: bytes, *, repeated: bool = False) -> "Receipt":
+        obj = json.loads(data)
+        signature = obj.pop("signature")
+        return cls(obj, signature, repeated)
+
+
+class ReceiptSigner:
+    """Holds the deployment's private key; signs receipt payloads."""
+
+    def __init__(self, private_key: Ed25519PrivateKey):
+        self._key = private_key
+        self.public_key = private_key.public_key()
+        self.fingerprint = fingerprint(self.public_key)
+
+    @property
+    def public_pem(self) -> bytes:
+        return self.public_key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+    def sign(self, payload: dict[str, Any]) -> Receipt:
+        body = {**payload, "version": RECEIPT_VERSION,
+                "public_key": base64.b64encode(_raw_public(self.public_key)).decode(),
+                "public_key_fingerprint": self.fingerprint}
+        unknown = set(body) - _FIELDS
+        if unknown:
+            raise ValueError(f"unexpected receipt fields {sorted(unknown)}")
+        return Receipt(body, base64.b64encode(self._key.sign(canonical_json(body))).decode())
+
+    def __repr__(self) -> str:  # never show key material
+        return f"ReceiptSigner(fingerprint={self.fingerprint[:16]}…)"
+
+
+def key_dir(settings: Settings) -> Path:
+    return settings.data_dir / "keys"
+
+
+def load_receipt_signer(settings: Settings) -> ReceiptSigner:
+    """The deployment's signer: its key file under DATA_DIR/keys, created (0600) with its public PEM on first start."""
+    directory = key_dir(settings)
+    directory.mkdir(parents=True, exist_ok=True)
+    os.chmod(directory, 0o700)
+    path = directory / PRIVATE_KEY_NAME
+    if not path.exists():
+        _create_private_key(path)
+    if path.stat().st_mode & 0o077:
+        raise SettingsError("The receipt signing key is readable by other users; run `chmod 600` on it.")
+    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise SettingsError("The receipt signing key under DATA_DIR/keys is not an Ed25519 key.")
+    signer = ReceiptSigner(key)
+    public = directory / PUBLIC_KEY_NAME
+    if not public.exists() or public.read_bytes() != signer.public_pem:
+        public.write_bytes(signer.public_pem)  # public on purpose: third parties verify with it
+        os.chmod(public, 0o644)
+    return signer
+
+
+def load_public_key(pem: bytes) -> Ed25519PublicKey:
+    key = serialization.load_pem_public_key(pem)
+    if not isinstance(key, Ed25519PublicKey):
+        raise ValueError("not an Ed25519 public key")
+    return key
+
+
+def _create_private_key(path: Path) -> None:
+    pem = Ed25519PrivateKey.generate().private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                     serialization.NoEncryption())
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(pem)
+        f.flush()
+        os.fsync(f.fileno())
+    try:
+        os.link(tmp, path)  # as for the master key: two workers starting together agree on one key
+    except FileExistsError:
+        pass
+    finally:
+        os.unlink(tmp)
+
+
+@dataclass(frozen=True)
+class ReceiptCheck:
+    """The verdict on a receipt. `key` says what it was checked against: "given" (a trusted key) or "embedded"."""
+
+    valid: bool
+    reason: str
+    key: str = ""
+    receipt: dict[str, Any] | None = None
+
+    def __bool__(self) -> bool:
+        return self.valid
+
+
+def verify_receipt(data: bytes, public_key: Ed25519PublicKey | bytes | None = None) -> ReceiptCheck:
+    """Check a receipt's signature. Never raises: garbage, tampering and wrong keys all give valid=False.
+
+    With `public_key` (a key or PEM bytes: the deployment's published key) the receipt must
+    have been signed by it. Without, only the key embedded in the receipt is checked, which
+    proves integrity but not origin: compare its fingerprint with the deployment's.
+    """
+    try:
+        obj = json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        return ReceiptCheck(False, "not a receipt: the file is not JSON")
+    if not isinstance(obj, dict) or not isinstance(obj.get("signature"), str):
+        return ReceiptCheck(False, "not a receipt: no signature field")
+    signature_b64 = obj.pop("signature")
+    if set(obj) != _FIELDS:
+        return ReceiptCheck(False, "not a receipt: its fields differ from a deletion receipt's")
+    try:
+        signature = base64.b64decode(signature_b64, validate=True)
+        embedded = Ed25519PublicKey.from_public_bytes(base64.b64decode(obj["public_key"], validate=True))
+    except (binascii.Error, ValueError, TypeError):
+        return ReceiptCheck(False, "malformed signature or public key")
+    if fingerprint(embedded) != obj["public_key_fingerprint"]:
+        return ReceiptCheck(False, "the public key fingerprint does not match the embedded key")
+    source = "embedded"
+    if public_key is not None:
+        try:
+            trusted = load_public_key(public_key) if isinstance(public_key, bytes) else public_key
+        except ValueError:
+            return ReceiptCheck(False, "the given public key is not an Ed25519 PEM key")
+        if fingerprint(trusted) != fingerprint(embedded):
+            return ReceiptCheck(False, "signed by a different key than the one given", "given")
+        embedded, source = trusted, "given"
+    try:
+        embedded.verify(signature, canonical_json(obj))
+    except InvalidSignature:
+        return ReceiptCheck(False, "the signature does not match: the receipt was altered or not signed by this key",
+                            source)
+    return ReceiptCheck(True, "signature valid", source, obj)

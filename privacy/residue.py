@@ -1,0 +1,235 @@
+"""The residue audit: look everywhere data could linger and report anything that should not be there.
+
+Scanned: the data root (vault, keys, database files, Gradio's temp dir under it), any extra
+temp/cache directories, and the SQLite files byte by byte (main file, `-wal`, `-journal`,
+and the free pages, which `secure_delete` must have zeroed). Findings:
+
+    plaintext_image     image bytes (JPEG/PNG/WebP/GIF/HEIC/AVIF signatures, or a file Pillow decodes) outside the vault
+    unencrypted_blob    a file in the vault that does not start with the vault's MAGIC
+    orphan_blob         a vault file without an index row, or an index row whose key is gone
+    dangling_index      an index row whose file is missing
+    expired_key         a data key of a category past its expiry
+    session_past_expiry a session holding a category past its expiry (or unconsented past the hard cap)
+    dirty_free_page     a free database page that was not zeroed
+    stale_temp          a half-written vault temp file, or an old file left in a temp dir
+
+Expected and not reported: the database itself, the master key, the receipt and C2PA
+keys, the scheduler lock, and ciphertext in the vault (which is never searched inside:
+random bytes contain image signatures by chance). Locations are given relative to the
+scanned root; they hold blob ids and audit ids, never session ids.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import struct
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from PIL import Image
+from sqlalchemy import and_, or_, select
+
+from privacy.database import BlobRow, Database, DataKey, SessionRow
+from privacy.vault import HEADSHOTS, IDENTITY, MAGIC, Vault
+from settings import Settings
+
+# Signatures searched anywhere in a non-vault file: each is at least 4 constrained bytes,
+# so chance matches in keys or database pages are out of reach (~1e-8 per byte offset).
+_IMAGE_SIGNATURES = re.compile(
+    rb"\xff\xd8\xff[\xc0-\xfe]"                       # JPEG SOI + a marker
+    rb"|\x89PNG\r\n\x1a\n"                           # PNG
+    rb"|RIFF.{4}WEBPVP8"                             # WebP
+    rb"|GIF8[79]a"                                   # GIF
+    rb"|ftyp(?:heic|heix|hevc|heim|heis|mif1|msf1|avif)",  # HEIF / AVIF brands
+    re.DOTALL)
+# Pillow is asked only about formats with a real header to parse, never the permissive ones
+# (TGA, for instance, "opens" plenty of random files).
+_PIL_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "MPO")
+_MAX_SCAN_BYTES = 512 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: str
+    where: str
+    detail: str
+
+
+@dataclass
+class ResidueReport:
+    findings: list[Finding] = field(default_factory=list)
+    files_scanned: int = 0
+    bytes_scanned: int = 0
+
+    @property
+    def clean(self) -> bool:
+        return not self.findings
+
+    def kinds(self) -> set[str]:
+        return {f.kind for f in self.findings}
+
+    def to_json(self) -> str:
+        return json.dumps({"clean": self.clean, "files_scanned": self.files_scanned,
+                           "bytes_scanned": self.bytes_scanned, "findings": [asdict(f) for f in self.findings]},
+                          indent=2, sort_keys=True)
+
+    def summary(self) -> str:
+        head = "clean" if self.clean else f"{len(self.findings)} finding(s)"
+        lines = [f"residue audit: {head} ({self.files_scanned} files, {self.bytes_scanned} bytes scanned)"]
+        lines += [f"  {f.kind}: {f.where} — {f.detail}" for f in self.findings]
+        return "\n".join(lines)
+
+
+def audit_residue(settings: Settings, db: Database, vault: Vault | None, now: float,
+                  extra_dirs: Iterable[Path] = ()) -> ResidueReport:
+    """Scan the data root, temp/cache dirs and database files at time `now`; `report.clean` when nothing is found."""
+    report = ResidueReport()
+    data_dir = Path(settings.data_dir)
+    blob_dir = Path(vault.blob_dir if vault is not None else settings.blob_dir)
+    db_files = _database_files(db)
+    temp_dirs = [Path(settings.gradio_temp_dir), *map(Path, extra_dirs)]
+    stale_before = now - settings.session_hard_cap_seconds
+
+    seen: set[Path] = set()
+    for root in [data_dir, *temp_dirs]:
+        if not root.is_dir():
+            continue
+        for path in sorted(p for p in root.rglob("*") if p.is_file() and not p.is_symlink()):
+            resolved = path.resolve()
+            if resolved in seen:
+                continue
+            seen.add(resolved)
+            where = _where(path, data_dir, root)
+            report.files_scanned += 1
+            report.bytes_scanned += path.stat().st_size
+            if resolved.parent == blob_dir.resolve():
+                _check_vault_file(path, where, report)
+            else:
+                _check_plain_file(path, where, report)
+                if resolved not in db_files and _inside_any(resolved, temp_dirs) \
+                        and path.stat().st_mtime < stale_before:
+                    report.findings.append(Finding("stale_temp", where, "older than the session hard cap"))
+    for db_file in db_files:
+        if db_file.name.endswith(".db") and db_file.exists():
+            _check_free_pages(db_file, _where(db_file, data_dir, db_file.parent), report)
+    _check_index(db, blob_dir, report)
+    _check_expiry(db, now, settings, report)
+    return report
+
+
+def _check_vault_file(path: Path, where: str, report: ResidueReport) -> None:
+    if path.name.startswith("."):
+        # `.<id>.tmp`: a write the vault never finished (a crash); it may hold a full ciphertext.
+        report.findings.append(Finding("stale_temp", where, "half-written vault file"))
+        return
+    with path.open("rb") as f:
+        head = f.read(64)
+    if not head.startswith(MAGIC):
+        kind = "plaintext_image" if _IMAGE_SIGNATURES.search(head) or _pil_decodes(path) else "unencrypted_blob"
+        report.findings.append(Finding(kind, where, "a vault file that is not vault ciphertext"))
+
+
+def _check_plain_file(path: Path, where: str, report: ResidueReport) -> None:
+    data = _read(path)
+    match = _IMAGE_SIGNATURES.search(data)
+    if match:
+        report.findings.append(Finding("plaintext_image", where, f"image signature at byte {match.start()}"))
+    elif _pil_decodes(path):
+        report.findings.append(Finding("plaintext_image", where, "a decodable image file"))
+
+
+def _check_free_pages(path: Path, where: str, report: ResidueReport) -> None:
+    data = _read(path)
+    if len(data) < 100 or not data.startswith(b"SQLite format 3\x00"):
+        return
+    page_size = struct.unpack(">H", data[16:18])[0]
+    page_size = 65536 if page_size == 1 else page_size
+    trunk = struct.unpack(">I", data[32:36])[0]
+    pages = len(data) // page_size
+    visited = 0
+    while trunk and visited <= pages:
+        visited += 1
+        page = data[(trunk - 1) * page_size:trunk * page_size]
+        if len(page) < 8:
+            break
+        next_trunk, count = struct.unpack(">II", page[:8])
+        count = min(count, (page_size - 8) // 4)
+        leaves = struct.unpack(f">{count}I", page[8:8 + 4 * count])
+        # A trunk page's tail is not checked: it keeps page numbers of leaves since reused, which
+        # is not user data; the page itself was zeroed by secure_delete when it was freed.
+        for leaf in leaves:
+            if 0 < leaf <= pages and any(data[(leaf - 1) * page_size:leaf * page_size]):
+                report.findings.append(Finding("dirty_free_page", where, f"free page {leaf} was not zeroed"))
+        trunk = next_trunk
+
+
+def _check_index(db: Database, blob_dir: Path, report: ResidueReport) -> None:
+    on_disk = {p.name for p in blob_dir.iterdir() if p.is_file() and not p.name.startswith(".")} \
+        if blob_dir.is_dir() else set()
+    with db.session() as s:
+        rows = s.execute(select(BlobRow.id, DataKey.session_id).outerjoin(
+            DataKey, and_(DataKey.session_id == BlobRow.session_id, DataKey.category == BlobRow.category))).all()
+    indexed = {blob_id for blob_id, _ in rows}
+    for blob_id, key_owner in rows:
+        if blob_id not in on_disk:
+            report.findings.append(Finding("dangling_index", f"blobs/{blob_id}", "index row without its file"))
+        elif key_owner is None:
+            report.findings.append(Finding("orphan_blob", f"vault/{blob_id}", "ciphertext whose key is destroyed"))
+    for name in sorted(on_disk - indexed):
+        report.findings.append(Finding("orphan_blob", f"vault/{name}", "file without an index row"))
+
+
+def _check_expiry(db: Database, now: float, settings: Settings, report: ResidueReport) -> None:
+    identity_due = and_(SessionRow.identity_expires_at <= now)
+    headshots_due = and_(SessionRow.headshots_expires_at <= now)
+    with db.session() as s:
+        keys = s.execute(select(SessionRow.audit_id, DataKey.category).join(
+            DataKey, DataKey.session_id == SessionRow.id).where(or_(
+                and_(DataKey.category == IDENTITY, identity_due),
+                and_(DataKey.category == HEADSHOTS, headshots_due)))).all()
+        sessions = s.execute(select(SessionRow.audit_id).where(or_(
+            and_(identity_due, SessionRow.identity_erased_at.is_(None)),
+            headshots_due,
+            and_(SessionRow.consented_at.is_(None),
+                 SessionRow.created_at <= now - settings.session_hard_cap_seconds)))).scalars().all()
+    for audit_id, category in keys:
+        report.findings.append(Finding("expired_key", f"data_keys/{audit_id}/{category}", "key past its expiry"))
+    for audit_id in sessions:
+        report.findings.append(Finding("session_past_expiry", f"sessions/{audit_id}", "not erased at its expiry"))
+
+
+def _database_files(db: Database) -> set[Path]:
+    path = db.sqlite_path
+    if path is None:
+        return set()
+    path = path.resolve()
+    return {path, *(path.with_name(path.name + suffix) for suffix in ("-wal", "-journal", "-shm"))}
+
+
+def _pil_decodes(path: Path) -> bool:
+    try:
+        with Image.open(path, formats=_PIL_FORMATS) as im:
+            im.verify()
+        return True
+    except Exception:  # noqa: BLE001 — anything Pillow refuses is, for this question, not an image
+        return False
+
+
+def _read(path: Path) -> bytes:
+    with path.open("rb") as f:
+        return f.read(_MAX_SCAN_BYTES)
+
+
+def _where(path: Path, data_dir: Path, root: Path) -> str:
+    for base in (data_dir, root):
+        try:
+            return str(path.resolve().relative_to(base.resolve()))
+        except ValueError:
+            continue
+    return path.name
+
+
+def _inside_any(path: Path, dirs: list[Path]) -> bool:
+    return any(d.is_dir() and path.is_relative_to(d.resolve()) for d in dirs)

@@ -1,0 +1,152 @@
+"""Delete-now: keys first, then blobs, cache files and rows; a signed receipt; idempotent and race-safe (promise 5)."""
+
+import threading
+
+import pytest
+from sqlalchemy import func, select
+
+from privacy import audit, retention
+from privacy.database import AuditEventRow, BlobRow, ConsentRow, Database, DataKey, ErasureRow, SessionRow
+from privacy.erasure import ErasureContext, erase_now
+from privacy.errors import SessionGone
+from privacy.receipts import PUBLIC_KEY_NAME, verify_receipt
+from privacy.residue import audit_residue
+from privacy.vault import Vault
+from tests.privacy.helpers import DAY, MARKER, consented_session, generate, make_env, marker_found_under
+
+
+@pytest.fixture
+def env(tmp_path):
+    env = make_env(tmp_path / "data")
+    yield env
+    env.close()
+
+
+def row_counts(db):
+    with db.session() as s:
+        return {t.__tablename__: s.scalar(select(func.count()).select_from(t))
+                for t in (SessionRow, DataKey, BlobRow, ConsentRow, ErasureRow)}
+
+
+def test_delete_now_leaves_nothing_the_residue_audit_or_a_byte_search_finds(env):
+    cache = env.data_dir / "gradio-tmp" / "upload-cache"
+    cache.mkdir(parents=True)
+    (cache / "selfie.jpg").write_bytes(b"\xff\xd8\xff\xe0" + MARKER)  # what Gradio would have cached
+    env.ctx.hooks.append(lambda session_id: (cache / "selfie.jpg").unlink(missing_ok=True))
+    session_id = consented_session(env, photos=3)
+    generate(env, session_id)
+    assert not audit_residue(env.settings, env.db, env.vault, env.clock()).clean  # the cached upload is seen
+
+    receipt = erase_now(env.ctx, session_id)
+
+    report = audit_residue(env.settings, env.db, env.vault, env.clock())
+    assert report.clean, report.summary()
+    assert marker_found_under(env.data_dir) == []
+    assert session_id.encode() not in b"".join(p.read_bytes() for p in env.data_dir.rglob("*") if p.is_file())
+    assert list(env.settings.blob_dir.iterdir()) == []
+    assert row_counts(env.db) == {"sessions": 0, "data_keys": 0, "blobs": 0, "consents": 0, "erasures": 1}
+    assert (env.data_dir / "studio.db-wal").stat().st_size == 0  # checkpointed: no copy of erased rows in the log
+    assert verify_receipt(receipt.to_json(), (env.data_dir / "keys" / PUBLIC_KEY_NAME).read_bytes()).valid
+
+
+def test_receipt_lists_what_was_erased_with_counts_sizes_and_digests(env):
+    session_id = consented_session(env, photos=2)
+    generate(env, session_id, headshots=3)
+    sealed = {ref.digest: ref for ref in env.vault.blobs(session_id)}
+    audit_id = env.vault.audit_id(session_id)
+
+    receipt = erase_now(env.ctx, session_id)
+
+    body = receipt.payload
+    assert body["audit_id"] == audit_id and session_id not in receipt.to_json().decode()
+    assert body["by"] == "user" and body["erased_at"] == "2023-11-14T22:13:20Z"
+    assert body["keys_destroyed"] == 2
+    counts = {kind: entry["count"] for kinds in body["categories"].values() for kind, entry in kinds.items()}
+    assert counts == {"photo": 2, "embedding": 2, "adapter": 1, "headshot": 3, "report": 1}
+    digests = [d for kinds in body["categories"].values() for e in kinds.values() for d in e["sha256"]]
+    assert sorted(digests) == sorted(sealed)
+    assert body["categories"]["identity"]["photo"]["bytes"] == sum(
+        r.size for r in sealed.values() if r.kind == "photo")
+    with env.db.session() as s:
+        assert s.get(ErasureRow, audit_id).receipt_digest == receipt.digest
+
+
+def test_delete_now_twice_returns_the_same_receipt(env):
+    session_id = consented_session(env)
+    first = erase_now(env.ctx, session_id)
+    second = erase_now(env.ctx, session_id)
+    assert second.repeated and not first.repeated
+    assert second.payload == first.payload and second.signature == first.signature
+
+
+def test_delete_now_of_an_unknown_session_says_session_gone(env):
+    with pytest.raises(SessionGone):
+        erase_now(env.ctx, "no-such-session")
+
+
+def test_concurrent_delete_now_and_scheduled_sweep_erase_once(env):
+    session_id = consented_session(env)
+    generate(env, session_id)
+    env.clock.advance(8 * DAY)  # the schedule wants it gone too
+    # A second context on its own engine stands in for another process sharing the database.
+    other_db = Database(env.settings.database)
+    other = ErasureContext(db=other_db, vault=Vault(other_db, env.settings.blob_dir, b"m" * 32, env.clock),
+                           signer=env.ctx.signer, settings=env.settings, clock=env.clock)
+    receipts, errors = [], []
+    start = threading.Barrier(5)
+
+    def run(fn):
+        try:
+            start.wait()
+            receipts.append(fn())
+        except Exception as exc:  # noqa: BLE001 — any exception is a failure of the test
+            errors.append(exc)
+
+    jobs = [lambda: erase_now(env.ctx, session_id), lambda: erase_now(env.ctx, session_id),
+            lambda: erase_now(other, session_id), lambda: erase_now(other, session_id, by="schedule"),
+            lambda: retention.sweep(env.ctx, env.clock())]
+    threads = [threading.Thread(target=run, args=(job,)) for job in jobs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    other_db.dispose()
+
+    assert errors == []
+    ids = {r.receipt_id for r in receipts if not isinstance(r, retention.SweepResult)}
+    assert len(ids) == 1  # everyone got the one receipt that was recorded
+    assert row_counts(env.db)["erasures"] == 1 and row_counts(env.db)["sessions"] == 0
+    with env.db.session() as s:
+        details = list(s.scalars(select(AuditEventRow.detail).where(AuditEventRow.event == audit.ERASED)))
+    # One full erasure; the sweep may legitimately have erased the identity category just before it.
+    assert sum('"identity,headshots"' in d for d in details) == 1 and len(details) <= 2
+
+
+def test_hooks_see_the_session_and_a_failing_hook_does_not_stop_erasure(env):
+    seen = []
+
+    def broken(session_id):
+        raise RuntimeError("cache dir vanished")
+
+    env.ctx.hooks.extend([broken, seen.append])
+    session_id = consented_session(env)
+    receipt = erase_now(env.ctx, session_id)
+    assert seen == [session_id]
+    assert receipt.payload["keys_destroyed"] == 1 and env.vault.blobs(session_id) == []
+
+
+def test_keys_are_destroyed_before_any_hook_runs(env):
+    session_id = consented_session(env)
+    state = {}
+    env.ctx.hooks.append(lambda sid: state.update(key=env.vault.has_key(sid, "identity"),
+                                                  files=len(list(env.settings.blob_dir.iterdir()))))
+    erase_now(env.ctx, session_id)
+    assert state == {"key": False, "files": 0}
+
+
+def test_erasure_is_recorded_in_the_audit_log_by_whom(env):
+    session_id = consented_session(env)
+    audit_id = env.vault.audit_id(session_id)
+    erase_now(env.ctx, session_id, by="user")
+    [event] = [e for e in audit.events_for(env.db, audit_id) if e["event"] == audit.ERASED]
+    assert event["detail"] == {"by": "user", "categories": "identity,headshots"}

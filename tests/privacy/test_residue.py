@@ -1,0 +1,152 @@
+"""The residue audit finds what should not be on disk — and is clean after a proper erasure (promises 6, 10)."""
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import delete, text
+
+from privacy import retention
+from privacy.database import DataKey
+from privacy.erasure import erase_now
+from privacy.residue import audit_residue
+from tests.privacy.helpers import DAY, HOUR, MARKER, consented_session, generate, make_env
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def env(tmp_path):
+    env = make_env(tmp_path / "data")
+    session_id = consented_session(env)
+    generate(env, session_id)
+    env.session_id = session_id
+    yield env
+    env.close()
+
+
+def audit_of(env, **kwargs):
+    return audit_residue(env.settings, env.db, env.vault, env.clock(), **kwargs)
+
+
+def test_a_live_session_in_the_vault_is_clean(env):
+    report = audit_of(env)
+    assert report.clean, report.summary()
+    assert report.files_scanned >= 10  # blobs, keys and database files were all looked at
+
+
+def test_a_plaintext_photo_in_the_data_root_is_found(env, face_bytes):
+    (env.data_dir / "debug").mkdir()
+    (env.data_dir / "debug" / "upload.jpg").write_bytes(face_bytes("obama_small.jpg"))
+    report = audit_of(env)
+    assert report.kinds() == {"plaintext_image"}
+    assert report.findings[0].where == "debug/upload.jpg"
+
+
+def test_an_image_inside_another_file_is_found(env, face_bytes):
+    (env.data_dir / "dump.bin").write_bytes(b"header" * 100 + face_bytes("obama_small.jpg"))
+    assert audit_of(env).kinds() == {"plaintext_image"}
+
+
+def test_a_plaintext_image_in_the_vault_is_found(env, face_bytes):
+    (env.settings.blob_dir / ("0" * 32)).write_bytes(face_bytes("obama_small.jpg"))
+    assert {"plaintext_image", "orphan_blob"} == audit_of(env).kinds()
+
+
+def test_a_cached_upload_in_a_temp_dir_is_found(env, tmp_path, face_bytes):
+    cache = tmp_path / "gradio-cache" / "f00d"
+    cache.mkdir(parents=True)
+    (cache / "image.png").write_bytes(face_bytes("obama_small.jpg"))
+    assert audit_of(env).clean  # not scanned unless named
+    assert audit_of(env, extra_dirs=[tmp_path / "gradio-cache"]).kinds() == {"plaintext_image"}
+
+
+def test_an_orphan_blob_without_an_index_row_is_found(env):
+    (env.settings.blob_dir / ("a" * 32)).write_bytes(b"HSV1" + os.urandom(64))
+    report = audit_of(env)
+    assert report.kinds() == {"orphan_blob"} and "without an index row" in report.findings[0].detail
+
+
+def test_a_blob_whose_key_is_gone_is_found(env):
+    with env.db.session.begin() as s:
+        s.execute(delete(DataKey).where(DataKey.category == "headshots"))
+    report = audit_of(env)
+    assert report.kinds() == {"orphan_blob"}
+    assert len(report.findings) == 3  # two headshots and the report
+
+
+def test_an_index_row_without_its_file_is_found(env):
+    ref = env.vault.blobs(env.session_id, "photo")[0]
+    (env.settings.blob_dir / ref.id).unlink()
+    assert audit_of(env).kinds() == {"dangling_index"}
+
+
+def test_a_half_written_vault_file_is_found(env):
+    (env.settings.blob_dir / ".deadbeef.tmp").write_bytes(b"HSV1" + os.urandom(32))
+    assert audit_of(env).kinds() == {"stale_temp"}
+
+
+def test_an_old_file_in_the_gradio_temp_dir_is_stale(env):
+    temp = env.settings.gradio_temp_dir
+    temp.mkdir()
+    (temp / "fresh.txt").write_bytes(b"x")
+    old = temp / "old.txt"
+    old.write_bytes(b"x")
+    os.utime(old, (env.clock() - 25 * HOUR, env.clock() - 25 * HOUR))
+    report = audit_of(env)
+    assert report.kinds() == {"stale_temp"} and report.findings[0].where == "gradio-tmp/old.txt"
+
+
+def test_data_past_its_expiry_is_found_until_the_sweep_runs(env):
+    env.clock.advance(8 * DAY)
+    report = audit_of(env)
+    assert report.kinds() == {"expired_key", "session_past_expiry"}
+    assert len([f for f in report.findings if f.kind == "expired_key"]) == 2
+    retention.sweep(env.ctx, env.clock())
+    assert audit_of(env).clean
+
+
+def test_unzeroed_free_pages_are_found_and_secure_delete_leaves_none(env):
+    payload = (MARKER * 200).decode()
+    with env.db.engine.begin() as conn:  # the studio's hardened connection: secure_delete on
+        conn.execute(text("CREATE TABLE scratch (v TEXT)"))
+        for _ in range(20):
+            conn.execute(text("INSERT INTO scratch VALUES (:v)"), {"v": payload})
+        conn.execute(text("DELETE FROM scratch"))
+    env.db.flush_erased_pages()
+    assert audit_of(env).clean
+    assert MARKER not in (env.data_dir / "studio.db").read_bytes()
+
+    raw = sqlite3.connect(env.data_dir / "studio.db")  # a careless writer: secure_delete off
+    raw.execute("PRAGMA secure_delete=OFF")
+    for _ in range(20):
+        raw.execute("INSERT INTO scratch VALUES (?)", (payload,))
+    raw.commit()
+    raw.execute("DELETE FROM scratch")
+    raw.commit()
+    raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    raw.close()
+    assert MARKER in (env.data_dir / "studio.db").read_bytes()
+    assert audit_of(env).kinds() == {"dirty_free_page"}
+
+
+def run_cli(*args, data_dir):
+    env = {**os.environ, "HEADSHOT_DATA_DIR": str(data_dir)}
+    return subprocess.run([sys.executable, "cli.py", *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_cli_audit_exits_zero_only_when_clean(env, face_bytes):
+    erase_now(env.ctx, env.session_id)
+    clean = run_cli("audit", "--json", data_dir=env.data_dir)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert json.loads(clean.stdout)["clean"] is True
+
+    (env.data_dir / "leak.jpg").write_bytes(face_bytes("obama_small.jpg"))
+    dirty = run_cli("audit", data_dir=env.data_dir)
+    assert dirty.returncode == 1
+    assert "plaintext_image: leak.jpg" in dirty.stdout

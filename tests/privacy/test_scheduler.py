@@ -1,0 +1,126 @@
+"""The scheduler: one per deployment, a start-up sweep after a crash (promise 20), jobs that never overlap."""
+
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, text
+
+from privacy import scheduler
+from privacy.database import ErasureRow, SessionRow
+from tests.privacy.helpers import HOUR, FakeClock, consented_session, generate, make_env
+
+SCRIPT = Path(__file__).with_name("crash_session.py")
+
+
+@pytest.fixture
+def env(tmp_path):
+    env = make_env(tmp_path / "data")
+    yield env
+    scheduler.stop_scheduler()
+    env.close()
+
+
+def test_start_up_sweep_erases_what_expired_while_down(env):
+    expired = consented_session(env)
+    env.clock.advance(25 * HOUR)
+    alive = consented_session(env)
+    started = scheduler.start_scheduler(env.ctx, background=False)
+    assert started.running and started.startup_sweep.sessions_erased == 1
+    assert env.vault.blobs(expired) == [] and env.vault.blobs(alive) != []
+
+
+def test_a_second_scheduler_in_the_same_process_does_not_start(env):
+    assert scheduler.start_scheduler(env.ctx, background=False)
+    second = scheduler.start_scheduler(env.ctx, background=False)
+    assert not second.running and second.startup_sweep is None
+
+
+def test_jobs_live_in_the_database_under_fixed_ids_without_session_ids(tmp_path):
+    # The real scheduler fires on real time, so this clock starts at the real now.
+    env = make_env(tmp_path / "data", FakeClock(time.time()))
+    try:
+        session_id = consented_session(env)
+        generate(env, session_id)  # identity due in 1 h: beyond the look-ahead of two 5-minute sweeps
+        env.clock.advance(HOUR - 60)  # now due in one minute: within it
+        assert scheduler.start_scheduler(env.ctx)
+        scheduler.stop_scheduler()
+        assert scheduler.start_scheduler(env.ctx)  # restart: replace_existing, no duplicates
+        audit_id = env.vault.audit_id(session_id)
+        with env.db.engine.connect() as conn:
+            rows = conn.execute(text(f"SELECT id, job_state FROM {scheduler.JOB_TABLE} ORDER BY id")).all()
+        assert [r.id for r in rows] == [f"expire-{audit_id}-identity", scheduler.SWEEP_JOB_ID]
+        assert all(session_id.encode() not in r.job_state for r in rows)
+        jobs = dict(scheduler.scheduled_jobs())
+        assert jobs[f"expire-{audit_id}-identity"].timestamp() == pytest.approx(env.clock() + 60)
+    finally:
+        scheduler.stop_scheduler()
+        env.close()
+
+
+def test_a_sweep_never_runs_twice_at_once(env):
+    assert scheduler.start_scheduler(env.ctx, background=False)
+    sessions = [consented_session(env) for _ in range(2)]
+    env.clock.advance(25 * HOUR)
+    entered, release = threading.Event(), threading.Event()
+    active, most = [0], [0]
+
+    def slow_hook(session_id):
+        active[0] += 1
+        most[0] = max(most[0], active[0])
+        entered.set()
+        release.wait(5)
+        active[0] -= 1
+
+    env.ctx.hooks.append(slow_hook)
+    first = threading.Thread(target=scheduler.run_sweep)
+    first.start()
+    assert entered.wait(5)
+    assert scheduler.run_sweep() is None  # a job firing meanwhile does not run beside it...
+    release.set()
+    first.join(10)
+    assert most[0] == 1
+    assert all(env.vault.blobs(s) == [] for s in sessions)  # ...and the running one finished the work
+
+
+def run_script(mode, data_dir, offset=0.0):
+    return subprocess.Popen([sys.executable, str(SCRIPT), mode, str(data_dir), str(offset)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_a_sigkilled_process_is_swept_at_restart_and_never_two_schedulers_run(tmp_path):
+    data_dir = tmp_path / "data"
+    holder = run_script("hold", data_dir)
+    try:
+        first = json.loads(holder.stdout.readline())
+        assert first["scheduler"] and first["blobs"] == 7  # 3 photos, 3 embeddings, an adapter
+
+        rival = run_script("restart", data_dir)  # a second worker while the first is alive
+        out, err = rival.communicate(timeout=60)
+        second = json.loads(out)
+        assert not second["scheduler"] and "another process" in second["reason"]
+        assert second["sessions_erased"] is None  # it ran no sweep either
+
+        holder.send_signal(signal.SIGKILL)  # crash mid-session: no clean shutdown, no finally blocks
+        holder.wait(10)
+    finally:
+        holder.kill()
+        holder.stdout.close()
+        holder.stderr.close()
+    assert len(list((data_dir / "vault").iterdir())) == 7  # the crash erased nothing
+
+    restarted = run_script("restart", data_dir, offset=24 * HOUR + 60)  # back after the hard cap
+    out, err = restarted.communicate(timeout=60)
+    third = json.loads(out)
+    assert third["scheduler"] and third["sessions_erased"] == 1, err
+    assert list((data_dir / "vault").iterdir()) == []
+    env = make_env(data_dir)
+    with env.db.session() as s:
+        assert s.scalars(select(SessionRow)).all() == []
+        assert [r.by for r in s.scalars(select(ErasureRow))] == ["schedule"]
+    env.close()

@@ -1,0 +1,87 @@
+"""The vault: sealed bytes round-trip, erasure crypto-shreds them, and nothing is sealed without consent."""
+
+import shutil
+
+import pytest
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy import select
+
+from privacy.database import BlobRow, DataKey
+from privacy.errors import ConsentRequired, SessionGone
+from privacy.vault import HEADSHOTS, IDENTITY, MAGIC, NONCE_BYTES, Vault
+from tests.privacy.helpers import MARKER, consented_session, fake_jpeg, make_env
+
+
+@pytest.fixture
+def env(tmp_path):
+    env = make_env(tmp_path / "data")
+    yield env
+    env.close()
+
+
+def test_sealed_blob_round_trips_and_is_ciphertext_on_disk(env):
+    session_id = consented_session(env, photos=0, adapter=False)
+    ref = env.vault.seal(session_id, "photo", fake_jpeg())
+    on_disk = (env.settings.blob_dir / ref.id).read_bytes()
+    assert on_disk.startswith(MAGIC)
+    assert MARKER not in on_disk and b"JFIF" not in on_disk
+    assert env.vault.open(session_id, ref.id) == fake_jpeg()
+    assert ref.category == IDENTITY and ref.size == len(on_disk)
+
+
+def test_another_sessions_blob_cannot_be_opened(env):
+    a = consented_session(env, photos=1, adapter=False)
+    b = consented_session(env, photos=0, adapter=False)
+    blob = env.vault.blobs(a, "photo")[0]
+    with pytest.raises(SessionGone):
+        env.vault.open(b, blob.id)
+
+
+def test_leftover_ciphertext_cannot_be_decrypted_after_erase_even_with_the_master_key(env, tmp_path):
+    session_id = consented_session(env, photos=2)
+    refs = env.vault.blobs(session_id)
+    backup = tmp_path / "backup"
+    shutil.copytree(env.settings.blob_dir, backup)  # a copy made before erasure, e.g. a backup
+    with env.db.session() as s:
+        rows = {r.id: (r.category, r.kind) for r in s.scalars(select(BlobRow))}
+
+    result = env.vault.shred(session_id)
+
+    assert result.keys_destroyed == 1 and len(result.blobs) == len(refs)
+    assert list(env.settings.blob_dir.iterdir()) == []
+    assert not env.vault.has_key(session_id, IDENTITY)
+    # Put the copies back, index rows too: still unreadable, the data key no longer exists.
+    with env.db.session.begin() as s:
+        for ref in refs:
+            shutil.copy(backup / ref.id, env.settings.blob_dir / ref.id)
+            s.add(BlobRow(id=ref.id, session_id=session_id, category=rows[ref.id][0], kind=rows[ref.id][1],
+                          size=ref.size, digest=ref.digest, created_at=ref.created_at))
+    reopened = Vault(env.db, env.settings.blob_dir, b"m" * 32, env.clock)  # the same master key
+    for ref in refs:
+        with pytest.raises(SessionGone):
+            reopened.open(session_id, ref.id)
+        # and the master key itself never encrypted the data: it does not decrypt it either
+        ciphertext = (backup / ref.id).read_bytes()
+        nonce = ciphertext[len(MAGIC):len(MAGIC) + NONCE_BYTES]
+        with pytest.raises(InvalidTag):
+            AESGCM(b"m" * 32).decrypt(nonce, ciphertext[len(MAGIC) + NONCE_BYTES:], None)
+
+
+def test_shredding_identity_leaves_headshots_readable(env):
+    session_id = consented_session(env, photos=1)
+    headshot = env.vault.seal(session_id, "headshot", b"\x89PNG\r\n\x1a\nheadshot")
+    env.vault.shred(session_id, [IDENTITY])
+    assert env.vault.open(session_id, headshot.id) == b"\x89PNG\r\n\x1a\nheadshot"
+    assert [r.kind for r in env.vault.blobs(session_id)] == ["headshot"]
+    with env.db.session() as s:
+        assert set(s.scalars(select(DataKey.category).where(DataKey.session_id == session_id))) == {HEADSHOTS}
+
+
+def test_seal_without_consent_raises_and_leaves_no_file(env):
+    session_id = env.vault.new_session()
+    with pytest.raises(ConsentRequired):
+        env.vault.seal(session_id, "photo", fake_jpeg())
+    assert list(env.settings.blob_dir.iterdir()) == []
+    assert env.vault.blobs(session_id) == []
+    assert not env.vault.has_key(session_id, IDENTITY)
