@@ -126,14 +126,17 @@ There is no free-text prompt: only professional styles. Every headshot carries C
 ## Who owns the result?
 You do. Download everything as a ZIP, or export all your data.
 
+## Is there a written retention policy before collection?
+Yes: this policy. It is generated from the configuration the code runs on, shown (in short) before you give consent and before anything is uploaded, and its version (`{policy_version(s)}` for this configuration) is stored in your consent record, so it is clear which notice you agreed to. The copy published as PRIVACY.md shows the default configuration; a running deployment shows its own numbers at /privacy.
+
 ## Is there an audit trail?
 Yes, without personal data: no names, file names, images or face measurements.
 
 ## What if the service crashes?
 Erasures that came due while it was down run as soon as it starts again.
 
-## Contact
-{s.contact_email}
+## Who can I contact?
+Write to {s.contact_email} with any question or request about your data. To report a security problem, follow SECURITY.md in the source repository.
 """
 
 
