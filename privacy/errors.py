@@ -42,7 +42,7 @@ class UserError(StudioError):
 
 
 class PhotoRejected(UserError):
-    """One photo cannot be used. Codes are listed in privacy.reasons."""
+    """One photo cannot be used. Codes are listed in the docstrings of privacy/ingest.py and privacy/screening.py."""
 
 
 class PhotoSetRejected(UserError):

@@ -1,0 +1,305 @@
+"""Decide which uploaded photos may be used: one face, large enough, whole, the same person in all.
+
+    screen_uploads(files, limits, rules)  bytes -> ingest -> screen_photo each -> screen_set -> ScreeningReport
+
+`ScreenedPhoto` is the only type the trainer accepts, so an unscreened file cannot reach
+it. Per-photo reason codes (besides ingest's, see privacy.ingest):
+
+    no_face           no face found
+    several_faces     more than one face, however small: another person is in the frame (promise 14)
+    face_cut_off      the face runs over the edge of the photo
+    face_too_small    face width below rules.min_face_fraction of the photo's short side
+    different_person  (set check) not the person in the other photos (promise 13)
+    near_duplicate    (set check) almost the same as an earlier photo; left out of the set
+
+Set-level codes: different_person, too_few_photos, too_many_photos. A set with another
+person in it is not acceptable until that photo is removed: the person must act on it.
+Near-duplicates are simply left out. Reports never carry pixels, embeddings or file
+names: photos are named by their 1-based position in the upload.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import cv2
+import numpy as np
+
+from privacy.errors import PhotoRejected, PhotoSetRejected
+from privacy.face_model import Face, detect_faces, embedding_distance, face_embedding
+from privacy.ingest import CleanPhoto, IngestLimits, ingest
+
+if TYPE_CHECKING:
+    from settings import Settings
+
+NO_FACE = "no_face"
+SEVERAL_FACES = "several_faces"
+FACE_CUT_OFF = "face_cut_off"
+FACE_TOO_SMALL = "face_too_small"
+DIFFERENT_PERSON = "different_person"
+NEAR_DUPLICATE = "near_duplicate"
+TOO_FEW_PHOTOS = "too_few_photos"
+TOO_MANY_PHOTOS = "too_many_photos"
+
+# A face box may stick out of the frame by this fraction of its width before it counts
+# as cut off: scaling boxes back from the detection copy rounds by a pixel or two.
+CUT_OFF_TOLERANCE = 0.02
+# Near-duplicates need both a tiny embedding distance and nearly the same face pixels:
+# two photos of one person can be close in embedding (same event, same light) yet
+# different pictures. Hamming distance between 64-bit difference hashes of the face.
+DUPLICATE_HASH_BITS = 10
+
+# One line of practical advice per code, shown under the message.
+ADVICE = {
+    "empty_file": "Choose the photo again from your device.",
+    "file_too_large": "Export or share the photo at a smaller size.",
+    "unsupported_type": "Photos from a phone or camera work best: JPEG, PNG, WebP or HEIC.",
+    "extra_data": "Turn off motion/live photo for this picture, or re-save it as a plain JPEG.",
+    "corrupt_file": "Upload the original photo again.",
+    "too_many_pixels": "Resize the image to at most 12 megapixels.",
+    "too_small": "Use the original photo, not a thumbnail, screenshot or chat copy.",
+    "animated": "Use a single still photo.",
+    NO_FACE: "Face the camera in good light, without sunglasses or a mask.",
+    SEVERAL_FACES: "Only you should be in the photo, even far in the background.",
+    FACE_CUT_OFF: "Keep your whole head inside the frame.",
+    FACE_TOO_SMALL: "Head and shoulders filling most of the frame works best.",
+    DIFFERENT_PERSON: "Every photo must show you, and only you.",
+    NEAR_DUPLICATE: "Vary angle, expression, clothing and background between photos.",
+    TOO_FEW_PHOTOS: "Add more photos of yourself alone.",
+    TOO_MANY_PHOTOS: "Keep your best, most varied photos.",
+}
+
+
+@dataclass(frozen=True)
+class ScreeningRules:
+    """Screening thresholds; the defaults live once, in settings.py."""
+
+    face_detection_threshold: float  # dlib HOG score a detection needs to count as a face
+    min_face_fraction: float  # smallest face width / photo short side
+    same_person_distance: float  # largest embedding distance still the same person
+    duplicate_distance: float  # embedding distance below which two photos may be near-duplicates
+    min_photos: int
+    max_photos: int
+
+    @classmethod
+    def from_settings(cls, settings: "Settings") -> "ScreeningRules":
+        return cls(face_detection_threshold=settings.face_detection_threshold,
+                   min_face_fraction=settings.min_face_fraction,
+                   same_person_distance=settings.same_person_distance,
+                   duplicate_distance=settings.duplicate_distance,
+                   min_photos=settings.min_photos, max_photos=settings.max_photos)
+
+
+@dataclass(frozen=True, eq=False)
+class ScreenedPhoto:
+    """A clean photo that passed screening, with its one face and that face's embedding."""
+
+    photo: CleanPhoto
+    face: Face
+    embedding: np.ndarray = field(repr=False)  # (128,) float64: biometric data, never logged
+
+
+def screen_photo(photo: CleanPhoto, rules: ScreeningRules) -> ScreenedPhoto:
+    """Exactly one face, whole and large enough; else PhotoRejected with a stable code."""
+    faces = detect_faces(photo.pixels, threshold=rules.face_detection_threshold)
+    if not faces:
+        raise PhotoRejected("We couldn't find a face in this photo. Please choose one where your face is clearly "
+                            "visible and facing the camera.", code=NO_FACE)
+    if len(faces) > 1:
+        raise PhotoRejected("Another person is in this photo. Crop them out or choose a photo of you alone.",
+                            code=SEVERAL_FACES)
+    face = faces[0]
+    if _cut_off(face, photo.width, photo.height):
+        raise PhotoRejected("Your face is cut off at the edge of this photo. Choose one where your whole face, "
+                            "chin and forehead included, is inside the frame.", code=FACE_CUT_OFF)
+    fraction = (face.box[2] - face.box[0]) / min(photo.width, photo.height)
+    if fraction < rules.min_face_fraction:
+        raise PhotoRejected("Your face is too small in this photo. Choose one taken closer, where your head and "
+                            "shoulders fill more of the frame.", code=FACE_TOO_SMALL)
+    return ScreenedPhoto(photo=photo, face=face, embedding=face_embedding(photo.pixels, face))
+
+
+def _cut_off(face: Face, width: int, height: int) -> bool:
+    left, top, right, bottom = face.box
+    slack = CUT_OFF_TOLERANCE * (right - left)
+    box_out = left < -slack or top < -slack or right > width + slack or bottom > height + slack
+    marks = np.asarray(face.landmarks)
+    marks_out = bool((marks < 0).any() or (marks[:, 0] >= width).any() or (marks[:, 1] >= height).any())
+    return box_out or marks_out
+
+
+# --- the set ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SetProblem:
+    code: str
+    message: str
+    photos: tuple[int, ...] = ()  # 1-based upload positions concerned
+
+    @property
+    def advice(self) -> str:
+        return ADVICE.get(self.code, "")
+
+
+@dataclass(frozen=True)
+class SetVerdict:
+    """The set checks' outcome. `rejected` maps a 1-based position to the PhotoRejected for it."""
+
+    problems: tuple[SetProblem, ...]
+    rejected: dict[int, PhotoRejected]
+    usable: tuple[int, ...]  # positions that go on to training
+
+    @property
+    def acceptable(self) -> bool:
+        return not self.problems
+
+    def raise_if_unacceptable(self) -> None:
+        if self.problems:
+            raise PhotoSetRejected(self.problems[0].message, code=self.problems[0].code)
+
+
+def screen_set(photos: list[ScreenedPhoto], rules: ScreeningRules,
+               positions: list[int] | None = None) -> SetVerdict:
+    """Same person in every photo, no near-duplicates, and between min and max photos.
+
+    `positions` are the photos' 1-based places in the upload (default 1..n), used in messages.
+    """
+    positions = list(positions) if positions is not None else list(range(1, len(photos) + 1))
+    if len(positions) != len(photos):
+        raise ValueError("one position per photo")
+    rejected: dict[int, PhotoRejected] = {}
+    problems: list[SetProblem] = []
+    n = len(photos)
+    distances = np.array([[embedding_distance(a.embedding, b.embedding) for b in photos] for a in photos]) \
+        if n else np.zeros((0, 0))
+
+    # Same person: the photo with the most same-person neighbours (ties: smallest total
+    # distance) is the reference; whoever is too far from it is someone else. With a
+    # majority of the person's own photos this names exactly the odd ones out.
+    if n >= 2:
+        neighbours = (distances <= rules.same_person_distance).sum(axis=1)
+        centre = min(range(n), key=lambda i: (-neighbours[i], distances[i].sum()))
+        strangers = [i for i in range(n) if distances[centre, i] > rules.same_person_distance]
+        for i in strangers:
+            rejected[positions[i]] = PhotoRejected(
+                f"Photo {positions[i]} looks like a different person from the others. Remove it, or replace it "
+                "with a photo of you.", code=DIFFERENT_PERSON)
+        if strangers:
+            named = [positions[i] for i in strangers]
+            problems.append(SetProblem(DIFFERENT_PERSON, _different_person_message(named), tuple(named)))
+
+    # Near-duplicates: the later photo of each pair is left out (it adds nothing to training).
+    hashes = [_face_hash(p) for p in photos]
+    for j in range(n):
+        if positions[j] in rejected:
+            continue
+        for i in range(j):
+            if positions[i] in rejected:
+                continue
+            if distances[i, j] < rules.duplicate_distance and \
+                    bin(hashes[i] ^ hashes[j]).count("1") <= DUPLICATE_HASH_BITS:
+                rejected[positions[j]] = PhotoRejected(
+                    f"Photo {positions[j]} is almost the same as photo {positions[i]}; a different angle or "
+                    "expression helps more.", code=NEAR_DUPLICATE)
+                break
+
+    usable = tuple(p for p in positions if p not in rejected)
+    if len(usable) < rules.min_photos:
+        problems.append(SetProblem(TOO_FEW_PHOTOS, (
+            f"{_count(len(usable), 'usable photo')} so far; at least {rules.min_photos} are needed. "
+            f"Add {rules.min_photos - len(usable)} more photo(s) of you alone.")))
+    elif len(usable) > rules.max_photos:
+        problems.append(SetProblem(TOO_MANY_PHOTOS, (
+            f"{_count(len(usable), 'usable photo')}; at most {rules.max_photos} can be used. "
+            f"Remove {len(usable) - rules.max_photos} of them.")))
+    return SetVerdict(problems=tuple(problems), rejected=rejected, usable=usable)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _different_person_message(named: list[int]) -> str:
+    if len(named) == 1:
+        return f"Photo {named[0]} looks like a different person from the others. Remove it to continue."
+    listed = ", ".join(str(p) for p in named[:-1]) + f" and {named[-1]}"
+    return f"Photos {listed} look like a different person from the others. Remove them to continue."
+
+
+def _face_hash(screened: ScreenedPhoto) -> int:
+    """64-bit difference hash of the face region: survives re-encoding and resizing, not a new photo."""
+    pixels = screened.photo.pixels
+    left, top, right, bottom = screened.face.box
+    height, width = pixels.shape[:2]
+    region = pixels[max(0, top):min(height, bottom), max(0, left):min(width, right)]
+    grey = cv2.cvtColor(np.ascontiguousarray(region), cv2.COLOR_RGB2GRAY)
+    small = cv2.resize(grey, (9, 8), interpolation=cv2.INTER_AREA).astype(np.int16)
+    bits = (small[:, 1:] > small[:, :-1]).flatten()
+    return int("".join("1" if b else "0" for b in bits), 2)
+
+
+# --- one call for the app and the CLI ------------------------------------------------------
+
+@dataclass(frozen=True)
+class ReportItem:
+    index: int  # 1-based position in the upload
+    accepted: bool
+    code: str  # "accepted" or a reason code
+    message: str
+    advice: str
+    screened: ScreenedPhoto | None = field(default=None, repr=False)
+
+    def to_dict(self) -> dict:
+        return {"index": self.index, "accepted": self.accepted, "code": self.code,
+                "message": self.message, "advice": self.advice}
+
+
+@dataclass(frozen=True)
+class ScreeningReport:
+    items: tuple[ReportItem, ...]
+    set_problems: tuple[SetProblem, ...]
+
+    @property
+    def acceptable(self) -> bool:
+        """True when the accepted photos form a usable set."""
+        return not self.set_problems
+
+    def accepted(self) -> list[ScreenedPhoto]:
+        return [item.screened for item in self.items if item.accepted and item.screened is not None]
+
+    def raise_if_unacceptable(self) -> None:
+        if self.set_problems:
+            raise PhotoSetRejected(self.set_problems[0].message, code=self.set_problems[0].code)
+
+    def to_json(self) -> str:
+        """The report for people and tools: no pixels, no embeddings, no file names."""
+        return json.dumps({
+            "acceptable": self.acceptable,
+            "accepted": len(self.accepted()),
+            "photos": [item.to_dict() for item in self.items],
+            "set_problems": [{"code": p.code, "message": p.message, "advice": p.advice, "photos": list(p.photos)}
+                             for p in self.set_problems],
+        }, indent=2, sort_keys=True)
+
+
+def screen_uploads(files: list[bytes], limits: IngestLimits, rules: ScreeningRules) -> ScreeningReport:
+    """Ingest and screen each file, then check the set; what the app and `cli.py check` call."""
+    screened: dict[int, ScreenedPhoto] = {}
+    refused: dict[int, PhotoRejected] = {}
+    for index, data in enumerate(files, start=1):
+        try:
+            screened[index] = screen_photo(ingest(data, limits), rules)
+        except PhotoRejected as exc:
+            refused[index] = exc
+    verdict = screen_set(list(screened.values()), rules, positions=list(screened))
+    refused.update(verdict.rejected)
+    items = []
+    for index in range(1, len(files) + 1):
+        if index in refused:
+            exc = refused[index]
+            items.append(ReportItem(index, False, exc.code, exc.message, ADVICE.get(exc.code, "")))
+        else:
+            items.append(ReportItem(index, True, "accepted", "Accepted.", "", screened[index]))
+    return ScreeningReport(items=tuple(items), set_problems=verdict.problems)
