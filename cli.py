@@ -5,6 +5,7 @@
     python cli.py audit [--json]                 residue audit of the data root
     python cli.py verify-receipt FILE            check a deletion receipt's signature
     python cli.py verify IMAGE [--json]          does an image carry our provenance?
+    python cli.py docs [--check]                 write docs/CONFIGURATION.md and PRIVACY.md from the code
 
 Exit status 0 means success / clean / acceptable; 1 means the answer is "no";
 2 means the command could not run (bad usage, unreadable input, bad settings).
@@ -37,7 +38,26 @@ def _register_check(sub) -> None:
 
 
 def cmd_check(args) -> int:
-    raise NotImplementedError
+    """Screen the photos with the app's own limits and rules; exit 0 only if the set is usable."""
+    from privacy.ingest import IngestLimits
+    from privacy.screening import ScreeningRules, screen_uploads
+
+    settings = load_settings()
+    try:
+        files = [path.read_bytes() for path in args.photos]
+    except OSError as exc:
+        print(f"Cannot read {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return EXIT_USAGE
+    report = screen_uploads(files, IngestLimits.from_settings(settings), ScreeningRules.from_settings(settings))
+    if args.json:
+        print(report.to_json())
+    else:
+        for item, path in zip(report.items, args.photos):
+            print(f"{item.index}. {path.name}: " + ("accepted" if item.accepted else f"{item.code}: {item.message}"))
+        for problem in report.set_problems:
+            print(f"set: {problem.code}: {problem.message}")
+        print("The set can be used." if report.acceptable else "The set cannot be used yet.")
+    return EXIT_OK if report.acceptable else EXIT_NO
 # --- end check ---------------------------------------------------------------------------
 
 
@@ -50,11 +70,237 @@ def _register_verify(sub) -> None:
 
 
 def cmd_verify(args) -> int:
-    raise NotImplementedError
+    """Exit 0 only when the image carries our provenance (trusted C2PA or our watermark)."""
+    from privacy.provenance import Provenance
+
+    try:
+        data = args.image.read_bytes()
+    except OSError:
+        print("Cannot read that file.", file=sys.stderr)
+        return EXIT_USAGE
+    # signing=False: verifying reads the trust anchor only; it never creates or renews keys.
+    report = Provenance.from_settings(load_settings(), signing=False).verify_image(data)
+    if args.json:
+        print(report.to_json())
+    else:
+        print("\n".join(report.summary()))
+    if not report.readable:
+        return EXIT_USAGE
+    return EXIT_OK if report.is_ours else EXIT_NO
 # --- end verify --------------------------------------------------------------------------
 
 
-REGISTRATIONS = [_register_check, _register_verify]
+# --- run (owner: lead) -----------------------------------------------------------------
+def _register_run(sub) -> None:
+    p = sub.add_parser("run", help="the whole flow headless: screen, train, generate, score")
+    p.add_argument("--photos", type=Path, required=True, help="folder of photos of one person")
+    p.add_argument("--style", required=True, action="append", help="style id (repeatable)")
+    p.add_argument("--base", help="base model (hub id, local dir, tiny-sd, tiny-sdxl); default: HEADSHOT_BASE_MODEL")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--count", type=int, default=None, help="headshots per style (default: HEADSHOT_IMAGES_PER_STYLE)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--consent", action="store_true",
+                   help="I confirm these are photos of me, I am 18 or older, and I agree to the processing")
+    p.set_defaults(func=cmd_run)
+
+
+def cmd_run(args) -> int:
+    """Headless run in a private, temporary vault that is erased before the command returns."""
+    import dataclasses
+    import tempfile
+
+    from pipeline.studio import Studio
+    from privacy.consent import Attestations
+    from privacy.errors import UserError
+
+    if not args.consent:
+        print("Refused: pass --consent to confirm that these are photos of you, that you are 18 or older, "
+              "and that you agree to the processing described in PRIVACY.md. Nothing was read.", file=sys.stderr)
+        return EXIT_USAGE
+    photo_files = sorted(p for p in args.photos.iterdir() if p.is_file() and not p.name.startswith(".")) \
+        if args.photos.is_dir() else []
+    if not photo_files:
+        print("No photos found in the --photos folder.", file=sys.stderr)
+        return EXIT_USAGE
+    settings = load_settings()
+    with tempfile.TemporaryDirectory(prefix="headshot-run-") as private_dir:
+        settings = dataclasses.replace(settings, data_dir=Path(private_dir), database_url="",
+                                       base_model=args.base or settings.base_model)
+        studio = Studio(settings)
+        session_id = studio.start_session()
+        try:
+            studio.give_consent(session_id, Attestations(own_photos=True, adult=True, purpose=True))
+            report = studio.upload(session_id, [p.read_bytes() for p in photo_files])
+            for item, path in zip(report.items, photo_files):
+                verdict = "accepted" if item.accepted else f"rejected {item.code}: {item.message}"
+                print(f"{path.name}: {verdict}", file=sys.stderr)
+            if not report.acceptable:
+                print("The photo set cannot be used: " + "; ".join(p.message for p in report.set_problems),
+                      file=sys.stderr)
+                return EXIT_NO
+            run = studio.make_headshots(session_id, args.style, args.count or settings.images_per_style,
+                                        seed=args.seed, progress=_print_progress)
+            _write_run(args.out, studio, session_id, run)
+        except UserError as exc:
+            print(f"{exc.message} ({exc.code})", file=sys.stderr)
+            return EXIT_NO
+        finally:
+            receipt = studio.delete_now(session_id)
+            args.out.mkdir(parents=True, exist_ok=True)
+            (args.out / "deletion_receipt.json").write_bytes(receipt.to_json())
+            studio.close()
+    print(f"Wrote {len(run.delivered)} headshots to {args.out}; the private vault was erased "
+          f"(receipt: {args.out / 'deletion_receipt.json'}).")
+    return EXIT_OK
+
+
+def _print_progress(p) -> None:
+    eta = f"  eta {p.eta_seconds:.0f}s" if p.eta_seconds is not None else ""
+    print(f"  {p.stage}: {p.fraction:4.0%}{eta}  {p.detail}", file=sys.stderr)
+
+
+def _write_run(out: Path, studio, session_id: str, run) -> None:
+    """Kept headshots from the vault; held-back ones (marked too) in held_back/; a JSON report of every output."""
+    (out / "held_back").mkdir(parents=True, exist_ok=True)
+    entries, delivered = [], iter(run.delivered)
+    for index, output in enumerate(run.all_outputs, start=1):
+        name = f"{index:02d}_{output.style_id}_seed{output.seed}.jpg"
+        if output.kept:
+            data = studio.headshot_bytes(session_id, next(delivered).blob_id)
+            path = out / name
+        else:
+            data = studio.provenance.mark_headshot(output.image, style_id=output.style_id,
+                                                   demo=studio.base_model().is_demo)
+            path = out / "held_back" / name
+        path.write_bytes(data)
+        entries.append({"file": str(path.relative_to(out)), "style": output.style_id, "seed": output.seed,
+                        "likeness": round(float(output.likeness), 4), "unsafe": round(float(output.unsafe), 4),
+                        "kept": output.kept, "held_back_reason": output.reason,
+                        "demo": studio.base_model().is_demo})
+    (out / "report.json").write_text(json.dumps({"headshots": entries}, indent=2))
+# --- end run -----------------------------------------------------------------------------
+
+
+# --- audit (owner: retention) -----------------------------------------------------------
+def _register_audit(sub) -> None:
+    p = sub.add_parser("audit", help="residue audit of the data root, temp dirs and database files")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--extra-dir", action="append", type=Path, default=[],
+                   help="another temp/cache directory to scan (repeatable)")
+    p.set_defaults(func=cmd_audit)
+
+
+def cmd_audit(args) -> int:
+    import time
+
+    from privacy.database import Database
+    from privacy.residue import audit_residue
+
+    settings = load_settings()
+    db = Database(settings.database)
+    try:
+        # The audit needs no key: it reads the index and the files, and never decrypts anything.
+        report = audit_residue(settings, db, None, time.time(), extra_dirs=args.extra_dir)
+    finally:
+        db.dispose()
+    print(report.to_json() if args.json else report.summary())
+    return EXIT_OK if report.clean else EXIT_NO
+# --- end audit ---------------------------------------------------------------------------
+
+
+# --- verify-receipt (owner: retention) -------------------------------------------------
+def _register_verify_receipt(sub) -> None:
+    p = sub.add_parser("verify-receipt", help="check a deletion receipt's signature")
+    p.add_argument("file", type=Path)
+    p.add_argument("--public-key", type=Path, default=None,
+                   help="the deployment's public key PEM (default: DATA_DIR/keys/receipt_public.pem if present)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_verify_receipt)
+
+
+def cmd_verify_receipt(args) -> int:
+    from privacy.receipts import PUBLIC_KEY_NAME, key_dir, verify_receipt
+
+    try:
+        data = args.file.read_bytes()
+        key_path = args.public_key or key_dir(load_settings()) / PUBLIC_KEY_NAME
+        public_key = key_path.read_bytes() if (args.public_key or key_path.exists()) else None
+    except OSError as exc:
+        print(f"Cannot read {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return EXIT_USAGE
+    check = verify_receipt(data, public_key)
+    if args.json:
+        _print_json({"valid": check.valid, "reason": check.reason, "key": check.key})
+    else:
+        print(("VALID: " if check.valid else "INVALID: ") + check.reason)
+        if check.valid and check.key == "embedded":
+            print("Checked against the key inside the receipt only; compare public_key_fingerprint "
+                  f"{check.receipt['public_key_fingerprint']} with the deployment's published key.")
+    return EXIT_OK if check.valid else EXIT_NO
+# --- end verify-receipt ------------------------------------------------------------------
+
+
+# --- docs (owner: ship) ----------------------------------------------------------------
+CONFIGURATION_DOC = Path("docs/CONFIGURATION.md")
+PRIVACY_DOC = Path("PRIVACY.md")
+
+
+def configuration_doc() -> str:
+    """docs/CONFIGURATION.md: the settings table from settings.py, under a do-not-edit header."""
+    from settings import PRIVACY_ENVIRONMENT, configuration_reference
+
+    platform = [("GRADIO_SERVER_NAME", "`0.0.0.0` in the Docker image", "Interface Gradio listens on."),
+                ("GRADIO_SERVER_PORT", "`7860`", "Port Gradio listens on (the Docker HEALTHCHECK follows it)."),
+                ("HF_HOME", "`/models` in the Docker image", "Cache of downloaded base-model weights (not personal data)."),
+                ("TMPDIR", "`/tmp`", "Scratch files of the libraries; mount a tmpfs there (`--tmpfs /tmp`)."),
+                ("SPACES_ZERO_GPU", "set by Hugging Face", "`true` on a ZeroGPU Space: GPU work then runs under `spaces.GPU`.")]
+    platform += [(name, f"`{value}`", "Set before any library loads so nothing phones home; do not change.")
+                 for name, value in PRIVACY_ENVIRONMENT.items()]
+    rows = "\n".join(f"| `{name}` | {default} | {meaning} |" for name, default, meaning in platform)
+    return ("# Configuration reference\n\n"
+            "<!-- Generated by `python cli.py docs` from settings.py; edit the settings, not this file. -->\n\n"
+            "Every setting is an environment variable, read once at start-up. An unknown `HEADSHOT_*` name "
+            "or a bad value stops the app before it serves anything (the Docker entrypoint exits with "
+            "status 2 and names the variable). Retention periods and the contact address are also shown to "
+            "people in the privacy notice, from these same values.\n\n" + configuration_reference()
+            + "\n## Variables of the platform and libraries\n\n| variable | default | meaning |\n| --- | --- | --- |\n"
+            + rows + "\n")
+
+
+def privacy_doc() -> str:
+    """PRIVACY.md: the full policy for the default settings, from the same source as the in-app notice."""
+    from privacy.notice import full_policy
+
+    return full_policy(load_settings({}))
+
+
+def _register_docs(sub) -> None:
+    p = sub.add_parser("docs", help="write docs/CONFIGURATION.md and PRIVACY.md from the code")
+    p.add_argument("--check", action="store_true", help="only report whether the files are up to date")
+    p.set_defaults(func=cmd_docs)
+
+
+def cmd_docs(args) -> int:
+    root = Path(__file__).resolve().parent
+    stale = []
+    for relative, text in ((CONFIGURATION_DOC, configuration_doc()), (PRIVACY_DOC, privacy_doc())):
+        path = root / relative
+        if path.exists() and path.read_text(encoding="utf-8") == text:
+            continue
+        stale.append(str(relative))
+        if not args.check:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+    if args.check:
+        print(f"Out of date: {', '.join(stale)}; run `python cli.py docs`." if stale else "Documents are up to date.")
+        return EXIT_NO if stale else EXIT_OK
+    print(f"Wrote {', '.join(stale)}." if stale else "Documents were already up to date.")
+    return EXIT_OK
+# --- end docs ----------------------------------------------------------------------------
+
+
+REGISTRATIONS = [_register_check, _register_run, _register_verify, _register_audit, _register_verify_receipt,
+                 _register_docs]
 
 
 def main(argv: list[str] | None = None) -> int:

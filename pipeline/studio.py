@@ -1,0 +1,232 @@
+"""The data path of a photo, start to end: consent → upload → screen → seal → train → generate → erase.
+
+`Studio` is the one object the app and the CLI talk to. Each public method is a step a
+person takes, and each step is a call into the module that owns it:
+
+    give_consent      privacy.consent      (+ retention clock starts, audit event)
+    upload            privacy.screening    → privacy.vault.seal   (only screened pixels, encrypted)
+    make_headshots    privacy.vault.open   → pipeline.engine      → privacy.provenance → privacy.vault.seal
+    delete_now        privacy.erasure      (keys, blobs, cache files, in-memory state; signed receipt)
+
+Every method re-checks consent on entry: a call that skips the UI gets no further.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from pipeline.adapter import adapter_from_bytes, adapter_to_bytes, to_diffusers_lora_bytes
+from pipeline.engine import EngineProgress, ScoredHeadshot, make_headshots
+from pipeline.models import BaseModel, load_base
+from pipeline.styles import Style, load_styles
+from pipeline.train_lora import default_train_config
+from privacy import audit, retention
+from privacy.consent import Attestations, ConsentRecord, record_consent, require_consent
+from privacy.database import Database
+from privacy.erasure import ErasureContext, erase_now
+from privacy.errors import PhotoSetRejected, SessionGone
+from privacy.export import export_session
+from privacy.face_model import Face
+from privacy.ingest import CleanPhoto, IngestLimits
+from privacy.master_key import load_master_key
+from privacy.notice import policy_version
+from privacy.provenance import Provenance
+from privacy.receipts import Receipt, load_receipt_signer
+from privacy.screening import ScreenedPhoto, ScreeningReport, ScreeningRules, screen_uploads
+from privacy.vault import IDENTITY, Vault
+from settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DeliveredHeadshot:
+    """A kept headshot as the owner receives it: marked, sealed, and described without personal data."""
+
+    blob_id: str
+    style_id: str
+    seed: int
+    likeness: float
+    demo: bool
+
+
+@dataclass
+class HeadshotRun:
+    delivered: list[DeliveredHeadshot]
+    all_outputs: list[ScoredHeadshot]  # kept and held back, in memory only (the CLI shows held-back ones)
+
+
+class Studio:
+    def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time,
+                 model_loader: Callable[[str, str], BaseModel] = load_base):
+        self.settings = settings
+        self.clock = clock
+        self.db = Database(settings.database)
+        self.vault = Vault(self.db, settings.blob_dir, load_master_key(settings.master_key, settings.key_file), clock)
+        self.policy = retention.RetentionPolicy.from_settings(settings)
+        self.erasure = ErasureContext(db=self.db, vault=self.vault, signer=load_receipt_signer(settings),
+                                      settings=settings, clock=clock)
+        self.erasure.hooks.append(self._forget_in_memory)
+        self.provenance = Provenance.from_settings(settings)
+        self.styles: dict[str, Style] = load_styles()
+        self.limits = IngestLimits.from_settings(settings)
+        self.rules = ScreeningRules.from_settings(settings)
+        self.policy_version = policy_version(settings)
+        self._model_loader = model_loader
+        self._models: dict[str, BaseModel] = {}
+        self._models_lock = threading.Lock()
+
+    # --- 1. consent -------------------------------------------------------------------------
+    def start_session(self) -> str:
+        return self.vault.new_session()
+
+    def give_consent(self, session_id: str, attestations: Attestations) -> ConsentRecord:
+        now = self.clock()
+        record = record_consent(self.db, session_id, attestations, self.policy_version, now)
+        retention.on_consent(self.db, session_id, now, self.policy)
+        audit.record_event(self.db, self.vault.audit_id(session_id), audit.CONSENT_GIVEN, now)
+        return record
+
+    # --- 2. upload → screen → seal ------------------------------------------------------------
+    def upload(self, session_id: str, files: list[bytes]) -> ScreeningReport:
+        """Screen a set of photos; if the set is usable, seal the accepted ones (replacing any earlier set).
+
+        Nothing is stored for a set that cannot be used, nor for any rejected photo.
+        """
+        require_consent(self.db, session_id)
+        report = screen_uploads(files, self.limits, self.rules)
+        audit.record_event(self.db, self.vault.audit_id(session_id), audit.PHOTOS_SCREENED, self.clock(),
+                           accepted=len(report.accepted()), rejected=len(report.items) - len(report.accepted()))
+        if report.acceptable:
+            self.vault.shred(session_id, [IDENTITY])  # a new set replaces the old one entirely
+            for screened in report.accepted():
+                photo = self.vault.seal(session_id, "photo", screened.photo.to_png_bytes())
+                self.vault.seal(session_id, "embedding", _face_record(photo.id, screened))
+        return report
+
+    def sealed_photos(self, session_id: str) -> list[ScreenedPhoto]:
+        """Decrypt this session's screened photos into memory (for training and scoring only)."""
+        require_consent(self.db, session_id)
+        photos = {ref.id: ref for ref in self.vault.blobs(session_id, "photo")}
+        screened = []
+        for ref in self.vault.blobs(session_id, "embedding"):
+            record = json.loads(self.vault.open(session_id, ref.id))
+            pixels = CleanPhoto.from_png_bytes(self.vault.open(session_id, record["photo"]))
+            face = Face(box=tuple(record["box"]), score=record["score"], landmarks=np.array(record["landmarks"]))
+            screened.append(ScreenedPhoto(photo=pixels, face=face, embedding=np.array(record["embedding"])))
+            photos.pop(record["photo"], None)
+        if not screened:
+            raise PhotoSetRejected("Please upload your photos first; none are stored for this session.",
+                                   code="no_photos")
+        return screened
+
+    # --- 3. train → generate → mark → seal ------------------------------------------------------
+    def base_model(self) -> BaseModel:
+        with self._models_lock:
+            model_id = self.settings.base_model
+            if model_id not in self._models:
+                self._models[model_id] = self._model_loader(model_id, self.settings.device)
+            return self._models[model_id]
+
+    def make_headshots(self, session_id: str, style_ids: list[str], count_per_style: int, *,
+                       seed: int = 0, progress: Callable[[EngineProgress], None] | None = None,
+                       cancel: threading.Event | None = None) -> HeadshotRun:
+        require_consent(self.db, session_id)
+        styles = [self.style(style_id) for style_id in style_ids]
+        screened = self.sealed_photos(session_id)
+        base = self.base_model()
+        audit_id = self.vault.audit_id(session_id)
+        audit.record_event(self.db, audit_id, audit.TRAINING_STARTED, self.clock(), photos=len(screened))
+        config = default_train_config(len(screened), base.family, steps_override=self.settings.train_steps)
+        try:
+            outputs = make_headshots(
+                base, screened, styles, count_per_style=count_per_style, seed=seed, train_config=config,
+                likeness_threshold=self.settings.likeness_threshold, unsafe_threshold=self.settings.unsafe_threshold,
+                same_person_distance=self.settings.same_person_distance, progress=progress, cancel=cancel,
+                # The adapter goes straight from GPU memory into the vault, encrypted.
+                on_adapter=lambda adapter: self.vault.seal(session_id, "adapter", adapter_to_bytes(adapter)))
+        except Exception as exc:
+            audit.record_event(self.db, audit_id, audit.TRAINING_FAILED, self.clock(), error=type(exc).__name__)
+            raise
+        audit.record_event(self.db, audit_id, audit.TRAINING_FINISHED, self.clock())
+        delivered = []
+        for out in outputs:
+            if not out.kept:
+                continue
+            marked = self.provenance.mark_headshot(out.image, style_id=out.style_id, demo=base.is_demo)
+            ref = self.vault.seal(session_id, "headshot", marked)
+            delivered.append(DeliveredHeadshot(ref.id, out.style_id, out.seed, out.likeness, base.is_demo))
+        self.vault.seal(session_id, "report", json.dumps([_describe(o, base.is_demo) for o in outputs]).encode())
+        now = self.clock()
+        retention.on_generated(self.db, session_id, now, self.policy)
+        audit.record_event(self.db, audit_id, audit.HEADSHOTS_GENERATED, now,
+                           count=len(delivered), held_back=len(outputs) - len(delivered))
+        return HeadshotRun(delivered, outputs)
+
+    def style(self, style_id: str) -> Style:
+        if style_id not in self.styles:
+            raise PhotoSetRejected(f"Unknown style {style_id!r}; choose one of the listed styles.", code="unknown_style")
+        return self.styles[style_id]
+
+    # --- 4. the owner's data ---------------------------------------------------------------------
+    def headshots(self, session_id: str) -> list[DeliveredHeadshot]:
+        """The kept headshots of this session, as recorded in its (sealed) report."""
+        require_consent(self.db, session_id)
+        reports = self.vault.blobs(session_id, "report")
+        files = self.vault.blobs(session_id, "headshot")
+        if not reports:
+            return []
+        kept = [o for o in json.loads(self.vault.open(session_id, reports[-1].id)) if o["kept"]]
+        return [DeliveredHeadshot(ref.id, o["style"], o["seed"], o["likeness"], o["demo"])
+                for ref, o in zip(files, kept)]
+
+    def headshot_bytes(self, session_id: str, blob_id: str) -> bytes:
+        require_consent(self.db, session_id)
+        return self.vault.open(session_id, blob_id)
+
+    def export(self, session_id: str, *, include_adapter: bool = False) -> bytes:
+        require_consent(self.db, session_id)
+        return export_session(self.erasure, session_id, include_adapter=include_adapter,
+                              adapter_to_diffusers=lambda data: to_diffusers_lora_bytes(adapter_from_bytes(data)))
+
+    def expiry(self, session_id: str) -> retention.Expiry:
+        return retention.expiry_of(self.db, session_id)
+
+    # --- 5. erase ---------------------------------------------------------------------------------
+    def delete_now(self, session_id: str) -> Receipt:
+        """Erase everything of this session at once and return the signed receipt."""
+        if session_id is None:
+            raise SessionGone()
+        return erase_now(self.erasure, session_id, by="user")
+
+    def _forget_in_memory(self, session_id: str) -> None:
+        # Adapters are loaded into the shared pipeline only inside `generate` and unloaded in its
+        # `finally`; nothing of a session is cached here, so there is nothing else to drop.
+        return None
+
+    def close(self) -> None:
+        self.db.dispose()
+
+
+def _face_record(photo_blob_id: str, screened: ScreenedPhoto) -> bytes:
+    """The face geometry + embedding of one photo, serialised for sealing (never written unencrypted)."""
+    return json.dumps({
+        "photo": photo_blob_id,
+        "box": list(screened.face.box),
+        "score": float(screened.face.score),
+        "landmarks": np.asarray(screened.face.landmarks, dtype=float).tolist(),
+        "embedding": np.asarray(screened.embedding, dtype=float).tolist(),
+    }).encode()
+
+
+def _describe(out: ScoredHeadshot, demo: bool) -> dict:
+    return {"style": out.style_id, "seed": out.seed, "likeness": round(float(out.likeness), 4),
+            "unsafe": round(float(out.unsafe), 4), "kept": out.kept, "reason": out.reason,
+            "demo": demo}

@@ -1,0 +1,105 @@
+"""The studio's data path end to end on the tiny model: each person's photos make only their own headshots."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import pipeline.studio as studio_module
+from pipeline.studio import Studio
+from privacy.consent import Attestations
+from privacy.errors import ConsentRequired, SessionGone
+from privacy.face_model import embedding_distance
+from privacy.receipts import verify_receipt
+from settings import load_settings
+
+CONSENT = Attestations(own_photos=True, adult=True, purpose=True)
+
+
+@pytest.fixture(scope="module")
+def studio(tmp_path_factory):
+    settings = load_settings({
+        "HEADSHOT_DATA_DIR": str(tmp_path_factory.mktemp("studio")),
+        "HEADSHOT_BASE_MODEL": "tiny-sd", "HEADSHOT_DEVICE": "cpu",
+        "HEADSHOT_MIN_PHOTOS": "1", "HEADSHOT_TRAIN_STEPS": "2",
+        # Random tiny weights draw no face, so every likeness is 0: keep them all to exercise delivery.
+        "HEADSHOT_LIKENESS_THRESHOLD": "0",
+    })
+    s = Studio(settings)
+    yield s
+    s.close()
+
+
+def _consented_session(studio: Studio) -> str:
+    session_id = studio.start_session()
+    studio.give_consent(session_id, CONSENT)
+    return session_id
+
+
+def test_each_session_trains_only_on_its_own_photos(studio, face_bytes, monkeypatch):
+    """Promise 1: two sessions run; neither's adapter saw the other's photos."""
+    seen: list[list[np.ndarray]] = []
+    real_engine = studio_module.make_headshots
+
+    def spying_engine(base, screened, *args, **kwargs):
+        seen.append([photo.embedding for photo in screened])
+        return real_engine(base, screened, *args, **kwargs)
+
+    monkeypatch.setattr(studio_module, "make_headshots", spying_engine)
+    a, b = _consented_session(studio), _consented_session(studio)
+    assert studio.upload(a, [face_bytes("obama_1.jpg"), face_bytes("obama_4.jpg")]).acceptable
+    assert studio.upload(b, [face_bytes("biden_2.jpg")]).acceptable
+    run_a = studio.make_headshots(a, ["linkedin_classic"], 1)
+    run_b = studio.make_headshots(b, ["linkedin_classic"], 1)
+
+    reference_a = studio.sealed_photos(a)[0].embedding
+    reference_b = studio.sealed_photos(b)[0].embedding
+    embeddings_a, embeddings_b = seen
+    assert len(embeddings_a) == 2 and len(embeddings_b) == 1
+    assert all(embedding_distance(e, reference_a) < 0.6 < embedding_distance(e, reference_b) for e in embeddings_a)
+    assert all(embedding_distance(e, reference_b) < 0.6 < embedding_distance(e, reference_a) for e in embeddings_b)
+    # Each session's adapter is its own, and neither can open the other's headshots.
+    assert len(studio.vault.blobs(a, "adapter")) == 1 and len(studio.vault.blobs(b, "adapter")) == 1
+    assert run_a.delivered and run_b.delivered
+    with pytest.raises(SessionGone):
+        studio.headshot_bytes(b, run_a.delivered[0].blob_id)
+
+
+def test_delivered_headshots_are_marked_and_listed_for_their_owner(studio, face_bytes):
+    session_id = _consented_session(studio)
+    studio.upload(session_id, [face_bytes("obama_1.jpg")])
+    run = studio.make_headshots(session_id, ["corporate_grey"], 2, seed=7)
+    listed = studio.headshots(session_id)
+    assert [h.blob_id for h in listed] == [h.blob_id for h in run.delivered]
+    assert {h.seed for h in listed} == {7, 8} and all(h.demo for h in listed)
+    report = studio.provenance.verify_image(studio.headshot_bytes(session_id, listed[0].blob_id))
+    assert report.is_ours
+
+
+def test_every_step_refuses_a_session_without_consent(studio, face_bytes):
+    session_id = studio.start_session()
+    with pytest.raises(ConsentRequired):
+        studio.upload(session_id, [face_bytes("obama_1.jpg")])
+    with pytest.raises(ConsentRequired):
+        studio.make_headshots(session_id, ["linkedin_classic"], 1)
+    with pytest.raises(ConsentRequired):
+        studio.export(session_id)
+    assert studio.vault.blobs(session_id) == []
+
+
+def test_a_rejected_set_stores_nothing(studio, face_bytes):
+    session_id = _consented_session(studio)
+    report = studio.upload(session_id, [face_bytes("two_people.jpg")])
+    assert not report.acceptable
+    assert report.items[0].code == "several_faces"
+    assert studio.vault.blobs(session_id) == []
+
+
+def test_delete_now_erases_the_session_and_returns_a_verifiable_receipt(studio, face_bytes):
+    session_id = _consented_session(studio)
+    studio.upload(session_id, [face_bytes("obama_4.jpg")])
+    receipt = studio.delete_now(session_id)
+    assert verify_receipt(receipt.to_json())
+    assert studio.vault.blobs(session_id) == []
+    with pytest.raises((SessionGone, ConsentRequired)):
+        studio.sealed_photos(session_id)
