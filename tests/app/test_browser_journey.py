@@ -1,0 +1,173 @@
+"""The whole journey in Debian's Chromium, on the tiny model: what a person sees and what stays on disk.
+
+Never `playwright install`: the test drives /usr/bin/chromium (installed by .ci/run when missing).
+Screenshots of every step go to test-artifacts/; the gallery one is the README's screenshot.
+"""
+
+import io
+import json
+import re
+import shutil
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from privacy.receipts import verify_receipt
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+               "--disable-sync", "--no-first-run"]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.fail("Debian's chromium is missing: apt-get install -y chromium (.ci/run does this)")
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
+        yield browser
+        browser.close()
+
+
+def test_the_whole_journey_from_consent_to_signed_deletion(server, browser, faces_dir, artifacts):
+    context = browser.new_context(viewport={"width": 1100, "height": 1400}, accept_downloads=True)
+    page = context.new_page()
+    page.goto(server.url)
+    shot = lambda name: page.screenshot(path=str(artifacts / f"journey-{name}.png"), full_page=True)  # noqa: E731
+
+    # 1. The notice comes first, from the running settings, with the full policy one click away.
+    page.wait_for_selector("#hs-consent-own")
+    notice = page.locator("#hs-notice").inner_text()
+    assert "Before you upload" in notice and "1 hour" in notice and "7 days" in notice
+    assert page.locator("#hs-notice a[href='/privacy']").count() == 1
+    shot("01-notice")
+
+    # 2. No upload before consent: the control has no file input until all three boxes are ticked.
+    assert page.locator("#hs-upload input[type=file]").count() == 0
+    page.locator("#hs-consent-own input").check()
+    page.locator("#hs-consent-adult input").check()
+    page.wait_for_timeout(500)
+    assert page.locator("#hs-upload input[type=file]").count() == 0
+    shot("02-consent-incomplete")
+    page.locator("#hs-consent-purpose input").check()
+    page.wait_for_selector("#hs-upload input[type=file]", state="attached", timeout=10_000)
+    shot("03-consent-given")
+
+    # 3. Upload: two photos of one person are accepted, the one with a second face is named and explained.
+    page.locator("#hs-upload input[type=file]").set_input_files(
+        [str(faces_dir / n) for n in ("obama_1.jpg", "obama_4.jpg", "two_people.jpg")])
+    page.wait_for_selector("#hs-screening", timeout=60_000)
+    photos = page.locator("#hs-screening li.hs-photo")
+    assert photos.count() == 3
+    assert [photos.nth(i).get_attribute("data-accepted") for i in range(3)] == ["true", "true", "false"]
+    rejected = photos.nth(2).inner_text()
+    assert "several_faces" in rejected and "Another person is in this photo" in rejected
+    assert page.locator("#hs-screening img").count() == 3  # thumbnails, as data: URIs
+    assert all(src.startswith("data:image/jpeg;base64,")
+               for src in page.locator("#hs-screening img").evaluate_all("els => els.map(e => e.src)"))
+    assert server.files(server.gradio_temp_dir) == []  # the uploaded files are gone from Gradio's cache
+    shot("04-screened")
+
+    # 4-5. One style, two headshots; the progress bar shows the stage while it runs.
+    page.locator("#hs-make").click()
+    page.wait_for_selector(".progress-text, .progress-level, .eta-bar", timeout=30_000)
+    shot("05-progress")
+    page.wait_for_selector("#hs-gallery figure.hs-shot img", timeout=120_000)
+
+    # 6. The gallery: every image loaded, scored, badged as AI-generated, labelled DEMO (tiny model).
+    figures = page.locator("#hs-gallery figure.hs-shot")
+    assert figures.count() == 2
+    page.wait_for_function("() => [...document.querySelectorAll('#hs-gallery img')].every(i => i.complete && i.naturalWidth > 0)",
+                           timeout=20_000)
+    for i in range(figures.count()):
+        caption = figures.nth(i).inner_text()
+        assert "AI-generated · content credentials" in caption and "DEMO" in caption
+        assert re.search(r"Likeness \d\.\d\d", caption)
+    shot("05-gallery-page")
+    page.locator("#hs-gallery-box").screenshot(path=str(artifacts / "gallery.png"))
+
+    # The ZIP holds exactly the shown headshots, each a marked JPEG declaring its AI source.
+    with page.expect_download() as download:
+        page.locator("#hs-zip").click()
+    archive = zipfile.ZipFile(io.BytesIO(Path(download.value.path()).read_bytes()))
+    names = archive.namelist()
+    assert len(names) == 2 and all(n.endswith(".jpg") for n in names)
+    for name in names:
+        data = archive.read(name)
+        assert Image.open(io.BytesIO(data)).format == "JPEG"
+        assert b"trainedAlgorithmicMedia" in data
+    marked = artifacts / "verify-input.jpg"
+    marked.write_bytes(archive.read(names[0]))
+
+    # 8. The Verify tab recognises the studio's own headshot.
+    page.get_by_role("tab", name="Verify").click()
+    page.locator("#hs-verify-file input[type=file]").set_input_files(str(marked))
+    page.wait_for_selector("#hs-verify", timeout=60_000)
+    assert "Made by this studio" in page.locator("#hs-verify").inner_text()
+    shot("06-verify")
+    page.get_by_role("tab", name="Studio").click()
+
+    # Another visitor with the very same URL gets nothing.
+    image_url = f"{server.url}/" + figures.first.locator("img").get_attribute("src")
+    stranger = browser.new_context()
+    assert stranger.request.get(image_url).status == 404
+    assert stranger.request.get(server.url + "/" + page.locator("#hs-zip").get_attribute("href")).status == 404
+    stranger.close()
+
+    # 7. Your data: countdowns ticking in the page, and a working export.
+    countdown = page.locator("#hs-mydata .hs-countdown").first
+    first = countdown.inner_text()
+    # Ticks once a second; allow a loaded CI machine a few seconds to show the change.
+    page.wait_for_function("([el, t]) => el.innerText !== t", arg=[countdown.element_handle(), first], timeout=8000)
+    assert countdown.inner_text() != first
+    with page.expect_download() as export:
+        page.locator("#hs-export").click()
+    assert zipfile.is_zipfile(export.value.path())
+
+    # A phone-sized screen: nothing wider than the screen.
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.wait_for_timeout(300)
+    page.screenshot(path=str(artifacts / "journey-07-phone.png"), full_page=False)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 392
+    page.set_viewport_size({"width": 1100, "height": 1400})
+
+    # Delete everything now: a receipt signed by this deployment, and nothing left to fetch or on disk.
+    page.locator("#hs-delete").click()
+    page.wait_for_selector("#hs-receipt pre", timeout=30_000)
+    receipt = page.locator("#hs-receipt pre").inner_text().encode()
+    check = verify_receipt(receipt, (server.data_dir / "keys" / "receipt_public.pem").read_bytes())
+    assert check.valid, check.reason
+    assert json.loads(receipt)["by"] == "user"
+    assert context.request.get(image_url).status in (404, 410)
+    assert page.locator("#hs-upload input[type=file]").count() == 0  # consent has to be given afresh
+    assert server.files(server.data_dir / "vault") == []
+    assert server.files(server.gradio_temp_dir) == []
+    shot("08-deleted")
+    context.close()
+
+
+def test_closing_the_tab_erases_the_session(server, browser, faces_dir):
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(server.url)
+    for box in ("own", "adult", "purpose"):
+        page.locator(f"#hs-consent-{box} input").check()
+    page.wait_for_selector("#hs-upload input[type=file]", state="attached", timeout=10_000)
+    page.locator("#hs-upload input[type=file]").set_input_files(
+        [str(faces_dir / n) for n in ("obama_1.jpg", "obama_4.jpg")])
+    page.wait_for_selector("#hs-screening", timeout=60_000)
+    assert server.files(server.data_dir / "vault") != []
+    page.close()  # ends the page's heartbeat: Gradio runs the unload handler
+    for _ in range(40):
+        if server.files(server.data_dir / "vault") == []:
+            break
+        time.sleep(0.25)
+    assert server.files(server.data_dir / "vault") == []
+    context.close()
