@@ -243,7 +243,7 @@ def render_gallery(shots: list, tokens: list[str], zip_token: str | None, style_
         figures.append(
             f"<figure class='hs-shot'><img src='media/{token}' alt='Headshot {i}, style {style}' "
             f"loading='lazy'><figcaption><span class='hs-badge'>AI-generated · content credentials</span>{demo}"
-            f"<br>Likeness <span class='hs-likeness'>{shot.likeness:.2f}</span> · {style}</figcaption>"
+            f"<span class='hs-meta'>Likeness <span class='hs-likeness'>{shot.likeness:.2f}</span> · {style}</span></figcaption>"
             "</figure>")
     download = (f"<p><a id='hs-zip' class='hs-button' href='media/{zip_token}' download='headshots.zip'>"
                 "Download all headshots (ZIP)</a></p>") if zip_token else ""
@@ -323,9 +323,11 @@ CSS = """
 .hs-ok { color: #146c2e; } .hs-no { color: #a4262c; }
 .hs-shot { margin: 0; flex: 1 1 160px; max-width: 256px; }
 .hs-shot img { width: 100%; height: auto; border-radius: 6px; }
-.hs-badge, .hs-demo { white-space: nowrap; }
+.hs-badge, .hs-demo { white-space: nowrap; display: inline-block; margin: 0 4px 4px 0; }
+.hs-shot figcaption { display: flex; flex-wrap: wrap; align-items: center; }
+.hs-meta { flex-basis: 100%; }
 .hs-badge { font-size: 0.8em; background: #1f3a5f; color: #fff; padding: 1px 6px; border-radius: 4px; }
-.hs-demo { font-size: 0.8em; background: #b35c00; color: #fff; padding: 1px 6px; border-radius: 4px; margin-left: 4px; }
+.hs-demo { font-size: 0.8em; background: #b35c00; color: #fff; padding: 1px 6px; border-radius: 4px; }
 .hs-button { display: inline-block; padding: 8px 14px; border-radius: 6px; background: #1f3a5f; color: #fff !important;
              text-decoration: none; }
 .hs-table { overflow-x: auto; } .hs-table table { font-size: 0.9em; }
