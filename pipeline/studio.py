@@ -31,7 +31,7 @@ from privacy import audit, retention
 from privacy.consent import Attestations, ConsentRecord, record_consent, require_consent
 from privacy.database import Database
 from privacy.erasure import ErasureContext, erase_now
-from privacy.errors import PhotoSetRejected, SessionGone
+from privacy.errors import PhotoSetRejected, SessionGone, UserError
 from privacy.export import export_session
 from privacy.face_model import Face
 from privacy.ingest import CleanPhoto, IngestLimits
@@ -106,9 +106,17 @@ class Studio:
                            accepted=len(report.accepted()), rejected=len(report.items) - len(report.accepted()))
         if report.acceptable:
             self.vault.shred(session_id, [IDENTITY])  # a new set replaces the old one entirely
-            for screened in report.accepted():
-                photo = self.vault.seal(session_id, "photo", screened.photo.to_png_bytes())
-                self.vault.seal(session_id, "embedding", _face_record(photo.id, screened))
+            try:
+                for screened in report.accepted():
+                    photo = self.vault.seal(session_id, "photo", screened.photo.to_png_bytes())
+                    self.vault.seal(session_id, "embedding", _face_record(photo.id, screened))
+            except OSError:
+                # Disk full or read-only: never keep half a set the person was told failed.
+                self.vault.shred(session_id, [IDENTITY])
+                log.error("upload could not be stored: storage unavailable")
+                raise UserError("The studio cannot store photos right now (its storage is full or unavailable). "
+                                "Nothing of this upload was kept. Please try again later.",
+                                code="storage_unavailable") from None
         return report
 
     def sealed_photos(self, session_id: str) -> list[ScreenedPhoto]:

@@ -24,6 +24,7 @@ import fcntl
 import logging
 import os
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -74,6 +75,8 @@ def start_scheduler(ctx: ErasureContext, *, background: bool = True) -> Schedule
             return SchedulerStart(False, "another process holds the scheduler lock")
         _registry.update(ctx=ctx, lock_fd=lock_fd)
     try:
+        # A crash (SIGKILL, power cut) can cut a seal or a shred in half: finish those first.
+        ctx.vault.recover(unindexed_before=time.time())
         startup = run_sweep()  # erase what came due while we were down, before serving anyone
         if background:
             scheduler = BackgroundScheduler(

@@ -174,6 +174,30 @@ class Vault:
                 s.execute(delete(BlobRow).where(BlobRow.id.in_([r.id for r in rows])))
         return result
 
+    def recover(self, *, unindexed_before: float | None = None) -> int:
+        """Finish what a crash cut short; returns the number of files removed.
+
+        Always: blobs whose key is destroyed (a shred killed between its two steps) go, file and row.
+        With `unindexed_before` (wall-clock seconds; the scheduler passes its start time, before
+        serving): vault files without an index row and half-written `.tmp` files last modified
+        before then go too (a seal killed between writing its file and committing its row). Later
+        files may belong to a seal in flight, whose row is about to be committed.
+        """
+        removed = 0
+        with self.db.session.begin() as s:
+            keyless = list(s.scalars(select(BlobRow.id).where(~select(DataKey.session_id).where(
+                DataKey.session_id == BlobRow.session_id, DataKey.category == BlobRow.category).exists())))
+            for blob_id in keyless:
+                removed += _remove(self.blob_dir / blob_id)
+            if keyless:
+                s.execute(delete(BlobRow).where(BlobRow.id.in_(keyless)))
+            indexed = set(s.scalars(select(BlobRow.id)))
+        if unindexed_before is not None:
+            for path in self.blob_dir.iterdir():
+                if path.is_file() and path.name not in indexed and path.stat().st_mtime < unindexed_before:
+                    removed += _remove(path)
+        return removed
+
     def has_key(self, session_id: str, category: str) -> bool:
         with self.db.session() as s:
             return s.get(DataKey, (session_id, category)) is not None
@@ -214,6 +238,14 @@ def _decrypt(data_key: bytes, ciphertext: bytes, aad: bytes) -> bytes:
 
 def _ref(row: BlobRow) -> BlobRef:
     return BlobRef(row.id, row.kind, row.category, row.size, row.digest, row.created_at)
+
+
+def _remove(path: Path) -> int:
+    try:
+        path.unlink()
+        return 1
+    except FileNotFoundError:
+        return 0
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
