@@ -1,0 +1,109 @@
+"""A bounded load run: N concurrent visits through one real server; shared by test_load.py and bench/bench_load.py."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import psutil
+
+from tests.hardening.journey import Visit, run_visit
+
+NON_GPU_STEPS = ("consent", "upload", "download", "delete")
+
+
+@dataclass
+class LoadReport:
+    sessions: int
+    seconds: float
+    errors: list[str] = field(default_factory=list)
+    visits: list[Visit] = field(default_factory=list)
+    peak_rss_mb: float = 0.0
+    cross_session_fetches_refused: int = 0
+    cross_session_fetches_served: int = 0
+    max_concurrent_generations: int = 0
+
+    @property
+    def sessions_per_minute(self) -> float:
+        return len(self.visits) / self.seconds * 60
+
+    def p95(self, steps=NON_GPU_STEPS) -> float:
+        values = sorted(v.timings[s] for v in self.visits for s in steps if s in v.timings)
+        return values[min(len(values) - 1, int(0.95 * len(values)))] if values else float("nan")
+
+    def summary(self) -> str:
+        return (f"{len(self.visits)}/{self.sessions} sessions in {self.seconds:.1f} s "
+                f"({self.sessions_per_minute:.1f}/min), errors {len(self.errors)}, p95 non-GPU step "
+                f"{self.p95():.2f} s, peak server RSS {self.peak_rss_mb:.0f} MB, cross-session fetches served "
+                f"{self.cross_session_fetches_served}/{self.cross_session_fetches_refused + self.cross_session_fetches_served}, "
+                f"max concurrent generations {self.max_concurrent_generations}")
+
+
+def run_load(url: str, pid: int, data_dir: Path, photo_sets: list[list[Path]]) -> LoadReport:
+    report = LoadReport(sessions=len(photo_sets), seconds=0.0)
+    process, stop = psutil.Process(pid), threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            try:
+                rss = process.memory_info().rss + sum(c.memory_info().rss for c in process.children(recursive=True))
+            except psutil.Error:
+                rss = 0
+            report.peak_rss_mb = max(report.peak_rss_mb, rss / 2**20)
+            time.sleep(0.1)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=len(photo_sets)) as pool:
+        # Visits are not deleted yet: the cross-session check needs every session's files still there.
+        futures = [pool.submit(run_visit, url, photos, delete=False) for photos in photo_sets]
+        for future in futures:
+            try:
+                report.visits.append(future.result(timeout=600))
+            except Exception as exc:  # counted, not raised: the report says how many failed
+                report.errors.append(f"{type(exc).__name__}: {exc}"[:300])
+    report.max_concurrent_generations = _max_overlap(data_dir)
+    for visit in report.visits:
+        for other in report.visits:
+            if other is visit:
+                continue
+            for u in visit.urls:
+                status = httpx.get(u, cookies=other.cookies, timeout=30).status_code
+                if status == 200:
+                    report.cross_session_fetches_served += 1
+                else:
+                    report.cross_session_fetches_refused += 1
+    for visit in report.visits:
+        t0 = time.perf_counter()
+        try:
+            visit.receipt_html = visit.client.predict(api_name="/delete_now")[0]
+        except Exception as exc:
+            report.errors.append(f"{type(exc).__name__}: {exc}"[:300])
+        visit.timings["delete"] = time.perf_counter() - t0
+    report.seconds = time.perf_counter() - started
+    stop.set()
+    sampler.join()
+    return report
+
+
+def headshot_digests(visit: Visit) -> set[str]:
+    return {hashlib.sha256(h).hexdigest() for h in visit.headshots if not h.startswith(b"PK")}
+
+
+def _max_overlap(data_dir: Path) -> int:
+    """Most training+generation runs in progress at once, from the audit log (start and finish events)."""
+    with sqlite3.connect(data_dir / "studio.db") as conn:
+        rows = conn.execute("SELECT at, event FROM audit_events WHERE event IN (?, ?, ?) ORDER BY at, id",
+                            ("training_started", "headshots_generated", "training_failed")).fetchall()
+    running = most = 0
+    for _, event in rows:
+        running += 1 if event == "training_started" else -1
+        most = max(most, running)
+    return most
