@@ -22,6 +22,7 @@ import hashlib
 import hmac
 import html
 import io
+import json
 import logging
 import os
 import secrets
@@ -74,6 +75,38 @@ class ClientIds:
         return hmac.new(self._secret, raw.encode(), hashlib.sha256).hexdigest()[:32]
 
 
+class UploadClaims:
+    """How many handlers still have to read each cached upload.
+
+    Gradio's upload route caches a file under the hash of its content, so two sessions that send
+    the same file at the same moment share one cached path: the first handler to finish must not
+    delete it under the second. The upload route's answer (the cached paths) is counted here by
+    `PrivateFiles`; a handler's `release` returns the paths nobody else still waits for.
+    """
+
+    def __init__(self) -> None:
+        self._waiting: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def claim(self, paths: list[str]) -> None:
+        with self._lock:
+            for path in paths:
+                key = os.path.realpath(path)
+                self._waiting[key] = self._waiting.get(key, 0) + 1
+
+    def release(self, paths: list[str]) -> list[str]:
+        free = []
+        with self._lock:
+            for path in paths:
+                key = os.path.realpath(path)
+                if self._waiting.get(key, 0) > 1:
+                    self._waiting[key] -= 1
+                else:
+                    self._waiting.pop(key, None)
+                    free.append(path)
+        return free
+
+
 class PrivateFiles:
     """ASGI middleware: gives every browser a client cookie, and refuses `/file=` requests into the data root.
 
@@ -83,10 +116,11 @@ class PrivateFiles:
     Gradio also applies that list to incoming uploads, which would then all be refused.)
     """
 
-    def __init__(self, app: Any, *, clients: ClientIds, data_root: Path):
+    def __init__(self, app: Any, *, clients: ClientIds, data_root: Path, claims: UploadClaims | None = None):
         self.app = app
         self.clients = clients
         self.data_root = os.path.realpath(data_root)
+        self.claims = claims
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] != "http":
@@ -94,6 +128,8 @@ class PrivateFiles:
         if self._is_private_file(scope.get("path", "")):
             from starlette.responses import PlainTextResponse
             return await PlainTextResponse("Not found.", status_code=404)(scope, receive, send)
+        if self.claims is not None and scope.get("path", "").endswith("/upload"):
+            send = self._counting_uploads(send)
         headers = [(k, v) for k, v in scope.get("headers", []) if k != ISSUED_HEADER]  # only we set that one
         if self.clients.check(_cookie(headers, CLIENT_COOKIE)) is not None:
             return await self.app({**scope, "headers": headers}, receive, send)
@@ -110,6 +146,27 @@ class PrivateFiles:
             await send(message)
 
         return await self.app({**scope, "headers": headers}, receive, send_with_cookie)
+
+    def _counting_uploads(self, send: Callable) -> Callable:
+        """Pass the upload route's answer through, and count the cached paths it lists (see UploadClaims)."""
+        body: list[bytes] = []
+        status: list[int] = []
+
+        async def counting_send(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                status.append(message.get("status", 0))
+            elif message["type"] == "http.response.body":
+                body.append(message.get("body", b""))
+                if not message.get("more_body") and status == [200]:
+                    try:
+                        paths = json.loads(b"".join(body))
+                    except ValueError:
+                        paths = None
+                    if isinstance(paths, list) and all(isinstance(p, str) for p in paths):
+                        self.claims.claim(paths)
+            await send(message)
+
+        return counting_send
 
     def _is_private_file(self, path: str) -> bool:
         if "file=" not in path:
@@ -352,7 +409,8 @@ QUEUE_NOTE = ("One set of headshots is made at a time on this studio's single GP
               "job starts by itself; keep this tab open.")
 
 
-def build_demo(settings: Settings, studio: "Studio", grants: MediaGrants, clients: ClientIds) -> "gr.Blocks":
+def build_demo(settings: Settings, studio: "Studio", grants: MediaGrants, clients: ClientIds,
+               claims: UploadClaims | None = None) -> "gr.Blocks":
     import gradio as gr
 
     from privacy.consent import Attestations
@@ -425,6 +483,19 @@ def build_demo(settings: Settings, studio: "Studio", grants: MediaGrants, client
             except OSError:
                 pass
 
+    claims = claims or UploadClaims()
+
+    def take_uploads(paths: list[str] | str | None) -> list[bytes]:
+        """Read the cached uploads into memory and delete the copies no other handler still needs, whatever happens."""
+        paths = [paths] if isinstance(paths, str) else list(paths or [])
+        try:
+            return [Path(path).read_bytes() for path in paths]
+        except OSError:
+            raise UserError("A photo could not be read from the upload. Please upload it again.",
+                            code="upload_unreadable") from None
+        finally:
+            remove_uploaded(claims.release(paths))
+
     # --- handlers: each one step, each re-checked by the Studio ------------------------------------
     @shown
     def on_consent(own: bool, adult: bool, purpose: bool, session_id: str | None, request: gr.Request):
@@ -446,21 +517,19 @@ def build_demo(settings: Settings, studio: "Studio", grants: MediaGrants, client
 
     @shown
     def on_upload(files: list[str] | None, session_id: str | None, request: gr.Request):
-        try:
-            client = client_of(request)
-            if session_id is None:
-                raise ConsentRequired()
-            limited(uploads, request, "uploads")
-            if not files:
-                raise UserError("Please choose your photos first.", code="no_files")
-            contents = [Path(path).read_bytes() for path in files]
-            remove_uploaded(files)  # the bytes are in memory now; the cached copies go at once
-            report = studio.upload(session_id, contents)
-            thumbs = [thumbnail_data_uri(data, settings.max_pixels) for data in contents]
-            return (render_screening(report, thumbs), None, gr.update(interactive=report.acceptable),
-                    my_data(session_id, client))
-        finally:
-            remove_uploaded(files)
+        # First, whatever follows: the bytes go into memory and the cached copies are deleted, so a
+        # refused call (no consent, rate limited) leaves no file either.
+        contents = take_uploads(files)
+        client = client_of(request)
+        if session_id is None:
+            raise ConsentRequired()
+        limited(uploads, request, "uploads")
+        if not contents:
+            raise UserError("Please choose your photos first.", code="no_files")
+        report = studio.upload(session_id, contents)
+        thumbs = [thumbnail_data_uri(data, settings.max_pixels) for data in contents]
+        return (render_screening(report, thumbs), None, gr.update(interactive=report.acceptable),
+                my_data(session_id, client))
 
     @shown
     def on_generate(style_ids: list[str], count: float, session_id: str | None, request: gr.Request,
@@ -506,15 +575,11 @@ def build_demo(settings: Settings, studio: "Studio", grants: MediaGrants, client
 
     @shown
     def on_verify(path: str | None, request: gr.Request):
-        try:
-            limited(uploads, request, "checks")
-            if not path:
-                raise UserError("Please choose an image to check.", code="no_files")
-            data = Path(path).read_bytes()
-            remove_uploaded(path)
-            return render_verification(studio.provenance.verify_image(data))
-        finally:
-            remove_uploaded(path)
+        contents = take_uploads(path)
+        limited(uploads, request, "checks")
+        if not contents:
+            raise UserError("Please choose an image to check.", code="no_files")
+        return render_verification(studio.provenance.verify_image(contents[0]))
 
     def on_unload(request: gr.Request) -> None:
         # Closing the tab drops the only reference to the session (its id lives in this tab's server-side
@@ -654,7 +719,8 @@ def build_app(settings: Settings) -> "FastAPI":
     studio = Studio(settings)
     grants, clients = MediaGrants(), ClientIds()
     studio.erasure.hooks.append(grants.forget_session)
-    demo = build_demo(settings, studio, grants, clients)
+    claims = UploadClaims()
+    demo = build_demo(settings, studio, grants, clients, claims)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
@@ -709,7 +775,7 @@ def build_app(settings: Settings) -> "FastAPI":
         app, demo, path="/", footer_links=[], run_history=False, show_error=True,
         max_file_size=settings.max_upload_bytes, allowed_paths=[], blocked_paths=_blocked_paths(settings),
         enable_monitoring=False, mcp_server=False, ssr_mode=False, pwa=False, css=CSS)
-    app.add_middleware(PrivateFiles, clients=clients, data_root=data_root)
+    app.add_middleware(PrivateFiles, clients=clients, data_root=data_root, claims=claims)
     return app
 
 

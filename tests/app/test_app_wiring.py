@@ -128,3 +128,30 @@ def test_a_returning_client_keeps_its_cookie_and_cannot_fake_the_new_client_mark
     assert app._cookie(seen, app.CLIENT_COOKIE) == cookie
     assert app.ISSUED_HEADER not in [k for k, _ in seen]
     assert not any(k == b"set-cookie" for k, _ in sent[0]["headers"])
+
+
+def test_a_cached_upload_shared_by_two_handlers_is_freed_only_after_the_last_read():
+    claims = app.UploadClaims()
+    claims.claim(["/tmp/cache/abc/photo.jpg"])
+    claims.claim(["/tmp/cache/abc/photo.jpg"])  # the same content, uploaded by a second session
+    assert claims.release(["/tmp/cache/abc/photo.jpg"]) == []
+    assert claims.release(["/tmp/cache/abc/photo.jpg"]) == ["/tmp/cache/abc/photo.jpg"]
+    assert claims.release(["/tmp/cache/never/claimed.jpg"]) == ["/tmp/cache/never/claimed.jpg"]
+
+
+def test_the_middleware_counts_the_paths_the_upload_route_returns():
+    claims = app.UploadClaims()
+
+    async def upload_route(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b'["/tmp/cache/x/a.jpg",', "more_body": True})
+        await send({"type": "http.response.body", "body": b' "/tmp/cache/y/b.png"]'})
+
+    async def send(message):
+        pass
+
+    middleware = app.PrivateFiles(upload_route, clients=CLIENTS, data_root=Path("/nonexistent"), claims=claims)
+    for _ in range(2):
+        asyncio.run(middleware({"type": "http", "path": "/gradio_api/upload", "headers": []}, None, send))
+    assert claims.release(["/tmp/cache/x/a.jpg", "/tmp/cache/y/b.png"]) == []
+    assert claims.release(["/tmp/cache/x/a.jpg"]) == ["/tmp/cache/x/a.jpg"]

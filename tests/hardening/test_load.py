@@ -34,7 +34,7 @@ def _check(report, sessions: int) -> None:
 def own_copies(faces_dir: Path, out: Path, sessions: int) -> list[list[Path]]:
     """Per-session copies of the fixtures, each with its own JPEG comment: different people send different files.
 
-    (Identical files sent at the same moment by two sessions are the subject of the xfail test below.)
+    (Identical files sent at the same moment by two sessions are the subject of the test below.)
     """
     sets = []
     for i in range(sessions):
@@ -55,10 +55,9 @@ def test_concurrent_sessions_each_get_only_their_own_headshots(studio, faces_dir
     assert [p for p in (studio.data_dir / "vault").iterdir()] == []
 
 
-@pytest.mark.xfail(strict=True, reason="app.py bug: Gradio caches uploads by content hash, so two sessions sending the "
-                   "same file at once share one cached path, and the first handler's clean-up deletes it under the "
-                   "second (FileNotFoundError -> 'Something went wrong')")
 def test_two_sessions_uploading_the_same_files_at_once_both_succeed(studio, faces_dir):
+    """Gradio caches uploads by content hash: sessions sending the same file at once share one cached
+    path, which must outlive every handler that still has to read it (app.UploadClaims)."""
     sets = [[faces_dir / n for n in ("obama_1.jpg", "obama_4.jpg")]] * 3
     report = run_load(studio.url, studio.proc.pid, studio.data_dir, sets)
     assert report.errors == []
