@@ -1,5 +1,6 @@
 """The app's own privacy plumbing, without a browser: cookies, media grants, the file route, start-up errors."""
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -96,7 +97,6 @@ def test_countdowns_read_in_human_units(seconds, shown):
 
 
 def _run_middleware(headers: list[tuple[bytes, bytes]], path: str = "/") -> tuple[list, list]:
-    import asyncio
     seen, sent = [], []
 
     async def downstream(scope, receive, send):
