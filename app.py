@@ -19,10 +19,8 @@ What it adds is how the web keeps the privacy promises (promise 8: results are p
 
 import base64
 import hashlib
-import hmac
 import html
 import io
-import json
 import logging
 import os
 import secrets
@@ -30,14 +28,14 @@ import sys
 import threading
 import time
 import traceback
-import zipfile
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from functools import wraps
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from privacy.rate_limit import GENERATION_LIMIT, UPLOAD_LIMIT, RateLimiter
+from privacy.web_access import (CLIENT_COOKIE, ISSUED_HEADER, ClientIds, MediaGrants, PrivateFiles, UploadClaims,
+                                media_type)
 from settings import Settings, SettingsError, apply_privacy_environment, load_settings
 
 if TYPE_CHECKING:  # imported for real only after the environment is set (see main)
@@ -48,204 +46,7 @@ if TYPE_CHECKING:  # imported for real only after the environment is set (see ma
 
 log = logging.getLogger("app")
 
-CLIENT_COOKIE = "hs_client"
-ISSUED_HEADER = b"x-headshot-client-issued"  # set by PrivateFiles on a request that came without a cookie
 THUMB_PX = 160  # long side of the per-photo feedback thumbnails
-
-
-# --- who is asking: a signed, random per-browser id ----------------------------------------------
-
-class ClientIds:
-    """Issues and checks the client cookie: random, HMAC-signed by a per-process secret, nothing else in it."""
-
-    def __init__(self, secret: bytes | None = None):
-        self._secret = secret or secrets.token_bytes(32)
-
-    def issue(self) -> str:
-        raw = secrets.token_urlsafe(18)
-        return f"{raw}.{self._sign(raw)}"
-
-    def check(self, value: str | None) -> str | None:
-        if not value or value.count(".") != 1:
-            return None
-        raw, mac = value.split(".")
-        return value if hmac.compare_digest(mac, self._sign(raw)) else None
-
-    def _sign(self, raw: str) -> str:
-        return hmac.new(self._secret, raw.encode(), hashlib.sha256).hexdigest()[:32]
-
-
-class UploadClaims:
-    """How many handlers still have to read each cached upload.
-
-    Gradio's upload route caches a file under the hash of its content, so two sessions that send
-    the same file at the same moment share one cached path: the first handler to finish must not
-    delete it under the second. The upload route's answer (the cached paths) is counted here by
-    `PrivateFiles`; a handler's `release` returns the paths nobody else still waits for.
-    """
-
-    def __init__(self) -> None:
-        self._waiting: dict[str, int] = {}
-        self._lock = threading.Lock()
-
-    def claim(self, paths: list[str]) -> None:
-        with self._lock:
-            for path in paths:
-                key = os.path.realpath(path)
-                self._waiting[key] = self._waiting.get(key, 0) + 1
-
-    def release(self, paths: list[str]) -> list[str]:
-        free = []
-        with self._lock:
-            for path in paths:
-                key = os.path.realpath(path)
-                if self._waiting.get(key, 0) > 1:
-                    self._waiting[key] -= 1
-                else:
-                    self._waiting.pop(key, None)
-                    free.append(path)
-        return free
-
-
-class PrivateFiles:
-    """ASGI middleware: gives every browser a client cookie, and refuses `/file=` requests into the data root.
-
-    Gradio's cache (GRADIO_TEMP_DIR) is inside the data root and holds uploads for the seconds
-    between upload and ingest; Gradio serves cached files to anyone who knows the URL, so that
-    route is closed for the whole data root. (The data root cannot simply go in `blocked_paths`:
-    Gradio also applies that list to incoming uploads, which would then all be refused.)
-    """
-
-    def __init__(self, app: Any, *, clients: ClientIds, data_root: Path, claims: UploadClaims | None = None):
-        self.app = app
-        self.clients = clients
-        self.data_root = os.path.realpath(data_root)
-        self.claims = claims
-
-    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        if self._is_private_file(scope.get("path", "")):
-            from starlette.responses import PlainTextResponse
-            return await PlainTextResponse("Not found.", status_code=404)(scope, receive, send)
-        if self.claims is not None and scope.get("path", "").endswith("/upload"):
-            send = self._counting_uploads(send)
-        headers = [(k, v) for k, v in scope.get("headers", []) if k != ISSUED_HEADER]  # only we set that one
-        if self.clients.check(_cookie(headers, CLIENT_COOKIE)) is not None:
-            return await self.app({**scope, "headers": headers}, receive, send)
-        # A first visit (or a forged cookie): issue one and let the handlers already see it, marked as
-        # new so that rate limits fall back to the network address (dropping the cookie must not reset them).
-        issued = self.clients.issue()
-        headers = [(k, v) for k, v in headers if k != b"cookie"] + [
-            (b"cookie", f"{CLIENT_COOKIE}={issued}".encode()), (ISSUED_HEADER, b"1")]
-        set_cookie = f"{CLIENT_COOKIE}={issued}; Path=/; HttpOnly; SameSite=Strict".encode()
-
-        async def send_with_cookie(message: dict) -> None:
-            if message["type"] == "http.response.start":
-                message = {**message, "headers": [*message.get("headers", []), (b"set-cookie", set_cookie)]}
-            await send(message)
-
-        return await self.app({**scope, "headers": headers}, receive, send_with_cookie)
-
-    def _counting_uploads(self, send: Callable) -> Callable:
-        """Pass the upload route's answer through, and count the cached paths it lists (see UploadClaims)."""
-        body: list[bytes] = []
-        status: list[int] = []
-
-        async def counting_send(message: dict) -> None:
-            if message["type"] == "http.response.start":
-                status.append(message.get("status", 0))
-            elif message["type"] == "http.response.body":
-                body.append(message.get("body", b""))
-                if not message.get("more_body") and status == [200]:
-                    try:
-                        paths = json.loads(b"".join(body))
-                    except ValueError:
-                        paths = None
-                    if isinstance(paths, list) and all(isinstance(p, str) for p in paths):
-                        self.claims.claim(paths)
-            await send(message)
-
-        return counting_send
-
-    def _is_private_file(self, path: str) -> bool:
-        if "file=" not in path:
-            return False
-        target = path.split("file=", 1)[1]
-        resolved = os.path.realpath(target if os.path.isabs(target) else os.path.join(os.getcwd(), target))
-        return resolved == self.data_root or resolved.startswith(self.data_root + os.sep)
-
-
-def _cookie(headers: list[tuple[bytes, bytes]], name: str) -> str | None:
-    for key, value in headers:
-        if key == b"cookie":
-            for part in value.decode("latin-1").split(";"):
-                k, _, v = part.strip().partition("=")
-                if k == name:
-                    return v
-    return None
-
-
-# --- the owner's files, served from the vault on request ------------------------------------------
-
-@dataclass(frozen=True)
-class Grant:
-    client: str
-    session_id: str
-    kind: str  # "headshot" | "zip" | "export"
-    blob_id: str = ""
-
-
-class MediaGrants:
-    """Unguessable tokens for one client's own files. A token is useless without that client's cookie."""
-
-    def __init__(self, max_grants: int = 100_000):
-        self._grants: dict[str, Grant] = {}
-        self._lock = threading.Lock()
-        self.max_grants = max_grants
-
-    def grant(self, client: str, session_id: str, kind: str, blob_id: str = "") -> str:
-        token = secrets.token_urlsafe(24)
-        with self._lock:
-            if len(self._grants) >= self.max_grants:  # bounded memory: the oldest grants go first
-                for old in list(self._grants)[: self.max_grants // 10]:
-                    del self._grants[old]
-            self._grants[token] = Grant(client, session_id, kind, blob_id)
-        return token
-
-    def resolve(self, token: str, client: str | None) -> Grant | None:
-        with self._lock:
-            grant = self._grants.get(token)
-        if grant is None or client is None or not hmac.compare_digest(grant.client, client):
-            return None
-        return grant
-
-    def forget_session(self, session_id: str) -> None:
-        """An erasure hook: once a session is erased, none of its tokens resolve."""
-        with self._lock:
-            for token in [t for t, g in self._grants.items() if g.session_id == session_id]:
-                del self._grants[token]
-
-
-def zip_headshots(studio: "Studio", session_id: str) -> bytes:
-    """All kept headshots of a session in one ZIP, built in memory (never written to disk)."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:  # images are compressed already
-        for i, shot in enumerate(studio.headshots(session_id), start=1):
-            data = studio.headshot_bytes(session_id, shot.blob_id)
-            archive.writestr(f"headshot-{i:02d}-{shot.style_id}.{_extension(data)}", data)
-    return buffer.getvalue()
-
-
-def _extension(data: bytes) -> str:
-    if data.startswith(b"\xff\xd8\xff"):
-        return "jpg"
-    if data.startswith(b"RIFF") and data[8:12] == b"WEBP":
-        return "webp"
-    return "png"
-
-
-MEDIA_TYPES = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
 
 
 # --- rendering: plain functions from results to HTML ----------------------------------------------
@@ -268,7 +69,7 @@ def render_screening(report: Any, thumbnails: list[str | None]) -> str:
     for i, item in enumerate(report.items):  # items are in upload order
         thumb = thumbnails[i] if i < len(thumbnails) else None
         img = (f"<img src='{thumb}' alt='Photo {i + 1}' width='80'>" if thumb
-               else f"<div class='hs-nothumb' aria-hidden='true'>?</div>")
+               else "<div class='hs-nothumb' aria-hidden='true'>?</div>")
         if item.accepted:
             text = "<strong class='hs-ok'>Accepted</strong>"
         else:
@@ -283,8 +84,8 @@ def render_screening(report: Any, thumbnails: list[str | None]) -> str:
                    "vault; the files you sent are already deleted. Next: pick your styles.</p>")
     else:
         problems = "".join(f"<li>{_esc(p.message)} <em>{_esc(p.advice)}</em></li>" for p in report.set_problems)
-        summary = (f"<p class='hs-no' role='status'>This set cannot be used yet: nothing was stored. "
-                   f"Fix the photos marked below and upload the whole set again.</p>"
+        summary = ("<p class='hs-no' role='status'>This set cannot be used yet: nothing was stored. "
+                   "Fix the photos marked below and upload the whole set again.</p>"
                    + (f"<ul>{problems}</ul>" if problems else ""))
     return f"<div id='hs-screening'>{summary}<ul class='hs-photos'>{''.join(items)}</ul></div>"
 
@@ -756,10 +557,9 @@ def build_app(settings: Settings) -> "FastAPI":
         try:
             if grant.kind == "headshot":
                 data = studio.headshot_bytes(grant.session_id, grant.blob_id)
-                ext = _extension(data)
-                return Response(data, media_type=MEDIA_TYPES[ext], headers=private)
+                return Response(data, media_type=media_type(data), headers=private)
             if grant.kind == "zip":
-                data, name = zip_headshots(studio, grant.session_id), "headshots.zip"
+                data, name = studio.headshots_zip(grant.session_id), "headshots.zip"
             else:
                 data, name = studio.export(grant.session_id), "my-data.zip"
         except UserError as exc:

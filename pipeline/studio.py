@@ -13,10 +13,12 @@ Every method re-checks consent on entry: a call that skips the UI gets no furthe
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import threading
 import time
+import zipfile
 from dataclasses import dataclass
 from typing import Callable
 
@@ -32,7 +34,7 @@ from privacy.consent import Attestations, ConsentRecord, record_consent, require
 from privacy.database import Database
 from privacy.erasure import ErasureContext, erase_now
 from privacy.errors import PhotoSetRejected, SessionGone, UserError
-from privacy.export import export_session
+from privacy.export import export_session, image_extension
 from privacy.face_model import Face
 from privacy.ingest import CleanPhoto, IngestLimits
 from privacy.master_key import load_master_key
@@ -198,6 +200,15 @@ class Studio:
     def headshot_bytes(self, session_id: str, blob_id: str) -> bytes:
         require_consent(self.db, session_id)
         return self.vault.open(session_id, blob_id)
+
+    def headshots_zip(self, session_id: str) -> bytes:
+        """All kept headshots of a session in one ZIP, built in memory (never written to disk)."""
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:  # images are compressed already
+            for i, shot in enumerate(self.headshots(session_id), start=1):
+                data = self.headshot_bytes(session_id, shot.blob_id)
+                archive.writestr(f"headshot-{i:02d}-{shot.style_id}.{image_extension(data)}", data)
+        return buffer.getvalue()
 
     def export(self, session_id: str, *, include_adapter: bool = False) -> bytes:
         require_consent(self.db, session_id)

@@ -55,7 +55,7 @@ def export_session(ctx: ErasureContext, session_id: str, *, include_adapter: boo
         for i, ref in enumerate(headshots, start=1):
             data = vault.open(session_id, ref.id)
             # Images are compressed already: store them as they are.
-            zf.writestr(f"headshots/headshot_{i:02d}.{_extension(data)}", data, compress_type=zipfile.ZIP_STORED)
+            zf.writestr(f"headshots/headshot_{i:02d}.{image_extension(data)}", data, compress_type=zipfile.ZIP_STORED)
         for ref in vault.blobs(session_id, "report")[-1:]:
             zf.writestr("report.json", vault.open(session_id, ref.id))
         zf.writestr("consent.json", json.dumps({
@@ -76,7 +76,8 @@ def export_session(ctx: ErasureContext, session_id: str, *, include_adapter: boo
     return buffer.getvalue()
 
 
-def _extension(data: bytes) -> str:
+def image_extension(data: bytes) -> str:
+    """The file extension for delivered image bytes, from their magic number."""
     for magic, ext in _EXTENSIONS:
         if data.startswith(magic):
             return ext

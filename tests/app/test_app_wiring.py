@@ -9,23 +9,24 @@ from pathlib import Path
 import pytest
 
 import app
+from privacy import web_access
 from settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_a_client_cookie_is_accepted_only_when_this_server_signed_it():
-    clients = app.ClientIds()
+    clients = web_access.ClientIds()
     issued = clients.issue()
     assert clients.check(issued) == issued
     raw, mac = issued.split(".")
     assert clients.check(f"{raw}.{'0' * len(mac)}") is None
     assert clients.check("made-up") is None and clients.check(None) is None
-    assert app.ClientIds().check(issued) is None  # another process's secret does not sign ours
+    assert web_access.ClientIds().check(issued) is None  # another process's secret does not sign ours
 
 
 def test_a_media_token_resolves_only_for_the_client_it_was_granted_to():
-    grants = app.MediaGrants()
+    grants = web_access.MediaGrants()
     token = grants.grant("client-a", "session-a", "headshot", "blob-1")
     assert grants.resolve(token, "client-a").blob_id == "blob-1"
     assert grants.resolve(token, "client-b") is None
@@ -34,7 +35,7 @@ def test_a_media_token_resolves_only_for_the_client_it_was_granted_to():
 
 
 def test_erasing_a_session_revokes_all_its_media_tokens():
-    grants = app.MediaGrants()
+    grants = web_access.MediaGrants()
     mine = [grants.grant("c", "s1", "headshot", "b"), grants.grant("c", "s1", "zip")]
     other = grants.grant("c", "s2", "zip")
     grants.forget_session("s1")
@@ -43,7 +44,7 @@ def test_erasing_a_session_revokes_all_its_media_tokens():
 
 
 def test_file_route_requests_into_the_data_root_are_recognised_however_written(tmp_path):
-    middleware = app.PrivateFiles(None, clients=app.ClientIds(), data_root=tmp_path)
+    middleware = web_access.PrivateFiles(None, clients=web_access.ClientIds(), data_root=tmp_path)
     temp_file = tmp_path / "gradio-tmp" / "abc" / "photo.jpg"
     assert middleware._is_private_file(f"/gradio_api/file={temp_file}")
     assert middleware._is_private_file(f"/gradio_api/file={tmp_path}/gradio-tmp/../vault/x.bin")
@@ -107,31 +108,31 @@ def _run_middleware(headers: list[tuple[bytes, bytes]], path: str = "/") -> tupl
     async def send(message):
         sent.append(message)
 
-    middleware = app.PrivateFiles(downstream, clients=CLIENTS, data_root=Path("/nonexistent-data-root"))
+    middleware = web_access.PrivateFiles(downstream, clients=CLIENTS, data_root=Path("/nonexistent-data-root"))
     asyncio.run(middleware({"type": "http", "path": path, "headers": headers}, None, send))
     return seen, sent
 
 
-CLIENTS = app.ClientIds()
+CLIENTS = web_access.ClientIds()
 
 
 def test_a_first_visit_gets_a_cookie_and_is_marked_new_for_rate_limits():
     seen, sent = _run_middleware([])
-    cookie = app._cookie(seen, app.CLIENT_COOKIE)
-    assert CLIENTS.check(cookie) == cookie and (app.ISSUED_HEADER, b"1") in seen
+    cookie = web_access._cookie(seen, web_access.CLIENT_COOKIE)
+    assert CLIENTS.check(cookie) == cookie and (web_access.ISSUED_HEADER, b"1") in seen
     assert any(k == b"set-cookie" and b"HttpOnly" in v and b"SameSite=Strict" in v for k, v in sent[0]["headers"])
 
 
 def test_a_returning_client_keeps_its_cookie_and_cannot_fake_the_new_client_mark():
     cookie = CLIENTS.issue()
-    seen, sent = _run_middleware([(b"cookie", f"{app.CLIENT_COOKIE}={cookie}".encode()), (app.ISSUED_HEADER, b"1")])
-    assert app._cookie(seen, app.CLIENT_COOKIE) == cookie
-    assert app.ISSUED_HEADER not in [k for k, _ in seen]
+    seen, sent = _run_middleware([(b"cookie", f"{web_access.CLIENT_COOKIE}={cookie}".encode()), (web_access.ISSUED_HEADER, b"1")])
+    assert web_access._cookie(seen, web_access.CLIENT_COOKIE) == cookie
+    assert web_access.ISSUED_HEADER not in [k for k, _ in seen]
     assert not any(k == b"set-cookie" for k, _ in sent[0]["headers"])
 
 
 def test_a_cached_upload_shared_by_two_handlers_is_freed_only_after_the_last_read():
-    claims = app.UploadClaims()
+    claims = web_access.UploadClaims()
     claims.claim(["/tmp/cache/abc/photo.jpg"])
     claims.claim(["/tmp/cache/abc/photo.jpg"])  # the same content, uploaded by a second session
     assert claims.release(["/tmp/cache/abc/photo.jpg"]) == []
@@ -140,7 +141,7 @@ def test_a_cached_upload_shared_by_two_handlers_is_freed_only_after_the_last_rea
 
 
 def test_the_middleware_counts_the_paths_the_upload_route_returns():
-    claims = app.UploadClaims()
+    claims = web_access.UploadClaims()
 
     async def upload_route(scope, receive, send):
         await send({"type": "http.response.start", "status": 200, "headers": []})
@@ -150,7 +151,7 @@ def test_the_middleware_counts_the_paths_the_upload_route_returns():
     async def send(message):
         pass
 
-    middleware = app.PrivateFiles(upload_route, clients=CLIENTS, data_root=Path("/nonexistent"), claims=claims)
+    middleware = web_access.PrivateFiles(upload_route, clients=CLIENTS, data_root=Path("/nonexistent"), claims=claims)
     for _ in range(2):
         asyncio.run(middleware({"type": "http", "path": "/gradio_api/upload", "headers": []}, None, send))
     assert claims.release(["/tmp/cache/x/a.jpg", "/tmp/cache/y/b.png"]) == []

@@ -7,7 +7,6 @@ Screenshots of every step go to test-artifacts/; the gallery one is the README's
 import io
 import json
 import re
-import shutil
 import time
 import zipfile
 from pathlib import Path

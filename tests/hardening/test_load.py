@@ -57,7 +57,7 @@ def test_concurrent_sessions_each_get_only_their_own_headshots(studio, faces_dir
 
 def test_two_sessions_uploading_the_same_files_at_once_both_succeed(studio, faces_dir):
     """Gradio caches uploads by content hash: sessions sending the same file at once share one cached
-    path, which must outlive every handler that still has to read it (app.UploadClaims)."""
+    path, which must outlive every handler that still has to read it (privacy.web_access.UploadClaims)."""
     sets = [[faces_dir / n for n in ("obama_1.jpg", "obama_4.jpg")]] * 3
     report = run_load(studio.url, studio.proc.pid, studio.data_dir, sets)
     assert report.errors == []
