@@ -450,7 +450,8 @@ def build_demo(settings: Settings, studio: "Studio", grants: MediaGrants, client
                     make = gr.Button("Make my headshots", variant="primary", interactive=False, elem_id="hs-make")
                     stop = gr.Button("Cancel", variant="stop", elem_id="hs-cancel")
                 status = gr.Textbox(label="Status", interactive=False, elem_id="hs-status")
-                gr.Markdown("### 5. Your headshots")
+                gr.Markdown("### 5. Your headshots\nDownload them before you close or reload this page: "
+                            "closing it erases your session at once, headshots included.")
                 gallery = gr.HTML(label="Your headshots", elem_id="hs-gallery-box")
                 gr.Markdown("### 6. Your data")
                 mydata = gr.HTML(render_my_data(None, None, time.time()), label="Your data",

@@ -53,7 +53,7 @@ def short_notice(s: Settings) -> str:
     return f"""### Before you upload: what happens to your photos
 - **What we collect:** the photos you upload (we strip all metadata such as location first), a face measurement computed from them, and the small model trained on them.
 - **What for:** only to make *your* headshots in this session. Never to train anything else, never shared, never sold.
-- **How long:** your photos, face measurements and your trained model are erased **{r.uploads}** after your headshots are made, and at the latest **{r.hard_cap}** after you agree below. Your headshots are kept for you for **{r.headshots}**, then erased. You can delete everything at any moment, and you get a signed receipt.
+- **How long:** your photos, face measurements and your trained model are erased **{r.uploads}** after your headshots are made, and at the latest **{r.hard_cap}** after you agree below. Your headshots are kept for you for **{r.headshots}** while this page stays open, then erased. **Closing or reloading this page erases everything at once**, so download your headshots first. You can delete everything at any moment, and you get a signed receipt.
 - **Protection:** everything is encrypted with a key only your session has (AES-256-GCM); erasing destroys that key.
 - **Who else sees them:** {third_parties(s)}
 - **Every headshot is marked as AI-generated** (content credentials and an invisible watermark).
@@ -88,7 +88,7 @@ Your photos, face measurements and adapter are erased {r.uploads} after your hea
 Yes, at the same time as your photos.
 
 ## How long are headshots kept?
-{r.headshots} after they were generated, so you can download them; then they are erased.
+{r.headshots} after they were generated, so you can download them; then they are erased. Your session exists only in the browser page you used: closing or reloading that page erases everything of it at once, headshots included, since nobody could reach them again.
 
 ## Can I delete early?
 Yes. "Delete everything now" erases your photos, adapter and headshots at once and gives you a deletion receipt signed by this deployment, which you can check with `python cli.py verify-receipt`.
