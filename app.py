@@ -17,6 +17,7 @@ What it adds is how the web keeps the privacy promises (promise 8: results are p
   (see `_on_unload`: the session cannot be reached again, so nothing of it is kept).
 """
 
+import asyncio
 import base64
 import hashlib
 import html
@@ -35,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from privacy.rate_limit import GENERATION_LIMIT, UPLOAD_LIMIT, RateLimiter
 from privacy.web_access import (CLIENT_COOKIE, ISSUED_HEADER, ClientIds, MediaGrants, PrivateFiles, UploadClaims,
-                                media_type)
+                                media_type, remove_cached)
 from settings import Settings, SettingsError, apply_privacy_environment, load_settings
 
 if TYPE_CHECKING:  # imported for real only after the environment is set (see main)
@@ -269,21 +270,6 @@ def build_demo(settings: Settings, studio: "Studio", grants: MediaGrants, client
             raise Busy(f"Too many {what} from this browser in a short time. Please try again in "
                        f"{_duration(wait)}.")
 
-    def remove_uploaded(paths: list[str] | str | None) -> None:
-        """Delete Gradio's cached copy of uploaded files (and their per-upload folder) at once."""
-        temp_root = os.path.realpath(settings.gradio_temp_dir)
-        for path in [paths] if isinstance(paths, str) else (paths or []):
-            real = os.path.realpath(path)
-            if not real.startswith(temp_root + os.sep):
-                continue  # only ever delete inside Gradio's cache
-            try:
-                os.remove(real)
-                parent = os.path.dirname(real)
-                if parent != temp_root:
-                    os.rmdir(parent)  # fails harmlessly if something else is still in it
-            except OSError:
-                pass
-
     claims = claims or UploadClaims()
 
     def take_uploads(paths: list[str] | str | None) -> list[bytes]:
@@ -295,7 +281,7 @@ def build_demo(settings: Settings, studio: "Studio", grants: MediaGrants, client
             raise UserError("A photo could not be read from the upload. Please upload it again.",
                             code="upload_unreadable") from None
         finally:
-            remove_uploaded(claims.release(paths))
+            remove_cached(claims.release(paths), settings.gradio_temp_dir)
 
     # --- handlers: each one step, each re-checked by the Studio ------------------------------------
     @shown
@@ -524,13 +510,21 @@ def build_app(settings: Settings) -> "FastAPI":
     claims = UploadClaims()
     demo = build_demo(settings, studio, grants, clients, claims)
 
+    async def expire_unread_uploads() -> None:
+        # An upload no handler came for (a bare API call, a closed tab) is deleted after a short grace.
+        while True:
+            await asyncio.sleep(max(0.5, settings.upload_grace_seconds / 4))
+            remove_cached(claims.expire(settings.upload_grace_seconds), settings.gradio_temp_dir)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
         started = start_scheduler(studio.erasure)  # runs the start-up sweep first (promise 20)
         log.info("retention scheduler: %s", started.reason)
+        expiry = asyncio.get_running_loop().create_task(expire_unread_uploads())
         try:
             yield
         finally:
+            expiry.cancel()
             stop_scheduler()
             studio.close()
 

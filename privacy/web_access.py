@@ -17,6 +17,7 @@ import json
 import os
 import secrets
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -50,35 +51,64 @@ class ClientIds:
 
 
 class UploadClaims:
-    """How many handlers still have to read each cached upload.
+    """How many handlers still have to read each cached upload, and since when.
 
     Gradio's upload route caches a file under the hash of its content, so two sessions that send
     the same file at the same moment share one cached path: the first handler to finish must not
     delete it under the second. The upload route's answer (the cached paths) is counted here by
-    `PrivateFiles`; a handler's `release` returns the paths nobody else still waits for.
+    `PrivateFiles`; a handler's `release` returns the paths nobody else still waits for, and
+    `expire` those no handler came for (a bare call to the upload route, a closed tab).
     """
 
-    def __init__(self) -> None:
-        self._waiting: dict[str, int] = {}
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._waiting: dict[str, tuple[int, float]] = {}  # real path -> (readers still to come, first claimed)
         self._lock = threading.Lock()
+        self._clock = clock
 
     def claim(self, paths: list[str]) -> None:
         with self._lock:
             for path in paths:
                 key = os.path.realpath(path)
-                self._waiting[key] = self._waiting.get(key, 0) + 1
+                count, since = self._waiting.get(key, (0, self._clock()))
+                self._waiting[key] = (count + 1, since)
 
     def release(self, paths: list[str]) -> list[str]:
         free = []
         with self._lock:
             for path in paths:
                 key = os.path.realpath(path)
-                if self._waiting.get(key, 0) > 1:
-                    self._waiting[key] -= 1
+                count, since = self._waiting.get(key, (0, 0.0))
+                if count > 1:
+                    self._waiting[key] = (count - 1, since)
                 else:
                     self._waiting.pop(key, None)
                     free.append(path)
         return free
+
+    def expire(self, older_than: float) -> list[str]:
+        """Forget, and return, the paths claimed more than `older_than` seconds ago."""
+        cutoff = self._clock() - older_than
+        with self._lock:
+            stale = [key for key, (_, since) in self._waiting.items() if since <= cutoff]
+            for key in stale:
+                del self._waiting[key]
+        return stale
+
+
+def remove_cached(paths: list[str], cache_dir: Path) -> None:
+    """Delete cached uploads (and their per-upload folder); never anything outside `cache_dir`."""
+    cache_root = os.path.realpath(cache_dir)
+    for path in paths:
+        real = os.path.realpath(path)
+        if not real.startswith(cache_root + os.sep):
+            continue
+        try:
+            os.remove(real)
+            parent = os.path.dirname(real)
+            if parent != cache_root:
+                os.rmdir(parent)  # fails harmlessly if something else is still in it
+        except OSError:
+            pass
 
 
 class PrivateFiles:
@@ -142,12 +172,22 @@ class PrivateFiles:
 
         return counting_send
 
+    # Gradio serves files by path on two routes: `/file=PATH` and the older `/file/PATH`
+    # (gradio/routes.py `file` and `file_deprecated`), both with and without the `/gradio_api` prefix.
+    FILE_ROUTE_MARKERS = ("file=", "/file/")
+
     def _is_private_file(self, path: str) -> bool:
-        if "file=" not in path:
-            return False
-        target = path.split("file=", 1)[1]
-        resolved = os.path.realpath(target if os.path.isabs(target) else os.path.join(os.getcwd(), target))
-        return resolved == self.data_root or resolved.startswith(self.data_root + os.sep)
+        for marker in self.FILE_ROUTE_MARKERS:
+            if marker not in path:
+                continue
+            target = path.split(marker, 1)[1]
+            # Both readings of the target: as Gradio resolves it (relative to the working directory,
+            # or absolute), and as an absolute path whose leading slash the route swallowed.
+            for candidate in (target if os.path.isabs(target) else os.path.join(os.getcwd(), target), "/" + target):
+                resolved = os.path.realpath(candidate)
+                if resolved == self.data_root or resolved.startswith(self.data_root + os.sep):
+                    return True
+        return False
 
 
 def _cookie(headers: list[tuple[bytes, bytes]], name: str) -> str | None:

@@ -55,6 +55,8 @@ def server_environment(data_dir: Path, port: int) -> dict[str, str]:
         "HEADSHOT_TRAIN_STEPS": "2",
         "HEADSHOT_IMAGES_PER_STYLE": "2",
         "HEADSHOT_DEVICE": "cpu",
+        # An upload no handler reads is deleted after this grace; short, so a test can watch it go.
+        "HEADSHOT_UPLOAD_GRACE_SECONDS": "5",
         "OMP_NUM_THREADS": "1",
         "HF_HUB_OFFLINE": "1",
         "PYTHONUNBUFFERED": "1",

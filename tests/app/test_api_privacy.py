@@ -5,8 +5,10 @@ including in Gradio's own upload cache (GRADIO_TEMP_DIR, inside the data root).
 """
 
 import re
+import time
 
 import httpx
+from pathlib import Path
 import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
@@ -64,11 +66,35 @@ def test_internal_events_are_not_part_of_the_api(server, client_factory):
     assert endpoints == {"/consent", "/upload", "/generate", "/delete_now", "/verify"}
 
 
-def test_no_one_can_read_the_data_root_through_gradios_file_route(server):
+FILE_ROUTES = ("/gradio_api/file=", "/file=", "/gradio_api/file/", "/gradio_api/file//", "/file/")
+
+
+def test_no_one_can_read_the_data_root_through_gradios_file_routes(server):
     targets = [server.data_dir / "studio.db", server.data_dir / "keys" / "master.key", server.gradio_temp_dir]
     for target in targets:
-        for prefix in ("/gradio_api/file=", "/file="):
+        for prefix in FILE_ROUTES:
             assert httpx.get(f"{server.url}{prefix}{target}").status_code in (403, 404)
+
+
+def test_a_cached_upload_cannot_be_fetched_back_by_its_path(server, faces_dir):
+    """Gradio caches an upload (by content hash) before any handler runs; no file route may serve it."""
+    photo = (faces_dir / "obama_4.jpg").read_bytes()
+    uploaded = httpx.post(f"{server.url}/gradio_api/upload", files={"files": ("me.jpg", photo, "image/jpeg")})
+    assert uploaded.status_code == 200
+    cached = Path(uploaded.json()[0])
+    assert cached.read_bytes() == photo  # the positive control: it really is there, readable by path
+    for prefix in FILE_ROUTES:
+        response = httpx.get(f"{server.url}{prefix}{cached}")
+        assert response.status_code == 404 and photo[:64] not in response.content, prefix
+    relative = cached.relative_to(Path.cwd()) if cached.is_relative_to(Path.cwd()) else None
+    if relative is not None:
+        assert httpx.get(f"{server.url}/gradio_api/file/{relative}").status_code == 404
+    # No handler ever came for it: it is deleted unread once HEADSHOT_UPLOAD_GRACE_SECONDS (5 s here) pass.
+    deadline = time.monotonic() + 30
+    while cached.exists() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not cached.exists()
+    assert server.files(server.gradio_temp_dir) == []
 
 
 def test_session_b_cannot_fetch_session_a_files(server, client_factory, faces_dir):

@@ -156,3 +156,26 @@ def test_the_middleware_counts_the_paths_the_upload_route_returns():
         asyncio.run(middleware({"type": "http", "path": "/gradio_api/upload", "headers": []}, None, send))
     assert claims.release(["/tmp/cache/x/a.jpg", "/tmp/cache/y/b.png"]) == []
     assert claims.release(["/tmp/cache/x/a.jpg"]) == ["/tmp/cache/x/a.jpg"]
+
+
+def test_an_upload_no_handler_came_for_expires_after_the_grace():
+    now = [100.0]
+    claims = web_access.UploadClaims(clock=lambda: now[0])
+    claims.claim(["/tmp/cache/a/orphan.jpg"])
+    now[0] += 4
+    claims.claim(["/tmp/cache/b/fresh.jpg"])
+    assert claims.expire(older_than=5) == []
+    now[0] += 1
+    assert claims.expire(older_than=5) == [os.path.realpath("/tmp/cache/a/orphan.jpg")]
+    assert claims.release(["/tmp/cache/b/fresh.jpg"]) == ["/tmp/cache/b/fresh.jpg"]  # still counted until read
+
+
+def test_remove_cached_never_deletes_outside_the_cache(tmp_path):
+    cache, outside = tmp_path / "cache", tmp_path / "keep.txt"
+    (cache / "h1").mkdir(parents=True)
+    inside = cache / "h1" / "photo.jpg"
+    inside.write_bytes(b"x")
+    outside.write_bytes(b"y")
+    web_access.remove_cached([str(inside), str(outside), str(cache / ".." / "keep.txt")], cache)
+    assert not inside.exists() and not (cache / "h1").exists()
+    assert outside.read_bytes() == b"y"
