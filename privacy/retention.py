@@ -101,8 +101,14 @@ def sweep(ctx: ErasureContext, now: float) -> SweepResult:
     policy = RetentionPolicy.from_settings(ctx.settings)
     result = SweepResult()
     with ctx.db.session() as s:
+        # Due: not erased yet, or erased but holding identity data again (a seal that raced the
+        # erasure): what counts is whether an identity key or blob exists, not the erased mark.
+        still_holds_identity = or_(
+            select(DataKey.session_id).where(DataKey.session_id == SessionRow.id, DataKey.category == IDENTITY).exists(),
+            select(BlobRow.id).where(BlobRow.session_id == SessionRow.id, BlobRow.category == IDENTITY).exists())
         due_identity = list(s.scalars(select(SessionRow.id).where(
-            SessionRow.identity_expires_at <= now, SessionRow.identity_erased_at.is_(None))))
+            SessionRow.identity_expires_at <= now,
+            or_(SessionRow.identity_erased_at.is_(None), still_holds_identity))))
         due_headshots = set(s.scalars(select(SessionRow.id).where(SessionRow.headshots_expires_at <= now)))
         unconsented = list(s.scalars(select(SessionRow.id).where(
             SessionRow.consented_at.is_(None), SessionRow.created_at <= now - policy.session_hard_cap_seconds)))

@@ -118,10 +118,16 @@ class Vault:
 
     def _seal(self, session_id: str, blob_id: str, kind: str, category: str, plaintext: bytes) -> BlobRef:
         with self.db.session.begin() as s:
-            if s.get(SessionRow, session_id) is None:
+            session = s.get(SessionRow, session_id)
+            if session is None:
                 raise SessionGone()
             if s.get(ConsentRow, session_id) is None:
                 raise ConsentRequired()
+            if category == IDENTITY and _identity_expired(session, self.clock()):
+                # Photos, embeddings and adapters never outlive their erasure time (promises 3, 4):
+                # not even one sealed a moment after it, e.g. by a training run that ran past it.
+                raise SessionGone("Your photos and trained model for this session have been erased on schedule. "
+                                  "Start a new session to upload photos again.")
             data_key = self._data_key(s, session_id, category, create=True)
             nonce = secrets.token_bytes(NONCE_BYTES)
             ciphertext = MAGIC + nonce + AESGCM(data_key).encrypt(nonce, plaintext, _aad(session_id, blob_id, kind))
@@ -219,6 +225,11 @@ class Vault:
             return self._master.decrypt(row.wrapped[:NONCE_BYTES], row.wrapped[NONCE_BYTES:], aad)
         except InvalidTag:
             raise VaultIntegrityError("A session key failed to unwrap: wrong master key or tampered database.") from None
+
+
+def _identity_expired(session: SessionRow, now: float) -> bool:
+    return session.identity_erased_at is not None or (
+        session.identity_expires_at is not None and session.identity_expires_at <= now)
 
 
 def _aad(session_id: str, blob_id: str, kind: str) -> bytes:

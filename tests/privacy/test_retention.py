@@ -149,3 +149,27 @@ def test_sweep_is_idempotent(env):
     second = retention.sweep(env.ctx, env.clock())
     assert first.sessions_erased == 1 and not second.erased_anything and second.failures == 0
     assert len(erasure_records(env)) == 1
+
+
+def test_identity_data_cannot_be_sealed_after_its_erasure_time(env):
+    session_id = consented_session(env, photos=1)
+    generate(env, session_id)
+    env.clock.advance(HOUR)  # the upload retention is over, even before any sweep ran
+    with pytest.raises(SessionGone, match="erased on schedule"):
+        env.vault.seal(session_id, "photo", b"a late photo")
+    with pytest.raises(SessionGone):
+        env.vault.seal(session_id, "adapter", b"an adapter from a training run that ran past it")
+    env.vault.seal(session_id, "headshot", b"headshots still belong to their owner")  # a different clock
+
+
+def test_identity_data_that_raced_its_erasure_is_erased_by_the_next_sweep(env):
+    session_id = consented_session(env, photos=1)
+    generate(env, session_id)
+    late = env.vault.seal(session_id, "adapter", b"sealed just before the erasure mark was set")
+    with env.db.session.begin() as s:  # the sweep's erasure committed its mark after this seal
+        s.get(SessionRow, session_id).identity_erased_at = env.clock()
+    env.clock.advance(HOUR)
+    retention.sweep(env.ctx, env.clock())
+    assert late.id not in {ref.id for ref in env.vault.blobs(session_id)}
+    assert kinds_left(env, session_id) == ["headshot", "report"]
+    assert not env.vault.has_key(session_id, IDENTITY)
