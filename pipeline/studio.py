@@ -166,14 +166,15 @@ class Studio:
             audit.record_event(self.db, audit_id, audit.TRAINING_FAILED, self.clock(), error=type(exc).__name__)
             raise
         audit.record_event(self.db, audit_id, audit.TRAINING_FINISHED, self.clock())
-        delivered = []
+        delivered, entries = [], []
         for out in outputs:
-            if not out.kept:
-                continue
-            marked = self.provenance.mark_headshot(out.image, style_id=out.style_id, demo=base.is_demo)
-            ref = self.vault.seal(session_id, "headshot", marked)
-            delivered.append(DeliveredHeadshot(ref.id, out.style_id, out.seed, out.likeness, base.is_demo))
-        self.vault.seal(session_id, "report", json.dumps([_describe(o, base.is_demo) for o in outputs]).encode())
+            blob_id = None
+            if out.kept:
+                marked = self.provenance.mark_headshot(out.image, style_id=out.style_id, demo=base.is_demo)
+                blob_id = self.vault.seal(session_id, "headshot", marked).id
+                delivered.append(DeliveredHeadshot(blob_id, out.style_id, out.seed, out.likeness, base.is_demo))
+            entries.append(_describe(out, base.is_demo, blob_id))
+        self.vault.seal(session_id, "report", json.dumps(entries).encode())
         now = self.clock()
         retention.on_generated(self.db, session_id, now, self.policy)
         audit.record_event(self.db, audit_id, audit.HEADSHOTS_GENERATED, now,
@@ -187,15 +188,13 @@ class Studio:
 
     # --- 4. the owner's data ---------------------------------------------------------------------
     def headshots(self, session_id: str) -> list[DeliveredHeadshot]:
-        """The kept headshots of this session, as recorded in its (sealed) report."""
+        """Every kept headshot of this session, run after run, as recorded in its (sealed) reports."""
         require_consent(self.db, session_id)
-        reports = self.vault.blobs(session_id, "report")
-        files = self.vault.blobs(session_id, "headshot")
-        if not reports:
-            return []
-        kept = [o for o in json.loads(self.vault.open(session_id, reports[-1].id)) if o["kept"]]
-        return [DeliveredHeadshot(ref.id, o["style"], o["seed"], o["likeness"], o["demo"])
-                for ref, o in zip(files, kept)]
+        stored = {ref.id for ref in self.vault.blobs(session_id, "headshot")}
+        return [DeliveredHeadshot(o["blob"], o["style"], o["seed"], o["likeness"], o["demo"])
+                for report in self.vault.blobs(session_id, "report")
+                for o in json.loads(self.vault.open(session_id, report.id))
+                if o["kept"] and o["blob"] in stored]
 
     def headshot_bytes(self, session_id: str, blob_id: str) -> bytes:
         require_consent(self.db, session_id)
@@ -245,7 +244,7 @@ def _face_record(photo_blob_id: str, screened: ScreenedPhoto) -> bytes:
     }).encode()
 
 
-def _describe(out: ScoredHeadshot, demo: bool) -> dict:
-    return {"style": out.style_id, "seed": out.seed, "likeness": round(float(out.likeness), 4),
+def _describe(out: ScoredHeadshot, demo: bool, blob_id: str | None) -> dict:
+    return {"blob": blob_id, "style": out.style_id, "seed": out.seed, "likeness": round(float(out.likeness), 4),
             "unsafe": round(float(out.unsafe), 4), "kept": out.kept, "reason": out.reason,
             "demo": demo}

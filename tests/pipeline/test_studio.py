@@ -103,3 +103,20 @@ def test_delete_now_erases_the_session_and_returns_a_verifiable_receipt(studio, 
     assert studio.vault.blobs(session_id) == []
     with pytest.raises((SessionGone, ConsentRequired)):
         studio.sealed_photos(session_id)
+
+
+def test_a_second_run_adds_its_headshots_and_the_zip_holds_every_one(studio, face_bytes):
+    import io
+    import zipfile
+    session_id = _consented_session(studio)
+    studio.upload(session_id, [face_bytes("obama_1.jpg")])
+    first = studio.make_headshots(session_id, ["linkedin_classic"], 1, seed=1)
+    second = studio.make_headshots(session_id, ["executive_dark"], 2, seed=5)
+    listed = studio.headshots(session_id)
+    assert [h.blob_id for h in listed] == [h.blob_id for h in first.delivered + second.delivered]
+    assert [h.style_id for h in listed] == ["linkedin_classic", "executive_dark", "executive_dark"]
+    with zipfile.ZipFile(io.BytesIO(studio.headshots_zip(session_id))) as archive:
+        names = archive.namelist()
+        contents = [archive.read(n) for n in names]
+    assert len(names) == 3 and names[0].endswith("linkedin_classic.jpg")
+    assert contents == [studio.headshot_bytes(session_id, h.blob_id) for h in listed]
