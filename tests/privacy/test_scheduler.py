@@ -35,6 +35,21 @@ def test_start_up_sweep_erases_what_expired_while_down(env):
     assert env.vault.blobs(expired) == [] and env.vault.blobs(alive) != []
 
 
+def test_every_sweep_removes_blobs_a_raced_seal_left_without_index_or_key(env):
+    import os
+    alive = consented_session(env)
+    assert scheduler.start_scheduler(env.ctx, background=False)
+    orphan = env.vault.blob_dir / "0123456789abcdef0123456789abcdef"
+    orphan.write_bytes(b"HSV1" + os.urandom(64))  # a file whose row never committed
+    old = time.time() - 2 * scheduler.ORPHAN_GRACE_SECONDS
+    os.utime(orphan, (old, old))
+    in_flight = env.vault.blob_dir / "fedcba9876543210fedcba9876543210"
+    in_flight.write_bytes(b"HSV1" + os.urandom(64))  # just written: its row may be committing now
+    scheduler.run_sweep()
+    assert not orphan.exists() and in_flight.exists()
+    assert env.vault.blobs(alive) != []
+
+
 def test_a_second_scheduler_in_the_same_process_does_not_start(env):
     assert scheduler.start_scheduler(env.ctx, background=False)
     second = scheduler.start_scheduler(env.ctx, background=False)
