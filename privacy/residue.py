@@ -21,6 +21,8 @@ scanned root; they hold blob ids and audit ids, never session ids.
 
 from __future__ import annotations
 
+import hashlib
+
 import json
 import re
 import struct
@@ -223,12 +225,21 @@ def _read(path: Path) -> bytes:
 
 
 def _where(path: Path, data_dir: Path, root: Path) -> str:
+    """Where a finding is, without what a user sent: folder names of ours are kept, the rest masked.
+
+    Vault files are named by random blob ids and database/key files by us, but a cached upload
+    keeps the person's own file name (e.g. IMG_1234_Jane.jpg) under a content-hash folder: the
+    report shows the top folder and a short digest instead, enough to find the file again.
+    """
     for base in (data_dir, root):
         try:
-            return str(path.resolve().relative_to(base.resolve()))
+            relative = path.resolve().relative_to(base.resolve())
         except ValueError:
             continue
-    return path.name
+        if len(relative.parts) <= 1 or relative.parts[0] == "vault":
+            return str(relative)
+        return f"{relative.parts[0]}/…/file-{hashlib.sha256(str(relative).encode()).hexdigest()[:12]}"
+    return f"file-{hashlib.sha256(str(path).encode()).hexdigest()[:12]}"
 
 
 def _inside_any(path: Path, dirs: list[Path]) -> bool:
