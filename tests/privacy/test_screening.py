@@ -218,3 +218,17 @@ def test_detector_finds_each_fixture_face_once(clean):
     for name in ["obama_1.jpg", "obama_3.jpg", "obama_4.jpg", "biden_2.jpg"]:
         faces = detect_faces(clean[name].pixels, threshold=RULES.face_detection_threshold)
         assert len(faces) == 1 and faces[0].score > 0.8, name
+
+
+def test_an_oversized_batch_is_refused_before_any_photo_is_decoded(monkeypatch):
+    import privacy.screening as screening
+    rules = ScreeningRules.from_settings(load_settings({"HEADSHOT_MAX_PHOTOS": "3"}))
+    limits = IngestLimits.from_settings(load_settings({}))
+
+    def must_not_decode(*_args, **_kwargs):
+        raise AssertionError("decoded a file of a batch that was going to be refused")
+
+    monkeypatch.setattr(screening, "ingest", must_not_decode)
+    with pytest.raises(PhotoSetRejected) as err:
+        screen_uploads([b"x"] * 7, limits, rules)
+    assert err.value.code == "too_many_files" and "at most 3" in err.value.message
