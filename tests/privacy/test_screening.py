@@ -222,7 +222,7 @@ def test_detector_finds_each_fixture_face_once(clean):
 
 def test_an_oversized_batch_is_refused_before_any_photo_is_decoded(monkeypatch):
     import privacy.screening as screening
-    rules = ScreeningRules.from_settings(load_settings({"HEADSHOT_MAX_PHOTOS": "3"}))
+    rules = ScreeningRules.from_settings(load_settings({"HEADSHOT_MIN_PHOTOS": "2", "HEADSHOT_MAX_PHOTOS": "3"}))
     limits = IngestLimits.from_settings(load_settings({}))
 
     def must_not_decode(*_args, **_kwargs):
