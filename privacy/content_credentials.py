@@ -17,7 +17,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from privacy.errors import OperatorError
+from privacy.key_files import replace_key_file
 
 TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 TRAINING_MINING_LABEL = "cawg.training-mining"
@@ -112,7 +112,7 @@ def _local_identity(keys_dir: Path, now: dt.datetime) -> SigningIdentity:
     if not ca_path.exists():
         ca_key = ec.generate_private_key(ec.SECP256R1())
         ca_cert = _make_ca(ca_key, now)
-        _write_private(ca_key_path, _key_pem(ca_key))
+        replace_key_file(ca_key_path, _key_pem(ca_key))
         ca_path.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
     ca_cert = x509.load_pem_x509_certificate(ca_path.read_bytes())
     if ca_cert.not_valid_after_utc <= now + RENEW_WITHIN:
@@ -127,7 +127,7 @@ def _local_identity(keys_dir: Path, now: dt.datetime) -> SigningIdentity:
         ca_key = serialization.load_pem_private_key(ca_key_path.read_bytes(), password=None)
         key = ec.generate_private_key(ec.SECP256R1())
         signer_cert = _make_signer(key, ca_cert, ca_key, now)  # type: ignore[arg-type]
-        _write_private(key_path, _key_pem(key))
+        replace_key_file(key_path, _key_pem(key))
         cert_path.write_bytes(signer_cert.public_bytes(serialization.Encoding.PEM))
     ca_pem = ca_cert.public_bytes(serialization.Encoding.PEM)
     chain = signer_cert.public_bytes(serialization.Encoding.PEM) + ca_pem
@@ -172,14 +172,6 @@ def _make_signer(key: ec.EllipticCurvePrivateKey, ca_cert: x509.Certificate,
 def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                              serialization.NoEncryption())
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    # Created 0600 from the start: there is no moment at which the key is world-readable.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    os.chmod(path, 0o600)
 
 
 # --- signing --------------------------------------------------------------------------------

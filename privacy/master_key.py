@@ -12,6 +12,7 @@ import os
 import secrets
 from pathlib import Path
 
+from privacy.key_files import create_key_file
 from settings import SettingsError
 
 KEY_BYTES = 32  # AES-256
@@ -35,7 +36,7 @@ def _load_or_create_key_file(path: Path) -> bytes:
     path.parent.mkdir(parents=True, exist_ok=True)
     os.chmod(path.parent, 0o700)
     if not path.exists():
-        _create_key_file(path)
+        create_key_file(path, secrets.token_bytes(KEY_BYTES))
     key = path.read_bytes()
     if len(key) != KEY_BYTES:
         raise SettingsError(f"The master key file at HEADSHOT_MASTER_KEY_FILE is not {KEY_BYTES} bytes; "
@@ -43,20 +44,3 @@ def _load_or_create_key_file(path: Path) -> bytes:
     if path.stat().st_mode & 0o077:
         raise SettingsError("The master key file is readable by other users; run `chmod 600` on it.")
     return key
-
-
-def _create_key_file(path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(secrets.token_bytes(KEY_BYTES))
-        f.flush()
-        os.fsync(f.fileno())
-    try:
-        # link() fails if the key exists: two workers starting at once cannot both create
-        # (and disagree on) the key, and nobody ever reads a half-written one.
-        os.link(tmp, path)
-    except FileExistsError:
-        pass
-    finally:
-        os.unlink(tmp)

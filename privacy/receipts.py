@@ -17,7 +17,6 @@ import binascii
 import hashlib
 import json
 import os
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from privacy.key_files import create_key_file
 from settings import Settings, SettingsError
 
 PRIVATE_KEY_NAME = "receipt_ed25519.pem"
@@ -133,20 +133,8 @@ def load_public_key(pem: bytes) -> Ed25519PublicKey:
 
 
 def _create_private_key(path: Path) -> None:
-    pem = Ed25519PrivateKey.generate().private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                     serialization.NoEncryption())
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(pem)
-        f.flush()
-        os.fsync(f.fileno())
-    try:
-        os.link(tmp, path)  # as for the master key: two workers starting together agree on one key
-    except FileExistsError:
-        pass
-    finally:
-        os.unlink(tmp)
+    create_key_file(path, Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
 
 
 @dataclass(frozen=True)

@@ -63,20 +63,11 @@ class BlobRef:
 
 @dataclass
 class ShredResult:
-    """What one shred erased: per kind, count, ciphertext bytes and digests (for the receipt)."""
+    """What one shred erased: the keys and blobs (privacy/erasure.py turns them into a receipt)."""
 
     categories: list[str] = field(default_factory=list)
     keys_destroyed: int = 0
     blobs: list[BlobRef] = field(default_factory=list)
-
-    def by_kind(self) -> dict[str, dict]:
-        summary: dict[str, dict] = {}
-        for blob in self.blobs:
-            entry = summary.setdefault(blob.kind, {"count": 0, "bytes": 0, "sha256": []})
-            entry["count"] += 1
-            entry["bytes"] += blob.size
-            entry["sha256"].append(blob.digest)
-        return summary
 
 
 class Vault:
