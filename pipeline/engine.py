@@ -68,7 +68,7 @@ def make_headshots(base: BaseModel, screened: Sequence["ScreenedPhoto"], styles:
                    progress: Callable[[EngineProgress], None] | None = None,
                    cancel: threading.Event | None = None,
                    on_adapter: Callable[[Adapter], None] | None = None,
-                   same_person_distance: float = 0.6) -> list[ScoredHeadshot]:
+                   same_person_distance: float) -> list[ScoredHeadshot]:
     """Train on `screened`, generate `count_per_style` images per style, score and rank them (best first)."""
     if not screened:
         raise ValueError("no screened photos")

@@ -24,7 +24,6 @@ from pipeline.generate import GeneratedImage
 from pipeline.safety import unsafe_probability
 from privacy.face_model import detect_faces, embedding_distance, face_embedding
 
-SAME_PERSON_DISTANCE = 0.6  # dlib's documented threshold; settings.same_person_distance defaults to it
 FACE_THRESHOLD = 0.0  # HOG score a face in a generated image needs; low: we look for the face we asked for
 
 REASON_LOW_LIKENESS = "low_likeness"
@@ -43,12 +42,12 @@ class ScoredHeadshot:
     is_demo: bool = False
 
 
-def distance_to_score(distance: float, same_person_distance: float = SAME_PERSON_DISTANCE) -> float:
+def distance_to_score(distance: float, same_person_distance: float) -> float:
     return float(np.clip(1.0 - distance / (2.0 * same_person_distance), 0.0, 1.0))
 
 
 def likeness(image_rgb: np.ndarray, reference_embeddings: Sequence[np.ndarray], *,
-             threshold_face: float = FACE_THRESHOLD, same_person_distance: float = SAME_PERSON_DISTANCE) -> float:
+             threshold_face: float = FACE_THRESHOLD, same_person_distance: float) -> float:
     """Likeness in [0, 1] of the largest face in `image_rgb` (H, W, 3 uint8) to the reference person; 0.0 if no face."""
     if not len(reference_embeddings):
         raise ValueError("no reference embeddings")
@@ -64,7 +63,7 @@ def likeness(image_rgb: np.ndarray, reference_embeddings: Sequence[np.ndarray], 
 def rank_and_filter(images: Sequence[GeneratedImage], reference_embeddings: Sequence[np.ndarray], *,
                     likeness_threshold: float, unsafe_threshold: float,
                     threshold_face: float = FACE_THRESHOLD,
-                    same_person_distance: float = SAME_PERSON_DISTANCE) -> list[ScoredHeadshot]:
+                    same_person_distance: float) -> list[ScoredHeadshot]:
     """Score each image; rank by likeness (best first); mark unsafe ones blocked and weak ones held back.
 
     Unsafe wins over low likeness: a blocked image is never shown, whatever its likeness.

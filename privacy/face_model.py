@@ -27,7 +27,6 @@ from privacy.errors import ModelUnavailable
 # window is 80x80, so at 1280 the smallest face found is ~6% of the photo's long side;
 # the cost grows with the pixel count (~65 ms at 1280x960 on one core).
 DEFAULT_DETECTION_SIDE = 1280
-SAME_PERSON_DISTANCE = 0.6  # dlib's own threshold for its embeddings (99.38% on LFW)
 
 
 @dataclass(frozen=True, eq=False)

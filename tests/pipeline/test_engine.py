@@ -15,7 +15,7 @@ def test_screened_photos_become_scored_headshots_and_a_sealable_adapter(base, sc
     stages = []
     results = make_headshots(base, screened_a, styles, count_per_style=2, seed=100,
                              train_config=fast_config(base.family, steps=2),
-                             likeness_threshold=0.5, unsafe_threshold=0.5,
+                             likeness_threshold=0.5, unsafe_threshold=0.5, same_person_distance=0.6,
                              progress=stages.append, on_adapter=lambda a: sealed.append(adapter_to_bytes(a)))
     # Report: every image scored, ranked, and the hold-back rule applied.
     assert len(results) == 4
