@@ -80,41 +80,44 @@ def erase_now(ctx: ErasureContext, session_id: str, by: str = BY_USER) -> Receip
     """
     if by not in (BY_USER, BY_SCHEDULE):
         raise ValueError(f"by must be 'user' or 'schedule', not {by!r}")
-    with ctx.lock_for(session_id):
-        with ctx.db.session() as s:
-            row = s.get(SessionRow, session_id)
-            if row is None:
+    try:
+        with ctx.lock_for(session_id):
+            with ctx.db.session() as s:
+                row = s.get(SessionRow, session_id)
+                if row is None:
+                    return _existing_receipt(ctx.db, session_id)
+                audit_id, identity_erased_at = row.audit_id, row.identity_erased_at
+                consent = s.get(ConsentRow, session_id)
+                agreed_version = consent.policy_version if consent else policy_version(ctx.settings)
+            shredded = ctx.vault.shred(session_id, ALL_CATEGORIES)
+            _run_hooks(ctx, session_id)
+            now = ctx.clock()
+            receipt = ctx.signer.sign({
+                "receipt_id": secrets.token_hex(16),
+                "audit_id": audit_id,
+                "erased_at": iso_utc(now),
+                "by": by,
+                "policy_version": agreed_version,
+                "categories": _categories(shredded),
+                "keys_destroyed": shredded.keys_destroyed,
+                # Identity data erased earlier by the schedule is not in `categories` again; say when it went.
+                "earlier": {IDENTITY: iso_utc(identity_erased_at)} if identity_erased_at is not None else {},
+            })
+            try:
+                with ctx.db.session.begin() as s:
+                    s.add(ErasureRow(audit_id=audit_id, erased_at=now, by=by, receipt_digest=receipt.digest,
+                                     session_digest=session_digest(session_id), receipt=receipt.to_json().decode()))
+                    # ON DELETE CASCADE (foreign_keys=ON) takes consent, key and blob rows with it.
+                    s.execute(delete(SessionRow).where(SessionRow.id == session_id))
+            except IntegrityError:
+                # Another process erased this session between our read and our write: its record stands.
                 return _existing_receipt(ctx.db, session_id)
-            audit_id, identity_erased_at = row.audit_id, row.identity_erased_at
-            consent = s.get(ConsentRow, session_id)
-            agreed_version = consent.policy_version if consent else policy_version(ctx.settings)
-        shredded = ctx.vault.shred(session_id, ALL_CATEGORIES)
-        _run_hooks(ctx, session_id)
-        now = ctx.clock()
-        receipt = ctx.signer.sign({
-            "receipt_id": secrets.token_hex(16),
-            "audit_id": audit_id,
-            "erased_at": iso_utc(now),
-            "by": by,
-            "policy_version": agreed_version,
-            "categories": _categories(shredded),
-            "keys_destroyed": shredded.keys_destroyed,
-            # Identity data erased earlier by the schedule is not in `categories` again; say when it went.
-            "earlier": {IDENTITY: iso_utc(identity_erased_at)} if identity_erased_at is not None else {},
-        })
-        try:
-            with ctx.db.session.begin() as s:
-                s.add(ErasureRow(audit_id=audit_id, erased_at=now, by=by, receipt_digest=receipt.digest,
-                                 session_digest=session_digest(session_id), receipt=receipt.to_json().decode()))
-                # ON DELETE CASCADE (foreign_keys=ON) takes consent, key and blob rows with it.
-                s.execute(delete(SessionRow).where(SessionRow.id == session_id))
-        except IntegrityError:
-            # Another process erased this session between our read and our write: its record stands.
-            return _existing_receipt(ctx.db, session_id)
-        audit.record_event(ctx.db, audit_id, audit.ERASED, now, by=by,
-                           categories=",".join(c for c in ALL_CATEGORIES if c in shredded.categories))
-        ctx.db.flush_erased_pages()
-    ctx.forget_lock(session_id)
+            audit.record_event(ctx.db, audit_id, audit.ERASED, now, by=by,
+                               categories=",".join(c for c in ALL_CATEGORIES if c in shredded.categories))
+            ctx.db.flush_erased_pages()
+    finally:
+        # Whatever the outcome the session is gone (or never was): its lock must not outlive it.
+        ctx.forget_lock(session_id)
     log.info("session %s erased by %s: %d keys, %d blobs", audit_id, by, shredded.keys_destroyed, len(shredded.blobs))
     return receipt
 

@@ -150,3 +150,12 @@ def test_erasure_is_recorded_in_the_audit_log_by_whom(env):
     erase_now(env.ctx, session_id, by="user")
     [event] = [e for e in audit.events_for(env.db, audit_id) if e["event"] == audit.ERASED]
     assert event["detail"] == {"by": "user", "categories": "identity,headshots"}
+
+
+def test_erasure_leaves_no_per_session_lock_behind(env):
+    session_id = consented_session(env, photos=1)
+    erase_now(env.ctx, session_id)
+    with pytest.raises(SessionGone):
+        erase_now(env.ctx, "never-existed")
+    erase_now(env.ctx, session_id)  # repeated: the record's receipt
+    assert env.ctx._locks == {}
