@@ -7,14 +7,7 @@ from privacy import audit
 from privacy.database import AuditEventRow
 from privacy.erasure import erase_now
 from privacy.export import export_session
-from tests.privacy.helpers import MARKER, consented_session, generate, make_env
-
-
-@pytest.fixture
-def env(tmp_path):
-    env = make_env(tmp_path / "data")
-    yield env
-    env.close()
+from tests.privacy.helpers import MARKER, consented_session, generate
 
 
 def test_events_are_recorded_in_order_with_their_counts(env):

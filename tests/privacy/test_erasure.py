@@ -12,14 +12,7 @@ from privacy.errors import SessionGone
 from privacy.receipts import PUBLIC_KEY_NAME, verify_receipt
 from privacy.residue import audit_residue
 from privacy.vault import Vault
-from tests.privacy.helpers import DAY, MARKER, consented_session, generate, make_env, marker_found_under
-
-
-@pytest.fixture
-def env(tmp_path):
-    env = make_env(tmp_path / "data")
-    yield env
-    env.close()
+from tests.privacy.helpers import DAY, MARKER, consented_session, generate, marker_found_under
 
 
 def row_counts(db):

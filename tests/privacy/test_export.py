@@ -11,14 +11,7 @@ from privacy.erasure import erase_now
 from privacy.errors import SessionGone
 from privacy.export import ADAPTER_NAME, NoAdapter, export_session
 from privacy.notice import policy_version
-from tests.privacy.helpers import HOUR, consented_session, generate, make_env
-
-
-@pytest.fixture
-def env(tmp_path):
-    env = make_env(tmp_path / "data")
-    yield env
-    env.close()
+from tests.privacy.helpers import HOUR, consented_session, generate
 
 
 def open_zip(data: bytes) -> zipfile.ZipFile:

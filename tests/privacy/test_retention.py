@@ -10,13 +10,6 @@ from privacy.vault import HEADSHOTS, IDENTITY
 from tests.privacy.helpers import DAY, HOUR, T0, consented_session, generate, make_env
 
 
-@pytest.fixture
-def env(tmp_path):
-    env = make_env(tmp_path / "data")  # defaults: uploads 1 h, hard cap 24 h, headshots 7 d, audit 90 d
-    yield env
-    env.close()
-
-
 def kinds_left(env, session_id):
     return sorted({ref.kind for ref in env.vault.blobs(session_id)})
 

@@ -9,14 +9,7 @@ from sqlalchemy import select
 from privacy.database import BlobRow, DataKey
 from privacy.errors import ConsentRequired, SessionGone
 from privacy.vault import HEADSHOTS, IDENTITY, MAGIC, NONCE_BYTES, Vault
-from tests.privacy.helpers import MARKER, consented_session, fake_jpeg, make_env
-
-
-@pytest.fixture
-def env(tmp_path):
-    env = make_env(tmp_path / "data")
-    yield env
-    env.close()
+from tests.privacy.helpers import MARKER, consented_session, fake_jpeg
 
 
 def test_sealed_blob_round_trips_and_is_ciphertext_on_disk(env):
