@@ -162,7 +162,7 @@ def _print_progress(p) -> None:
 def _write_run(out: Path, studio, session_id: str, run) -> None:
     """Kept headshots from the vault; held-back ones (marked too) in held_back/; a JSON report of every output."""
     (out / "held_back").mkdir(parents=True, exist_ok=True)
-    entries, delivered = [], iter(run.delivered)
+    entries, delivered, demo = [], iter(run.delivered), studio.base_model().is_demo
     for index, output in enumerate(run.all_outputs, start=1):
         name = f"{index:02d}_{output.style_id}_seed{output.seed}.jpg"
         if output.kept:
@@ -170,13 +170,13 @@ def _write_run(out: Path, studio, session_id: str, run) -> None:
             path = out / name
         else:
             data = studio.provenance.mark_headshot(output.image, style_id=output.style_id,
-                                                   demo=studio.base_model().is_demo)
+                                                   demo=demo)
             path = out / "held_back" / name
         path.write_bytes(data)
         entries.append({"file": str(path.relative_to(out)), "style": output.style_id, "seed": output.seed,
                         "likeness": round(float(output.likeness), 4), "unsafe": round(float(output.unsafe), 4),
                         "kept": output.kept, "held_back_reason": output.reason,
-                        "demo": studio.base_model().is_demo})
+                        "demo": demo})
     (out / "report.json").write_text(json.dumps({"headshots": entries}, indent=2))
 # --- end run -----------------------------------------------------------------------------
 

@@ -73,9 +73,10 @@ class Studio:
         self.db = Database(settings.database)
         self.vault = Vault(self.db, settings.blob_dir, load_master_key(settings.master_key, settings.key_file), clock)
         self.policy = retention.RetentionPolicy.from_settings(settings)
+        # Erasure needs no in-memory hook from the studio: adapters are loaded into the shared pipeline
+        # only inside `generate` and unloaded in its `finally`, and nothing of a session is cached here.
         self.erasure = ErasureContext(db=self.db, vault=self.vault, signer=load_receipt_signer(settings),
                                       settings=settings, clock=clock)
-        self.erasure.hooks.append(self._forget_in_memory)
         self.provenance = Provenance.from_settings(settings)
         self.styles: dict[str, Style] = load_styles()
         self.limits = IngestLimits.from_settings(settings)
@@ -124,14 +125,12 @@ class Studio:
     def sealed_photos(self, session_id: str) -> list[ScreenedPhoto]:
         """Decrypt this session's screened photos into memory (for training and scoring only)."""
         require_consent(self.db, session_id)
-        photos = {ref.id: ref for ref in self.vault.blobs(session_id, "photo")}
         screened = []
         for ref in self.vault.blobs(session_id, "embedding"):
             record = json.loads(self.vault.open(session_id, ref.id))
             pixels = CleanPhoto.from_png_bytes(self.vault.open(session_id, record["photo"]))
             face = Face(box=tuple(record["box"]), score=record["score"], landmarks=np.array(record["landmarks"]))
             screened.append(ScreenedPhoto(photo=pixels, face=face, embedding=np.array(record["embedding"])))
-            photos.pop(record["photo"], None)
         if not screened:
             raise PhotoSetRejected("Please upload your photos first; none are stored for this session.",
                                    code="no_photos")
@@ -223,11 +222,6 @@ class Studio:
         if session_id is None:
             raise SessionGone()
         return erase_now(self.erasure, session_id, by="user")
-
-    def _forget_in_memory(self, session_id: str) -> None:
-        # Adapters are loaded into the shared pipeline only inside `generate` and unloaded in its
-        # `finally`; nothing of a session is cached here, so there is nothing else to drop.
-        return None
 
     def close(self) -> None:
         self.db.dispose()
