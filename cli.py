@@ -7,8 +7,9 @@
     python cli.py verify IMAGE [--json]          does an image carry our provenance?
     python cli.py docs [--check]                 write docs/CONFIGURATION.md and PRIVACY.md from the code
 
-Exit status 0 means success / clean / acceptable; 1 means the answer is "no";
-2 means the command could not run (bad usage, unreadable input, bad settings).
+Exit status 0 means success / clean / acceptable; 1 means the answer is "no" (for
+verify-receipt: INVALID, or UNVERIFIED when no deployment public key was available to check
+the signer against); 2 means the command could not run (bad usage, unreadable input, bad settings).
 """
 
 from __future__ import annotations
@@ -219,7 +220,8 @@ def _register_verify_receipt(sub) -> None:
 
 
 def cmd_verify_receipt(args) -> int:
-    from privacy.receipts import PUBLIC_KEY_NAME, key_dir, verify_receipt
+    """VALID (exit 0) only against the deployment's key; a receipt checked against its own key is UNVERIFIED (1)."""
+    from privacy.receipts import PUBLIC_KEY_NAME, UNVERIFIED, key_dir, verify_receipt
 
     try:
         data = args.file.read_bytes()
@@ -230,12 +232,14 @@ def cmd_verify_receipt(args) -> int:
         return EXIT_USAGE
     check = verify_receipt(data, public_key)
     if args.json:
-        _print_json({"valid": check.valid, "reason": check.reason, "key": check.key})
+        _print_json({"status": check.status, "valid": check.valid, "reason": check.reason, "key": check.key})
     else:
-        print(("VALID: " if check.valid else "INVALID: ") + check.reason)
-        if check.valid and check.key == "embedded":
-            print("Checked against the key inside the receipt only; compare public_key_fingerprint "
-                  f"{check.receipt['public_key_fingerprint']} with the deployment's published key.")
+        print(f"{check.status.upper()}: {check.reason}")
+        if check.status == UNVERIFIED:
+            # Fail closed: a forger signs with their own key and embeds it, so self-consistency proves nothing.
+            print("No deployment public key was found (DATA_DIR/keys/receipt_public.pem). Pass --public-key "
+                  "with the studio's published receipt_public.pem to check who signed it; the key inside this "
+                  f"receipt has fingerprint {check.receipt['public_key_fingerprint']}.")
     return EXIT_OK if check.valid else EXIT_NO
 # --- end verify-receipt ------------------------------------------------------------------
 

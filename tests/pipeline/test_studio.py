@@ -99,7 +99,7 @@ def test_delete_now_erases_the_session_and_returns_a_verifiable_receipt(studio, 
     session_id = _consented_session(studio)
     studio.upload(session_id, [face_bytes("obama_4.jpg")])
     receipt = studio.delete_now(session_id)
-    assert verify_receipt(receipt.to_json())
+    assert verify_receipt(receipt.to_json(), studio.erasure.signer.public_pem).valid
     assert studio.vault.blobs(session_id) == []
     with pytest.raises((SessionGone, ConsentRequired)):
         studio.sealed_photos(session_id)
