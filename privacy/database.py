@@ -10,11 +10,18 @@ Times are UNIX seconds (float) from an injected clock, so tests can move time wi
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from sqlalchemy import (Boolean, Float, ForeignKey, Integer, LargeBinary, String, Text, create_engine, event, text)
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+
+from privacy.private_dirs import make_private_dirs
+
+PRIVATE_FILE_MODE = 0o600
+# Files SQLite keeps beside the database; each holds pages of it (erased rows included, until a checkpoint).
+SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
 
 
 class Base(DeclarativeBase):
@@ -101,8 +108,8 @@ class Database:
 
     def __init__(self, url: str):
         self.url = url
-        if url.startswith("sqlite:///"):
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        if self.sqlite_path is not None:
+            _prepare_private_sqlite_file(self.sqlite_path)
         self.engine: Engine = create_engine(url, connect_args=_connect_args(url))
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _harden_sqlite)
@@ -111,7 +118,11 @@ class Database:
 
     @property
     def sqlite_path(self) -> Path | None:
-        return Path(self.url.removeprefix("sqlite:///")) if self.url.startswith("sqlite:///") else None
+        """The database file, or None (another database, or SQLite in memory)."""
+        if not self.url.startswith("sqlite:///"):
+            return None
+        name = self.url.removeprefix("sqlite:///").split("?", 1)[0]
+        return Path(name) if name and name != ":memory:" else None
 
     def flush_erased_pages(self) -> None:
         """Push erased rows out of SQLite's write-ahead log, so no copy of them lingers in it."""
@@ -121,6 +132,27 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _prepare_private_sqlite_file(path: Path) -> None:
+    """Create the database file 0600 before SQLite opens it, and tighten any wider leftovers.
+
+    SQLite's unix VFS creates the -wal, -shm and -journal files with the mode of the database file
+    itself (findCreateFileMode in os_unix.c), so a 0600 database makes them 0600 by construction,
+    whatever the umask. The alternatives are worse: os.umask is process-wide and would race with
+    Gradio's and the scheduler's threads creating files, and a chmod after connecting leaves a
+    moment in which the write-ahead log (pages of the database) is readable by everyone.
+    """
+    make_private_dirs(path.parent)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE_MODE)  # an empty file is an empty SQLite database
+    try:
+        os.fchmod(fd, PRIVATE_FILE_MODE)  # an existing file keeps its mode through O_CREAT: tighten it
+    finally:
+        os.close(fd)
+    for suffix in SQLITE_SIDE_FILES:  # left by an earlier run (or version) with wider modes; SQLite reuses them
+        side = path.with_name(path.name + suffix)
+        if side.exists():
+            os.chmod(side, PRIVATE_FILE_MODE)
 
 
 def _connect_args(url: str) -> dict:

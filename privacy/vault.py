@@ -33,6 +33,7 @@ from sqlalchemy import delete, select
 
 from privacy.database import BlobRow, ConsentRow, Database, DataKey, SessionRow
 from privacy.errors import ConsentRequired, SessionGone, VaultIntegrityError
+from privacy.private_dirs import ensure_private_dir
 
 MAGIC = b"HSV1"
 NONCE_BYTES = 12
@@ -76,8 +77,7 @@ class Vault:
             raise ValueError("the master key must be 32 bytes")
         self.db = db
         self.blob_dir = Path(blob_dir)
-        self.blob_dir.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.blob_dir, 0o700)
+        ensure_private_dir(self.blob_dir)  # the data root above it too, if this creates it
         self._master = AESGCM(master_key)
         self.clock = clock
 
