@@ -59,6 +59,13 @@ class Settings:
     min_photos: int = _setting(4, "Fewest photos a set needs to train on.", minimum=1, maximum=50)
     max_photos: int = _setting(20, "Most photos a set may have.", minimum=1, maximum=100)
 
+    # --- the web boundary ---------------------------------------------------------------
+    trusted_proxies: str = _setting("", "Comma-separated IPs/networks of reverse proxies whose X-Forwarded-For/-Proto/-Host are believed; empty: none (the TCP peer is the client, forwarded headers are dropped).")
+    frame_ancestors: str = _setting("", "Who may show the studio in a frame (CSP frame-ancestors): 'none', 'self' or https origins, space-separated; empty means 'none', or https://huggingface.co on a Hugging Face Space (SPACE_ID set).")
+    upload_budget_mb_per_minute: float = _setting(200.0, "Megabytes one network address may upload per minute (photos and checked images together); also the largest single upload request.", minimum=1, maximum=5000)
+    upload_stall_seconds: float = _setting(15.0, "Seconds an upload may go without sending a byte before it is cut off; nothing of it is kept.", minimum=1, maximum=300)
+    upload_timeout_seconds: float = _setting(300.0, "Longest time one upload request may take in all before it is cut off; nothing of it is kept.", minimum=5, maximum=3600)
+
     # --- face screening -------------------------------------------------------------------
     face_detection_threshold: float = _setting(0.5, "dlib HOG detector score a detection needs to count as a face.", minimum=0.0, maximum=3.0)
     min_face_fraction: float = _setting(0.12, "Smallest face width as a fraction of the photo's short side.", minimum=0.01, maximum=0.9)
@@ -117,6 +124,15 @@ class Settings:
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
 
+    @property
+    def upload_budget_bytes_per_minute(self) -> int:
+        return int(self.upload_budget_mb_per_minute * 1024 * 1024)
+
+    @property
+    def trusted_proxy_networks(self) -> tuple:
+        from privacy.client_address import parse_networks
+        return parse_networks(self.trusted_proxies)
+
 
 def env_name(field_name: str) -> str:
     return PREFIX + field_name.upper()
@@ -158,9 +174,15 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if unknown:
         raise SettingsError(f"Unknown setting {', '.join(unknown)}; known settings are listed in docs/CONFIGURATION.md.")
     values = {f.name: _parse(f, environ[name]) for name, f in fields.items() if name in environ}
+    if not values.get("frame_ancestors") and environ.get("SPACE_ID"):
+        values["frame_ancestors"] = SPACE_FRAME_ANCESTORS  # a Space shows the app in an iframe on huggingface.co
     settings = Settings(**values)
     _check_consistency(settings)
     return settings
+
+
+SPACE_FRAME_ANCESTORS = "https://huggingface.co"
+_FRAME_SOURCE = re.compile(r"^('none'|'self'|https://(\*\.)?[a-z0-9.-]+(:\d+)?)$")
 
 
 def _check_consistency(s: Settings) -> None:
@@ -172,6 +194,13 @@ def _check_consistency(s: Settings) -> None:
         raise SettingsError(f"HEADSHOT_CONTACT_EMAIL={s.contact_email!r} is not an e-mail address.")
     if bool(str(s.c2pa_cert_file) not in ("", ".")) != bool(str(s.c2pa_key_file) not in ("", ".")):
         raise SettingsError("HEADSHOT_C2PA_CERT_FILE and HEADSHOT_C2PA_KEY_FILE are set together or not at all.")
+    try:
+        s.trusted_proxy_networks
+    except ValueError as exc:
+        raise SettingsError(f"HEADSHOT_TRUSTED_PROXIES: {exc}.") from None
+    sources = s.frame_ancestors.split()
+    if any(not _FRAME_SOURCE.match(src) for src in sources) or ("'none'" in sources and len(sources) > 1):
+        raise SettingsError(f"HEADSHOT_FRAME_ANCESTORS={s.frame_ancestors!r}: use 'none', 'self' or https origins.")
     if s.device != "auto" and not re.fullmatch(r"cpu|cuda(:\d+)?|mps", s.device):
         raise SettingsError(f"HEADSHOT_DEVICE={s.device!r} is not one of auto, cpu, cuda, cuda:N, mps.")
 

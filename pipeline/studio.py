@@ -144,6 +144,15 @@ class Studio:
                 self._models[model_id] = self._model_loader(model_id, self.settings.device)
             return self._models[model_id]
 
+    def check_ready_to_generate(self, session_id: str, style_ids: list[str]) -> None:
+        """Admission to the GPU line: consent, known styles and a sealed photo set, checked without decrypting."""
+        require_consent(self.db, session_id)
+        for style_id in style_ids:
+            self.style(style_id)
+        if not self.vault.blobs(session_id, "embedding"):
+            raise PhotoSetRejected("Please upload your photos first; none are stored for this session.",
+                                   code="no_photos")
+
     def make_headshots(self, session_id: str, style_ids: list[str], count_per_style: int, *,
                        seed: int = 0, progress: Callable[[EngineProgress], None] | None = None,
                        cancel: threading.Event | None = None) -> HeadshotRun:

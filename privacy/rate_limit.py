@@ -1,8 +1,13 @@
-"""A per-client token bucket: how often one client may upload photos or start a generation.
+"""Token buckets: how often one client, or one network address, may act, and how many bytes it may send.
 
 Pure and clock-injected: no threads, no I/O, nothing about the client but an opaque key the
-caller chooses (the app passes a random per-browser id, never a name or an address in logs).
-A bucket holds at most `capacity` tokens and regains `refill_per_second`; each action costs one.
+caller chooses (a signed per-browser id, or a salted hash of the address: never a name or a
+readable address). A bucket holds at most `capacity` tokens and regains `refill_per_second`;
+an action costs one token by default, or its `cost` (bytes, for upload budgets).
+
+Why two keys: a browser's cookie proves continuity but anyone can mint a fresh one with a GET,
+so every limited action is charged to the cookie *and* to the address (see `privacy.boundary`),
+and a stranger who throws cookies away still meets the address budget.
 """
 
 from __future__ import annotations
@@ -29,6 +34,14 @@ class Limit:
 # client cannot hold the single GPU or flood the screening CPU.
 UPLOAD_LIMIT = Limit(capacity=12, refill_per_second=1 / 20)       # 12 at once, then 3 a minute
 GENERATION_LIMIT = Limit(capacity=4, refill_per_second=1 / 300)   # 4 at once, then 1 per 5 minutes
+# Per network address: several people behind one office NAT share it, so it is a multiple of the
+# per-browser limit; its job is to stop one machine that mints a fresh cookie for every call.
+ADDRESS_UPLOAD_LIMIT = Limit(capacity=48, refill_per_second=12 / 60)
+ADDRESS_GENERATION_LIMIT = Limit(capacity=12, refill_per_second=4 / 300)
+# Protocol requests (queue joins, cancels) per address and per browser: a page makes a few per
+# click; a flood of thousands is what these stop, before Gradio's queue holds any of them.
+ADDRESS_REQUEST_LIMIT = Limit(capacity=240, refill_per_second=8)
+CLIENT_REQUEST_LIMIT = Limit(capacity=120, refill_per_second=4)
 
 
 @dataclass
@@ -50,8 +63,11 @@ class RateLimiter:
     def allow(self, key: str) -> bool:
         return self.try_take(key) == 0.0
 
-    def try_take(self, key: str) -> float:
-        """Spend one token for `key`: 0.0 when allowed, else the seconds until a token is back."""
+    def try_take(self, key: str, cost: float = 1.0) -> float:
+        """Spend `cost` tokens for `key`: 0.0 when allowed, else the seconds until they are back.
+
+        A cost above the capacity can never be paid; it is refused with the time a full bucket takes.
+        """
         now = self.clock()
         with self._lock:
             bucket = self._buckets.get(key)
@@ -59,10 +75,19 @@ class RateLimiter:
                 self._make_room(now)
                 bucket = self._buckets[key] = _Bucket(tokens=float(self.limit.capacity), updated=now)
             self._refill(bucket, now)
-            if bucket.tokens >= 1.0:
-                bucket.tokens -= 1.0
+            if cost > self.limit.capacity:  # can never be paid: refused, with the time a full refill takes
+                return self.limit.capacity / self.limit.refill_per_second
+            if bucket.tokens >= cost:
+                bucket.tokens -= cost
                 return 0.0
-            return (1.0 - bucket.tokens) / self.limit.refill_per_second
+            return (cost - bucket.tokens) / self.limit.refill_per_second
+
+    def refund(self, key: str, cost: float) -> None:
+        """Give back tokens charged for work that was refused later for another reason (never above capacity)."""
+        with self._lock:
+            bucket = self._buckets.get(key)
+            if bucket is not None:
+                bucket.tokens = min(float(self.limit.capacity), bucket.tokens + cost)
 
     def _refill(self, bucket: _Bucket, now: float) -> None:
         elapsed = max(0.0, now - bucket.updated)  # a clock that steps back never mints tokens

@@ -8,7 +8,6 @@ import re
 import time
 
 import httpx
-from pathlib import Path
 import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
@@ -76,24 +75,26 @@ def test_no_one_can_read_the_data_root_through_gradios_file_routes(server):
             assert httpx.get(f"{server.url}{prefix}{target}").status_code in (403, 404)
 
 
-def test_a_cached_upload_cannot_be_fetched_back_by_its_path(server, faces_dir):
-    """Gradio caches an upload (by content hash) before any handler runs; no file route may serve it."""
+def test_an_upload_is_answered_with_a_reference_and_kept_only_sealed_until_its_grace(server, faces_dir):
+    """The upload route never names a server path, never stores plaintext, and forgets what no handler reads."""
     photo = (faces_dir / "obama_4.jpg").read_bytes()
-    uploaded = httpx.post(f"{server.url}/gradio_api/upload", files={"files": ("me.jpg", photo, "image/jpeg")})
-    assert uploaded.status_code == 200
-    cached = Path(uploaded.json()[0])
-    assert cached.read_bytes() == photo  # the positive control: it really is there, readable by path
-    for prefix in FILE_ROUTES:
-        response = httpx.get(f"{server.url}{prefix}{cached}")
-        assert response.status_code == 404 and photo[:64] not in response.content, prefix
-    relative = cached.relative_to(Path.cwd()) if cached.is_relative_to(Path.cwd()) else None
-    if relative is not None:
-        assert httpx.get(f"{server.url}/gradio_api/file/{relative}").status_code == 404
+    with httpx.Client(base_url=server.url) as browser:
+        browser.get("/")  # the page load issues the cookie an upload needs
+        uploaded = browser.post("/gradio_api/upload", files={"files": ("me.jpg", photo, "image/jpeg")})
+        assert uploaded.status_code == 200
+        [ref] = uploaded.json()
+        assert ref.startswith("upload-") and "/" not in ref and str(server.data_dir) not in uploaded.text
+        [sealed] = server.files(server.gradio_temp_dir)  # the positive control: it is there, sealed
+        assert photo[:64] not in sealed.read_bytes() and len(sealed.read_bytes()) >= len(photo)
+        for prefix in FILE_ROUTES:
+            for target in (ref, sealed):
+                response = browser.get(f"{prefix}{target}")
+                assert response.status_code == 404 and photo[:64] not in response.content, prefix
     # No handler ever came for it: it is deleted unread once HEADSHOT_UPLOAD_GRACE_SECONDS (5 s here) pass.
     deadline = time.monotonic() + 30
-    while cached.exists() and time.monotonic() < deadline:
+    while sealed.exists() and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert not cached.exists()
+    assert not sealed.exists()
     assert server.files(server.gradio_temp_dir) == []
 
 

@@ -1,0 +1,164 @@
+"""The GPU line: one headshot job at a time, in arrival order, with a bounded number waiting.
+
+A job enters the line only through `GpuLine.submit`, after the caller has admitted it (consent
+given, photos sealed, rate limits passed: see `Studio.check_ready_to_generate`), so a stranger can
+neither queue GPU work nor fill the line. The line is the studio's own, not Gradio's queue: web
+requests only watch a job's progress, so no page event ever holds the GPU, and consent, upload,
+delete and verify never wait behind a training run.
+
+Erasing a session (`cancel_session`, an erasure hook) drops its waiting job and stops its running
+one at the next training or denoising step, so the GPU goes to the next person at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from privacy.errors import Busy, Cancelled, UserError
+
+log = logging.getLogger(__name__)
+
+QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
+
+
+@dataclass
+class Job:
+    session_id: str
+    style_ids: list[str]
+    count: int
+    id: str = field(default_factory=lambda: secrets.token_hex(8))
+    state: str = QUEUED
+    stage: str = "waiting"
+    fraction: float = 0.0
+    eta_seconds: float | None = None
+    result: Any = None
+    error: UserError | None = None  # what the person is told when the job did not finish
+    submitted: float = field(default_factory=time.monotonic)
+    started: float | None = None
+    finished_at: float | None = None
+    cancel: threading.Event = field(default_factory=threading.Event)
+    finished: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def active(self) -> bool:
+        return self.state in (QUEUED, RUNNING)
+
+
+class GpuLine:
+    """See the module docstring. `run(job, progress)` does the GPU work and returns the job's result."""
+
+    def __init__(self, run: Callable[[Job, Callable[[Any], None]], Any], *, capacity: int) -> None:
+        self._run = run
+        self.capacity = capacity  # jobs waiting, not counting the one running
+        self._waiting: deque[Job] = deque()
+        self._running: Job | None = None
+        self._latest: dict[str, Job] = {}  # session id -> its most recent job
+        self._lock = threading.Condition()
+        self._closed = False
+        self._worker = threading.Thread(target=self._work, name="gpu-line", daemon=True)
+        self._worker.start()
+
+    # --- the web's side -------------------------------------------------------------------------
+    def submit(self, session_id: str, style_ids: list[str], count: int) -> Job:
+        """Queue a job for an admitted session; its job already in line is returned instead of a second one."""
+        with self._lock:
+            current = self._latest.get(session_id)
+            if current is not None and current.active:
+                return current
+            if len(self._waiting) >= self.capacity:
+                raise Busy(f"The studio's GPU line is full ({self.capacity} people waiting). "
+                           "Please try again in a few minutes; nothing of yours was changed.")
+            job = Job(session_id, list(style_ids), int(count))
+            self._waiting.append(job)
+            self._latest[session_id] = job
+            self._lock.notify_all()
+            return job
+
+    def job_of(self, session_id: str) -> Job | None:
+        with self._lock:
+            return self._latest.get(session_id)
+
+    def place_in_line(self, job: Job) -> tuple[int, int] | None:
+        """(position, people waiting) while queued, 1-based; None once it runs or ended."""
+        with self._lock:
+            for position, waiting in enumerate(self._waiting, start=1):
+                if waiting is job:
+                    return position, len(self._waiting)
+        return None
+
+    def cancel(self, session_id: str) -> bool:
+        """The person asked to stop: a waiting job leaves the line, a running one stops at its next step."""
+        with self._lock:
+            job = self._latest.get(session_id)
+            if job is None or not job.active:
+                return False
+            job.cancel.set()
+            if job in self._waiting:
+                self._waiting.remove(job)
+                self._end(job, CANCELLED, Cancelled())
+            return True
+
+    def cancel_session(self, session_id: str) -> None:
+        """Erasure hook: nothing of an erased session may run or wait; its record is forgotten."""
+        self.cancel(session_id)
+        with self._lock:
+            self._latest.pop(session_id, None)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            for job in list(self._waiting):
+                job.cancel.set()
+                self._end(job, CANCELLED, Cancelled())
+            self._waiting.clear()
+            if self._running is not None:
+                self._running.cancel.set()
+            self._lock.notify_all()
+
+    # --- the GPU's side -------------------------------------------------------------------------
+    def _work(self) -> None:
+        while True:
+            with self._lock:
+                while not self._waiting and not self._closed:
+                    self._lock.wait()
+                if self._closed:
+                    return
+                job = self._running = self._waiting.popleft()
+                job.state, job.started, job.stage = RUNNING, time.monotonic(), "starting"
+            try:
+                result = self._run(job, lambda p: _report(job, p))
+                state, error = DONE, None
+            except Cancelled as exc:
+                result, state, error = None, CANCELLED, exc
+            except UserError as exc:  # SessionGone, OutOfMemory, ...: the person is told in words
+                result, state, error = None, FAILED, exc
+            except Exception as exc:  # type and frames only: messages may carry values a person sent
+                log.error("GPU job failed: %s", type(exc).__name__, exc_info=False)
+                result, state = None, FAILED
+                error = UserError("Something went wrong on our side while making your headshots. "
+                                  "Nothing you sent was kept outside your encrypted session. Please try again.",
+                                  code="internal_error")
+            with self._lock:
+                job.result = result
+                self._running = None
+                self._end(job, CANCELLED if job.cancel.is_set() and state != DONE else state, error)
+
+    @staticmethod
+    def _end(job: Job, state: str, error: UserError | None) -> None:
+        job.state, job.error, job.finished_at = state, error, time.monotonic()
+        if state == DONE:
+            job.fraction, job.stage, job.eta_seconds = 1.0, "done", 0.0
+        job.finished.set()
+
+
+def _report(job: Job, progress: Any) -> None:
+    """Progress from the engine (`pipeline.engine.EngineProgress`), kept for whoever watches the job."""
+    job.stage = progress.stage
+    job.fraction = min(1.0, max(0.0, float(progress.fraction)))
+    job.eta_seconds = progress.eta_seconds

@@ -1,0 +1,149 @@
+"""The GPU line: one job at a time, a bounded line, and erasure that frees the GPU at the next step."""
+
+import threading
+import time
+from types import SimpleNamespace
+
+import pytest
+
+from pipeline.jobs import CANCELLED, DONE, FAILED, GpuLine
+from privacy.errors import Busy, Cancelled, OutOfMemory
+
+
+class FakeGpu:
+    """Stands in for training: `steps` steps of `step_seconds`, checking the cancel flag between steps."""
+
+    def __init__(self, steps: int = 50, step_seconds: float = 0.01) -> None:
+        self.steps, self.step_seconds = steps, step_seconds
+        self.running = 0
+        self.most_at_once = 0
+        self.lock = threading.Lock()
+        self.started: list[str] = []
+        self.fail_with: Exception | None = None
+
+    def __call__(self, job, progress):
+        with self.lock:
+            self.running += 1
+            self.most_at_once = max(self.most_at_once, self.running)
+            self.started.append(job.session_id)
+        try:
+            if self.fail_with is not None:
+                raise self.fail_with
+            for step in range(self.steps):
+                if job.cancel.is_set():
+                    raise Cancelled()
+                time.sleep(self.step_seconds)
+                progress(SimpleNamespace(stage="training", fraction=(step + 1) / self.steps, eta_seconds=1.0))
+            return f"headshots of {job.session_id}"
+        finally:
+            with self.lock:
+                self.running -= 1
+
+
+@pytest.fixture
+def gpu():
+    return FakeGpu()
+
+
+@pytest.fixture
+def line(gpu):
+    line = GpuLine(gpu, capacity=3)
+    yield line
+    line.close()
+
+
+def test_jobs_run_one_at_a_time_in_arrival_order(line, gpu):
+    jobs = [line.submit(f"s{i}", ["corporate"], 1) for i in range(3)]
+    for job in jobs:
+        assert job.finished.wait(10)
+    assert [j.state for j in jobs] == [DONE] * 3 and jobs[0].result == "headshots of s0"
+    assert gpu.most_at_once == 1 and gpu.started == ["s0", "s1", "s2"]
+
+
+def test_a_full_line_refuses_with_a_message_and_keeps_no_job(gpu):
+    gpu.steps, gpu.step_seconds = 100, 0.02
+    line = GpuLine(gpu, capacity=2)
+    try:
+        first = line.submit("running", ["c"], 1)
+        while first.state != "running":
+            time.sleep(0.005)
+        line.submit("a", ["c"], 1), line.submit("b", ["c"], 1)
+        with pytest.raises(Busy, match="line is full"):
+            line.submit("c", ["c"], 1)
+        assert line.job_of("c") is None
+    finally:
+        line.close()
+
+
+def test_a_session_gets_one_job_however_often_it_asks(line):
+    first = line.submit("s", ["c"], 1)
+    assert line.submit("s", ["c"], 1) is first
+
+
+def test_a_waiting_job_knows_its_place_in_line(gpu):
+    gpu.steps, gpu.step_seconds = 100, 0.02
+    line = GpuLine(gpu, capacity=5)
+    try:
+        running = line.submit("r", ["c"], 1)
+        while running.state != "running":
+            time.sleep(0.005)
+        second, third = line.submit("a", ["c"], 1), line.submit("b", ["c"], 1)
+        assert line.place_in_line(second) == (1, 2) and line.place_in_line(third) == (2, 2)
+        assert line.place_in_line(running) is None
+    finally:
+        line.close()
+
+
+def test_erasing_a_running_session_stops_its_job_at_the_next_step_and_starts_the_next(gpu):
+    gpu.steps, gpu.step_seconds = 1000, 0.01  # 10 s if never stopped
+    line = GpuLine(gpu, capacity=3)
+    try:
+        victim = line.submit("erased", ["c"], 1)
+        nxt = line.submit("next", ["c"], 1)
+        while victim.fraction < 0.01:
+            time.sleep(0.005)
+        erased_at = time.monotonic()
+        line.cancel_session("erased")
+        assert victim.finished.wait(2) and victim.state == CANCELLED
+        stopped_after = victim.finished_at - erased_at
+        while nxt.state == "queued":
+            time.sleep(0.005)
+        assert stopped_after < 0.5 and nxt.state == "running"
+        assert line.job_of("erased") is None  # nothing of an erased session stays in the line's memory
+    finally:
+        line.close()
+
+
+def test_erasing_a_waiting_session_takes_its_job_out_of_line_before_it_starts(gpu):
+    gpu.steps, gpu.step_seconds = 30, 0.02
+    line = GpuLine(gpu, capacity=3)
+    try:
+        line.submit("first", ["c"], 1)
+        waiting = line.submit("erased", ["c"], 1)
+        line.cancel_session("erased")
+        assert waiting.state == CANCELLED
+        time.sleep(1.0)
+        assert "erased" not in gpu.started
+    finally:
+        line.close()
+
+
+def test_a_failed_job_tells_the_person_in_words_and_the_line_goes_on(line, gpu):
+    gpu.fail_with = OutOfMemory()
+    failed = line.submit("oom", ["c"], 1)
+    assert failed.finished.wait(5) and failed.state == FAILED and "memory" in failed.error.message
+    gpu.fail_with = RuntimeError("/data/vault/secret-path exploded")
+    crashed = line.submit("crash", ["c"], 1)
+    assert crashed.finished.wait(5) and crashed.state == FAILED
+    assert "secret-path" not in crashed.error.message and "our side" in crashed.error.message
+    gpu.fail_with = None
+    assert line.submit("after", ["c"], 1).finished.wait(5)
+
+
+def test_progress_never_exceeds_the_whole(line):
+    job = line.submit("s", ["c"], 1)
+    seen = []
+    while not job.finished.is_set():
+        seen.append(job.fraction)
+        time.sleep(0.002)
+    assert max(seen + [job.fraction]) <= 1.0 and job.fraction == 1.0

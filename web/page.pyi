@@ -1,0 +1,124 @@
+"""The studio page: its layout, top to bottom as a person meets it, and which handler each event calls.
+
+Event settings carry the boundary's rules: no event holds the GPU (generation is admitted, then
+watched, see `web.handlers`), so nothing needs Gradio's per-event concurrency to keep it off the
+GPU, and consent, upload, delete and verify never wait behind a training run.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import gradio as gr
+
+from privacy.notice import short_notice
+from web.handlers import StudioHandlers, shown, shown_stream
+from web.render import QUEUE_NOTE, render_my_data, render_styles
+
+if TYPE_CHECKING:
+    from settings import Settings
+
+# Events waiting in Gradio's queue, all kinds together: a memory bound only. Who may add events is
+# limited per browser and per address at the boundary (privacy.boundary), and GPU jobs wait in the
+# studio's own line (pipeline.jobs), bounded by HEADSHOT_QUEUE_SIZE.
+GRADIO_QUEUE_EVENTS = 2000
+
+from gradio.events import Dependency
+
+class UploadedFiles(gr.File):
+    """gr.File that hands the handler the sealed upload's path and creates nothing else.
+
+    Gradio 6.31's File.preprocess (type="filepath") opens a NamedTemporaryFile(delete=False) in the
+    cache for every uploaded file and never uses or removes it; those would outlive the upload.
+    `is_template` keeps the stock File front end.
+    """
+
+    is_template = True
+
+    def _process_single_file(self, f: Any) -> Any:
+        # No file-type check here: a refusal at this point would skip the handler and its cleanup,
+        # leaving the upload behind. Ingest decides by content anyway, and then the upload is deleted.
+        from gradio.utils import NamedString
+        return NamedString(f.path)
+    from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
+    from gradio.blocks import Block
+    if TYPE_CHECKING:
+        from gradio.components import Timer
+        from gradio.components.base import Component
+
+
+def build_demo(settings: "Settings", handlers: StudioHandlers) -> gr.Blocks:
+    styles_by_id = handlers.studio.styles
+    style_choices = [(s.name, s.id) for s in styles_by_id.values()]
+    default_styles = [style_choices[0][1]] if style_choices else []
+    with gr.Blocks(title="Headshot Studio — private AI headshots", delete_cache=delete_cache_schedule(settings),
+                   analytics_enabled=False) as demo:
+        # The id lives only here, server-side, beside the browser that owns it (web.handlers.Owned).
+        # After a tab closes Gradio keeps state an hour, then `state_expired` is the backstop of `unload`.
+        session = gr.State(None, time_to_live=settings.headshot_retention_seconds,
+                           delete_callback=handlers.state_expired)
+        gr.Markdown("# Headshot Studio\nProfessional headshots from your selfies, private by design.")
+        with gr.Tabs():
+            with gr.Tab("Studio", id="studio"):
+                gr.Markdown(short_notice(settings), elem_id="hs-notice")
+                with gr.Group():
+                    gr.Markdown("### 1. Your consent")
+                    own = gr.Checkbox(label="These are photos of me (only me)", elem_id="hs-consent-own")
+                    adult = gr.Checkbox(label="I am 18 or older", elem_id="hs-consent-adult")
+                    purpose = gr.Checkbox(label="I agree to the processing described above", elem_id="hs-consent-purpose")
+                    consent_note = gr.Markdown("Tick all three statements to unlock the upload.", elem_id="hs-consent-note")
+                gr.Markdown(f"### 2. Your photos\nUpload {settings.min_photos}–{settings.max_photos} photos of yourself "
+                            "alone: different days, light and angles; no other people, no children, no documents.")
+                files = UploadedFiles(label="Your photos (JPEG, PNG, WebP or HEIC)", file_count="multiple",
+                                      file_types=[".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif"],
+                                      interactive=False, elem_id="hs-upload")
+                screening = gr.HTML(label="Photo check", elem_id="hs-screening-box")
+                gr.Markdown("### 3. Styles")
+                gr.HTML(render_styles(styles_by_id), label="Style details")
+                styles = gr.CheckboxGroup(style_choices, value=default_styles, label="Styles", elem_id="hs-styles")
+                count = gr.Slider(1, settings.images_per_style, value=min(2, settings.images_per_style), step=1,
+                                  label="Headshots per style", elem_id="hs-count")
+                gr.Markdown("### 4. Make your headshots\n" + QUEUE_NOTE)
+                with gr.Row():
+                    make = gr.Button("Make my headshots", variant="primary", interactive=False, elem_id="hs-make")
+                    stop = gr.Button("Cancel", variant="stop", elem_id="hs-cancel")
+                status = gr.Textbox(label="Status", interactive=False, elem_id="hs-status")
+                gr.Markdown("### 5. Your headshots\nDownload them before you close or reload this page: "
+                            "closing it erases your session at once, headshots included.")
+                gallery = gr.HTML(label="Your headshots", elem_id="hs-gallery-box")
+                gr.Markdown("### 6. Your data")
+                mydata = gr.HTML(render_my_data(None, None, time.time()), label="Your data", elem_id="hs-mydata-box")
+                delete = gr.Button("Delete everything now", variant="stop", elem_id="hs-delete")
+                receipt = gr.HTML(label="Deletion receipt", elem_id="hs-receipt-box")
+            with gr.Tab("Verify", id="verify"):
+                gr.Markdown("### Is this headshot one of ours?\nDrop any image to check for our content credentials "
+                            "(C2PA), invisible watermark and AI-source metadata. The image is checked in memory "
+                            "and not kept.")
+                to_check = UploadedFiles(label="Image to check", file_count="single",
+                                         file_types=[".jpg", ".jpeg", ".png", ".webp"], elem_id="hs-verify-file")
+                verdict = gr.HTML(label="Verification result", elem_id="hs-verdict")
+
+        gr.on([own.change, adult.change, purpose.change], shown(handlers.consent), inputs=[own, adult, purpose, session],
+              outputs=[session, files, consent_note, mydata], api_name="consent", concurrency_limit=None,
+              show_progress="hidden")
+        files.upload(shown(handlers.upload), inputs=[files, session], outputs=[screening, files, make, mydata],
+                     api_name="upload", concurrency_limit=2, concurrency_id="screening")
+        # Admission and watching only: the job itself runs in the GPU line, whatever this event does.
+        make.click(shown_stream(handlers.generate), inputs=[styles, count, session], outputs=[gallery, status, mydata],
+                   api_name="generate", concurrency_limit=None, show_progress_on=[status])
+        stop.click(shown(handlers.cancel), inputs=[session], outputs=[status], api_visibility="private",
+                   concurrency_limit=None, show_progress="hidden")
+        delete.click(shown(handlers.delete), inputs=[session], api_name="delete_now", concurrency_limit=None,
+                     outputs=[session, receipt, screening, gallery, own, adult, purpose, files, make, mydata])
+        to_check.upload(shown(handlers.verify), inputs=[to_check], outputs=[verdict], api_name="verify",
+                        concurrency_limit=2, concurrency_id="screening")
+        demo.unload(handlers.unload)
+    demo.queue(max_size=GRADIO_QUEUE_EVENTS, api_open=False)
+    return demo
+
+
+def delete_cache_schedule(settings: "Settings") -> tuple[int, int]:
+    """Gradio's own cache sweep, a backstop behind the handlers: never older than the shortest retention."""
+    age = int(min(settings.upload_retention_seconds, 600))  # an upload not ingested within minutes is an orphan
+    return max(60, age // 2), age

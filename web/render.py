@@ -1,0 +1,175 @@
+"""The studio page's HTML fragments: plain functions from results to markup, and the page's CSS.
+
+No Gradio here and no state: each function renders what it is given, escaping everything a
+person or a file could have put into it.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from typing import Any
+
+THUMB_PX = 160  # long side of the per-photo feedback thumbnails
+
+
+def _esc(text: Any) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def render_styles(styles: dict) -> str:
+    rows = "".join(
+        f"<tr><th scope='row'>{_esc(s.name)}</th><td>{_esc(s.background)}</td><td>{_esc(s.outfit)}</td>"
+        f"<td>{_esc(s.lighting)}</td></tr>" for s in styles.values())
+    return ("<div class='hs-table'><table><caption>What each style looks like</caption>"
+            "<thead><tr><th scope='col'>Style</th><th scope='col'>Background</th><th scope='col'>Outfit</th>"
+            f"<th scope='col'>Lighting</th></tr></thead><tbody>{rows}</tbody></table></div>")
+
+
+def render_screening(report: Any, thumbnails: list[str | None]) -> str:
+    items = []
+    for i, item in enumerate(report.items):  # items are in upload order
+        thumb = thumbnails[i] if i < len(thumbnails) else None
+        img = (f"<img src='{thumb}' alt='Photo {i + 1}' width='80'>" if thumb
+               else "<div class='hs-nothumb' aria-hidden='true'>?</div>")
+        if item.accepted:
+            text = "<strong class='hs-ok'>Accepted</strong>"
+        else:
+            advice = f"<br><em>{_esc(item.advice)}</em>" if getattr(item, "advice", "") else ""
+            text = (f"<strong class='hs-no'>Not used</strong> <code>{_esc(item.code)}</code><br>"
+                    f"{_esc(item.message)}{advice}")
+        items.append(f"<li class='hs-photo' data-accepted='{str(bool(item.accepted)).lower()}'>{img}"
+                     f"<div><span class='hs-label'>Photo {i + 1}</span><br>{text}</div></li>")
+    accepted = sum(1 for item in report.items if item.accepted)
+    if report.acceptable:
+        summary = (f"<p class='hs-ok' role='status'>{accepted} photo(s) accepted and sealed in your encrypted "
+                   "vault; the files you sent are already deleted. Next: pick your styles.</p>")
+    else:
+        problems = "".join(f"<li>{_esc(p.message)} <em>{_esc(p.advice)}</em></li>" for p in report.set_problems)
+        summary = ("<p class='hs-no' role='status'>This set cannot be used yet: nothing was stored. "
+                   "Fix the photos marked below and upload the whole set again.</p>"
+                   + (f"<ul>{problems}</ul>" if problems else ""))
+    return f"<div id='hs-screening'>{summary}<ul class='hs-photos'>{''.join(items)}</ul></div>"
+
+
+def render_gallery(shots: list, tokens: list[str], zip_token: str | None, style_names: dict[str, str]) -> str:
+    if not shots:
+        return ("<p id='hs-gallery-empty' role='status'>No headshot passed the likeness check this time, so none is "
+                "shown. Try other photos (clear, varied, well lit) or other styles.</p>")
+    figures = []
+    for i, (shot, token) in enumerate(zip(shots, tokens), start=1):
+        demo = "<span class='hs-demo'>DEMO · random test model</span>" if shot.demo else ""
+        style = _esc(style_names.get(shot.style_id, shot.style_id))
+        figures.append(
+            f"<figure class='hs-shot'><img src='media/{token}' alt='Headshot {i}, style {style}' "
+            f"loading='lazy'><figcaption><span class='hs-badge'>AI-generated · content credentials</span>{demo}"
+            f"<span class='hs-meta'>Likeness <span class='hs-likeness'>{shot.likeness:.2f}</span> · {style}</span></figcaption>"
+            "</figure>")
+    download = (f"<p><a id='hs-zip' class='hs-button' href='media/{zip_token}' download='headshots.zip'>"
+                "Download all headshots (ZIP)</a></p>") if zip_token else ""
+    return f"<div id='hs-gallery'>{download}<div class='hs-grid'>{''.join(figures)}</div></div>"
+
+
+def duration(seconds: float) -> str:
+    seconds = int(max(0, seconds))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h {minutes} min"
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min {secs:02d} s"
+
+
+def render_my_data(expiry: Any | None, export_token: str | None, now: float) -> str:
+    if expiry is None or not getattr(expiry, "left", ()):
+        return "<p id='hs-mydata' role='status'>Nothing of yours is stored.</p>"
+    names = {"identity": "Your photos, face measurements and trained model", "headshots": "Your headshots"}
+    rows = []
+    for category, label in names.items():
+        left = expiry.seconds_left(category, now)
+        if left is None:
+            continue
+        rows.append(f"<li>{label}: erased in <span class='hs-countdown' data-seconds-left='{left:.0f}'>"
+                    f"{duration(left)}</span></li>")
+    download = (f"<p><a id='hs-export' class='hs-button' href='media/{export_token}' download='my-data.zip'>"
+                "Download my data</a></p>") if export_token else ""
+    return f"<div id='hs-mydata'><ul>{''.join(rows) or '<li>Stored, no erasure time set yet.</li>'}</ul>{download}</div>"
+
+
+def render_receipt(receipt: Any) -> str:
+    data = receipt.to_json()
+    href = "data:application/json;base64," + base64.b64encode(data).decode()
+    return ("<div id='hs-receipt'><p role='status'><strong>Everything is erased.</strong> Your deletion receipt is "
+            "signed by this studio; check it with <code>python cli.py verify-receipt</code>.</p>"
+            f"<p><a id='hs-receipt-download' class='hs-button' href='{href}' download='deletion-receipt.json'>"
+            f"Download the receipt</a></p><pre>{_esc(data.decode())}</pre></div>")
+
+
+def render_verification(report: Any) -> str:
+    """A `privacy.provenance.VerificationReport` in words: the verdict first, then each signal."""
+    head = ("<p class='hs-ok' role='status'><strong>Made by this studio: an AI-generated headshot.</strong></p>"
+            if report.is_ours else
+            "<p class='hs-no' role='status'><strong>No provenance from this studio found.</strong></p>")
+    lines = "".join(f"<li>{_esc(line)}</li>" for line in report.summary())
+    return f"<div id='hs-verify'>{head}<ul>{lines}</ul></div>"
+
+
+def thumbnail_data_uri(data: bytes, max_pixels: int) -> str | None:
+    """A small JPEG preview as a data: URI, made in memory (no file, no metadata); None if it cannot be read."""
+    try:
+        from PIL import Image, ImageOps
+        with Image.open(io.BytesIO(data)) as img:
+            if img.width * img.height > max_pixels:  # never decode a bomb just to show a preview
+                return None
+            img.draft("RGB", (THUMB_PX * 2, THUMB_PX * 2))
+            img = ImageOps.exif_transpose(img).convert("RGB")
+            img.thumbnail((THUMB_PX, THUMB_PX))
+            out = io.BytesIO()
+            img.save(out, "JPEG", quality=70)
+        return "data:image/jpeg;base64," + base64.b64encode(out.getvalue()).decode()
+    except Exception:  # unreadable files get screening's own message; the preview just stays blank
+        return None
+
+
+CSS = """
+.hs-photos, .hs-grid { list-style: none; padding: 0; display: flex; flex-wrap: wrap; gap: 12px; }
+.hs-photo { display: flex; gap: 8px; align-items: flex-start; max-width: 100%; flex: 1 1 260px; }
+.hs-photo img, .hs-nothumb { width: 80px; height: 80px; object-fit: cover; border-radius: 6px; flex: none; }
+.hs-nothumb { background: #ddd; display: flex; align-items: center; justify-content: center; }
+.hs-ok { color: #146c2e; } .hs-no { color: #a4262c; }
+.hs-shot { margin: 0; flex: 1 1 160px; max-width: 256px; }
+.hs-shot img { width: 100%; height: auto; border-radius: 6px; }
+.hs-badge, .hs-demo { white-space: nowrap; display: inline-block; margin: 0 4px 4px 0; }
+.hs-shot figcaption { display: flex; flex-wrap: wrap; align-items: center; }
+.hs-meta { flex-basis: 100%; }
+.hs-badge { font-size: 0.8em; background: #1f3a5f; color: #fff; padding: 1px 6px; border-radius: 4px; }
+.hs-demo { font-size: 0.8em; background: #b35c00; color: #fff; padding: 1px 6px; border-radius: 4px; }
+.hs-button { display: inline-block; padding: 8px 14px; border-radius: 6px; background: #1f3a5f; color: #fff !important;
+             text-decoration: none; }
+.hs-table { overflow-x: auto; } .hs-table table { font-size: 0.9em; }
+#hs-receipt pre { white-space: pre-wrap; word-break: break-all; max-height: 320px; overflow: auto; font-size: 0.8em; }
+"""
+
+# The page's own script, served as a file (/studio.js) so that the Content-Security-Policy needs neither
+# 'unsafe-inline' nor 'unsafe-eval'. It counts the erasure times down in the browser, so the page needs
+# no server tick to stay live.
+STUDIO_JS = """
+(() => {
+  const fmt = (s) => { s = Math.max(0, Math.floor(s)); const d = Math.floor(s / 86400), h = Math.floor(s % 86400 / 3600),
+    m = Math.floor(s % 3600 / 60), r = s % 60;
+    return d ? `${d} d ${h} h ${m} min` : h ? `${h} h ${m} min` : `${m} min ${String(r).padStart(2, '0')} s`; };
+  const tick = () => document.querySelectorAll('[data-seconds-left]').forEach((el) => {
+    if (!el.dataset.deadline) el.dataset.deadline = Date.now() / 1000 + Number(el.dataset.secondsLeft);
+    const left = Number(el.dataset.deadline) - Date.now() / 1000;
+    el.textContent = left > 0 ? fmt(left) : 'now (erasing)';
+  });
+  setInterval(tick, 1000);
+})();
+"""
+
+QUEUE_NOTE = ("One set of headshots is made at a time on this studio's single GPU. If other people are ahead of "
+              "you, the bar shows your place in line as **queue: N/M** — you are number N of M waiting — and your "
+              "job starts by itself; keep this tab open.")
