@@ -40,8 +40,9 @@ ADDRESS_UPLOAD_LIMIT = Limit(capacity=48, refill_per_second=12 / 60)
 ADDRESS_GENERATION_LIMIT = Limit(capacity=12, refill_per_second=4 / 300)
 # Protocol requests (queue joins, cancels) per address and per browser: a page makes a few per
 # click; a flood of thousands is what these stop, before Gradio's queue holds any of them.
-ADDRESS_REQUEST_LIMIT = Limit(capacity=240, refill_per_second=8)
-CLIENT_REQUEST_LIMIT = Limit(capacity=120, refill_per_second=4)
+# A whole visit is about ten joins, so an address may start some 24 visits a minute, after a burst of 12.
+ADDRESS_REQUEST_LIMIT = Limit(capacity=120, refill_per_second=4)
+CLIENT_REQUEST_LIMIT = Limit(capacity=60, refill_per_second=2)
 
 
 @dataclass

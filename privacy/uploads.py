@@ -51,13 +51,19 @@ class UploadLimits:
     timeout_seconds: float
 
 
-@dataclass(frozen=True)
+# Once a queued event names an upload, the upload may wait for that event's turn at the screening
+# CPU, behind everyone else's: it is kept this many graces from the moment it was named.
+CLAIMED_GRACES = 3
+
+
+@dataclass
 class _Entry:
     ref: str
     owner: str
     path: str
     size: int
     created: float
+    claimed: float | None = None  # when a queue join named it (see CLAIMED_GRACES)
 
 
 class UploadStore:
@@ -90,9 +96,8 @@ class UploadStore:
 
     def expire(self) -> int:
         """Remove the uploads no handler came for within the grace period (a bare call, a closed tab)."""
-        cutoff = self._clock() - self.grace_seconds
         with self._lock:
-            stale = [e for e in self._entries.values() if e.created <= cutoff]
+            stale = [e for e in self._entries.values() if self._expired(e)]
             for entry in stale:
                 self._forget(entry)
         for entry in stale:
@@ -143,6 +148,8 @@ class UploadStore:
             entry = self._entries.get(ref)
         if entry is None or not secrets.compare_digest(entry.owner, owner) or self._expired(entry):
             return None
+        with self._lock:
+            entry.claimed = self._clock()
         return entry.path
 
     def is_sealed_path(self, path: str) -> bool:
@@ -170,7 +177,10 @@ class UploadStore:
             return len(self._entries)
 
     def _expired(self, entry: _Entry) -> bool:
-        return self._clock() - entry.created > self.grace_seconds
+        now = self._clock()
+        if entry.claimed is not None:
+            return now - entry.claimed > CLAIMED_GRACES * self.grace_seconds
+        return now - entry.created > self.grace_seconds
 
     def _forget(self, entry: _Entry) -> None:  # with the lock held
         self._entries.pop(entry.ref, None)

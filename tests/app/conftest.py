@@ -24,6 +24,7 @@ class Server:
     url: str
     data_dir: Path
     log: Path
+    pid: int = 0
 
     @property
     def gradio_temp_dir(self) -> Path:
@@ -57,6 +58,8 @@ def server_environment(data_dir: Path, port: int) -> dict[str, str]:
         "HEADSHOT_DEVICE": "cpu",
         # An upload no handler reads is deleted after this grace; short, so a test can watch it go.
         "HEADSHOT_UPLOAD_GRACE_SECONDS": "5",
+        # An upload that sends nothing for this long is cut off (the dropped-upload attack waits for it).
+        "HEADSHOT_UPLOAD_STALL_SECONDS": "2",
         "OMP_NUM_THREADS": "1",
         "HF_HUB_OFFLINE": "1",
         "PYTHONUNBUFFERED": "1",
@@ -86,7 +89,7 @@ def server(tmp_path_factory) -> Server:
             proc.kill()
             pytest.fail(f"the studio server did not start:\n{log.read_text()[-3000:]}")
         time.sleep(0.3)
-    yield Server(url, data_dir, log)
+    yield Server(url, data_dir, log, proc.pid)
     proc.terminate()
     try:
         proc.wait(timeout=20)

@@ -85,9 +85,17 @@ def test_an_upload_nobody_reads_is_removed_after_the_grace(store):
     assert files_on_disk(store) == [] and store.path_for(ref, "client-a") is None
 
 
+def test_an_upload_named_by_a_queued_event_waits_longer_for_its_turn(store):
+    ref = store.put("client-a", PHOTO)
+    store._clock.now += 4
+    path = store.path_for(ref, "client-a")  # a queue join names it: its event may wait behind others
+    store._clock.now += 10
+    assert store.expire() == 0 and store.take(path, "client-a") == PHOTO
+
+
 def test_a_late_handler_cannot_read_an_upload_past_its_grace(store):
     path = store.path_for(store.put("client-a", PHOTO), "client-a")
-    store._clock.now += 6
+    store._clock.now += 16
     with pytest.raises(KeyError):
         store.take(path, "client-a")
     assert files_on_disk(store) == []
