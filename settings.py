@@ -55,7 +55,7 @@ class Settings:
     max_pixels: int = _setting(50_000_000, "Largest accepted image, in pixels (width x height); larger is treated as a decompression bomb.", minimum=1_000_000, maximum=200_000_000)
     min_side_px: int = _setting(512, "Smallest accepted short side of a photo, in pixels.", minimum=64, maximum=4096)
     stored_max_side_px: int = _setting(1536, "Photos are downscaled to at most this long side before they are stored (minimum data).", minimum=256, maximum=8192)
-    upload_grace_seconds: float = _setting(300.0, "Seconds an upload may wait in Gradio's cache for its handler; after that it is deleted unread.", minimum=1, maximum=3600)
+    upload_grace_seconds: float = _setting(300.0, "Seconds a sealed upload may wait for its handler; after that it is deleted unread (three times as long once a queued event has named it).", minimum=1, maximum=3600)
     min_photos: int = _setting(4, "Fewest photos a set needs to train on.", minimum=1, maximum=50)
     max_photos: int = _setting(20, "Most photos a set may have.", minimum=1, maximum=100)
 

@@ -1,12 +1,14 @@
 """Full-size load run: N concurrent sessions through a real server (tiny model, loopback only).
 
-    python bench/bench_load.py [--sessions 12]
+    python bench/bench_load.py [--sessions 20] [--no-flood]
 
 Starts `python app.py` (via tests/hardening/instrumented_app.py, nothing armed) on a free
-port with a temporary data root, drives N visits at once with gradio_client — consent,
-upload, generate, download, delete — and prints sessions/minute, errors, p95 of the
-non-GPU steps, peak server RSS, cross-session fetches served (must be 0) and the most
-generations running at once (must be 1).
+port with a temporary data root, behind a stand-in proxy on 127.0.0.1 (each visitor has its
+own X-Forwarded-For), drives N visits at once with gradio_client — consent, upload, generate,
+download, delete — while a stranger at another address floods the queue without consent, and
+prints sessions/minute, errors, p95 of the non-GPU steps, peak server RSS, cross-session
+fetches served (must be 0), the most generations running at once (must be 1) and how many
+of the flood's requests were refused.
 """
 
 from __future__ import annotations
@@ -28,17 +30,18 @@ from tests.hardening.test_load import own_copies  # noqa: E402
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sessions", type=int, default=12)
+    parser.add_argument("--sessions", type=int, default=20)
+    parser.add_argument("--no-flood", action="store_true", help="no flooding client")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp:
         root = Path(tmp)
         server = StudioServer(data_dir=root / "data", log=root / "server.log", temp_dir=root / "tmp",
-                              settings={"queue_size": str(max(8, args.sessions))})
+                              settings={"queue_size": str(max(8, args.sessions)), "trusted_proxies": "127.0.0.1"})
         server.start()
         try:
             (root / "photos").mkdir()
             sets = own_copies(ROOT / "tests" / "fixtures" / "faces", root / "photos", args.sessions)
-            report = run_load(server.url, server.proc.pid, server.data_dir, sets)
+            report = run_load(server.url, server.proc.pid, server.data_dir, sets, flood=not args.no_flood)
         finally:
             server.stop()
     print(report.summary())

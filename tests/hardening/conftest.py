@@ -29,7 +29,10 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(scope="session")
 def studio(tmp_path_factory) -> StudioServer:
     root = tmp_path_factory.mktemp("hardening-studio")
-    server = StudioServer(data_dir=root / "data", log=root / "server.log", temp_dir=root / "tmp")
+    # The load runs stand in for many visitors behind one reverse proxy on 127.0.0.1, each with its own
+    # X-Forwarded-For: the per-address limits then see them as the different people they are.
+    server = StudioServer(data_dir=root / "data", log=root / "server.log", temp_dir=root / "tmp",
+                          settings={"trusted_proxies": "127.0.0.1"})
     server.start()
     yield server
     server.stop()

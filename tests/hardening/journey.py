@@ -24,9 +24,12 @@ class Visit:
     client: Client | None = None
 
 
-def run_visit(url: str, photos: list[Path], *, delete: bool = True, on_uploaded=None) -> Visit:
+def run_visit(url: str, photos: list[Path], *, delete: bool = True, on_uploaded=None,
+              forwarded_for: str | None = None) -> Visit:
+    """One visit. `forwarded_for`: the visitor's own address, as a trusted proxy in front of the server would say."""
     visit = Visit()
-    client = visit.client = Client(url, verbose=False, download_files=False, analytics_enabled=False)
+    headers = {"X-Forwarded-For": forwarded_for} if forwarded_for else None
+    client = visit.client = Client(url, verbose=False, download_files=False, analytics_enabled=False, headers=headers)
 
     def timed(step, fn, *args, **kwargs):
         started = time.perf_counter()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import secrets
 import sqlite3
 import threading
 import time
@@ -28,6 +29,8 @@ class LoadReport:
     cross_session_fetches_refused: int = 0
     cross_session_fetches_served: int = 0
     max_concurrent_generations: int = 0
+    flood_requests: int = 0
+    flood_refused: int = 0
 
     @property
     def sessions_per_minute(self) -> float:
@@ -42,12 +45,17 @@ class LoadReport:
                 f"({self.sessions_per_minute:.1f}/min), errors {len(self.errors)}, p95 non-GPU step "
                 f"{self.p95():.2f} s, peak server RSS {self.peak_rss_mb:.0f} MB, cross-session fetches served "
                 f"{self.cross_session_fetches_served}/{self.cross_session_fetches_refused + self.cross_session_fetches_served}, "
-                f"max concurrent generations {self.max_concurrent_generations}")
+                f"max concurrent generations {self.max_concurrent_generations}"
+                + (f", flooding client: {self.flood_refused}/{self.flood_requests} requests refused"
+                   if self.flood_requests else ""))
 
 
-def run_load(url: str, pid: int, data_dir: Path, photo_sets: list[list[Path]]) -> LoadReport:
+def run_load(url: str, pid: int, data_dir: Path, photo_sets: list[list[Path]], *, flood: bool = False) -> LoadReport:
+    """N visits at once, each from its own address (the server must trust 127.0.0.1 as its proxy); with
+    `flood`, a stranger at another address floods the queue without consent for the whole run."""
     report = LoadReport(sessions=len(photo_sets), seconds=0.0)
     process, stop = psutil.Process(pid), threading.Event()
+    flooder = threading.Thread(target=_flood, args=(url, stop, report), daemon=True) if flood else None
 
     def sample():
         while not stop.is_set():
@@ -60,10 +68,13 @@ def run_load(url: str, pid: int, data_dir: Path, photo_sets: list[list[Path]]) -
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
+    if flooder is not None:
+        flooder.start()
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=len(photo_sets)) as pool:
         # Visits are not deleted yet: the cross-session check needs every session's files still there.
-        futures = [pool.submit(run_visit, url, photos, delete=False) for photos in photo_sets]
+        futures = [pool.submit(run_visit, url, photos, delete=False, forwarded_for=f"10.20.{i // 250}.{i % 250 + 1}")
+                   for i, photos in enumerate(photo_sets)]
         for future in futures:
             try:
                 report.visits.append(future.result(timeout=600))
@@ -90,7 +101,28 @@ def run_load(url: str, pid: int, data_dir: Path, photo_sets: list[list[Path]]) -
     report.seconds = time.perf_counter() - started
     stop.set()
     sampler.join()
+    if flooder is not None:
+        flooder.join(30)
     return report
+
+
+def _flood(url: str, stop: threading.Event, report: LoadReport) -> None:
+    """A stranger without consent: queue joins for the GPU and for consent, fresh session hashes, as fast as it can."""
+    from tests.app.raw_gradio import RawBrowser
+
+    attacker = RawBrowser(url, address="127.0.0.99", timeout=30)
+    try:
+        attacker.open_page()
+        while not stop.is_set():
+            attacker.session_hash = secrets.token_hex(5)
+            for api_name, data in (("generate", [["corporate_grey"], 1, None]), ("consent", [True, True, True, None])):
+                status = attacker.join(api_name, data).status_code
+                report.flood_requests += 1
+                report.flood_refused += status != 200
+    except Exception as exc:  # the flooder's own failure is no result: it is reported
+        report.errors.append(f"flooder stopped: {type(exc).__name__}")
+    finally:
+        attacker.close()
 
 
 def headshot_digests(visit: Visit) -> set[str]:

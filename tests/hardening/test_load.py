@@ -55,9 +55,15 @@ def test_concurrent_sessions_each_get_only_their_own_headshots(studio, faces_dir
     assert [p for p in (studio.data_dir / "vault").iterdir()] == []
 
 
+def test_a_stranger_flooding_the_queue_throughout_costs_the_real_visitors_nothing(studio, faces_dir, tmp_path):
+    report = run_load(studio.url, studio.proc.pid, studio.data_dir, own_copies(faces_dir, tmp_path, len(SETS)),
+                      flood=True)
+    _check(report, len(SETS))
+    assert report.flood_requests > 100 and report.flood_refused > 0
+
+
 def test_two_sessions_uploading_the_same_files_at_once_both_succeed(studio, faces_dir):
-    """Gradio caches uploads by content hash: sessions sending the same file at once share one cached
-    path, which must outlive every handler that still has to read it (privacy.web_access.UploadClaims)."""
+    """Identical files sent at once by several sessions are sealed separately, one upload each (privacy.uploads)."""
     sets = [[faces_dir / n for n in ("obama_1.jpg", "obama_4.jpg")]] * 3
     report = run_load(studio.url, studio.proc.pid, studio.data_dir, sets)
     assert report.errors == []

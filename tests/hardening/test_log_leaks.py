@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import base64
 import sqlite3
+from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from privacy.ingest import IngestLimits, ingest
 from privacy.screening import ScreeningRules, screen_photo
@@ -29,15 +31,29 @@ def _fragments(data: bytes) -> list[str]:
     return found
 
 
+# Metadata a person would not want in anyone's log: Pillow's EXIF parser logs such tags at DEBUG.
+EXIF_SECRETS = {315: "Jane Examplewoman", 270: "12 Example Street, Springfield"}  # Artist, ImageDescription
+
+
+def _with_exif(source: Path, out: Path) -> Path:
+    with Image.open(source) as img:
+        exif = Image.Exif()
+        for tag, value in EXIF_SECRETS.items():
+            exif[tag] = value
+        img.save(out, "JPEG", quality=95, exif=exif.tobytes())
+    return out
+
+
 @pytest.fixture(scope="module")
-def journey(studio, faces_dir):
+def journey(studio, faces_dir, tmp_path_factory):
     ids = []
+    exif_photo = _with_exif(faces_dir / PHOTOS[1], tmp_path_factory.mktemp("exif") / "with-exif.jpg")
 
     def remember_ids(visit):
         with sqlite3.connect(studio.data_dir / "studio.db") as conn:
             ids.extend(r[0] for r in conn.execute("SELECT id FROM sessions"))
 
-    visit = run_visit(studio.url, [faces_dir / n for n in PHOTOS], on_uploaded=remember_ids)
+    visit = run_visit(studio.url, [faces_dir / PHOTOS[0], exif_photo], on_uploaded=remember_ids)
     assert visit.accepted == 2 and "Everything is erased" in visit.receipt_html
     return visit, ids, studio.log_text()
 
@@ -45,6 +61,12 @@ def journey(studio, faces_dir):
 def test_logs_were_captured_at_debug_level(journey):
     *_, log = journey
     assert " DEBUG " in log and " INFO " in log and "erased by user" in log
+
+
+def test_logs_contain_no_photo_metadata_even_at_debug(journey):
+    *_, log = journey
+    for value in EXIF_SECRETS.values():
+        assert value not in log and value.split(",")[0] not in log
 
 
 def test_logs_contain_no_file_names(journey):
