@@ -40,9 +40,13 @@ log = logging.getLogger("app")
 # --- the server -----------------------------------------------------------------------------------
 
 def run_on_gpu(studio: "Studio", session_id: str, style_ids: list[str], count: int,
-               progress: Callable[[Any], None], cancel: threading.Event) -> Any:
-    """The GPU part of a request; on a ZeroGPU Space `main` wraps it in `spaces.GPU` (see pipeline/zerogpu.py)."""
-    return studio.make_headshots(session_id, style_ids, count, progress=progress, cancel=cancel)
+               progress: Callable[[Any], None], cancel: threading.Event, owner_key: bytes | None = None) -> Any:
+    """The GPU part of a job; on a ZeroGPU Space `main` wraps it in `spaces.GPU` (see pipeline/zerogpu.py).
+
+    It runs in the studio's GPU line thread, not in a Gradio request: whether ZeroGPU grants an
+    allocation there is not verified on a real ZeroGPU Space.
+    """
+    return studio.make_headshots(session_id, style_ids, count, progress=progress, cancel=cancel, owner_key=owner_key)
 
 
 def _planned_gpu_seconds(studio: "Studio", session_id: str, style_ids: list[str], count: int, *_: Any) -> float:
@@ -60,11 +64,12 @@ def build_app(settings: Settings) -> "FastAPI":
     from markdown_it import MarkdownIt
     from starlette.requests import Request
 
-    from pipeline.jobs import GpuLine
+    from pipeline.jobs import GpuLine, JobRecords
     from pipeline.studio import Studio
     from privacy.boundary import Boundary
     from privacy.errors import UserError
     from privacy.notice import full_policy
+    from privacy.owner_presence import OwnerPresence
     from privacy.rate_limit import Limit
     from privacy.scheduler import start_scheduler, stop_scheduler
     from privacy.uploads import UploadLimits, UploadStore
@@ -76,11 +81,16 @@ def build_app(settings: Settings) -> "FastAPI":
     studio = Studio(settings)
     grants, clients = MediaGrants(), ClientIds()
     uploads = UploadStore(settings.gradio_temp_dir / "sealed-uploads", grace_seconds=settings.upload_grace_seconds)
+    presence = OwnerPresence()
+    records = JobRecords(studio.db)
+    records.mark_interrupted()  # what the last process was running can no longer finish by itself
     # The job runs to its end in the line, whatever happens to the page that asked for it.
-    line = GpuLine(lambda job, report: run_on_gpu(studio, job.session_id, job.style_ids, job.count, report, job.cancel),
-                   capacity=settings.queue_size)
-    studio.erasure.hooks.extend([grants.forget_session, line.cancel_session])
-    handlers = StudioHandlers(settings, studio, grants=grants, clients=clients, uploads=uploads, line=line)
+    line = GpuLine(lambda job, report: run_on_gpu(studio, job.session_id, job.style_ids, job.count, report, job.cancel,
+                                                  job.owner_key),
+                   capacity=settings.queue_size, records=records)
+    studio.erasure.hooks.extend([grants.forget_session, line.cancel_session, presence.forget_session])
+    handlers = StudioHandlers(settings, studio, grants=grants, clients=clients, uploads=uploads, line=line,
+                              presence=presence)
     demo = build_demo(settings, handlers)
 
     async def expire_unread_uploads() -> None:
@@ -127,14 +137,15 @@ def build_app(settings: Settings) -> "FastAPI":
         grant = grants.resolve(token, clients.check(request.cookies.get(CLIENT_COOKIE)))
         if grant is None:  # unknown token, or not this browser's: the same answer, so nothing leaks
             return Response("Not found.", status_code=404)
+        owner_key = presence.key_of(grant.session_id)  # only while one of the owner's pages is open
         try:
             if grant.kind == "headshot":
-                data = studio.headshot_bytes(grant.session_id, grant.blob_id)
+                data = studio.headshot_bytes(grant.session_id, grant.blob_id, owner_key)
                 return Response(data, media_type=media_type(data))
             if grant.kind == "zip":
-                data, name = studio.headshots_zip(grant.session_id), "headshots.zip"
+                data, name = studio.headshots_zip(grant.session_id, owner_key), "headshots.zip"
             else:
-                data, name = studio.export(grant.session_id), "my-data.zip"
+                data, name = studio.export(grant.session_id, owner_key=owner_key), "my-data.zip"
         except UserError as exc:
             return Response(exc.message, status_code=410)
         except Exception as exc:  # e.g. the blob was erased a moment ago

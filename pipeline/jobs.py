@@ -8,10 +8,17 @@ delete and verify never wait behind a training run.
 
 Erasing a session (`cancel_session`, an erasure hook) drops its waiting job and stops its running
 one at the next training or denoising step, so the GPU goes to the next person at once.
+
+A job belongs to its session, not to the page that asked for it: it runs to its end whether or
+not any page watches. Its state is kept in the database (`JobRecords`: no personal data, style
+ids and counts only), so a page that comes back with the return key finds it, and a server that
+restarts marks what it was running or holding as *interrupted*, to be resumed by the owner (the
+owner's key, needed to seal the headshots, lived only in the old process's memory).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import threading
@@ -20,11 +27,15 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from sqlalchemy import select, update
+
+from privacy.database import JobRow
 from privacy.errors import Busy, Cancelled, UserError
 
 log = logging.getLogger(__name__)
 
-QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
+QUEUED, RUNNING, DONE, FAILED, CANCELLED, INTERRUPTED = (
+    "queued", "running", "done", "failed", "cancelled", "interrupted")
 
 
 @dataclass
@@ -44,6 +55,7 @@ class Job:
     finished_at: float | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
     finished: threading.Event = field(default_factory=threading.Event)
+    owner_key: bytes | None = field(default=None, repr=False)  # in memory only: seals the headshots for their owner
 
     @property
     def active(self) -> bool:
@@ -53,8 +65,10 @@ class Job:
 class GpuLine:
     """See the module docstring. `run(job, progress)` does the GPU work and returns the job's result."""
 
-    def __init__(self, run: Callable[[Job, Callable[[Any], None]], Any], *, capacity: int) -> None:
+    def __init__(self, run: Callable[[Job, Callable[[Any], None]], Any], *, capacity: int,
+                 records: "JobRecords | None" = None) -> None:
         self._run = run
+        self.records = records
         self.capacity = capacity  # jobs waiting, not counting the one running
         self._waiting: deque[Job] = deque()
         self._running: Job | None = None
@@ -65,7 +79,7 @@ class GpuLine:
         self._worker.start()
 
     # --- the web's side -------------------------------------------------------------------------
-    def submit(self, session_id: str, style_ids: list[str], count: int) -> Job:
+    def submit(self, session_id: str, style_ids: list[str], count: int, *, owner_key: bytes | None = None) -> Job:
         """Queue a job for an admitted session; its job already in line is returned instead of a second one."""
         with self._lock:
             current = self._latest.get(session_id)
@@ -74,15 +88,21 @@ class GpuLine:
             if len(self._waiting) >= self.capacity:
                 raise Busy(f"The studio's GPU line is full ({self.capacity} people waiting). "
                            "Please try again in a few minutes; nothing of yours was changed.")
-            job = Job(session_id, list(style_ids), int(count))
+            job = Job(session_id, list(style_ids), int(count), owner_key=owner_key)
+            if self.records is not None:
+                self.records.save(job)
             self._waiting.append(job)
             self._latest[session_id] = job
             self._lock.notify_all()
             return job
 
     def job_of(self, session_id: str) -> Job | None:
+        """The session's latest job: live from memory, or as the database last recorded it (e.g. interrupted)."""
         with self._lock:
-            return self._latest.get(session_id)
+            job = self._latest.get(session_id)
+        if job is None and self.records is not None:
+            job = self.records.latest(session_id)
+        return job
 
     def place_in_line(self, job: Job) -> tuple[int, int] | None:
         """(position, people waiting) while queued, 1-based; None once it runs or ended."""
@@ -131,6 +151,7 @@ class GpuLine:
                     return
                 job = self._running = self._waiting.popleft()
                 job.state, job.started, job.stage = RUNNING, time.monotonic(), "starting"
+            self._save(job)
             try:
                 result = self._run(job, lambda p: _report(job, p))
                 state, error = DONE, None
@@ -149,12 +170,21 @@ class GpuLine:
                 self._running = None
                 self._end(job, CANCELLED if job.cancel.is_set() and state != DONE else state, error)
 
-    @staticmethod
-    def _end(job: Job, state: str, error: UserError | None) -> None:
+    def _end(self, job: Job, state: str, error: UserError | None) -> None:
         job.state, job.error, job.finished_at = state, error, time.monotonic()
+        job.owner_key = None  # the owner's key is needed no longer than the job
         if state == DONE:
             job.fraction, job.stage, job.eta_seconds = 1.0, "done", 0.0
+        self._save(job)
         job.finished.set()
+
+    def _save(self, job: Job) -> None:
+        if self.records is None:
+            return
+        try:
+            self.records.save(job)
+        except Exception as exc:  # e.g. the session was erased a moment ago (its rows are gone): the job's end stands
+            log.info("job state not recorded: %s", type(exc).__name__)
 
 
 def _report(job: Job, progress: Any) -> None:
@@ -162,3 +192,40 @@ def _report(job: Job, progress: Any) -> None:
     job.stage = progress.stage
     job.fraction = min(1.0, max(0.0, float(progress.fraction)))
     job.eta_seconds = progress.eta_seconds
+
+
+class JobRecords:
+    """Jobs' lasting state in the studio database: written at each change of state, read by returning pages."""
+
+    def __init__(self, db: Any, clock: Callable[[], float] = time.time) -> None:
+        self.db = db
+        self.clock = clock
+
+    def save(self, job: Job) -> None:
+        with self.db.session.begin() as s:
+            row = s.get(JobRow, job.id)
+            if row is None:
+                s.add(JobRow(id=job.id, session_id=job.session_id, state=job.state, stage=job.stage,
+                             style_ids=json.dumps(job.style_ids), count=job.count, created_at=self.clock()))
+                return
+            row.state, row.stage = job.state, job.stage
+            if not job.active:
+                row.finished_at = self.clock()
+                row.error_code = job.error.code if job.error is not None else None
+
+    def latest(self, session_id: str) -> Job | None:
+        with self.db.session() as s:
+            row = s.scalars(select(JobRow).where(JobRow.session_id == session_id)
+                            .order_by(JobRow.created_at.desc()).limit(1)).first()
+            if row is None:
+                return None
+            job = Job(row.session_id, json.loads(row.style_ids), row.count, id=row.id, state=row.state, stage=row.stage)
+        if not job.active:
+            job.finished.set()
+        return job
+
+    def mark_interrupted(self) -> int:
+        """At start-up: what the last process was running or holding can no longer finish by itself."""
+        with self.db.session.begin() as s:
+            return s.execute(update(JobRow).where(JobRow.state.in_([QUEUED, RUNNING]))
+                             .values(state=INTERRUPTED, finished_at=self.clock())).rowcount

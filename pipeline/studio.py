@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
+from sqlalchemy import select
 
 from pipeline.adapter import adapter_from_bytes, adapter_to_bytes, to_diffusers_lora_bytes
 from pipeline.engine import EngineProgress, ScoredHeadshot, make_headshots
@@ -31,7 +32,7 @@ from pipeline.styles import Style, load_styles
 from pipeline.train_lora import default_train_config
 from privacy import audit, retention
 from privacy.consent import Attestations, ConsentRecord, record_consent, require_consent
-from privacy.database import Database
+from privacy.database import Database, ReturnKeyRow
 from privacy.erasure import ErasureContext, erase_now
 from privacy.errors import PhotoSetRejected, SessionGone, UserError
 from privacy.export import export_session, image_extension
@@ -41,8 +42,9 @@ from privacy.master_key import load_master_key
 from privacy.notice import policy_version
 from privacy.provenance import Provenance
 from privacy.receipts import Receipt, load_receipt_signer
+from privacy.return_keys import ReturnKey
 from privacy.screening import ScreenedPhoto, ScreeningReport, ScreeningRules, screen_uploads
-from privacy.vault import IDENTITY, Vault
+from privacy.vault import HEADSHOTS, IDENTITY, Vault
 from settings import Settings
 
 log = logging.getLogger(__name__)
@@ -57,6 +59,12 @@ class DeliveredHeadshot:
     seed: int
     likeness: float
     demo: bool
+
+
+@dataclass(frozen=True)
+class KeyLookup:
+    session_id: str | None = None
+    erased_at: float | None = None
 
 
 @dataclass
@@ -96,6 +104,27 @@ class Studio:
         retention.on_consent(self.db, session_id, now, self.policy)
         audit.record_event(self.db, self.vault.audit_id(session_id), audit.CONSENT_GIVEN, now)
         return record
+
+    def issue_return_key(self, session_id: str) -> ReturnKey | None:
+        """The owner's return key, drawn once per session (None if this session already has one).
+
+        Only its locator is stored; the key itself goes to the owner and is forgotten here.
+        """
+        require_consent(self.db, session_id)
+        key = ReturnKey.new()
+        with self.db.session.begin() as s:
+            if s.scalars(select(ReturnKeyRow).where(ReturnKeyRow.session_id == session_id)).first() is not None:
+                return None
+            s.add(ReturnKeyRow(locator=key.locator, session_id=session_id, created_at=self.clock()))
+        return key
+
+    def find_session(self, key: ReturnKey) -> KeyLookup:
+        """Which session a return key opens: its id, or when it was erased, or nothing (an unknown key)."""
+        with self.db.session() as s:
+            row = s.get(ReturnKeyRow, key.locator)
+            if row is None:
+                return KeyLookup()
+            return KeyLookup(session_id=row.session_id, erased_at=row.erased_at)
 
     # --- 2. upload → screen → seal ------------------------------------------------------------
     def upload(self, session_id: str, files: list[bytes]) -> ScreeningReport:
@@ -155,7 +184,9 @@ class Studio:
 
     def make_headshots(self, session_id: str, style_ids: list[str], count_per_style: int, *,
                        seed: int = 0, progress: Callable[[EngineProgress], None] | None = None,
-                       cancel: threading.Event | None = None) -> HeadshotRun:
+                       cancel: threading.Event | None = None, owner_key: bytes | None = None) -> HeadshotRun:
+        """Train, generate, mark and seal. With `owner_key`, the headshots end up sealed for their owner only:
+        their key is handed to the owner (privacy.vault.hand_to_owner) as soon as the run ends."""
         require_consent(self.db, session_id)
         styles = [self.style(style_id) for style_id in style_ids]
         screened = self.sealed_photos(session_id)
@@ -179,10 +210,12 @@ class Studio:
             blob_id = None
             if out.kept:
                 marked = self.provenance.mark_headshot(out.image, style_id=out.style_id, demo=base.is_demo)
-                blob_id = self.vault.seal(session_id, "headshot", marked).id
+                blob_id = self.vault.seal(session_id, "headshot", marked, owner_key=owner_key).id
                 delivered.append(DeliveredHeadshot(blob_id, out.style_id, out.seed, out.likeness, base.is_demo))
             entries.append(_describe(out, base.is_demo, blob_id))
-        self.vault.seal(session_id, "report", json.dumps(entries).encode())
+        self.vault.seal(session_id, "report", json.dumps(entries).encode(), owner_key=owner_key)
+        if owner_key is not None:
+            self.vault.hand_to_owner(session_id, HEADSHOTS, owner_key)
         now = self.clock()
         retention.on_generated(self.db, session_id, now, self.policy)
         audit.record_event(self.db, audit_id, audit.HEADSHOTS_GENERATED, now,
@@ -195,31 +228,31 @@ class Studio:
         return self.styles[style_id]
 
     # --- 4. the owner's data ---------------------------------------------------------------------
-    def headshots(self, session_id: str) -> list[DeliveredHeadshot]:
+    def headshots(self, session_id: str, owner_key: bytes | None = None) -> list[DeliveredHeadshot]:
         """Every kept headshot of this session, run after run, as recorded in its (sealed) reports."""
         require_consent(self.db, session_id)
         stored = {ref.id for ref in self.vault.blobs(session_id, "headshot")}
         return [DeliveredHeadshot(o["blob"], o["style"], o["seed"], o["likeness"], o["demo"])
                 for report in self.vault.blobs(session_id, "report")
-                for o in json.loads(self.vault.open(session_id, report.id))
+                for o in json.loads(self.vault.open(session_id, report.id, owner_key=owner_key))
                 if o["kept"] and o["blob"] in stored]
 
-    def headshot_bytes(self, session_id: str, blob_id: str) -> bytes:
+    def headshot_bytes(self, session_id: str, blob_id: str, owner_key: bytes | None = None) -> bytes:
         require_consent(self.db, session_id)
-        return self.vault.open(session_id, blob_id)
+        return self.vault.open(session_id, blob_id, owner_key=owner_key)
 
-    def headshots_zip(self, session_id: str) -> bytes:
+    def headshots_zip(self, session_id: str, owner_key: bytes | None = None) -> bytes:
         """All kept headshots of a session in one ZIP, built in memory (never written to disk)."""
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:  # images are compressed already
-            for i, shot in enumerate(self.headshots(session_id), start=1):
-                data = self.headshot_bytes(session_id, shot.blob_id)
+            for i, shot in enumerate(self.headshots(session_id, owner_key), start=1):
+                data = self.headshot_bytes(session_id, shot.blob_id, owner_key)
                 archive.writestr(f"headshot-{i:02d}-{shot.style_id}.{image_extension(data)}", data)
         return buffer.getvalue()
 
-    def export(self, session_id: str, *, include_adapter: bool = False) -> bytes:
+    def export(self, session_id: str, *, include_adapter: bool = False, owner_key: bytes | None = None) -> bytes:
         require_consent(self.db, session_id)
-        return export_session(self.erasure, session_id, include_adapter=include_adapter,
+        return export_session(self.erasure, session_id, include_adapter=include_adapter, owner_key=owner_key,
                               adapter_to_diffusers=lambda data: to_diffusers_lora_bytes(adapter_from_bytes(data)))
 
     def expiry(self, session_id: str) -> retention.Expiry:

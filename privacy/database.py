@@ -53,6 +53,49 @@ class DataKey(Base):
     created_at: Mapped[float] = mapped_column(Float)
 
 
+class OwnerKey(Base):
+    """A session's data key for one category wrapped by the owner's key (from the return key), not the master key.
+
+    Once a category's key is here, nobody without the return key can open its blobs: the row in
+    `data_keys` is deleted in the same transaction (privacy.vault.Vault.hand_to_owner).
+    """
+
+    __tablename__ = "owner_keys"
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"), primary_key=True)
+    category: Mapped[str] = mapped_column(String(16), primary_key=True)
+    wrapped: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class ReturnKeyRow(Base):
+    """Finds a session from its owner's return key (privacy.return_keys): an HKDF locator, never the key.
+
+    Kept after the session is erased (session_id emptied, erased_at set), for as long as the erasure
+    record, so that a returning owner learns that, and when, the data was erased, and nothing else.
+    """
+
+    __tablename__ = "return_keys"
+    locator: Mapped[str] = mapped_column(String(64), primary_key=True)
+    session_id: Mapped[str | None] = mapped_column(String(64), nullable=True, unique=True)
+    created_at: Mapped[float] = mapped_column(Float)
+    erased_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class JobRow(Base):
+    """A headshot job's lasting state (pipeline.jobs): what a returning page, or a restarted server, reads."""
+
+    __tablename__ = "jobs"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"), index=True)
+    state: Mapped[str] = mapped_column(String(16))  # queued | running | done | failed | cancelled | interrupted
+    stage: Mapped[str] = mapped_column(String(32), default="waiting")
+    style_ids: Mapped[str] = mapped_column(Text)  # JSON list of style ids (presets, not personal)
+    count: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[float] = mapped_column(Float)
+    finished_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    error_code: Mapped[str | None] = mapped_column(String(32), nullable=True)
+
+
 class BlobRow(Base):
     """Index of one encrypted file under the blob directory."""
 

@@ -25,11 +25,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from privacy import audit
-from privacy.database import ConsentRow, Database, ErasureRow, SessionRow
+from privacy.database import ConsentRow, Database, ErasureRow, ReturnKeyRow, SessionRow
 from privacy.errors import SessionGone
 from privacy.notice import policy_version
 from privacy.receipts import Receipt, ReceiptSigner
@@ -107,8 +107,11 @@ def erase_now(ctx: ErasureContext, session_id: str, by: str = BY_USER) -> Receip
                 with ctx.db.session.begin() as s:
                     s.add(ErasureRow(audit_id=audit_id, erased_at=now, by=by, receipt_digest=receipt.digest,
                                      session_digest=session_digest(session_id), receipt=receipt.to_json().decode()))
-                    # ON DELETE CASCADE (foreign_keys=ON) takes consent, key and blob rows with it.
+                    # ON DELETE CASCADE (foreign_keys=ON) takes consent, key, blob and job rows with it.
                     s.execute(delete(SessionRow).where(SessionRow.id == session_id))
+                    # The return key's locator stays, pointing at nothing but the time of erasure.
+                    s.execute(update(ReturnKeyRow).where(ReturnKeyRow.session_id == session_id)
+                              .values(session_id=None, erased_at=now))
             except IntegrityError:
                 # Another process erased this session between our read and our write: its record stands.
                 return _existing_receipt(ctx.db, session_id)

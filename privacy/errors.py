@@ -6,6 +6,7 @@
     │   ├── PhotoSetRejected      the set as a whole is not usable (too few, too many, different people)
     │   ├── ConsentRequired       no consent record for the session: nothing may be stored
     │   ├── SessionGone           the session was erased or has expired
+    │   ├── OwnerKeyRequired      the data is sealed for its owner: their return key is needed to open it
     │   ├── Busy                  the GPU queue is full or the client is rate limited
     │   ├── Cancelled             the person cancelled training or generation
     │   └── OutOfMemory           the GPU ran out of memory; everything was freed
@@ -60,6 +61,14 @@ class SessionGone(UserError):
     code = "session_gone"
 
     def __init__(self, message: str = "This session's data has been erased. Start a new session to continue."):
+        super().__init__(message)
+
+
+class OwnerKeyRequired(UserError):
+    code = "owner_key_required"
+
+    def __init__(self, message: str = ("Your headshots are locked with your private key. Open your private link "
+                                       "(or enter your code) on this page to see them.")):
         super().__init__(message)
 
 

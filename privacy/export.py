@@ -37,7 +37,8 @@ class NoAdapter(UserError):
 
 
 def export_session(ctx: ErasureContext, session_id: str, *, include_adapter: bool = False,
-                   adapter_to_diffusers: Callable[[bytes], bytes] | None = None) -> bytes:
+                   adapter_to_diffusers: Callable[[bytes], bytes] | None = None,
+                   owner_key: bytes | None = None) -> bytes:
     """The session's data as ZIP bytes; records a `data_exported` audit event."""
     if include_adapter and adapter_to_diffusers is None:
         raise ValueError("include_adapter needs adapter_to_diffusers to convert the adapter")
@@ -53,11 +54,11 @@ def export_session(ctx: ErasureContext, session_id: str, *, include_adapter: boo
     headshots = vault.blobs(session_id, "headshot")
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for i, ref in enumerate(headshots, start=1):
-            data = vault.open(session_id, ref.id)
+            data = vault.open(session_id, ref.id, owner_key=owner_key)
             # Images are compressed already: store them as they are.
             zf.writestr(f"headshots/headshot_{i:02d}.{image_extension(data)}", data, compress_type=zipfile.ZIP_STORED)
         for ref in vault.blobs(session_id, "report")[-1:]:
-            zf.writestr("report.json", vault.open(session_id, ref.id))
+            zf.writestr("report.json", vault.open(session_id, ref.id, owner_key=owner_key))
         zf.writestr("consent.json", json.dumps({
             "policy_version": consent.policy_version,
             "given_at": iso_utc(consent.given_at),

@@ -53,7 +53,8 @@ def short_notice(s: Settings) -> str:
     return f"""### Before you upload: what happens to your photos
 - **What we collect:** the photos you upload (we strip all metadata such as location first), a face measurement computed from them, and the small model trained on them.
 - **What for:** only to make *your* headshots in this session. Never to train anything else, never shared, never sold.
-- **How long:** your photos, face measurements and your trained model are erased **{r.uploads}** after your headshots are made, and at the latest **{r.hard_cap}** after you agree below. Your headshots are kept for you for **{r.headshots}** while this page stays open, then erased. **Closing or reloading this page erases everything at once**, so download your headshots first. You can delete everything at any moment, and you get a signed receipt.
+- **How long:** your photos, face measurements and your trained model are erased **{r.uploads}** after your headshots are made, and at the latest **{r.hard_cap}** after you agree below. Your headshots are kept for **{r.headshots}**, then erased; come back with your private link. You can delete everything at any moment, and you get a signed receipt.
+- **Your private key:** when you agree below you get a private link and code. Keep it to come back from any browser; nobody, including us, can recover it. Once your headshots are made they are locked with it: without it nobody, not even this studio's operator, can open them, and they are simply erased on schedule.
 - **Protection:** everything is encrypted with a key only your session has (AES-256-GCM); erasing destroys that key.
 - **Who else sees them:** {third_parties(s)}
 - **Every headshot is marked as AI-generated** (content credentials and an invisible watermark).
@@ -88,7 +89,10 @@ Your photos, face measurements and adapter are erased {r.uploads} after your hea
 Yes, at the same time as your photos.
 
 ## How long are headshots kept?
-{r.headshots} after they were generated, so you can download them; then they are erased. Your session exists only in the browser page you used: closing or reloading that page erases everything of it at once, headshots included, since nobody could reach them again.
+{r.headshots} after they were generated; then they are erased. You come back to them with the private link or code you received when you agreed: closing or reloading the page erases nothing by itself.
+
+## Who can open my stored headshots?
+Only someone holding your private key. At consent the studio draws a random 128-bit key and gives it to you; it keeps only a fingerprint of it (an HKDF locator). While your headshots are made, the photos, face measurements and trained model are sealed under a key the studio holds (so the job can finish while your page is closed). As soon as the headshots are made, their key is re-locked with a key derived from your private key, and the studio's own copy is deleted: from then on the operator, a thief with the disk and the master key, or a backup cannot open them. While a page of yours is open, the unlocked key is held in memory only, to show and download them.
 
 ## Can I delete early?
 Yes. "Delete everything now" erases your photos, adapter and headshots at once and gives you a deletion receipt signed by this deployment, which you can check with `python cli.py verify-receipt`.

@@ -38,6 +38,10 @@ GENERATION_LIMIT = Limit(capacity=4, refill_per_second=1 / 300)   # 4 at once, t
 # per-browser limit; its job is to stop one machine that mints a fresh cookie for every call.
 ADDRESS_UPLOAD_LIMIT = Limit(capacity=48, refill_per_second=12 / 60)
 ADDRESS_GENERATION_LIMIT = Limit(capacity=12, refill_per_second=4 / 300)
+# Presenting a return key: a person retypes a code a few times; a guesser needs 2^128 tries anyway,
+# and this keeps the cost of trying, and any timing signal, out of reach.
+CLIENT_KEY_LIMIT = Limit(capacity=10, refill_per_second=1 / 30)
+ADDRESS_KEY_LIMIT = Limit(capacity=30, refill_per_second=1 / 10)
 # Protocol requests (queue joins, cancels) per address and per browser: a page makes a few per
 # click; a flood of thousands is what these stop, before Gradio's queue holds any of them.
 # A whole visit is about ten joins, so an address may start some 24 visits a minute, after a burst of 12.

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import delete, or_, select
 
 from privacy import audit
-from privacy.database import BlobRow, Database, DataKey, ErasureRow, SessionRow
+from privacy.database import BlobRow, Database, DataKey, ErasureRow, OwnerKey, ReturnKeyRow, SessionRow
 from privacy.erasure import BY_SCHEDULE, ErasureContext, erase_categories, erase_now
 from privacy.errors import SessionGone
 from privacy.vault import HEADSHOTS, IDENTITY
@@ -126,7 +126,8 @@ def sweep(ctx: ErasureContext, now: float) -> SweepResult:
         empty = set(s.scalars(select(SessionRow.id).where(
             SessionRow.identity_erased_at.is_not(None),
             ~select(BlobRow.id).where(BlobRow.session_id == SessionRow.id).exists(),
-            ~select(DataKey.session_id).where(DataKey.session_id == SessionRow.id).exists())))
+            ~select(DataKey.session_id).where(DataKey.session_id == SessionRow.id).exists(),
+            ~select(OwnerKey.session_id).where(OwnerKey.session_id == SessionRow.id).exists())))
     # Only when an operator sets the headshot period shorter than the upload period can headshots
     # fall due while identity data may still be kept: then the headshots go alone.
     for session_id in sorted(due_headshots - identity_gone):
@@ -154,6 +155,7 @@ def sweep(ctx: ErasureContext, now: float) -> SweepResult:
     with ctx.db.session.begin() as s:
         result.records_purged = s.execute(
             delete(ErasureRow).where(ErasureRow.erased_at < now - policy.audit_retention_seconds)).rowcount
+        s.execute(delete(ReturnKeyRow).where(ReturnKeyRow.erased_at < now - policy.audit_retention_seconds))
     if result.erased_anything or result.events_purged or result.records_purged:
         ctx.db.flush_erased_pages()
         log.info("retention sweep: %s", result)
@@ -196,6 +198,7 @@ def _session(s, session_id: str) -> SessionRow:
 def _categories_left(s, session_id: str) -> tuple[str, ...]:
     with_blobs = set(s.scalars(select(BlobRow.category).where(BlobRow.session_id == session_id).distinct()))
     with_keys = set(s.scalars(select(DataKey.category).where(DataKey.session_id == session_id)))
+    with_keys |= set(s.scalars(select(OwnerKey.category).where(OwnerKey.session_id == session_id)))
     return tuple(c for c in (IDENTITY, HEADSHOTS) if c in with_blobs | with_keys)
 
 

@@ -6,8 +6,11 @@ Each session has its own AES-256-GCM data keys, one per category of data:
     headshots  — the generated headshots and their report
 
 so that each category can be erased on its own schedule by destroying its key
-(promises 4, 6, 7). Data keys are stored only wrapped by the master key. Blob files
-hold ciphertext only: `MAGIC | nonce | AES-GCM(data key, plaintext, aad=blob identity)`.
+(promises 4, 6, 7). A data key is stored wrapped either by the master key (`data_keys`)
+or, once handed to its owner (`hand_to_owner`), by the owner's key derived from the return
+key (`owner_keys`, privacy.return_keys), never both: the server alone can then no longer
+open that category. Blob files hold ciphertext only:
+`MAGIC | nonce | AES-GCM(data key, plaintext, aad=blob identity)`.
 
 Erasure order (`shred`): the wrapped keys are deleted and committed first, then the blob
 files are removed, then their index rows. After the first step nothing of the session
@@ -31,8 +34,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import delete, select
 
-from privacy.database import BlobRow, ConsentRow, Database, DataKey, SessionRow
-from privacy.errors import ConsentRequired, SessionGone, VaultIntegrityError
+from privacy.database import BlobRow, ConsentRow, Database, DataKey, OwnerKey, SessionRow
+from privacy.errors import ConsentRequired, OwnerKeyRequired, SessionGone, VaultIntegrityError
 from privacy.private_dirs import ensure_private_dir
 
 MAGIC = b"HSV1"
@@ -97,17 +100,21 @@ class Vault:
             return row.audit_id
 
     # --- sealing --------------------------------------------------------------------------
-    def seal(self, session_id: str, kind: str, plaintext: bytes) -> BlobRef:
-        """Encrypt `plaintext` under the session's key for `kind`'s category and store it."""
+    def seal(self, session_id: str, kind: str, plaintext: bytes, *, owner_key: bytes | None = None) -> BlobRef:
+        """Encrypt `plaintext` under the session's key for `kind`'s category and store it.
+
+        `owner_key` is needed once that category's key has been handed to its owner.
+        """
         category = CATEGORY_OF_KIND[kind]
         blob_id = secrets.token_hex(16)
         try:
-            return self._seal(session_id, blob_id, kind, category, plaintext)
+            return self._seal(session_id, blob_id, kind, category, plaintext, owner_key)
         except BaseException:
             (self.blob_dir / blob_id).unlink(missing_ok=True)  # never leave a blob without its index row
             raise
 
-    def _seal(self, session_id: str, blob_id: str, kind: str, category: str, plaintext: bytes) -> BlobRef:
+    def _seal(self, session_id: str, blob_id: str, kind: str, category: str, plaintext: bytes,
+              owner_key: bytes | None) -> BlobRef:
         with self.db.session.begin() as s:
             session = s.get(SessionRow, session_id)
             if session is None:
@@ -119,7 +126,7 @@ class Vault:
                 # not even one sealed a moment after it, e.g. by a training run that ran past it.
                 raise SessionGone("Your photos and trained model for this session have been erased on schedule. "
                                   "Start a new session to upload photos again.")
-            data_key = self._data_key(s, session_id, category, create=True)
+            data_key = self._data_key(s, session_id, category, create=True, owner_key=owner_key)
             nonce = secrets.token_bytes(NONCE_BYTES)
             ciphertext = MAGIC + nonce + AESGCM(data_key).encrypt(nonce, plaintext, _aad(session_id, blob_id, kind))
             _write_atomically(self.blob_dir / blob_id, ciphertext)
@@ -128,13 +135,13 @@ class Vault:
                           digest=ref.digest, created_at=ref.created_at))
         return ref
 
-    def open(self, session_id: str, blob_id: str) -> bytes:
+    def open(self, session_id: str, blob_id: str, *, owner_key: bytes | None = None) -> bytes:
         """Decrypt one blob of this session. Another session's blob id is refused like a missing one."""
         with self.db.session() as s:
             row = s.get(BlobRow, blob_id)
             if row is None or row.session_id != session_id:
                 raise SessionGone("That file is no longer available; it may have been erased.")
-            data_key = self._data_key(s, session_id, row.category, create=False)
+            data_key = self._data_key(s, session_id, row.category, create=False, owner_key=owner_key)
             kind = row.kind
         try:
             ciphertext = (self.blob_dir / blob_id).read_bytes()
@@ -157,6 +164,8 @@ class Vault:
         with self.db.session.begin() as s:
             result.keys_destroyed = s.execute(
                 delete(DataKey).where(DataKey.session_id == session_id, DataKey.category.in_(categories))).rowcount
+            result.keys_destroyed += s.execute(
+                delete(OwnerKey).where(OwnerKey.session_id == session_id, OwnerKey.category.in_(categories))).rowcount
         # The keys are gone and committed: from here on the blobs are unreadable noise.
         with self.db.session.begin() as s:
             rows = list(s.scalars(select(BlobRow).where(BlobRow.session_id == session_id,
@@ -182,8 +191,11 @@ class Vault:
         """
         removed = 0
         with self.db.session.begin() as s:
-            keyless = list(s.scalars(select(BlobRow.id).where(~select(DataKey.session_id).where(
-                DataKey.session_id == BlobRow.session_id, DataKey.category == BlobRow.category).exists())))
+            keyless = list(s.scalars(select(BlobRow.id).where(
+                ~select(DataKey.session_id).where(
+                    DataKey.session_id == BlobRow.session_id, DataKey.category == BlobRow.category).exists(),
+                ~select(OwnerKey.session_id).where(
+                    OwnerKey.session_id == BlobRow.session_id, OwnerKey.category == BlobRow.category).exists())))
             for blob_id in keyless:
                 removed += _remove(self.blob_dir / blob_id)
             if keyless:
@@ -197,13 +209,40 @@ class Vault:
 
     def has_key(self, session_id: str, category: str) -> bool:
         with self.db.session() as s:
-            return s.get(DataKey, (session_id, category)) is not None
+            return s.get(DataKey, (session_id, category)) is not None or s.get(OwnerKey, (session_id, category)) is not None
+
+    def held_by_owner(self, session_id: str, category: str) -> bool:
+        with self.db.session() as s:
+            return s.get(OwnerKey, (session_id, category)) is not None
+
+    def hand_to_owner(self, session_id: str, category: str, owner_key: bytes) -> bool:
+        """Re-wrap a category's data key with the owner's key and delete the master-wrapped copy, in one step.
+
+        Afterwards nothing the server holds (database, blob files, master key) opens that category;
+        only the return key does. False if there was no master-wrapped key to hand over.
+        """
+        with self.db.session.begin() as s:
+            row = s.get(DataKey, (session_id, category))
+            if row is None:
+                return False
+            data_key = self._unwrap_master(row, session_id, category)
+            if s.get(OwnerKey, (session_id, category)) is not None:
+                # Both exist only if a key was created while the owner's was held: never overwrite theirs.
+                raise VaultIntegrityError("A category has an owner-held key and a master-held key at once.")
+            s.add(OwnerKey(session_id=session_id, category=category,
+                           wrapped=_wrap(AESGCM(owner_key), data_key, _owner_aad(session_id, category)),
+                           created_at=self.clock()))
+            s.delete(row)
+        return True
 
     # --- keys -----------------------------------------------------------------------------
-    def _data_key(self, s, session_id: str, category: str, *, create: bool) -> bytes:
+    def _data_key(self, s, session_id: str, category: str, *, create: bool, owner_key: bytes | None = None) -> bytes:
         row = s.get(DataKey, (session_id, category))
         aad = f"key|{session_id}|{category}".encode()
         if row is None:
+            held = s.get(OwnerKey, (session_id, category))
+            if held is not None:
+                return _unwrap_owner(held, owner_key, session_id, category)
             if not create:
                 raise SessionGone("That file is no longer available; it has been erased.")
             key = AESGCM.generate_key(bit_length=256)
@@ -212,10 +251,33 @@ class Vault:
                           wrapped=nonce + self._master.encrypt(nonce, key, aad), created_at=self.clock()))
             s.flush()
             return key
+        return self._unwrap_master(row, session_id, category)
+
+    def _unwrap_master(self, row: DataKey, session_id: str, category: str) -> bytes:
+        aad = f"key|{session_id}|{category}".encode()
         try:
             return self._master.decrypt(row.wrapped[:NONCE_BYTES], row.wrapped[NONCE_BYTES:], aad)
         except InvalidTag:
             raise VaultIntegrityError("A session key failed to unwrap: wrong master key or tampered database.") from None
+
+
+def _owner_aad(session_id: str, category: str) -> bytes:
+    return f"owner-key|{session_id}|{category}".encode()
+
+
+def _wrap(aead: AESGCM, key: bytes, aad: bytes) -> bytes:
+    nonce = secrets.token_bytes(NONCE_BYTES)
+    return nonce + aead.encrypt(nonce, key, aad)
+
+
+def _unwrap_owner(row: OwnerKey, owner_key: bytes | None, session_id: str, category: str) -> bytes:
+    if owner_key is None:
+        raise OwnerKeyRequired()
+    try:
+        return AESGCM(owner_key).decrypt(row.wrapped[:NONCE_BYTES], row.wrapped[NONCE_BYTES:],
+                                         _owner_aad(session_id, category))
+    except InvalidTag:
+        raise OwnerKeyRequired() from None  # a wrong return key is treated like none: the owner must bring theirs
 
 
 def _identity_expired(session: SessionRow, now: float) -> bool:

@@ -6,6 +6,12 @@ tab's server-side state *and* owned by the browser's signed cookie (`_owned`): a
 even a state that somehow reached another browser opens nothing. Files arrive only as sealed
 uploads of this client (`_take_uploads`), and limits are charged to the browser and its address.
 
+A session outlives its tab. At consent the owner receives a return key (privacy.return_keys);
+presenting it (`attach`: on every page load from this tab's sessionStorage, or from the private
+link or code in any browser) binds the session to that page again and holds the owner key in
+memory (privacy.owner_presence) while the page is open, so headshots sealed for the owner can
+be shown. Jobs run in the GPU line whatever the page does; pages only watch them.
+
 `shown` / `shown_stream` are the one boundary where errors become messages: `UserError` says what
 to do next; anything else is logged as type and frames only and shown as a neutral apology.
 """
@@ -22,16 +28,18 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import gradio as gr
 
-from pipeline.jobs import DONE, GpuLine, Job
+from pipeline.jobs import CANCELLED, DONE, FAILED, INTERRUPTED, GpuLine, Job
 from privacy.boundary import ADDRESS_HEADER
 from privacy.consent import Attestations
-from privacy.errors import Busy, ConsentRequired, SessionGone, UserError
-from privacy.rate_limit import (ADDRESS_GENERATION_LIMIT, ADDRESS_UPLOAD_LIMIT, GENERATION_LIMIT, UPLOAD_LIMIT,
-                                Limit, RateLimiter)
+from privacy.errors import Busy, ConsentRequired, OwnerKeyRequired, SessionGone, UserError
+from privacy.owner_presence import OwnerPresence
+from privacy.rate_limit import (ADDRESS_GENERATION_LIMIT, ADDRESS_KEY_LIMIT, ADDRESS_UPLOAD_LIMIT, CLIENT_KEY_LIMIT,
+                                GENERATION_LIMIT, UPLOAD_LIMIT, Limit, RateLimiter)
+from privacy.return_keys import parse_return_key
 from privacy.uploads import UploadStore
 from privacy.web_access import CLIENT_COOKIE, ClientIds, MediaGrants
-from web.render import (duration, render_gallery, render_my_data, render_receipt, render_screening,
-                        render_verification, thumbnail_data_uri)
+from web.render import (duration, render_gallery, render_my_data, render_receipt, render_return, render_return_key,
+                        render_screening, render_verification, thumbnail_data_uri)
 
 if TYPE_CHECKING:
     from pipeline.studio import Studio
@@ -42,6 +50,10 @@ log = logging.getLogger("app")
 WATCH_INTERVAL_SECONDS = 0.5  # how often a watching page reads its job's progress
 GENERIC_FAILURE = ("Something went wrong on our side. Nothing you sent was kept outside your encrypted session. "
                    "Please try again.")
+# One answer for every key that opens nothing: unknown, mistyped or random alike, so presenting keys
+# tells a guesser nothing (an erased session's key says when it was erased, and nothing else).
+UNKNOWN_KEY = ("This private link or code does not open any session here. Check it for typos, "
+               "or start a new session below.")
 
 
 def _as_message(fn_name: str, exc: Exception) -> gr.Error:
@@ -107,12 +119,12 @@ class StudioHandlers:
     """The page's event handlers; `web.page.build_demo` connects them to components."""
 
     def __init__(self, settings: "Settings", studio: "Studio", *, grants: MediaGrants, clients: ClientIds,
-                 uploads: UploadStore, line: GpuLine) -> None:
+                 uploads: UploadStore, line: GpuLine, presence: OwnerPresence) -> None:
         self.settings, self.studio, self.grants, self.clients = settings, studio, grants, clients
-        self.uploads, self.line = uploads, line
+        self.uploads, self.line, self.presence = uploads, line, presence
         self.upload_limits = LimitPair(UPLOAD_LIMIT, ADDRESS_UPLOAD_LIMIT, "uploads")
         self.generation_limits = LimitPair(GENERATION_LIMIT, ADDRESS_GENERATION_LIMIT, "generation requests")
-        self.tabs: dict[str, Owned] = {}  # Gradio session hash -> its studio session, for the unload handler
+        self.key_limits = LimitPair(CLIENT_KEY_LIMIT, ADDRESS_KEY_LIMIT, "attempts to open a session")
 
     # --- who is asking --------------------------------------------------------------------------------
     def client_of(self, request: gr.Request | None) -> str | None:
@@ -146,6 +158,19 @@ class StudioHandlers:
                             code="upload_unreadable")
         return contents
 
+    def gallery(self, session_id: str, client: str) -> str:
+        """Every headshot this session holds, for its present owner (empty when there are none, or no key)."""
+        owner_key = self.presence.key_of(session_id)
+        try:
+            shots = self.studio.headshots(session_id, owner_key)
+        except (OwnerKeyRequired, SessionGone):
+            return ""
+        if not shots:
+            return ""
+        tokens = [self.grants.grant(client, session_id, "headshot", shot.blob_id) for shot in shots]
+        return render_gallery(shots, tokens, self.grants.grant(client, session_id, "zip"),
+                              {s.id: s.name for s in self.studio.styles.values()})
+
     def my_data(self, session_id: str | None, client: str | None) -> str:
         if not session_id or client is None:
             return render_my_data(None, None, time.time())
@@ -166,20 +191,75 @@ class StudioHandlers:
         if not attestations.complete:
             note = "Tick all three statements to unlock the upload." if session_id is None else (
                 "To withdraw your consent and erase everything, use **Delete everything now** below.")
-            return self._state(session_id, client), gr.update(interactive=False), note, self.my_data(session_id, client)
+            return (self._state(session_id, client), gr.update(interactive=False), note,
+                    self.my_data(session_id, client), gr.update())
         session_id = session_id or self.studio.start_session()
         try:
             self.studio.give_consent(session_id, attestations)
         except SessionGone:  # erased by the schedule while the tab stayed open: consent starts a new session
             session_id = self.studio.start_session()
             self.studio.give_consent(session_id, attestations)
-        self.tabs[request.session_hash] = Owned(session_id, client)
+        key = self.studio.issue_return_key(session_id)  # None: this session's key was handed out already
+        if key is not None:
+            self.presence.hold(session_id, key.owner_key, request.session_hash)
         return (self._state(session_id, client), gr.update(interactive=True),
-                "Thank you. You can now upload your photos.", self.my_data(session_id, client))
+                "Thank you. You can now upload your photos.", self.my_data(session_id, client),
+                render_return_key(key.code) if key is not None else gr.update())
 
     @staticmethod
     def _state(session_id: str | None, client: str) -> Owned | None:
         return Owned(session_id, client) if session_id else None
+
+    # --- coming back: the return key ------------------------------------------------------------------
+    def attach(self, key_text: str | None, request: gr.Request):
+        """Open the session a return key belongs to, in this page: consent, photos, gallery, data, job.
+
+        Outputs: state, the three consent boxes, upload, make, consent note, key panel, return note,
+        gallery, status, my data. Nothing is changed for an empty key (a first visit).
+        """
+        def only_note(text: str) -> tuple:  # the page as it is, with a word on the key
+            return (*(gr.update(),) * 8, render_return(text), *(gr.update(),) * 3)
+
+        client = self.client_of(request)
+        if not key_text or client is None:
+            return only_note("")
+        self.key_limits.charge(client, self.address_of(request))
+        key = parse_return_key(key_text)
+        found = self.studio.find_session(key) if key is not None else None
+        if found is None or (found.session_id is None and found.erased_at is None):
+            return only_note(UNKNOWN_KEY)
+        if found.session_id is None:
+            when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(found.erased_at))
+            return (None, False, False, False, gr.update(interactive=False), gr.update(interactive=False),
+                    "Tick all three statements to start a new session.", "",
+                    render_return(f"The data of this session was erased on {when}. Nothing of it is kept."),
+                    "", "", render_my_data(None, None, time.time()))
+        session_id = found.session_id
+        self.presence.hold(session_id, key.owner_key, request.session_hash)
+        has_photos = bool(self.studio.vault.blobs(session_id, "embedding"))
+        job = self.line.job_of(session_id)
+        return (Owned(session_id, client), True, True, True, gr.update(interactive=True),
+                gr.update(interactive=has_photos), "Welcome back. Your session is as you left it.",
+                render_return_key(key.code), render_return(""), self.gallery(session_id, client),
+                self._job_text(job) if job is not None else "", self.my_data(session_id, client))
+
+    async def watch(self, state: Any, request: gr.Request):
+        """Follow this session's job, if one is queued or running, until it ends (after a page load)."""
+        session_id = self._owned(state, request)
+        job = self.line.job_of(session_id) if session_id else None
+        if job is None or not job.active:
+            yield gr.update(), gr.update(), gr.update()  # an event with no output would blank the gallery
+            return
+        async for update in self._follow(job, request):
+            yield update
+
+    def resume(self, state: Any, request: gr.Request):
+        """Start again a job the server was interrupted in (a restart), with the same styles."""
+        session_id = self._owned(state, request)
+        job = self.line.job_of(session_id) if session_id else None
+        if job is None or job.state != INTERRUPTED:
+            raise UserError("Nothing to resume.", code="nothing_to_resume")
+        return job.style_ids, job.count
 
     # --- 2. upload ------------------------------------------------------------------------------------
     def upload(self, files: list[str] | None, state: Any, request: gr.Request):
@@ -206,35 +286,53 @@ class StudioHandlers:
         if not style_ids:
             raise UserError("Please pick at least one style.", code="no_style")
         self.studio.check_ready_to_generate(session_id, list(style_ids))  # consent, styles, sealed photos
+        owner_key = self.presence.key_of(session_id)
+        if owner_key is None:  # the headshots are sealed for their owner: the job needs the owner's key
+            raise OwnerKeyRequired("Please open your private link (or enter your code) on this page first.")
         current = self.line.job_of(session_id)
         if current is None or not current.active:
             self.generation_limits.charge(self.client_of(request), self.address_of(request))
-        return self.line.submit(session_id, list(style_ids), int(count))
+        return self.line.submit(session_id, list(style_ids), int(count), owner_key=owner_key)
 
     async def generate(self, style_ids: list[str], count: float, state: Any, request: gr.Request,
                        progress: gr.Progress = gr.Progress()):
         import anyio
         job = await anyio.to_thread.run_sync(self._admit, style_ids, count, state, request)
         progress(0.0, desc="In line")
+        async for update in self._follow(job, request, progress):
+            yield update
+
+    async def _follow(self, job: Job, request: gr.Request, progress: Any = None):
+        """Yield (gallery, status, my data) while the job runs, then its result. The job never depends on this."""
+        import anyio
         while not job.finished.is_set():
-            status = self._progress_text(job)
-            progress(job.fraction, desc=status)
+            status = self._job_text(job)
+            if progress is not None:
+                progress(job.fraction, desc=status)
             yield gr.update(), status, gr.update()
             await asyncio.sleep(WATCH_INTERVAL_SECONDS)
         if job.state != DONE:
             raise job.error or UserError(GENERIC_FAILURE, code="internal_error")
         client = self.client_of(request)
         run = job.result
-        tokens = [self.grants.grant(client, job.session_id, "headshot", shot.blob_id) for shot in run.delivered]
-        zip_token = self.grants.grant(client, job.session_id, "zip") if run.delivered else None
-        held = len(run.all_outputs) - len(run.delivered)
-        status = f"{len(run.delivered)} headshot(s) ready" + (
-            f"; {held} held back (weak likeness or unsafe)." if held else ".")
-        gallery = render_gallery(run.delivered, tokens, zip_token, {s.id: s.name for s in self.studio.styles.values()})
+        held = len(run.all_outputs) - len(run.delivered) if run is not None else 0
+        status = self._job_text(job) + (f"; {held} held back (weak likeness or unsafe)." if held else "")
+        gallery = await anyio.to_thread.run_sync(self.gallery, job.session_id, client)
         my_data = await anyio.to_thread.run_sync(self.my_data, job.session_id, client)
-        yield gallery, status, my_data
+        yield gallery or render_gallery([], [], None, {}), status, my_data
 
-    def _progress_text(self, job: Job) -> str:
+    def _job_text(self, job: Job) -> str:
+        """The job's state in words, as a returning page shows it too."""
+        if job.state == DONE:
+            delivered = len(job.result.delivered) if job.result is not None else None
+            return f"{delivered} headshot(s) ready." if delivered is not None else "Your headshots are ready."
+        if job.state == INTERRUPTED:
+            return ("The studio restarted while making your headshots, so that run stopped. "
+                    "Press “Resume” to start it again; your photos are still here.")
+        if job.state == CANCELLED:
+            return "Cancelled. Nothing more was generated."
+        if job.state == FAILED:
+            return job.error.message if job.error is not None else "That run did not finish. Please try again."
         place = self.line.place_in_line(job)
         if place is not None:
             return f"Waiting for the GPU: you are number {place[0]} of {place[1]} in line."
@@ -252,31 +350,15 @@ class StudioHandlers:
         session_id = self._owned(state, request)
         if session_id is None:
             raise SessionGone("Nothing of yours is stored in this tab, so there is nothing to delete.")
-        receipt = self.studio.delete_now(session_id)
-        self.tabs.pop(request.session_hash, None)
+        receipt = self.studio.delete_now(session_id)  # its erasure hooks cancel the job and drop the owner key
         return (None, render_receipt(receipt), "", "", False, False, False, gr.update(interactive=False),
-                gr.update(interactive=False), render_my_data(None, None, time.time()))
+                gr.update(interactive=False), render_my_data(None, None, time.time()), "")
 
     def unload(self, request: gr.Request) -> None:
-        # Closing the tab drops the only reference to the session (its id lives in this tab's server-side
-        # state), so what is left of it can never be reached again: erase all of it now rather than keep
-        # unreachable data until the schedule. Only the browser that owns the tab can trigger this: the
-        # boundary refuses a heartbeat with a borrowed hash, and the owner is checked again here.
-        tab = self.tabs.get(request.session_hash)
-        if tab is None or tab.owner != self.client_of(request):
-            return
-        self.tabs.pop(request.session_hash, None)
-        try:
-            self.studio.delete_now(tab.session_id)
-        except Exception as exc:  # the retention sweep remains the backstop
-            log.error("erasure on tab close failed: %s", type(exc).__name__)
-
-    def state_expired(self, state: Any) -> None:
-        if isinstance(state, Owned):  # gr.State's delete_callback: the backstop if unload never arrived
-            try:
-                self.studio.delete_now(state.session_id)
-            except Exception as exc:
-                log.error("erasure on state expiry failed: %s", type(exc).__name__)
+        # Closing or reloading a tab erases nothing: the session waits for its owner's return key, and the
+        # schedule erases it if they never come back. The owner key leaves memory with the last open page.
+        # Only the browser that owns the tab gets here (privacy.boundary refuses a borrowed heartbeat).
+        self.presence.release(request.session_hash)
 
     # --- the Verify tab -------------------------------------------------------------------------------
     def verify(self, path: str | None, request: gr.Request):

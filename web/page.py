@@ -19,6 +19,20 @@ from web.render import QUEUE_NOTE, render_my_data, render_styles
 if TYPE_CHECKING:
     from settings import Settings
 
+# Runs in the browser when the page loads: the return key from the private link's fragment (then removed
+# from the address bar) or from this tab's sessionStorage, so a reload restores the session.
+ATTACH_JS = """(code) => {
+  const m = location.hash.match(/key=([0-9A-Za-z-]+)/);
+  if (m) {
+    sessionStorage.setItem('hs-return-key', m[1]);
+    sessionStorage.setItem('hs-return-key-saved', '1');
+    history.replaceState(null, '', location.pathname + location.search);
+  }
+  return sessionStorage.getItem('hs-return-key') || '';
+}"""
+# A code typed in by hand is kept for this tab like one from a link.
+KEEP_CODE_JS = """(code) => { if (code && code.trim()) sessionStorage.setItem('hs-return-key', code.trim()); return code; }"""
+
 # Events waiting in Gradio's queue, all kinds together: a memory bound only. Who may add events is
 # limited per browser and per address at the boundary (privacy.boundary), and GPU jobs wait in the
 # studio's own line (pipeline.jobs), bounded by HEADSHOT_QUEUE_SIZE.
@@ -48,13 +62,18 @@ def build_demo(settings: "Settings", handlers: StudioHandlers) -> gr.Blocks:
     default_styles = [style_choices[0][1]] if style_choices else []
     with gr.Blocks(title="Headshot Studio — private AI headshots", delete_cache=delete_cache_schedule(settings),
                    analytics_enabled=False) as demo:
-        # The id lives only here, server-side, beside the browser that owns it (web.handlers.Owned).
-        # After a tab closes Gradio keeps state an hour, then `state_expired` is the backstop of `unload`.
-        session = gr.State(None, time_to_live=settings.headshot_retention_seconds,
-                           delete_callback=handlers.state_expired)
+        # The id lives here, server-side, beside the browser that owns it (web.handlers.Owned). Losing this
+        # state (a closed tab) loses nothing: the return key finds the session again.
+        session = gr.State(None, time_to_live=settings.headshot_retention_seconds)
         gr.Markdown("# Headshot Studio\nProfessional headshots from your selfies, private by design.")
         with gr.Tabs():
             with gr.Tab("Studio", id="studio"):
+                with gr.Accordion("Coming back? Enter your private code", open=False, elem_id="hs-return"):
+                    with gr.Row():
+                        code_in = gr.Textbox(label="Your private code", placeholder="XXXX-XXXX-XXXX-XXXX-XXXX-XXXX-XXXX",
+                                             max_lines=1, elem_id="hs-code-in", scale=4)
+                        open_code = gr.Button("Open my session", elem_id="hs-code-open", scale=1)
+                return_note = gr.HTML(elem_id="hs-return-note-box")
                 gr.Markdown(short_notice(settings), elem_id="hs-notice")
                 with gr.Group():
                     gr.Markdown("### 1. Your consent")
@@ -62,6 +81,7 @@ def build_demo(settings: "Settings", handlers: StudioHandlers) -> gr.Blocks:
                     adult = gr.Checkbox(label="I am 18 or older", elem_id="hs-consent-adult")
                     purpose = gr.Checkbox(label="I agree to the processing described above", elem_id="hs-consent-purpose")
                     consent_note = gr.Markdown("Tick all three statements to unlock the upload.", elem_id="hs-consent-note")
+                    key_panel = gr.HTML(elem_id="hs-keypanel-box")
                 gr.Markdown(f"### 2. Your photos\nUpload {settings.min_photos}–{settings.max_photos} photos of yourself "
                             "alone: different days, light and angles; no other people, no children, no documents.")
                 files = UploadedFiles(label="Your photos (JPEG, PNG, WebP or HEIC)", file_count="multiple",
@@ -77,9 +97,11 @@ def build_demo(settings: "Settings", handlers: StudioHandlers) -> gr.Blocks:
                 with gr.Row():
                     make = gr.Button("Make my headshots", variant="primary", interactive=False, elem_id="hs-make")
                     stop = gr.Button("Cancel", variant="stop", elem_id="hs-cancel")
+                    resume = gr.Button("Resume", elem_id="hs-resume")
                 status = gr.Textbox(label="Status", interactive=False, elem_id="hs-status")
-                gr.Markdown("### 5. Your headshots\nDownload them before you close or reload this page: "
-                            "closing it erases your session at once, headshots included.")
+                gr.Markdown(f"### 5. Your headshots\nThey are kept for you for {_days(settings)}, locked with your "
+                            "private key. You can close this page while they are made; come back with your private "
+                            "link to see them.")
                 gallery = gr.HTML(label="Your headshots", elem_id="hs-gallery-box")
                 gr.Markdown("### 6. Your data")
                 mydata = gr.HTML(render_my_data(None, None, time.time()), label="Your data", elem_id="hs-mydata-box")
@@ -93,9 +115,18 @@ def build_demo(settings: "Settings", handlers: StudioHandlers) -> gr.Blocks:
                                          file_types=[".jpg", ".jpeg", ".png", ".webp"], elem_id="hs-verify-file")
                 verdict = gr.HTML(label="Verification result", elem_id="hs-verdict")
 
-        gr.on([own.change, adult.change, purpose.change], shown(handlers.consent), inputs=[own, adult, purpose, session],
-              outputs=[session, files, consent_note, mydata], api_name="consent", concurrency_limit=None,
+        # `.input`: only the person's own ticks; a returning session's boxes are ticked by `attach`.
+        gr.on([own.input, adult.input, purpose.input], shown(handlers.consent), inputs=[own, adult, purpose, session],
+              outputs=[session, files, consent_note, mydata, key_panel], api_name="consent", concurrency_limit=None,
               show_progress="hidden")
+        returning = [session, own, adult, purpose, files, make, consent_note, key_panel, return_note, gallery, status,
+                     mydata]
+        watching = dict(fn=shown_stream(handlers.watch), inputs=[session], outputs=[gallery, status, mydata],
+                        concurrency_limit=None, show_progress_on=[status], api_visibility="private")
+        demo.load(shown(handlers.attach), inputs=[code_in], outputs=returning, js=ATTACH_JS, api_name="attach",
+                  concurrency_limit=None, show_progress="hidden").success(**watching)
+        open_code.click(shown(handlers.attach), inputs=[code_in], outputs=returning, js=KEEP_CODE_JS,
+                        api_visibility="private", concurrency_limit=None).success(**watching)
         files.upload(shown(handlers.upload), inputs=[files, session], outputs=[screening, files, make, mydata],
                      api_name="upload", concurrency_limit=2, concurrency_id="screening")
         # Admission and watching only: the job itself runs in the GPU line, whatever this event does.
@@ -103,13 +134,22 @@ def build_demo(settings: "Settings", handlers: StudioHandlers) -> gr.Blocks:
                    api_name="generate", concurrency_limit=None, show_progress_on=[status])
         stop.click(shown(handlers.cancel), inputs=[session], outputs=[status], api_visibility="private",
                    concurrency_limit=None, show_progress="hidden")
+        resume.click(shown(handlers.resume), inputs=[session], outputs=[styles, count], api_visibility="private",
+                     concurrency_limit=None, show_progress="hidden").success(
+            shown_stream(handlers.generate), inputs=[styles, count, session], outputs=[gallery, status, mydata],
+            concurrency_limit=None, show_progress_on=[status], api_visibility="private")
         delete.click(shown(handlers.delete), inputs=[session], api_name="delete_now", concurrency_limit=None,
-                     outputs=[session, receipt, screening, gallery, own, adult, purpose, files, make, mydata])
+                     outputs=[session, receipt, screening, gallery, own, adult, purpose, files, make, mydata, key_panel])
         to_check.upload(shown(handlers.verify), inputs=[to_check], outputs=[verdict], api_name="verify",
                         concurrency_limit=2, concurrency_id="screening")
         demo.unload(handlers.unload)
     demo.queue(max_size=GRADIO_QUEUE_EVENTS, api_open=False)
     return demo
+
+
+def _days(settings: "Settings") -> str:
+    days = settings.headshot_retention_days
+    return f"{days:g} day" + ("" if days == 1 else "s")
 
 
 def delete_cache_schedule(settings: "Settings") -> tuple[int, int]:

@@ -99,6 +99,30 @@ def render_my_data(expiry: Any | None, export_token: str | None, now: float) -> 
     return f"<div id='hs-mydata'><ul>{''.join(rows) or '<li>Stored, no erasure time set yet.</li>'}</ul>{download}</div>"
 
 
+def render_return_key(code: str | None) -> str:
+    """The owner's private way back, shown once at consent (and again in the same tab after a reload).
+
+    The link itself is built in the browser (studio.js) from the page's own address: the server
+    never composes it, so no Host header can point it elsewhere, and the key stays in the fragment.
+    """
+    if not code:
+        return ""
+    return ("<div id='hs-returnkey' data-code='" + _esc(code) + "' data-saved='false'>"
+            "<p><strong>Your private key.</strong> Keep it to come back to your headshots from any browser, "
+            "for as long as they are kept. Nobody, including us, can recover it: we keep only a fingerprint of "
+            "it, and your headshots are locked with it. Without it your data is simply erased on schedule.</p>"
+            f"<p>Your code: <code id='hs-key-code'>{_esc(code)}</code></p>"
+            "<p>Your private link: <input id='hs-key-link' readonly aria-label='Your private link' value=''></p>"
+            "<p><button type='button' class='hs-button' data-hs-copy>Copy link</button> "
+            "<button type='button' class='hs-button' data-hs-save>Save as a file</button> "
+            "<span id='hs-key-saved' role='status'></span></p></div>")
+
+
+def render_return(message: str, *, erased_at: float | None = None) -> str:
+    """What a presented key leads to, when it leads to no live session: one neutral sentence."""
+    return f"<p id='hs-return-note' role='status'>{_esc(message)}</p>"
+
+
 def render_receipt(receipt: Any) -> str:
     data = receipt.to_json()
     href = "data:application/json;base64," + base64.b64encode(data).decode()
@@ -153,11 +177,50 @@ CSS = """
 #hs-receipt pre { white-space: pre-wrap; word-break: break-all; max-height: 320px; overflow: auto; font-size: 0.8em; }
 """
 
-# The page's own script, served as a file (/studio.js) so that the Content-Security-Policy needs neither
-# 'unsafe-inline' nor 'unsafe-eval'. It counts the erasure times down in the browser, so the page needs
-# no server tick to stay live.
+# The page's own script, served as a file (/studio.js) so that the Content-Security-Policy needs no
+# 'unsafe-inline'. It counts the erasure times down in the browser (no server tick needed), keeps the
+# return key in this tab's sessionStorage (so a reload restores the session), builds the private link
+# from the page's own address, offers copy / save, and warns before leaving with an unsaved key.
 STUDIO_JS = """
 (() => {
+  const KEY = 'hs-return-key', SAVED = 'hs-return-key-saved';
+  const link = (code) => location.origin + location.pathname + '#key=' + code;
+  const panel = () => document.querySelector('#hs-returnkey[data-code]');
+  const markSaved = (how) => {
+    sessionStorage.setItem(SAVED, '1');
+    const p = panel(); if (p) p.dataset.saved = 'true';
+    const note = document.getElementById('hs-key-saved'); if (note) note.textContent = how;
+  };
+  const syncPanel = () => {
+    const p = panel(); if (!p) return;
+    sessionStorage.setItem(KEY, p.dataset.code);
+    const input = document.getElementById('hs-key-link');
+    if (input && !input.value) input.value = link(p.dataset.code);
+    if (sessionStorage.getItem(SAVED)) p.dataset.saved = 'true';
+  };
+  document.addEventListener('click', (event) => {
+    const p = panel(); if (!p) return;
+    if (event.target.closest('[data-hs-copy]')) {
+      const text = link(p.dataset.code);
+      const done = () => markSaved('Link copied. Keep it somewhere safe.');
+      if (navigator.clipboard && window.isSecureContext) navigator.clipboard.writeText(text).then(done, done);
+      else { const input = document.getElementById('hs-key-link'); input.select(); document.execCommand('copy'); done(); }
+    } else if (event.target.closest('[data-hs-save]')) {
+      const text = ['Headshot Studio: your private key', '', 'Link: ' + link(p.dataset.code), 'Code: ' + p.dataset.code, '',
+        'Open the link (or enter the code on the studio page) to come back to your headshots.',
+        'Nobody, including the studio, can recover this key. Without it your data is erased on schedule.', ''].join(String.fromCharCode(10));
+      const a = document.createElement('a');
+      a.href = URL.createObjectURL(new Blob([text], {type: 'text/plain'}));
+      a.download = 'headshot-studio-private-key.txt';
+      document.body.appendChild(a); a.click(); a.remove();
+      markSaved('Saved as a file.');
+    }
+  });
+  window.addEventListener('beforeunload', (event) => {
+    const p = panel();
+    if (p && p.dataset.saved !== 'true') { event.preventDefault(); event.returnValue = ''; }
+  });
+  setInterval(syncPanel, 500);
   const fmt = (s) => { s = Math.max(0, Math.floor(s)); const d = Math.floor(s / 86400), h = Math.floor(s % 86400 / 3600),
     m = Math.floor(s % 3600 / 60), r = s % 60;
     return d ? `${d} d ${h} h ${m} min` : h ? `${h} h ${m} min` : `${m} min ${String(r).padStart(2, '0')} s`; };

@@ -67,14 +67,16 @@ def server_environment(data_dir: Path, port: int) -> dict[str, str]:
     return env
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory) -> Server:
+def start_server(tmp_path_factory, **overrides: str):
+    """`python app.py` on a free port with its own data root; `overrides` are extra HEADSHOT_* settings."""
     data_dir = tmp_path_factory.mktemp("studio-data")
     port = _free_port()
     log = tmp_path_factory.mktemp("studio-log") / "server.log"
+    env = server_environment(data_dir, port)
+    env.update({f"HEADSHOT_{k.upper()}": v for k, v in overrides.items()})
     with open(log, "wb") as out:
         proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-                                env=server_environment(data_dir, port))
+                                env=env)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
     while True:
@@ -89,12 +91,22 @@ def server(tmp_path_factory) -> Server:
             proc.kill()
             pytest.fail(f"the studio server did not start:\n{log.read_text()[-3000:]}")
         time.sleep(0.3)
-    yield Server(url, data_dir, log, proc.pid)
+    return Server(url, data_dir, log, proc.pid), proc
+
+
+def stop_server(proc) -> None:
     proc.terminate()
     try:
         proc.wait(timeout=20)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory) -> Server:
+    server, proc = start_server(tmp_path_factory)
+    yield server
+    stop_server(proc)
 
 
 @pytest.fixture(scope="session")

@@ -62,7 +62,7 @@ def test_generation_and_deletion_without_a_session_are_refused(server, client_fa
 
 def test_internal_events_are_not_part_of_the_api(server, client_factory):
     endpoints = set(client_factory().view_api(print_info=False, return_format="dict")["named_endpoints"])
-    assert endpoints == {"/consent", "/upload", "/generate", "/delete_now", "/verify"}
+    assert endpoints == {"/attach", "/consent", "/upload", "/generate", "/delete_now", "/verify"}
 
 
 FILE_ROUTES = ("/gradio_api/file=", "/file=", "/gradio_api/file/", "/gradio_api/file//", "/file/")

@@ -152,21 +152,27 @@ def test_the_whole_journey_from_consent_to_signed_deletion(server, browser, face
     context.close()
 
 
-def test_closing_the_tab_erases_the_session(server, browser, faces_dir):
+def test_closing_the_tab_erases_nothing_and_the_return_key_opens_the_session_again(server, browser, faces_dir):
     context = browser.new_context()
     page = context.new_page()
     page.goto(server.url)
     for box in ("own", "adult", "purpose"):
         page.locator(f"#hs-consent-{box} input").check()
-    page.wait_for_selector("#hs-upload input[type=file]", state="attached", timeout=10_000)
+    page.wait_for_selector("#hs-returnkey[data-code]", timeout=15_000)
+    code = page.locator("#hs-returnkey").get_attribute("data-code")
     page.locator("#hs-upload input[type=file]").set_input_files(
         [str(faces_dir / n) for n in ("obama_1.jpg", "obama_4.jpg")])
     page.wait_for_selector("#hs-screening", timeout=60_000)
-    assert server.files(server.data_dir / "vault") != []
-    page.close()  # ends the page's heartbeat: Gradio runs the unload handler
-    for _ in range(40):
-        if server.files(server.data_dir / "vault") == []:
-            break
-        time.sleep(0.25)
+    stored = server.files(server.data_dir / "vault")
+    assert stored != []
+    page.close(run_before_unload=False)  # ends the page's heartbeat: Gradio runs the unload handler
+    time.sleep(3)
+    assert server.files(server.data_dir / "vault") == stored  # the session waits for its owner
+    page = context.new_page()
+    page.goto(f"{server.url}/#key={code}")
+    page.wait_for_function("(document.querySelector('#hs-consent-note')?.innerText || '').includes('Welcome back')",
+                           timeout=30_000)
+    page.locator("#hs-delete").click()
+    page.wait_for_selector("#hs-receipt", timeout=30_000)
     assert server.files(server.data_dir / "vault") == []
     context.close()
