@@ -33,7 +33,7 @@ from typing import Iterable
 from PIL import Image
 from sqlalchemy import and_, or_, select
 
-from privacy.database import BlobRow, Database, DataKey, SessionRow
+from privacy.database import BlobRow, Database, DataKey, OwnerKey, SessionRow
 from privacy.vault import HEADSHOTS, IDENTITY, MAGIC, Vault
 from settings import Settings
 
@@ -171,13 +171,15 @@ def _check_index(db: Database, blob_dir: Path, report: ResidueReport) -> None:
     on_disk = {p.name for p in blob_dir.iterdir() if p.is_file() and not p.name.startswith(".")} \
         if blob_dir.is_dir() else set()
     with db.session() as s:
-        rows = s.execute(select(BlobRow.id, DataKey.session_id).outerjoin(
-            DataKey, and_(DataKey.session_id == BlobRow.session_id, DataKey.category == BlobRow.category))).all()
-    indexed = {blob_id for blob_id, _ in rows}
-    for blob_id, key_owner in rows:
+        # A blob's key is wrapped by the master key or, once handed to its owner, by the owner's key.
+        rows = s.execute(select(BlobRow.id, DataKey.session_id, OwnerKey.session_id).outerjoin(
+            DataKey, and_(DataKey.session_id == BlobRow.session_id, DataKey.category == BlobRow.category)).outerjoin(
+            OwnerKey, and_(OwnerKey.session_id == BlobRow.session_id, OwnerKey.category == BlobRow.category))).all()
+    indexed = {blob_id for blob_id, _, _ in rows}
+    for blob_id, master_held, owner_held in rows:
         if blob_id not in on_disk:
             report.findings.append(Finding("dangling_index", f"blobs/{blob_id}", "index row without its file"))
-        elif key_owner is None:
+        elif master_held is None and owner_held is None:
             report.findings.append(Finding("orphan_blob", f"vault/{blob_id}", "ciphertext whose key is destroyed"))
     for name in sorted(on_disk - indexed):
         report.findings.append(Finding("orphan_blob", f"vault/{name}", "file without an index row"))
@@ -196,6 +198,9 @@ def _check_expiry(db: Database, now: float, settings: Settings, report: ResidueR
             headshots_due,
             and_(SessionRow.consented_at.is_(None),
                  SessionRow.created_at <= now - settings.session_hard_cap_seconds)))).scalars().all()
+        keys += s.execute(select(SessionRow.audit_id, OwnerKey.category).join(
+            OwnerKey, OwnerKey.session_id == SessionRow.id).where(
+                and_(OwnerKey.category == HEADSHOTS, headshots_due))).all()
     for audit_id, category in keys:
         report.findings.append(Finding("expired_key", f"data_keys/{audit_id}/{category}", "key past its expiry"))
     for audit_id in sessions:
