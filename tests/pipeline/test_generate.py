@@ -126,7 +126,17 @@ def test_trigger_embeddings_are_swapped_in_only_while_the_adapter_is_loaded(base
     assert not embedding._forward_hooks
 
 
-def test_large_outputs_decode_in_tiles_and_every_output_one_image_at_a_time(base):
-    from pipeline.generate import TILE_ABOVE_PIXELS
-    assert base.pipe.vae.use_slicing
-    assert TILE_ABOVE_PIXELS == 1024 * 1024
+def test_large_outputs_decode_in_tiles_and_every_output_one_image_at_a_time(base, two_sessions, monkeypatch):
+    import dataclasses
+
+    from PIL import Image
+    seen = []
+
+    def fake_pipe(self, *, width, height, prompt, **kwargs):  # records the VAE's mode, skips the compute
+        seen.append((width, height, self.vae.use_slicing, self.vae.use_tiling))
+        return type("Out", (), {"images": [Image.new("RGB", (width, height))] * len(prompt)})()
+
+    monkeypatch.setattr(type(base.pipe), "__call__", fake_pipe)
+    large = dataclasses.replace(STYLE, sizes=dict(STYLE.sizes, tiny=(1024, 1152)))
+    generate_styles(base, two_sessions[0], [STYLE, large], count=1, seed=0, steps=1)
+    assert seen == [(64, 64, True, False), (1024, 1152, True, True)]
