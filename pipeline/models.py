@@ -118,7 +118,7 @@ def family_from_configs(configs: dict[str, dict]) -> str:
         raise refuse(f"a {name or 'non-UNet'} pipeline")
     if any(w in name for w in ("Img2Img", "Inpaint", "Refiner", "Upscale", "Depth", "InstructPix2Pix")):
         raise refuse(f"a {name}, not a text-to-image base")
-    if "text_encoder" not in index:
+    if _absent(index, "text_encoder"):  # SDXL's refiner lists it as [null, null]
         raise refuse("a refiner (it has no first text encoder)")
     if unet.get("in_channels", 4) != 4:
         raise refuse("an inpainting or image-conditioned model (its UNet takes extra input channels)")
@@ -138,6 +138,11 @@ def family_from_configs(configs: dict[str, dict]) -> str:
             or scheduler.get("prediction_type") == "v_prediction":
         return "sd2"
     return "sd15"
+
+
+def _absent(index: dict, component: str) -> bool:
+    entry = index.get(component)
+    return entry is None or (isinstance(entry, list) and bool(entry) and all(part is None for part in entry))
 
 
 def family_from_index(index: dict) -> str:

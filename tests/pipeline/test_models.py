@@ -85,6 +85,7 @@ def test_sd2_is_told_from_sd15_by_its_text_encoder_and_prediction_type():
     ({"model_index.json": XL_INDEX, "vae/config.json": {"latents_mean": [0.0] * 4, "latents_std": [1.0] * 4}},
      "latent mean/std"),
     ({"model_index.json": {k: v for k, v in XL_INDEX.items() if k != "text_encoder"}}, "refiner"),
+    ({"model_index.json": dict(XL_INDEX, text_encoder=[None, None])}, "refiner"),
     ({"model_index.json": SD_INDEX, "unet/config.json": {"in_channels": 9}}, "inpainting"),
     ({"model_index.json": dict(SD_INDEX, _class_name="StableDiffusionInpaintPipeline")}, "not a text-to-image"),
     ({"model_index.json": {"_class_name": "FluxPipeline", "transformer": [], "text_encoder": []}}, "Flux"),
