@@ -18,15 +18,16 @@ still gets it). Generation uses DPM++ 2M with Karras sigmas (`generation_schedul
 
 The default base model (settings.base_model) is SDXL base 1.0
 (stabilityai/stable-diffusion-xl-base-1.0, ~6.9 GB of fp16 weights):
-  * VRAM: generation at 1024 px needs ~10 GB in bf16; LoRA training (rank 16,
-    batch 1, gradient checkpointing, cached latents and text embeddings, text
-    encoders and VAE moved off the GPU) peaks around 12-14 GB, so a 16 GB GPU
-    is the practical minimum and a 24 GB GPU is comfortable.
+  * VRAM (estimates, not measured here; bench/bench_gpu.py measures them):
+    generation at 1024 px needs ~10 GB in bf16; LoRA training (rank 32, batch 2,
+    cached latents, pivotal tuning) is estimated at ~12-14 GB with gradient
+    checkpointing and the encoders moved off the GPU, ~30 GB without; the trainer
+    picks from the measured free memory (pipeline/train_lora.py
+    `needs_checkpointing`), so a 16 GB GPU is the practical minimum.
   * Time (estimated from published SDXL DreamBooth-LoRA runs, not measured
-    here): ~2-3 training steps/s at 1024 px on an A100/H100-class GPU, so the
-    default 500-1000 steps take roughly 4-8 minutes; on a T4-class 16 GB GPU
-    expect 1-1.5 s/step, i.e. 10-25 minutes. Each 1024 px image takes ~3-5 s
-    (30 steps) on an A100, ~25 s on a T4.
+    here): the default 500-1500 steps at batch 2 take roughly 4-12 minutes on an
+    A100/H100-class GPU, 20-40+ on a T4. Each 1024 px image takes ~3-5 s (28
+    steps) on an A100, ~25 s on a T4.
 SD1.5-family models need ~4 GB (generation) / ~8 GB (training) at 512 px.
 
 When the hub cannot be reached and no local weights exist, `load_base` fails at
