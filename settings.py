@@ -70,6 +70,7 @@ class Settings:
     face_detection_threshold: float = _setting(0.5, "dlib HOG detector score a detection needs to count as a face.", minimum=0.0, maximum=3.0)
     min_face_fraction: float = _setting(0.12, "Smallest face width as a fraction of the photo's short side.", minimum=0.01, maximum=0.9)
     same_person_distance: float = _setting(0.6, "Largest dlib embedding distance still counted as the same person (dlib's own 0.6).", minimum=0.2, maximum=1.0)
+    max_crop_upscale: float = _setting(4.0, "Largest factor by which a face crop may be enlarged to the training size (1024 px); blurrier photos are refused, since the model learns softness from upscaled pixels.", minimum=1.0, maximum=16.0)
     duplicate_distance: float = _setting(0.12, "Embedding distance below which two photos count as near-duplicates (with a pixel-hash check).", minimum=0.0, maximum=0.5)
 
     # --- generation -----------------------------------------------------------------------

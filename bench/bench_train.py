@@ -8,12 +8,17 @@ measured between two of its own progress reports (after `--warmup` steps and at 
 end), so set-up (latent/text caching, adapter injection) is excluded from the step
 time and reported separately as "setup".
 
-"Baseline" follows diffusers examples/dreambooth/train_dreambooth_lora(_sdxl).py: the
-VAE encodes the photos and the text encoder(s) encode the captions EVERY step, the
-forward runs under autocast with frozen weights in the half dtype and LoRA weights in
-fp32, default `torch.optim.AdamW`, and the loss is read with `.item()` every step for
-the progress bar. Rank, alpha, lr, batch size, resolution, gradient checkpointing and
-the number of steps are the same for both.
+"Baseline" follows diffusers examples/advanced_diffusion_training/
+train_dreambooth_lora_sdxl_advanced.py as LoRA Ease runs it (`--cache_latents`,
+`--train_text_encoder_ti`): the VAE posteriors are cached once, the text encoder(s)
+encode the captions EVERY step (`encode_prompt`), with gradients into the WHOLE token
+embedding tables (fp32) during the pivotal phase and the rows other than the trigger's
+restored after each optimizer step, as its `TokenEmbeddingsHandler.retract_embeddings`
+does; the forward runs under autocast with frozen weights in the half dtype and LoRA
+weights in fp32, default `torch.optim.AdamW`, min-SNR weighting, and the loss is read
+with `.item()` every step for the progress bar. Rank, alpha, learning rates, batch size,
+resolution, pivotal fraction, gradient checkpointing and the number of steps are the
+same for both.
 
 `--arch sd15|sdxl` builds the real-size UNet / VAE / text-encoder architectures
 (configs below, matching SD1.5 and SDXL base 1.0) with random weights; on CUDA the
@@ -51,10 +56,15 @@ from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProject
 from pipeline.faces import TrainingExample, caption  # noqa: E402
 from pipeline.models import BaseModel, load_base, pick_dtype, resolve_device, wrap_pipeline  # noqa: E402
 from pipeline.tiny import _scheduler, tiny_tokenizer  # noqa: E402
+from pipeline.embeddings import ENCODERS, trigger_ids  # noqa: E402
 from pipeline.train_lora import (  # noqa: E402
     TrainConfig,
+    _loss,
     default_train_config,
+    free_device_memory,
     images_to_tensor,
+    pivotal_steps,
+    sdxl_time_ids,
     train_lora,
     unet_lora_config,
 )
@@ -100,62 +110,90 @@ def build_real_size(arch: str, device: torch.device) -> BaseModel:
                                              tokenizer=tiny_tokenizer(), tokenizer_2=tiny_tokenizer(), unet=unet,
                                              scheduler=_scheduler())
     pipe.to(device, dtype)
-    return wrap_pipeline(pipe, arch, f"random-{arch}", device, dtype, is_demo=True)
+    # is_demo=False although the weights are random: benchmarks generate at the family's
+    # real sizes and step counts (a demo model would use the tiny 64 px / 4-step path);
+    # their images are never delivered to anyone.
+    return wrap_pipeline(pipe, arch, f"random-{arch}", device, dtype, is_demo=False)
 
 
-# --- the baseline: diffusers' DreamBooth LoRA example loop -----------------------------------------
+# --- the baseline: diffusers' advanced DreamBooth LoRA loop (pivotal tuning, cached latents) -------
 def baseline_steps(base: BaseModel, examples: list[TrainingExample], config: TrainConfig, steps: int) -> float:
-    """Seconds per step of the example recipe, after `config.sync_every` warm-up steps."""
+    """Seconds per step of the reference recipe, after `config.sync_every` warm-up steps."""
     pipe, unet, dev = base.pipe, base.pipe.unet, base.device
     mixed = dev.type == "cuda" and base.dtype != torch.float32
+    autocast = dict(device_type=dev.type, dtype=base.dtype, enabled=mixed)
     scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
+    alphas = scheduler.alphas_cumprod.to(dev)
     unet.add_adapter(unet_lora_config(config))
     cast_training_params(unet, dtype=torch.float32)
     params = [p for p in unet.parameters() if p.requires_grad]
     if config.gradient_checkpointing:
         unet.enable_gradient_checkpointing()
     unet.train()
-    optimizer = torch.optim.AdamW(params, lr=config.learning_rate, betas=(0.9, 0.999),
-                                  weight_decay=config.weight_decay, eps=1e-8)
-    pixels = images_to_tensor(examples)
+    # Pivotal tuning the reference way: whole embedding tables train in fp32.
+    names = ENCODERS[base.family]
+    tables = [getattr(pipe, n).get_input_embeddings().weight for n in names]
+    originals = [t.data.clone() for t in tables]
+    keep = []
+    for name, table in zip(names, tables):
+        mask = torch.ones(table.shape[0], dtype=torch.bool, device=dev)
+        mask[trigger_ids(pipe, name)] = False
+        keep.append(mask)
+        table.data = table.data.float()
+        table.requires_grad_(True)
+    ti_steps = pivotal_steps(config)
+    optimizer = torch.optim.AdamW([{"params": params, "lr": config.learning_rate, "weight_decay": config.weight_decay},
+                                   {"params": tables, "lr": config.embedding_learning_rate, "weight_decay": 0.0}],
+                                  betas=(0.9, 0.999), eps=1e-8)
+    with torch.no_grad():  # --cache_latents
+        dists = [pipe.vae.encode(images_to_tensor([e]).to(dev, base.dtype)).latent_dist for e in examples]
     captions = [e.caption for e in examples]
+    time_ids = sdxl_time_ids(examples, dev)
     scaler = torch.amp.GradScaler("cuda", enabled=mixed and base.dtype == torch.float16)
-    res = examples[0].image.width
     started = None
     try:
         for step in range(steps):
             if step == config.sync_every:
                 _sync(dev)
                 started = time.perf_counter()
+            if step == ti_steps:
+                for table in tables:
+                    table.requires_grad_(False)
             i = np.random.randint(len(examples), size=config.batch_size)
-            batch = pixels[i].to(dev, base.dtype)
-            with torch.no_grad():
-                latents = pipe.vae.encode(batch).latent_dist.sample() * pipe.vae.config.scaling_factor
+            latents = torch.cat([dists[j].sample() for j in i]) * pipe.vae.config.scaling_factor
+            with torch.set_grad_enabled(step < ti_steps), torch.autocast(**autocast):
+                prompts = [captions[j] for j in i]
                 if base.family == "sdxl":
-                    embeds, _, pooled, _ = pipe.encode_prompt(prompt=[captions[j] for j in i], device=dev,
+                    embeds, _, pooled, _ = pipe.encode_prompt(prompt=prompts, device=dev,
                                                               do_classifier_free_guidance=False)
-                    added = {"text_embeds": pooled,
-                             "time_ids": torch.tensor([[res, res, 0, 0, res, res]], device=dev).repeat(len(i), 1)}
+                    added = {"text_embeds": pooled, "time_ids": time_ids[torch.as_tensor(i, device=dev)]}
                 else:
-                    embeds, _ = pipe.encode_prompt([captions[j] for j in i], dev, 1, False)
+                    embeds, _ = pipe.encode_prompt(prompts, dev, 1, False)
                     added = None
             noise = torch.randn_like(latents)
             t = torch.randint(0, scheduler.config.num_train_timesteps, (len(i),), device=dev)
             noisy = scheduler.add_noise(latents, noise, t)
-            with torch.autocast(dev.type, dtype=base.dtype, enabled=mixed):
+            with torch.autocast(**autocast):
                 pred = unet(noisy, t, encoder_hidden_states=embeds, added_cond_kwargs=added).sample
-            loss = F.mse_loss(pred.float(), noise.float())
+            loss = _loss(pred.float(), noise.float(), alphas[t], "epsilon", config.snr_gamma)
             scaler.scale(loss).backward()
             scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
+            torch.nn.utils.clip_grad_norm_(params + [tb for tb in tables if tb.requires_grad], config.max_grad_norm)
             scaler.step(optimizer)
             scaler.update()
             optimizer.zero_grad()
+            if step < ti_steps:
+                with torch.no_grad():  # retract_embeddings: only the trigger's rows may change
+                    for table, original, mask in zip(tables, originals, keep):
+                        table.data[mask] = original[mask].float()
             loss.detach().item()  # the example's per-step progress-bar readout
         _sync(dev)
         return (time.perf_counter() - started) / (steps - config.sync_every)
     finally:
         del optimizer, params
+        for table, original in zip(tables, originals):
+            table.requires_grad_(False)
+            table.data = original
         unet.unload_lora()
         unet.disable_gradient_checkpointing()
         unet.eval()
@@ -205,21 +243,25 @@ def unet_step_flops(base: BaseModel, config: TrainConfig, res: int) -> float:
 
 
 def photos(n: int, res: int) -> list[TrainingExample]:
+    """Noise crops with per-photo captions and a source size, as prepare_examples makes them."""
     rng = np.random.default_rng(0)
-    return [TrainingExample(Image.fromarray(rng.integers(0, 256, (res, res, 3), dtype=np.uint8)), caption())
-            for _ in range(n)]
+    return [TrainingExample(Image.fromarray(rng.integers(0, 256, (res, res, 3), dtype=np.uint8)),
+                            caption(f"head and shoulders, {c} background, even light"), original_size=(res // 2 + i, res // 2 + i))
+            for i, c in zip(range(n), ["white", "grey", "blue", "dark grey"] * n)]
 
 
 def run(arch: str, args: argparse.Namespace) -> dict:
     dev = resolve_device(args.device)
     base = load_base(arch, device=str(dev)) if arch.startswith("tiny") else build_real_size(arch, dev)
-    config = dataclasses.replace(default_train_config(args.photos, base.family, steps_override=args.steps,
-                                                      on_gpu=dev.type == "cuda"),
-                                 sync_every=args.warmup, rank=args.rank, alpha=args.rank)
+    config = default_train_config(args.photos, base.family, steps_override=args.steps,
+                                  free_memory_bytes=free_device_memory(dev))
+    rank = args.rank or config.rank
+    config = dataclasses.replace(config, sync_every=args.warmup, rank=rank, alpha=rank)
     examples = photos(args.photos, base.resolution)
     row = {"arch": arch, "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
            "dtype": str(base.dtype).replace("torch.", ""), "res": base.resolution, "steps": args.steps,
-           "rank": config.rank, "grad_ckpt": config.gradient_checkpointing}
+           "rank": config.rank, "batch": config.batch_size, "pivotal_steps": pivotal_steps(config),
+           "grad_ckpt": config.gradient_checkpointing}
     results = {"ours": [], "baseline": []}
     peaks = {}
     for _ in range(args.repeats):  # alternate, so drift (thermal, caches) hits both alike
@@ -258,7 +300,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=40, help="training steps per measured run")
     parser.add_argument("--warmup", type=int, default=10, help="steps excluded from the timing")
     parser.add_argument("--photos", type=int, default=4)
-    parser.add_argument("--rank", type=int, default=8)
+    parser.add_argument("--rank", type=int, default=0, help="LoRA rank; 0 = the recipe's (32)")
     parser.add_argument("--repeats", type=int, default=5,
                         help="runs per loop, alternating; the fastest counts (fewer than 5 is noisy on a shared 2-core CPU)")
     parser.add_argument("--peak-tflops", type=float, default=0.0, help="override the GPU's peak dense TFLOP/s")

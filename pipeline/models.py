@@ -1,23 +1,33 @@
 """Load the base diffusion model (hub id, local directory, or a tiny demo model) onto the right device.
 
-Families: SD1.5-style (`StableDiffusionPipeline`) and SDXL-style
-(`StableDiffusionXLPipeline`), chosen from the model's own `model_index.json`
-(`_class_name`, or the presence of `text_encoder_2`). Device and dtype are picked
-automatically: bf16 on CUDA when supported (fp16 otherwise), fp32 on CPU. Attention
-uses PyTorch SDPA (`AttnProcessor2_0`, set explicitly so a model whose config asks for
-something else still gets it).
+Families (`FAMILIES`), each with its own native size and prediction type, read from the
+model's own configs (`model_index.json`, `unet/`, `vae/`, `scheduler/` config files):
+  * sd15: `StableDiffusionPipeline`, epsilon prediction, 512 px;
+  * sd2:  `StableDiffusionPipeline` with a 1024-wide OpenCLIP text encoder (SD 2.x),
+          v-prediction at 768 px (2.x-768) or epsilon at 512 px (2.x-base);
+  * sdxl: `StableDiffusionXLPipeline` with both text encoders, 1024 px.
+Anything else is refused with `ModelUnavailable` naming these families: EDM-scheduled
+models and VAEs with `latents_mean/std` (Playground v2.5: a different noise
+formulation our DDPM loss would silently train wrongly), refiners (no first text
+encoder), inpainting UNets (9 input channels), img2img classes, FLUX, SD3 and others.
+
+Device and dtype are picked automatically: bf16 on CUDA only where the GPU has it
+natively, fp16 elsewhere (T4, V100), fp32 on CPU. Attention uses PyTorch SDPA
+(`AttnProcessor2_0`, set explicitly so a model whose config asks for something else
+still gets it). Generation uses DPM++ 2M with Karras sigmas (`generation_scheduler`).
 
 The default base model (settings.base_model) is SDXL base 1.0
 (stabilityai/stable-diffusion-xl-base-1.0, ~6.9 GB of fp16 weights):
-  * VRAM: generation at 1024 px needs ~10 GB in bf16; LoRA training (rank 16,
-    batch 1, gradient checkpointing, cached latents and text embeddings, text
-    encoders and VAE moved off the GPU) peaks around 12-14 GB, so a 16 GB GPU
-    is the practical minimum and a 24 GB GPU is comfortable.
+  * VRAM (estimates, not measured here; bench/bench_gpu.py measures them):
+    generation at 1024 px needs ~10 GB in bf16; LoRA training (rank 32, batch 2,
+    cached latents, pivotal tuning) is estimated at ~12-14 GB with gradient
+    checkpointing and the encoders moved off the GPU, ~30 GB without; the trainer
+    picks from the measured free memory (pipeline/train_lora.py
+    `needs_checkpointing`), so a 16 GB GPU is the practical minimum.
   * Time (estimated from published SDXL DreamBooth-LoRA runs, not measured
-    here): ~2-3 training steps/s at 1024 px on an A100/H100-class GPU, so the
-    default 500-1000 steps take roughly 4-8 minutes; on a T4-class 16 GB GPU
-    expect 1-1.5 s/step, i.e. 10-25 minutes. Each 1024 px image takes ~3-5 s
-    (30 steps) on an A100, ~25 s on a T4.
+    here): the default 500-1500 steps at batch 2 take roughly 4-12 minutes on an
+    A100/H100-class GPU, 20-40+ on a T4. Each 1024 px image takes ~3-5 s (28
+    steps) on an A100, ~25 s on a T4.
 SD1.5-family models need ~4 GB (generation) / ~8 GB (training) at 512 px.
 
 When the hub cannot be reached and no local weights exist, `load_base` fails at
@@ -34,13 +44,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from diffusers import DiffusionPipeline, StableDiffusionPipeline, StableDiffusionXLPipeline
+from diffusers import DiffusionPipeline, DPMSolverMultistepScheduler, StableDiffusionPipeline, StableDiffusionXLPipeline
 from diffusers.models.attention_processor import AttnProcessor2_0
 
 from pipeline import tiny
 from privacy.errors import ModelUnavailable
 
-FAMILY_PIPELINES = {"sd15": StableDiffusionPipeline, "sdxl": StableDiffusionXLPipeline}
+FAMILY_PIPELINES = {"sd15": StableDiffusionPipeline, "sd2": StableDiffusionPipeline, "sdxl": StableDiffusionXLPipeline}
+FAMILIES_TEXT = "Stable Diffusion 1.5, Stable Diffusion 2.x or SDXL base (text-to-image)"
+# Config files read to tell the families apart (all small JSON; weights are not touched).
+CONFIG_FILES = ("model_index.json", "unet/config.json", "vae/config.json", "scheduler/scheduler_config.json",
+                "text_encoder/config.json")
 HUB_METADATA_TIMEOUT_S = 5.0  # seconds to wait for the hub's answer on model_index.json
 _FIX_HINT = ("Set HEADSHOT_BASE_MODEL to a local diffusers directory that holds the weights, "
              "or to tiny-sd / tiny-sdxl for the offline demo (random weights, demo output only).")
@@ -51,7 +65,7 @@ class BaseModel:
     """A loaded base pipeline shared by all sessions; `lock` serialises use of `pipe` (LoRA in/out)."""
 
     pipe: DiffusionPipeline
-    family: str  # "sd15" | "sdxl"
+    family: str  # "sd15" | "sd2" | "sdxl"
     resolution: int  # native square training resolution, pixels
     device: torch.device
     dtype: torch.dtype
@@ -68,22 +82,73 @@ def resolve_device(device: str = "auto") -> torch.device:
 
 def pick_dtype(device: torch.device) -> torch.dtype:
     # Half precision only on CUDA: CPU kernels for fp16/bf16 convolutions are slow or missing.
+    # `including_emulation=False`: since torch 2.x `is_bf16_supported()` answers True on
+    # T4/V100 because bf16 can be emulated, without tensor cores (many times slower than
+    # fp16 there); those GPUs get fp16 with a GradScaler in training.
     if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.bfloat16 if torch.cuda.is_bf16_supported(including_emulation=False) else torch.float16
     return torch.float32
 
 
-def family_from_index(index: dict) -> str:
-    """The family of a diffusers `model_index.json`, or ModelUnavailable for anything else."""
+def generation_scheduler(pipe: DiffusionPipeline):
+    """DPM++ 2M Karras built from the model's own noise schedule (prediction type included).
+
+    The sampler most portrait workflows use at 25-30 steps (diffusers' scheduler docs
+    list it as "DPM++ 2M Karras"); unlike SD1.5's default PNDM it makes exactly one
+    model call, and one step callback, per step.
+    """
+    return DPMSolverMultistepScheduler.from_config(pipe.scheduler.config, algorithm_type="dpmsolver++",
+                                                   solver_order=2, use_karras_sigmas=True)
+
+
+def family_from_configs(configs: dict[str, dict]) -> str:
+    """The family of a diffusers model from its config files (`CONFIG_FILES` -> parsed JSON; missing = {}).
+
+    Raises ModelUnavailable, naming the supported families, for anything we cannot train correctly.
+    """
+    index = configs.get("model_index.json", {})
+    unet, vae = configs.get("unet/config.json", {}), configs.get("vae/config.json", {})
+    scheduler = configs.get("scheduler/scheduler_config.json", {})
+    text = configs.get("text_encoder/config.json", {})
     name = index.get("_class_name", "")
+
+    def refuse(what: str) -> ModelUnavailable:
+        return ModelUnavailable(f"The base model is {what}; supported are {FAMILIES_TEXT}. {_FIX_HINT}")
+
+    if "unet" not in index or "transformer" in index or name.startswith(("Flux", "StableDiffusion3")):
+        raise refuse(f"a {name or 'non-UNet'} pipeline")
+    if any(w in name for w in ("Img2Img", "Inpaint", "Refiner", "Upscale", "Depth", "InstructPix2Pix")):
+        raise refuse(f"a {name}, not a text-to-image base")
+    if _absent(index, "text_encoder"):  # SDXL's refiner lists it as [null, null]
+        raise refuse("a refiner (it has no first text encoder)")
+    if unet.get("in_channels", 4) != 4:
+        raise refuse("an inpainting or image-conditioned model (its UNet takes extra input channels)")
+    if "EDM" in str(index.get("scheduler", "")) or "EDM" in scheduler.get("_class_name", ""):
+        raise refuse("trained with EDM noise scheduling")
+    if vae.get("latents_mean") is not None or vae.get("latents_std") is not None:
+        raise refuse("built on a VAE with latent mean/std normalisation (e.g. Playground v2.5)")
     if "XL" in name or "text_encoder_2" in index:
-        if "Img2Img" in name or "Inpaint" in name or "Refiner" in name or "text_encoder" not in index:
-            raise ModelUnavailable(f"The base model is a {name}; a text-to-image SDXL base is needed. {_FIX_HINT}")
+        if "StableDiffusionXLPipeline" not in (name, "") or "text_encoder_2" not in index:
+            raise refuse(f"a {name}")
         return "sdxl"
-    if name in ("StableDiffusionPipeline", "") and "unet" in index and "text_encoder" in index:
-        return "sd15"
-    raise ModelUnavailable(f"The base model's pipeline class {name!r} is not supported; "
-                           f"use a Stable Diffusion 1.5 or SDXL text-to-image model. {_FIX_HINT}")
+    if name not in ("StableDiffusionPipeline", ""):
+        raise refuse(f"a {name}")
+    # SD 2.x swapped CLIP ViT-L (768 wide) for OpenCLIP ViT-H (1024 wide); its 768 px
+    # checkpoints predict v, not the noise (the scheduler config says which).
+    if text.get("hidden_size", 768) == 1024 or unet.get("cross_attention_dim") == 1024 \
+            or scheduler.get("prediction_type") == "v_prediction":
+        return "sd2"
+    return "sd15"
+
+
+def _absent(index: dict, component: str) -> bool:
+    entry = index.get(component)
+    return entry is None or (isinstance(entry, list) and bool(entry) and all(part is None for part in entry))
+
+
+def family_from_index(index: dict) -> str:
+    """The family from `model_index.json` alone (kept for callers that have only that file)."""
+    return family_from_configs({"model_index.json": index})
 
 
 def load_base(model_id: str, device: str = "auto", *, offline: bool | None = None) -> BaseModel:
@@ -107,14 +172,27 @@ def load_base(model_id: str, device: str = "auto", *, offline: bool | None = Non
         index_file = local / "model_index.json"
         if not index_file.is_file():
             raise ModelUnavailable(f"The base model directory has no model_index.json (not a diffusers model). {_FIX_HINT}")
-        index = json.loads(index_file.read_text())
+        configs = {name: json.loads((local / name).read_text()) for name in CONFIG_FILES if (local / name).is_file()}
         source, local_only = str(local), True
     else:
-        index = _hub_index(model_id, offline)
+        configs = _hub_configs(model_id, offline)
         source, local_only = model_id, offline
-    family = family_from_index(index)
+    family = family_from_configs(configs)
     pipe = _from_pretrained(FAMILY_PIPELINES[family], source, dtype, local_only)
     return wrap_pipeline(pipe.to(dev), family, model_id, dev, dtype, is_demo=False)
+
+
+def _hub_configs(model_id: str, offline: bool) -> dict[str, dict]:
+    """model_index.json (required) and the component configs that exist, from the hub or its cache."""
+    from huggingface_hub import hf_hub_download
+    configs = {"model_index.json": _hub_index(model_id, offline)}
+    for name in CONFIG_FILES[1:]:
+        try:
+            path = hf_hub_download(model_id, name, local_files_only=offline, etag_timeout=HUB_METADATA_TIMEOUT_S)
+        except Exception:  # noqa: BLE001 - an optional config: its absence only narrows the check
+            continue
+        configs[name] = json.loads(Path(path).read_text())
+    return configs
 
 
 def _hub_index(model_id: str, offline: bool) -> dict:
@@ -156,6 +234,10 @@ def wrap_pipeline(pipe: DiffusionPipeline, family: str, model_id: str, dev: torc
     pipe.unet.set_attn_processor(AttnProcessor2_0())
     pipe.vae.set_attn_processor(AttnProcessor2_0())
     pipe.set_progress_bar_config(disable=True)
+    pipe.scheduler = generation_scheduler(pipe)
+    # Decode one image at a time: at 832x1024 in fp32 (the path SDXL's VAE takes on fp16
+    # GPUs via force_upcast) a batch of 4 costs ~10 GB more than one image.
+    pipe.vae.enable_slicing()
     for module in (pipe.unet, pipe.vae, pipe.text_encoder, getattr(pipe, "text_encoder_2", None)):
         if module is not None:
             module.requires_grad_(False)

@@ -25,11 +25,11 @@ from typing import Callable
 import numpy as np
 from sqlalchemy import select
 
-from pipeline.adapter import adapter_from_bytes, adapter_to_bytes, to_diffusers_lora_bytes
+from pipeline.adapter import adapter_from_bytes, adapter_to_bytes, export_files
 from pipeline.engine import EngineProgress, ScoredHeadshot, make_headshots
 from pipeline.models import BaseModel, load_base
 from pipeline.styles import Style, load_styles
-from pipeline.train_lora import default_train_config
+from pipeline.train_lora import default_train_config, free_device_memory
 from privacy import audit, retention
 from privacy.consent import Attestations, ConsentRecord, record_consent, require_consent
 from privacy.database import Database, ReturnKeyRow
@@ -193,7 +193,8 @@ class Studio:
         base = self.base_model()
         audit_id = self.vault.audit_id(session_id)
         audit.record_event(self.db, audit_id, audit.TRAINING_STARTED, self.clock(), photos=len(screened))
-        config = default_train_config(len(screened), base.family, steps_override=self.settings.train_steps)
+        config = default_train_config(len(screened), base.family, steps_override=self.settings.train_steps,
+                                      free_memory_bytes=free_device_memory(base.device))
         try:
             outputs = make_headshots(
                 base, screened, styles, count_per_style=count_per_style, seed=seed, train_config=config,
@@ -253,7 +254,7 @@ class Studio:
     def export(self, session_id: str, *, include_adapter: bool = False, owner_key: bytes | None = None) -> bytes:
         require_consent(self.db, session_id)
         return export_session(self.erasure, session_id, include_adapter=include_adapter, owner_key=owner_key,
-                              adapter_to_diffusers=lambda data: to_diffusers_lora_bytes(adapter_from_bytes(data)))
+                              adapter_files=lambda data: export_files(adapter_from_bytes(data)))
 
     def expiry(self, session_id: str) -> retention.Expiry:
         return retention.expiry_of(self.db, session_id)

@@ -47,8 +47,15 @@ class Style:
     def negative_prompt(self) -> str:
         return ", ".join(p for p in (self.negative, self.common_negative) if p)
 
-    def size_for(self, family: str, is_demo: bool = False) -> tuple[int, int]:
-        return self.sizes["tiny" if is_demo else family]
+    def size_for(self, family: str, is_demo: bool = False, resolution: int = 512) -> tuple[int, int]:
+        """(width, height) for `family`; SD 2.x uses the SD1.5 framing scaled to its native `resolution`
+        (768 px for 2.x-768, 512 px for 2.x-base), in multiples of 64 (VAE x8, UNet /8)."""
+        if is_demo:
+            return self.sizes["tiny"]
+        if family == "sd2":
+            w, h = self.sizes["sd15"]
+            return (max(64, round(w * resolution / 512 / 64) * 64), max(64, round(h * resolution / 512 / 64) * 64))
+        return self.sizes[family]
 
 
 def load_styles(path: Path | str = DEFAULT_STYLES_PATH) -> dict[str, Style]:

@@ -1,15 +1,23 @@
 """Train one person's DreamBooth-style LoRA adapter on the shared base UNet, in-process, fast.
 
-The recipe is diffusers' examples/dreambooth/train_dreambooth_lora(_sdxl).py (noise
-prediction MSE on VAE latents of the instance photos, captioned with a rare token),
-with what makes it fast on a shared GPU:
-  * VAE latents (their mean and std) and text embeddings are computed ONCE before the
-    loop; the example re-encodes every step. A fresh latent is still sampled from the
-    cached distribution each step, as the example does with `latent_dist.sample()`.
-    With `offload_encoders` the VAE and text encoders then leave the GPU.
-  * Mixed precision on GPU: frozen weights stay in bf16/fp16, LoRA parameters in fp32
-    under autocast (diffusers' `cast_training_params` habit); a GradScaler for fp16.
-  * Gradient checkpointing where activations dominate memory (SDXL on GPU).
+The recipe is LoRA Ease's face preset on diffusers' advanced DreamBooth script
+(examples/advanced_diffusion_training/train_dreambooth_lora_sdxl_advanced.py): UNet
+LoRA on the attention projections plus pivotal tuning (the trigger's input embeddings
+in every text encoder train for the first half, pipeline/embeddings.py), per-photo
+captions (pipeline/captions.py), min-SNR weighting, SDXL micro-conditioning with the
+crop's true source size (`sdxl_time_ids`). Not taken over: prior preservation (it
+needs ~150 class images generated or downloaded first, minutes of GPU time per session
+before training starts) and Prodigy (see `default_train_config`). What makes it fast
+on a shared GPU:
+  * VAE latents (their mean and std) are computed ONCE before the loop, one image per
+    VAE call; text conditioning once the trigger embeddings freeze. The example
+    re-encodes every step. A fresh latent is still sampled from the cached distribution
+    each step, as the example does with `latent_dist.sample()`. With `offload_encoders`
+    the VAE, then the text encoders leave the GPU once their outputs are cached.
+  * Mixed precision on GPU: frozen weights stay in bf16 (native only) or fp16, LoRA
+    parameters and embeddings in fp32 under autocast (diffusers' `cast_training_params`
+    habit); a GradScaler for fp16.
+  * Gradient checkpointing only when the measured free memory needs it (`needs_checkpointing`).
   * AdamW with `fused=True` on CUDA (one kernel for all parameters), `foreach=True` on CPU.
   * No host syncs per step: batch indices and timesteps are drawn up front, noise is
     drawn on the device, the loss is summed on the device and read (`.item()`) only
@@ -37,7 +45,8 @@ from diffusers.training_utils import cast_training_params
 from peft import LoraConfig
 from peft.utils import get_peft_model_state_dict
 
-from pipeline.adapter import Adapter
+from pipeline.adapter import EMBEDDINGS_PREFIX, Adapter
+from pipeline.embeddings import ENCODERS, initial_embeddings, trigger_embeddings_applied
 from pipeline.faces import TrainingExample
 from pipeline.models import BaseModel
 from privacy.errors import Cancelled, OutOfMemory
@@ -51,15 +60,28 @@ class TrainConfig:
     steps: int  # optimizer steps
     rank: int  # LoRA rank r
     alpha: int  # LoRA alpha; = rank (scale 1), as the diffusers examples set it
-    learning_rate: float  # constant, no warm-up (diffusers README: --lr_scheduler constant --lr_warmup_steps 0)
-    batch_size: int = 1  # images per step
-    weight_decay: float = 1e-2  # AdamW, diffusers' --adam_weight_decay default
+    learning_rate: float  # UNet LoRA, constant, no warm-up (diffusers README: --lr_scheduler constant --lr_warmup_steps 0)
+    batch_size: int = 2  # images per step (LoRA Ease's face preset)
+    weight_decay: float = 1e-2  # AdamW on the LoRA weights, diffusers' --adam_weight_decay default
     max_grad_norm: float = 1.0  # gradient clipping, diffusers' --max_grad_norm default
-    gradient_checkpointing: bool = False  # trade compute for activation memory
+    # Pivotal tuning: train the trigger's input embeddings in every text encoder for the
+    # first `pivotal_fraction` of the steps (diffusers' advanced script, --train_text_encoder_ti_frac 0.5),
+    # then freeze them and cache the text conditioning for the rest. 0 turns it off.
+    pivotal_fraction: float = 0.5
+    embedding_learning_rate: float = 5e-4  # diffusers examples/textual_inversion README: --learning_rate=5.0e-04
+    # Min-SNR loss weighting (Hang et al. 2023, "Efficient Diffusion Training via Min-SNR
+    # Weighting Strategy"; diffusers' --snr_gamma, recommended 5.0). 0 = plain MSE.
+    snr_gamma: float = 5.0
+    # Offset noise (crosslabs.org "Diffusion with Offset Noise"; diffusers' --noise_offset):
+    # lets the model move the mean brightness, e.g. for dark studio backdrops. 0 = off, the
+    # diffusers default; ~0.03-0.1 are the values used in practice.
+    noise_offset: float = 0.0
+    gradient_checkpointing: bool = False  # trade compute for activation memory; see `needs_checkpointing`
     offload_encoders: bool = False  # move VAE + text encoders off the GPU once their outputs are cached
     sync_every: int = 10  # steps between host syncs (loss readout, progress callback)
-    seed: int = 0  # noise, timesteps and batch order
+    seed: int = 0  # noise, timesteps, batch order, initial LoRA and embedding weights
     target_modules: tuple[str, ...] = UNET_TARGET_MODULES
+    memory_note: str = ""  # why gradient checkpointing is on or off (saved in the effective config)
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -67,23 +89,58 @@ class TrainConfig:
         return d
 
 
-def default_train_config(n_photos: int, family: str, steps_override: int = 0, *, on_gpu: bool = True) -> TrainConfig:
-    """Defaults that scale with the number of photos.
+# Training memory per family (GiB), for the checkpointing decision. ESTIMATES from
+# published SD1.5/SDXL LoRA runs (SDXL 1024 px, rank 32, bf16: ~12-14 GB with
+# checkpointing, 24+ GB without at batch 1), not measured on this project:
+# `bench/bench_gpu.py` measures the real peaks; replace these with its numbers.
+RESIDENT_GIB = {"sd15": 3.0, "sd2": 3.5, "sdxl": 8.5}  # weights, LoRA + optimizer state, cached tensors
+ACTIVATION_GIB_PER_IMAGE = {"sd15": 3.0, "sd2": 5.5, "sdxl": 11.0}  # without checkpointing
+CHECKPOINTED_SHARE = 0.3  # activations kept with checkpointing, as a share of those without
+MEMORY_HEADROOM = 0.85  # plan to use at most this share of the free memory (fragmentation, VAE, spikes)
 
-    Sources: diffusers examples/dreambooth README.md and README_sdxl.md (LoRA: lr 1e-4,
-    constant schedule, batch 1, 500 steps for 5 photos, `--rank` default 4, alpha = rank)
-    and the widely used "~100 steps per instance image" rule of the HF DreamBooth blog
-    post (huggingface.co/blog/dreambooth: faces need more steps than objects). We use
-    100 steps per photo clamped to [400, 1500]; rank 8 up to 8 photos and 16 above
-    (more photos carry more detail worth the capacity); lr 1e-4 for both families.
+
+def needs_checkpointing(family: str, batch_size: int, free_memory_bytes: int | None) -> tuple[bool, str]:
+    """(checkpoint?, reason) from the measured free memory; no GPU (None) never checkpoints."""
+    if free_memory_bytes is None:
+        return False, "no GPU: checkpointing off"
+    free = free_memory_bytes / 2**30
+    plain = RESIDENT_GIB[family] + batch_size * ACTIVATION_GIB_PER_IMAGE[family]
+    if plain <= MEMORY_HEADROOM * free:
+        return False, f"estimated {plain:.1f} GiB fits in {free:.1f} GiB free: checkpointing off"
+    return True, f"estimated {plain:.1f} GiB does not fit in {free:.1f} GiB free: checkpointing on"
+
+
+def free_device_memory(device: torch.device) -> int | None:
+    """Free bytes on a CUDA device right now (`torch.cuda.mem_get_info`); None elsewhere."""
+    if device.type != "cuda":
+        return None
+    free, _total = torch.cuda.mem_get_info(device)
+    return int(free)
+
+
+def default_train_config(n_photos: int, family: str, steps_override: int = 0, *,
+                         free_memory_bytes: int | None = None) -> TrainConfig:
+    """The face recipe, scaled with the number of photos.
+
+    Sources: LoRA Ease's face preset (multimodalart/lora-ease app.py, which drives
+    diffusers' examples/advanced_diffusion_training/train_dreambooth_lora_sdxl_advanced.py):
+    rank 32, batch 2, constant schedule, 75 steps per photo clamped to [500, 1500],
+    pivotal tuning of new tokens in both text encoders; LoRA lr 1e-4 and alpha = rank
+    from diffusers' DreamBooth LoRA README. LoRA Ease uses Prodigy (lr 1.0); we keep
+    AdamW (fused on CUDA) at lr 1e-4: Prodigy keeps extra state per parameter and
+    adapts the lr from the gradients, which is not free per step, and its measured
+    cost was not taken on a GPU here. Min-SNR gamma 5 as diffusers recommends.
+    Checkpointing only when the free GPU memory (`free_memory_bytes`, measured by the
+    caller) would not hold the activations; the reason is saved in the adapter.
     """
     if n_photos < 1:
         raise ValueError("need at least one photo")
-    steps = steps_override if steps_override > 0 else int(np.clip(100 * n_photos, 400, 1500))
-    rank = 8 if n_photos <= 8 else 16
-    big = family == "sdxl" and on_gpu
-    return TrainConfig(steps=steps, rank=rank, alpha=rank, learning_rate=1e-4,
-                       gradient_checkpointing=big, offload_encoders=big)
+    steps = steps_override if steps_override > 0 else int(np.clip(75 * n_photos, 500, 1500))
+    batch = 2
+    checkpointing, note = needs_checkpointing(family, batch, free_memory_bytes)
+    # Encoders leave the GPU once their outputs are cached when memory is tight (the same test).
+    return TrainConfig(steps=steps, rank=32, alpha=32, learning_rate=1e-4, batch_size=batch,
+                       gradient_checkpointing=checkpointing, offload_encoders=checkpointing, memory_note=note)
 
 
 @dataclass(frozen=True)
@@ -100,15 +157,45 @@ class TrainingTensors:
 
     latent_mean: torch.Tensor  # (n, 4, h, w), unscaled
     latent_std: torch.Tensor
-    text_embeds: torch.Tensor  # (n, 77, d)
+    token_ids: dict[str, torch.Tensor]  # encoder name -> (n, 77) caption token ids
+    text_embeds: torch.Tensor | None  # (n, 77, d), cached once the trigger embeddings are frozen
     pooled_embeds: torch.Tensor | None  # (n, d2), SDXL only
-    time_ids: torch.Tensor | None  # (n, 6), SDXL only
+    time_ids: torch.Tensor | None  # (n, 6), SDXL only: original size, crop top-left, target size
 
 
 def images_to_tensor(examples: Sequence[TrainingExample]) -> torch.Tensor:
     """RGB images -> (n, 3, H, W) float tensor in [-1, 1], the VAE's input range."""
     arrays = np.stack([np.asarray(e.image.convert("RGB"), dtype=np.float32) for e in examples])
     return torch.from_numpy(arrays).permute(0, 3, 1, 2) / 127.5 - 1.0
+
+
+def tokenize_captions(base: BaseModel, captions: list[str]) -> dict[str, torch.Tensor]:
+    """Caption token ids per text encoder, padded and truncated as the pipelines do it."""
+    out = {}
+    for name in ENCODERS[base.family]:
+        tokenizer = getattr(base.pipe, "tokenizer_2" if name == "text_encoder_2" else "tokenizer")
+        out[name] = tokenizer(captions, padding="max_length", max_length=tokenizer.model_max_length,
+                              truncation=True, return_tensors="pt").input_ids.to(base.device)
+    return out
+
+
+def encode_tokens(base: BaseModel, token_ids: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Text conditioning from token ids, exactly as the pipelines' `encode_prompt` computes it (no clip skip).
+
+    SD1.5/2.x: the text encoder's last hidden state. SDXL: the penultimate hidden states
+    of both encoders side by side, and the second encoder's projected pooled output.
+    Gradients flow when trigger embeddings are being trained (pipeline/embeddings.py).
+    """
+    pipe = base.pipe
+    if base.family != "sdxl":
+        return pipe.text_encoder(token_ids["text_encoder"])[0], None
+    hidden, pooled = [], None
+    for name in ENCODERS["sdxl"]:
+        out = getattr(pipe, name)(token_ids[name], output_hidden_states=True)
+        if out[0].ndim == 2:  # CLIPTextModelWithProjection: text_embeds, the pooled output
+            pooled = out[0]
+        hidden.append(out.hidden_states[-2])
+    return torch.cat(hidden, dim=-1), pooled
 
 
 @torch.no_grad()
@@ -124,8 +211,12 @@ def encode_captions(base: BaseModel, captions: list[str]) -> tuple[torch.Tensor,
 
 
 @torch.no_grad()
-def encode_images(base: BaseModel, pixels: torch.Tensor, chunk: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean and std of the VAE posterior per image (unscaled)."""
+def encode_images(base: BaseModel, pixels: torch.Tensor, chunk: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and std of the VAE posterior per image (unscaled).
+
+    One image per VAE call by default: at 1024 px an fp32 encode of 4 images at once took
+    ~10 GB more (measured on CPU) while the UNet and text encoders are resident.
+    """
     vae = base.pipe.vae
     # Encode in fp32 when the VAE asks for it (SDXL's VAE overflows in fp16); it runs once.
     upcast = vae.dtype != torch.float32 and getattr(vae.config, "force_upcast", False)
@@ -135,23 +226,35 @@ def encode_images(base: BaseModel, pixels: torch.Tensor, chunk: int = 4) -> tupl
         means, stds = [], []
         for part in pixels.split(chunk):
             dist = vae.encode(part.to(base.device, vae.dtype)).latent_dist
-            means.append(dist.mean)
-            stds.append(dist.std)
-        return torch.cat(means).float(), torch.cat(stds).float()
+            means.append(dist.mean.float())
+            stds.append(dist.std.float())
+        return torch.cat(means), torch.cat(stds)
     finally:
         if upcast:
             vae.to(base.dtype)
 
 
+def sdxl_time_ids(examples: Sequence[TrainingExample], device: torch.device) -> torch.Tensor:
+    """SDXL micro-conditioning per example: (original h, w, crop top, left, target h, w).
+
+    `original` is the size of the photo region the crop was resized from, as diffusers'
+    SDXL scripts record it before resizing: a 300 px face crop enlarged to 1024 is
+    learned under (300, 300), not under the (1024, 1024) that generation asks for, so
+    the softness of the enlargement is not taught as the look of a 1024 px photo.
+    """
+    rows = []
+    for e in examples:
+        h, w = e.image.height, e.image.width
+        oh, ow = e.original_size or (h, w)
+        rows.append([oh, ow, 0, 0, h, w])
+    return torch.tensor(rows, dtype=torch.float32, device=device)
+
+
 def prepare_training_tensors(base: BaseModel, examples: Sequence[TrainingExample]) -> TrainingTensors:
     mean, std = encode_images(base, images_to_tensor(examples))
-    embeds, pooled = encode_captions(base, [e.caption for e in examples])
-    time_ids = None
-    if base.family == "sdxl":
-        h, w = examples[0].image.height, examples[0].image.width
-        # (original size, crop top-left, target size): our crops are already at the target size.
-        time_ids = torch.tensor([[h, w, 0, 0, h, w]], dtype=torch.float32, device=base.device).repeat(len(examples), 1)
-    return TrainingTensors(mean, std, embeds, pooled, time_ids)
+    token_ids = tokenize_captions(base, [e.caption for e in examples])
+    time_ids = sdxl_time_ids(examples, base.device) if base.family == "sdxl" else None
+    return TrainingTensors(mean, std, token_ids, None, None, time_ids)
 
 
 def unet_lora_config(config: TrainConfig) -> LoraConfig:
@@ -163,7 +266,7 @@ def train_lora(base: BaseModel, examples: Sequence[TrainingExample], config: Tra
                progress: Callable[[TrainProgress], None] | None = None,
                cancel: threading.Event | None = None,
                step_hook: Callable[[int], None] | None = None) -> Adapter:
-    """Train a LoRA adapter for the person in `examples`; the base pipeline is left exactly as it was.
+    """Train a LoRA adapter (and the trigger's embeddings) for the person in `examples`; the base is left as it was.
 
     `step_hook(step)` runs before every step (tests inject failures through it).
     """
@@ -180,48 +283,68 @@ def _train_locked(base, examples, config, progress, cancel, step_hook) -> Adapte
     adapter_name = f"train_{uuid.uuid4().hex[:12]}"
     encoders = [m for m in (pipe.vae, pipe.text_encoder, getattr(pipe, "text_encoder_2", None)) if m is not None]
     out_of_memory = False
-    optimizer = params = data = None
+    optimizer = params = data = embeddings = None
     try:
         data = prepare_training_tensors(base, examples)
         if config.offload_encoders and on_cuda:
-            for m in encoders:
-                m.to("cpu")
+            pipe.vae.to("cpu")  # the text encoders stay while the trigger embeddings train
             torch.cuda.empty_cache()
-        # LoRA A matrices start random: seed them (without touching the caller's RNG) so a
-        # config + photos reproduce the same adapter.
+        # LoRA A matrices and trigger vectors start random: seed them (without touching the
+        # caller's RNG) so a config + photos reproduce the same adapter.
         with torch.random.fork_rng(devices=[dev] if on_cuda else []):
             torch.manual_seed(config.seed)
             unet.add_adapter(unet_lora_config(config), adapter_name=adapter_name)
+        if config.pivotal_fraction > 0:
+            embeddings = initial_embeddings(pipe, base.family, torch.Generator().manual_seed(config.seed))
+            for v in embeddings.values():
+                v.requires_grad_(True)
         cast_training_params(unet, dtype=torch.float32)  # trainable LoRA weights in fp32
         params = [p for p in unet.parameters() if p.requires_grad]
         if config.gradient_checkpointing:
             unet.enable_gradient_checkpointing()
         unet.train()
-        optimizer = torch.optim.AdamW(params, lr=config.learning_rate, betas=(0.9, 0.999), eps=1e-8,
-                                      weight_decay=config.weight_decay, fused=on_cuda, foreach=not on_cuda)
+        groups = [{"params": params, "lr": config.learning_rate, "weight_decay": config.weight_decay}]
+        if embeddings:
+            # No weight decay on embeddings: it would pull the trigger towards the zero vector.
+            groups.append({"params": list(embeddings.values()), "lr": config.embedding_learning_rate,
+                           "weight_decay": 0.0})
+        optimizer = torch.optim.AdamW(groups, betas=(0.9, 0.999), eps=1e-8, fused=on_cuda, foreach=not on_cuda)
         run_steps(base, data, params, optimizer, config, autocast_dtype=autocast_dtype,
-                  progress=progress, cancel=cancel, step_hook=step_hook)
+                  progress=progress, cancel=cancel, step_hook=step_hook, embeddings=embeddings)
         weights = get_peft_model_state_dict(unet, adapter_name=adapter_name)
         state = {f"unet.{k}": v.detach().to("cpu", torch.float32).clone() for k, v in weights.items()}
+        for name, v in (embeddings or {}).items():
+            state[f"{EMBEDDINGS_PREFIX}{name}"] = v.detach().to("cpu", torch.float32).clone()
     except torch.OutOfMemoryError:
         out_of_memory = True  # raised below, outside this block, so the traceback's frames (and tensors) die
     finally:
-        del optimizer, params, data
+        del optimizer, params, data, embeddings
         _restore_base(base, encoders)
     if out_of_memory:
         raise OutOfMemory()
     effective = config.to_dict() | {"mixed_precision": str(autocast_dtype).replace("torch.", "") if autocast_dtype else "no",
-                                    "resolution": examples[0].image.width, "n_photos": len(examples)}
+                                    "resolution": examples[0].image.width, "n_photos": len(examples),
+                                    "pivotal_steps": pivotal_steps(config)}
     return Adapter(state_dict=state, family=base.family, base_model_id=base.model_id, rank=config.rank,
                    alpha=config.alpha, target_modules=tuple(config.target_modules), train_config=effective)
+
+
+def pivotal_steps(config: TrainConfig) -> int:
+    """Steps during which the trigger embeddings train (the first ones)."""
+    return int(config.steps * config.pivotal_fraction) if config.pivotal_fraction > 0 else 0
 
 
 def run_steps(base: BaseModel, data: TrainingTensors, params: list[torch.nn.Parameter],
               optimizer: torch.optim.Optimizer, config: TrainConfig, *, autocast_dtype: torch.dtype | None = None,
               progress: Callable[[TrainProgress], None] | None = None, cancel: threading.Event | None = None,
-              step_hook: Callable[[int], None] | None = None) -> float:
+              step_hook: Callable[[int], None] | None = None,
+              embeddings: dict[str, torch.Tensor] | None = None) -> float:
     """The optimisation loop on cached tensors; returns the mean loss of the last reporting window.
 
+    With `embeddings` (trainable trigger vectors per text encoder) the captions are
+    encoded every step for the first `pivotal_steps(config)` steps, through the encoders
+    with the vectors swapped in; then the vectors freeze, the conditioning is cached once
+    and (with `offload_encoders`) the text encoders leave the GPU.
     Public so bench/ times exactly this loop (no copy of it).
     """
     unet, dev = base.pipe.unet, base.device
@@ -231,6 +354,8 @@ def run_steps(base: BaseModel, data: TrainingTensors, params: list[torch.nn.Para
     vae_config = base.pipe.vae.config
     scaling, shift = vae_config.scaling_factor, getattr(vae_config, "shift_factor", None) or 0.0
     n, steps, bs = data.latent_mean.shape[0], config.steps, config.batch_size
+    ti_steps = pivotal_steps(config) if embeddings else 0
+    autocast = dict(device_type=dev.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None)
 
     cpu_gen = torch.Generator().manual_seed(config.seed)
     order = torch.randint(0, n, (steps, bs), generator=cpu_gen).to(dev)
@@ -241,42 +366,79 @@ def run_steps(base: BaseModel, data: TrainingTensors, params: list[torch.nn.Para
     window, last_loss = 0, float("nan")
     started = time.perf_counter()
 
-    for step in range(steps):
-        if cancel is not None and cancel.is_set():  # a host-side flag: no device sync
-            raise Cancelled()
-        if step_hook is not None:
-            step_hook(step)
-        idx, t = order[step], timesteps[step]
-        mean, std = data.latent_mean[idx], data.latent_std[idx]
-        sample = mean + std * torch.randn(mean.shape, generator=noise_gen, device=dev)
-        latents = (sample - shift) * scaling
-        noise = torch.randn(latents.shape, generator=noise_gen, device=dev)
-        a = alphas[t].view(-1, 1, 1, 1)
-        noisy = a.sqrt() * latents + (1 - a).sqrt() * noise
-        target = noise if prediction_type == "epsilon" else a.sqrt() * noise - (1 - a).sqrt() * latents
-        added = None
-        if data.pooled_embeds is not None:
-            added = {"text_embeds": data.pooled_embeds[idx], "time_ids": data.time_ids[idx]}
-        with torch.autocast(dev.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None):
-            pred = unet(noisy, t, encoder_hidden_states=data.text_embeds[idx], added_cond_kwargs=added).sample
-        loss = F.mse_loss(pred.float(), target.float())
-        scaler.scale(loss).backward()
-        scaler.unscale_(optimizer)
-        torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm, foreach=True)
-        scaler.step(optimizer)
-        scaler.update()
-        optimizer.zero_grad(set_to_none=True)
-        loss_sum += loss.detach()
-        window += 1
-        if window == config.sync_every or step == steps - 1:
-            last_loss = (loss_sum / window).item()  # the only host sync, every `sync_every` steps
-            loss_sum.zero_()
-            window = 0
-            if progress is not None:
-                elapsed = time.perf_counter() - started
-                progress(TrainProgress(step=step + 1, total=steps, loss=last_loss,
-                                       eta_seconds=elapsed / (step + 1) * (steps - step - 1)))
+    def cache_conditioning() -> None:
+        with torch.no_grad(), torch.autocast(**autocast):
+            embeds, pooled = encode_tokens(base, data.token_ids)
+        data.text_embeds = embeds.float()
+        data.pooled_embeds = None if pooled is None else pooled.float()
+        if config.offload_encoders and dev.type == "cuda":
+            for name in ENCODERS[base.family]:
+                getattr(base.pipe, name).to("cpu")
+            torch.cuda.empty_cache()
+
+    with trigger_embeddings_applied(base, embeddings):
+        if ti_steps == 0:
+            cache_conditioning()
+        for step in range(steps):
+            if cancel is not None and cancel.is_set():  # a host-side flag: no device sync
+                raise Cancelled()
+            if step_hook is not None:
+                step_hook(step)
+            if step == ti_steps and ti_steps > 0:  # the pivot: embeddings freeze, text is encoded once
+                for v in embeddings.values():
+                    v.requires_grad_(False)
+                cache_conditioning()
+            idx, t = order[step], timesteps[step]
+            mean, std = data.latent_mean[idx], data.latent_std[idx]
+            sample = mean + std * torch.randn(mean.shape, generator=noise_gen, device=dev)
+            latents = (sample - shift) * scaling
+            noise = torch.randn(latents.shape, generator=noise_gen, device=dev)
+            if config.noise_offset:
+                noise = noise + config.noise_offset * torch.randn((bs, latents.shape[1], 1, 1),
+                                                                  generator=noise_gen, device=dev)
+            a = alphas[t].view(-1, 1, 1, 1)
+            noisy = a.sqrt() * latents + (1 - a).sqrt() * noise
+            target = noise if prediction_type == "epsilon" else a.sqrt() * noise - (1 - a).sqrt() * latents
+            with torch.autocast(**autocast):
+                if step < ti_steps:
+                    embeds, pooled = encode_tokens(base, {k: v[idx] for k, v in data.token_ids.items()})
+                else:
+                    embeds = data.text_embeds[idx]
+                    pooled = None if data.pooled_embeds is None else data.pooled_embeds[idx]
+                added = None
+                if pooled is not None:
+                    added = {"text_embeds": pooled, "time_ids": data.time_ids[idx]}
+                pred = unet(noisy, t, encoder_hidden_states=embeds, added_cond_kwargs=added).sample
+            loss = _loss(pred.float(), target.float(), alphas[t], prediction_type, config.snr_gamma)
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(params + [v for v in (embeddings or {}).values() if v.requires_grad],
+                                           config.max_grad_norm, foreach=True)
+            scaler.step(optimizer)
+            scaler.update()
+            optimizer.zero_grad(set_to_none=True)
+            loss_sum += loss.detach()
+            window += 1
+            if window == config.sync_every or step == steps - 1:
+                last_loss = (loss_sum / window).item()  # the only host sync, every `sync_every` steps
+                loss_sum.zero_()
+                window = 0
+                if progress is not None:
+                    elapsed = time.perf_counter() - started
+                    progress(TrainProgress(step=step + 1, total=steps, loss=last_loss,
+                                           eta_seconds=elapsed / (step + 1) * (steps - step - 1)))
     return last_loss
+
+
+def _loss(pred: torch.Tensor, target: torch.Tensor, alpha_bar: torch.Tensor, prediction_type: str,
+          snr_gamma: float) -> torch.Tensor:
+    """MSE, per sample weighted by min(SNR, gamma) / SNR (epsilon) or / (SNR + 1) (v), as diffusers' scripts do."""
+    if not snr_gamma:
+        return F.mse_loss(pred, target)
+    per_sample = F.mse_loss(pred, target, reduction="none").mean(dim=(1, 2, 3))
+    snr = alpha_bar / (1 - alpha_bar)
+    weight = torch.clamp(snr, max=snr_gamma) / (snr + 1 if prediction_type == "v_prediction" else snr)
+    return (per_sample * weight).mean()
 
 
 def _restore_base(base: BaseModel, encoders: list[torch.nn.Module]) -> None:

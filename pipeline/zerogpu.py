@@ -31,12 +31,14 @@ _TRUE = ("1", "t", "true")  # spaces.config.boolean accepts exactly these (lower
 
 # Estimated seconds on a ZeroGPU "large" slice (half an H200: 3g.71gb MIG, roughly an
 # A100's throughput) — published SDXL/SD1.5 DreamBooth-LoRA figures, not measured here.
-# Training: batch 1 at the family's native size (SDXL 1024 px with gradient checkpointing).
-SECONDS_PER_TRAIN_STEP = {"sdxl": 0.8, "sd15": 0.25}
-# Generation: one image, 30 denoising steps plus VAE decode, likeness and safety scoring.
-SECONDS_PER_IMAGE = {"sdxl": 6.0, "sd15": 1.5}
-# Per call: weights moved onto the slice, latents and text embeddings cached once.
-FIXED_SECONDS = {"sdxl": 30.0, "sd15": 15.0}
+# Training: batch 2 at the family's native size (SDXL 1024 px; the slice's ~70 GB need
+# no gradient checkpointing), the first half also through the text encoders (pivotal
+# tuning): ~1.5x the former batch-1 figures (0.8 s SDXL, 0.25 s SD1.5).
+SECONDS_PER_TRAIN_STEP = {"sdxl": 1.2, "sd2": 0.6, "sd15": 0.4}
+# Generation: one image, 28 DPM++ steps plus VAE decode, likeness and safety scoring.
+SECONDS_PER_IMAGE = {"sdxl": 6.0, "sd2": 3.0, "sd15": 1.5}
+# Per call: weights moved onto the slice, latents cached once.
+FIXED_SECONDS = {"sdxl": 30.0, "sd2": 20.0, "sd15": 15.0}
 SAFETY_FACTOR = 1.25  # a job cut off at its requested duration loses all its work
 MIN_DURATION_S = 30
 # ZeroGPU refuses longer requests (not documented; "around a few minutes" per the

@@ -5,7 +5,9 @@ Contents:
     report.json                       scores and styles of every output, kept or held back
     consent.json                      what was attested, when, under which policy version
     audit_events.json                 this session's audit trail (counts and times only)
-    pytorch_lora_weights.safetensors  opt-in: the person's adapter in diffusers LoRA format
+    model/…                           opt-in: the person's adapter, as the files the caller's converter
+                                      makes (pipeline/adapter.py `export_files`: diffusers and kohya
+                                      LoRA, the trigger's token embeddings, how to use them)
 
 The adapter is converted by a callable the caller passes in (pipeline/adapter.py knows the
 format; privacy/ must not import pipeline/). Nothing is written to disk here.
@@ -23,7 +25,7 @@ from privacy.consent import get_consent
 from privacy.erasure import ErasureContext, iso_utc
 from privacy.errors import SessionGone, UserError
 
-ADAPTER_NAME = "pytorch_lora_weights.safetensors"  # the name diffusers' load_lora_weights looks for
+ADAPTER_DIR = "model/"  # the adapter's files, kept together so `load_lora_weights("model/")` finds them
 
 _EXTENSIONS = ((b"\xff\xd8\xff", "jpg"), (b"\x89PNG\r\n\x1a\n", "png"))
 
@@ -37,11 +39,15 @@ class NoAdapter(UserError):
 
 
 def export_session(ctx: ErasureContext, session_id: str, *, include_adapter: bool = False,
-                   adapter_to_diffusers: Callable[[bytes], bytes] | None = None,
+                   adapter_files: Callable[[bytes], dict[str, bytes]] | None = None,
                    owner_key: bytes | None = None) -> bytes:
-    """The session's data as ZIP bytes; records a `data_exported` audit event."""
-    if include_adapter and adapter_to_diffusers is None:
-        raise ValueError("include_adapter needs adapter_to_diffusers to convert the adapter")
+    """The session's data as ZIP bytes; records a `data_exported` audit event.
+
+    `adapter_files(sealed adapter bytes)` returns the exported model's files by name. `owner_key`
+    opens headshots whose key was handed to their owner.
+    """
+    if include_adapter and adapter_files is None:
+        raise ValueError("include_adapter needs adapter_files to convert the adapter")
     vault = ctx.vault
     audit_id = vault.audit_id(session_id)  # SessionGone when erased
     consent = get_consent(ctx.db, session_id)
@@ -66,7 +72,11 @@ def export_session(ctx: ErasureContext, session_id: str, *, include_adapter: boo
                              "purpose": consent.attestations.purpose},
         }, indent=2, sort_keys=True))
         if adapters:
-            zf.writestr(ADAPTER_NAME, adapter_to_diffusers(vault.open(session_id, adapters[-1].id)))  # type: ignore[misc]
+            files = adapter_files(vault.open(session_id, adapters[-1].id))  # type: ignore[misc]
+            for name, data in files.items():
+                if "/" in name or name.startswith("."):
+                    raise ValueError("adapter file names must be plain names")
+                zf.writestr(ADAPTER_DIR + name, data)
         now = ctx.clock()
         audit.record_event(ctx.db, audit_id, audit.DATA_EXPORTED, now, headshots=len(headshots),
                            adapter=bool(adapters))

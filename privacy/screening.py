@@ -9,6 +9,10 @@ it. Per-photo reason codes (besides ingest's, see privacy.ingest):
     several_faces     more than one face, however small: another person is in the frame (promise 14)
     face_cut_off      the face runs over the edge of the photo
     face_too_small    face width below rules.min_face_fraction of the photo's short side
+    face_near_edge    the headshot square around the face does not fit in the photo even
+                      shrunk to MIN_FIT of its side (privacy/headshot_crop.py): no room
+                      for hair and shoulders, and we never invent a border
+    low_resolution    training would upscale the face crop more than rules.max_crop_upscale
     different_person  (set check) not the person in the other photos (promise 13)
     near_duplicate    (set check) almost the same as an earlier photo; left out of the set
 
@@ -29,6 +33,7 @@ import numpy as np
 
 from privacy.errors import PhotoRejected, PhotoSetRejected
 from privacy.face_model import Face, detect_faces, embedding_distance, face_embedding
+from privacy.headshot_crop import MIN_FIT, fitted_crop
 from privacy.ingest import CleanPhoto, IngestLimits, ingest
 
 if TYPE_CHECKING:
@@ -38,6 +43,8 @@ NO_FACE = "no_face"
 SEVERAL_FACES = "several_faces"
 FACE_CUT_OFF = "face_cut_off"
 FACE_TOO_SMALL = "face_too_small"
+FACE_NEAR_EDGE = "face_near_edge"
+LOW_RESOLUTION = "low_resolution"
 DIFFERENT_PERSON = "different_person"
 NEAR_DUPLICATE = "near_duplicate"
 TOO_FEW_PHOTOS = "too_few_photos"
@@ -65,6 +72,8 @@ ADVICE = {
     SEVERAL_FACES: "Only you should be in the photo, even far in the background.",
     FACE_CUT_OFF: "Keep your whole head inside the frame.",
     FACE_TOO_SMALL: "Head and shoulders filling most of the frame works best.",
+    FACE_NEAR_EDGE: "Hold the camera a little further away so there is space around your head.",
+    LOW_RESOLUTION: "Use the original photo from your camera, or one taken closer.",
     DIFFERENT_PERSON: "Every photo must show you, and only you.",
     NEAR_DUPLICATE: "Vary angle, expression, clothing and background between photos.",
     TOO_FEW_PHOTOS: "Add more photos of yourself alone.",
@@ -82,11 +91,16 @@ class ScreeningRules:
     duplicate_distance: float  # embedding distance below which two photos may be near-duplicates
     min_photos: int
     max_photos: int
+    max_crop_upscale: float  # largest enlargement of the face crop training may need
+    # The size the crop is enlarged to: SDXL's 1024 px, the largest native size of the
+    # supported families, so a photo accepted here is good enough for every base model.
+    crop_resolution: int = 1024
 
     @classmethod
     def from_settings(cls, settings: "Settings") -> "ScreeningRules":
         return cls(face_detection_threshold=settings.face_detection_threshold,
                    min_face_fraction=settings.min_face_fraction,
+                   max_crop_upscale=settings.max_crop_upscale,
                    same_person_distance=settings.same_person_distance,
                    duplicate_distance=settings.duplicate_distance,
                    min_photos=settings.min_photos, max_photos=settings.max_photos)
@@ -118,6 +132,16 @@ def screen_photo(photo: CleanPhoto, rules: ScreeningRules) -> ScreenedPhoto:
     if fraction < rules.min_face_fraction:
         raise PhotoRejected("Your face is too small in this photo. Choose one taken closer, where your head and "
                             "shoulders fill more of the frame.", code=FACE_TOO_SMALL)
+    square = fitted_crop(face.landmarks, face.box, photo.width, photo.height)
+    if square.fit < MIN_FIT:
+        raise PhotoRejected("Your face is too close to the edge of this photo for a headshot: there is no room "
+                            "around your head. Choose one with some space above and beside your head.",
+                            code=FACE_NEAR_EDGE)
+    upscale = square.upscale_to(rules.crop_resolution)
+    if upscale > rules.max_crop_upscale:
+        raise PhotoRejected(f"This photo has too few pixels on your face: it would have to be enlarged "
+                            f"{upscale:.1f} times (at most {rules.max_crop_upscale:g} times gives a sharp result). "
+                            "Choose a higher-resolution photo or one taken closer.", code=LOW_RESOLUTION)
     return ScreenedPhoto(photo=photo, face=face, embedding=face_embedding(photo.pixels, face))
 
 

@@ -29,3 +29,8 @@ def base(request):
 @pytest.fixture(scope="module")
 def tiny_sd():
     return load_base("tiny-sd", device="cpu")
+
+
+@pytest.fixture(scope="module")
+def tiny_sdxl():
+    return load_base("tiny-sdxl", device="cpu")

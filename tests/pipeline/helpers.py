@@ -23,7 +23,7 @@ def screen(path):
 
 def fast_config(family: str, *, steps: int = 3, seed: int = 0, learning_rate: float = 1e-2) -> TrainConfig:
     """Defaults for `family`, but a few steps and a large learning rate so the adapter visibly matters."""
-    return dataclasses.replace(default_train_config(4, family, steps_override=steps, on_gpu=False),
+    return dataclasses.replace(default_train_config(4, family, steps_override=steps),
                                learning_rate=learning_rate, seed=seed, sync_every=2)
 
 

@@ -120,3 +120,22 @@ def test_a_second_run_adds_its_headshots_and_the_zip_holds_every_one(studio, fac
         contents = [archive.read(n) for n in names]
     assert len(names) == 3 and names[0].endswith("linkedin_classic.jpg")
     assert contents == [studio.headshot_bytes(session_id, h.blob_id) for h in listed]
+
+
+def test_the_trigger_embeddings_are_sealed_exported_and_erased_with_the_adapter(studio, face_bytes):
+    import io
+    import zipfile
+
+    from pipeline.adapter import EMBEDDINGS_FILE, adapter_from_bytes
+    from privacy.export import ADAPTER_DIR
+    session_id = _consented_session(studio)
+    studio.upload(session_id, [face_bytes("obama_1.jpg")])
+    studio.make_headshots(session_id, ["linkedin_classic"], 1)
+    [blob] = studio.vault.blobs(session_id, "adapter")
+    sealed = studio.vault.open(session_id, blob.id)
+    assert adapter_from_bytes(sealed).token_embeddings()  # one encrypted blob holds LoRA and embeddings
+    with zipfile.ZipFile(io.BytesIO(studio.export(session_id, include_adapter=True))) as archive:
+        assert ADAPTER_DIR + EMBEDDINGS_FILE in archive.namelist()
+    studio.delete_now(session_id)
+    assert studio.vault.blobs(session_id) == []
+    assert not (studio.vault.blob_dir / blob.id).exists()  # the embeddings' ciphertext is gone too

@@ -9,7 +9,7 @@ import pytest
 from privacy import audit, retention
 from privacy.erasure import erase_now
 from privacy.errors import SessionGone
-from privacy.export import ADAPTER_NAME, NoAdapter, export_session
+from privacy.export import ADAPTER_DIR, NoAdapter, export_session
 from privacy.notice import policy_version
 from tests.privacy.helpers import HOUR, consented_session, generate
 
@@ -39,19 +39,21 @@ def test_export_holds_headshots_consent_and_audit_trail_but_not_the_adapter_by_d
     assert trail["events"][-1]["detail"] == {"headshots": 2, "adapter": False}
 
 
-def test_adapter_is_exported_only_on_request_in_diffusers_format(env):
+def test_adapter_is_exported_only_on_request_as_the_converters_files(env):
     session_id = consented_session(env)
     generate(env, session_id)
+    assert not any(n.startswith(ADAPTER_DIR) for n in open_zip(export_session(env.ctx, session_id)).namelist())
     converted = []
 
-    def to_diffusers(adapter_bytes: bytes) -> bytes:
+    def to_files(adapter_bytes: bytes) -> dict[str, bytes]:
         converted.append(adapter_bytes)
-        return b"diffusers:" + adapter_bytes
+        return {"lora.safetensors": b"lora:" + adapter_bytes, "emb.safetensors": b"emb"}
 
-    zf = open_zip(export_session(env.ctx, session_id, include_adapter=True, adapter_to_diffusers=to_diffusers))
+    zf = open_zip(export_session(env.ctx, session_id, include_adapter=True, adapter_files=to_files))
     [adapter] = env.vault.blobs(session_id, "adapter")
     assert converted == [env.vault.open(session_id, adapter.id)]
-    assert zf.read(ADAPTER_NAME) == b"diffusers:" + converted[0]
+    assert zf.read(ADAPTER_DIR + "lora.safetensors") == b"lora:" + converted[0]
+    assert zf.read(ADAPTER_DIR + "emb.safetensors") == b"emb"
     events = audit.events_for(env.db, env.vault.audit_id(session_id))
     assert events[-1]["detail"] == {"headshots": 2, "adapter": True}
 
@@ -62,7 +64,7 @@ def test_adapter_export_after_identity_erasure_says_there_is_none(env):
     env.clock.advance(HOUR)
     retention.sweep(env.ctx, env.clock())
     with pytest.raises(NoAdapter):
-        export_session(env.ctx, session_id, include_adapter=True, adapter_to_diffusers=lambda b: b)
+        export_session(env.ctx, session_id, include_adapter=True, adapter_files=lambda b: {"x": b})
     assert "headshots/headshot_01.png" in open_zip(export_session(env.ctx, session_id)).namelist()
 
 

@@ -232,3 +232,24 @@ def test_an_oversized_batch_is_refused_before_any_photo_is_decoded(monkeypatch):
     with pytest.raises(PhotoSetRejected) as err:
         screen_uploads([b"x"] * 7, limits, rules)
     assert err.value.code == "too_many_files" and "at most 3" in err.value.message
+
+
+def test_face_too_close_to_the_edge_for_a_headshot_crop_is_refused_with_a_message(clean, screened):
+    # The portrait cut just left of the face (a twentieth of its width to spare): the face is
+    # whole, but the headshot square around it would have to shrink to ~70% of its side
+    # (we never pad it with invented pixels).
+    photo = screened["obama_1.jpg"]
+    left, _, right, _ = photo.face.box
+    cut = int(left - 0.05 * (right - left))
+    error = rejection(CleanPhoto.from_array(np.ascontiguousarray(photo.photo.pixels[:, cut:])))
+    assert error.code == "face_near_edge"
+    assert "too close to the edge" in error.message
+
+
+def test_face_crop_that_would_be_upscaled_past_the_limit_is_refused_with_the_factor(clean):
+    # obama_3's crop is ~326 px: 3.1x to 1024 px, within the default 4x, refused at 2x.
+    strict = dataclasses.replace(RULES, max_crop_upscale=2.0)
+    error = rejection(clean["obama_3.jpg"], strict)
+    assert error.code == "low_resolution"
+    assert "enlarged 3.1 times" in error.message and "at most 2 times" in error.message
+    assert RULES.max_crop_upscale == SETTINGS.max_crop_upscale == 4.0

@@ -1,0 +1,87 @@
+"""The trigger token's own input embeddings (pivotal tuning): trained, swapped into the shared text encoders, exported.
+
+Pivotal tuning (diffusers' examples/advanced_diffusion_training, `TokenEmbeddingsHandler`;
+LoRA Ease's face preset) trains the trigger's embedding vectors in every text encoder
+together with the UNet LoRA, so the prompt itself points at the person instead of
+relying on a rare token's random prior meaning. The reference script adds new tokens
+("<s0><s1>") to the tokenizers, resizes the embedding tables and trains the whole table
+with the other rows restored after each step. Here the base pipeline is shared by
+sessions, so the tokenizers and tables are never changed: a forward hook on each
+encoder's token-embedding module replaces the output at the trigger's token ids by
+this adapter's vectors. Removing the hook restores the base exactly, and the same
+vectors load into any pipeline as new tokens (`load_textual_inversion`), since an
+input embedding does not depend on the id it sits at.
+
+Vectors are initialised as the reference does: random normal scaled by the std of the
+encoder's existing embedding table.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+import torch
+
+from pipeline.tiny import TRIGGER_WORD
+
+# Text encoders of each family, under the names diffusers' pipelines give them, and the
+# key each takes in the kohya / A1111 embedding file (the advanced script's `_emb` file).
+ENCODERS = {"sd15": ("text_encoder",), "sd2": ("text_encoder",), "sdxl": ("text_encoder", "text_encoder_2")}
+KOHYA_KEYS = {"sd15": {"text_encoder": "emb_params"}, "sd2": {"text_encoder": "emb_params"},
+              "sdxl": {"text_encoder": "clip_l", "text_encoder_2": "clip_g"}}
+_TOKENIZER = {"text_encoder": "tokenizer", "text_encoder_2": "tokenizer_2"}
+
+
+def trigger_ids(pipe, encoder_name: str) -> list[int]:
+    """Token ids the trigger word becomes in the tokenizer that feeds `encoder_name`."""
+    tokenizer = getattr(pipe, _TOKENIZER[encoder_name])
+    return list(tokenizer(TRIGGER_WORD, add_special_tokens=False).input_ids)
+
+
+def initial_embeddings(pipe, family: str, generator: torch.Generator) -> dict[str, torch.Tensor]:
+    """Fresh fp32 vectors per encoder, (n_trigger_tokens, hidden), random normal x the table's std."""
+    out = {}
+    for name in ENCODERS[family]:
+        table = getattr(pipe, name).get_input_embeddings().weight
+        n = len(trigger_ids(pipe, name))
+        std = table.detach().float().std()
+        out[name] = (torch.randn((n, table.shape[1]), generator=generator) * std.cpu()).to(table.device)
+    return out
+
+
+def _hook(ids: torch.Tensor, vectors: torch.Tensor):
+    def replace(module, args, output):
+        match = args[0].unsqueeze(-1) == ids  # (batch, length, n_trigger_tokens)
+        # The matmul picks each position's vector (gradients flow to `vectors` when it trains).
+        picked = match.to(vectors.dtype) @ vectors
+        return torch.where(match.any(-1, keepdim=True), picked.to(output.dtype), output)
+    return replace
+
+
+@contextmanager
+def trigger_embeddings_applied(base, embeddings: dict[str, torch.Tensor] | None) -> Iterator[None]:
+    """Within the block, the trigger's tokens embed as `embeddings` in the base's text encoders (hooks, removed after).
+
+    `embeddings` maps an encoder name to (n_trigger_tokens, hidden) vectors; trainable
+    parameters stay trainable. Empty or None: nothing changes.
+    """
+    handles = []
+    try:
+        for name, vectors in (embeddings or {}).items():
+            module = getattr(base.pipe, name).get_input_embeddings()
+            ids = torch.tensor(trigger_ids(base.pipe, name), device=module.weight.device)
+            if ids.numel() != vectors.shape[0]:
+                raise ValueError(f"{name}: {vectors.shape[0]} trigger vectors for {ids.numel()} trigger tokens")
+            if not vectors.requires_grad:
+                vectors = vectors.to(module.weight.device, module.weight.dtype)
+            handles.append(module.register_forward_hook(_hook(ids, vectors)))
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def export_tokens(n: int) -> list[str]:
+    """Token names for the exported embeddings, as the advanced script names them: <s0>, <s1>, ..."""
+    return [f"<s{i}>" for i in range(n)]
