@@ -34,6 +34,7 @@ RUN python -m venv /opt/venv \
 COPY settings.py app.py cli.py PRIVACY.md SECURITY.md ./
 COPY pipeline/ pipeline/
 COPY privacy/ privacy/
+COPY web/ web/
 COPY assets/ assets/
 COPY docs/ docs/
 COPY --chmod=0755 docker-entrypoint.sh ./
