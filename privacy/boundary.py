@@ -174,7 +174,7 @@ class Boundary:
             return await _respond(send, 413, "Request too large.")
         try:
             payload = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nesting deeper than any page sends
             return await _respond(send, 400, "Malformed request.")
         if not isinstance(payload, dict):
             return await _respond(send, 400, "Malformed request.")
@@ -188,6 +188,8 @@ class Boundary:
                 payload["event_data"] = self._own_files(payload.get("event_data"), client)
             except PermissionError:
                 return await _respond(send, 403, "This file was not uploaded here. Please upload it again.")
+            except RecursionError:
+                return await _respond(send, 400, "Malformed request.")
         return await self.app(_with_body_length(scope, body := json.dumps(payload).encode()),
                               _replay(body, receive), send)
 
@@ -209,32 +211,38 @@ class Boundary:
 
     async def _stream(self, scope: dict, receive: Callable, send: Callable, client: str, address: str) -> None:
         session_hash = self._hash_in_stream_route(scope)
-        if session_hash is None or not SESSION_HASH.match(session_hash) or not self.owners.claim(session_hash, client):
+        if session_hash is None or not SESSION_HASH.match(session_hash):
             return await _respond(send, 403, "This session belongs to another browser. Please reload the page.")
+        # The cap before the claim: refused streams must not add owners (which could push out real ones).
         with self._streams_lock:
-            if self._streams.get(address, 0) >= MAX_STREAMS_PER_ADDRESS:
-                refused = True
-            else:
-                refused = False
+            refused = self._streams.get(address, 0) >= MAX_STREAMS_PER_ADDRESS
+            if not refused:
                 self._streams[address] = self._streams.get(address, 0) + 1
         if refused:
             return await _respond(send, 429, "Too many open connections from this network.")
+        if not self.owners.claim(session_hash, client):
+            self._release_stream(address)
+            return await _respond(send, 403, "This session belongs to another browser. Please reload the page.")
         try:
             await self.app(scope, receive, send)
         finally:
-            with self._streams_lock:
-                left = self._streams.get(address, 1) - 1
-                if left:
-                    self._streams[address] = left
-                else:
-                    self._streams.pop(address, None)
+            self._release_stream(address)
+
+    def _release_stream(self, address: str) -> None:
+        with self._streams_lock:
+            left = self._streams.get(address, 1) - 1
+            if left:
+                self._streams[address] = left
+            else:
+                self._streams.pop(address, None)
 
     @staticmethod
     def _hash_in_stream_route(scope: dict) -> str | None:
         path = scope.get("path", "")
         if path.startswith(API + "/heartbeat/"):
             return path.rsplit("/", 1)[1]
-        values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("session_hash", [])
+        # Blank values kept: `?session_hash=mine&session_hash=` must not pass one hash here and another to Gradio.
+        values = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True).get("session_hash", [])
         return values[0] if len(values) == 1 else None
 
     async def _upload(self, scope: dict, receive: Callable, send: Callable, client: str, address: str) -> None:

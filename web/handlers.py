@@ -283,8 +283,14 @@ class StudioHandlers:
         session_id = self._owned(state, request)
         if session_id is None:
             raise ConsentRequired()
+        # The protocol is an API: a list may repeat a style, and the count may be anything. Each style counts once,
+        # and the count stays within what the page offers, so one job is never bigger than the page allows.
+        style_ids = list(dict.fromkeys(s for s in (style_ids or []) if isinstance(s, str)))[:len(self.studio.styles)]
         if not style_ids:
             raise UserError("Please pick at least one style.", code="no_style")
+        if not isinstance(count, (int, float)) or not 1 <= count <= self.settings.images_per_style:
+            raise UserError(f"Please choose between 1 and {self.settings.images_per_style} headshots per style.",
+                            code="bad_count")
         self.studio.check_ready_to_generate(session_id, list(style_ids))  # consent, styles, sealed photos
         owner_key = self.presence.key_of(session_id)
         if owner_key is None:  # the headshots are sealed for their owner: the job needs the owner's key

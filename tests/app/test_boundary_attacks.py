@@ -207,6 +207,16 @@ def test_a_stranger_flooding_the_queue_leaves_ten_real_visitors_working(server, 
     assert 503 not in flood_statuses  # ... and never filled Gradio's queue
 
 
+def test_a_job_is_never_bigger_than_the_page_allows(server, browsers, faces_dir):
+    visitor = visitor_with_photos(browsers, faces_dir, "127.0.0.46")
+    too_many = visitor.call("generate", [["corporate_grey"], 99, None])
+    assert not too_many.success  # the slider refuses it, and so would the handler
+    repeated = visitor.call("generate", [["corporate_grey"] * 500, 1, None])  # one style, named 500 times
+    assert repeated.success, repeated.error
+    assert repeated.data[1].startswith("1 headshot(s) ready")
+    assert visitor.delete_now().success
+
+
 # --- 4. limits a stranger cannot reset with fresh cookies ---------------------------------------------
 
 def test_fresh_cookies_do_not_reset_the_upload_byte_budget(server):

@@ -252,3 +252,20 @@ def test_a_space_may_frame_the_studio_where_configured(tmp_path):
     _, headers, _ = call(boundary, "GET", "/")
     assert "frame-ancestors https://huggingface.co" in headers[b"content-security-policy"].decode()
     assert b"x-frame-options" not in headers
+
+
+def test_a_stream_with_two_session_hashes_is_refused(tmp_path):
+    boundary, downstream, _ = make_boundary(tmp_path)
+    status, _, _ = call(boundary, "GET", "/gradio_api/queue/data", query=b"session_hash=mine12345&session_hash=",
+                        headers=[cookie_header()])
+    assert status == 403 and downstream.seen == []
+
+
+def test_a_join_nested_deeper_than_any_page_sends_is_refused_not_crashed(tmp_path):
+    boundary, downstream, _ = make_boundary(tmp_path)
+    cookie = cookie_header()
+    deep = b"[" * 100_000 + b"]" * 100_000
+    body = b'{"session_hash": "deephash01", "data": ' + deep + b"}"
+    assert len(body) < 256 * 1024  # valid JSON, under the size limit: only its depth is wrong
+    status, _, _ = call(boundary, "POST", "/gradio_api/queue/join", body=body, headers=[cookie])
+    assert status == 400 and downstream.seen == []
