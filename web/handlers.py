@@ -149,9 +149,7 @@ class StudioHandlers:
         for path in paths:
             try:
                 contents.append(self.uploads.take(str(path), client))
-            except (KeyError, OSError, ValueError):
-                refused = True
-            except Exception:  # InvalidTag and the like: never let one file keep the others on disk
+            except Exception:  # not theirs, expired, unreadable, InvalidTag: never let one keep the others on disk
                 refused = True
         if refused:
             raise UserError("A file could not be read from the upload. Please upload it again.",

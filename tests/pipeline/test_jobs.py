@@ -40,6 +40,11 @@ class FakeGpu:
                 self.running -= 1
 
 
+def wait_until_running(job) -> None:
+    while job.state != "running":
+        time.sleep(0.005)
+
+
 @pytest.fixture
 def gpu():
     return FakeGpu()
@@ -64,9 +69,7 @@ def test_a_full_line_refuses_with_a_message_and_keeps_no_job(gpu):
     gpu.steps, gpu.step_seconds = 100, 0.02
     line = GpuLine(gpu, capacity=2)
     try:
-        first = line.submit("running", ["c"], 1)
-        while first.state != "running":
-            time.sleep(0.005)
+        wait_until_running(line.submit("running", ["c"], 1))
         line.submit("a", ["c"], 1), line.submit("b", ["c"], 1)
         with pytest.raises(Busy, match="line is full"):
             line.submit("c", ["c"], 1)
@@ -85,8 +88,7 @@ def test_a_waiting_job_knows_its_place_in_line(gpu):
     line = GpuLine(gpu, capacity=5)
     try:
         running = line.submit("r", ["c"], 1)
-        while running.state != "running":
-            time.sleep(0.005)
+        wait_until_running(running)
         second, third = line.submit("a", ["c"], 1), line.submit("b", ["c"], 1)
         assert line.place_in_line(second) == (1, 2) and line.place_in_line(third) == (2, 2)
         assert line.place_in_line(running) is None
