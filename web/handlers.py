@@ -35,7 +35,7 @@ from privacy.errors import Busy, ConsentRequired, OwnerKeyRequired, SessionGone,
 from privacy.owner_presence import OwnerPresence
 from privacy.rate_limit import (ADDRESS_GENERATION_LIMIT, ADDRESS_KEY_LIMIT, ADDRESS_UPLOAD_LIMIT, CLIENT_KEY_LIMIT,
                                 GENERATION_LIMIT, UPLOAD_LIMIT, Limit, RateLimiter)
-from privacy.return_keys import parse_return_key
+from privacy.return_keys import ReturnKey, parse_return_key
 from privacy.uploads import UploadStore
 from privacy.web_access import CLIENT_COOKIE, ClientIds, MediaGrants
 from web.render import (duration, render_gallery, render_my_data, render_receipt, render_return, render_return_key,
@@ -223,8 +223,9 @@ class StudioHandlers:
             return only_note("")
         self.key_limits.charge(client, self.address_of(request))
         key = parse_return_key(key_text)
-        found = self.studio.find_session(key) if key is not None else None
-        if found is None or (found.session_id is None and found.erased_at is None):
+        # A mistyped code costs the same lookup as a well-formed one: every answer takes one locator lookup.
+        found = self.studio.find_session(key or ReturnKey.new())
+        if key is None or (found.session_id is None and found.erased_at is None):
             return only_note(UNKNOWN_KEY)
         if found.session_id is None:
             when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(found.erased_at))
