@@ -240,7 +240,8 @@ class StudioHandlers:
         return (Owned(session_id, client), True, True, True, gr.update(interactive=True),
                 gr.update(interactive=has_photos), "Welcome back. Your session is as you left it.",
                 render_return_key(key.code), render_return(""), self.gallery(session_id, client),
-                self._job_text(job) if job is not None else "", self.my_data(session_id, client))
+                self._job_text(job, photos_kept=has_photos) if job is not None else "",
+                self.my_data(session_id, client))
 
     async def watch(self, state: Any, request: gr.Request):
         """Follow this session's job, if one is queued or running, until it ends (after a page load)."""
@@ -326,11 +327,14 @@ class StudioHandlers:
         my_data = await anyio.to_thread.run_sync(self.my_data, job.session_id, client)
         yield gallery or render_gallery([], [], None, {}), status, my_data
 
-    def _job_text(self, job: Job) -> str:
+    def _job_text(self, job: Job, *, photos_kept: bool = True) -> str:
         """The job's state in words, as a returning page shows it too."""
         if job.state == DONE:
             delivered = len(job.result.delivered) if job.result is not None else None
             return f"{delivered} headshot(s) ready." if delivered is not None else "Your headshots are ready."
+        if job.state == INTERRUPTED and not photos_kept:
+            return ("The studio restarted while making your headshots, and your photos have since been erased "
+                    "on schedule. Upload them again to make new headshots.")
         if job.state == INTERRUPTED:
             return ("The studio restarted while making your headshots, so that run stopped. "
                     "Press “Resume” to start it again; your photos are still here.")
