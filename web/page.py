@@ -116,9 +116,11 @@ def build_demo(settings: "Settings", handlers: StudioHandlers) -> gr.Blocks:
                 verdict = gr.HTML(label="Verification result", elem_id="hs-verdict")
 
         # `.input`: only the person's own ticks; a returning session's boxes are ticked by `attach`.
+        # "always_last": three quick ticks on a busy server must end in consent. Gradio's default ("once")
+        # drops a tick made while the previous one is still being answered, leaving the upload locked.
         gr.on([own.input, adult.input, purpose.input], shown(handlers.consent), inputs=[own, adult, purpose, session],
               outputs=[session, files, consent_note, mydata, key_panel], api_name="consent", concurrency_limit=None,
-              show_progress="hidden")
+              show_progress="hidden", trigger_mode="always_last")
         returning = [session, own, adult, purpose, files, make, consent_note, key_panel, return_note, gallery, status,
                      mydata]
         watching = dict(fn=shown_stream(handlers.watch), inputs=[session], outputs=[gallery, status, mydata],

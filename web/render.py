@@ -180,7 +180,8 @@ CSS = """
 # The page's own script, served as a file (/studio.js) so that the Content-Security-Policy needs no
 # 'unsafe-inline'. It counts the erasure times down in the browser (no server tick needed), keeps the
 # return key in this tab's sessionStorage (so a reload restores the session), builds the private link
-# from the page's own address, offers copy / save, and warns before leaving with an unsaved key.
+# from the page's own address, offers copy / save, and warns before leaving with an unsaved key
+# while a job runs or headshots exist.
 STUDIO_JS = """
 (() => {
   const KEY = 'hs-return-key', SAVED = 'hs-return-key-saved';
@@ -216,9 +217,13 @@ STUDIO_JS = """
       markSaved('Saved as a file.');
     }
   });
+  // Something to lose: a job in line or running (its status shows a place in line or a percentage),
+  // or headshots in the gallery. Only then, and only while the key is unsaved, does leaving warn.
+  const somethingToLose = () => Boolean(document.querySelector('#hs-gallery .hs-shot')) ||
+    /Waiting for the GPU|In line|\u00b7 \d+%/.test(document.querySelector('#hs-status textarea')?.value || '');
   window.addEventListener('beforeunload', (event) => {
     const p = panel();
-    if (p && p.dataset.saved !== 'true') { event.preventDefault(); event.returnValue = ''; }
+    if (p && p.dataset.saved !== 'true' && somethingToLose()) { event.preventDefault(); event.returnValue = ''; }
   });
   setInterval(syncPanel, 500);
   const fmt = (s) => { s = Math.max(0, Math.floor(s)); const d = Math.floor(s / 86400), h = Math.floor(s % 86400 / 3600),

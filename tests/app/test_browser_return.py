@@ -67,7 +67,12 @@ def test_a_session_survives_closing_the_browser_mid_training_and_opens_with_its_
     page.locator("#hs-upload input[type=file]").set_input_files([str(faces_dir / n) for n in ("obama_1.jpg", "obama_4.jpg")])
     page.wait_for_selector("#hs-screening", timeout=60_000)
     assert page.locator("#hs-screening [data-accepted=true]").count() == 2
+    reload_keeps(page, ("#hs-mydata-box", "Your photos, face measurements and trained model"))  # the photos stay
+    page.wait_for_function("!document.querySelector('#hs-make').disabled", timeout=30_000)
     page.locator("#hs-make").click()
+    page.wait_for_function("(document.querySelector('#hs-status textarea')?.value || '').startsWith('Training')",
+                           timeout=60_000)
+    page.reload()  # mid-training: the page attaches to the running job again and follows it
     page.wait_for_function("(document.querySelector('#hs-status textarea')?.value || '').startsWith('Training')",
                            timeout=60_000)
     page.screenshot(path=str(artifacts / "return-01-training.png"), full_page=True)
@@ -96,6 +101,9 @@ def test_a_session_survives_closing_the_browser_mid_training_and_opens_with_its_
     page.once("dialog", lambda dialog: dialog.accept())
     page.locator("#hs-delete").click()
     page.wait_for_selector("#hs-receipt", timeout=30_000)
+    page.reload()  # after erasure: this tab's key now says what happened
+    page.wait_for_function("(document.querySelector('#hs-return-note')?.innerText || '').includes('was erased on')",
+                           timeout=30_000)
 
     third = browser.new_context()
     page = third.new_page()
@@ -106,3 +114,56 @@ def test_a_session_survives_closing_the_browser_mid_training_and_opens_with_its_
     page.screenshot(path=str(artifacts / "return-03-erased.png"), full_page=True)
     third.close()
     second.close()
+
+
+def closing_warns(page) -> bool:
+    """Try to leave the page; True if the browser asked "leave this site?" (the dialog is dismissed: we stay)."""
+    asked = []
+
+    def on_dialog(dialog):
+        asked.append(dialog.type)
+        dialog.dismiss()
+
+    from playwright.sync_api import Error as PlaywrightError
+
+    page.on("dialog", on_dialog)
+    page.close(run_before_unload=True)
+    for _ in range(20):  # the page closes by itself, or stays after the dismissed question
+        if page.is_closed() or asked:
+            break
+        try:
+            page.wait_for_timeout(100)
+        except PlaywrightError:  # closed meanwhile
+            break
+    if not page.is_closed():
+        page.remove_listener("dialog", on_dialog)
+    return asked == ["beforeunload"] and not page.is_closed()
+
+
+def test_leaving_warns_only_while_something_is_at_stake_and_the_key_is_unsaved(slow_server, browser, faces_dir):
+    context = browser.new_context(accept_downloads=True)
+    page = context.new_page()
+    page.goto(slow_server.url)
+    page.wait_for_selector("#hs-consent-own")
+    for box in ("own", "adult", "purpose"):
+        page.locator(f"#hs-consent-{box} input").check()
+    page.wait_for_selector("#hs-returnkey[data-code]", timeout=15_000)
+    assert not closing_warns(page)  # consent only: nothing to lose yet, leaving is free
+    assert page.is_closed()
+
+    page = context.new_page()
+    page.goto(slow_server.url)  # the same tab's key is gone with the page: a new session
+    page.wait_for_selector("#hs-consent-own")
+    for box in ("own", "adult", "purpose"):
+        page.locator(f"#hs-consent-{box} input").check()
+    page.wait_for_selector("#hs-returnkey[data-code]", timeout=15_000)
+    page.locator("#hs-upload input[type=file]").set_input_files([str(faces_dir / n) for n in ("obama_1.jpg", "obama_4.jpg")])
+    page.wait_for_selector("#hs-screening", timeout=60_000)
+    page.locator("#hs-make").click()
+    page.wait_for_function("/Waiting|Training|Preparing|Starting/.test("
+                           "document.querySelector('#hs-status textarea')?.value || '')", timeout=60_000)
+    assert closing_warns(page)  # a job runs and the key is unsaved: the browser asks first
+    with page.expect_download():
+        page.locator("[data-hs-save]").click()
+    assert not closing_warns(page)  # key saved: leaving is free, the job goes on without the page
+    context.close()
