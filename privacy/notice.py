@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+from privacy.vault import ALL_CATEGORIES, CATEGORY_NAMES, KEY_HOLDERS
 from settings import Settings
 
 
@@ -94,6 +95,8 @@ Yes, at the same time as your photos.
 ## Who can open my stored headshots?
 Only someone holding your private key. At consent the studio draws a random 128-bit key and gives it to you; it keeps only a fingerprint of it (an HKDF locator). While your headshots are made, the photos, face measurements and trained model are sealed under a key the studio holds (so the job can finish while your page is closed). As soon as the headshots are made, their key is re-locked with a key derived from your private key, and the studio's own copy is deleted: from then on the operator, a thief with the disk and the master key, or a backup cannot open them. While a page of yours is open, the unlocked key is held in memory only, to show and download them.
 
+{key_table()}
+
 ## Can I delete early?
 Yes. "Delete everything now" erases your photos, adapter and headshots at once and gives you a deletion receipt signed by this deployment, which you can check with `python cli.py verify-receipt`.
 
@@ -110,7 +113,7 @@ No. Your headshots are private to your session; no other visitor can fetch them.
 {third_parties(s)}
 
 ## Is it encrypted?
-In transit by the host's HTTPS, and at rest with AES-256-GCM under a per-session key that is itself encrypted by the deployment's master key.
+In transit by the host's HTTPS, and at rest with AES-256-GCM under per-session keys, one for your identity data and one for your headshots, each itself encrypted by the key the table above names.
 
 ## Is my location leaked?
 No. All metadata, GPS included, is removed before anything is stored, and delivered headshots carry none of it.
@@ -142,6 +145,13 @@ Erasures that came due while it was down run as soon as it starts again.
 ## Who can I contact?
 Write to {s.contact_email} with any question or request about your data. To report a security problem, follow SECURITY.md in the source repository.
 """
+
+
+def key_table() -> str:
+    """Which key locks which data at each stage, from the vault's own table (privacy.vault.KEY_HOLDERS)."""
+    header = "| stage | " + " | ".join(CATEGORY_NAMES[c] for c in ALL_CATEGORIES) + " |"
+    rows = [f"| {stage} | " + " | ".join(holders[c] for c in ALL_CATEGORIES) + " |" for stage, holders in KEY_HOLDERS]
+    return "\n".join([header, "| --- |" + " --- |" * len(ALL_CATEGORIES), *rows])
 
 
 def policy_version(s: Settings) -> str:

@@ -49,6 +49,17 @@ CATEGORY_OF_KIND = {
     "report": HEADSHOTS,
 }
 ALL_CATEGORIES = (IDENTITY, HEADSHOTS)
+CATEGORY_NAMES = {IDENTITY: "photos, face measurements, trained model", HEADSHOTS: "headshots and their report"}
+MASTER, OWNER, DESTROYED = "the studio's master key", "your private key (the studio has no copy)", "none: destroyed"
+# Which key wraps each category's data key at each stage of a session: what `hand_to_owner` and
+# `shred` do, stated once. The privacy policy prints this table (privacy.notice), and the at-rest
+# test checks the database of a real run against it.
+KEY_HOLDERS: tuple[tuple[str, dict[str, str]], ...] = (
+    ("while your headshots are being made", {IDENTITY: MASTER, HEADSHOTS: MASTER}),
+    ("once they are made", {IDENTITY: MASTER, HEADSHOTS: OWNER}),
+    ("after the identity data's erasure time", {IDENTITY: DESTROYED, HEADSHOTS: OWNER}),
+    ("after erasure of everything (schedule or delete-now)", {IDENTITY: DESTROYED, HEADSHOTS: DESTROYED}),
+)
 
 Clock = Callable[[], float]
 

@@ -21,7 +21,7 @@ from privacy.database import Database
 from privacy.errors import OwnerKeyRequired
 from privacy.master_key import load_master_key
 from privacy.return_keys import ReturnKey
-from privacy.vault import HEADSHOTS, IDENTITY, MAGIC, NONCE_BYTES, Vault
+from privacy.vault import HEADSHOTS, IDENTITY, KEY_HOLDERS, MAGIC, MASTER, NONCE_BYTES, OWNER, Vault
 from settings import load_settings
 
 CONSENT = Attestations(own_photos=True, adult=True, purpose=True)
@@ -60,8 +60,12 @@ def test_the_copy_holds_the_headshots_but_no_master_wrapped_key_for_them(after_a
     with sqlite3.connect(stolen / "studio.db") as db:
         master_wrapped = {c for (c,) in db.execute("SELECT category FROM data_keys WHERE session_id = ?", (session_id,))}
         owner_wrapped = {c for (c,) in db.execute("SELECT category FROM owner_keys WHERE session_id = ?", (session_id,))}
-    # Identity data stays under the master key for its short processing window; headshots are the owner's alone.
+    # Identity data stays under the master key for its short processing window; headshots are the owner's alone,
+    # as the policy's table (generated from privacy.vault.KEY_HOLDERS) tells the person.
     assert master_wrapped == {IDENTITY} and owner_wrapped == {HEADSHOTS}
+    once_made = dict(KEY_HOLDERS)["once they are made"]
+    assert {c for c, holder in once_made.items() if holder == MASTER} == master_wrapped
+    assert {c for c, holder in once_made.items() if holder == OWNER} == owner_wrapped
 
 
 def test_without_the_return_key_the_studios_own_code_opens_no_headshot(after_a_run):
