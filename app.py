@@ -40,19 +40,22 @@ log = logging.getLogger("app")
 # --- the server -----------------------------------------------------------------------------------
 
 def run_on_gpu(studio: "Studio", session_id: str, style_ids: list[str], count: int,
-               progress: Callable[[Any], None], cancel: threading.Event, owner_key: bytes | None = None) -> Any:
+               progress: Callable[[Any], None], cancel: threading.Event, owner_key: bytes | None = None,
+               model_id: str | None = None) -> Any:
     """The GPU part of a job; on a ZeroGPU Space `main` wraps it in `spaces.GPU` (see pipeline/zerogpu.py).
 
     It runs in the studio's GPU line thread, not in a Gradio request: whether ZeroGPU grants an
     allocation there is not verified on a real ZeroGPU Space.
     """
-    return studio.make_headshots(session_id, style_ids, count, progress=progress, cancel=cancel, owner_key=owner_key)
+    return studio.make_headshots(session_id, style_ids, count, progress=progress, cancel=cancel, owner_key=owner_key,
+                                 model_id=model_id)
 
 
-def _planned_gpu_seconds(studio: "Studio", session_id: str, style_ids: list[str], count: int, *_: Any) -> float:
+def _planned_gpu_seconds(studio: "Studio", session_id: str, style_ids: list[str], count: int, *_: Any,
+                         model_id: str | None = None, **__: Any) -> float:
     from pipeline.zerogpu import gpu_duration
     n_photos = max(1, len(studio.vault.blobs(session_id, "photo")))
-    return gpu_duration(n_photos, len(style_ids) * count, studio.base_model().family,
+    return gpu_duration(n_photos, len(style_ids) * count, studio.base_model(model_id).family,
                         train_steps=studio.settings.train_steps)
 
 
@@ -86,7 +89,7 @@ def build_app(settings: Settings) -> "FastAPI":
     records.mark_interrupted()  # what the last process was running can no longer finish by itself
     # The job runs to its end in the line, whatever happens to the page that asked for it.
     line = GpuLine(lambda job, report: run_on_gpu(studio, job.session_id, job.style_ids, job.count, report, job.cancel,
-                                                  job.owner_key),
+                                                  job.owner_key, model_id=job.model_id),
                    capacity=settings.queue_size, records=records)
     studio.erasure.hooks.extend([grants.forget_session, line.cancel_session, presence.forget_session])
     handlers = StudioHandlers(settings, studio, grants=grants, clients=clients, uploads=uploads, line=line,
@@ -102,6 +105,7 @@ def build_app(settings: Settings) -> "FastAPI":
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
         uploads.purge()  # sealed under a key that died with the last process: unreadable, now removed
+        studio.warm_up.start()  # the page serves at once and tells whether the model can serve (pipeline.model_state)
         started = start_scheduler(studio.erasure)  # runs the start-up sweep first (promise 20)
         log.info("retention scheduler: %s", started.reason)
         expiry = asyncio.get_running_loop().create_task(expire_unread_uploads())
@@ -213,6 +217,8 @@ def main(environ: "dict[str, str] | None" = None) -> int:
     port = int(environ.get("GRADIO_SERVER_PORT", "7860"))
     # No access log: no IPs kept. No proxy headers: uvicorn would believe X-Forwarded-For from any local
     # peer; privacy.boundary believes it only from HEADSHOT_TRUSTED_PROXIES.
+    print(f"Headshot Studio: open http://{host}:{port} in your browser (base model {settings.base_model!r} "
+          "loading in the background; the page shows its state).", flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, proxy_headers=False,
                 server_header=False)
     return 0

@@ -30,7 +30,7 @@ from typing import Any, Callable
 from sqlalchemy import select, update
 
 from privacy.database import JobRow
-from privacy.errors import Busy, Cancelled, UserError
+from privacy.errors import Busy, Cancelled, ModelUnavailable, UserError
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,7 @@ class Job:
     cancel: threading.Event = field(default_factory=threading.Event)
     finished: threading.Event = field(default_factory=threading.Event)
     owner_key: bytes | None = field(default=None, repr=False)  # in memory only: seals the headshots for their owner
+    model_id: str | None = None  # None: the configured base model; else the demo model the person chose
 
     @property
     def active(self) -> bool:
@@ -79,7 +80,8 @@ class GpuLine:
         self._worker.start()
 
     # --- the web's side -------------------------------------------------------------------------
-    def submit(self, session_id: str, style_ids: list[str], count: int, *, owner_key: bytes | None = None) -> Job:
+    def submit(self, session_id: str, style_ids: list[str], count: int, *, owner_key: bytes | None = None,
+               model_id: str | None = None) -> Job:
         """Queue a job for an admitted session; its job already in line is returned instead of a second one."""
         with self._lock:
             current = self._latest.get(session_id)
@@ -88,7 +90,7 @@ class GpuLine:
             if len(self._waiting) >= self.capacity:
                 raise Busy(f"The studio's GPU line is full ({self.capacity} people waiting). "
                            "Please try again in a few minutes; nothing of yours was changed.")
-            job = Job(session_id, list(style_ids), int(count), owner_key=owner_key)
+            job = Job(session_id, list(style_ids), int(count), owner_key=owner_key, model_id=model_id)
             if self.records is not None:
                 self.records.save(job)
             self._waiting.append(job)
@@ -159,6 +161,12 @@ class GpuLine:
                 result, state, error = None, CANCELLED, exc
             except UserError as exc:  # SessionGone, OutOfMemory, ...: the person is told in words
                 result, state, error = None, FAILED, exc
+            except ModelUnavailable as exc:  # the operator's problem: its message (configuration only) goes to the log
+                log.error("GPU job cannot run: %s", exc)
+                result, state = None, FAILED
+                error = UserError("The studio's model could not be loaded, so no headshots can be made right now. "
+                                  "Your photos are still here; the page shows the model's state.",
+                                  code="model_unavailable")
             except Exception as exc:  # type and frames only: messages may carry values a person sent
                 log.error("GPU job failed: %s", type(exc).__name__, exc_info=False)
                 result, state = None, FAILED

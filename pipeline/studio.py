@@ -27,6 +27,7 @@ from sqlalchemy import func, select
 
 from pipeline.adapter import adapter_from_bytes, adapter_to_bytes, export_files
 from pipeline.engine import EngineProgress, ScoredHeadshot, make_headshots
+from pipeline.model_state import ModelWarmUp
 from pipeline.models import BaseModel, load_base
 from pipeline.styles import Style, load_styles
 from pipeline.train_lora import default_train_config, free_device_memory
@@ -93,6 +94,8 @@ class Studio:
         self._model_loader = model_loader
         self._models: dict[str, BaseModel] = {}
         self._models_lock = threading.Lock()
+        # Started by the app (not the CLI): loads the configured model in the background at start-up.
+        self.warm_up = ModelWarmUp(settings.base_model, self.base_model, clock)
 
     # --- 1. consent -------------------------------------------------------------------------
     def start_session(self) -> str:
@@ -170,9 +173,10 @@ class Studio:
         return screened
 
     # --- 3. train → generate → mark → seal ------------------------------------------------------
-    def base_model(self) -> BaseModel:
+    def base_model(self, model_id: str | None = None) -> BaseModel:
+        """The configured base model, or `model_id` (the demo model a person chose when that one cannot serve)."""
         with self._models_lock:
-            model_id = self.settings.base_model
+            model_id = model_id or self.settings.base_model
             if model_id not in self._models:
                 self._models[model_id] = self._model_loader(model_id, self.settings.device)
             return self._models[model_id]
@@ -188,13 +192,15 @@ class Studio:
 
     def make_headshots(self, session_id: str, style_ids: list[str], count_per_style: int, *,
                        seed: int = 0, progress: Callable[[EngineProgress], None] | None = None,
-                       cancel: threading.Event | None = None, owner_key: bytes | None = None) -> HeadshotRun:
+                       cancel: threading.Event | None = None, owner_key: bytes | None = None,
+                       model_id: str | None = None) -> HeadshotRun:
         """Train, generate, mark and seal. With `owner_key`, the headshots end up sealed for their owner only:
-        their key is handed to the owner (privacy.vault.hand_to_owner) as soon as the run ends."""
+        their key is handed to the owner (privacy.vault.hand_to_owner) as soon as the run ends.
+        `model_id` overrides the configured base model (the demo model, chosen by the person)."""
         require_consent(self.db, session_id)
         styles = [self.style(style_id) for style_id in style_ids]
         screened = self.sealed_photos(session_id)
-        base = self.base_model()
+        base = self.base_model(model_id)
         audit_id = self.vault.audit_id(session_id)
         audit.record_event(self.db, audit_id, audit.TRAINING_STARTED, self.clock(), photos=len(screened))
         config = default_train_config(len(screened), base.family, steps_override=self.settings.train_steps,

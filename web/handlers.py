@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
+from collections import OrderedDict
 import traceback
 from dataclasses import dataclass
 from functools import wraps
@@ -29,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import gradio as gr
 
 from pipeline.jobs import CANCELLED, DONE, FAILED, INTERRUPTED, GpuLine, Job
+from pipeline.model_state import DEMO_MODEL, LOADING, UNAVAILABLE
 from privacy.boundary import ADDRESS_HEADER
 from privacy.consent import Attestations
 from privacy.errors import Busy, ConsentRequired, OwnerKeyRequired, SessionGone, UserError
@@ -38,7 +41,8 @@ from privacy.rate_limit import (ADDRESS_GENERATION_LIMIT, ADDRESS_KEY_LIMIT, ADD
 from privacy.return_keys import ReturnKey, parse_return_key
 from privacy.uploads import UploadStore
 from privacy.web_access import CLIENT_COOKIE, ClientIds, MediaGrants
-from web.render import (duration, render_gallery, render_my_data, render_receipt, render_return, render_return_key,
+from web.render import (duration, render_gallery, render_model_banner, render_my_data, render_receipt, render_return,
+                        render_return_key,
                         render_screening, render_verification, thumbnail_data_uri)
 
 if TYPE_CHECKING:
@@ -115,6 +119,27 @@ class LimitPair:
                        f"Please try again in {duration(wait)}.")
 
 
+class DemoChoices:
+    """The browsers whose person chose the demo model because the real one cannot serve (never chosen for them)."""
+
+    def __init__(self, capacity: int = 10_000) -> None:
+        self._chosen: OrderedDict[str, None] = OrderedDict()
+        self._capacity = capacity
+        self._lock = threading.Lock()
+
+    def set(self, client: str, chosen: bool) -> None:
+        with self._lock:
+            self._chosen.pop(client, None)
+            if chosen:
+                self._chosen[client] = None
+                while len(self._chosen) > self._capacity:
+                    self._chosen.popitem(last=False)
+
+    def __contains__(self, client: object) -> bool:
+        with self._lock:
+            return client in self._chosen
+
+
 class StudioHandlers:
     """The page's event handlers; `web.page.build_demo` connects them to components."""
 
@@ -125,6 +150,7 @@ class StudioHandlers:
         self.upload_limits = LimitPair(UPLOAD_LIMIT, ADDRESS_UPLOAD_LIMIT, "uploads")
         self.generation_limits = LimitPair(GENERATION_LIMIT, ADDRESS_GENERATION_LIMIT, "generation requests")
         self.key_limits = LimitPair(CLIENT_KEY_LIMIT, ADDRESS_KEY_LIMIT, "attempts to open a session")
+        self.demo_choices = DemoChoices()
 
     # --- who is asking --------------------------------------------------------------------------------
     def client_of(self, request: gr.Request | None) -> str | None:
@@ -178,6 +204,43 @@ class StudioHandlers:
             return render_my_data(None, None, time.time())
         token = self.grants.grant(client, session_id, "export") if expiry.left else None
         return render_my_data(expiry, token, time.time())
+
+    # --- the model: can this studio make headshots right now? ----------------------------------------
+    def _model_for(self, client: str | None) -> str | None:
+        """The model a job of this browser runs on: None for the configured one, or the demo model it chose."""
+        state = self.studio.warm_up.state
+        if state.can_serve:
+            return None
+        if client in self.demo_choices:
+            return DEMO_MODEL
+        raise UserError("This studio cannot make real headshots right now: its model could not be loaded. "
+                        "Tick “Use the demo model” at the top of the page to try the private flow with it.",
+                        code="model_unavailable")
+
+    def _can_make(self, session_id: str | None, client: str | None) -> bool:
+        """Offer “Make my headshots” only when it can work: photos sealed, and a model that can serve them."""
+        if not session_id or not self.studio.vault.blobs(session_id, "embedding"):
+            return False
+        return self.studio.warm_up.state.can_serve or client in self.demo_choices
+
+    def model_banner(self, state: Any, request: gr.Request):
+        """Polled while the model loads (outputs: banner, demo choice, make, poll timer); stops once settled."""
+        client = self.client_of(request)
+        model = self.studio.warm_up.state
+        settled = model.state != LOADING
+        return (render_model_banner(model, time.time(), chosen_demo=client in self.demo_choices),
+                gr.update(visible=model.state == UNAVAILABLE),
+                gr.update(interactive=self._can_make(self._owned(state, request), client)) if settled else gr.update(),
+                gr.Timer(active=not settled))
+
+    def choose_demo(self, chosen: bool, state: Any, request: gr.Request):
+        """The person's own choice of the demo model (outputs: banner, make)."""
+        client = self.client_of(request)
+        if client is None:
+            raise ConsentRequired("Please reload the studio page.")
+        self.demo_choices.set(client, bool(chosen))
+        return (render_model_banner(self.studio.warm_up.state, time.time(), chosen_demo=bool(chosen)),
+                gr.update(interactive=self._can_make(self._owned(state, request), client)))
 
     # --- 1. consent -----------------------------------------------------------------------------------
     def consent(self, own: bool, adult: bool, purpose: bool, state: Any, request: gr.Request):
@@ -238,7 +301,7 @@ class StudioHandlers:
         has_photos = bool(self.studio.vault.blobs(session_id, "embedding"))
         job = self.line.job_of(session_id)
         return (Owned(session_id, client), True, True, True, gr.update(interactive=True),
-                gr.update(interactive=has_photos), "Welcome back. Your session is as you left it.",
+                gr.update(interactive=self._can_make(session_id, client)), "Welcome back. Your session is as you left it.",
                 render_return_key(key.code), render_return(""), self.gallery(session_id, client),
                 self._job_text(job, photos_kept=has_photos) if job is not None else "",
                 self.my_data(session_id, client))
@@ -275,7 +338,8 @@ class StudioHandlers:
             raise UserError("Please choose your photos first.", code="no_files")
         report = self.studio.upload(session_id, contents)
         thumbs = [thumbnail_data_uri(data, self.settings.max_pixels) for data in contents]
-        return (render_screening(report, thumbs), None, gr.update(interactive=report.acceptable),
+        return (render_screening(report, thumbs), None,
+                gr.update(interactive=report.acceptable and self._can_make(session_id, client)),
                 self.my_data(session_id, client))
 
     # --- 3. generate: admitted here, run by the GPU line, watched by this page ----------------------
@@ -292,13 +356,14 @@ class StudioHandlers:
             raise UserError(f"Please choose between 1 and {self.settings.images_per_style} headshots per style.",
                             code="bad_count")
         self.studio.check_ready_to_generate(session_id, list(style_ids))  # consent, styles, sealed photos
+        model_id = self._model_for(self.client_of(request))  # a model that can serve, or the demo model they chose
         owner_key = self.presence.key_of(session_id)
         if owner_key is None:  # the headshots are sealed for their owner: the job needs the owner's key
             raise OwnerKeyRequired("Please open your private link (or enter your code) on this page first.")
         current = self.line.job_of(session_id)
         if current is None or not current.active:
             self.generation_limits.charge(self.client_of(request), self.address_of(request))
-        return self.line.submit(session_id, list(style_ids), int(count), owner_key=owner_key)
+        return self.line.submit(session_id, list(style_ids), int(count), owner_key=owner_key, model_id=model_id)
 
     async def generate(self, style_ids: list[str], count: float, state: Any, request: gr.Request,
                        progress: gr.Progress = gr.Progress()):

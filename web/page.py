@@ -14,7 +14,7 @@ import gradio as gr
 
 from privacy.notice import short_notice
 from web.handlers import StudioHandlers, shown, shown_stream
-from web.render import QUEUE_NOTE, render_my_data, render_styles
+from web.render import QUEUE_NOTE, render_model_banner, render_my_data, render_styles
 
 if TYPE_CHECKING:
     from settings import Settings
@@ -66,6 +66,11 @@ def build_demo(settings: "Settings", handlers: StudioHandlers) -> gr.Blocks:
         # state (a closed tab) loses nothing: the return key finds the session again.
         session = gr.State(None, time_to_live=settings.headshot_retention_seconds)
         gr.Markdown("# Headshot Studio\nProfessional headshots from your selfies, private by design.")
+        # Whether the model can serve, before anything else (pipeline.model_state): polled until it is settled.
+        model_banner = gr.HTML(render_model_banner(handlers.studio.warm_up.state, time.time()), elem_id="hs-model-box")
+        use_demo = gr.Checkbox(label="Use the demo model (random weights: pictures are noise, marked DEMO)",
+                               visible=False, elem_id="hs-use-demo")
+        model_poll = gr.Timer(1.5, active=True)
         with gr.Tabs():
             with gr.Tab("Studio", id="studio"):
                 with gr.Accordion("Coming back? Enter your private code", open=False, elem_id="hs-return"):
@@ -142,6 +147,10 @@ def build_demo(settings: "Settings", handlers: StudioHandlers) -> gr.Blocks:
             concurrency_limit=None, show_progress_on=[status], api_visibility="private")
         delete.click(shown(handlers.delete), inputs=[session], api_name="delete_now", concurrency_limit=None,
                      outputs=[session, receipt, screening, gallery, own, adult, purpose, files, make, mydata, key_panel])
+        model_poll.tick(shown(handlers.model_banner), inputs=[session], outputs=[model_banner, use_demo, make, model_poll],
+                        api_visibility="private", concurrency_limit=None, show_progress="hidden")
+        use_demo.input(shown(handlers.choose_demo), inputs=[use_demo, session], outputs=[model_banner, make],
+                       api_visibility="private", concurrency_limit=None, show_progress="hidden")
         to_check.upload(shown(handlers.verify), inputs=[to_check], outputs=[verdict], api_name="verify",
                         concurrency_limit=2, concurrency_id="screening")
         demo.unload(handlers.unload)

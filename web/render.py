@@ -99,6 +99,27 @@ def render_my_data(expiry: Any | None, export_token: str | None, now: float) -> 
     return f"<div id='hs-mydata'><ul>{''.join(rows) or '<li>Stored, no erasure time set yet.</li>'}</ul>{download}</div>"
 
 
+def render_model_banner(model: Any, now: float, *, chosen_demo: bool = False) -> str:
+    """What the studio can do right now (pipeline.model_state), shown at the top of the page, before consent."""
+    state = getattr(model, "state", "loading")
+    if state == "loading":
+        waited = f" ({duration(max(0.0, now - model.since))} so far)" if getattr(model, "since", 0) else ""
+        text = (f"<strong>Getting the studio ready:</strong> its image model is loading{waited}. You can give "
+                "consent and upload meanwhile; “Make my headshots” waits for it.")
+    elif state == "ready" and model.is_demo:
+        text = ("<strong>Demo studio.</strong> This deployment runs a demo model with random weights: the whole "
+                "private flow works, but the pictures are noise, marked DEMO, not real headshots.")
+    elif state == "ready":
+        text = "The studio is ready."
+    else:
+        choice = (" You chose the demo model: your pictures will be noise, marked DEMO." if chosen_demo else
+                  " You can still try the whole private flow with the demo model (random weights: the pictures are "
+                  "noise, marked DEMO) by ticking “Use the demo model” below.")
+        text = ("<strong>This studio cannot make real headshots right now:</strong> its image model could not be "
+                f"loaded.{choice}<details><summary>For the operator</summary><p>{_esc(model.reason)}</p></details>")
+    return f"<div id='hs-model' data-state='{_esc(state)}' role='status' aria-live='polite'>{text}</div>"
+
+
 def render_return_key(code: str | None) -> str:
     """The owner's private way back, shown once at consent (and again in the same tab after a reload).
 
@@ -174,6 +195,9 @@ CSS = """
 .hs-button { display: inline-block; padding: 8px 14px; border-radius: 6px; background: #1f3a5f; color: #fff !important;
              text-decoration: none; }
 .hs-table { overflow-x: auto; } .hs-table table { font-size: 0.9em; }
+#hs-model { padding: 10px 14px; border-radius: 6px; border-left: 5px solid #1f3a5f; background: #eef3f8; }
+#hs-model[data-state=unavailable] { border-left-color: #b35c00; background: #fff4e5; }
+#hs-model[data-state=ready] { border-left-color: #2e7d32; background: #eef7ee; }
 #hs-receipt pre { white-space: pre-wrap; word-break: break-all; max-height: 320px; overflow: auto; font-size: 0.8em; }
 """
 
@@ -239,5 +263,5 @@ STUDIO_JS = """
 """
 
 QUEUE_NOTE = ("One set of headshots is made at a time on this studio's single GPU. If other people are ahead of "
-              "you, the bar shows your place in line as **queue: N/M** — you are number N of M waiting — and your "
-              "job starts by itself; keep this tab open.")
+              "you, the status shows your place in line, and your job starts by itself. You can close this page "
+              "meanwhile: your job keeps running, and your private link brings you back to it.")

@@ -113,3 +113,19 @@ def server(tmp_path_factory) -> Server:
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Chromium for every browser test (tests/app/chromium.py finds or installs it)."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.app.chromium import LAUNCH_ARGS, find_or_install_chromium
+    try:
+        executable = find_or_install_chromium()
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(executable), args=LAUNCH_ARGS)
+        yield browser
+        browser.close()

@@ -1,6 +1,6 @@
 """The whole journey in Debian's Chromium, on the tiny model: what a person sees and what stays on disk.
 
-Never `playwright install`: the test drives /usr/bin/chromium (installed by .ci/run when missing).
+Never `playwright install`: the test drives Debian's chromium (tests/app/chromium.py finds or installs it).
 Screenshots of every step go to test-artifacts/; the gallery one is the README's screenshot.
 """
 
@@ -18,21 +18,9 @@ from privacy.receipts import verify_receipt
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-               "--disable-sync", "--no-first-run"]
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.fail("Debian's chromium is missing: apt-get install -y chromium (.ci/run does this)")
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
-        yield browser
-        browser.close()
 
 
 def test_the_whole_journey_from_consent_to_signed_deletion(server, browser, faces_dir, artifacts):

@@ -12,7 +12,6 @@ import zipfile
 import pytest
 
 from tests.app.conftest import start_server, stop_server
-from tests.app.test_browser_journey import CHROMIUM, LAUNCH_ARGS
 
 pytestmark = pytest.mark.browser
 
@@ -25,13 +24,6 @@ def slow_server(tmp_path_factory):
     stop_server(proc)
 
 
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
-        yield browser
-        browser.close()
 
 
 def reload_keeps(page, selector_with_text: tuple[str, str]) -> None:

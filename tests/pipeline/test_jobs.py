@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 
 from pipeline.jobs import CANCELLED, DONE, FAILED, GpuLine
-from privacy.errors import Busy, Cancelled, OutOfMemory
+from privacy.errors import Busy, Cancelled, ModelUnavailable, OutOfMemory
 
 
 class FakeGpu:
@@ -140,6 +140,16 @@ def test_a_failed_job_tells_the_person_in_words_and_the_line_goes_on(line, gpu):
     assert "secret-path" not in crashed.error.message and "our side" in crashed.error.message
     gpu.fail_with = None
     assert line.submit("after", ["c"], 1).finished.wait(5)
+
+
+def test_a_model_that_cannot_load_is_told_to_the_person_in_words_and_to_the_operator_in_the_log(line, gpu, caplog):
+    gpu.fail_with = ModelUnavailable("Base model 'x' is not available. Set HEADSHOT_BASE_MODEL to a local directory.")
+    with caplog.at_level("ERROR", logger="pipeline.jobs"):
+        job = line.submit("no-model", ["c"], 1)
+        assert job.finished.wait(5)
+    assert job.state == FAILED and job.error.code == "model_unavailable"
+    assert "model could not be loaded" in job.error.message and "HEADSHOT_" not in job.error.message
+    assert "HEADSHOT_BASE_MODEL" in caplog.text
 
 
 def test_progress_never_exceeds_the_whole(line):
