@@ -132,6 +132,10 @@ def build_app(settings: Settings) -> "FastAPI":
     def privacy_page() -> HTMLResponse:
         return HTMLResponse(policy_html)
 
+    @app.get("/receipt-key.pem")
+    def receipt_key() -> Response:  # publishable: anyone may check a deletion receipt against it
+        return Response(studio.erasure.signer.public_pem, media_type="application/x-pem-file")
+
     @app.get("/studio.js")
     def studio_js() -> Response:  # the page's own script, a file so that the CSP needs no 'unsafe-eval'
         return Response(STUDIO_JS, media_type="text/javascript")

@@ -55,6 +55,7 @@ ROUTES: tuple[tuple[str, re.Pattern, str], ...] = tuple((m, re.compile(p), k) fo
     ("GET", r"/", "page"),
     ("GET", r"/healthz", "page"),
     ("GET", r"/privacy", "page"),
+    ("GET", r"/receipt-key\.pem", "page"),  # the public key deletion receipts are signed with
     ("GET", r"/studio\.js", "static"),
     ("GET", r"/media/[A-Za-z0-9_-]{16,64}", "page"),  # the token itself is checked against the cookie
     ("GET", r"/config/?", "page"),

@@ -41,8 +41,8 @@ from privacy.rate_limit import (ADDRESS_GENERATION_LIMIT, ADDRESS_KEY_LIMIT, ADD
 from privacy.return_keys import ReturnKey, parse_return_key
 from privacy.uploads import UploadStore
 from privacy.web_access import CLIENT_COOKIE, ClientIds, MediaGrants
-from web.render import (duration, render_gallery, render_model_banner, render_my_data, render_receipt, render_return,
-                        render_return_key,
+from web.render import (duration, render_gallery, render_model_banner, render_my_data, render_nothing_to_delete,
+                        render_receipt, render_return, render_return_key,
                         render_screening, render_verification, thumbnail_data_uri)
 
 if TYPE_CHECKING:
@@ -253,7 +253,7 @@ class StudioHandlers:
             note = "Tick all three statements to unlock the upload." if session_id is None else (
                 "To withdraw your consent and erase everything, use **Delete everything now** below.")
             return (self._state(session_id, client), gr.update(interactive=False), note,
-                    self.my_data(session_id, client), gr.update())
+                    self.my_data(session_id, client), gr.update(), gr.update(interactive=False))
         session_id = session_id or self.studio.start_session()
         try:
             self.studio.give_consent(session_id, attestations)
@@ -265,7 +265,8 @@ class StudioHandlers:
             self.presence.hold(session_id, key.owner_key, request.session_hash)
         return (self._state(session_id, client), gr.update(interactive=True),
                 "Thank you. You can now upload your photos.", self.my_data(session_id, client),
-                render_return_key(key.code) if key is not None else gr.update())
+                render_return_key(key.code) if key is not None else gr.update(),
+                gr.update(interactive=self._can_make(session_id, client) and not self._job_active(session_id)))
 
     @staticmethod
     def _state(session_id: str | None, client: str) -> Owned | None:
@@ -279,7 +280,7 @@ class StudioHandlers:
         gallery, status, my data. Nothing is changed for an empty key (a first visit).
         """
         def only_note(text: str) -> tuple:  # the page as it is, with a word on the key
-            return (*(gr.update(),) * 8, render_return(text), *(gr.update(),) * 3)
+            return (*(gr.update(),) * 8, render_return(text), *(gr.update(),) * 4)
 
         client = self.client_of(request)
         if not key_text or client is None:
@@ -295,16 +296,18 @@ class StudioHandlers:
             return (None, False, False, False, gr.update(interactive=False), gr.update(interactive=False),
                     "Tick all three statements to start a new session.", "",
                     render_return(f"The data of this session was erased on {when}. Nothing of it is kept."),
-                    "", "", render_my_data(None, None, time.time()))
+                    "", "", render_my_data(None, None, time.time()), gr.update(interactive=False))
         session_id = found.session_id
         self.presence.hold(session_id, key.owner_key, request.session_hash)
         has_photos = bool(self.studio.vault.blobs(session_id, "embedding"))
         job = self.line.job_of(session_id)
+        running = job is not None and job.active
         return (Owned(session_id, client), True, True, True, gr.update(interactive=True),
-                gr.update(interactive=self._can_make(session_id, client)), "Welcome back. Your session is as you left it.",
+                gr.update(interactive=self._can_make(session_id, client) and not running),
+                "Welcome back. Your session is as you left it.",
                 render_return_key(key.code), render_return(""), self.gallery(session_id, client),
                 self._job_text(job, photos_kept=has_photos) if job is not None else "",
-                self.my_data(session_id, client))
+                self.my_data(session_id, client), gr.update(interactive=running))
 
     async def watch(self, state: Any, request: gr.Request):
         """Follow this session's job, if one is queued or running, until it ends (after a page load)."""
@@ -382,6 +385,9 @@ class StudioHandlers:
                 progress(job.fraction, desc=status)
             yield gr.update(), status, gr.update()
             await asyncio.sleep(WATCH_INTERVAL_SECONDS)
+        if job.state == CANCELLED:  # the person's own choice (or their erasure): a neutral word, not an error
+            yield gr.update(), self._job_text(job), gr.update()
+            return
         if job.state != DONE:
             raise job.error or UserError(GENERIC_FAILURE, code="internal_error")
         client = self.client_of(request)
@@ -420,13 +426,37 @@ class StudioHandlers:
         return "Cancelling… the current step stops in a moment."
 
     # --- 4. erase -------------------------------------------------------------------------------------
-    def delete(self, state: Any, request: gr.Request):
+    def ask_delete(self, state: Any, request: gr.Request):
+        """The first click: say what will be erased and ask (outputs: confirmation box, its text, receipt)."""
         session_id = self._owned(state, request)
         if session_id is None:
-            raise SessionGone("Nothing of yours is stored in this tab, so there is nothing to delete.")
+            return gr.update(visible=False), "", render_nothing_to_delete()
+        held = self.studio.holdings(session_id)
+        return (gr.update(visible=True), f"**Erase everything now?** {held} This cannot be undone; you get a "
+                "signed receipt.", "")
+
+    def delete(self, state: Any, request: gr.Request):
+        """Erase the session at once; every status on the page is cleared with it."""
+        session_id = self._owned(state, request)
+        if session_id is None:
+            return (*(gr.update(),) * 1, render_nothing_to_delete(), *(gr.update(),) * 12, gr.update(visible=False),
+                    gr.update())
         receipt = self.studio.delete_now(session_id)  # its erasure hooks cancel the job and drop the owner key
         return (None, render_receipt(receipt), "", "", False, False, False, gr.update(interactive=False),
-                gr.update(interactive=False), render_my_data(None, None, time.time()), "")
+                gr.update(interactive=False), render_my_data(None, None, time.time()), "", "",
+                "Tick all three statements to start a new session.", "", gr.update(visible=False),
+                gr.update(interactive=False))
+
+    def buttons_after_job(self, state: Any, request: gr.Request):
+        """After a job's watch ends (or a page attached to none): Make on if it can work, Cancel on if a job runs."""
+        session_id = self._owned(state, request)
+        running = self._job_active(session_id)
+        return (gr.update(interactive=self._can_make(session_id, self.client_of(request)) and not running),
+                gr.update(interactive=running))
+
+    def _job_active(self, session_id: str | None) -> bool:
+        job = self.line.job_of(session_id) if session_id else None
+        return job is not None and job.active
 
     def unload(self, request: gr.Request) -> None:
         # Closing or reloading a tab erases nothing: the session waits for its owner's return key, and the

@@ -101,7 +101,7 @@ def build_demo(settings: "Settings", handlers: StudioHandlers) -> gr.Blocks:
                 gr.Markdown("### 4. Make your headshots\n" + QUEUE_NOTE)
                 with gr.Row():
                     make = gr.Button("Make my headshots", variant="primary", interactive=False, elem_id="hs-make")
-                    stop = gr.Button("Cancel", variant="stop", elem_id="hs-cancel")
+                    stop = gr.Button("Cancel", variant="secondary", interactive=False, elem_id="hs-cancel")
                     resume = gr.Button("Resume", elem_id="hs-resume")
                 status = gr.Textbox(label="Status", interactive=False, elem_id="hs-status")
                 gr.Markdown(f"### 5. Your headshots\nThey are kept for you for {_days(settings)}, locked with your "
@@ -111,6 +111,11 @@ def build_demo(settings: "Settings", handlers: StudioHandlers) -> gr.Blocks:
                 gr.Markdown("### 6. Your data")
                 mydata = gr.HTML(render_my_data(None, None, time.time()), label="Your data", elem_id="hs-mydata-box")
                 delete = gr.Button("Delete everything now", variant="stop", elem_id="hs-delete")
+                with gr.Group(visible=False, elem_id="hs-confirm-delete") as confirm_box:
+                    confirm_text = gr.Markdown(elem_id="hs-confirm-text")
+                    with gr.Row():
+                        confirm_yes = gr.Button("Yes, erase everything now", variant="stop", elem_id="hs-delete-yes")
+                        confirm_no = gr.Button("Keep my data", variant="secondary", elem_id="hs-delete-no")
                 receipt = gr.HTML(label="Deletion receipt", elem_id="hs-receipt-box")
             with gr.Tab("Verify", id="verify"):
                 gr.Markdown("### Is this headshot one of ours?\nDrop any image to check for our content credentials "
@@ -124,29 +129,41 @@ def build_demo(settings: "Settings", handlers: StudioHandlers) -> gr.Blocks:
         # "always_last": three quick ticks on a busy server must end in consent. Gradio's default ("once")
         # drops a tick made while the previous one is still being answered, leaving the upload locked.
         gr.on([own.input, adult.input, purpose.input], shown(handlers.consent), inputs=[own, adult, purpose, session],
-              outputs=[session, files, consent_note, mydata, key_panel], api_name="consent", concurrency_limit=None,
+              outputs=[session, files, consent_note, mydata, key_panel, make], api_name="consent", concurrency_limit=None,
               show_progress="hidden", trigger_mode="always_last")
         returning = [session, own, adult, purpose, files, make, consent_note, key_panel, return_note, gallery, status,
-                     mydata]
+                     mydata, stop]
+        # While a job runs, "Make" is off and "Cancel" on; after it (done, failed or cancelled), the reverse.
+        buttons_after_job = dict(fn=shown(handlers.buttons_after_job), inputs=[session], outputs=[make, stop],
+                                 api_visibility="private", concurrency_limit=None, show_progress="hidden")
         watching = dict(fn=shown_stream(handlers.watch), inputs=[session], outputs=[gallery, status, mydata],
                         concurrency_limit=None, show_progress_on=[status], api_visibility="private")
         demo.load(shown(handlers.attach), inputs=[code_in], outputs=returning, js=ATTACH_JS, api_name="attach",
-                  concurrency_limit=None, show_progress="hidden").success(**watching)
+                  concurrency_limit=None, show_progress="hidden").success(**watching).then(**buttons_after_job)
         open_code.click(shown(handlers.attach), inputs=[code_in], outputs=returning, js=KEEP_CODE_JS,
-                        api_visibility="private", concurrency_limit=None).success(**watching)
+                        api_visibility="private", concurrency_limit=None).success(**watching).then(**buttons_after_job)
         files.upload(shown(handlers.upload), inputs=[files, session], outputs=[screening, files, make, mydata],
                      api_name="upload", concurrency_limit=2, concurrency_id="screening")
         # Admission and watching only: the job itself runs in the GPU line, whatever this event does.
-        make.click(shown_stream(handlers.generate), inputs=[styles, count, session], outputs=[gallery, status, mydata],
-                   api_name="generate", concurrency_limit=None, show_progress_on=[status])
+        make.click(buttons_during_job, outputs=[make, stop], api_visibility="private", concurrency_limit=None,
+                   show_progress="hidden").then(
+            shown_stream(handlers.generate), inputs=[styles, count, session], outputs=[gallery, status, mydata],
+            api_name="generate", concurrency_limit=None, show_progress_on=[status]).then(**buttons_after_job)
         stop.click(shown(handlers.cancel), inputs=[session], outputs=[status], api_visibility="private",
                    concurrency_limit=None, show_progress="hidden")
         resume.click(shown(handlers.resume), inputs=[session], outputs=[styles, count], api_visibility="private",
                      concurrency_limit=None, show_progress="hidden").success(
+            buttons_during_job, outputs=[make, stop], api_visibility="private").then(
             shown_stream(handlers.generate), inputs=[styles, count, session], outputs=[gallery, status, mydata],
-            concurrency_limit=None, show_progress_on=[status], api_visibility="private")
-        delete.click(shown(handlers.delete), inputs=[session], api_name="delete_now", concurrency_limit=None,
-                     outputs=[session, receipt, screening, gallery, own, adult, purpose, files, make, mydata, key_panel])
+            concurrency_limit=None, show_progress_on=[status], api_visibility="private").then(**buttons_after_job)
+        # Delete asks first, saying what will go; only "Yes" erases (the API's delete_now is that step).
+        delete.click(shown(handlers.ask_delete), inputs=[session], outputs=[confirm_box, confirm_text, receipt],
+                     api_visibility="private", concurrency_limit=None, show_progress="hidden")
+        confirm_no.click(lambda: gr.update(visible=False), outputs=[confirm_box], api_visibility="private",
+                         show_progress="hidden")
+        confirm_yes.click(shown(handlers.delete), inputs=[session], api_name="delete_now", concurrency_limit=None,
+                          outputs=[session, receipt, screening, gallery, own, adult, purpose, files, make, mydata,
+                                   key_panel, status, consent_note, return_note, confirm_box, stop])
         model_poll.tick(shown(handlers.model_banner), inputs=[session], outputs=[model_banner, use_demo, make, model_poll],
                         api_visibility="private", concurrency_limit=None, show_progress="hidden")
         use_demo.input(shown(handlers.choose_demo), inputs=[use_demo, session], outputs=[model_banner, make],
@@ -156,6 +173,11 @@ def build_demo(settings: "Settings", handlers: StudioHandlers) -> gr.Blocks:
         demo.unload(handlers.unload)
     demo.queue(max_size=GRADIO_QUEUE_EVENTS, api_open=False)
     return demo
+
+
+def buttons_during_job():
+    """Runs in the page before the job is admitted: no second click on Make, Cancel available."""
+    return gr.update(interactive=False), gr.update(interactive=True)
 
 
 def _days(settings: "Settings") -> str:

@@ -145,12 +145,42 @@ def render_return(message: str, *, erased_at: float | None = None) -> str:
 
 
 def render_receipt(receipt: Any) -> str:
+    """The erasure, said in one sentence; the signed receipt behind a toggle, to download and check."""
     data = receipt.to_json()
     href = "data:application/json;base64," + base64.b64encode(data).decode()
-    return ("<div id='hs-receipt'><p role='status'><strong>Everything is erased.</strong> Your deletion receipt is "
-            "signed by this studio; check it with <code>python cli.py verify-receipt</code>.</p>"
+    return ("<div id='hs-receipt'><p role='status'><strong>Everything is erased.</strong> "
+            f"{_esc(receipt_summary(receipt.payload))}</p>"
             f"<p><a id='hs-receipt-download' class='hs-button' href='{href}' download='deletion-receipt.json'>"
-            f"Download the receipt</a></p><pre>{_esc(data.decode())}</pre></div>")
+            "Download the receipt</a></p>"
+            "<details id='hs-receipt-details'><summary>Receipt details</summary>"
+            "<p>The receipt is signed by this studio. To check it yourself, download it and the studio's public "
+            "key (<a href='receipt-key.pem' download='receipt-key.pem'>receipt-key.pem</a>), then run "
+            "<code>python cli.py verify-receipt deletion-receipt.json --public-key receipt-key.pem</code> from the "
+            f"studio's source code.</p><pre>{_esc(data.decode())}</pre></details></div>")
+
+
+def render_nothing_to_delete() -> str:
+    return "<p id='hs-nothing-to-delete' role='status'>Nothing of yours is stored in this page, so there is nothing to delete.</p>"
+
+
+def receipt_summary(payload: dict) -> str:
+    """What a receipt says was erased, in words: counts by kind, when, and what went earlier by schedule."""
+    kinds = {kind: entry.get("count", 0) for entry_kinds in payload.get("categories", {}).values()
+             for kind, entry in entry_kinds.items()}
+    parts = []
+    if kinds.get("photo"):
+        parts.append(f"{kinds['photo']} photo(s) and their face measurements")
+    if kinds.get("adapter"):
+        parts.append("your trained model")
+    if kinds.get("headshot"):
+        parts.append(f"{kinds['headshot']} headshot(s)")
+    what = ", ".join(parts) if parts else "your session (nothing else was stored)"
+    when = str(payload.get("erased_at", "")).replace("T", " ").replace("Z", " UTC")
+    earlier = payload.get("earlier", {}).get("identity")
+    before = (f" Your photos and trained model had already been erased on schedule at "
+              f"{earlier.replace('T', ' ').replace('Z', ' UTC')}." if earlier else "")
+    return f"Erased at {when}: {what}; {payload.get('keys_destroyed', 0)} encryption key(s) destroyed.{before}"
+
 
 
 def render_verification(report: Any) -> str:

@@ -18,6 +18,15 @@ from privacy.receipts import verify_receipt
 
 pytestmark = pytest.mark.browser
 
+
+@pytest.fixture(scope="module")
+def slow_journey_server(tmp_path_factory):
+    # Enough training steps on the tiny model that a run can be cancelled in the middle.
+    from tests.app.conftest import start_server, stop_server
+    server, proc = start_server(tmp_path_factory, train_steps="150")
+    yield server
+    stop_server(proc)
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -62,11 +71,16 @@ def test_the_whole_journey_from_consent_to_signed_deletion(server, browser, face
     assert server.files(server.gradio_temp_dir) == []  # the uploaded files are gone from Gradio's cache
     shot("04-screened")
 
-    # 4-5. One style, two headshots; the progress bar shows the stage while it runs.
+    # 4-5. One style, two headshots; the progress bar shows the stage while it runs. Cancel is there only
+    # while something runs; Make cannot be pressed twice.
+    assert page.locator("#hs-cancel").is_disabled()
     page.locator("#hs-make").click()
     page.wait_for_selector(".progress-text, .progress-level, .eta-bar", timeout=30_000)
+    page.wait_for_function("document.querySelector('#hs-make').disabled", timeout=10_000)
     shot("05-progress")
     page.wait_for_selector("#hs-gallery figure.hs-shot img", timeout=120_000)
+    page.wait_for_function("!document.querySelector('#hs-make').disabled && document.querySelector('#hs-cancel').disabled",
+                           timeout=15_000)
 
     # 6. The gallery: every image loaded, scored, badged as AI-generated, labelled DEMO (tiny model).
     figures = page.locator("#hs-gallery figure.hs-shot")
@@ -125,10 +139,25 @@ def test_the_whole_journey_from_consent_to_signed_deletion(server, browser, face
     assert page.evaluate("document.documentElement.scrollWidth") <= 392
     page.set_viewport_size({"width": 1100, "height": 1400})
 
-    # Delete everything now: a receipt signed by this deployment, and nothing left to fetch or on disk.
+    # Delete everything now: it asks first, saying what will go; "Keep my data" keeps it.
     page.locator("#hs-delete").click()
-    page.wait_for_selector("#hs-receipt pre", timeout=30_000)
+    page.wait_for_selector("#hs-confirm-text", timeout=15_000)
+    assert "2 photo(s)" in page.locator("#hs-confirm-text").inner_text()
+    assert "2 headshot(s)" in page.locator("#hs-confirm-text").inner_text()
+    page.locator("#hs-delete-no").click()
+    page.wait_for_selector("#hs-delete-yes", state="hidden", timeout=15_000)
+    assert server.files(server.data_dir / "vault") != []
+    page.locator("#hs-delete").click()
+    page.locator("#hs-delete-yes").click()
+    # A receipt signed by this deployment, said in words, and nothing left to fetch or on disk.
+    page.wait_for_selector("#hs-receipt", timeout=30_000)
+    summary = page.locator("#hs-receipt p[role=status]").inner_text()
+    assert "Everything is erased" in summary and "2 photo(s)" in summary and "2 headshot(s)" in summary
+    assert page.locator("#hs-status textarea").input_value() == ""  # no stale "2 headshot(s) ready"
+    page.locator("#hs-receipt-details summary").click()  # the signed JSON behind a toggle
     receipt = page.locator("#hs-receipt pre").inner_text().encode()
+    assert context.request.get(server.url + "/receipt-key.pem").body() == \
+        (server.data_dir / "keys" / "receipt_public.pem").read_bytes()
     check = verify_receipt(receipt, (server.data_dir / "keys" / "receipt_public.pem").read_bytes())
     assert check.valid, check.reason
     assert json.loads(receipt)["by"] == "user"
@@ -161,6 +190,38 @@ def test_closing_the_tab_erases_nothing_and_the_return_key_opens_the_session_aga
     page.wait_for_function("(document.querySelector('#hs-consent-note')?.innerText || '').includes('Welcome back')",
                            timeout=30_000)
     page.locator("#hs-delete").click()
+    page.locator("#hs-delete-yes").click()
     page.wait_for_selector("#hs-receipt", timeout=30_000)
     assert server.files(server.data_dir / "vault") == []
     context.close()
+
+
+def test_cancelling_is_a_quiet_choice_and_deleting_nothing_is_no_error(slow_journey_server, browser, faces_dir):
+    page = browser.new_page()
+    page.goto(slow_journey_server.url)
+    page.wait_for_selector("#hs-consent-own")
+    page.locator("#hs-delete").click()  # before anything exists
+    page.wait_for_selector("#hs-nothing-to-delete", timeout=15_000)
+    assert page.locator(".toast-body, .error").count() == 0  # no red toast, no "Error" labels
+    for box in ("own", "adult", "purpose"):
+        page.locator(f"#hs-consent-{box} input").check()
+    page.locator("#hs-upload input[type=file]").set_input_files([str(faces_dir / n) for n in ("obama_1.jpg", "obama_4.jpg")])
+    page.wait_for_selector("#hs-screening", timeout=60_000)
+    page.wait_for_function("!document.querySelector('#hs-make').disabled", timeout=15_000)
+    page.locator("#hs-consent-purpose input").uncheck()  # consent withdrawn: nothing can be made
+    page.wait_for_function("document.querySelector('#hs-make').disabled", timeout=15_000)
+    page.locator("#hs-consent-purpose input").check()
+    page.wait_for_function("!document.querySelector('#hs-make').disabled", timeout=15_000)
+    page.locator("#hs-make").click()
+    page.wait_for_function("(document.querySelector('#hs-status textarea')?.value || '').startsWith('Training')",
+                           timeout=60_000)
+    page.locator("#hs-cancel").click()
+    page.wait_for_function("(document.querySelector('#hs-status textarea')?.value || '').startsWith('Cancelled')",
+                           timeout=60_000)
+    assert page.locator(".toast-body").count() == 0  # a choice, not an error
+    page.wait_for_function("!document.querySelector('#hs-make').disabled && document.querySelector('#hs-cancel').disabled",
+                           timeout=15_000)
+    page.locator("#hs-delete").click()
+    page.locator("#hs-delete-yes").click()
+    page.wait_for_selector("#hs-receipt", timeout=30_000)
+    page.close()

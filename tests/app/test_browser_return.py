@@ -90,8 +90,8 @@ def test_a_session_survives_closing_the_browser_mid_training_and_opens_with_its_
     with zipfile.ZipFile(io.BytesIO(downloaded.body())) as archive:
         assert len(archive.namelist()) == 2
 
-    page.once("dialog", lambda dialog: dialog.accept())
     page.locator("#hs-delete").click()
+    page.locator("#hs-delete-yes").click()
     page.wait_for_selector("#hs-receipt", timeout=30_000)
     page.reload()  # after erasure: this tab's key now says what happened
     page.wait_for_function("(document.querySelector('#hs-return-note')?.innerText || '').includes('was erased on')",
