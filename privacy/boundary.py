@@ -97,6 +97,11 @@ class SessionOwners:
             self._owners.move_to_end(session_hash)
             return secrets.compare_digest(owner, client)
 
+    def known(self, session_hash: str) -> bool:
+        """True if some client has claimed `session_hash` (claims nothing)."""
+        with self._lock:
+            return session_hash in self._owners
+
 
 @dataclass
 class Boundary:
@@ -144,7 +149,8 @@ class Boundary:
         headers.append((ADDRESS_HEADER, address.encode()))
         scope = {**scope, "headers": headers}
 
-        if route in ("upload", "join", "small") and not self._charge_request(client, address):
+        # Stream opens count too: each may claim a new session hash, and a refused one is cheap to answer.
+        if route in ("upload", "join", "small", "stream") and not self._charge_request(client, address):
             return await _respond(send, 429, "Too many requests from this network in a short time. Please wait a moment.")
         if route == "upload":
             return await self._upload(scope, receive, send, client, address)
@@ -221,6 +227,11 @@ class Boundary:
                 self._streams[address] = self._streams.get(address, 0) + 1
         if refused:
             return await _respond(send, 429, "Too many open connections from this network.")
+        if scope.get("path", "").endswith("/queue/data") and not self.owners.known(session_hash):
+            # Events are read only after a join claimed the hash: a stream for any other hash has nothing to
+            # read, and answering it here spares Gradio's traceback for it in the log (and the claim).
+            self._release_stream(address)
+            return await _respond(send, 404, "There is nothing to read for this page. Please reload it.")
         if not self.owners.claim(session_hash, client):
             self._release_stream(address)
             return await _respond(send, 403, "This session belongs to another browser. Please reload the page.")

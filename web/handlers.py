@@ -151,6 +151,11 @@ class StudioHandlers:
         self.generation_limits = LimitPair(GENERATION_LIMIT, ADDRESS_GENERATION_LIMIT, "generation requests")
         self.key_limits = LimitPair(CLIENT_KEY_LIMIT, ADDRESS_KEY_LIMIT, "attempts to open a session")
         self.demo_choices = DemoChoices()
+        # Jobs in line per network address: one address may hold at most a third of the line, so a stranger
+        # minting cookies and sessions cannot fill it (the generation limits bound the rate, this the share).
+        self._jobs_by_address: dict[str, list[Job]] = {}
+        self._jobs_lock = threading.Lock()
+        self.jobs_per_address = max(1, -(-settings.queue_size // 3))
 
     # --- who is asking --------------------------------------------------------------------------------
     def client_of(self, request: gr.Request | None) -> str | None:
@@ -364,9 +369,20 @@ class StudioHandlers:
         if owner_key is None:  # the headshots are sealed for their owner: the job needs the owner's key
             raise OwnerKeyRequired("Please open your private link (or enter your code) on this page first.")
         current = self.line.job_of(session_id)
-        if current is None or not current.active:
-            self.generation_limits.charge(self.client_of(request), self.address_of(request))
-        return self.line.submit(session_id, list(style_ids), int(count), owner_key=owner_key, model_id=model_id)
+        if current is not None and current.active:
+            return current  # this session's job is already in line: watch it
+        address = self.address_of(request)
+        with self._jobs_lock:
+            mine = [job for job in self._jobs_by_address.get(address, []) if job.active]
+            if len(mine) >= self.jobs_per_address:
+                raise Busy(f"{len(mine)} headshot jobs from your network are already in line; please start yours "
+                           "when one of them has finished. Nothing of yours was changed.")
+            self.generation_limits.charge(self.client_of(request), address)
+            job = self.line.submit(session_id, list(style_ids), int(count), owner_key=owner_key, model_id=model_id)
+            self._jobs_by_address[address] = [*mine, job]
+            if len(self._jobs_by_address) > 10_000:  # forget addresses with nothing in line
+                self._jobs_by_address = {a: j for a, j in self._jobs_by_address.items() if any(x.active for x in j)}
+        return job
 
     async def generate(self, style_ids: list[str], count: float, state: Any, request: gr.Request,
                        progress: gr.Progress = gr.Progress()):

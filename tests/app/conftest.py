@@ -115,9 +115,13 @@ def artifacts() -> Path:
     return ARTIFACTS
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """One headless Chromium for every browser test (tests/app/chromium.py finds or installs it)."""
+    """A headless Chromium per browser test module (tests/app/chromium.py finds or installs it).
+
+    Module scope, not session: Playwright's sync API runs an event loop in this thread while it is
+    open, and later tests that call asyncio.run must not find one running.
+    """
     from playwright.sync_api import sync_playwright
 
     from tests.app.chromium import LAUNCH_ARGS, find_or_install_chromium

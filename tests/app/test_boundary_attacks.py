@@ -207,6 +207,19 @@ def test_a_stranger_flooding_the_queue_leaves_ten_real_visitors_working(server, 
     assert 503 not in flood_statuses  # ... and never filled Gradio's queue
 
 
+def test_one_network_address_cannot_fill_the_gpu_line(server, browsers, faces_dir):
+    """Fresh cookies and sessions from one address: at most a third of the line (3 of 8) is theirs at once."""
+    sessions = [visitor_with_photos(browsers, faces_dir, address="127.0.2.1") for _ in range(4)]
+    for visitor in sessions[:3]:
+        assert visitor.join("generate", [["corporate_grey"], 1, None]).status_code == 200
+    fourth = sessions[3].call("generate", [["corporate_grey"], 1, None])
+    assert not fourth.success and "from your network are already in line" in fourth.error
+    elsewhere = visitor_with_photos(browsers, faces_dir, address="127.0.2.2")
+    assert elsewhere.call("generate", [["corporate_grey"], 1, None]).success  # another address is served
+    for visitor in sessions + [elsewhere]:
+        visitor.delete_now()
+
+
 def test_a_job_is_never_bigger_than_the_page_allows(server, browsers, faces_dir):
     visitor = visitor_with_photos(browsers, faces_dir, "127.0.0.46")
     too_many = visitor.call("generate", [["corporate_grey"], 99, None])

@@ -269,3 +269,20 @@ def test_a_join_nested_deeper_than_any_page_sends_is_refused_not_crashed(tmp_pat
     assert len(body) < 256 * 1024  # valid JSON, under the size limit: only its depth is wrong
     status, _, _ = call(boundary, "POST", "/gradio_api/queue/join", body=body, headers=[cookie])
     assert status == 400 and downstream.seen == []
+
+
+def test_an_event_stream_for_a_hash_no_join_claimed_is_answered_at_once_and_claims_nothing(tmp_path):
+    """A flood of fresh hashes on queue/data once made Gradio log a traceback each and filled the owner table."""
+    boundary, downstream, _ = make_boundary(tmp_path)
+    stranger = cookie_header()
+    for i in range(20):
+        assert call(boundary, "GET", "/gradio_api/queue/data", query=f"session_hash=fresh{i:05d}x".encode(),
+                    headers=[stranger])[0] == 404
+    assert downstream.seen == [] and not boundary.owners.known("fresh00000x")
+
+
+def test_event_streams_are_charged_to_the_request_limit(tmp_path):
+    boundary, _, _ = make_boundary(tmp_path)
+    flooder = cookie_header()
+    statuses = [call(boundary, "GET", f"/gradio_api/heartbeat/beat{i:06d}", headers=[flooder])[0] for i in range(200)]
+    assert 429 in statuses and statuses.count(200) <= 120
