@@ -48,6 +48,7 @@ from diffusers import DiffusionPipeline, DPMSolverMultistepScheduler, StableDiff
 from diffusers.models.attention_processor import AttnProcessor2_0
 
 from pipeline import tiny
+from pipeline.embeddings import add_trigger_token
 from privacy.errors import ModelUnavailable
 
 FAMILY_PIPELINES = {"sd15": StableDiffusionPipeline, "sd2": StableDiffusionPipeline, "sdxl": StableDiffusionXLPipeline}
@@ -230,7 +231,7 @@ def _from_pretrained(cls, source: str, dtype: torch.dtype, local_only: bool) -> 
 
 def wrap_pipeline(pipe: DiffusionPipeline, family: str, model_id: str, dev: torch.device, dtype: torch.dtype,
                   *, is_demo: bool) -> BaseModel:
-    """A `BaseModel` around a pipeline already on `dev`: SDPA attention, frozen weights, eval mode."""
+    """A `BaseModel` around a pipeline already on `dev`: SDPA attention, frozen weights, eval mode, the trigger token."""
     pipe.unet.set_attn_processor(AttnProcessor2_0())
     pipe.vae.set_attn_processor(AttnProcessor2_0())
     pipe.set_progress_bar_config(disable=True)
@@ -238,6 +239,7 @@ def wrap_pipeline(pipe: DiffusionPipeline, family: str, model_id: str, dev: torc
     # Decode one image at a time: at 832x1024 in fp32 (the path SDXL's VAE takes on fp16
     # GPUs via force_upcast) a batch of 4 costs ~10 GB more than one image.
     pipe.vae.enable_slicing()
+    add_trigger_token(pipe, family)  # before the freeze below: a grown table must be frozen too
     for module in (pipe.unet, pipe.vae, pipe.text_encoder, getattr(pipe, "text_encoder_2", None)):
         if module is not None:
             module.requires_grad_(False)
