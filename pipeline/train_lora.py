@@ -324,7 +324,8 @@ def _train_locked(base, examples, config, progress, cancel, step_hook) -> Adapte
         raise OutOfMemory()
     effective = config.to_dict() | {"mixed_precision": str(autocast_dtype).replace("torch.", "") if autocast_dtype else "no",
                                     "resolution": examples[0].image.width, "n_photos": len(examples),
-                                    "pivotal_steps": pivotal_steps(config)}
+                                    "pivotal_steps": pivotal_steps(config),
+                                    "fp16_vae": base.vae_id}  # "" = the base model's own VAE
     return Adapter(state_dict=state, family=base.family, base_model_id=base.model_id, rank=config.rank,
                    alpha=config.alpha, target_modules=tuple(config.target_modules), train_config=effective)
 
