@@ -99,14 +99,18 @@ def test_unsupported_families_are_refused_naming_the_supported_ones(configs, why
     assert "Stable Diffusion 1.5, Stable Diffusion 2.x or SDXL" in message
 
 
-def test_sd2_style_model_gets_its_own_size_and_v_prediction(tmp_path):
+def test_sd2_style_model_gets_its_own_size_and_v_prediction(tmp_path, monkeypatch):
+    import dataclasses
+
     from diffusers import DDPMScheduler
 
+    import pipeline.train_lora
     from pipeline.styles import load_styles
     from pipeline.train_lora import train_lora
     from tests.pipeline.helpers import fast_config, noise_examples
 
-    load_base("tiny-sd", device="cpu").pipe.save_pretrained(tmp_path)
+    sd15 = load_base("tiny-sd", device="cpu")
+    sd15.pipe.save_pretrained(tmp_path)
     scheduler_file = tmp_path / "scheduler" / "scheduler_config.json"
     scheduler_file.write_text(json.dumps(json.loads(scheduler_file.read_text()) | {"prediction_type": "v_prediction"}))
     base = load_base(str(tmp_path), device="cpu", offline=True)
@@ -116,8 +120,15 @@ def test_sd2_style_model_gets_its_own_size_and_v_prediction(tmp_path):
     style = load_styles()["linkedin_classic"]
     assert style.size_for("sd2", resolution=768) == (768, 960)  # SD 2.x-768
     assert style.size_for("sd2", resolution=512) == style.size_for("sd15")  # SD 2.x-base
+    types, loss = [], pipeline.train_lora._loss
+    monkeypatch.setattr(pipeline.train_lora, "_loss", lambda *a: (types.append(a[3]), loss(*a))[1])
     adapter = train_lora(base, noise_examples(base.resolution), fast_config("sd2", steps=2))
     assert adapter.family == "sd2" and adapter.token_embeddings()
+    assert types == ["v_prediction"] * 2  # the loss of every step predicts v...
+    # ...and its target is v, not the noise: with plain MSE (no min-SNR) only the target tells them apart.
+    plain = dataclasses.replace(fast_config("sd2", steps=2), snr_gamma=0.0)
+    v, epsilon = (train_lora(b, noise_examples(base.resolution), plain) for b in (base, sd15))
+    assert any(not torch.equal(v.state_dict[k], epsilon.state_dict[k]) for k in v.unet_state_dict())
 
 
 # --- the fp16-safe VAE (HEADSHOT_FP16_VAE) -------------------------------------------------------
