@@ -76,6 +76,7 @@ class Settings:
     # --- generation -----------------------------------------------------------------------
     base_model: str = _setting("stabilityai/stable-diffusion-xl-base-1.0", "Base model: a hub id, a local diffusers directory, or tiny-sd / tiny-sdxl (random weights, offline demo).")
     device: str = _setting("auto", "Torch device: auto, cpu, cuda, cuda:N.")
+    fp16_vae: str = _setting("", "fp16-safe VAE for an SDXL base on GPUs without native bf16 (T4, V100), where the model runs in fp16: a hub id or local diffusers VAE directory, e.g. madebyollin/sdxl-vae-fp16-fix. SDXL's own VAE overflows in fp16 and is run in fp32 there (force_upcast), costing memory. Empty means the model's own VAE; unused in bf16 or fp32 and for SD 1.5 / 2.x.")
     train_steps: int = _setting(0, "LoRA training steps; 0 scales with the number of photos.", minimum=0, maximum=10_000)
     images_per_style: int = _setting(4, "Headshots generated per chosen style.", minimum=1, maximum=16)
     likeness_threshold: float = _setting(0.5, "Lowest likeness score (0–1) for a headshot to be shown; weaker ones are held back.", minimum=0.0, maximum=1.0)

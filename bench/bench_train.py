@@ -20,6 +20,13 @@ with `.item()` every step for the progress bar. Rank, alpha, learning rates, bat
 resolution, pivotal fraction, gradient checkpointing and the number of steps are the
 same for both.
 
+`--optimizers` times the optimizer step alone on the recipe's LoRA tensors (random
+values and gradients, the UNet itself built on the meta device, so real sizes cost only
+the LoRA memory): ours, AdamW (fused on CUDA), against Prodigy (`prodigyopt`) with the
+arguments LoRA Ease passes to the advanced script. Prodigy is not a dependency; without
+it installed only AdamW is timed. The rest of a training step is the same for both, so
+the difference is the whole per-step difference.
+
 `--arch sd15|sdxl` builds the real-size UNet / VAE / text-encoder architectures
 (configs below, matching SD1.5 and SDXL base 1.0) with random weights; on CUDA the
 peak memory and model FLOPs utilisation (FLOPs of one UNet forward+backward counted
@@ -87,22 +94,28 @@ def _vae(size: int, scaling: float) -> AutoencoderKL:
                          sample_size=size, scaling_factor=scaling)
 
 
+# The UNets of SD1.5 and SDXL base 1.0 (their unet/config.json, the fields that differ from diffusers' defaults).
+REAL_UNETS = {
+    "sd15": dict(sample_size=64, cross_attention_dim=768, attention_head_dim=8),
+    "sdxl": dict(sample_size=128, block_out_channels=(320, 640, 1280), layers_per_block=2,
+                 down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+                 up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+                 transformer_layers_per_block=(1, 2, 10), attention_head_dim=(5, 10, 20), use_linear_projection=True,
+                 cross_attention_dim=2048, addition_embed_type="text_time", addition_time_embed_dim=256,
+                 projection_class_embeddings_input_dim=2816),
+}
+
+
 def build_real_size(arch: str, device: torch.device) -> BaseModel:
     dtype = pick_dtype(device)
     with torch.device(device):  # initialise straight on the device: 2.6B random parameters for SDXL
         if arch == "sd15":
-            unet = UNet2DConditionModel(sample_size=64, cross_attention_dim=768, attention_head_dim=8)
+            unet = UNet2DConditionModel(**REAL_UNETS["sd15"])
             pipe = StableDiffusionPipeline(vae=_vae(512, 0.18215), text_encoder=_clip_l(), tokenizer=tiny_tokenizer(),
                                            unet=unet, scheduler=_scheduler(), safety_checker=None,
                                            feature_extractor=None, requires_safety_checker=False)
         else:
-            unet = UNet2DConditionModel(
-                sample_size=128, block_out_channels=(320, 640, 1280), layers_per_block=2,
-                down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
-                up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
-                transformer_layers_per_block=(1, 2, 10), attention_head_dim=(5, 10, 20), use_linear_projection=True,
-                cross_attention_dim=2048, addition_embed_type="text_time", addition_time_embed_dim=256,
-                projection_class_embeddings_input_dim=2816)
+            unet = UNet2DConditionModel(**REAL_UNETS["sdxl"])
             te2 = CLIPTextModelWithProjection(CLIPTextConfig(  # OpenCLIP ViT-bigG/14 text tower
                 vocab_size=49408, hidden_size=1280, intermediate_size=5120, num_hidden_layers=32,
                 num_attention_heads=20, max_position_embeddings=77, hidden_act="gelu", projection_dim=1280))
@@ -200,6 +213,66 @@ def baseline_steps(base: BaseModel, examples: list[TrainingExample], config: Tra
         unet.requires_grad_(False)
 
 
+# --- the optimizer step alone: ours (AdamW) vs Prodigy as LoRA Ease runs it -----------------------
+# LoRA Ease / diffusers' advanced script README: --optimizer prodigy --learning_rate 1.0 (for every
+# group: Prodigy refuses groups with different lrs) --adam_beta2 0.99 --adam_weight_decay 1e-4
+# --prodigy_use_bias_correction --prodigy_safeguard_warmup, decoupled weight decay.
+PRODIGY_ARGS = dict(lr=1.0, betas=(0.9, 0.99), weight_decay=1e-4, decouple=True, use_bias_correction=True,
+                    safeguard_warmup=True)
+
+
+def lora_shapes(arch: str, rank: int) -> list[torch.Size]:
+    """Shapes of the recipe's trainable LoRA tensors on `arch`'s UNet (built on the meta device: no memory)."""
+    config = REAL_UNETS.get(arch) or dict(load_base(arch, device="cpu").pipe.unet.config)
+    with torch.device("meta"):
+        unet = UNet2DConditionModel.from_config(config)
+        unet.add_adapter(unet_lora_config(TrainConfig(steps=1, rank=rank, alpha=rank, learning_rate=1e-4)))
+    return [p.shape for p in unet.parameters() if p.requires_grad]
+
+
+def optimizer_steps(arch: str, dev: torch.device, rank: int, steps: int = 10, repeats: int = 3) -> dict:
+    """Seconds per optimizer step (fastest of `repeats`) of AdamW as `train_lora` builds it, and of Prodigy."""
+    try:
+        from prodigyopt import Prodigy
+    except ImportError:
+        Prodigy = None
+    shapes = lora_shapes(arch, rank)
+    n_params = sum(s.numel() for s in shapes)
+    row = {"arch": arch, "device": str(dev), "rank": rank, "lora_tensors": len(shapes),
+           "lora_mparams": round(n_params / 1e6, 2)}
+    cuda = dev.type == "cuda"
+    gen = torch.Generator(device=dev).manual_seed(0)
+    best: dict[str, float] = {}
+    for name in ("adamw", "prodigy") * repeats:  # alternate, so drift hits both alike
+        if name == "prodigy" and Prodigy is None:
+            continue
+        params = [torch.nn.Parameter(0.01 * torch.randn(s, generator=gen, device=dev)) for s in shapes]
+        for p in params:
+            p.grad = 1e-3 * torch.randn(p.shape, generator=gen, device=dev)
+        if name == "adamw":
+            opt = torch.optim.AdamW(params, lr=1e-4, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
+                                    fused=cuda, foreach=not cuda)
+        else:
+            opt = Prodigy(params, **PRODIGY_ARGS)
+        opt.step()  # allocates the state
+        _sync(dev)
+        started = time.perf_counter()
+        for _ in range(steps):
+            opt.step()
+        _sync(dev)
+        best[name] = min(best.get(name, float("inf")), (time.perf_counter() - started) / steps)
+        state = sum(v.numel() for st in opt.state.values() for v in st.values() if torch.is_tensor(v))
+        row[f"{name}_state_per_param"] = round(state / n_params, 2)
+        del opt, params
+    row["adamw_step_ms"] = round(best["adamw"] * 1000, 2)
+    if "prodigy" in best:
+        row.update(prodigy_step_ms=round(best["prodigy"] * 1000, 2),
+                   prodigy_over_adamw=round(best["prodigy"] / best["adamw"], 2))
+    else:
+        row["prodigy_step_ms"] = "not installed (pip install prodigyopt==1.1.2)"
+    return row
+
+
 def _sync(dev: torch.device) -> None:
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
@@ -292,7 +365,7 @@ def run(arch: str, args: argparse.Namespace) -> dict:
     return row
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arch", choices=["tiny", "tiny-sd", "tiny-sdxl", "sd15", "sdxl"], default="tiny",
                         help="tiny = both tiny families; sd15/sdxl = real-size random-weight architectures")
@@ -304,14 +377,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=5,
                         help="runs per loop, alternating; the fastest counts (fewer than 5 is noisy on a shared 2-core CPU)")
     parser.add_argument("--peak-tflops", type=float, default=0.0, help="override the GPU's peak dense TFLOP/s")
+    parser.add_argument("--optimizers", action="store_true",
+                        help="time only the optimizer step: AdamW (ours) vs Prodigy, on the recipe's LoRA tensors")
     args = parser.parse_args(argv)
     if args.steps <= args.warmup:
         parser.error("--steps must exceed --warmup")
     torch.manual_seed(0)
     np.random.seed(0)
+    rows = []
     for arch in (["tiny-sd", "tiny-sdxl"] if args.arch == "tiny" else [args.arch]):
-        row = run(arch, args)
+        if args.optimizers:
+            row = optimizer_steps(arch, resolve_device(args.device), args.rank or 32, repeats=args.repeats)
+        else:
+            row = run(arch, args)
         print(" ".join(f"{k}={v}" for k, v in row.items()), flush=True)
+        rows.append(row)
+    return rows
 
 
 if __name__ == "__main__":

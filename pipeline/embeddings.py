@@ -6,11 +6,19 @@ together with the UNet LoRA, so the prompt itself points at the person instead o
 relying on a rare token's random prior meaning. The reference script adds new tokens
 ("<s0><s1>") to the tokenizers, resizes the embedding tables and trains the whole table
 with the other rows restored after each step. Here the base pipeline is shared by
-sessions, so the tokenizers and tables are never changed: a forward hook on each
-encoder's token-embedding module replaces the output at the trigger's token ids by
-this adapter's vectors. Removing the hook restores the base exactly, and the same
-vectors load into any pipeline as new tokens (`load_textual_inversion`), since an
-input embedding does not depend on the id it sits at.
+sessions, so the tables are never trained: a forward hook on each encoder's
+token-embedding module replaces the output at the trigger's token id by this adapter's
+vectors. Removing the hook restores the base exactly, and the same vectors load into
+any pipeline as new tokens (`load_textual_inversion`), since an input embedding does
+not depend on the id it sits at.
+
+The trigger is ONE added token in every tokenizer (`add_trigger_token`, once at load),
+as the reference adds its tokens: in CLIP's own BPE vocabulary "ohwx" is the ordinary
+word token 47993 ("ohwx</w>", checked against openai/CLIP's bpe_simple_vocab_16e6), so
+a hook keyed on vocabulary ids would also rewrite any other word whose pieces share
+them, in every vocabulary a fine-tune may bring. An added token is matched as a whole
+word before BPE runs and gets an id past the vocabulary, which no caption or prompt
+word can produce; the table grows by one row for it where it has no spare row.
 
 Vectors are initialised as the reference does: random normal scaled by the std of the
 encoder's existing embedding table.
@@ -22,8 +30,10 @@ from contextlib import contextmanager
 from typing import Iterator
 
 import torch
+from transformers import AddedToken
 
 from pipeline.tiny import TRIGGER_WORD
+from privacy.errors import ModelUnavailable
 
 # Text encoders of each family, under the names diffusers' pipelines give them, and the
 # key each takes in the kohya / A1111 embedding file (the advanced script's `_emb` file).
@@ -33,10 +43,39 @@ KOHYA_KEYS = {"sd15": {"text_encoder": "emb_params"}, "sd2": {"text_encoder": "e
 _TOKENIZER = {"text_encoder": "tokenizer", "text_encoder_2": "tokenizer_2"}
 
 
+def add_trigger_token(pipe, family: str) -> None:
+    """Make the trigger ONE added token (id past the vocabulary) in every tokenizer of `pipe`, with a table row.
+
+    Idempotent (a pipeline saved after loading already has it). `single_word`: "ohwx" inside
+    another word ("bohwx") is left to BPE. The new row, where one is needed, is the table's
+    mean; its value never shows, since the trigger only appears in prompts while an
+    adapter's vectors are hooked in.
+    """
+    for name in ENCODERS[family]:
+        tokenizer, encoder = getattr(pipe, _TOKENIZER[name]), getattr(pipe, name)
+        tokenizer.add_tokens([AddedToken(TRIGGER_WORD, single_word=True)])
+        ids = tokenizer(TRIGGER_WORD, add_special_tokens=False).input_ids
+        if len(ids) != 1 or ids[0] < tokenizer.vocab_size:
+            raise ModelUnavailable(f"The base model's {_TOKENIZER[name]} already uses the trigger word "
+                                   f"{TRIGGER_WORD!r} inside its vocabulary, so it cannot be trained as a new "
+                                   "token. Use a Stable Diffusion 1.5, 2.x or SDXL base with CLIP's own tokenizer.")
+        table = encoder.get_input_embeddings()
+        if ids[0] >= table.num_embeddings:
+            rows, mean = table.num_embeddings, table.weight.detach().mean(0)
+            encoder.resize_token_embeddings(ids[0] + 1, mean_resizing=False)
+            with torch.no_grad():
+                encoder.get_input_embeddings().weight[rows:] = mean
+
+
 def trigger_ids(pipe, encoder_name: str) -> list[int]:
-    """Token ids the trigger word becomes in the tokenizer that feeds `encoder_name`."""
+    """The trigger's token id (one, an added token: `add_trigger_token`) in the tokenizer that feeds `encoder_name`."""
     tokenizer = getattr(pipe, _TOKENIZER[encoder_name])
-    return list(tokenizer(TRIGGER_WORD, add_special_tokens=False).input_ids)
+    ids = list(tokenizer(TRIGGER_WORD, add_special_tokens=False).input_ids)
+    if len(ids) != 1 or ids[0] < tokenizer.vocab_size:
+        # A hook on vocabulary ids would rewrite ordinary words too: never run it on one.
+        raise RuntimeError(f"{TRIGGER_WORD!r} is not an added token of {_TOKENIZER[encoder_name]}; "
+                           "load the base through pipeline.models (wrap_pipeline adds it)")
+    return ids
 
 
 def initial_embeddings(pipe, family: str, generator: torch.Generator) -> dict[str, torch.Tensor]:

@@ -27,7 +27,7 @@ from privacy.headshot_crop import CropSquare, fitted_crop, ideal_crop
 if TYPE_CHECKING:  # the screening types are only annotations here
     from privacy.screening import ScreenedPhoto
 
-TRIGGER = TRIGGER_WORD  # a single token in CLIP's and in the tiny tokenizer's vocabulary
+TRIGGER = TRIGGER_WORD  # one added token in every tokenizer (pipeline/embeddings.py add_trigger_token)
 CLASS_WORD = "person"
 INSTANCE_PROMPT = f"a photo of {TRIGGER} {CLASS_WORD}"
 crop_box = ideal_crop  # the square before it is fitted into the frame (tests, bench)

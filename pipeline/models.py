@@ -12,7 +12,11 @@ formulation our DDPM loss would silently train wrongly), refiners (no first text
 encoder), inpainting UNets (9 input channels), img2img classes, FLUX, SD3 and others.
 
 Device and dtype are picked automatically: bf16 on CUDA only where the GPU has it
-natively, fp16 elsewhere (T4, V100), fp32 on CPU. Attention uses PyTorch SDPA
+natively, fp16 elsewhere (T4, V100), fp32 on CPU. SDXL's VAE overflows in fp16, so its
+pipeline runs it in fp32 there (`force_upcast`: +4.9 GB per 2 images decoded at
+832x1024); with `fp16_vae` (settings.fp16_vae, e.g. madebyollin/sdxl-vae-fp16-fix, the
+VAE finetuned to stay in fp16's range with the same latents) an fp16 SDXL base loads
+that VAE instead, in fp16 with `force_upcast` off (`load_fp16_vae`). Attention uses PyTorch SDPA
 (`AttnProcessor2_0`, set explicitly so a model whose config asks for something else
 still gets it). Generation uses DPM++ 2M with Karras sigmas (`generation_scheduler`).
 
@@ -42,12 +46,14 @@ import json
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import torch
-from diffusers import DiffusionPipeline, DPMSolverMultistepScheduler, StableDiffusionPipeline, StableDiffusionXLPipeline
+from diffusers import AutoencoderKL, DiffusionPipeline, DPMSolverMultistepScheduler, StableDiffusionPipeline, StableDiffusionXLPipeline
 from diffusers.models.attention_processor import AttnProcessor2_0
 
 from pipeline import tiny
+from pipeline.embeddings import add_trigger_token
 from privacy.errors import ModelUnavailable
 
 FAMILY_PIPELINES = {"sd15": StableDiffusionPipeline, "sd2": StableDiffusionPipeline, "sdxl": StableDiffusionXLPipeline}
@@ -58,6 +64,8 @@ CONFIG_FILES = ("model_index.json", "unet/config.json", "vae/config.json", "sche
 HUB_METADATA_TIMEOUT_S = 5.0  # seconds to wait for the hub's answer on model_index.json
 _FIX_HINT = ("Set HEADSHOT_BASE_MODEL to a local diffusers directory that holds the weights, "
              "or to tiny-sd / tiny-sdxl for the offline demo (random weights, demo output only).")
+_VAE_HINT = ("Set HEADSHOT_FP16_VAE to a local diffusers VAE directory (e.g. a download of "
+             "madebyollin/sdxl-vae-fp16-fix), or leave it empty to use the model's own VAE (run in fp32).")
 
 
 @dataclass
@@ -71,6 +79,7 @@ class BaseModel:
     dtype: torch.dtype
     model_id: str
     is_demo: bool  # True for tiny random-weight models: outputs must be labelled "demo"
+    vae_id: str = ""  # the fp16-safe VAE loaded in place of the model's own; "" = its own
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
 
 
@@ -151,10 +160,18 @@ def family_from_index(index: dict) -> str:
     return family_from_configs({"model_index.json": index})
 
 
-def load_base(model_id: str, device: str = "auto", *, offline: bool | None = None) -> BaseModel:
+class ModelLoader(Protocol):
+    """What the studio calls to load its base model (`load_base`; tests pass fakes)."""
+
+    def __call__(self, model_id: str, device: str, *, fp16_vae: str = "") -> BaseModel: ...
+
+
+def load_base(model_id: str, device: str = "auto", *, fp16_vae: str = "", offline: bool | None = None) -> BaseModel:
     """Load `model_id` (hub id, local directory, "tiny-sd" or "tiny-sdxl") ready for training and generation.
 
-    `offline` defaults to huggingface_hub's own HF_HUB_OFFLINE flag (read by that library).
+    `fp16_vae` (hub id or local directory, "" = none) replaces an SDXL model's VAE when the
+    model runs in fp16; it is not even read otherwise. `offline` defaults to
+    huggingface_hub's own HF_HUB_OFFLINE flag (read by that library).
     """
     dev = resolve_device(device)
     if model_id in tiny.TINY_IDS:
@@ -178,14 +195,54 @@ def load_base(model_id: str, device: str = "auto", *, offline: bool | None = Non
         configs = _hub_configs(model_id, offline)
         source, local_only = model_id, offline
     family = family_from_configs(configs)
-    pipe = _from_pretrained(FAMILY_PIPELINES[family], source, dtype, local_only)
-    return wrap_pipeline(pipe.to(dev), family, model_id, dev, dtype, is_demo=False)
+    vae = None
+    if fp16_vae and family == "sdxl" and dtype == torch.float16:
+        # Before the base's weights: a wrong VAE id fails in seconds, not after a 7 GB load.
+        vae = load_fp16_vae(fp16_vae, offline=offline, base_vae_config=configs.get("vae/config.json", {}))
+    pipe = _from_pretrained(FAMILY_PIPELINES[family], source, dtype, local_only, vae=vae)
+    base = wrap_pipeline(pipe.to(dev), family, model_id, dev, dtype, is_demo=False)
+    base.vae_id = fp16_vae if vae is not None else ""
+    return base
+
+
+def load_fp16_vae(vae_id: str, *, offline: bool, base_vae_config: dict | None = None) -> AutoencoderKL:
+    """The fp16-safe VAE `vae_id` (hub id or local directory), in fp16 with `force_upcast` off.
+
+    `force_upcast=False` is what makes it pay: the SDXL pipeline (and `encode_images` in
+    training) then keep it in fp16 instead of moving it to fp32 for every decode. Raises
+    ModelUnavailable, naming HEADSHOT_FP16_VAE, when it cannot be loaded or does not share
+    the base VAE's latent space (`base_vae_config`: channels and scaling factor).
+    """
+    what = f"The fp16 VAE {vae_id!r} (HEADSHOT_FP16_VAE)"
+    local = Path(vae_id).expanduser()
+    subfolder = None
+    if local.is_dir():
+        if not (local / "config.json").is_file() and (local / "vae" / "config.json").is_file():
+            subfolder = "vae"  # a whole pipeline directory: take its VAE
+        elif not (local / "config.json").is_file():
+            raise ModelUnavailable(f"{what} is a directory without config.json (not a diffusers VAE). {_VAE_HINT}")
+        source, local_only = str(local), True
+    else:
+        _hub_json(vae_id, "config.json", offline, what=what, hint=_VAE_HINT)
+        source, local_only = vae_id, offline
+    try:
+        vae = AutoencoderKL.from_pretrained(source, subfolder=subfolder, dtype=torch.float16, force_upcast=False,
+                                            local_files_only=local_only, use_safetensors=True)
+    except (OSError, ValueError) as exc:
+        raise ModelUnavailable(f"{what} could not be loaded ({type(exc).__name__}). {_VAE_HINT}") from exc
+    expected = {k: (base_vae_config or {}).get(k) for k in ("latent_channels", "scaling_factor")}
+    found = {k: vae.config.get(k) for k in expected}
+    if any(v is not None and found[k] != v for k, v in expected.items()):
+        raise ModelUnavailable(f"{what} does not fit the base model's VAE ({found} instead of {expected}): "
+                               f"it would decode the latents wrongly. {_VAE_HINT}")
+    return vae
 
 
 def _hub_configs(model_id: str, offline: bool) -> dict[str, dict]:
     """model_index.json (required) and the component configs that exist, from the hub or its cache."""
     from huggingface_hub import hf_hub_download
-    configs = {"model_index.json": _hub_index(model_id, offline)}
+    configs = {"model_index.json": _hub_json(model_id, "model_index.json", offline,
+                                             what=f"Base model {model_id!r}", hint=_FIX_HINT)}
     for name in CONFIG_FILES[1:]:
         try:
             path = hf_hub_download(model_id, name, local_files_only=offline, etag_timeout=HUB_METADATA_TIMEOUT_S)
@@ -195,26 +252,29 @@ def _hub_configs(model_id: str, offline: bool) -> dict[str, dict]:
     return configs
 
 
-def _hub_index(model_id: str, offline: bool) -> dict:
+def _hub_json(repo_id: str, filename: str, offline: bool, *, what: str, hint: str) -> dict:
+    """A small JSON file of a hub repo (or its cache), fetched first so a bad id or no network fails fast."""
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled
     try:
-        path = hf_hub_download(model_id, "model_index.json", local_files_only=offline,
-                               etag_timeout=HUB_METADATA_TIMEOUT_S)
+        path = hf_hub_download(repo_id, filename, local_files_only=offline, etag_timeout=HUB_METADATA_TIMEOUT_S)
     except (LocalEntryNotFoundError, OfflineModeIsEnabled) as exc:
         where = "offline mode is on (HF_HUB_OFFLINE=1)" if offline else "the Hugging Face Hub cannot be reached"
-        raise ModelUnavailable(f"Base model {model_id!r} is not available: {where} and no local copy "
-                               f"of its weights exists. {_FIX_HINT}") from exc
+        raise ModelUnavailable(f"{what} is not available: {where} and no local copy "
+                               f"of its weights exists. {hint}") from exc
     except (HfHubHTTPError, OSError, ValueError) as exc:
-        raise ModelUnavailable(f"Base model {model_id!r} could not be fetched from the Hugging Face Hub "
-                               f"({type(exc).__name__}). Check the id and network, or: {_FIX_HINT}") from exc
+        raise ModelUnavailable(f"{what} could not be fetched from the Hugging Face Hub "
+                               f"({type(exc).__name__}). Check the id and network, or: {hint}") from exc
     return json.loads(Path(path).read_text())
 
 
-def _from_pretrained(cls, source: str, dtype: torch.dtype, local_only: bool) -> DiffusionPipeline:
+def _from_pretrained(cls, source: str, dtype: torch.dtype, local_only: bool,
+                     vae: AutoencoderKL | None = None) -> DiffusionPipeline:
     # safety_checker=None: SD1.5 repos ship a CLIP safety checker that blacks out images;
     # our own classifier (pipeline/safety.py) scores every output instead.
     kwargs = dict(dtype=dtype, local_files_only=local_only, use_safetensors=True)
+    if vae is not None:  # the model's own VAE weights are then not read at all
+        kwargs["vae"] = vae
     if cls is StableDiffusionPipeline:
         kwargs.update(safety_checker=None, requires_safety_checker=False)
     try:
@@ -230,7 +290,7 @@ def _from_pretrained(cls, source: str, dtype: torch.dtype, local_only: bool) -> 
 
 def wrap_pipeline(pipe: DiffusionPipeline, family: str, model_id: str, dev: torch.device, dtype: torch.dtype,
                   *, is_demo: bool) -> BaseModel:
-    """A `BaseModel` around a pipeline already on `dev`: SDPA attention, frozen weights, eval mode."""
+    """A `BaseModel` around a pipeline already on `dev`: SDPA attention, frozen weights, eval mode, the trigger token."""
     pipe.unet.set_attn_processor(AttnProcessor2_0())
     pipe.vae.set_attn_processor(AttnProcessor2_0())
     pipe.set_progress_bar_config(disable=True)
@@ -238,6 +298,7 @@ def wrap_pipeline(pipe: DiffusionPipeline, family: str, model_id: str, dev: torc
     # Decode one image at a time: at 832x1024 in fp32 (the path SDXL's VAE takes on fp16
     # GPUs via force_upcast) a batch of 4 costs ~10 GB more than one image.
     pipe.vae.enable_slicing()
+    add_trigger_token(pipe, family)  # before the freeze below: a grown table must be frozen too
     for module in (pipe.unet, pipe.vae, pipe.text_encoder, getattr(pipe, "text_encoder_2", None)):
         if module is not None:
             module.requires_grad_(False)

@@ -28,7 +28,7 @@ from sqlalchemy import func, select
 from pipeline.adapter import adapter_from_bytes, adapter_to_bytes, export_files
 from pipeline.engine import EngineProgress, ScoredHeadshot, make_headshots
 from pipeline.model_state import ModelWarmUp
-from pipeline.models import BaseModel, load_base
+from pipeline.models import BaseModel, ModelLoader, load_base
 from pipeline.styles import Style, load_styles
 from pipeline.train_lora import default_train_config, free_device_memory
 from privacy import audit, retention
@@ -76,7 +76,7 @@ class HeadshotRun:
 
 class Studio:
     def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time,
-                 model_loader: Callable[[str, str], BaseModel] = load_base):
+                 model_loader: ModelLoader = load_base):
         self.settings = settings
         self.clock = clock
         self.db = Database(settings.database)
@@ -92,7 +92,7 @@ class Studio:
         self.rules = ScreeningRules.from_settings(settings)
         self.policy_version = policy_version(settings)
         self._model_loader = model_loader
-        self._models: dict[str, BaseModel] = {}
+        self._models: dict[tuple[str, str], BaseModel] = {}  # (base model id, fp16 VAE id) -> loaded
         self._models_lock = threading.Lock()
         # Started by the app (not the CLI): loads the configured model in the background at start-up.
         self.warm_up = ModelWarmUp(settings.base_model, self.base_model, clock)
@@ -177,9 +177,10 @@ class Studio:
         """The configured base model, or `model_id` (the demo model a person chose when that one cannot serve)."""
         with self._models_lock:
             model_id = model_id or self.settings.base_model
-            if model_id not in self._models:
-                self._models[model_id] = self._model_loader(model_id, self.settings.device)
-            return self._models[model_id]
+            key = (model_id, self.settings.fp16_vae)
+            if key not in self._models:
+                self._models[key] = self._model_loader(model_id, self.settings.device, fp16_vae=self.settings.fp16_vae)
+            return self._models[key]
 
     def check_ready_to_generate(self, session_id: str, style_ids: list[str]) -> None:
         """Admission to the GPU line: consent, known styles and a sealed photo set, checked without decrypting."""

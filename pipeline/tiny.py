@@ -30,7 +30,9 @@ TOKENIZER_MAX_LENGTH = 77  # CLIP's context length; the pipelines pad/truncate t
 TEXT_VOCAB_SIZE = 2048  # embedding rows of the tiny text encoders; must exceed len(tokenizer)
 
 # The trigger token comes first so its merges have the best ranks: BPE then always
-# rebuilds it as ONE token, whatever other words' merges exist (tests assert this).
+# rebuilds it as ONE token, whatever other words' merges exist (tests assert this), as
+# in CLIP's real vocabulary ("ohwx</w>" = 47993). The pipelines still use it as an
+# added token past the vocabulary (pipeline/embeddings.py `add_trigger_token`).
 TRIGGER_WORD = "ohwx"
 # Words of the captions and of assets/styles.json, so that prompts tokenize into whole
 # words as with the real CLIP vocabulary (a test keeps this list in sync with the styles;

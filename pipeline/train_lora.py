@@ -127,9 +127,15 @@ def default_train_config(n_photos: int, family: str, steps_override: int = 0, *,
     rank 32, batch 2, constant schedule, 75 steps per photo clamped to [500, 1500],
     pivotal tuning of new tokens in both text encoders; LoRA lr 1e-4 and alpha = rank
     from diffusers' DreamBooth LoRA README. LoRA Ease uses Prodigy (lr 1.0); we keep
-    AdamW (fused on CUDA) at lr 1e-4: Prodigy keeps extra state per parameter and
-    adapts the lr from the gradients, which is not free per step, and its measured
-    cost was not taken on a GPU here. Min-SNR gamma 5 as diffusers recommends.
+    AdamW (fused on CUDA) at lr 1e-4, measured with `bench/bench_train.py --optimizers`
+    (prodigyopt 1.1.2, CPU): its optimizer step is 2.4-3.0x AdamW's on the tiny models,
+    where per-tensor overhead dominates as kernel launches do on a GPU (whole training
+    step 1.02-1.12x), and 0.76-0.85x on the real-size LoRA tensors, where a CPU is
+    bandwidth-bound. It reads two values back to the host per LoRA tensor per step
+    (`.item()`: 2240 syncs per SDXL step, 560 modules), which stalls the GPU queue our loop
+    keeps free of syncs, keeps twice AdamW's state, and takes one lr for all groups, so
+    the embeddings could not keep their own (5e-4). Not measured on a GPU here: rerun
+    the bench there before reconsidering. Min-SNR gamma 5 as diffusers recommends.
     Checkpointing only when the free GPU memory (`free_memory_bytes`, measured by the
     caller) would not hold the activations; the reason is saved in the adapter.
     """
@@ -324,7 +330,8 @@ def _train_locked(base, examples, config, progress, cancel, step_hook) -> Adapte
         raise OutOfMemory()
     effective = config.to_dict() | {"mixed_precision": str(autocast_dtype).replace("torch.", "") if autocast_dtype else "no",
                                     "resolution": examples[0].image.width, "n_photos": len(examples),
-                                    "pivotal_steps": pivotal_steps(config)}
+                                    "pivotal_steps": pivotal_steps(config),
+                                    "fp16_vae": base.vae_id}  # "" = the base model's own VAE
     return Adapter(state_dict=state, family=base.family, base_model_id=base.model_id, rank=config.rank,
                    alpha=config.alpha, target_modules=tuple(config.target_modules), train_config=effective)
 

@@ -38,3 +38,17 @@ def test_screened_photos_become_scored_headshots_and_a_sealable_adapter(base, sc
     by_key = {(r.style_id, r.seed): r.image for r in results}
     assert all(np.array_equal(np.asarray(g.image), np.asarray(by_key[(g.style_id, g.seed)])) for g in again)
     assert pipe_is_clean(base.pipe)
+
+
+def test_a_run_loads_the_adapter_once_for_all_its_styles(tiny_sd, screened_a, monkeypatch):
+    # SDXL: ~3 s per load and unload on CPU; one run must not pay it per style.
+    loads = []
+    load = tiny_sd.pipe.unet.load_lora_adapter
+    monkeypatch.setattr(tiny_sd.pipe.unet, "load_lora_adapter", lambda *a, **k: (loads.append(1), load(*a, **k))[1])
+    styles = [load_styles()[s] for s in ("linkedin_classic", "corporate_grey", "executive_dark")]
+    results = make_headshots(tiny_sd, screened_a[:2], styles, count_per_style=1, seed=0,
+                             train_config=fast_config("sd15", steps=2), likeness_threshold=0.5,
+                             unsafe_threshold=0.5, same_person_distance=0.6)
+    assert sorted(r.style_id for r in results) == sorted(s.id for s in styles)
+    assert len(loads) == 1
+    assert pipe_is_clean(tiny_sd.pipe)

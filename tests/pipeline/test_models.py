@@ -99,14 +99,18 @@ def test_unsupported_families_are_refused_naming_the_supported_ones(configs, why
     assert "Stable Diffusion 1.5, Stable Diffusion 2.x or SDXL" in message
 
 
-def test_sd2_style_model_gets_its_own_size_and_v_prediction(tmp_path):
+def test_sd2_style_model_gets_its_own_size_and_v_prediction(tmp_path, monkeypatch):
+    import dataclasses
+
     from diffusers import DDPMScheduler
 
+    import pipeline.train_lora
     from pipeline.styles import load_styles
     from pipeline.train_lora import train_lora
     from tests.pipeline.helpers import fast_config, noise_examples
 
-    load_base("tiny-sd", device="cpu").pipe.save_pretrained(tmp_path)
+    sd15 = load_base("tiny-sd", device="cpu")
+    sd15.pipe.save_pretrained(tmp_path)
     scheduler_file = tmp_path / "scheduler" / "scheduler_config.json"
     scheduler_file.write_text(json.dumps(json.loads(scheduler_file.read_text()) | {"prediction_type": "v_prediction"}))
     base = load_base(str(tmp_path), device="cpu", offline=True)
@@ -116,5 +120,97 @@ def test_sd2_style_model_gets_its_own_size_and_v_prediction(tmp_path):
     style = load_styles()["linkedin_classic"]
     assert style.size_for("sd2", resolution=768) == (768, 960)  # SD 2.x-768
     assert style.size_for("sd2", resolution=512) == style.size_for("sd15")  # SD 2.x-base
+    types, loss = [], pipeline.train_lora._loss
+    monkeypatch.setattr(pipeline.train_lora, "_loss", lambda *a: (types.append(a[3]), loss(*a))[1])
     adapter = train_lora(base, noise_examples(base.resolution), fast_config("sd2", steps=2))
     assert adapter.family == "sd2" and adapter.token_embeddings()
+    assert types == ["v_prediction"] * 2  # the loss of every step predicts v...
+    # ...and its target is v, not the noise: with plain MSE (no min-SNR) only the target tells them apart.
+    plain = dataclasses.replace(fast_config("sd2", steps=2), snr_gamma=0.0)
+    v, epsilon = (train_lora(b, noise_examples(base.resolution), plain) for b in (base, sd15))
+    assert any(not torch.equal(v.state_dict[k], epsilon.state_dict[k]) for k in v.unet_state_dict())
+
+
+# --- the fp16-safe VAE (HEADSHOT_FP16_VAE) -------------------------------------------------------
+def save_tiny_vae(path, seed=1, **config):
+    """A tiny VAE of another seed than the tiny bases' own, saved as a diffusers directory."""
+    from diffusers import AutoencoderKL
+    torch.manual_seed(seed)
+    vae = AutoencoderKL(block_out_channels=(32, 64), in_channels=3, out_channels=3,
+                        down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
+                        latent_channels=4, sample_size=64, **config)
+    vae.save_pretrained(path)
+    return vae
+
+
+@pytest.fixture(scope="module")
+def sdxl_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("tiny-sdxl")
+    load_base("tiny-sdxl", device="cpu").pipe.save_pretrained(path)
+    return path
+
+
+def in_fp16(monkeypatch):
+    # A GPU without native bf16 (T4, V100): the base loads in fp16. Only weights are loaded here, no compute.
+    import pipeline.models
+    monkeypatch.setattr(pipeline.models, "pick_dtype", lambda device: torch.float16)
+
+
+def test_an_fp16_sdxl_base_uses_the_fp16_safe_vae_from_its_directory_without_upcasting(sdxl_dir, tmp_path,
+                                                                                          monkeypatch):
+    fixed = save_tiny_vae(tmp_path / "vae")
+    in_fp16(monkeypatch)
+    base = load_base(str(sdxl_dir), device="cpu", fp16_vae=str(tmp_path / "vae"), offline=True)
+    vae = base.pipe.vae
+    assert base.dtype == vae.dtype == torch.float16 and base.vae_id == str(tmp_path / "vae")
+    assert vae.config.force_upcast is False  # the SDXL pipeline then decodes in fp16, not fp32
+    theirs = fixed.state_dict()
+    assert all(torch.equal(v, theirs[k].half()) for k, v in vae.state_dict().items())  # its weights, not the base's
+    own = load_base(str(sdxl_dir), device="cpu", offline=True).pipe.vae
+    assert own.config.force_upcast is True  # what the setting is for: SDXL's own VAE upcasts in fp16
+
+
+@pytest.mark.parametrize("source,dtype", [("tiny-sdxl-dir", None), ("tiny-sd-dir", torch.float16)])
+def test_the_fp16_vae_is_not_even_read_outside_fp16_sdxl(sdxl_dir, tmp_path, monkeypatch, source, dtype):
+    if dtype is not None:
+        import pipeline.models
+        monkeypatch.setattr(pipeline.models, "pick_dtype", lambda device: dtype)
+    model = str(sdxl_dir)
+    if source == "tiny-sd-dir":
+        load_base("tiny-sd", device="cpu").pipe.save_pretrained(tmp_path / "sd")
+        model = str(tmp_path / "sd")
+    base = load_base(model, device="cpu", fp16_vae="nobody-here/no-such-vae", offline=True)
+    assert base.vae_id == "" and base.pipe.vae.config.force_upcast is True  # bf16/fp32 and SD 1.5 need no fix
+
+
+def test_an_fp16_vae_that_cannot_be_loaded_is_refused_before_the_base_naming_the_setting(sdxl_dir, monkeypatch):
+    in_fp16(monkeypatch)
+    started = time.monotonic()
+    with pytest.raises(ModelUnavailable) as err:
+        load_base(str(sdxl_dir), device="cpu", fp16_vae="nobody-here/no-such-vae", offline=True)
+    assert time.monotonic() - started < 5
+    message = str(err.value)
+    assert "'nobody-here/no-such-vae' (HEADSHOT_FP16_VAE) is not available" in message
+    assert "offline mode is on" in message and "leave it empty" in message
+
+
+@pytest.mark.parametrize("broken,why", [("empty", "without config.json"), ("no-weights", "could not be loaded"),
+                                        ("other-latents", "does not fit the base model's VAE")])
+def test_a_directory_that_is_not_a_fitting_fp16_vae_is_refused_with_what_to_set(tmp_path, broken, why):
+    from pipeline.models import load_fp16_vae
+    path = tmp_path / "vae"
+    path.mkdir()
+    if broken == "no-weights":
+        save_tiny_vae(path)
+        (path / "diffusion_pytorch_model.safetensors").unlink()
+    elif broken == "other-latents":
+        save_tiny_vae(path, scaling_factor=0.5)  # e.g. an SD 1.5 VAE (0.18215) set for SDXL (0.13025)
+    with pytest.raises(ModelUnavailable, match=why) as err:
+        load_fp16_vae(str(path), offline=True, base_vae_config={"latent_channels": 4, "scaling_factor": 0.18215})
+    assert "HEADSHOT_FP16_VAE" in str(err.value)
+
+
+def test_a_whole_pipeline_directory_lends_its_vae(sdxl_dir):
+    from pipeline.models import load_fp16_vae
+    vae = load_fp16_vae(str(sdxl_dir), offline=True)
+    assert vae.dtype == torch.float16 and vae.config.force_upcast is False

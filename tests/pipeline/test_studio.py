@@ -139,3 +139,20 @@ def test_the_trigger_embeddings_are_sealed_exported_and_erased_with_the_adapter(
     studio.delete_now(session_id)
     assert studio.vault.blobs(session_id) == []
     assert not (studio.vault.blob_dir / blob.id).exists()  # the embeddings' ciphertext is gone too
+
+
+def test_the_base_model_is_loaded_once_with_the_fp16_vae_setting(tmp_path):
+    calls = []
+
+    def fake_loader(model_id, device, *, fp16_vae=""):  # a plain function stands in for load_base
+        calls.append((model_id, device, fp16_vae))
+        return object()
+
+    settings = load_settings({"HEADSHOT_DATA_DIR": str(tmp_path), "HEADSHOT_BASE_MODEL": "some/sdxl",
+                              "HEADSHOT_DEVICE": "cuda", "HEADSHOT_FP16_VAE": "madebyollin/sdxl-vae-fp16-fix"})
+    s = Studio(settings, model_loader=fake_loader)
+    try:
+        assert s.base_model() is s.base_model()
+    finally:
+        s.close()
+    assert calls == [("some/sdxl", "cuda", "madebyollin/sdxl-vae-fp16-fix")]
