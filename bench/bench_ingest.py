@@ -112,7 +112,7 @@ def main() -> int:
             t1 = time.perf_counter()
             screened = screen_photo(photo, rules)
             t2 = time.perf_counter()
-            png = photo.to_png_bytes()
+            png = photo.to_png_bytes(rules.threads)
             t3 = time.perf_counter()
             store(png)
             t4 = time.perf_counter()

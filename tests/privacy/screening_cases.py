@@ -15,7 +15,6 @@ rules.min_face_fraction). Recorded with the code before detection was sped up (i
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 import sys
 from pathlib import Path
