@@ -72,6 +72,7 @@ class Settings:
     same_person_distance: float = _setting(0.6, "Largest dlib embedding distance still counted as the same person (dlib's own 0.6).", minimum=0.2, maximum=1.0)
     max_crop_upscale: float = _setting(4.0, "Largest factor by which a face crop may be enlarged to the training size (1024 px); blurrier photos are refused, since the model learns softness from upscaled pixels.", minimum=1.0, maximum=16.0)
     duplicate_distance: float = _setting(0.12, "Embedding distance below which two photos count as near-duplicates (with a pixel-hash check).", minimum=0.0, maximum=0.5)
+    screening_threads: int = _setting(0, "Photos of one upload checked at the same time (threads; face detection and the face descriptor release the GIL); 0 means one per CPU core the process may use, at most 4.", minimum=0, maximum=16)
 
     # --- generation -----------------------------------------------------------------------
     base_model: str = _setting("stabilityai/stable-diffusion-xl-base-1.0", "Base model: a hub id, a local diffusers directory, or tiny-sd / tiny-sdxl (random weights, offline demo).")

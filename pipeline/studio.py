@@ -147,7 +147,7 @@ class Studio:
             self.vault.shred(session_id, [IDENTITY])  # a new set replaces the old one entirely
             try:
                 for screened in report.accepted():
-                    photo = self.vault.seal(session_id, "photo", screened.photo.to_png_bytes())
+                    photo = self.vault.seal(session_id, "photo", screened.photo.to_png_bytes(self.rules.threads))
                     self.vault.seal(session_id, "embedding", _face_record(photo.id, screened))
             except OSError:
                 # Disk full or read-only: never keep half a set the person was told failed.

@@ -27,6 +27,7 @@ import io
 import re
 import struct
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -76,6 +77,10 @@ _ORIENTATION = {
 # anything else is the next marker.
 _NEXT_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
 _MAX_JPEG_STREAMS = 8  # primary + MPF/gain-map images a phone may append
+# Stored PNGs are deflated in this many independent pieces (see CleanPhoto.to_png_bytes):
+# enough for four cores; each piece restarts the compressor's window, which costs <0.1% size.
+PNG_SEGMENTS = 4
+_ZLIB_HEADER = b"\x78\x01"  # deflate, 32 KB window, "fastest" level hint; (0x7801 % 31 == 0)
 
 
 @dataclass(frozen=True)
@@ -115,11 +120,14 @@ class CleanPhoto:
         array.flags.writeable = False
         return cls(pixels=array, width=array.shape[1], height=array.shape[0])
 
-    def to_png_bytes(self) -> bytes:
+    def to_png_bytes(self, threads: int = 1) -> bytes:
         """A PNG with exactly three chunks (IHDR, IDAT, IEND): no metadata can be in it.
 
         Written by hand because it is twice as fast as Pillow's encoder at the same size
         (the "Up" filter computed with numpy, then zlib level 1): this is on the upload path.
+        The rows are deflated in PNG_SEGMENTS independent pieces joined into one zlib
+        stream (pigz's way), so `threads` > 1 can compress them side by side (zlib releases
+        the GIL); the bytes are the same whatever `threads` is.
         """
         rows = self.pixels.reshape(self.height, self.width * 3)
         raw = np.empty((self.height, self.width * 3 + 1), dtype=np.uint8)
@@ -127,9 +135,19 @@ class CleanPhoto:
         raw[0, 0] = 0  # the first row has nothing above it: filter None
         raw[0, 1:] = rows[0]
         np.subtract(rows[1:], rows[:-1], out=raw[1:, 1:])
+        bounds = np.linspace(0, self.height, min(PNG_SEGMENTS, self.height) + 1).round().astype(int)
+        pieces = [(raw[a:b].data, b == self.height) for a, b in zip(bounds[:-1], bounds[1:])]
+        if threads > 1:
+            with ThreadPoolExecutor(min(threads, len(pieces)), thread_name_prefix="png") as pool:
+                deflated = pool.map(_deflate, pieces)
+                checksum = zlib.adler32(raw.data)
+                idat = b"".join(deflated)
+        else:
+            idat, checksum = b"".join(map(_deflate, pieces)), zlib.adler32(raw.data)
         header = struct.pack(">IIBBBBB", self.width, self.height, 8, 2, 0, 0, 0)  # 8-bit RGB, no interlace
-        return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header)
-                + _png_chunk(b"IDAT", zlib.compress(raw.data, 1)) + _png_chunk(b"IEND", b""))
+        stream = _ZLIB_HEADER + idat + struct.pack(">I", checksum)
+        return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", stream)
+                + _png_chunk(b"IEND", b""))
 
     @classmethod
     def from_png_bytes(cls, data: bytes) -> "CleanPhoto":
@@ -396,6 +414,13 @@ def _transform_to_srgb(digest: bytes, icc: bytes, mode: str) -> ImageCms.ImageCm
 @functools.lru_cache(maxsize=1)
 def _srgb_profile() -> ImageCms.ImageCmsProfile:
     return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+
+
+def _deflate(piece: tuple[memoryview, bool]) -> bytes:
+    """Raw deflate of one run of rows; all but the last end on a byte boundary (a sync flush), not a final block."""
+    data, last = piece
+    compressor = zlib.compressobj(1, zlib.DEFLATED, -15)
+    return compressor.compress(data) + compressor.flush(zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH)
 
 
 def _png_chunk(kind: bytes, payload: bytes) -> bytes:

@@ -253,3 +253,12 @@ def test_face_crop_that_would_be_upscaled_past_the_limit_is_refused_with_the_fac
     assert error.code == "low_resolution"
     assert "enlarged 3.1 times" in error.message and "at most 2 times" in error.message
     assert RULES.max_crop_upscale == SETTINGS.max_crop_upscale == 4.0
+
+
+def test_photos_of_an_upload_are_screened_one_thread_per_core_by_default_at_most_four(monkeypatch):
+    import privacy.screening as screening
+    monkeypatch.setattr(screening, "_usable_cores", lambda: 16)
+    assert ScreeningRules.from_settings(load_settings({})).threads == 4
+    monkeypatch.setattr(screening, "_usable_cores", lambda: 1)
+    assert ScreeningRules.from_settings(load_settings({})).threads == 1
+    assert ScreeningRules.from_settings(load_settings({"HEADSHOT_SCREENING_THREADS": "2"})).threads == 2
