@@ -267,15 +267,9 @@ class Studio:
         return export_session(self.erasure, session_id, include_adapter=include_adapter, owner_key=owner_key,
                               adapter_files=lambda data: export_files(adapter_from_bytes(data)))
 
-    def holdings(self, session_id: str) -> str:
-        """What this session holds, in words, from the vault's index alone (nothing is decrypted)."""
-        count = {kind: len(self.vault.blobs(session_id, kind)) for kind in ("photo", "adapter", "headshot")}
-        parts = [f"{count['photo']} photo(s) and their face measurements"] if count["photo"] else []
-        parts += ["your trained model"] if count["adapter"] else []
-        parts += [f"{count['headshot']} headshot(s)"] if count["headshot"] else []
-        if not parts:
-            return "Your consent record and private key will be erased; no photos are stored yet."
-        return "This erases " + (", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]) + "."
+    def holdings(self, session_id: str) -> dict[str, int]:
+        """How many blobs of each kind this session holds, from the vault's index alone (nothing is decrypted)."""
+        return {kind: len(self.vault.blobs(session_id, kind)) for kind in ("photo", "adapter", "headshot")}
 
     def expiry(self, session_id: str) -> retention.Expiry:
         return retention.expiry_of(self.db, session_id)

@@ -22,8 +22,8 @@ import asyncio
 import logging
 import threading
 import time
-from collections import OrderedDict
 import traceback
+from collections import OrderedDict
 from dataclasses import dataclass
 from functools import wraps
 from typing import TYPE_CHECKING, Any, Callable
@@ -42,8 +42,8 @@ from privacy.return_keys import ReturnKey, parse_return_key
 from privacy.uploads import UploadStore
 from privacy.web_access import CLIENT_COOKIE, ClientIds, MediaGrants
 from web.render import (duration, render_gallery, render_model_banner, render_my_data, render_nothing_to_delete,
-                        render_receipt, render_return, render_return_key,
-                        render_screening, render_verification, thumbnail_data_uri)
+                        render_receipt, render_return, render_return_key, render_screening, render_verification,
+                        thumbnail_data_uri, what_is_held)
 
 if TYPE_CHECKING:
     from pipeline.studio import Studio
@@ -223,8 +223,9 @@ class StudioHandlers:
                         code="model_unavailable")
 
     def _can_make(self, session_id: str | None, client: str | None) -> bool:
-        """Offer “Make my headshots” only when it can work: photos sealed, and a model that can serve them."""
-        if not session_id or not self.studio.vault.blobs(session_id, "embedding"):
+        """Offer “Make my headshots” only when it can work: photos sealed, a model that can serve them, and no job
+        of this session already in line (a second click would only watch the same job)."""
+        if not session_id or not self.studio.vault.blobs(session_id, "embedding") or self._job_active(session_id):
             return False
         return self.studio.warm_up.state.can_serve or client in self.demo_choices
 
@@ -271,7 +272,7 @@ class StudioHandlers:
         return (self._state(session_id, client), gr.update(interactive=True),
                 "Thank you. You can now upload your photos.", self.my_data(session_id, client),
                 render_return_key(key.code) if key is not None else gr.update(),
-                gr.update(interactive=self._can_make(session_id, client) and not self._job_active(session_id)))
+                gr.update(interactive=self._can_make(session_id, client)))
 
     @staticmethod
     def _state(session_id: str | None, client: str) -> Owned | None:
@@ -306,13 +307,12 @@ class StudioHandlers:
         self.presence.hold(session_id, key.owner_key, request.session_hash)
         has_photos = bool(self.studio.vault.blobs(session_id, "embedding"))
         job = self.line.job_of(session_id)
-        running = job is not None and job.active
         return (Owned(session_id, client), True, True, True, gr.update(interactive=True),
-                gr.update(interactive=self._can_make(session_id, client) and not running),
+                gr.update(interactive=self._can_make(session_id, client)),
                 "Welcome back. Your session is as you left it.",
                 render_return_key(key.code), render_return(""), self.gallery(session_id, client),
                 self._job_text(job, photos_kept=has_photos) if job is not None else "",
-                self.my_data(session_id, client), gr.update(interactive=running))
+                self.my_data(session_id, client), gr.update(interactive=job is not None and job.active))
 
     async def watch(self, state: Any, request: gr.Request):
         """Follow this session's job, if one is queued or running, until it ends (after a page load)."""
@@ -447,15 +447,15 @@ class StudioHandlers:
         session_id = self._owned(state, request)
         if session_id is None:
             return gr.update(visible=False), "", render_nothing_to_delete()
-        held = self.studio.holdings(session_id)
-        return (gr.update(visible=True), f"**Erase everything now?** {held} This cannot be undone; you get a "
-                "signed receipt.", "")
+        held = what_is_held(self.studio.holdings(session_id))
+        return (gr.update(visible=True), f"**Erase everything now?** This erases {held}. This cannot be undone; "
+                "you get a signed receipt.", "")
 
     def delete(self, state: Any, request: gr.Request):
         """Erase the session at once; every status on the page is cleared with it."""
         session_id = self._owned(state, request)
         if session_id is None:
-            return (*(gr.update(),) * 1, render_nothing_to_delete(), *(gr.update(),) * 12, gr.update(visible=False),
+            return (gr.update(), render_nothing_to_delete(), *(gr.update(),) * 12, gr.update(visible=False),
                     gr.update())
         receipt = self.studio.delete_now(session_id)  # its erasure hooks cancel the job and drop the owner key
         return (None, render_receipt(receipt), "", "", False, False, False, gr.update(interactive=False),
@@ -466,9 +466,8 @@ class StudioHandlers:
     def buttons_after_job(self, state: Any, request: gr.Request):
         """After a job's watch ends (or a page attached to none): Make on if it can work, Cancel on if a job runs."""
         session_id = self._owned(state, request)
-        running = self._job_active(session_id)
-        return (gr.update(interactive=self._can_make(session_id, self.client_of(request)) and not running),
-                gr.update(interactive=running))
+        return (gr.update(interactive=self._can_make(session_id, self.client_of(request))),
+                gr.update(interactive=self._job_active(session_id)))
 
     def _job_active(self, session_id: str | None) -> bool:
         job = self.line.job_of(session_id) if session_id else None

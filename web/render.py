@@ -11,6 +11,8 @@ import html
 import io
 from typing import Any
 
+from pipeline.model_state import LOADING, READY
+
 THUMB_PX = 160  # long side of the per-photo feedback thumbnails
 
 
@@ -101,15 +103,15 @@ def render_my_data(expiry: Any | None, export_token: str | None, now: float) -> 
 
 def render_model_banner(model: Any, now: float, *, chosen_demo: bool = False) -> str:
     """What the studio can do right now (pipeline.model_state), shown at the top of the page, before consent."""
-    state = getattr(model, "state", "loading")
-    if state == "loading":
-        waited = f" ({duration(max(0.0, now - model.since))} so far)" if getattr(model, "since", 0) else ""
+    state = model.state
+    if state == LOADING:
+        waited = f" ({duration(max(0.0, now - model.since))} so far)" if model.since else ""
         text = (f"<strong>Getting the studio ready:</strong> its image model is loading{waited}. You can give "
                 "consent and upload meanwhile; “Make my headshots” waits for it.")
-    elif state == "ready" and model.is_demo:
+    elif state == READY and model.is_demo:
         text = ("<strong>Demo studio.</strong> This deployment runs a demo model with random weights: the whole "
                 "private flow works, but the pictures are noise, marked DEMO, not real headshots.")
-    elif state == "ready":
+    elif state == READY:
         text = "The studio is ready."
     else:
         choice = (" You chose the demo model: your pictures will be noise, marked DEMO." if chosen_demo else
@@ -163,23 +165,29 @@ def render_nothing_to_delete() -> str:
     return "<p id='hs-nothing-to-delete' role='status'>Nothing of yours is stored in this page, so there is nothing to delete.</p>"
 
 
+def what_is_held(counts: dict[str, int]) -> str:
+    """Blobs by kind (a session's holdings, or what a receipt says was erased), in words."""
+    parts = [f"{counts['photo']} photo(s) and their face measurements"] if counts.get("photo") else []
+    parts += ["your trained model"] if counts.get("adapter") else []
+    parts += [f"{counts['headshot']} headshot(s)"] if counts.get("headshot") else []
+    if not parts:
+        return "your consent record and private key (no photos were stored)"
+    return ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]
+
+
+def _readable_utc(iso: str) -> str:
+    return iso.replace("T", " ").replace("Z", " UTC")
+
+
 def receipt_summary(payload: dict) -> str:
     """What a receipt says was erased, in words: counts by kind, when, and what went earlier by schedule."""
-    kinds = {kind: entry.get("count", 0) for entry_kinds in payload.get("categories", {}).values()
-             for kind, entry in entry_kinds.items()}
-    parts = []
-    if kinds.get("photo"):
-        parts.append(f"{kinds['photo']} photo(s) and their face measurements")
-    if kinds.get("adapter"):
-        parts.append("your trained model")
-    if kinds.get("headshot"):
-        parts.append(f"{kinds['headshot']} headshot(s)")
-    what = ", ".join(parts) if parts else "your session (nothing else was stored)"
-    when = str(payload.get("erased_at", "")).replace("T", " ").replace("Z", " UTC")
+    counts = {kind: entry.get("count", 0) for kinds in payload.get("categories", {}).values()
+              for kind, entry in kinds.items()}
     earlier = payload.get("earlier", {}).get("identity")
-    before = (f" Your photos and trained model had already been erased on schedule at "
-              f"{earlier.replace('T', ' ').replace('Z', ' UTC')}." if earlier else "")
-    return f"Erased at {when}: {what}; {payload.get('keys_destroyed', 0)} encryption key(s) destroyed.{before}"
+    before = f" Your photos and trained model had already been erased on schedule at {_readable_utc(earlier)}." \
+        if earlier else ""
+    return (f"Erased at {_readable_utc(str(payload.get('erased_at', '')))}: {what_is_held(counts)}; "
+            f"{payload.get('keys_destroyed', 0)} encryption key(s) destroyed.{before}")
 
 
 

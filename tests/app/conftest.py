@@ -115,6 +115,15 @@ def artifacts() -> Path:
     return ARTIFACTS
 
 
+def consent_in(page, url: str) -> None:
+    """Open the studio in `page` and tick the three statements; returns once the key panel shows."""
+    page.goto(url)
+    page.wait_for_selector("#hs-consent-own")
+    for box in ("own", "adult", "purpose"):
+        page.locator(f"#hs-consent-{box} input").check()
+    page.wait_for_selector("#hs-returnkey[data-code]", timeout=15_000)
+
+
 @pytest.fixture(scope="module")
 def browser():
     """A headless Chromium per browser test module (tests/app/chromium.py finds or installs it).

@@ -11,7 +11,7 @@ import zipfile
 
 import pytest
 
-from tests.app.conftest import start_server, stop_server
+from tests.app.conftest import consent_in, start_server, stop_server
 
 pytestmark = pytest.mark.browser
 
@@ -38,13 +38,9 @@ def test_a_session_survives_closing_the_browser_mid_training_and_opens_with_its_
                                                                                      artifacts):
     first = browser.new_context(viewport={"width": 1100, "height": 1400}, accept_downloads=True)
     page = first.new_page()
-    page.goto(slow_server.url)
-    page.wait_for_selector("#hs-consent-own")
-    for box in ("own", "adult", "purpose"):
-        page.locator(f"#hs-consent-{box} input").check()
+    consent_in(page, slow_server.url)
 
     # The key panel: a code, a link built from this page's own address with the key in the fragment.
-    page.wait_for_selector("#hs-returnkey[data-code]", timeout=15_000)
     code = page.locator("#hs-returnkey").get_attribute("data-code")
     assert re.fullmatch(r"([0-9A-HJKMNP-TV-Z]{4}-){6}[0-9A-HJKMNP-TV-Z]{4}", code)
     page.wait_for_function("document.getElementById('hs-key-link').value.includes('#key=')")
@@ -135,20 +131,12 @@ def closing_warns(page) -> bool:
 def test_leaving_warns_only_while_something_is_at_stake_and_the_key_is_unsaved(slow_server, browser, faces_dir):
     context = browser.new_context(accept_downloads=True)
     page = context.new_page()
-    page.goto(slow_server.url)
-    page.wait_for_selector("#hs-consent-own")
-    for box in ("own", "adult", "purpose"):
-        page.locator(f"#hs-consent-{box} input").check()
-    page.wait_for_selector("#hs-returnkey[data-code]", timeout=15_000)
+    consent_in(page, slow_server.url)
     assert not closing_warns(page)  # consent only: nothing to lose yet, leaving is free
     assert page.is_closed()
 
     page = context.new_page()
-    page.goto(slow_server.url)  # the same tab's key is gone with the page: a new session
-    page.wait_for_selector("#hs-consent-own")
-    for box in ("own", "adult", "purpose"):
-        page.locator(f"#hs-consent-{box} input").check()
-    page.wait_for_selector("#hs-returnkey[data-code]", timeout=15_000)
+    consent_in(page, slow_server.url)  # the same tab's key is gone with the page: a new session
     page.locator("#hs-upload input[type=file]").set_input_files([str(faces_dir / n) for n in ("obama_1.jpg", "obama_4.jpg")])
     page.wait_for_selector("#hs-screening", timeout=60_000)
     page.locator("#hs-make").click()
