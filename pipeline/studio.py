@@ -13,6 +13,7 @@ Every method re-checks consent on entry: a call that skips the UI gets no furthe
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import logging
@@ -44,7 +45,9 @@ from privacy.notice import policy_version
 from privacy.provenance import Provenance
 from privacy.receipts import Receipt, load_receipt_signer
 from privacy.return_keys import ReturnKey
-from privacy.screening import ScreenedPhoto, ScreeningReport, ScreeningRules, screen_uploads
+from privacy.photo_set import DraftPhoto, PhotoDraft, PhotoDrafts, new_photo_id, preview_jpeg
+from privacy.screening import (FileVerdict, ScreenedPhoto, ScreeningReport, ScreeningRules, check_batch_size,
+                               report_for, screen_files)
 from privacy.vault import HEADSHOTS, IDENTITY, Vault
 from settings import Settings
 
@@ -82,10 +85,14 @@ class Studio:
         self.db = Database(settings.database)
         self.vault = Vault(self.db, settings.blob_dir, load_master_key(settings.master_key, settings.key_file), clock)
         self.policy = retention.RetentionPolicy.from_settings(settings)
-        # Erasure needs no in-memory hook from the studio: adapters are loaded into the shared pipeline
-        # only inside `generate` and unloaded in its `finally`, and nothing of a session is cached here.
+        # Adapters need no erasure hook: they are loaded into the shared pipeline only inside `generate`
+        # and unloaded in its `finally`. Photo sets being edited do (below).
         self.erasure = ErasureContext(db=self.db, vault=self.vault, signer=load_receipt_signer(settings),
                                       settings=settings, clock=clock)
+        # Photo sets being edited wait in memory (privacy.photo_set); erasure drops them with the vault keys,
+        # by delete-now and by the identity schedule alike.
+        self.drafts = PhotoDrafts()
+        self.erasure.hooks.append(self.drafts.forget_session)
         self.provenance = Provenance.from_settings(settings)
         self.styles: dict[str, Style] = load_styles()
         self.limits = IngestLimits.from_settings(settings)
@@ -134,39 +141,117 @@ class Studio:
         return KeyLookup(session_id=session_id, erased_at=erased_at) if found else KeyLookup()
 
     # --- 2. upload → screen → seal ------------------------------------------------------------
+    # The set is edited in memory (privacy.photo_set) and the vault holds it all-or-nothing: the accepted
+    # photos of a set that passes every check, sealed together, or nothing at all.
     def upload(self, session_id: str, files: list[bytes]) -> ScreeningReport:
-        """Screen a set of photos; if the set is usable, seal the accepted ones (replacing any earlier set).
+        """A whole new set, replacing any earlier one (the CLI and the API's one-shot upload)."""
+        return self._edit_photos(session_id, files, lambda current, new: new)
 
-        Nothing is stored for a set that cannot be used, nor for any rejected photo.
-        """
+    def add_photos(self, session_id: str, files: list[bytes]) -> ScreeningReport:
+        """Add photos to the set being shaped (the page's upload)."""
+        return self._edit_photos(session_id, files, lambda current, new: [*current, *new])
+
+    def replace_photo(self, session_id: str, photo_id: str, data: bytes) -> ScreeningReport:
+        """Put a new photo in the place of one photo of the set."""
+        def change(current: list[DraftPhoto], new: list[DraftPhoto]) -> list[DraftPhoto]:
+            at = _position_of(current, photo_id)
+            return [*current[:at], *new, *current[at + 1:]]
+        return self._edit_photos(session_id, [data], change)
+
+    def remove_photo(self, session_id: str, photo_id: str) -> ScreeningReport:
+        """Take one photo out of the set; if it was sealed, the whole identity set is sealed again without it
+        under a new key, so the removed photo is crypto-shredded, not just unlisted."""
+        def change(current: list[DraftPhoto], new: list[DraftPhoto]) -> list[DraftPhoto]:
+            at = _position_of(current, photo_id)
+            return [*current[:at], *current[at + 1:]]
+        return self._edit_photos(session_id, [], change)
+
+    def photo_set(self, session_id: str) -> ScreeningReport:
+        """The set as it stands (for a page that comes back): the draft, or the sealed set, or empty."""
         require_consent(self.db, session_id)
-        report = screen_uploads(files, self.limits, self.rules)
-        audit.record_event(self.db, self.vault.audit_id(session_id), audit.PHOTOS_SCREENED, self.clock(),
-                           accepted=len(report.accepted()), rejected=len(report.items) - len(report.accepted()))
-        if report.acceptable:
-            self.vault.shred(session_id, [IDENTITY])  # a new set replaces the old one entirely
-            try:
-                for screened in report.accepted():
-                    photo = self.vault.seal(session_id, "photo", screened.photo.to_png_bytes(self.rules.threads))
-                    self.vault.seal(session_id, "embedding", _face_record(photo.id, screened))
-            except OSError:
-                # Disk full or read-only: never keep half a set the person was told failed.
-                self.vault.shred(session_id, [IDENTITY])
-                log.error("upload could not be stored: storage unavailable")
-                raise UserError("The studio cannot store photos right now (its storage is full or unavailable). "
-                                "Nothing of this upload was kept. Please try again later.",
-                                code="storage_unavailable") from None
+        with self.erasure.lock_for(session_id):
+            draft = self._draft(session_id)
+            if draft.photos:
+                self.drafts.put(session_id, draft)  # the ids the page is given must name the same photos next time
+            return report_for([p.verdict for p in draft.photos], self.rules)
+
+    def _edit_photos(self, session_id: str, files: list[bytes],
+                     change: Callable[[list[DraftPhoto], list[DraftPhoto]], list[DraftPhoto]]) -> ScreeningReport:
+        """The one path of every upload: screen the new files, apply the change, check the set, seal or not."""
+        require_consent(self.db, session_id)
+        check_batch_size(len(files), self.rules)
+        # Screening is the slow part (~0.25 s a photo): outside the session's lock.
+        new = [DraftPhoto(dataclasses.replace(v, photo_id=new_photo_id()))
+               for v in screen_files(files, self.limits, self.rules, preview=preview_jpeg)]
+        with self.erasure.lock_for(session_id):  # erasure waits for an edit in progress, and the reverse
+            require_consent(self.db, session_id)  # erased while we screened: nothing is kept
+            draft = self._draft(session_id)
+            photos = change(list(draft.photos), new)
+            if len(photos) > 2 * self.rules.max_photos:
+                raise PhotoSetRejected(f"Your set would have {len(photos)} photos; at most {self.rules.max_photos} "
+                                       "can be used. Remove some first. Nothing was changed.", code="too_many_files")
+            report = report_for([p.verdict for p in photos], self.rules)
+            audit.record_event(self.db, self.vault.audit_id(session_id), audit.PHOTOS_SCREENED, self.clock(),
+                               accepted=len(report.accepted()), rejected=len(report.items) - len(report.accepted()))
+            photos, sealed = self._keep_set(session_id, draft, photos, report)
+            self.drafts.put(session_id, PhotoDraft(tuple(photos), sealed))
         return report
+
+    def _keep_set(self, session_id: str, draft: PhotoDraft, photos: list[DraftPhoto],
+                  report: ScreeningReport) -> tuple[list[DraftPhoto], tuple[str, ...]]:
+        """Make the vault hold exactly this set's accepted photos if the set passes, else nothing.
+
+        Returns the photos (with their stored form, encoded once) and the ids now sealed.
+        """
+        accepted = tuple(item.photo_id for item in report.items if item.accepted) if report.acceptable else ()
+        if accepted == draft.sealed_ids:
+            return photos, accepted  # e.g. a refused photo added: the sealed set (and the trained model) stay
+        # One key per category: a photo leaves the set only if the whole set is sealed again under a new key.
+        # The trained model goes with the old set: it learned photos that are no longer the person's choice.
+        self.vault.shred(session_id, [IDENTITY])
+        kept = []
+        try:
+            for photo in photos:
+                if photo.id in accepted:
+                    png = photo.png or photo.verdict.screened.photo.to_png_bytes(self.rules.threads)
+                    sealed = self.vault.seal(session_id, "photo", png)
+                    self.vault.seal(session_id, "embedding", _face_record(sealed.id, photo.verdict.screened))
+                    photo = DraftPhoto(photo.verdict, png)
+                kept.append(photo)
+        except OSError:
+            # Disk full or read-only: never keep half a set the person was told failed.
+            self.vault.shred(session_id, [IDENTITY])
+            log.error("upload could not be stored: storage unavailable")
+            raise UserError("The studio cannot store photos right now (its storage is full or unavailable). "
+                            "Nothing of this upload was kept. Please try again later.",
+                            code="storage_unavailable") from None
+        return kept, accepted
+
+    def _draft(self, session_id: str) -> PhotoDraft:
+        """The set being edited: held in memory, or rebuilt from the sealed set (after a restart or eviction)."""
+        draft = self.drafts.get(session_id)
+        if draft is not None:
+            return draft
+        photos = []
+        for png, screened in self._sealed_set(session_id):
+            verdict = FileVerdict(screened, None, preview_jpeg(screened.photo), new_photo_id())
+            photos.append(DraftPhoto(verdict, png))
+        return PhotoDraft(tuple(photos), tuple(p.id for p in photos))
+
+    def _sealed_set(self, session_id: str) -> list[tuple[bytes, ScreenedPhoto]]:
+        pairs = []
+        for ref in self.vault.blobs(session_id, "embedding"):
+            record = json.loads(self.vault.open(session_id, ref.id))
+            png = self.vault.open(session_id, record["photo"])
+            face = Face(box=tuple(record["box"]), score=record["score"], landmarks=np.array(record["landmarks"]))
+            pairs.append((png, ScreenedPhoto(photo=CleanPhoto.from_png_bytes(png), face=face,
+                                             embedding=np.array(record["embedding"]))))
+        return pairs
 
     def sealed_photos(self, session_id: str) -> list[ScreenedPhoto]:
         """Decrypt this session's screened photos into memory (for training and scoring only)."""
         require_consent(self.db, session_id)
-        screened = []
-        for ref in self.vault.blobs(session_id, "embedding"):
-            record = json.loads(self.vault.open(session_id, ref.id))
-            pixels = CleanPhoto.from_png_bytes(self.vault.open(session_id, record["photo"]))
-            face = Face(box=tuple(record["box"]), score=record["score"], landmarks=np.array(record["landmarks"]))
-            screened.append(ScreenedPhoto(photo=pixels, face=face, embedding=np.array(record["embedding"])))
+        screened = [photo for _, photo in self._sealed_set(session_id)]
         if not screened:
             raise PhotoSetRejected("Please upload your photos first; none are stored for this session.",
                                    code="no_photos")
@@ -283,6 +368,13 @@ class Studio:
 
     def close(self) -> None:
         self.db.dispose()
+
+
+def _position_of(photos: list[DraftPhoto], photo_id: object) -> int:
+    for at, photo in enumerate(photos):
+        if isinstance(photo_id, str) and photo.id == photo_id:
+            return at
+    raise UserError("That photo is no longer in your set. Nothing was changed.", code="photo_not_found")
 
 
 def _face_record(photo_blob_id: str, screened: ScreenedPhoto) -> bytes:

@@ -171,7 +171,7 @@ def ingest(data: bytes, limits: IngestLimits) -> CleanPhoto:
                             "copy (a phone photo is usually 2-8 MB).", code=FILE_TOO_LARGE)
     kind = _sniff(data)
     _check_nothing_after_image(data, kind)
-    image = _open(data, kind)
+    image = _open(data, kind, limits)
     try:
         return _clean(image, kind, limits)
     finally:
@@ -301,14 +301,14 @@ def _check_heif_boxes(data: bytes) -> None:
 
 # --- decoding ----------------------------------------------------------------------------
 
-def _open(data: bytes, kind: str) -> ImageFile.ImageFile:
+def _open(data: bytes, kind: str, limits: IngestLimits) -> ImageFile.ImageFile:
     # The plugin class is instantiated directly instead of Image.open: only the sniffed
     # format can be tried, and Pillow's process-wide MAX_IMAGE_PIXELS check (a warning
     # that depends on global state) is replaced by our own per-call limit below.
     try:
         image = _PLUGIN[kind](io.BytesIO(data))
     except Image.DecompressionBombError:
-        raise _too_many_pixels(None) from None
+        raise _too_many_pixels(limits) from None
     except (SyntaxError, OSError, ValueError, EOFError, IndexError, TypeError, struct.error, KeyError):
         raise _corrupt() from None
     return image

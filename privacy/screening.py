@@ -28,7 +28,7 @@ import json
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import cv2
 import numpy as np
@@ -60,25 +60,26 @@ CUT_OFF_TOLERANCE = 0.02
 # different pictures. Hamming distance between 64-bit difference hashes of the face.
 DUPLICATE_HASH_BITS = 10
 
-# One line of practical advice per code, shown under the message.
+# One line of practical advice per code, beyond what the message already says (the page shows
+# both; `tests/app/test_screening_messages.py` checks that no advice repeats its message).
 ADVICE = {
-    "empty_file": "Choose the photo again from your device.",
-    "file_too_large": "Export or share the photo at a smaller size.",
-    "unsupported_type": "Photos from a phone or camera work best: JPEG, PNG, WebP or HEIC.",
-    "extra_data": "Turn off motion/live photo for this picture, or re-save it as a plain JPEG.",
-    "corrupt_file": "Upload the original photo again.",
-    "too_many_pixels": "Resize the image to at most 12 megapixels.",
-    "too_small": "Use the original photo, not a thumbnail, screenshot or chat copy.",
-    "animated": "Use a single still photo.",
-    NO_FACE: "Face the camera in good light, without sunglasses or a mask.",
-    SEVERAL_FACES: "Only you should be in the photo, even far in the background.",
-    FACE_CUT_OFF: "Keep your whole head inside the frame.",
-    FACE_TOO_SMALL: "Head and shoulders filling most of the frame works best.",
-    FACE_NEAR_EDGE: "Hold the camera a little further away so there is space around your head.",
-    LOW_RESOLUTION: "Use the original photo from your camera, or one taken closer.",
+    "empty_file": "Some phones send only a placeholder for photos kept in online storage.",
+    "file_too_large": "Sharing it by e-mail or a messenger usually makes a smaller copy.",
+    "unsupported_type": "Documents, drawings, animations and screenshots of web pages are not photos we can use.",
+    "extra_data": "Phones add such clips to live or motion photos.",
+    "corrupt_file": "The original, straight from your camera or phone, works best.",
+    "too_many_pixels": "Your photo app can export or share it at a smaller size.",
+    "too_small": "Chat apps and social networks shrink photos they pass on.",
+    "animated": "GIFs and live photos hold several pictures; we need exactly one.",
+    NO_FACE: "Sunglasses, a mask or strong shadow can hide a face from the check.",
+    SEVERAL_FACES: "Faces far in the background, on posters or screens count too.",
+    FACE_CUT_OFF: "Hold the camera a little further away.",
+    FACE_TOO_SMALL: "A selfie at arm's length usually works.",
+    FACE_NEAR_EDGE: "Hold the camera a little further away.",
+    LOW_RESOLUTION: "Zooming in on a group photo loses sharpness.",
     DIFFERENT_PERSON: "Every photo must show you, and only you.",
-    NEAR_DUPLICATE: "Vary angle, expression, clothing and background between photos.",
-    TOO_FEW_PHOTOS: "Add more photos of yourself alone.",
+    NEAR_DUPLICATE: "Vary clothing and background too.",
+    TOO_FEW_PHOTOS: "Different days, light and angles make the best likeness.",
     TOO_MANY_PHOTOS: "Keep your best, most varied photos.",
 }
 
@@ -250,7 +251,7 @@ def screen_set(photos: list[ScreenedPhoto], rules: ScreeningRules,
     if len(usable) < rules.min_photos:
         problems.append(SetProblem(TOO_FEW_PHOTOS, (
             f"{_count(len(usable), 'usable photo')} so far; at least {rules.min_photos} are needed. "
-            f"Add {rules.min_photos - len(usable)} more photo(s) of you alone.")))
+            f"Add {_count(rules.min_photos - len(usable), 'more photo')} of you alone.")))
     elif len(usable) > rules.max_photos:
         problems.append(SetProblem(TOO_MANY_PHOTOS, (
             f"{_count(len(usable), 'usable photo')}; at most {rules.max_photos} can be used. "
@@ -285,12 +286,14 @@ def _face_hash(screened: ScreenedPhoto) -> int:
 
 @dataclass(frozen=True)
 class ReportItem:
-    index: int  # 1-based position in the upload
+    index: int  # 1-based position in the set
     accepted: bool
     code: str  # "accepted" or a reason code
     message: str
     advice: str
     screened: ScreenedPhoto | None = field(default=None, repr=False)
+    photo_id: str = ""  # the photo's id in an editable set (privacy.photo_set); "" for a one-off check
+    preview: bytes | None = field(default=None, repr=False)  # a small JPEG of the cleaned picture, for its owner
 
     def to_dict(self) -> dict:
         return {"index": self.index, "accepted": self.accepted, "code": self.code,
@@ -325,37 +328,68 @@ class ScreeningReport:
         }, indent=2, sort_keys=True)
 
 
-def screen_uploads(files: list[bytes], limits: IngestLimits, rules: ScreeningRules) -> ScreeningReport:
-    """Ingest and screen each file, then check the set; what the app and `cli.py check` call."""
-    # Decoding and screening cost ~0.25 s of CPU a photo: refuse an oversized batch before any of it.
-    # Twice the maximum leaves room for the photos screening will turn down.
-    if len(files) > 2 * rules.max_photos:
-        raise PhotoSetRejected(f"That is {len(files)} files at once; please choose at most {rules.max_photos} "
-                               "photos of yourself and upload them together. Nothing was stored.",
-                               code="too_many_files")
-    def check(data: bytes) -> ScreenedPhoto | PhotoRejected:
+@dataclass(frozen=True, eq=False)
+class FileVerdict:
+    """One file's own verdict, before the set checks: screened, or refused with the reason."""
+
+    screened: ScreenedPhoto | None
+    rejection: PhotoRejected | None
+    preview: bytes | None = field(default=None, repr=False)
+    photo_id: str = ""
+
+
+def screen_files(files: list[bytes], limits: IngestLimits, rules: ScreeningRules, *,
+                 preview: Callable[[CleanPhoto], bytes | None] | None = None) -> list[FileVerdict]:
+    """Ingest and screen each file on its own (in parallel where cores allow). `preview` makes the owner's
+    thumbnail from the cleaned picture (never from the file: no metadata, no bomb to decode twice)."""
+    def check(data: bytes) -> FileVerdict:
         try:
-            return screen_photo(ingest(data, limits), rules)
+            photo = ingest(data, limits)
         except PhotoRejected as exc:
-            return exc
+            return FileVerdict(None, exc)
+        thumb = preview(photo) if preview is not None else None
+        try:
+            return FileVerdict(screen_photo(photo, rules), None, thumb)
+        except PhotoRejected as exc:
+            return FileVerdict(None, exc, thumb)
 
     # Photos are independent until the set check: decoding, detection and the descriptor
     # spend most of their time outside the GIL, so they run side by side (issue 13).
     threads = max(1, min(rules.threads, len(files)))
     if threads > 1:
         with ThreadPoolExecutor(threads, thread_name_prefix="screen") as pool:
-            outcomes = list(pool.map(check, files))
-    else:
-        outcomes = [check(data) for data in files]
-    screened = {i: o for i, o in enumerate(outcomes, start=1) if isinstance(o, ScreenedPhoto)}
-    refused = {i: o for i, o in enumerate(outcomes, start=1) if isinstance(o, PhotoRejected)}
+            return list(pool.map(check, files))
+    return [check(data) for data in files]
+
+
+def report_for(verdicts: list[FileVerdict], rules: ScreeningRules) -> ScreeningReport:
+    """The set checks over files already screened one by one, in their order: the report for that set."""
+    screened = {i: v.screened for i, v in enumerate(verdicts, start=1) if v.screened is not None}
+    refused = {i: v.rejection for i, v in enumerate(verdicts, start=1) if v.rejection is not None}
     verdict = screen_set(list(screened.values()), rules, positions=list(screened))
     refused.update(verdict.rejected)
     items = []
-    for index in range(1, len(files) + 1):
+    for index, file in enumerate(verdicts, start=1):
         if index in refused:
             exc = refused[index]
-            items.append(ReportItem(index, False, exc.code, exc.message, ADVICE.get(exc.code, "")))
+            items.append(ReportItem(index, False, exc.code, exc.message, ADVICE.get(exc.code, ""),
+                                    photo_id=file.photo_id, preview=file.preview))
         else:
-            items.append(ReportItem(index, True, "accepted", "Accepted.", "", screened[index]))
+            items.append(ReportItem(index, True, "accepted", "Accepted.", "", screened[index],
+                                    photo_id=file.photo_id, preview=file.preview))
     return ScreeningReport(items=tuple(items), set_problems=verdict.problems)
+
+
+def check_batch_size(count: int, rules: ScreeningRules) -> None:
+    """Decoding and screening cost ~0.25 s of CPU a photo: refuse an oversized batch before any of it.
+    Twice the maximum leaves room for the photos screening will turn down."""
+    if count > 2 * rules.max_photos:
+        raise PhotoSetRejected(f"That is {count} files at once; please choose at most {rules.max_photos} "
+                               "photos of yourself and upload them together. Nothing was stored.",
+                               code="too_many_files")
+
+
+def screen_uploads(files: list[bytes], limits: IngestLimits, rules: ScreeningRules) -> ScreeningReport:
+    """Ingest and screen each file, then check the set; what `cli.py check` calls."""
+    check_batch_size(len(files), rules)
+    return report_for(screen_files(files, limits, rules), rules)

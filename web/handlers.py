@@ -42,8 +42,8 @@ from privacy.return_keys import ReturnKey, parse_return_key
 from privacy.uploads import UploadStore
 from privacy.web_access import CLIENT_COOKIE, ClientIds, MediaGrants
 from web.render import (duration, render_gallery, render_model_banner, render_my_data, render_nothing_to_delete,
-                        render_receipt, render_return, render_return_key, render_screening, render_verification,
-                        thumbnail_data_uri, what_is_held)
+                        photo_choices, render_receipt, render_return, render_return_key, render_screening,
+                        render_verification, what_is_held)
 
 if TYPE_CHECKING:
     from pipeline.studio import Studio
@@ -283,10 +283,10 @@ class StudioHandlers:
         """Open the session a return key belongs to, in this page: consent, photos, gallery, data, job.
 
         Outputs: state, the three consent boxes, upload, make, consent note, key panel, return note,
-        gallery, status, my data. Nothing is changed for an empty key (a first visit).
+        gallery, status, my data, cancel, photo check, photo choice. Nothing is changed for an empty key.
         """
         def only_note(text: str) -> tuple:  # the page as it is, with a word on the key
-            return (*(gr.update(),) * 8, render_return(text), *(gr.update(),) * 4)
+            return (*(gr.update(),) * 8, render_return(text), *(gr.update(),) * 7)
 
         client = self.client_of(request)
         if not key_text or client is None:
@@ -302,7 +302,8 @@ class StudioHandlers:
             return (None, False, False, False, gr.update(interactive=False), gr.update(interactive=False),
                     "Tick all three statements to start a new session.", "",
                     render_return(f"The data of this session was erased on {when}. Nothing of it is kept."),
-                    "", "", render_my_data(None, None, time.time()), gr.update(interactive=False))
+                    "", "", render_my_data(None, None, time.time()), gr.update(interactive=False), "",
+                    *self._photo_pick(None))
         session_id = found.session_id
         self.presence.hold(session_id, key.owner_key, request.session_hash)
         has_photos = bool(self.studio.vault.blobs(session_id, "embedding"))
@@ -312,7 +313,8 @@ class StudioHandlers:
                 "Welcome back. Your session is as you left it.",
                 render_return_key(key.code), render_return(""), self.gallery(session_id, client),
                 self._job_text(job, photos_kept=has_photos) if job is not None else "",
-                self.my_data(session_id, client), gr.update(interactive=job is not None and job.active))
+                self.my_data(session_id, client), gr.update(interactive=job is not None and job.active),
+                *self.photo_check(session_id))
 
     async def watch(self, state: Any, request: gr.Request):
         """Follow this session's job, if one is queued or running, until it ends (after a page load)."""
@@ -332,23 +334,71 @@ class StudioHandlers:
             raise UserError("Nothing to resume.", code="nothing_to_resume")
         return job.style_ids, job.count
 
-    # --- 2. upload ------------------------------------------------------------------------------------
+    # --- 2. photos: add, remove one, replace one ---------------------------------------------------
     def upload(self, files: list[str] | None, state: Any, request: gr.Request):
+        """Add the chosen files to the set (outputs: photo check, upload, make, my data, photo choice)."""
         # First, whatever follows: the sealed uploads are opened into memory and deleted, so a refused
         # call (no consent, rate limited) leaves nothing behind either.
         contents = self._take_uploads(files, request)
-        client = self.client_of(request)
+        session_id = self._editable_set(state, request)
+        if not contents:
+            raise UserError("Please choose your photos first.", code="no_files")
+        report = self.studio.add_photos(session_id, contents)
+        return self._photo_outputs(session_id, request, report, files_reset=True)
+
+    def replace_photo(self, path: str | None, photo_id: str | None, state: Any, request: gr.Request):
+        """Put one new photo in the place of the chosen one (outputs as `remove_photo`)."""
+        contents = self._take_uploads(path, request)
+        session_id = self._editable_set(state, request)
+        if not photo_id:
+            raise UserError("Choose which photo to replace first.", code="no_photo_chosen")
+        if len(contents) != 1:
+            raise UserError("Please choose one photo to put in its place.", code="no_files")
+        report = self.studio.replace_photo(session_id, photo_id, contents[0])
+        return self._photo_outputs(session_id, request, report)
+
+    def remove_photo(self, photo_id: str | None, state: Any, request: gr.Request):
+        """Take the chosen photo out of the set (outputs: photo check, make, my data, photo choice)."""
+        session_id = self._editable_set(state, request, charge=False)
+        if not photo_id:
+            raise UserError("Choose which photo to remove first.", code="no_photo_chosen")
+        report = self.studio.remove_photo(session_id, photo_id)
+        return self._photo_outputs(session_id, request, report)
+
+    def _editable_set(self, state: Any, request: gr.Request, *, charge: bool = True) -> str:
+        """The session whose set this page may change: consented, owned, and not being trained on right now."""
         session_id = self._owned(state, request)
         if session_id is None:
             raise ConsentRequired()
-        self.upload_limits.charge(client, self.address_of(request))
-        if not contents:
-            raise UserError("Please choose your photos first.", code="no_files")
-        report = self.studio.upload(session_id, contents)
-        thumbs = [thumbnail_data_uri(data, self.settings.max_pixels) for data in contents]
-        return (render_screening(report, thumbs), None,
-                gr.update(interactive=report.acceptable and self._can_make(session_id, client)),
-                self.my_data(session_id, client))
+        if charge:  # screening costs CPU; removing a photo costs none
+            self.upload_limits.charge(self.client_of(request), self.address_of(request))
+        if self._job_active(session_id):
+            raise Busy("Your headshots are being made from these photos right now. Wait until they are ready, "
+                       "or press Cancel, then change your photos. Nothing was changed.")
+        return session_id
+
+    def _photo_outputs(self, session_id: str, request: gr.Request, report: Any, *, files_reset: bool = False):
+        client = self.client_of(request)
+        outputs = (render_screening(report),
+                   gr.update(interactive=report.acceptable and self._can_make(session_id, client)),
+                   self.my_data(session_id, client), *self._photo_pick(report))
+        return (outputs[0], None, *outputs[1:]) if files_reset else outputs
+
+    @staticmethod
+    def _photo_pick(report: Any | None) -> tuple[Any, Any]:
+        """The “change one photo” choice and its row (shown only when there is a photo to change)."""
+        choices = photo_choices(report) if report is not None else []
+        return gr.update(choices=choices, value=None), gr.update(visible=bool(choices))
+
+    def photo_check(self, session_id: str) -> tuple[str, Any, Any]:
+        """A returning page's photo check and photo choice, from the set as it stands."""
+        report = self.studio.photo_set(session_id)
+        return ((render_screening(report) if report.items else ""), *self._photo_pick(report))
+
+    @staticmethod
+    def photo_chosen(photo_id: str | None):
+        """Remove and Replace act on the chosen photo: offered only once one is chosen."""
+        return gr.update(interactive=bool(photo_id)), gr.update(interactive=bool(photo_id))
 
     # --- 3. generate: admitted here, run by the GPU line, watched by this page ----------------------
     def _admit(self, style_ids: list[str], count: float, state: Any, request: gr.Request) -> Job:
@@ -456,12 +506,12 @@ class StudioHandlers:
         session_id = self._owned(state, request)
         if session_id is None:
             return (gr.update(), render_nothing_to_delete(), *(gr.update(),) * 12, gr.update(visible=False),
-                    gr.update())
+                    gr.update(), gr.update(), gr.update())
         receipt = self.studio.delete_now(session_id)  # its erasure hooks cancel the job and drop the owner key
         return (None, render_receipt(receipt), "", "", False, False, False, gr.update(interactive=False),
                 gr.update(interactive=False), render_my_data(None, None, time.time()), "", "",
                 "Tick all three statements to start a new session.", "", gr.update(visible=False),
-                gr.update(interactive=False))
+                gr.update(interactive=False), *self._photo_pick(None))
 
     def buttons_after_job(self, state: Any, request: gr.Request):
         """After a job's watch ends (or a page attached to none): Make on if it can work, Cancel on if a job runs."""

@@ -56,6 +56,16 @@ class UploadedFiles(gr.File):
         return NamedString(f.path)
 
 
+class UploadedButton(gr.UploadButton):
+    """gr.UploadButton with the same fix as `UploadedFiles` (its preprocess leaves a cache file per upload too)."""
+
+    is_template = True
+
+    def _process_single_file(self, f: Any) -> Any:
+        from gradio.utils import NamedString
+        return NamedString(f.path)
+
+
 def build_demo(settings: "Settings", handlers: StudioHandlers) -> gr.Blocks:
     styles_by_id = handlers.studio.styles
     style_choices = [(s.name, s.id) for s in styles_by_id.values()]
@@ -89,10 +99,21 @@ def build_demo(settings: "Settings", handlers: StudioHandlers) -> gr.Blocks:
                     key_panel = gr.HTML(elem_id="hs-keypanel-box")
                 gr.Markdown(f"### 2. Your photos\nUpload {settings.min_photos}–{settings.max_photos} photos of yourself "
                             "alone: different days, light and angles; no other people, no children, no documents.")
-                files = UploadedFiles(label="Your photos (JPEG, PNG, WebP or HEIC)", file_count="multiple",
-                                      file_types=[".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif"],
-                                      interactive=False, elem_id="hs-upload")
-                screening = gr.HTML(label="Photo check", elem_id="hs-screening-box")
+                with gr.Group(elem_id="hs-photo-area"):
+                    # No file_types: every file, a PDF or an SVG too, reaches ingest and gets its message there.
+                    files = UploadedFiles(label="Add photos (JPEG, PNG, WebP or HEIC)", file_count="multiple",
+                                          interactive=False, elem_id="hs-upload")
+                    screening = gr.HTML(label="Photo check", elem_id="hs-screening-box")
+                    with gr.Row(visible=False, elem_id="hs-photo-tools") as photo_tools:
+                        # allow_custom_value: the handler judges the id (and deletes a replacement upload first);
+                        # Gradio's own check would refuse before it, leaving the upload to the expiry sweep.
+                        photo_pick = gr.Dropdown(label="Change one photo", choices=[], value=None,
+                                                 allow_custom_value=True, elem_id="hs-photo-pick", scale=2)
+                        remove_one = gr.Button("Remove this photo", variant="secondary", interactive=False,
+                                               elem_id="hs-photo-remove", scale=1)
+                        replace_one = UploadedButton("Replace it with another photo", file_count="single",
+                                                     variant="secondary", interactive=False,
+                                                     elem_id="hs-photo-replace", scale=1)
                 gr.Markdown("### 3. Styles")
                 gr.HTML(render_styles(styles_by_id), label="Style details")
                 styles = gr.CheckboxGroup(style_choices, value=default_styles, label="Styles", elem_id="hs-styles")
@@ -132,7 +153,7 @@ def build_demo(settings: "Settings", handlers: StudioHandlers) -> gr.Blocks:
               outputs=[session, files, consent_note, mydata, key_panel, make], api_name="consent", concurrency_limit=None,
               show_progress="hidden", trigger_mode="always_last")
         returning = [session, own, adult, purpose, files, make, consent_note, key_panel, return_note, gallery, status,
-                     mydata, stop]
+                     mydata, stop, screening, photo_pick, photo_tools]
         # While a job runs, "Make" is off and "Cancel" on; after it (done, failed or cancelled), the reverse.
         buttons_after_job = dict(fn=shown(handlers.buttons_after_job), inputs=[session], outputs=[make, stop],
                                  api_visibility="private", concurrency_limit=None, show_progress="hidden")
@@ -142,8 +163,16 @@ def build_demo(settings: "Settings", handlers: StudioHandlers) -> gr.Blocks:
                   concurrency_limit=None, show_progress="hidden").success(**watching).then(**buttons_after_job)
         open_code.click(shown(handlers.attach), inputs=[code_in], outputs=returning, js=KEEP_CODE_JS,
                         api_visibility="private", concurrency_limit=None).success(**watching).then(**buttons_after_job)
-        files.upload(shown(handlers.upload), inputs=[files, session], outputs=[screening, files, make, mydata],
+        photo_outputs = [screening, make, mydata, photo_pick, photo_tools]
+        files.upload(shown(handlers.upload), inputs=[files, session], outputs=[screening, files, *photo_outputs[1:]],
                      api_name="upload", concurrency_limit=2, concurrency_id="screening")
+        replace_one.upload(shown(handlers.replace_photo), inputs=[replace_one, photo_pick, session],
+                           outputs=photo_outputs, api_name="replace_photo", concurrency_limit=2,
+                           concurrency_id="screening")
+        photo_pick.change(handlers.photo_chosen, inputs=[photo_pick], outputs=[remove_one, replace_one],
+                          api_visibility="private", concurrency_limit=None, show_progress="hidden")
+        remove_one.click(shown(handlers.remove_photo), inputs=[photo_pick, session], outputs=photo_outputs,
+                         api_name="remove_photo", concurrency_limit=None)
         # Admission and watching only: the job itself runs in the GPU line, whatever this event does.
         make.click(buttons_during_job, outputs=[make, stop], api_visibility="private", concurrency_limit=None,
                    show_progress="hidden").then(
@@ -163,7 +192,8 @@ def build_demo(settings: "Settings", handlers: StudioHandlers) -> gr.Blocks:
                          show_progress="hidden")
         confirm_yes.click(shown(handlers.delete), inputs=[session], api_name="delete_now", concurrency_limit=None,
                           outputs=[session, receipt, screening, gallery, own, adult, purpose, files, make, mydata,
-                                   key_panel, status, consent_note, return_note, confirm_box, stop])
+                                   key_panel, status, consent_note, return_note, confirm_box, stop, photo_pick,
+                                   photo_tools])
         model_poll.tick(shown(handlers.model_banner), inputs=[session], outputs=[model_banner, use_demo, make, model_poll],
                         api_visibility="private", concurrency_limit=None, show_progress="hidden")
         use_demo.input(shown(handlers.choose_demo), inputs=[use_demo, session], outputs=[model_banner, make],

@@ -8,13 +8,9 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 from typing import Any
 
 from pipeline.model_state import LOADING, READY
-
-THUMB_PX = 160  # long side of the per-photo feedback thumbnails
-
 
 def _esc(text: Any) -> str:
     return html.escape(str(text), quote=True)
@@ -29,30 +25,48 @@ def render_styles(styles: dict) -> str:
             f"<th scope='col'>Lighting</th></tr></thead><tbody>{rows}</tbody></table></div>")
 
 
-def render_screening(report: Any, thumbnails: list[str | None]) -> str:
+def render_screening(report: Any) -> str:
+    """Each photo of the set with its thumbnail and verdict, then what the set needs: in words, no codes."""
     items = []
-    for i, item in enumerate(report.items):  # items are in upload order
-        thumb = thumbnails[i] if i < len(thumbnails) else None
-        img = (f"<img src='{thumb}' alt='Photo {i + 1}' width='80'>" if thumb
-               else "<div class='hs-nothumb' aria-hidden='true'>?</div>")
+    for item in report.items:  # in the set's order
+        thumb = getattr(item, "preview", None)
+        img = (f"<img src='data:image/jpeg;base64,{base64.b64encode(thumb).decode()}' alt='Photo {item.index}' "
+               "width='80' height='80'>" if thumb else "<div class='hs-nothumb' aria-hidden='true'>?</div>")
         if item.accepted:
             text = "<strong class='hs-ok'>Accepted</strong>"
         else:
-            advice = f"<br><em>{_esc(item.advice)}</em>" if getattr(item, "advice", "") else ""
-            text = (f"<strong class='hs-no'>Not used</strong> <code>{_esc(item.code)}</code><br>"
-                    f"{_esc(item.message)}{advice}")
-        items.append(f"<li class='hs-photo' data-accepted='{str(bool(item.accepted)).lower()}'>{img}"
-                     f"<div><span class='hs-label'>Photo {i + 1}</span><br>{text}</div></li>")
+            advice = f" {_esc(item.advice)}" if item.advice else ""
+            text = f"<strong class='hs-no'>Not used</strong><br>{_esc(item.message)}{advice}"
+        items.append(f"<li class='hs-photo' data-accepted='{str(bool(item.accepted)).lower()}' "
+                     f"data-photo-id='{_esc(getattr(item, 'photo_id', ''))}'>{img}"
+                     f"<div><span class='hs-label'>Photo {item.index}</span><br>{text}</div></li>")
     accepted = sum(1 for item in report.items if item.accepted)
-    if report.acceptable:
-        summary = (f"<p class='hs-ok' role='status'>{accepted} photo(s) accepted and sealed in your encrypted "
-                   "vault; the files you sent are already deleted. Next: pick your styles.</p>")
+    unused = len(report.items) - accepted
+    if not report.items:
+        summary = "<p role='status' tabindex='-1'>No photos yet.</p>"
+    elif report.acceptable:
+        left_out = f" {_count(unused, 'photo')} not used (nothing of {'it' if unused == 1 else 'them'} is kept)." \
+            if unused else ""
+        summary = (f"<p class='hs-ok' role='status' tabindex='-1'>{_count(accepted, 'photo')} accepted and sealed in "
+                   f"your encrypted vault; the files you sent are already deleted.{left_out} Next: pick your "
+                   "styles.</p>")
     else:
-        problems = "".join(f"<li>{_esc(p.message)} <em>{_esc(p.advice)}</em></li>" for p in report.set_problems)
-        summary = ("<p class='hs-no' role='status'>This set cannot be used yet: nothing was stored. "
-                   "Fix the photos marked below and upload the whole set again.</p>"
-                   + (f"<ul>{problems}</ul>" if problems else ""))
+        # The set's problems say what to do; each photo's own verdict stands beside its thumbnail.
+        problems = "".join(f"<li>{_esc(p.message)}</li>" for p in report.set_problems)
+        summary = ("<p class='hs-no' role='status' tabindex='-1'>This set cannot be used yet, so none of it is "
+                   "stored: your photos wait in memory while you add, remove or replace photos below.</p>"
+                   + (f"<ul class='hs-set-problems'>{problems}</ul>" if problems else ""))
     return f"<div id='hs-screening'>{summary}<ul class='hs-photos'>{''.join(items)}</ul></div>"
+
+
+def photo_choices(report: Any) -> list[tuple[str, str]]:
+    """The set's photos as choices for “change one photo”: (label, photo id)."""
+    return [(f"Photo {item.index} · {'accepted' if item.accepted else 'not used'}", item.photo_id)
+            for item in report.items if getattr(item, "photo_id", "")]
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def render_gallery(shots: list, tokens: list[str], zip_token: str | None, style_names: dict[str, str]) -> str:
@@ -200,23 +214,6 @@ def render_verification(report: Any) -> str:
     return f"<div id='hs-verify'>{head}<ul>{lines}</ul></div>"
 
 
-def thumbnail_data_uri(data: bytes, max_pixels: int) -> str | None:
-    """A small JPEG preview as a data: URI, made in memory (no file, no metadata); None if it cannot be read."""
-    try:
-        from PIL import Image, ImageOps
-        with Image.open(io.BytesIO(data)) as img:
-            if img.width * img.height > max_pixels:  # never decode a bomb just to show a preview
-                return None
-            img.draft("RGB", (THUMB_PX * 2, THUMB_PX * 2))
-            img = ImageOps.exif_transpose(img).convert("RGB")
-            img.thumbnail((THUMB_PX, THUMB_PX))
-            out = io.BytesIO()
-            img.save(out, "JPEG", quality=70)
-        return "data:image/jpeg;base64," + base64.b64encode(out.getvalue()).decode()
-    except Exception:  # unreadable files get screening's own message; the preview just stays blank
-        return None
-
-
 CSS = """
 .hs-photos, .hs-grid { list-style: none; padding: 0; display: flex; flex-wrap: wrap; gap: 12px; }
 .hs-photo { display: flex; gap: 8px; align-items: flex-start; max-width: 100%; flex: 1 1 260px; }
@@ -287,6 +284,21 @@ STUDIO_JS = """
     const p = panel();
     if (p && p.dataset.saved !== 'true' && somethingToLose()) { event.preventDefault(); event.returnValue = ''; }
   });
+  // After the person adds, removes or replaces a photo, the photo check that answers it takes the focus and
+  // comes into view (it replaces the upload's own progress, which would otherwise leave focus at the top).
+  let photoActionAt = 0, lastCheck = null;
+  ['change', 'drop', 'click'].forEach((type) => document.addEventListener(type, (event) => {
+    if (event.target.closest && event.target.closest('#hs-photo-area')) photoActionAt = Date.now();
+  }, true));
+  new MutationObserver(() => {
+    const check = document.querySelector('#hs-screening');
+    if (!check || check === lastCheck) return;
+    lastCheck = check;
+    if (Date.now() - photoActionAt > 120000) return;
+    photoActionAt = 0;
+    const summary = check.querySelector('[role=status]');
+    if (summary) { summary.focus({preventScroll: true}); summary.scrollIntoView({block: 'center'}); }
+  }).observe(document.body, {childList: true, subtree: true});
   setInterval(syncPanel, 500);
   const fmt = (s) => { s = Math.max(0, Math.floor(s)); const d = Math.floor(s / 86400), h = Math.floor(s % 86400 / 3600),
     m = Math.floor(s % 3600 / 60), r = s % 60;

@@ -62,7 +62,31 @@ def test_generation_without_a_session_is_refused_and_deletion_says_there_is_noth
 
 def test_internal_events_are_not_part_of_the_api(server, client_factory):
     endpoints = set(client_factory().view_api(print_info=False, return_format="dict")["named_endpoints"])
-    assert endpoints == {"/attach", "/consent", "/upload", "/generate", "/delete_now", "/verify"}
+    assert endpoints == {"/attach", "/consent", "/upload", "/remove_photo", "/replace_photo", "/generate",
+                         "/delete_now", "/verify"}
+
+
+def test_a_stranger_cannot_remove_or_replace_someone_elses_photo(server, client_factory, faces_dir):
+    """Photo ids name photos only inside their own session: another browser's calls change nothing."""
+    a, b = client_factory(), client_factory()
+    a.predict(True, True, True, api_name="/consent")
+    report, *_ = a.predict([handle_file(str(faces_dir / n)) for n in ("obama_1.jpg", "obama_4.jpg")],
+                           api_name="/upload")
+    ids = re.findall(r"data-photo-id='(p[0-9a-f]+)'", report)
+    assert len(ids) == 2
+    with pytest.raises(AppError, match="consent"):
+        b.predict(ids[0], api_name="/remove_photo")
+    with pytest.raises(AppError, match="consent"):
+        b.predict(handle_file(str(faces_dir / "biden_2.jpg")), ids[0], api_name="/replace_photo")
+    b.predict(True, True, True, api_name="/consent")  # consented, in a session of its own: still not A's photo
+    for call in (lambda: b.predict(ids[0], api_name="/remove_photo"),
+                 lambda: b.predict(handle_file(str(faces_dir / "biden_2.jpg")), ids[0], api_name="/replace_photo")):
+        with pytest.raises(AppError, match="no longer in your set"):
+            call()
+    # A's set is as it was: removing its own photo works, and says so.
+    after, *_ = a.predict(ids[0], api_name="/remove_photo")
+    assert re.findall(r"data-photo-id='(p[0-9a-f]+)'", after) == [ids[1]]
+    assert server.files(server.gradio_temp_dir) == []
 
 
 FILE_ROUTES = ("/gradio_api/file=", "/file=", "/gradio_api/file/", "/gradio_api/file//", "/file/")

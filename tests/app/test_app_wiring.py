@@ -9,6 +9,7 @@ import pytest
 
 import app
 from web.page import delete_cache_schedule
+from privacy.screening import ReportItem, ScreeningReport, SetProblem
 from web.render import duration, render_screening
 from privacy import web_access
 from settings import load_settings
@@ -63,14 +64,11 @@ def test_everything_in_the_data_root_but_gradio_cache_is_blocked(tmp_path):
 
 
 def test_screening_feedback_escapes_whatever_a_message_contains():
-    class Item:
-        accepted, code, message, advice = False, "x", "<img src=x onerror=alert(1)>", "<b>"
-
-    class Report:
-        items, acceptable, set_problems = [Item()], False, ()
-
-    rendered = render_screening(Report(), [None])
+    item = ReportItem(1, False, "x", "<img src=x onerror=alert(1)>", "<b>", photo_id="'><script>")
+    problem = SetProblem("too_few_photos", "<script>alert(1)</script>")
+    rendered = render_screening(ScreeningReport(items=(item,), set_problems=(problem,)))
     assert "<img src=x" not in rendered and "&lt;img src=x" in rendered
+    assert "<script>" not in rendered and "<b>" not in rendered
 
 
 def test_a_bad_setting_stops_the_app_with_a_message_and_exit_status_2(tmp_path):

@@ -6,7 +6,9 @@ Each file goes through `Studio.upload` — what the app calls — on a fresh con
 
 from __future__ import annotations
 
+import html
 import io
+import re
 
 import numpy as np
 import pytest
@@ -15,7 +17,7 @@ from PIL import Image
 from pipeline.studio import Studio
 from privacy.consent import Attestations
 from privacy.ingest import IngestLimits, ingest
-from privacy.screening import ADVICE
+from privacy.screening import ADVICE, ReportItem, ScreeningReport
 from settings import load_settings
 from tests.hardening.corpus import ACCEPTED, build_corpus, oriented_jpeg
 
@@ -124,3 +126,43 @@ def test_gps_written_into_a_photo_is_gone_after_ingest(faces_dir):
     stored = ingest(buffer.getvalue(), limits).to_png_bytes()
     with Image.open(io.BytesIO(stored)) as back:
         assert not back.getexif() and not back.info
+
+
+def _shared_run(a: str, b: str, words: int = 4) -> str | None:
+    """A run of `words` words that both texts contain (repetition a reader would notice), or None."""
+    def runs(text: str) -> set[tuple[str, ...]]:
+        tokens = re.findall(r"[a-z0-9']+", text.lower())
+        return {tuple(tokens[i:i + words]) for i in range(len(tokens) - words + 1)}
+    shared = runs(a) & runs(b)
+    return " ".join(sorted(shared)[0]) if shared else None
+
+
+def test_the_page_says_each_refusal_in_plain_words_once(verdicts):
+    """Issue 13: no internal code on the page, and the advice under a message never repeats it."""
+    from web.render import render_screening
+    for case, code, message, advice, *_ in verdicts:
+        if code == ACCEPTED:
+            continue
+        assert _shared_run(message, advice) is None, (case.name, _shared_run(message, advice))
+        item = ReportItem(1, False, code, message, advice)
+        shown = render_screening(ScreeningReport(items=(item,), set_problems=()))
+        assert code not in shown and message.split(".")[0] in html.unescape(shown), case.name
+
+
+def test_a_refused_size_is_named_with_one_number(verdicts, studio):
+    """The decompression-bomb message gives the studio's own limit, and the advice no other number."""
+    limit = f"{studio.limits.max_pixels / 1e6:g} megapixels"
+    bombs = [(case, message, advice) for case, code, message, advice, *_ in verdicts if code == "too_many_pixels"]
+    assert len(bombs) >= 3
+    for case, message, advice in bombs:
+        assert limit in message, case.name
+        assert not re.search(r"\d", advice), case.name
+
+
+def test_documents_drawings_pages_and_gifs_get_the_same_words(verdicts):
+    """PDF, SVG, HTML and GIF alike reach ingest (the page sets no file-type filter) and get one message."""
+    wanted = {"drawing.svg", "page.png", "document.jpg", "face.gif"}
+    said = {case.name: (code, message) for case, code, message, *_ in verdicts if case.name in wanted}
+    assert set(said) == wanted
+    assert {code for code, _ in said.values()} == {"unsupported_type"}
+    assert len({message for _, message in said.values()}) == 1

@@ -1,0 +1,107 @@
+"""A person's photo set while they shape it: add photos, remove one, replace one, without sending the rest again.
+
+The vault holds a session's photos all-or-nothing: the accepted photos of a set that passes
+every check, sealed together, or nothing (privacy.screening decides; pipeline.studio seals).
+Between those two states, while a set is still short of photos or has a stranger in it, the
+person's screened photos wait here, **in memory only**, so that they can fix the one photo
+that is wrong instead of uploading all of them again:
+
+    PhotoDrafts.get / put      the set being edited, per session (LRU, bounded, with a lifetime)
+    forget_session             an erasure hook: delete-now and the identity schedule drop it at once
+
+A draft lives at most `ttl_seconds` after its last edit and at most `capacity` drafts are held
+(the least recently edited goes first); a person whose draft went sees their sealed set again
+if there is one (rebuilt from the vault), or starts the set again. Nothing here is ever written
+to disk. Each photo gets a random id so that the page can name "this photo" across edits.
+"""
+
+from __future__ import annotations
+
+import io
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, replace
+from typing import Callable
+
+from PIL import Image
+
+from privacy.ingest import CleanPhoto
+from privacy.screening import FileVerdict
+
+PREVIEW_PX = 160  # long side of the owner's thumbnails
+# ~5 MB of pixels per photo at the stored size (1536 px): 32 drafts of 20 photos stay under ~3.5 GB in the
+# worst case, and a draft is only held while someone is between an incomplete set and a sealed one.
+DRAFT_CAPACITY = 32
+DRAFT_TTL_SECONDS = 30 * 60
+
+
+def new_photo_id() -> str:
+    return "p" + secrets.token_hex(6)
+
+
+def preview_jpeg(photo: CleanPhoto) -> bytes:
+    """A small JPEG of a cleaned picture, made in memory: no metadata, nothing of the original file."""
+    img = Image.fromarray(photo.pixels)
+    img.thumbnail((PREVIEW_PX, PREVIEW_PX))
+    out = io.BytesIO()
+    img.save(out, "JPEG", quality=70)
+    return out.getvalue()
+
+
+@dataclass(frozen=True, eq=False)
+class DraftPhoto:
+    """One photo of a set being edited: its own verdict, its thumbnail, and its stored form once encoded."""
+
+    verdict: FileVerdict  # carries the photo's id
+    png: bytes | None = None  # the sealed form (encoded once; re-sealing a set does not encode again)
+
+    @property
+    def id(self) -> str:
+        return self.verdict.photo_id
+
+
+@dataclass(frozen=True)
+class PhotoDraft:
+    photos: tuple[DraftPhoto, ...]
+    sealed_ids: tuple[str, ...] = ()  # the ids the vault holds now, in order ("" = nothing sealed)
+
+    def with_photos(self, photos: list[DraftPhoto]) -> "PhotoDraft":
+        return replace(self, photos=tuple(photos))
+
+
+class PhotoDrafts:
+    def __init__(self, capacity: int = DRAFT_CAPACITY, ttl_seconds: float = DRAFT_TTL_SECONDS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._drafts: OrderedDict[str, tuple[float, PhotoDraft]] = OrderedDict()
+        self._capacity, self._ttl, self._clock = capacity, ttl_seconds, clock
+        self._lock = threading.Lock()
+
+    def get(self, session_id: str) -> PhotoDraft | None:
+        with self._lock:
+            self._expire()
+            held = self._drafts.get(session_id)
+            return held[1] if held is not None else None
+
+    def put(self, session_id: str, draft: PhotoDraft) -> None:
+        with self._lock:
+            self._drafts.pop(session_id, None)
+            self._drafts[session_id] = (self._clock(), draft)
+            while len(self._drafts) > self._capacity:
+                self._drafts.popitem(last=False)
+
+    def forget_session(self, session_id: str) -> None:
+        """Erasure hook: the session's photos leave memory with its vault keys."""
+        with self._lock:
+            self._drafts.pop(session_id, None)
+
+    def __len__(self) -> int:
+        with self._lock:
+            self._expire()
+            return len(self._drafts)
+
+    def _expire(self) -> None:
+        deadline = self._clock() - self._ttl
+        while self._drafts and next(iter(self._drafts.values()))[0] < deadline:
+            self._drafts.popitem(last=False)
