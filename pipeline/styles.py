@@ -262,8 +262,8 @@ def _parse_backgrounds(where: str, raw: object) -> tuple[Background, ...]:
             raise StyleError(f"{at}: 'name' must be a non-empty string of at most {MAX_VARIANT_NAME} characters")
         if not isinstance(prompt, str) or not prompt.strip() or len(prompt) > 300:
             raise StyleError(f"{at}: 'prompt' must be a non-empty string of at most 300 characters")
-        variants[item["id"]] = Background(id=item["id"], name=name.strip(), colour=_colour(f"{at}: 'colour'", item["colour"]),
-                                          prompt=prompt.strip())
+        colour = _colour(f"{at}: 'colour'", item["colour"])
+        variants[item["id"]] = Background(id=item["id"], name=name.strip(), colour=colour, prompt=prompt.strip())
     return tuple(variants.values())
 
 

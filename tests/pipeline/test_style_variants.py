@@ -209,3 +209,16 @@ def test_the_studio_rejects_a_bad_reference_as_unknown_style_without_echoing_it(
     assert caught.value.code == "unknown_style"
     assert "choose one of the listed styles" in str(caught.value)
     assert len(str(caught.value)) < 120 and "<" not in str(caught.value)
+
+
+def test_admission_to_the_gpu_line_accepts_variant_references(studio):
+    from privacy.consent import Attestations
+    session_id = studio.start_session()
+    studio.give_consent(session_id, Attestations(own_photos=True, adult=True, purpose=True))
+    # The styles pass; what stops this session is that it has no photos yet.
+    with pytest.raises(PhotoSetRejected) as caught:
+        studio.check_ready_to_generate(session_id, ["linkedin_classic:white", "creative_studio:cobalt", "medical"])
+    assert caught.value.code == "no_photos"
+    with pytest.raises(PhotoSetRejected) as caught:
+        studio.check_ready_to_generate(session_id, ["linkedin_classic:white", "medical:white"])
+    assert caught.value.code == "unknown_style"
