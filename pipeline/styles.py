@@ -12,7 +12,7 @@ Each style in the file has these fields (every one required unless marked option
     background, outfit, lighting, extra, negative
                                  the prompt's parts; `negative` may be empty
     palette                      the colours its illustration card is drawn from (web/style_cards.py),
-                                 never part of the prompt:
+                                 never part of the prompt (colours are lower-case "#rrggbb" only):
                                    backdrop  "#rrggbb", or ["#rrggbb", "#rrggbb"]: a top-to-bottom gradient
                                    outfit    "#rrggbb"   shirt  "#rrggbb" (the colour at the neck)
                                    light     {"side": "left"|"right"|"front", "quality": "soft"|"hard"|"low-key"}
