@@ -30,7 +30,7 @@ from pipeline.adapter import adapter_from_bytes, adapter_to_bytes, export_files
 from pipeline.engine import EngineProgress, ScoredHeadshot, make_headshots
 from pipeline.model_state import ModelWarmUp
 from pipeline.models import BaseModel, ModelLoader, load_base
-from pipeline.styles import Style, load_styles
+from pipeline.styles import Style, UnknownStyle, load_styles, resolve_style
 from pipeline.train_lora import default_train_config, free_device_memory
 from privacy import audit, retention
 from privacy.consent import Attestations, ConsentRecord, record_consent, require_consent
@@ -319,10 +319,12 @@ class Studio:
                            count=len(delivered), held_back=len(outputs) - len(delivered))
         return HeadshotRun(delivered, outputs)
 
-    def style(self, style_id: str) -> Style:
-        if style_id not in self.styles:
-            raise PhotoSetRejected(f"Unknown style {style_id!r}; choose one of the listed styles.", code="unknown_style")
-        return self.styles[style_id]
+    def style(self, style_ref: str) -> Style:
+        """The style a reference names ("<style_id>" or "<style_id>:<variant_id>"), its background variant applied."""
+        try:
+            return resolve_style(self.styles, style_ref)
+        except UnknownStyle as exc:  # its message quotes at most a few characters of what was sent
+            raise PhotoSetRejected(f"{exc}; choose one of the listed styles.", code="unknown_style") from None
 
     # --- 4. the owner's data ---------------------------------------------------------------------
     def headshots(self, session_id: str, owner_key: bytes | None = None) -> list[DeliveredHeadshot]:

@@ -5,25 +5,100 @@ preset ids, and the prompt is the preset's background, outfit and lighting aroun
 the trained trigger token. Sizes are per model family because each family was
 trained at its own resolution (SD1.5 ~512 px, SDXL ~1024 px); demo (tiny) models
 use their own resolution.
+
+Each style in the file has these fields (every one required unless marked optional):
+
+    id, name, description        the preset's id (lower-case letters, digits, '_') and how it is shown
+    background, outfit, lighting, extra, negative
+                                 the prompt's parts; `negative` may be empty
+    palette                      the colours its illustration card is drawn from (web/style_cards.py),
+                                 never part of the prompt (colours are lower-case "#rrggbb" only):
+                                   backdrop  "#rrggbb", or ["#rrggbb", "#rrggbb"]: a top-to-bottom gradient
+                                   outfit    "#rrggbb"   shirt  "#rrggbb" (the colour at the neck)
+                                   light     {"side": "left"|"right"|"front", "quality": "soft"|"hard"|"low-key"}
+                                             (side as the viewer sees the picture)
+    backgrounds (optional)       background colour variants a person may choose instead, each
+                                   {"id", "name", "colour": "#rrggbb", "prompt"}; `prompt` replaces the
+                                   style's `background` text. Styles whose scene is the point (a street,
+                                   an office) offer none.
+    sizes                        [width, height] per family in FAMILIES
+
+A chosen look travels as a *style reference*, a plain string: "<style_id>" or
+"<style_id>:<variant_id>", so that jobs, job records and sealed reports keep carrying strings.
+`resolve_style` turns a reference into the Style to render. References come from an API anyone
+can call, so it checks their shape before looking anything up and never echoes more than a few
+characters of one.
+
+Exceptions:
+
+    StyleError(ValueError)      the style file is malformed (operator error, raised at start-up)
+    UnknownStyle(LookupError)   a style reference names no style, or a variant its style lacks
 """
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 DEFAULT_STYLES_PATH = Path(__file__).resolve().parents[1] / "assets" / "styles.json"
 MIN_STYLES = 8
 FAMILIES = ("sd15", "sdxl", "tiny")
-_ID = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
+_ID_PATTERN = r"[a-z][a-z0-9_]{1,39}"
+# fullmatch, not match with '$': '$' also matches before a trailing newline.
+_ID = re.compile(_ID_PATTERN)
+_REF = re.compile(rf"({_ID_PATTERN})(?::({_ID_PATTERN}))?")
+MAX_REF_LENGTH = 81  # two 40-character ids and the ':' between them
+_UNSAFE_IN_MESSAGE = re.compile(r"[^A-Za-z0-9_.:-]")
+_HEX = re.compile(r"#[0-9a-f]{6}")
 _TEXT_FIELDS = ("name", "description", "background", "outfit", "lighting", "extra", "negative")
-_FIELDS = {"id", "sizes", *_TEXT_FIELDS}
+_FIELDS = {"id", "sizes", "palette", *_TEXT_FIELDS}
+_OPTIONAL_FIELDS = {"backgrounds"}
+_PALETTE_FIELDS = {"backdrop", "outfit", "shirt", "light"}
+_LIGHT_FIELDS = {"side", "quality"}
+LIGHT_SIDES = ("left", "right", "front")
+LIGHT_QUALITIES = ("soft", "hard", "low-key")
+_BACKGROUND_FIELDS = {"id", "name", "colour", "prompt"}
+MAX_BACKGROUNDS = 8  # per style; each is one more choice on the page
+MAX_VARIANT_NAME = 40  # characters; a variant's name is shown beside its style's name
 
 
 class StyleError(ValueError):
     """The style file is malformed (an operator error: raised at start-up)."""
+
+
+class UnknownStyle(LookupError):
+    """A style reference names no style, or a background variant its style does not offer.
+
+    The message is safe to show: it quotes at most a few characters of the reference.
+    """
+
+
+@dataclass(frozen=True)
+class Light:
+    side: str  # where the key light falls, as the viewer sees it: one of LIGHT_SIDES
+    quality: str  # one of LIGHT_QUALITIES; "low-key" is a mostly dark picture lit from one side
+
+
+@dataclass(frozen=True)
+class Palette:
+    """The colours a style's illustration is drawn from; the prompt never uses them."""
+
+    backdrop: tuple[str, ...]  # one "#rrggbb", or two: a gradient from top to bottom
+    outfit: str  # "#rrggbb"
+    shirt: str  # "#rrggbb", the colour shown at the neck
+    light: Light
+
+
+@dataclass(frozen=True)
+class Background:
+    """A background colour variant a style offers: `prompt` replaces the style's background text."""
+
+    id: str
+    name: str
+    colour: str  # "#rrggbb"
+    prompt: str
 
 
 @dataclass(frozen=True)
@@ -37,7 +112,9 @@ class Style:
     extra: str
     negative: str  # this style's own negative prompt; the file's common negatives are appended
     sizes: dict[str, tuple[int, int]]  # family -> (width, height), pixels
+    palette: Palette
     common_negative: str = ""
+    backgrounds: tuple[Background, ...] = ()  # a resolved variant offers none: it is one of them
 
     def prompt(self, subject: str) -> str:
         """The positive prompt for `subject` (e.g. "ohwx person")."""
@@ -56,6 +133,39 @@ class Style:
             w, h = self.sizes["sd15"]
             return (max(64, round(w * resolution / 512 / 64) * 64), max(64, round(h * resolution / 512 / 64) * 64))
         return self.sizes[family]
+
+
+def resolve_style(styles: dict[str, Style], ref: str) -> Style:
+    """The Style a style reference names ("<style_id>" or "<style_id>:<variant_id>"), its variant applied.
+
+    A variant's Style has the full reference as its `id` (so outputs and reports carry it), a name
+    such as "LinkedIn classic · Pale blue", the variant's prompt as its `background`, and the
+    variant's colour as its backdrop. Raises UnknownStyle for anything else, a malformed reference
+    included.
+    """
+    match = _REF.fullmatch(ref) if isinstance(ref, str) and len(ref) <= MAX_REF_LENGTH else None
+    style = styles.get(match.group(1)) if match else None
+    if style is None:
+        raise UnknownStyle(f"Unknown style {_short(ref)}")
+    variant_id = match.group(2)
+    if variant_id is None:
+        return style
+    variant = next((b for b in style.backgrounds if b.id == variant_id), None)
+    if variant is None:
+        raise UnknownStyle(f"The style {style.name!r} has no background {variant_id!r}")
+    return replace(style, id=ref, name=f"{style.name} · {variant.name}", background=variant.prompt,
+                   palette=replace(style.palette, backdrop=(variant.colour,)), backgrounds=())
+
+
+def _short(ref: object) -> str:
+    """A reference as an error message may quote it: at most 24 characters, each outside [A-Za-z0-9_.:-] shown as '?'.
+
+    The message may reach a page or a log: no markup, quotes, control characters or long strings.
+    """
+    if not isinstance(ref, str):
+        return f"of type {type(ref).__name__}"
+    shown = _UNSAFE_IN_MESSAGE.sub("?", ref[:24])
+    return f"'{shown}…'" if len(ref) > 24 else f"'{shown}'"
 
 
 def load_styles(path: Path | str = DEFAULT_STYLES_PATH) -> dict[str, Style]:
@@ -88,11 +198,11 @@ def _parse_one(i: int, raw: object, common: str) -> Style:
     where = f"style #{i + 1}"
     if not isinstance(raw, dict):
         raise StyleError(f"{where} is not an object")
-    unknown = set(raw) - _FIELDS
+    unknown = set(raw) - _FIELDS - _OPTIONAL_FIELDS
     missing = _FIELDS - set(raw)
     if unknown or missing:
         raise StyleError(f"{where}: unknown fields {sorted(unknown)}, missing fields {sorted(missing)}")
-    if not isinstance(raw["id"], str) or not _ID.match(raw["id"]):
+    if not isinstance(raw["id"], str) or not _ID.fullmatch(raw["id"]):
         raise StyleError(f"{where}: id must be lower-case letters, digits and '_' (2-40 chars)")
     where = f"style {raw['id']!r}"
     for name in _TEXT_FIELDS:
@@ -110,5 +220,64 @@ def _parse_one(i: int, raw: object, common: str) -> Style:
             # Multiples of 8: the VAE downsamples by 8 (SD) and the UNet halves again.
             raise StyleError(f"{where}: size for {family} must be [width, height], multiples of 8 in 32..2048")
         parsed[family] = (wh[0], wh[1])
-    return Style(id=raw["id"], sizes=parsed, common_negative=common,
+    return Style(id=raw["id"], sizes=parsed, common_negative=common, palette=_parse_palette(where, raw["palette"]),
+                 backgrounds=_parse_backgrounds(where, raw.get("backgrounds", [])),
                  **{name: raw[name].strip() for name in _TEXT_FIELDS})
+
+
+def _parse_palette(where: str, raw: object) -> Palette:
+    where = f"{where}: palette"
+    _require_exact_keys(where, raw, _PALETTE_FIELDS)
+    backdrop = raw["backdrop"]
+    if isinstance(backdrop, str):
+        backdrop = [backdrop]
+    if not isinstance(backdrop, list) or len(backdrop) not in (1, 2):
+        raise StyleError(f"{where}: 'backdrop' must be one colour or a list of two (a gradient)")
+    light = raw["light"]
+    _require_exact_keys(f"{where}: light", light, _LIGHT_FIELDS)
+    if light["side"] not in LIGHT_SIDES:
+        raise StyleError(f"{where}: light 'side' must be one of {', '.join(LIGHT_SIDES)}")
+    if light["quality"] not in LIGHT_QUALITIES:
+        raise StyleError(f"{where}: light 'quality' must be one of {', '.join(LIGHT_QUALITIES)}")
+    return Palette(backdrop=tuple(_colour(f"{where}: 'backdrop'", c) for c in backdrop),
+                   outfit=_colour(f"{where}: 'outfit'", raw["outfit"]),
+                   shirt=_colour(f"{where}: 'shirt'", raw["shirt"]),
+                   light=Light(side=light["side"], quality=light["quality"]))
+
+
+def _parse_backgrounds(where: str, raw: object) -> tuple[Background, ...]:
+    if not isinstance(raw, list) or len(raw) > MAX_BACKGROUNDS:
+        raise StyleError(f"{where}: 'backgrounds' must be a list of at most {MAX_BACKGROUNDS} variants")
+    variants: dict[str, Background] = {}
+    for i, item in enumerate(raw):
+        at = f"{where}: background #{i + 1}"
+        _require_exact_keys(at, item, _BACKGROUND_FIELDS)
+        if not isinstance(item["id"], str) or not _ID.fullmatch(item["id"]):
+            raise StyleError(f"{at}: id must be lower-case letters, digits and '_' (2-40 chars)")
+        at = f"{where}: background {item['id']!r}"
+        if item["id"] in variants:
+            raise StyleError(f"{at} appears twice")
+        name, prompt = item["name"], item["prompt"]
+        if not isinstance(name, str) or not name.strip() or len(name) > MAX_VARIANT_NAME:
+            raise StyleError(f"{at}: 'name' must be a non-empty string of at most {MAX_VARIANT_NAME} characters")
+        if not isinstance(prompt, str) or not prompt.strip() or len(prompt) > 300:
+            raise StyleError(f"{at}: 'prompt' must be a non-empty string of at most 300 characters")
+        colour = _colour(f"{at}: 'colour'", item["colour"])
+        variants[item["id"]] = Background(id=item["id"], name=name.strip(), colour=colour, prompt=prompt.strip())
+    return tuple(variants.values())
+
+
+def _require_exact_keys(where: str, raw: object, keys: set[str]) -> None:
+    if not isinstance(raw, dict):
+        raise StyleError(f"{where} must be an object")
+    unknown, missing = set(raw) - keys, keys - set(raw)
+    if unknown or missing:
+        raise StyleError(f"{where}: unknown fields {sorted(unknown)}, missing fields {sorted(missing)}")
+
+
+def _colour(where: str, value: object) -> str:
+    # Only "#rrggbb": the illustration writes colours into SVG attributes, and one strict form
+    # leaves no room for names, url(...) or anything else a renderer would interpret.
+    if not isinstance(value, str) or not _HEX.fullmatch(value):
+        raise StyleError(f"{where} must be a colour written as '#rrggbb' (lower-case hex)")
+    return value

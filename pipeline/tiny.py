@@ -46,7 +46,8 @@ library light lighting logo looking low mid modern mutated natural navy neck neu
 office out outdoor over overexposed oversaturated painted painting party photo plain professional
 quality relaxed resolution rim scrubs serious shadows sharp shirt shoulders smile smiling soft softly
 street studio subtle suit sunglasses surgery sweater teal text thoughtful tie turtleneck tweed up wall
-warm watermark white window with portrait man woman the in on an""".split())
+warm watermark white window with portrait man woman the in on an
+beige blue burgundy cobalt coral muted mustard pale slate taupe yellow""".split())
 
 
 def _bytes_to_unicode() -> dict[int, str]:

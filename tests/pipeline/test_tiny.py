@@ -3,7 +3,7 @@
 import torch
 
 from pipeline.faces import CLASS_WORD, TRIGGER
-from pipeline.styles import load_styles
+from pipeline.styles import load_styles, resolve_style
 from pipeline.tiny import TEXT_VOCAB_SIZE, build_tiny_pipeline, tiny_tokenizer
 
 
@@ -25,7 +25,9 @@ def test_trigger_and_class_word_are_single_tokens():
 
 def test_every_style_prompt_tokenizes_into_whole_words_within_77_tokens():
     tok = tiny_tokenizer()
-    for style in load_styles().values():
+    styles = load_styles()
+    refs = [ref for s in styles.values() for ref in (s.id, *(f"{s.id}:{b.id}" for b in s.backgrounds))]
+    for style in (resolve_style(styles, ref) for ref in refs):  # background variants included
         for text in (style.prompt(f"{TRIGGER} {CLASS_WORD}"), style.negative_prompt()):
             pieces = tok.tokenize(text)
             assert len(pieces) + 2 <= 77, style.id  # + start and end tokens

@@ -1,0 +1,133 @@
+"""The style cards: one card per style with an illustration drawn from its palette, and its background variants.
+
+No Gradio here and no state. The illustration is a drawing made from the style file's colours
+(pipeline/styles.py `Palette`), never a generated headshot, and every card says so in visible
+text and in the picture's accessible name. Everything from the style file is escaped: it is
+operator data, but a file can be edited by mistake or by someone else. The markup needs no
+script and no `style=` attribute (a strict Content-Security-Policy blocks inline styles): colours
+are SVG presentation attributes, layout is the class rules in STYLE_CARDS_CSS.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from pipeline.styles import Style, resolve_style
+
+ILLUSTRATION_NOTE = "Illustration, not a generated headshot"
+_SVG_NS = "http://www.w3.org/2000/svg"
+# The key light's centre across the picture (viewBox 0..120 wide), as the viewer sees it.
+_LIGHT_X = {"left": 28, "right": 92, "front": 60}
+# How bright the highlight is and how far it spreads: soft light is broad and gentle, hard light a
+# small bright patch; low-key keeps a narrow patch and darkens the rest (the vignette).
+_LIGHT_SHAPE = {"soft": (0.45, 70), "hard": (0.7, 40), "low-key": (0.35, 34)}
+_SILHOUETTE_TONE = "#a39e98"  # one neutral grey-beige for every card: the drawing shows no particular person
+
+
+def _esc(text: Any) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def render_style_cards(styles: dict[str, Style]) -> str:
+    """One card per style, in the order given: illustration, name, description, background variants."""
+    cards = "".join(_card(i, style) for i, style in enumerate(styles.values()))
+    return f"<ul class='hs-cards' aria-label='Styles'>{cards}</ul>"
+
+
+def variant_choices(styles: dict[str, Style]) -> list[tuple[str, str]]:
+    """(label, style reference) for every style and each of its variants, in file order: a CheckboxGroup's choices.
+
+    Labels come from `resolve_style`, so the page names a variant exactly as the studio does.
+    """
+    choices = []
+    for style in styles.values():
+        for ref in (style.id, *(f"{style.id}:{variant.id}" for variant in style.backgrounds)):
+            choices.append((resolve_style(styles, ref).name, ref))
+    return choices
+
+
+def _card(index: int, style: Style) -> str:
+    variants = ""
+    if style.backgrounds:
+        swatches = [_swatch("Standard", style.palette.backdrop[0])]
+        swatches += [_swatch(variant.name, variant.colour) for variant in style.backgrounds]
+        variants = (f"<p class='hs-card-label'>Backgrounds you can choose:</p>"
+                    f"<ul class='hs-swatches'>{''.join(swatches)}</ul>")
+    return (f"<li class='hs-card' data-style='{_esc(style.id)}'>"
+            f"<figure class='hs-card-figure'>{_illustration(index, style)}"
+            f"<figcaption class='hs-card-note'>{ILLUSTRATION_NOTE}</figcaption></figure>"
+            f"<p class='hs-card-name'>{_esc(style.name)}</p>"
+            f"<p class='hs-card-desc'>{_esc(style.description)}</p>{variants}</li>")
+
+
+def _swatch(name: str, colour: str) -> str:
+    # The name is text beside the circle: the colour alone would tell nothing to many people.
+    return (f"<li class='hs-swatch'><svg xmlns='{_SVG_NS}' class='hs-swatch-dot' viewBox='0 0 14 14' width='14' "
+            f"height='14' aria-hidden='true' focusable='false'><circle cx='7' cy='7' r='6' fill='{_esc(colour)}' "
+            f"stroke='#6b7078' stroke-width='1'/></svg><span>{_esc(name)}</span></li>")
+
+
+def _illustration(index: int, style: Style) -> str:
+    """A 4:5 head-and-shoulders drawing on the style's backdrop, lit from its key-light side."""
+    palette, light = style.palette, style.palette.light
+    uid = f"hs-sc{index}"  # gradient ids must be unique on the page; the index is, whatever the style id holds
+    label = f"Illustration of the {style.name} style: {style.background}, {style.outfit}, {style.lighting}"
+    defs, backdrop_fill = [], palette.backdrop[0]
+    if len(palette.backdrop) > 1:  # a scene or a low-key falloff: top-to-bottom gradient; a plain backdrop is flat
+        top, bottom = palette.backdrop[:2]
+        defs.append(f"<linearGradient id='{uid}-bg' x1='0' y1='0' x2='0' y2='1'><stop offset='0' "
+                    f"stop-color='{_esc(top)}'/><stop offset='1' stop-color='{_esc(bottom)}'/></linearGradient>")
+        backdrop_fill = f"url(#{uid}-bg)"
+    strength, spread = _LIGHT_SHAPE.get(light.quality, _LIGHT_SHAPE["soft"])
+    light_x = _LIGHT_X.get(light.side, _LIGHT_X["front"])
+    defs.append(f"<radialGradient id='{uid}-light' cx='{light_x}' cy='60' r='{spread}' gradientUnits='userSpaceOnUse'>"
+                f"<stop offset='0' stop-color='#ffffff' stop-opacity='{strength}'/>"
+                "<stop offset='1' stop-color='#ffffff' stop-opacity='0'/></radialGradient>")
+    head_shade = ""
+    if light.side in ("left", "right"):  # the far side of the face falls into shadow
+        lit, dark = ("0", "1") if light.side == "left" else ("1", "0")
+        depth = "0.4" if light.quality == "low-key" else "0.22"
+        defs.append(f"<linearGradient id='{uid}-shade' x1='{lit}' y1='0' x2='{dark}' y2='0'>"
+                    "<stop offset='0.35' stop-color='#000000' stop-opacity='0'/>"
+                    f"<stop offset='1' stop-color='#000000' stop-opacity='{depth}'/></linearGradient>")
+        head_shade = f"<ellipse cx='60' cy='68' rx='20' ry='25' fill='url(#{uid}-shade)'/>"
+    vignette = ""
+    if light.quality == "low-key":  # most of the picture sinks into darkness around the lit side
+        defs.append(f"<radialGradient id='{uid}-vignette' cx='{light_x}' cy='64' r='95' gradientUnits='userSpaceOnUse'>"
+                    "<stop offset='0.3' stop-color='#000000' stop-opacity='0'/>"
+                    "<stop offset='1' stop-color='#000000' stop-opacity='0.7'/></radialGradient>")
+        vignette = f"<rect class='hs-card-vignette' width='120' height='150' fill='url(#{uid}-vignette)'/>"
+    return (
+        f"<svg xmlns='{_SVG_NS}' class='hs-card-art' viewBox='0 0 120 150' role='img' "
+        f"aria-label='{_esc(label)}' focusable='false'><defs>{''.join(defs)}</defs>"
+        f"<rect class='hs-card-backdrop' width='120' height='150' fill='{_esc(backdrop_fill)}'/>"
+        f"<rect class='hs-card-light' width='120' height='150' fill='url(#{uid}-light)'/>"
+        # Shoulders in the outfit colour, the shirt showing at the neck, then neck and head.
+        f"<path class='hs-card-outfit' d='M8 150 C10 121 28 110 60 108 C92 110 110 121 112 150 Z' "
+        f"fill='{_esc(palette.outfit)}' stroke='#000000' stroke-opacity='0.2' stroke-width='0.8'/>"
+        f"<path class='hs-card-shirt' d='M49 108 L60 134 L71 108 Z' fill='{_esc(palette.shirt)}'/>"
+        f"<rect x='52' y='86' width='16' height='24' rx='6' fill='{_SILHOUETTE_TONE}'/>"
+        f"<ellipse cx='60' cy='68' rx='20' ry='25' fill='{_SILHOUETTE_TONE}'/>"
+        f"{head_shade}{vignette}</svg>")
+
+
+STYLE_CARDS_CSS = """
+.hs-cards { list-style: none; margin: 0; padding: 0; display: grid; gap: 12px;
+            grid-template-columns: repeat(auto-fill, minmax(min(150px, 100%), 1fr));
+            min-width: 0; max-width: 100%; box-sizing: border-box; }
+.hs-card { min-width: 0; max-width: 100%; box-sizing: border-box; margin: 0; padding: 8px;
+           border: 1px solid #c9ced6; border-radius: 8px; background: #ffffff; color: #1b1f24;
+           overflow-wrap: anywhere; }
+.hs-card:focus-within { outline: 3px solid #1f3a5f; outline-offset: 2px; }
+.hs-card-figure { margin: 0; min-width: 0; }
+.hs-card-art { display: block; width: 100%; max-width: 100%; height: auto; border-radius: 6px; }
+.hs-card-note { margin: 4px 0 0; font-size: 0.75em; color: #4a5058; }
+.hs-card-name { margin: 6px 0 2px; font-weight: 600; line-height: 1.3; }
+.hs-card-desc { margin: 0; font-size: 0.9em; line-height: 1.35; }
+.hs-card-label { margin: 8px 0 2px; font-size: 0.85em; color: #4a5058; }
+.hs-swatches { list-style: none; margin: 0; padding: 0; display: flex; flex-wrap: wrap; gap: 4px 10px;
+               min-width: 0; max-width: 100%; }
+.hs-swatch { display: inline-flex; align-items: center; gap: 4px; font-size: 0.85em; min-width: 0; max-width: 100%; }
+.hs-swatch-dot { flex: none; }
+"""
