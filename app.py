@@ -80,6 +80,7 @@ def build_app(settings: Settings) -> "FastAPI":
     from web.handlers import StudioHandlers
     from web.page import build_demo
     from web.render import CSS, STUDIO_JS
+    from web.style_cards import STYLE_CARDS_CSS
 
     studio = Studio(settings)
     grants, clients = MediaGrants(), ClientIds()
@@ -147,10 +148,18 @@ def build_app(settings: Settings) -> "FastAPI":
             return Response("Not found.", status_code=404)
         owner_key = presence.key_of(grant.session_id)  # only while one of the owner's pages is open
         try:
+            if grant.kind == "headshot" and "size" in request.query_params:  # one size, made in memory, marked
+                data, name = studio.headshot_download(grant.session_id, grant.blob_id,
+                                                      request.query_params["size"][:8], owner_key)
+                return Response(data, media_type=media_type(data),
+                                headers={"Content-Disposition": f'attachment; filename="{name}"'})
             if grant.kind == "headshot":
                 data = studio.headshot_bytes(grant.session_id, grant.blob_id, owner_key)
                 return Response(data, media_type=media_type(data))
-            if grant.kind == "zip":
+            if grant.kind == "zip" and "ids" in request.query_params:  # "Download favourites": ids of this session
+                wanted = request.query_params["ids"][:4000].split(",")[:500]
+                data, name = studio.headshots_zip(grant.session_id, owner_key, blob_ids=wanted), "favourites.zip"
+            elif grant.kind == "zip":
                 data, name = studio.headshots_zip(grant.session_id, owner_key), "headshots.zip"
             else:
                 data, name = studio.export(grant.session_id, owner_key=owner_key), "my-data.zip"
@@ -166,7 +175,7 @@ def build_app(settings: Settings) -> "FastAPI":
     app = gr.mount_gradio_app(
         app, demo, path="/", footer_links=[], run_history=False, show_error=True,
         max_file_size=settings.max_upload_bytes, allowed_paths=[], blocked_paths=blocked_paths(settings),
-        enable_monitoring=False, mcp_server=False, ssr_mode=False, pwa=False, css=CSS, theme=theme,
+        enable_monitoring=False, mcp_server=False, ssr_mode=False, pwa=False, css=CSS + STYLE_CARDS_CSS, theme=theme,
         head='<script src="studio.js" defer></script>')
     # A mounted Blocks is never "launched", and Gradio checks that input files come from its upload
     # folder only for launched ones (gradio/processing_utils.py `_check_allowed`): make it check.

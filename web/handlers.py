@@ -44,6 +44,7 @@ from privacy.web_access import CLIENT_COOKIE, ClientIds, MediaGrants
 from web.render import (duration, render_gallery, render_model_banner, render_my_data, render_nothing_to_delete,
                         photo_choices, render_receipt, render_return, render_return_key, render_screening,
                         render_verification, what_is_held)
+from web.style_cards import variant_choices
 
 if TYPE_CHECKING:
     from pipeline.studio import Studio
@@ -56,6 +57,8 @@ GENERIC_FAILURE = ("Something went wrong on our side. Nothing you sent was kept 
                    "Please try again.")
 # One answer for every key that opens nothing: unknown, mistyped or random alike, so presenting keys
 # tells a guesser nothing (an erased session's key says when it was erased, and nothing else).
+ADAPTER_GONE = ("Your trained model was erased on schedule, as promised, so more headshots need your photos "
+                "again: upload them and press “Make my headshots”.")
 UNKNOWN_KEY = ("This private link or code does not open any session here. Check it for typos, "
                "or start a new session below.")
 
@@ -151,6 +154,7 @@ class StudioHandlers:
         self.generation_limits = LimitPair(GENERATION_LIMIT, ADDRESS_GENERATION_LIMIT, "generation requests")
         self.key_limits = LimitPair(CLIENT_KEY_LIMIT, ADDRESS_KEY_LIMIT, "attempts to open a session")
         self.demo_choices = DemoChoices()
+        self.style_labels = {ref: label for label, ref in variant_choices(studio.styles)}  # every style reference
         # Jobs in line per network address: one address may hold at most a third of the line, so a stranger
         # minting cookies and sessions cannot fill it (the generation limits bound the rate, this the share).
         self._jobs_by_address: dict[str, list[Job]] = {}
@@ -197,8 +201,8 @@ class StudioHandlers:
         if not shots:
             return ""
         tokens = [self.grants.grant(client, session_id, "headshot", shot.blob_id) for shot in shots]
-        return render_gallery(shots, tokens, self.grants.grant(client, session_id, "zip"),
-                              {s.id: s.name for s in self.studio.styles.values()})
+        return render_gallery(shots, tokens, self.grants.grant(client, session_id, "zip"), self.style_labels,
+                              can_make_more=self.studio.can_make_more(session_id))
 
     def my_data(self, session_id: str | None, client: str | None) -> str:
         if not session_id or client is None:
@@ -378,10 +382,12 @@ class StudioHandlers:
         return session_id
 
     def _photo_outputs(self, session_id: str, request: gr.Request, report: Any, *, files_reset: bool = False):
+        """Outputs: photo check, (upload,) make, my data, photo choice, its row, more-like-this."""
         client = self.client_of(request)
         outputs = (render_screening(report),
                    gr.update(interactive=report.acceptable and self._can_make(session_id, client)),
-                   self.my_data(session_id, client), *self._photo_pick(report))
+                   self.my_data(session_id, client), *self._photo_pick(report),
+                   gr.update(interactive=self._can_make_more(session_id, client)))  # a new set: no trained model
         return (outputs[0], None, *outputs[1:]) if files_reset else outputs
 
     @staticmethod
@@ -401,19 +407,22 @@ class StudioHandlers:
         return gr.update(interactive=bool(photo_id)), gr.update(interactive=bool(photo_id))
 
     # --- 3. generate: admitted here, run by the GPU line, watched by this page ----------------------
-    def _admit(self, style_ids: list[str], count: float, state: Any, request: gr.Request) -> Job:
+    def _admit(self, style_ids: list[str], count: float, state: Any, request: gr.Request, *,
+               reuse_adapter: bool = False) -> Job:
         session_id = self._owned(state, request)
         if session_id is None:
             raise ConsentRequired()
         # The protocol is an API: a list may repeat a style, and the count may be anything. Each style counts once,
         # and the count stays within what the page offers, so one job is never bigger than the page allows.
-        style_ids = list(dict.fromkeys(s for s in (style_ids or []) if isinstance(s, str)))[:len(self.studio.styles)]
+        style_ids = list(dict.fromkeys(s for s in (style_ids or []) if isinstance(s, str)))[:len(self.style_labels)]
         if not style_ids:
             raise UserError("Please pick at least one style.", code="no_style")
         if not isinstance(count, (int, float)) or not 1 <= count <= self.settings.images_per_style:
             raise UserError(f"Please choose between 1 and {self.settings.images_per_style} headshots per style.",
                             code="bad_count")
         self.studio.check_ready_to_generate(session_id, list(style_ids))  # consent, styles, sealed photos
+        if reuse_adapter and not self.studio.can_make_more(session_id):
+            raise UserError(ADAPTER_GONE, code="adapter_gone")
         model_id = self._model_for(self.client_of(request))  # a model that can serve, or the demo model they chose
         owner_key = self.presence.key_of(session_id)
         if owner_key is None:  # the headshots are sealed for their owner: the job needs the owner's key
@@ -428,7 +437,8 @@ class StudioHandlers:
                 raise Busy(f"{len(mine)} headshot jobs from your network are already in line; please start yours "
                            "when one of them has finished. Nothing of yours was changed.")
             self.generation_limits.charge(self.client_of(request), address)
-            job = self.line.submit(session_id, list(style_ids), int(count), owner_key=owner_key, model_id=model_id)
+            job = self.line.submit(session_id, list(style_ids), int(count), owner_key=owner_key, model_id=model_id,
+                                   reuse_adapter=reuse_adapter)
             self._jobs_by_address[address] = [*mine, job]
             if len(self._jobs_by_address) > 10_000:  # forget addresses with nothing in line
                 self._jobs_by_address = {a: j for a, j in self._jobs_by_address.items() if any(x.active for x in j)}
@@ -436,8 +446,19 @@ class StudioHandlers:
 
     async def generate(self, style_ids: list[str], count: float, state: Any, request: gr.Request,
                        progress: gr.Progress = gr.Progress()):
+        """Train the person's model on their photos, then make the headshots (minutes on a GPU)."""
         import anyio
         job = await anyio.to_thread.run_sync(self._admit, style_ids, count, state, request)
+        progress(0.0, desc="In line")
+        async for update in self._follow(job, request, progress):
+            yield update
+
+    async def more(self, style_ids: list[str], count: float, state: Any, request: gr.Request,
+                   progress: gr.Progress = gr.Progress()):
+        """New headshots from the model already trained, while it exists: no training (seconds on a GPU)."""
+        import anyio
+        from functools import partial
+        job = await anyio.to_thread.run_sync(partial(self._admit, style_ids, count, state, request, reuse_adapter=True))
         progress(0.0, desc="In line")
         async for update in self._follow(job, request, progress):
             yield update
@@ -514,10 +535,17 @@ class StudioHandlers:
                 gr.update(interactive=False), *self._photo_pick(None))
 
     def buttons_after_job(self, state: Any, request: gr.Request):
-        """After a job's watch ends (or a page attached to none): Make on if it can work, Cancel on if a job runs."""
+        """After a job's watch ends (or a page attached to none): Make and More on if they can work, Cancel on
+        if a job runs (outputs: make, cancel, more)."""
         session_id = self._owned(state, request)
-        return (gr.update(interactive=self._can_make(session_id, self.client_of(request))),
-                gr.update(interactive=self._job_active(session_id)))
+        client = self.client_of(request)
+        return (gr.update(interactive=self._can_make(session_id, client)),
+                gr.update(interactive=self._job_active(session_id)),
+                gr.update(interactive=self._can_make_more(session_id, client)))
+
+    def _can_make_more(self, session_id: str | None, client: str | None) -> bool:
+        """“More like this” works while the trained model exists, on a model that can serve, with no job in line."""
+        return bool(session_id) and self._can_make(session_id, client) and self.studio.can_make_more(session_id)
 
     def _job_active(self, session_id: str | None) -> bool:
         job = self.line.job_of(session_id) if session_id else None

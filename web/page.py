@@ -14,7 +14,8 @@ import gradio as gr
 
 from privacy.notice import short_notice
 from web.handlers import StudioHandlers, shown, shown_stream
-from web.render import QUEUE_NOTE, render_model_banner, render_my_data, render_styles
+from web.render import QUEUE_NOTE, render_model_banner, render_my_data
+from web.style_cards import render_style_cards, variant_choices
 
 if TYPE_CHECKING:
     from settings import Settings
@@ -68,7 +69,7 @@ class UploadedButton(gr.UploadButton):
 
 def build_demo(settings: "Settings", handlers: StudioHandlers) -> gr.Blocks:
     styles_by_id = handlers.studio.styles
-    style_choices = [(s.name, s.id) for s in styles_by_id.values()]
+    style_choices = variant_choices(styles_by_id)  # each style, and each of its background colours
     default_styles = [style_choices[0][1]] if style_choices else []
     with gr.Blocks(title="Headshot Studio — private AI headshots", delete_cache=delete_cache_schedule(settings),
                    analytics_enabled=False) as demo:
@@ -115,13 +116,16 @@ def build_demo(settings: "Settings", handlers: StudioHandlers) -> gr.Blocks:
                                                      variant="secondary", interactive=False,
                                                      elem_id="hs-photo-replace", scale=1)
                 gr.Markdown("### 3. Styles")
-                gr.HTML(render_styles(styles_by_id), label="Style details")
-                styles = gr.CheckboxGroup(style_choices, value=default_styles, label="Styles", elem_id="hs-styles")
+                gr.HTML(render_style_cards(styles_by_id), label="What each style looks like", elem_id="hs-style-cards")
+                styles = gr.CheckboxGroup(style_choices, value=default_styles, elem_id="hs-styles",
+                                          label="Styles (some come in other background colours)")
                 count = gr.Slider(1, settings.images_per_style, value=min(2, settings.images_per_style), step=1,
                                   label="Headshots per style", elem_id="hs-count")
                 gr.Markdown("### 4. Make your headshots\n" + QUEUE_NOTE)
                 with gr.Row():
                     make = gr.Button("Make my headshots", variant="primary", interactive=False, elem_id="hs-make")
+                    more = gr.Button("More like this (no new training)", variant="secondary", interactive=False,
+                                     elem_id="hs-more")
                     stop = gr.Button("Cancel", variant="secondary", interactive=False, elem_id="hs-cancel")
                     resume = gr.Button("Resume", elem_id="hs-resume")
                 status = gr.Textbox(label="Status", interactive=False, elem_id="hs-status")
@@ -155,7 +159,7 @@ def build_demo(settings: "Settings", handlers: StudioHandlers) -> gr.Blocks:
         returning = [session, own, adult, purpose, files, make, consent_note, key_panel, return_note, gallery, status,
                      mydata, stop, screening, photo_pick, photo_tools]
         # While a job runs, "Make" is off and "Cancel" on; after it (done, failed or cancelled), the reverse.
-        buttons_after_job = dict(fn=shown(handlers.buttons_after_job), inputs=[session], outputs=[make, stop],
+        buttons_after_job = dict(fn=shown(handlers.buttons_after_job), inputs=[session], outputs=[make, stop, more],
                                  api_visibility="private", concurrency_limit=None, show_progress="hidden")
         watching = dict(fn=shown_stream(handlers.watch), inputs=[session], outputs=[gallery, status, mydata],
                         concurrency_limit=None, show_progress_on=[status], api_visibility="private")
@@ -163,7 +167,7 @@ def build_demo(settings: "Settings", handlers: StudioHandlers) -> gr.Blocks:
                   concurrency_limit=None, show_progress="hidden").success(**watching).then(**buttons_after_job)
         open_code.click(shown(handlers.attach), inputs=[code_in], outputs=returning, js=KEEP_CODE_JS,
                         api_visibility="private", concurrency_limit=None).success(**watching).then(**buttons_after_job)
-        photo_outputs = [screening, make, mydata, photo_pick, photo_tools]
+        photo_outputs = [screening, make, mydata, photo_pick, photo_tools, more]
         files.upload(shown(handlers.upload), inputs=[files, session], outputs=[screening, files, *photo_outputs[1:]],
                      api_name="upload", concurrency_limit=2, concurrency_id="screening")
         replace_one.upload(shown(handlers.replace_photo), inputs=[replace_one, photo_pick, session],
@@ -174,15 +178,19 @@ def build_demo(settings: "Settings", handlers: StudioHandlers) -> gr.Blocks:
         remove_one.click(shown(handlers.remove_photo), inputs=[photo_pick, session], outputs=photo_outputs,
                          api_name="remove_photo", concurrency_limit=None)
         # Admission and watching only: the job itself runs in the GPU line, whatever this event does.
-        make.click(buttons_during_job, outputs=[make, stop], api_visibility="private", concurrency_limit=None,
+        make.click(buttons_during_job, outputs=[make, stop, more], api_visibility="private", concurrency_limit=None,
                    show_progress="hidden").then(
             shown_stream(handlers.generate), inputs=[styles, count, session], outputs=[gallery, status, mydata],
             api_name="generate", concurrency_limit=None, show_progress_on=[status]).then(**buttons_after_job)
+        more.click(buttons_during_job, outputs=[make, stop, more], api_visibility="private", concurrency_limit=None,
+                   show_progress="hidden").then(
+            shown_stream(handlers.more), inputs=[styles, count, session], outputs=[gallery, status, mydata],
+            api_name="more_like_this", concurrency_limit=None, show_progress_on=[status]).then(**buttons_after_job)
         stop.click(shown(handlers.cancel), inputs=[session], outputs=[status], api_visibility="private",
                    concurrency_limit=None, show_progress="hidden")
         resume.click(shown(handlers.resume), inputs=[session], outputs=[styles, count], api_visibility="private",
                      concurrency_limit=None, show_progress="hidden").success(
-            buttons_during_job, outputs=[make, stop], api_visibility="private").then(
+            buttons_during_job, outputs=[make, stop, more], api_visibility="private").then(
             shown_stream(handlers.generate), inputs=[styles, count, session], outputs=[gallery, status, mydata],
             concurrency_limit=None, show_progress_on=[status], api_visibility="private").then(**buttons_after_job)
         # Delete asks first, saying what will go; only "Yes" erases (the API's delete_now is that step).
@@ -193,7 +201,7 @@ def build_demo(settings: "Settings", handlers: StudioHandlers) -> gr.Blocks:
         confirm_yes.click(shown(handlers.delete), inputs=[session], api_name="delete_now", concurrency_limit=None,
                           outputs=[session, receipt, screening, gallery, own, adult, purpose, files, make, mydata,
                                    key_panel, status, consent_note, return_note, confirm_box, stop, photo_pick,
-                                   photo_tools])
+                                   photo_tools]).then(**buttons_after_job)
         model_poll.tick(shown(handlers.model_banner), inputs=[session], outputs=[model_banner, use_demo, make, model_poll],
                         api_visibility="private", concurrency_limit=None, show_progress="hidden")
         use_demo.input(shown(handlers.choose_demo), inputs=[use_demo, session], outputs=[model_banner, make],
@@ -206,8 +214,8 @@ def build_demo(settings: "Settings", handlers: StudioHandlers) -> gr.Blocks:
 
 
 def buttons_during_job():
-    """Runs in the page before the job is admitted: no second click on Make, Cancel available."""
-    return gr.update(interactive=False), gr.update(interactive=True)
+    """Runs in the page before the job is admitted: no second click on Make or More, Cancel available."""
+    return gr.update(interactive=False), gr.update(interactive=True), gr.update(interactive=False)
 
 
 def _days(settings: "Settings") -> str:

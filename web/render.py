@@ -16,15 +16,6 @@ def _esc(text: Any) -> str:
     return html.escape(str(text), quote=True)
 
 
-def render_styles(styles: dict) -> str:
-    rows = "".join(
-        f"<tr><th scope='row'>{_esc(s.name)}</th><td>{_esc(s.background)}</td><td>{_esc(s.outfit)}</td>"
-        f"<td>{_esc(s.lighting)}</td></tr>" for s in styles.values())
-    return ("<div class='hs-table'><table><caption>What each style looks like</caption>"
-            "<thead><tr><th scope='col'>Style</th><th scope='col'>Background</th><th scope='col'>Outfit</th>"
-            f"<th scope='col'>Lighting</th></tr></thead><tbody>{rows}</tbody></table></div>")
-
-
 def render_screening(report: Any) -> str:
     """Each photo of the set with its thumbnail and verdict, then what the set needs: in words, no codes."""
     items = []
@@ -69,22 +60,51 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
-def render_gallery(shots: list, tokens: list[str], zip_token: str | None, style_names: dict[str, str]) -> str:
+# The sizes each headshot can be downloaded in (pipeline.downloads), as the page names them.
+DOWNLOAD_SIZES = (("full", "Full size"), ("1024", "1024 px"), ("600", "600×600 square (profile picture)"),
+                  ("400", "400×400 square (LinkedIn)"))
+
+
+def render_gallery(shots: list, tokens: list[str], zip_token: str | None, style_labels: dict[str, str], *,
+                   can_make_more: bool = False) -> str:
+    """Every headshot of the session, newest run first: enlarge, star as a favourite, download in each size.
+
+    Favourites live in this browser only (studio.js keeps them in localStorage): the studio stores nothing
+    about which headshots a person liked, and "Download favourites" asks for just those.
+    """
     if not shots:
         return ("<p id='hs-gallery-empty' role='status'>No headshot passed the likeness check this time, so none is "
                 "shown. Try other photos (clear, varied, well lit) or other styles.</p>")
     figures = []
     for i, (shot, token) in enumerate(zip(shots, tokens), start=1):
         demo = "<span class='hs-demo'>DEMO · random test model</span>" if shot.demo else ""
-        style = _esc(style_names.get(shot.style_id, shot.style_id))
+        style = _esc(style_labels.get(shot.style_id, shot.style_id))
+        name = f"Headshot {i}, {style}"
+        sizes = "".join(f"<li><a href='media/{token}?size={size}' download>{_esc(label)}</a></li>"
+                        for size, label in DOWNLOAD_SIZES)
         figures.append(
-            f"<figure class='hs-shot'><img src='media/{token}' alt='Headshot {i}, style {style}' "
-            f"loading='lazy'><figcaption><span class='hs-badge'>AI-generated · content credentials</span>{demo}"
-            f"<span class='hs-meta'>Likeness <span class='hs-likeness'>{shot.likeness:.2f}</span> · {style}</span></figcaption>"
-            "</figure>")
-    download = (f"<p><a id='hs-zip' class='hs-button' href='media/{zip_token}' download='headshots.zip'>"
-                "Download all headshots (ZIP)</a></p>") if zip_token else ""
-    return f"<div id='hs-gallery'>{download}<div class='hs-grid'>{''.join(figures)}</div></div>"
+            f"<figure class='hs-shot' data-shot='{_esc(shot.blob_id)}'>"
+            f"<button type='button' class='hs-enlarge' data-hs-enlarge aria-label='Enlarge {name}'>"
+            f"<img src='media/{token}' alt='{name}' loading='lazy'></button>"
+            f"<figcaption><span class='hs-badge'>AI-generated · content credentials</span>{demo}"
+            f"<span class='hs-meta'>Likeness <span class='hs-likeness'>{shot.likeness:.2f}</span> · {style}</span>"
+            f"<span class='hs-actions'><button type='button' class='hs-star' data-hs-star aria-pressed='false' "
+            f"aria-label='Favourite: {name}'>☆ Favourite</button>"
+            f"<details class='hs-sizes'><summary>Download</summary><ul>{sizes}</ul></details></span>"
+            "</figcaption></figure>")
+    download = ""
+    if zip_token:
+        download = (f"<p class='hs-downloads'><a id='hs-zip' class='hs-button' href='media/{zip_token}' "
+                    "download='headshots.zip'>Download all (ZIP)</a> "
+                    f"<a id='hs-fav-zip' class='hs-button' hidden data-base='media/{zip_token}?ids=' "
+                    "download='favourite-headshots.zip'>Download favourites (ZIP)</a></p>")
+    more = ("<p id='hs-more-note'>Your trained model still exists: “More like this” makes new headshots of the "
+            "chosen styles in seconds, without training again.</p>" if can_make_more else
+            "<p id='hs-more-note'>Your trained model is not kept any more (it is erased on schedule with your "
+            "photos), so more headshots need your photos again.</p>")
+    return (f"<div id='hs-gallery'><p class='hs-gallery-order'>{_count(len(shots), 'headshot')}, newest first. "
+            f"Star your favourites; they are remembered in this browser only.</p>{download}{more}"
+            f"<div class='hs-grid'>{''.join(figures)}</div></div>")
 
 
 def duration(seconds: float) -> str:
@@ -221,7 +241,18 @@ CSS = """
 .hs-nothumb { background: #ddd; display: flex; align-items: center; justify-content: center; }
 .hs-ok { color: #146c2e; } .hs-no { color: #a4262c; }
 .hs-shot { margin: 0; flex: 1 1 160px; max-width: 256px; }
-.hs-shot img { width: 100%; height: auto; border-radius: 6px; }
+.hs-shot img { width: 100%; height: auto; border-radius: 6px; display: block; }
+.hs-enlarge { padding: 0; border: 0; background: none; cursor: zoom-in; width: 100%; border-radius: 6px; }
+.hs-actions { flex-basis: 100%; display: flex; flex-wrap: wrap; gap: 6px; align-items: flex-start; margin-top: 4px; }
+.hs-star, .hs-sizes summary { font: inherit; font-size: 0.9em; padding: 4px 8px; border: 1px solid #1f3a5f;
+                               border-radius: 6px; background: #fff; color: #1f3a5f; cursor: pointer; }
+.hs-star[aria-pressed=true] { background: #1f3a5f; color: #fff; }
+.hs-sizes ul { margin: 4px 0 0; padding-left: 18px; } .hs-sizes a { color: #1f3a5f; }
+#hs-lightbox { max-width: min(96vw, 1100px); padding: 12px; border: 0; border-radius: 8px; }
+#hs-lightbox img { max-width: 100%; max-height: 80vh; display: block; margin: 0 auto; }
+#hs-lightbox::backdrop { background: rgba(0, 0, 0, 0.7); }
+.hs-downloads .hs-button { margin: 0 6px 6px 0; }
+:focus-visible { outline: 3px solid #1f6feb !important; outline-offset: 2px; }
 .hs-badge, .hs-demo { white-space: nowrap; display: inline-block; margin: 0 4px 4px 0; }
 .hs-shot figcaption { display: flex; flex-wrap: wrap; align-items: center; }
 .hs-meta { flex-basis: 100%; }
@@ -299,6 +330,49 @@ STUDIO_JS = """
     const summary = check.querySelector('[role=status]');
     if (summary) { summary.focus({preventScroll: true}); summary.scrollIntoView({block: 'center'}); }
   }).observe(document.body, {childList: true, subtree: true});
+  // The gallery: enlarge in a dialog (Escape or the button closes it, focus returns to the picture), and
+  // favourites kept in this browser only, with "Download favourites" asking the studio for just those.
+  const FAVS = 'hs-favourites';
+  const favs = () => { try { return new Set(JSON.parse(localStorage.getItem(FAVS) || '[]')); } catch (e) { return new Set(); } };
+  const syncFavs = () => {
+    const chosen = favs(), shown = [];
+    document.querySelectorAll('#hs-gallery .hs-shot[data-shot]').forEach((fig) => {
+      const on = chosen.has(fig.dataset.shot), star = fig.querySelector('[data-hs-star]');
+      if (on) shown.push(fig.dataset.shot);
+      if (star && star.getAttribute('aria-pressed') !== String(on)) {
+        star.setAttribute('aria-pressed', String(on)); star.textContent = (on ? '★' : '☆') + ' Favourite';
+      }
+    });
+    const zip = document.getElementById('hs-fav-zip');
+    if (zip) { zip.hidden = !shown.length; zip.href = zip.dataset.base + shown.join(','); }
+  };
+  let dialog = null, opener = null;
+  const enlarge = (img) => {
+    if (!dialog) {
+      dialog = document.createElement('dialog'); dialog.id = 'hs-lightbox';
+      dialog.setAttribute('aria-label', 'Enlarged headshot');
+      dialog.innerHTML = '<img alt=""><p><button type="button" class="hs-button" data-hs-close>Close</button></p>';
+      dialog.addEventListener('close', () => { if (opener) opener.focus(); });
+      document.body.appendChild(dialog);
+    }
+    opener = img.closest('button');
+    const big = dialog.querySelector('img'); big.src = img.src; big.alt = img.alt;
+    dialog.showModal(); dialog.querySelector('[data-hs-close]').focus();
+  };
+  document.addEventListener('click', (event) => {
+    const open = event.target.closest('[data-hs-enlarge]');
+    if (open) { enlarge(open.querySelector('img')); return; }
+    if (event.target.closest('[data-hs-close]')) { dialog.close(); return; }
+    if (dialog && event.target === dialog) { dialog.close(); return; }  // a click on the backdrop
+    const star = event.target.closest('[data-hs-star]');
+    if (star) {
+      const id = star.closest('[data-shot]').dataset.shot, chosen = favs();
+      if (chosen.has(id)) chosen.delete(id); else chosen.add(id);
+      localStorage.setItem(FAVS, JSON.stringify([...chosen]));
+      syncFavs();
+    }
+  });
+  setInterval(syncFavs, 500);
   setInterval(syncPanel, 500);
   const fmt = (s) => { s = Math.max(0, Math.floor(s)); const d = Math.floor(s / 86400), h = Math.floor(s % 86400 / 3600),
     m = Math.floor(s % 3600 / 60), r = s % 60;
