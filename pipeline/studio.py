@@ -278,7 +278,8 @@ class Studio:
         Owner-sealed reports need `owner_key`; without it the run is refused before anything is generated
         (OwnerKeyRequired), because the new headshots could not be sealed beside the old ones either.
         The adapter runs only on the base model it was trained on (ModelMismatch otherwise); once it is erased,
-        on schedule or never trained, AdapterGone says that more headshots need a new upload.
+        on schedule or never trained, AdapterGone says that more headshots need a new upload. A "more" run
+        never moves the identity data's erasure time later (`retention.on_generated` keeps the earliest).
         """
         require_consent(self.db, session_id)
         styles = [self.style(style_id) for style_id in style_ids]

@@ -159,3 +159,23 @@ def _marked_noise() -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(marked).save(buffer, "PNG")
     return buffer.getvalue()
+
+
+def test_with_the_visible_label_on_each_size_shows_exactly_one(tmp_path, faces_dir):
+    labelled = Provenance.from_settings(load_settings({"HEADSHOT_DATA_DIR": str(tmp_path), "HEADSHOT_VISIBLE_MARK": "1"}))
+    stored = labelled.mark_headshot(Image.open(faces_dir / "obama_1.jpg"), style_id="linkedin_classic", demo=False)
+    original = Image.open(io.BytesIO(stored)).convert("RGB")
+
+    def corner_change(size: str, plain: Image.Image) -> float:
+        data = downloads.download(stored, size, provenance=labelled, style_id="linkedin_classic", demo=False,
+                                  face_threshold=0.5)
+        derived = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"), dtype=np.float32)
+        corner = (slice(-derived.shape[0] // 12, None), slice(-derived.shape[1] // 4, None))
+        return float(np.abs(derived[corner] - np.asarray(plain, dtype=np.float32)[corner]).mean())
+
+    # 1024 px: the original's label, scaled, and no second one drawn over it.
+    assert corner_change("1024", downloads.long_side(original, 1024)) < 4
+    # A square away from the original's corner: a label of its own.
+    square = downloads.face_square(original, face_threshold=0.5)
+    crop = original.crop((square.left, square.top, square.left + square.side, square.top + square.side))
+    assert corner_change("400", crop.resize((400, 400), Image.Resampling.LANCZOS)) > 10
