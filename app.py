@@ -41,12 +41,16 @@ log = logging.getLogger("app")
 
 def run_on_gpu(studio: "Studio", session_id: str, style_ids: list[str], count: int,
                progress: Callable[[Any], None], cancel: threading.Event, owner_key: bytes | None = None,
-               model_id: str | None = None) -> Any:
+               model_id: str | None = None, reuse_adapter: bool = False) -> Any:
     """The GPU part of a job; on a ZeroGPU Space `main` wraps it in `spaces.GPU` (see pipeline/zerogpu.py).
 
     It runs in the studio's GPU line thread, not in a Gradio request: whether ZeroGPU grants an
-    allocation there is not verified on a real ZeroGPU Space.
+    allocation there is not verified on a real ZeroGPU Space. `reuse_adapter`: "more like this",
+    generation from the session's trained adapter, no training.
     """
+    if reuse_adapter:
+        return studio.more_like_this(session_id, style_ids, count, progress=progress, cancel=cancel,
+                                     owner_key=owner_key, model_id=model_id)
     return studio.make_headshots(session_id, style_ids, count, progress=progress, cancel=cancel, owner_key=owner_key,
                                  model_id=model_id)
 
@@ -90,7 +94,8 @@ def build_app(settings: Settings) -> "FastAPI":
     records.mark_interrupted()  # what the last process was running can no longer finish by itself
     # The job runs to its end in the line, whatever happens to the page that asked for it.
     line = GpuLine(lambda job, report: run_on_gpu(studio, job.session_id, job.style_ids, job.count, report, job.cancel,
-                                                  job.owner_key, model_id=job.model_id),
+                                                  job.owner_key, model_id=job.model_id,
+                                                  reuse_adapter=job.reuse_adapter),
                    capacity=settings.queue_size, records=records)
     studio.erasure.hooks.extend([grants.forget_session, line.cancel_session, presence.forget_session])
     handlers = StudioHandlers(settings, studio, grants=grants, clients=clients, uploads=uploads, line=line,

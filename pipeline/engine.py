@@ -4,8 +4,10 @@
 
 The studio (vault in/out) and the CLI wrap this: `on_adapter` hands the trained
 adapter to the caller, which seals its bytes in the session vault; nothing here
-writes to disk. Progress reports a stage, the fraction of the whole job done, and an
-ETA extrapolated from the time spent so far in the current stage.
+writes to disk. `more_headshots` ("more like this") is the same flow from generation
+on, with an adapter trained earlier: it never trains. Progress reports a stage, the
+fraction of the whole job done, and an ETA extrapolated from the time spent so far in
+the current stage.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import threading
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Sequence
+
+import numpy as np
 
 from pipeline.adapter import Adapter
 from pipeline.faces import prepare_examples
@@ -28,10 +32,13 @@ from privacy.errors import Cancelled
 if TYPE_CHECKING:
     from privacy.screening import ScreenedPhoto
 
-__all__ = ["EngineProgress", "ScoredHeadshot", "make_headshots"]
+__all__ = ["EngineProgress", "ScoredHeadshot", "make_headshots", "more_headshots"]
 
 # Share of the job's wall time each stage takes on a GPU (rough, for a smooth progress bar).
 STAGE_WEIGHTS = {"preparing": 0.02, "training": 0.68, "generating": 0.25, "scoring": 0.05}
+# "More like this" has no preparing or training: the remaining stages share the whole bar.
+MORE_STAGE_WEIGHTS = {stage: STAGE_WEIGHTS[stage] / (STAGE_WEIGHTS["generating"] + STAGE_WEIGHTS["scoring"])
+                      for stage in ("generating", "scoring")}
 
 
 @dataclass(frozen=True)
@@ -43,16 +50,17 @@ class EngineProgress:
 
 
 class _Reporter:
-    def __init__(self, callback: Callable[[EngineProgress], None] | None):
+    def __init__(self, callback: Callable[[EngineProgress], None] | None, weights: dict[str, float] = STAGE_WEIGHTS):
         self.callback = callback
+        self.weights = weights
         self.stage_started = time.perf_counter()
 
     def __call__(self, stage: str, stage_fraction: float, detail: str = "", eta: float | None = None) -> None:
         if self.callback is None:
             return
-        stages = list(STAGE_WEIGHTS)
-        before = sum(STAGE_WEIGHTS[s] for s in stages[:stages.index(stage)])
-        fraction = min(1.0, before + STAGE_WEIGHTS[stage] * stage_fraction)
+        stages = list(self.weights)
+        before = sum(self.weights[s] for s in stages[:stages.index(stage)])
+        fraction = min(1.0, before + self.weights[stage] * stage_fraction)
         if eta is None and stage_fraction > 0:
             spent = time.perf_counter() - self.stage_started
             eta = spent / stage_fraction * (1 - stage_fraction)
@@ -76,10 +84,7 @@ def make_headshots(base: BaseModel, screened: Sequence["ScreenedPhoto"], styles:
     if not styles:
         raise ValueError("no styles chosen")
     report = _Reporter(progress)
-
-    def check_cancel() -> None:
-        if cancel is not None and cancel.is_set():
-            raise Cancelled()
+    check_cancel = _cancel_check(cancel)
 
     report.start("preparing")
     examples = prepare_examples(screened, base.resolution)
@@ -93,7 +98,37 @@ def make_headshots(base: BaseModel, screened: Sequence["ScreenedPhoto"], styles:
     if on_adapter is not None:
         on_adapter(adapter)  # the caller seals it in the vault before anything else happens
     check_cancel()
+    return _generate_and_score(base, adapter, references, styles, count_per_style=count_per_style, seed=seed,
+                               likeness_threshold=likeness_threshold, unsafe_threshold=unsafe_threshold,
+                               same_person_distance=same_person_distance, report=report, cancel=cancel)
 
+
+def more_headshots(base: BaseModel, adapter: Adapter, references: Sequence[np.ndarray], styles: Sequence[Style], *,
+                   count_per_style: int, seed: int, likeness_threshold: float, unsafe_threshold: float,
+                   same_person_distance: float, progress: Callable[[EngineProgress], None] | None = None,
+                   cancel: threading.Event | None = None) -> list[ScoredHeadshot]:
+    """More headshots from an adapter trained earlier ("more like this"), scored and ranked best first; no training.
+
+    `references` are the face embeddings of the person's screened photos (what likeness is scored against).
+    Progress reports the "generating" and "scoring" stages only, over the whole bar.
+    """
+    if not len(references):
+        raise ValueError("no reference embeddings")
+    if not styles:
+        raise ValueError("no styles chosen")
+    _cancel_check(cancel)()
+    return _generate_and_score(base, adapter, references, styles, count_per_style=count_per_style, seed=seed,
+                               likeness_threshold=likeness_threshold, unsafe_threshold=unsafe_threshold,
+                               same_person_distance=same_person_distance,
+                               report=_Reporter(progress, MORE_STAGE_WEIGHTS), cancel=cancel)
+
+
+def _generate_and_score(base: BaseModel, adapter: Adapter, references: Sequence[np.ndarray], styles: Sequence[Style],
+                        *, count_per_style: int, seed: int, likeness_threshold: float, unsafe_threshold: float,
+                        same_person_distance: float, report: _Reporter,
+                        cancel: threading.Event | None) -> list[ScoredHeadshot]:
+    """The stages every job shares once an adapter exists: generate per style, then score and rank."""
+    check_cancel = _cancel_check(cancel)
     report.start("generating")
     # One adapter load for all styles (SDXL: ~3 s per load and unload on CPU).
     generated = generate(base, adapter, styles, count=count_per_style, seed=seed, cancel=cancel,
@@ -106,3 +141,10 @@ def make_headshots(base: BaseModel, screened: Sequence["ScreenedPhoto"], styles:
                               unsafe_threshold=unsafe_threshold, same_person_distance=same_person_distance)
     report("scoring", 1.0, f"{sum(r.kept for r in results)} of {len(results)} kept")
     return results
+
+
+def _cancel_check(cancel: threading.Event | None) -> Callable[[], None]:
+    def check_cancel() -> None:
+        if cancel is not None and cancel.is_set():
+            raise Cancelled()
+    return check_cancel

@@ -14,6 +14,11 @@ not any page watches. Its state is kept in the database (`JobRecords`: no person
 ids and counts only), so a page that comes back with the return key finds it, and a server that
 restarts marks what it was running or holding as *interrupted*, to be resumed by the owner (the
 owner's key, needed to seal the headshots, lived only in the old process's memory).
+
+A "more like this" job (`reuse_adapter`) generates from the session's trained adapter without
+training. The flag is kept in the job's row inside its `style_ids` JSON (`{"styles": [...],
+"reuse_adapter": true}`; a plain list for a full run, as before), so no column and no migration
+is needed, and an interrupted "more" job reads back as one and resumes as one.
 """
 
 from __future__ import annotations
@@ -57,6 +62,7 @@ class Job:
     finished: threading.Event = field(default_factory=threading.Event)
     owner_key: bytes | None = field(default=None, repr=False)  # in memory only: seals the headshots for their owner
     model_id: str | None = None  # None: the configured base model; else the demo model the person chose
+    reuse_adapter: bool = False  # "more like this": generate with the session's trained adapter, no training
 
     @property
     def active(self) -> bool:
@@ -81,8 +87,11 @@ class GpuLine:
 
     # --- the web's side -------------------------------------------------------------------------
     def submit(self, session_id: str, style_ids: list[str], count: int, *, owner_key: bytes | None = None,
-               model_id: str | None = None) -> Job:
-        """Queue a job for an admitted session; its job already in line is returned instead of a second one."""
+               model_id: str | None = None, reuse_adapter: bool = False) -> Job:
+        """Queue a job for an admitted session; its job already in line is returned instead of a second one.
+
+        `reuse_adapter`: a "more like this" job (see `Studio.check_ready_to_make_more` for its admission).
+        """
         with self._lock:
             current = self._latest.get(session_id)
             if current is not None and current.active:
@@ -90,7 +99,8 @@ class GpuLine:
             if len(self._waiting) >= self.capacity:
                 raise Busy(f"The studio's GPU line is full ({self.capacity} people waiting). "
                            "Please try again in a few minutes; nothing of yours was changed.")
-            job = Job(session_id, list(style_ids), int(count), owner_key=owner_key, model_id=model_id)
+            job = Job(session_id, list(style_ids), int(count), owner_key=owner_key, model_id=model_id,
+                      reuse_adapter=bool(reuse_adapter))
             if self.records is not None:
                 self.records.save(job)
             self._waiting.append(job)
@@ -214,7 +224,7 @@ class JobRecords:
             row = s.get(JobRow, job.id)
             if row is None:
                 s.add(JobRow(id=job.id, session_id=job.session_id, state=job.state, stage=job.stage,
-                             style_ids=json.dumps(job.style_ids), count=job.count, created_at=self.clock()))
+                             style_ids=_styles_field(job), count=job.count, created_at=self.clock()))
                 return
             row.state, row.stage = job.state, job.stage
             if not job.active:
@@ -227,7 +237,9 @@ class JobRecords:
                             .order_by(JobRow.created_at.desc()).limit(1)).first()
             if row is None:
                 return None
-            job = Job(row.session_id, json.loads(row.style_ids), row.count, id=row.id, state=row.state, stage=row.stage)
+            style_ids, reuse_adapter = _read_styles_field(row.style_ids)
+            job = Job(row.session_id, style_ids, row.count, id=row.id, state=row.state, stage=row.stage,
+                      reuse_adapter=reuse_adapter)
         if not job.active:
             job.finished.set()
         return job
@@ -237,3 +249,17 @@ class JobRecords:
         with self.db.session.begin() as s:
             return s.execute(update(JobRow).where(JobRow.state.in_([QUEUED, RUNNING]))
                              .values(state=INTERRUPTED, finished_at=self.clock())).rowcount
+
+
+def _styles_field(job: Job) -> str:
+    """The row's `style_ids` text: the list of style ids, or, for a "more like this" job, the list and the flag."""
+    if job.reuse_adapter:
+        return json.dumps({"styles": job.style_ids, "reuse_adapter": True})
+    return json.dumps(job.style_ids)
+
+
+def _read_styles_field(text: str) -> tuple[list[str], bool]:
+    value = json.loads(text)
+    if isinstance(value, dict):
+        return list(value["styles"]), bool(value.get("reuse_adapter", False))
+    return list(value), False

@@ -6,6 +6,8 @@ person takes, and each step is a call into the module that owns it:
     give_consent      privacy.consent      (+ retention clock starts, audit event)
     upload            privacy.screening    → privacy.vault.seal   (only screened pixels, encrypted)
     make_headshots    privacy.vault.open   → pipeline.engine      → privacy.provenance → privacy.vault.seal
+    more_like_this    the sealed adapter   → pipeline.engine (no training) → the same marking and sealing
+    headshot_download privacy.vault.open   → pipeline.downloads   (resized / face-cropped, marked again, in memory)
     delete_now        privacy.erasure      (keys, blobs, cache files, in-memory state; signed receipt)
 
 Every method re-checks consent on entry: a call that skips the UI gets no further.
@@ -26,18 +28,20 @@ from typing import Callable
 import numpy as np
 from sqlalchemy import func, select
 
-from pipeline.adapter import adapter_from_bytes, adapter_to_bytes, export_files
-from pipeline.engine import EngineProgress, ScoredHeadshot, make_headshots
+from pipeline import downloads
+from pipeline.adapter import Adapter, adapter_from_bytes, adapter_to_bytes, export_files
+from pipeline.engine import EngineProgress, ScoredHeadshot, make_headshots, more_headshots
 from pipeline.model_state import ModelWarmUp
 from pipeline.models import BaseModel, ModelLoader, load_base
 from pipeline.styles import Style, UnknownStyle, load_styles, resolve_style
+from pipeline.tiny import TINY_IDS
 from pipeline.train_lora import default_train_config, free_device_memory
 from privacy import audit, retention
 from privacy.consent import Attestations, ConsentRecord, record_consent, require_consent
 from privacy.database import Database, ReturnKeyRow
 from privacy.erasure import ErasureContext, erase_now
-from privacy.errors import PhotoSetRejected, SessionGone, UserError
-from privacy.export import export_session, image_extension
+from privacy.errors import AdapterGone, ModelMismatch, OwnerKeyRequired, PhotoSetRejected, SessionGone, UserError
+from privacy.export import export_session
 from privacy.face_model import Face
 from privacy.ingest import CleanPhoto, IngestLimits
 from privacy.master_key import load_master_key
@@ -302,22 +306,110 @@ class Studio:
             audit.record_event(self.db, audit_id, audit.TRAINING_FAILED, self.clock(), error=type(exc).__name__)
             raise
         audit.record_event(self.db, audit_id, audit.TRAINING_FINISHED, self.clock())
+        delivered = self._keep(session_id, outputs, demo=base.is_demo, owner_key=owner_key, audit_id=audit_id)
+        return HeadshotRun(delivered, outputs)
+
+    def _keep(self, session_id: str, outputs: list[ScoredHeadshot], *, demo: bool, owner_key: bytes | None,
+              audit_id: str, **audit_details: bool) -> list[DeliveredHeadshot]:
+        """Mark and seal the kept outputs, seal the run's report, start the retention clocks, audit: the one
+        way headshots are kept, after a full run and after "more like this" alike."""
         delivered, entries = [], []
         for out in outputs:
             blob_id = None
             if out.kept:
-                marked = self.provenance.mark_headshot(out.image, style_id=out.style_id, demo=base.is_demo)
+                marked = self.provenance.mark_headshot(out.image, style_id=out.style_id, demo=demo)
                 blob_id = self.vault.seal(session_id, "headshot", marked, owner_key=owner_key).id
-                delivered.append(DeliveredHeadshot(blob_id, out.style_id, out.seed, out.likeness, base.is_demo))
-            entries.append(_describe(out, base.is_demo, blob_id))
+                delivered.append(DeliveredHeadshot(blob_id, out.style_id, out.seed, out.likeness, demo))
+            entries.append(_describe(out, demo, blob_id))
         self.vault.seal(session_id, "report", json.dumps(entries).encode(), owner_key=owner_key)
         if owner_key is not None:
             self.vault.hand_to_owner(session_id, HEADSHOTS, owner_key)
         now = self.clock()
         retention.on_generated(self.db, session_id, now, self.policy)
         audit.record_event(self.db, audit_id, audit.HEADSHOTS_GENERATED, now,
-                           count=len(delivered), held_back=len(outputs) - len(delivered))
+                           count=len(delivered), held_back=len(outputs) - len(delivered), **audit_details)
+        return delivered
+
+    # --- 3b. more like this: the trained adapter again, no training ------------------------------
+    def can_make_more(self, session_id: str) -> bool:
+        """Whether "more like this" can run: a trained adapter is stored and its erasure time has not come.
+
+        Answered from the vault index and the session's schedule; nothing is decrypted.
+        """
+        if not self.vault.blobs(session_id, "adapter"):
+            return False
+        try:
+            due = retention.expiry_of(self.db, session_id).identity_expires_at
+        except SessionGone:
+            return False
+        return due is None or due > self.clock()
+
+    def check_ready_to_make_more(self, session_id: str, style_ids: list[str]) -> None:
+        """Admission of a "more like this" job: consent, known styles and a kept adapter, checked without decrypting."""
+        require_consent(self.db, session_id)
+        for style_id in style_ids:
+            self.style(style_id)
+        if not self.can_make_more(session_id):
+            raise self._adapter_gone(session_id)
+
+    def more_like_this(self, session_id: str, style_ids: list[str], count_per_style: int, *,
+                       progress: Callable[[EngineProgress], None] | None = None,
+                       cancel: threading.Event | None = None, owner_key: bytes | None = None,
+                       model_id: str | None = None) -> HeadshotRun:
+        """More headshots from the session's trained adapter, without training again; kept as `make_headshots` keeps them.
+
+        Seeds are new: each style's images use seeds above every seed this session already used for any of
+        the chosen styles (kept or held back, read from its sealed reports), so no image repeats an earlier one.
+        Owner-sealed reports need `owner_key`; without it the run is refused before anything is generated
+        (OwnerKeyRequired), because the new headshots could not be sealed beside the old ones either.
+        The adapter runs only on the base model it was trained on (ModelMismatch otherwise); once it is erased,
+        on schedule or never trained, AdapterGone says that more headshots need a new upload. A "more" run
+        never moves the identity data's erasure time later (`retention.on_generated` keeps the earliest).
+        """
+        require_consent(self.db, session_id)
+        styles = [self.style(style_id) for style_id in style_ids]
+        if not self.can_make_more(session_id):
+            raise self._adapter_gone(session_id)
+        if owner_key is None and self.vault.held_by_owner(session_id, HEADSHOTS):
+            raise OwnerKeyRequired()
+        seed = self._unused_seed(session_id, style_ids, owner_key)
+        adapter = adapter_from_bytes(self.vault.open(session_id, self.vault.blobs(session_id, "adapter")[-1].id))
+        base = self.base_model(self._model_for(adapter, model_id))
+        references = [np.array(json.loads(self.vault.open(session_id, ref.id))["embedding"])
+                      for ref in self.vault.blobs(session_id, "embedding")]
+        if not references:
+            raise self._adapter_gone(session_id)
+        outputs = more_headshots(
+            base, adapter, references, styles, count_per_style=count_per_style, seed=seed,
+            likeness_threshold=self.settings.likeness_threshold, unsafe_threshold=self.settings.unsafe_threshold,
+            same_person_distance=self.settings.same_person_distance, progress=progress, cancel=cancel)
+        del adapter  # encodes the person's face: no longer than the run
+        delivered = self._keep(session_id, outputs, demo=base.is_demo, owner_key=owner_key,
+                               audit_id=self.vault.audit_id(session_id), adapter_reused=True)
         return HeadshotRun(delivered, outputs)
+
+    def _model_for(self, adapter: Adapter, model_id: str | None) -> str:
+        """The base model an adapter runs on: the one it was trained on, and only if the studio would use it."""
+        wanted = model_id or self.settings.base_model
+        if adapter.base_model_id == wanted:
+            return wanted
+        if model_id is None and adapter.base_model_id in TINY_IDS:
+            return adapter.base_model_id  # trained on the demo model the person chose when the real one could not serve
+        raise ModelMismatch()
+
+    def _unused_seed(self, session_id: str, style_ids: list[str], owner_key: bytes | None) -> int:
+        """One above the largest seed any report of this session records for any of `style_ids` (0 if none)."""
+        used = [entry["seed"] for report in self.vault.blobs(session_id, "report")
+                for entry in json.loads(self.vault.open(session_id, report.id, owner_key=owner_key))
+                if entry["style"] in style_ids]
+        return max(used) + 1 if used else 0
+
+    def _adapter_gone(self, session_id: str) -> AdapterGone:
+        due = retention.expiry_of(self.db, session_id).identity_expires_at
+        if due is not None and due <= self.clock():
+            return AdapterGone()  # erased (or due) on schedule
+        return AdapterGone("No trained model is kept for your current photos yet: make headshots first, "
+                           "then more like this needs no new training.")
 
     def style(self, style_ref: str) -> Style:
         """The style a reference names ("<style_id>" or "<style_id>:<variant_id>"), its background variant applied."""
@@ -328,11 +420,11 @@ class Studio:
 
     # --- 4. the owner's data ---------------------------------------------------------------------
     def headshots(self, session_id: str, owner_key: bytes | None = None) -> list[DeliveredHeadshot]:
-        """Every kept headshot of this session, run after run, as recorded in its (sealed) reports."""
+        """Every kept headshot of this session, newest run first (each run best first), as its sealed reports say."""
         require_consent(self.db, session_id)
         stored = {ref.id for ref in self.vault.blobs(session_id, "headshot")}
         return [DeliveredHeadshot(o["blob"], o["style"], o["seed"], o["likeness"], o["demo"])
-                for report in self.vault.blobs(session_id, "report")
+                for report in reversed(self.vault.blobs(session_id, "report"))
                 for o in json.loads(self.vault.open(session_id, report.id, owner_key=owner_key))
                 if o["kept"] and o["blob"] in stored]
 
@@ -340,13 +432,39 @@ class Studio:
         require_consent(self.db, session_id)
         return self.vault.open(session_id, blob_id, owner_key=owner_key)
 
-    def headshots_zip(self, session_id: str, owner_key: bytes | None = None) -> bytes:
-        """All kept headshots of a session in one ZIP, built in memory (never written to disk)."""
+    def headshot_download(self, session_id: str, blob_id: str, size: str,
+                          owner_key: bytes | None = None) -> tuple[bytes, str]:
+        """(image bytes, suggested file name) of one headshot at one of `downloads.DOWNLOAD_SIZES`.
+
+        "full" is the stored file unchanged; "1024" has its long side at 1024 px (upscaled when smaller);
+        "600" and "400" are squares around head and shoulders. Every derived size is marked again (C2PA +
+        watermark, same style and demo flag), built in memory, and nothing new is stored.
+        """
+        downloads.check_size(size)
+        data = self.headshot_bytes(session_id, blob_id, owner_key)  # another session's id fails here
+        listed = enumerate(self.headshots(session_id, owner_key), start=1)
+        index, shot = next(((i, h) for i, h in listed if h.blob_id == blob_id), (0, None))
+        if shot is None:  # a blob of this session that is not a kept headshot (a photo, a report): refused alike
+            raise SessionGone("That file is no longer available; it may have been erased.")
+        derived = downloads.download(data, size, provenance=self.provenance, style_id=shot.style_id, demo=shot.demo,
+                                     face_threshold=self.settings.face_detection_threshold)
+        return derived, downloads.file_name(index, shot.style_id, size, derived)
+
+    def headshots_zip(self, session_id: str, owner_key: bytes | None = None,
+                      blob_ids: list[str] | None = None) -> bytes:
+        """All kept headshots of a session in one ZIP, built in memory (never written to disk).
+
+        With `blob_ids` ("Download favourites"), only those of this session's headshots, in gallery order and
+        with their gallery numbers in the file names; ids of no headshot of this session are ignored.
+        """
+        chosen = None if blob_ids is None else set(blob_ids)
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:  # images are compressed already
             for i, shot in enumerate(self.headshots(session_id, owner_key), start=1):
+                if chosen is not None and shot.blob_id not in chosen:
+                    continue
                 data = self.headshot_bytes(session_id, shot.blob_id, owner_key)
-                archive.writestr(f"headshot-{i:02d}-{shot.style_id}.{image_extension(data)}", data)
+                archive.writestr(downloads.file_name(i, shot.style_id, downloads.FULL, data), data)
         return buffer.getvalue()
 
     def export(self, session_id: str, *, include_adapter: bool = False, owner_key: bytes | None = None) -> bytes:

@@ -89,7 +89,8 @@ class JobRow(Base):
     session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"), index=True)
     state: Mapped[str] = mapped_column(String(16))  # queued | running | done | failed | cancelled | interrupted
     stage: Mapped[str] = mapped_column(String(32), default="waiting")
-    style_ids: Mapped[str] = mapped_column(Text)  # JSON list of style ids (presets, not personal)
+    # JSON list of style ids (presets, not personal); a "more like this" job: {"styles": [...], "reuse_adapter": true}
+    style_ids: Mapped[str] = mapped_column(Text)
     count: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[float] = mapped_column(Float)
     finished_at: Mapped[float | None] = mapped_column(Float, nullable=True)

@@ -9,7 +9,10 @@
     │   ├── OwnerKeyRequired      the data is sealed for its owner: their return key is needed to open it
     │   ├── Busy                  the GPU queue is full or the client is rate limited
     │   ├── Cancelled             the person cancelled training or generation
-    │   └── OutOfMemory           the GPU ran out of memory; everything was freed
+    │   ├── OutOfMemory           the GPU ran out of memory; everything was freed
+    │   ├── AdapterGone           "more like this" asked for, but no trained model is kept (erased, or never made)
+    │   ├── ModelMismatch         the trained model was made on another base model than the studio would use
+    │   └── UnknownDownloadSize   a headshot download asked for a size the studio does not make
     └── OperatorError             for maintainers: precise, loud, early
         ├── ModelUnavailable      a base model cannot be loaded (no weights, no hub)
         └── VaultIntegrityError   a blob or key failed authentication: tampering or corruption
@@ -89,6 +92,27 @@ class OutOfMemory(UserError):
     def __init__(self, message: str = ("The GPU ran out of memory for this job; it has been stopped and its memory freed. "
                                        "Try fewer photos or headshots, or try again when the studio is less busy.")):
         super().__init__(message)
+
+
+class AdapterGone(UserError):
+    code = "adapter_gone"
+
+    def __init__(self, message: str = ("Your trained model was erased on schedule, as promised, so more headshots "
+                                       "need a new upload of your photos.")):
+        super().__init__(message)
+
+
+class ModelMismatch(UserError):
+    code = "model_mismatch"
+
+    def __init__(self, message: str = ("Your trained model was made on a different base model than the one the "
+                                       "studio runs now, so it cannot make more headshots. Upload your photos again "
+                                       "to train a new one.")):
+        super().__init__(message)
+
+
+class UnknownDownloadSize(UserError):
+    code = "unknown_size"
 
 
 class OperatorError(StudioError):

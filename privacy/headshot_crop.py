@@ -64,9 +64,14 @@ def ideal_crop(landmarks: np.ndarray, box: tuple[int, int, int, int]) -> tuple[f
     return float(centre[0]), float(centre[1]), CROP_EYE_DISTANCES * eye_distance
 
 
-def fitted_crop(landmarks: np.ndarray, box: tuple[int, int, int, int], width: int, height: int) -> CropSquare:
-    """The ideal square, shrunk around its centre until it lies inside a `width` x `height` photo."""
+def fitted_crop(landmarks: np.ndarray, box: tuple[int, int, int, int], width: int, height: int, *,
+                margin: float = 1.0) -> CropSquare:
+    """The ideal square, shrunk around its centre until it lies inside a `width` x `height` photo.
+
+    `margin` scales the ideal side around the same centre (pipeline/downloads.py frames profile pictures wider).
+    """
     cx, cy, ideal = ideal_crop(landmarks, box)
+    ideal *= margin
     cx, cy = float(np.clip(cx, 0, width)), float(np.clip(cy, 0, height))
     room = 2 * min(cx, width - cx, cy, height - cy)  # the largest square around (cx, cy) inside the photo
     side = max(1, int(np.floor(min(ideal, room))))

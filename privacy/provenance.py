@@ -102,14 +102,18 @@ class Provenance:
         return cls(credentials, visible_mark=settings.visible_mark, max_pixels=settings.max_pixels)
 
     # --- marking ----------------------------------------------------------------------------
-    def mark_headshot(self, image: Image.Image, *, style_id: str, demo: bool) -> bytes:
-        """The delivered file: JPEG bytes carrying watermark, XMP source type and a signed C2PA manifest."""
+    def mark_headshot(self, image: Image.Image, *, style_id: str, demo: bool, visible_mark: bool | None = None) -> bytes:
+        """The delivered file: JPEG bytes carrying watermark, XMP source type and a signed C2PA manifest.
+
+        `visible_mark=False` leaves out the corner label even when the settings ask for it: for an image
+        derived from a marked one that still shows its label (pipeline/downloads.py); None follows the settings.
+        """
         rgb = image.convert("RGB")
         if min(rgb.size) < watermark.MIN_SIDE:
             # Demo models paint 64 px images; the watermark needs 256 px a side to be read back.
             factor = watermark.MIN_SIDE / min(rgb.size)
             rgb = rgb.resize((round(rgb.width * factor), round(rgb.height * factor)), Image.Resampling.LANCZOS)
-        if self.visible_mark:
+        if self.visible_mark and visible_mark is not False:
             rgb = add_visible_mark(rgb)
         pixels = watermark.embed(np.asarray(rgb), watermark.WatermarkPayload(demo=demo))
         buffer = io.BytesIO()

@@ -57,8 +57,6 @@ GENERIC_FAILURE = ("Something went wrong on our side. Nothing you sent was kept 
                    "Please try again.")
 # One answer for every key that opens nothing: unknown, mistyped or random alike, so presenting keys
 # tells a guesser nothing (an erased session's key says when it was erased, and nothing else).
-ADAPTER_GONE = ("Your trained model was erased on schedule, as promised, so more headshots need your photos "
-                "again: upload them and press “Make my headshots”.")
 UNKNOWN_KEY = ("This private link or code does not open any session here. Check it for typos, "
                "or start a new session below.")
 
@@ -420,9 +418,10 @@ class StudioHandlers:
         if not isinstance(count, (int, float)) or not 1 <= count <= self.settings.images_per_style:
             raise UserError(f"Please choose between 1 and {self.settings.images_per_style} headshots per style.",
                             code="bad_count")
-        self.studio.check_ready_to_generate(session_id, list(style_ids))  # consent, styles, sealed photos
-        if reuse_adapter and not self.studio.can_make_more(session_id):
-            raise UserError(ADAPTER_GONE, code="adapter_gone")
+        if reuse_adapter:  # consent, styles, and the trained model still kept
+            self.studio.check_ready_to_make_more(session_id, list(style_ids))
+        else:  # consent, styles, sealed photos
+            self.studio.check_ready_to_generate(session_id, list(style_ids))
         model_id = self._model_for(self.client_of(request))  # a model that can serve, or the demo model they chose
         owner_key = self.presence.key_of(session_id)
         if owner_key is None:  # the headshots are sealed for their owner: the job needs the owner's key
