@@ -113,12 +113,13 @@ def test_a_second_run_adds_its_headshots_and_the_zip_holds_every_one(studio, fac
     first = studio.make_headshots(session_id, ["linkedin_classic"], 1, seed=1)
     second = studio.make_headshots(session_id, ["executive_dark"], 2, seed=5)
     listed = studio.headshots(session_id)
-    assert [h.blob_id for h in listed] == [h.blob_id for h in first.delivered + second.delivered]
-    assert [h.style_id for h in listed] == ["linkedin_classic", "executive_dark", "executive_dark"]
+    # Newest run first (the gallery's order), each run best first.
+    assert [h.blob_id for h in listed] == [h.blob_id for h in second.delivered + first.delivered]
+    assert [h.style_id for h in listed] == ["executive_dark", "executive_dark", "linkedin_classic"]
     with zipfile.ZipFile(io.BytesIO(studio.headshots_zip(session_id))) as archive:
         names = archive.namelist()
         contents = [archive.read(n) for n in names]
-    assert len(names) == 3 and names[0].endswith("linkedin_classic.jpg")
+    assert len(names) == 3 and names[0].endswith("executive_dark.jpg") and names[2].endswith("linkedin_classic.jpg")
     assert contents == [studio.headshot_bytes(session_id, h.blob_id) for h in listed]
 
 
