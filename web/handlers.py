@@ -488,7 +488,8 @@ class StudioHandlers:
         """The job's state in words, as a returning page shows it too."""
         if job.state == DONE:
             delivered = len(job.result.delivered) if job.result is not None else None
-            return f"{delivered} headshot(s) ready." if delivered is not None else "Your headshots are ready."
+            return (f"{delivered} headshot{'' if delivered == 1 else 's'} ready." if delivered is not None
+                    else "Your headshots are ready.")
         if job.state == INTERRUPTED and not photos_kept:
             return ("The studio restarted while making your headshots, and your photos have since been erased "
                     "on schedule. Upload them again to make new headshots.")

@@ -39,7 +39,8 @@ def serious_violations(page, source: str, *, step: str, report_dir: Path | None 
         const r = await axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']},
                                            resultTypes: ['violations']});
         return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
-                                       targets: v.nodes.slice(0, 5).map(n => n.target.join(' '))}));
+                                       targets: v.nodes.slice(0, 5).map(n => n.target.join(' ')),
+                                       why: v.nodes.slice(0, 2).map(n => n.failureSummary)}));
     }""")
     if report_dir is not None:
         report_dir.mkdir(parents=True, exist_ok=True)

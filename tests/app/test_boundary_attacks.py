@@ -226,7 +226,7 @@ def test_a_job_is_never_bigger_than_the_page_allows(server, browsers, faces_dir)
     assert not too_many.success  # the slider refuses it, and so would the handler
     repeated = visitor.call("generate", [["corporate_grey"] * 500, 1, None])  # one style, named 500 times
     assert repeated.success, repeated.error
-    assert repeated.data[1].startswith("1 headshot(s) ready")
+    assert repeated.data[1].startswith("1 headshot ready")
     assert visitor.delete_now().success
 
 

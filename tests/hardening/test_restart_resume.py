@@ -106,7 +106,7 @@ def test_the_owner_comes_back_with_their_key_sees_interrupted_and_resumes_to_a_g
     assert resumed.success and resumed.data == [["corporate_grey"], 1]  # the styles and count it had
     made = elsewhere.call("generate", [*resumed.data, None])
     assert made.success, made.error
-    assert made.data[0].count("hs-shot") == 1 and "1 headshot(s) ready" in made.data[1]
+    assert made.data[0].count("hs-shot") == 1 and "1 headshot ready" in made.data[1]
     assert jobs(server)[restarted["trainee_id"]] == "done"
     elsewhere.close()
 
