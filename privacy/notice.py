@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+from privacy.photo_set import DRAFT_TTL_SECONDS
 from privacy.vault import ALL_CATEGORIES, CATEGORY_NAMES, KEY_HOLDERS
 from settings import Settings
 
@@ -86,8 +87,14 @@ The photos you upload, after we have removed all metadata (EXIF, GPS location, X
 ## How long are uploads kept?
 Your photos, face measurements and adapter are erased {r.uploads} after your headshots are generated, and in any case no later than {r.hard_cap} after you gave consent, even if you never generate anything.
 
+## What happens while I put my set of photos together?
+Photos are stored only as a complete set that passes every check (enough photos, one face each, all of the same person). Until then, the photos you add wait in the studio's memory, never on disk, so that you can add, remove or replace one without sending the others again; they leave memory {DRAFT_TTL_SECONDS // 60} minutes after your last change, or at once when you delete. Removing a photo from a stored set stores the rest again under a new key and destroys the old key, so the removed photo cannot be recovered, and the model trained on the old set is erased with it.
+
 ## Is the trained model (my face) deleted too?
-Yes, at the same time as your photos.
+Yes, at the same time as your photos. While it exists, "More like this" makes more headshots from it without training again; after that, more headshots need your photos again.
+
+## Which headshots did I mark as favourites?
+Only your browser knows: favourites are kept in this browser's storage, and the studio records nothing about them. "Download favourites" asks for just those headshots.
 
 ## How long are headshots kept?
 {r.headshots} after they were generated; then they are erased. You come back to them with the private link or code you received when you agreed: closing or reloading the page erases nothing by itself.

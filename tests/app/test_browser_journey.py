@@ -341,3 +341,51 @@ def test_cancelling_is_a_quiet_choice_and_deleting_nothing_is_no_error(slow_jour
     page.locator("#hs-delete-yes").click()
     page.wait_for_selector("#hs-receipt", timeout=30_000)
     page.close()
+
+
+def tab_to(page, selector: str, limit: int = 250) -> None:
+    """Press Tab until `selector` (or something inside it) has the focus: reachable from the keyboard."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if page.evaluate("(s) => !!document.activeElement && !!document.activeElement.closest(s)", selector):
+            return
+    raise AssertionError(f"{selector} cannot be reached with the Tab key")
+
+
+def test_the_journey_works_from_the_keyboard_with_visible_focus(server, browser, faces_dir):
+    """Consent, make, enlarge, star, download and delete, each reached with Tab and pressed with a key."""
+    page = browser.new_page(viewport=VIEWPORTS["desktop"])
+    page.goto(server.url)
+    page.wait_for_selector("#hs-consent-own")
+    for box in ("own", "adult", "purpose"):
+        tab_to(page, f"#hs-consent-{box}")
+        page.keyboard.press("Space")
+    page.wait_for_selector("#hs-upload input[type=file]", state="attached", timeout=15_000)
+    # Choosing files is the system's own dialog; what it hands over is the same as this.
+    page.locator("#hs-upload input[type=file]").set_input_files([str(faces_dir / n) for n in ("obama_1.jpg", "obama_4.jpg")])
+    page.wait_for_function("!document.querySelector('#hs-make').disabled", timeout=60_000)
+    tab_to(page, "#hs-make")
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline not in ("none", ""), "the focused button shows no focus ring"
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#hs-gallery figure.hs-shot img", timeout=180_000)
+    page.wait_for_function("!document.querySelector('#hs-make').disabled", timeout=15_000)
+
+    tab_to(page, "#hs-gallery [data-hs-enlarge]")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#hs-lightbox[open]", timeout=5_000)
+    page.keyboard.press("Escape")
+    page.wait_for_selector("#hs-lightbox[open]", state="detached", timeout=5_000)
+    tab_to(page, "#hs-gallery [data-hs-star]")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("[data-hs-star][aria-pressed=true]", timeout=5_000)
+
+    tab_to(page, "#hs-delete")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#hs-delete-yes", timeout=15_000)
+    tab_to(page, "#hs-delete-yes")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#hs-receipt", timeout=30_000)
+    # Status changes are announced: the receipt, the photo check and the model banner are live regions.
+    assert page.locator("#hs-receipt [role=status]").count() == 1
+    page.close()
