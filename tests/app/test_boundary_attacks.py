@@ -210,8 +210,13 @@ def test_a_stranger_flooding_the_queue_leaves_ten_real_visitors_working(server, 
 def test_one_network_address_cannot_fill_the_gpu_line(server, browsers, faces_dir):
     """Fresh cookies and sessions from one address: at most a third of the line (3 of 8) is theirs at once."""
     sessions = [visitor_with_photos(browsers, faces_dir, address="127.0.2.1") for _ in range(4)]
+    # Every style and colour: jobs long enough (~20 tiny images each) that the first three are still
+    # in line, or running, when the fourth asks.
+    from pipeline.styles import load_styles
+    from web.style_cards import variant_choices
+    every_style = [ref for _, ref in variant_choices(load_styles())]
     for visitor in sessions[:3]:
-        assert visitor.join("generate", [["corporate_grey"], 1, None]).status_code == 200
+        assert visitor.join("generate", [every_style, 1, None]).status_code == 200
     fourth = sessions[3].call("generate", [["corporate_grey"], 1, None])
     assert not fourth.success and "from your network are already in line" in fourth.error
     elsewhere = visitor_with_photos(browsers, faces_dir, address="127.0.2.2")
