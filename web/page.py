@@ -67,150 +67,228 @@ class UploadedButton(gr.UploadButton):
         return NamedString(f.path)
 
 
+class Page:
+    """The components events read or write, set by `lay_out` as it builds the page top to bottom."""
+
+    session: gr.State
+    model_banner: gr.HTML
+    use_demo: gr.Checkbox
+    model_poll: gr.Timer
+    code_in: gr.Textbox
+    open_code: gr.Button
+    return_note: gr.HTML
+    own: gr.Checkbox
+    adult: gr.Checkbox
+    purpose: gr.Checkbox
+    consent_note: gr.Markdown
+    key_panel: gr.HTML
+    files: gr.File
+    screening: gr.HTML
+    photo_tools: gr.Row
+    photo_pick: gr.Dropdown
+    remove_one: gr.Button
+    replace_one: gr.UploadButton
+    styles: gr.CheckboxGroup
+    count: gr.Slider
+    make: gr.Button
+    more: gr.Button
+    stop: gr.Button
+    resume: gr.Button
+    status: gr.Textbox
+    gallery: gr.HTML
+    mydata: gr.HTML
+    delete: gr.Button
+    confirm_box: gr.Group
+    confirm_text: gr.Markdown
+    confirm_yes: gr.Button
+    confirm_no: gr.Button
+    receipt: gr.HTML
+    to_check: gr.File
+    verdict: gr.HTML
+
+
 def build_demo(settings: "Settings", handlers: StudioHandlers) -> gr.Blocks:
-    styles_by_id = handlers.studio.styles
-    style_choices = variant_choices(styles_by_id)  # each style, and each of its background colours
-    default_styles = [style_choices[0][1]] if style_choices else []
     with gr.Blocks(title="Headshot Studio — private AI headshots", delete_cache=delete_cache_schedule(settings),
                    analytics_enabled=False) as demo:
-        # The id lives here, server-side, beside the browser that owns it (web.handlers.Owned). Losing this
-        # state (a closed tab) loses nothing: the return key finds the session again.
-        session = gr.State(None, time_to_live=settings.headshot_retention_seconds)
-        gr.Markdown("# Headshot Studio\nProfessional headshots from your selfies, private by design.")
-        # Whether the model can serve, before anything else (pipeline.model_state): polled until it is settled.
-        model_banner = gr.HTML(render_model_banner(handlers.studio.warm_up.state, time.time()), elem_id="hs-model-box")
-        use_demo = gr.Checkbox(label="Use the demo model (random weights: pictures are noise, marked DEMO)",
-                               visible=False, elem_id="hs-use-demo")
-        model_poll = gr.Timer(1.5, active=True)
-        with gr.Tabs():
-            with gr.Tab("Studio", id="studio"):
-                with gr.Accordion("Coming back? Enter your private code", open=False, elem_id="hs-return"):
-                    with gr.Row():
-                        code_in = gr.Textbox(label="Your private code", placeholder="XXXX-XXXX-XXXX-XXXX-XXXX-XXXX-XXXX",
-                                             max_lines=1, elem_id="hs-code-in", scale=4)
-                        open_code = gr.Button("Open my session", elem_id="hs-code-open", scale=1)
-                return_note = gr.HTML(elem_id="hs-return-note-box")
-                gr.Markdown(short_notice(settings), elem_id="hs-notice")
-                with gr.Group():
-                    gr.Markdown("### 1. Your consent")
-                    own = gr.Checkbox(label="These are photos of me (only me)", elem_id="hs-consent-own")
-                    adult = gr.Checkbox(label="I am 18 or older", elem_id="hs-consent-adult")
-                    purpose = gr.Checkbox(label="I agree to the processing described above", elem_id="hs-consent-purpose")
-                    consent_note = gr.Markdown("Tick all three statements to unlock the upload.", elem_id="hs-consent-note")
-                    key_panel = gr.HTML(elem_id="hs-keypanel-box")
-                gr.Markdown(f"### 2. Your photos\nUpload {settings.min_photos}–{settings.max_photos} photos of yourself "
-                            "alone: different days, light and angles; no other people, no children, no documents.")
-                with gr.Group(elem_id="hs-photo-area"):
-                    # No file_types: every file, a PDF or an SVG too, reaches ingest and gets its message there.
-                    files = UploadedFiles(label="Add photos (JPEG, PNG, WebP or HEIC)", file_count="multiple",
-                                          interactive=False, elem_id="hs-upload")
-                    screening = gr.HTML(label="Photo check", elem_id="hs-screening-box")
-                    with gr.Row(visible=False, elem_id="hs-photo-tools") as photo_tools:
-                        # allow_custom_value: the handler judges the id (and deletes a replacement upload first);
-                        # Gradio's own check would refuse before it, leaving the upload to the expiry sweep.
-                        photo_pick = gr.Dropdown(label="Change one photo", choices=[], value=None,
-                                                 allow_custom_value=True, elem_id="hs-photo-pick", scale=2)
-                        remove_one = gr.Button("Remove this photo", variant="secondary", interactive=False,
-                                               elem_id="hs-photo-remove", scale=1)
-                        replace_one = UploadedButton("Replace it with another photo", file_count="single",
-                                                     variant="secondary", interactive=False,
-                                                     elem_id="hs-photo-replace", scale=1)
-                gr.Markdown("### 3. Styles")
-                gr.HTML(render_style_cards(styles_by_id), label="What each style looks like", elem_id="hs-style-cards")
-                styles = gr.CheckboxGroup(style_choices, value=default_styles, elem_id="hs-styles",
-                                          label="Styles (some come in other background colours)")
-                count = gr.Slider(1, settings.images_per_style, value=min(2, settings.images_per_style), step=1,
-                                  label="Headshots per style", elem_id="hs-count")
-                gr.Markdown("### 4. Make your headshots\n" + QUEUE_NOTE)
-                with gr.Row():
-                    make = gr.Button("Make my headshots", variant="primary", interactive=False, elem_id="hs-make")
-                    more = gr.Button("More like this (no new training)", variant="secondary", interactive=False,
-                                     elem_id="hs-more")
-                    stop = gr.Button("Cancel", variant="secondary", interactive=False, elem_id="hs-cancel")
-                    resume = gr.Button("Resume", elem_id="hs-resume")
-                status = gr.Textbox(label="Status", interactive=False, elem_id="hs-status")
-                gr.Markdown(f"### 5. Your headshots\nThey are kept for you for {_days(settings)}, locked with your "
-                            "private key. You can close this page while they are made; come back with your private "
-                            "link to see them.")
-                gallery = gr.HTML(label="Your headshots", elem_id="hs-gallery-box")
-                gr.Markdown("### 6. Your data")
-                mydata = gr.HTML(render_my_data(None, None, time.time()), label="Your data", elem_id="hs-mydata-box")
-                delete = gr.Button("Delete everything now", variant="stop", elem_id="hs-delete")
-                with gr.Group(visible=False, elem_id="hs-confirm-delete") as confirm_box:
-                    confirm_text = gr.Markdown(elem_id="hs-confirm-text")
-                    with gr.Row():
-                        confirm_yes = gr.Button("Yes, erase everything now", variant="stop", elem_id="hs-delete-yes")
-                        confirm_no = gr.Button("Keep my data", variant="secondary", elem_id="hs-delete-no")
-                receipt = gr.HTML(label="Deletion receipt", elem_id="hs-receipt-box")
-            with gr.Tab("Verify", id="verify"):
-                gr.Markdown("### Is this headshot one of ours?\nDrop any image to check for our content credentials "
-                            "(C2PA), invisible watermark and AI-source metadata. The image is checked in memory "
-                            "and not kept.")
-                to_check = UploadedFiles(label="Image to check", file_count="single",
-                                         file_types=[".jpg", ".jpeg", ".png", ".webp"], elem_id="hs-verify-file")
-                verdict = gr.HTML(label="Verification result", elem_id="hs-verdict")
-
-        # `.input`: only the person's own ticks; a returning session's boxes are ticked by `attach`.
-        # "always_last": three quick ticks on a busy server must end in consent. Gradio's default ("once")
-        # drops a tick made while the previous one is still being answered, leaving the upload locked.
-        gr.on([own.input, adult.input, purpose.input], shown(handlers.consent), inputs=[own, adult, purpose, session],
-              outputs=[session, files, consent_note, mydata, key_panel, make], api_name="consent", concurrency_limit=None,
-              show_progress="hidden", trigger_mode="always_last")
-        returning = [session, own, adult, purpose, files, make, consent_note, key_panel, return_note, gallery, status,
-                     mydata, stop, screening, photo_pick, photo_tools]
-        # While a job runs, "Make" is off and "Cancel" on; after it (done, failed or cancelled), the reverse.
-        buttons_after_job = dict(fn=shown(handlers.buttons_after_job), inputs=[session], outputs=[make, stop, more],
-                                 api_visibility="private", concurrency_limit=None, show_progress="hidden")
-        watching = dict(fn=shown_stream(handlers.watch), inputs=[session], outputs=[gallery, status, mydata],
-                        concurrency_limit=None, show_progress_on=[status], api_visibility="private")
-        demo.load(shown(handlers.attach), inputs=[code_in], outputs=returning, js=ATTACH_JS, api_name="attach",
-                  concurrency_limit=None, show_progress="hidden").success(**watching).then(**buttons_after_job)
-        open_code.click(shown(handlers.attach), inputs=[code_in], outputs=returning, js=KEEP_CODE_JS,
-                        api_visibility="private", concurrency_limit=None).success(**watching).then(**buttons_after_job)
-        photo_outputs = [screening, make, mydata, photo_pick, photo_tools, more]
-        files.upload(shown(handlers.upload), inputs=[files, session], outputs=[screening, files, *photo_outputs[1:]],
-                     api_name="upload", concurrency_limit=2, concurrency_id="screening")
-        replace_one.upload(shown(handlers.replace_photo), inputs=[replace_one, photo_pick, session],
-                           outputs=photo_outputs, api_name="replace_photo", concurrency_limit=2,
-                           concurrency_id="screening")
-        photo_pick.change(handlers.photo_chosen, inputs=[photo_pick], outputs=[remove_one, replace_one],
-                          api_visibility="private", concurrency_limit=None, show_progress="hidden")
-        remove_one.click(shown(handlers.remove_photo), inputs=[photo_pick, session], outputs=photo_outputs,
-                         api_name="remove_photo", concurrency_limit=None)
-        # Admission and watching only: the job itself runs in the GPU line, whatever this event does.
-        make.click(buttons_during_job, outputs=[make, stop, more], api_visibility="private", concurrency_limit=None,
-                   show_progress="hidden").then(
-            shown_stream(handlers.generate), inputs=[styles, count, session], outputs=[gallery, status, mydata],
-            api_name="generate", concurrency_limit=None, show_progress_on=[status]).then(**buttons_after_job)
-        more.click(buttons_during_job, outputs=[make, stop, more], api_visibility="private", concurrency_limit=None,
-                   show_progress="hidden").then(
-            shown_stream(handlers.more), inputs=[styles, count, session], outputs=[gallery, status, mydata],
-            api_name="more_like_this", concurrency_limit=None, show_progress_on=[status]).then(**buttons_after_job)
-        stop.click(shown(handlers.cancel), inputs=[session], outputs=[status], api_visibility="private",
-                   concurrency_limit=None, show_progress="hidden")
-        resume.click(shown(handlers.resume), inputs=[session], outputs=[styles, count], api_visibility="private",
-                     concurrency_limit=None, show_progress="hidden").success(
-            buttons_during_job, outputs=[make, stop, more], api_visibility="private").then(
-            shown_stream(handlers.generate), inputs=[styles, count, session], outputs=[gallery, status, mydata],
-            concurrency_limit=None, show_progress_on=[status], api_visibility="private").then(**buttons_after_job)
-        # Delete asks first, saying what will go; only "Yes" erases (the API's delete_now is that step).
-        delete.click(shown(handlers.ask_delete), inputs=[session], outputs=[confirm_box, confirm_text, receipt],
-                     api_visibility="private", concurrency_limit=None, show_progress="hidden")
-        confirm_no.click(lambda: gr.update(visible=False), outputs=[confirm_box], api_visibility="private",
-                         show_progress="hidden")
-        confirm_yes.click(shown(handlers.delete), inputs=[session], api_name="delete_now", concurrency_limit=None,
-                          outputs=[session, receipt, screening, gallery, own, adult, purpose, files, make, mydata,
-                                   key_panel, status, consent_note, return_note, confirm_box, stop, photo_pick,
-                                   photo_tools]).then(**buttons_after_job)
-        model_poll.tick(shown(handlers.model_banner), inputs=[session], outputs=[model_banner, use_demo, make, model_poll],
-                        api_visibility="private", concurrency_limit=None, show_progress="hidden")
-        use_demo.input(shown(handlers.choose_demo), inputs=[use_demo, session], outputs=[model_banner, make],
-                       api_visibility="private", concurrency_limit=None, show_progress="hidden")
-        to_check.upload(shown(handlers.verify), inputs=[to_check], outputs=[verdict], api_name="verify",
-                        concurrency_limit=2, concurrency_id="screening")
-        demo.unload(handlers.unload)
+        page = lay_out(settings, handlers)
+        connect_session_events(demo, page, handlers)
+        connect_photo_events(page, handlers)
+        connect_job_events(page, handlers)
+        connect_end_events(page, handlers)
     demo.queue(max_size=GRADIO_QUEUE_EVENTS, api_open=False)
     return demo
+
+
+def lay_out(settings: "Settings", handlers: StudioHandlers) -> Page:
+    """The page as a person meets it: the model's state, then the six steps, then the Verify tab."""
+    page = Page()
+    styles_by_id = handlers.studio.styles
+    style_choices = variant_choices(styles_by_id)  # each style, and each of its background colours
+    # The id lives here, server-side, beside the browser that owns it (web.handlers.Owned). Losing this
+    # state (a closed tab) loses nothing: the return key finds the session again.
+    page.session = gr.State(None, time_to_live=settings.headshot_retention_seconds)
+    gr.Markdown("# Headshot Studio\nProfessional headshots from your selfies, private by design.")
+    # Whether the model can serve, before anything else (pipeline.model_state): polled until it is settled.
+    page.model_banner = gr.HTML(render_model_banner(handlers.studio.warm_up.state, time.time()),
+                                elem_id="hs-model-box")
+    page.use_demo = gr.Checkbox(label="Use the demo model (random weights: pictures are noise, marked DEMO)",
+                                visible=False, elem_id="hs-use-demo")
+    page.model_poll = gr.Timer(1.5, active=True)
+    with gr.Tabs():
+        with gr.Tab("Studio", id="studio"):
+            with gr.Accordion("Coming back? Enter your private code", open=False, elem_id="hs-return"):
+                with gr.Row():
+                    page.code_in = gr.Textbox(label="Your private code", max_lines=1, elem_id="hs-code-in", scale=4,
+                                              placeholder="XXXX-XXXX-XXXX-XXXX-XXXX-XXXX-XXXX")
+                    page.open_code = gr.Button("Open my session", elem_id="hs-code-open", scale=1)
+            page.return_note = gr.HTML(elem_id="hs-return-note-box")
+            gr.Markdown(short_notice(settings), elem_id="hs-notice")
+            with gr.Group():
+                gr.Markdown("### 1. Your consent")
+                page.own = gr.Checkbox(label="These are photos of me (only me)", elem_id="hs-consent-own")
+                page.adult = gr.Checkbox(label="I am 18 or older", elem_id="hs-consent-adult")
+                page.purpose = gr.Checkbox(label="I agree to the processing described above",
+                                           elem_id="hs-consent-purpose")
+                page.consent_note = gr.Markdown("Tick all three statements to unlock the upload.",
+                                                elem_id="hs-consent-note")
+                page.key_panel = gr.HTML(elem_id="hs-keypanel-box")
+            gr.Markdown(f"### 2. Your photos\nUpload {settings.min_photos}–{settings.max_photos} photos of yourself "
+                        "alone: different days, light and angles; no other people, no children, no documents.")
+            with gr.Group(elem_id="hs-photo-area"):
+                # No file_types: every file, a PDF or an SVG too, reaches ingest and gets its message there.
+                page.files = UploadedFiles(label="Add photos (JPEG, PNG, WebP or HEIC)", file_count="multiple",
+                                           interactive=False, elem_id="hs-upload")
+                page.screening = gr.HTML(label="Photo check", elem_id="hs-screening-box")
+                with gr.Row(visible=False, elem_id="hs-photo-tools") as page.photo_tools:
+                    # allow_custom_value: the handler judges the id (and deletes a replacement upload first);
+                    # Gradio's own check would refuse before it, leaving the upload to the expiry sweep.
+                    page.photo_pick = gr.Dropdown(label="Change one photo", choices=[], value=None,
+                                                  allow_custom_value=True, elem_id="hs-photo-pick", scale=2)
+                    page.remove_one = gr.Button("Remove this photo", variant="secondary", interactive=False,
+                                                elem_id="hs-photo-remove", scale=1)
+                    page.replace_one = UploadedButton("Replace it with another photo", file_count="single",
+                                                      variant="secondary", interactive=False,
+                                                      elem_id="hs-photo-replace", scale=1)
+            gr.Markdown("### 3. Styles")
+            gr.HTML(render_style_cards(styles_by_id), label="What each style looks like", elem_id="hs-style-cards")
+            page.styles = gr.CheckboxGroup(style_choices, value=[style_choices[0][1]] if style_choices else [],
+                                           label="Styles (some come in other background colours)",
+                                           elem_id="hs-styles")
+            page.count = gr.Slider(1, settings.images_per_style, value=min(2, settings.images_per_style), step=1,
+                                   label="Headshots per style", elem_id="hs-count")
+            gr.Markdown("### 4. Make your headshots\n" + QUEUE_NOTE)
+            with gr.Row():
+                page.make = gr.Button("Make my headshots", variant="primary", interactive=False, elem_id="hs-make")
+                page.more = gr.Button("More like this (no new training)", variant="secondary", interactive=False,
+                                      elem_id="hs-more")
+                page.stop = gr.Button("Cancel", variant="secondary", interactive=False, elem_id="hs-cancel")
+                page.resume = gr.Button("Resume", elem_id="hs-resume")
+            page.status = gr.Textbox(label="Status", interactive=False, elem_id="hs-status")
+            gr.Markdown(f"### 5. Your headshots\nThey are kept for you for {_days(settings)}, locked with your "
+                        "private key. You can close this page while they are made; come back with your private "
+                        "link to see them.")
+            page.gallery = gr.HTML(label="Your headshots", elem_id="hs-gallery-box")
+            gr.Markdown("### 6. Your data")
+            page.mydata = gr.HTML(render_my_data(None, None, time.time()), label="Your data", elem_id="hs-mydata-box")
+            page.delete = gr.Button("Delete everything now", variant="stop", elem_id="hs-delete")
+            with gr.Group(visible=False, elem_id="hs-confirm-delete") as page.confirm_box:
+                page.confirm_text = gr.Markdown(elem_id="hs-confirm-text")
+                with gr.Row():
+                    page.confirm_yes = gr.Button("Yes, erase everything now", variant="stop", elem_id="hs-delete-yes")
+                    page.confirm_no = gr.Button("Keep my data", variant="secondary", elem_id="hs-delete-no")
+            page.receipt = gr.HTML(label="Deletion receipt", elem_id="hs-receipt-box")
+        with gr.Tab("Verify", id="verify"):
+            gr.Markdown("### Is this headshot one of ours?\nDrop any image to check for our content credentials "
+                        "(C2PA), invisible watermark and AI-source metadata. The image is checked in memory "
+                        "and not kept.")
+            page.to_check = UploadedFiles(label="Image to check", file_count="single",
+                                          file_types=[".jpg", ".jpeg", ".png", ".webp"], elem_id="hs-verify-file")
+            page.verdict = gr.HTML(label="Verification result", elem_id="hs-verdict")
+    return page
+
+
+# Settings most events share: answered at once, never queued behind another person, no spinner.
+QUICK = dict(concurrency_limit=None, show_progress="hidden")
+PRIVATE = dict(api_visibility="private")
+
+
+def _buttons_after_job(page: Page, handlers: StudioHandlers) -> dict:
+    """After a job's watch ends (done, failed or cancelled), or a page attached to none: Make and More on if
+    they can work, Cancel on if a job runs."""
+    return dict(fn=shown(handlers.buttons_after_job), inputs=[page.session], outputs=[page.make, page.stop, page.more],
+                **PRIVATE, **QUICK)
+
+
+def connect_session_events(demo: gr.Blocks, page: Page, handlers: StudioHandlers) -> None:
+    """The model's state, consent, and coming back with the private key."""
+    # `.input`: only the person's own ticks; a returning session's boxes are ticked by `attach`.
+    # "always_last": three quick ticks on a busy server must end in consent. Gradio's default ("once")
+    # drops a tick made while the previous one is still being answered, leaving the upload locked.
+    gr.on([page.own.input, page.adult.input, page.purpose.input], shown(handlers.consent),
+          inputs=[page.own, page.adult, page.purpose, page.session],
+          outputs=[page.session, page.files, page.consent_note, page.mydata, page.key_panel, page.make],
+          api_name="consent", trigger_mode="always_last", **QUICK)
+    returning = [page.session, page.own, page.adult, page.purpose, page.files, page.make, page.consent_note,
+                 page.key_panel, page.return_note, page.gallery, page.status, page.mydata, page.stop, page.screening,
+                 page.photo_pick, page.photo_tools]
+    watching = dict(fn=shown_stream(handlers.watch), inputs=[page.session],
+                    outputs=[page.gallery, page.status, page.mydata], concurrency_limit=None,
+                    show_progress_on=[page.status], **PRIVATE)
+    demo.load(shown(handlers.attach), inputs=[page.code_in], outputs=returning, js=ATTACH_JS, api_name="attach",
+              **QUICK).success(**watching).then(**_buttons_after_job(page, handlers))
+    page.open_code.click(shown(handlers.attach), inputs=[page.code_in], outputs=returning, js=KEEP_CODE_JS,
+                         concurrency_limit=None, **PRIVATE).success(**watching).then(
+        **_buttons_after_job(page, handlers))
+    page.model_poll.tick(shown(handlers.model_banner), inputs=[page.session],
+                         outputs=[page.model_banner, page.use_demo, page.make, page.model_poll], **PRIVATE, **QUICK)
+    page.use_demo.input(shown(handlers.choose_demo), inputs=[page.use_demo, page.session],
+                        outputs=[page.model_banner, page.make], **PRIVATE, **QUICK)
+    demo.unload(handlers.unload)
+
+
+def connect_photo_events(page: Page, handlers: StudioHandlers) -> None:
+    """Add photos, remove one, replace one: each answered with the whole photo check."""
+    outputs = [page.screening, page.make, page.mydata, page.photo_pick, page.photo_tools, page.more]
+    screening = dict(concurrency_limit=2, concurrency_id="screening")  # CPU-bound: two at a time
+    page.files.upload(shown(handlers.upload), inputs=[page.files, page.session],
+                      outputs=[page.screening, page.files, *outputs[1:]], api_name="upload", **screening)
+    page.replace_one.upload(shown(handlers.replace_photo), inputs=[page.replace_one, page.photo_pick, page.session],
+                            outputs=outputs, api_name="replace_photo", **screening)
+    page.photo_pick.change(handlers.photo_chosen, inputs=[page.photo_pick], outputs=[page.remove_one, page.replace_one],
+                           **PRIVATE, **QUICK)
+    page.remove_one.click(shown(handlers.remove_photo), inputs=[page.photo_pick, page.session], outputs=outputs,
+                          api_name="remove_photo", concurrency_limit=None)
+
+
+def connect_job_events(page: Page, handlers: StudioHandlers) -> None:
+    """Make, More like this, Cancel, Resume. Admission and watching only: the job runs in the GPU line."""
+    during = dict(fn=buttons_during_job, outputs=[page.make, page.stop, page.more], **PRIVATE, **QUICK)
+    watched = dict(inputs=[page.styles, page.count, page.session], outputs=[page.gallery, page.status, page.mydata],
+                   concurrency_limit=None, show_progress_on=[page.status])
+    page.make.click(**during).then(shown_stream(handlers.generate), api_name="generate", **watched).then(
+        **_buttons_after_job(page, handlers))
+    page.more.click(**during).then(shown_stream(handlers.more), api_name="more_like_this", **watched).then(
+        **_buttons_after_job(page, handlers))
+    page.stop.click(shown(handlers.cancel), inputs=[page.session], outputs=[page.status], **PRIVATE, **QUICK)
+    page.resume.click(shown(handlers.resume), inputs=[page.session], outputs=[page.styles, page.count],
+                      **PRIVATE, **QUICK).success(**during).then(
+        shown_stream(handlers.generate), **PRIVATE, **watched).then(**_buttons_after_job(page, handlers))
+
+
+def connect_end_events(page: Page, handlers: StudioHandlers) -> None:
+    """Delete (asked first, saying what will go; only "Yes" erases: the API's delete_now) and Verify."""
+    page.delete.click(shown(handlers.ask_delete), inputs=[page.session],
+                      outputs=[page.confirm_box, page.confirm_text, page.receipt], **PRIVATE, **QUICK)
+    page.confirm_no.click(lambda: gr.update(visible=False), outputs=[page.confirm_box], api_visibility="private",
+                          show_progress="hidden")
+    page.confirm_yes.click(
+        shown(handlers.delete), inputs=[page.session], api_name="delete_now", concurrency_limit=None,
+        outputs=[page.session, page.receipt, page.screening, page.gallery, page.own, page.adult, page.purpose,
+                 page.files, page.make, page.mydata, page.key_panel, page.status, page.consent_note,
+                 page.return_note, page.confirm_box, page.stop, page.photo_pick, page.photo_tools]).then(
+        **_buttons_after_job(page, handlers))
+    page.to_check.upload(shown(handlers.verify), inputs=[page.to_check], outputs=[page.verdict], api_name="verify",
+                         concurrency_limit=2, concurrency_id="screening")
 
 
 def buttons_during_job():

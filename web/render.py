@@ -1,4 +1,4 @@
-"""The studio page's HTML fragments: plain functions from results to markup, and the page's CSS.
+"""The studio page's HTML fragments: plain functions from results to markup (and its CSS and script, read from files).
 
 No Gradio here and no state: each function renders what it is given, escaping everything a
 person or a file could have put into it.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import html
+from pathlib import Path
 from typing import Any
 
 from pipeline.model_state import LOADING, READY
@@ -234,166 +235,12 @@ def render_verification(report: Any) -> str:
     return f"<div id='hs-verify'>{head}<ul>{lines}</ul></div>"
 
 
-CSS = """
-.hs-photos, .hs-grid { list-style: none; padding: 0; display: flex; flex-wrap: wrap; gap: 12px; }
-.hs-photo { display: flex; gap: 8px; align-items: flex-start; max-width: 100%; flex: 1 1 260px; }
-.hs-photo img, .hs-nothumb { width: 80px; height: 80px; object-fit: cover; border-radius: 6px; flex: none; }
-.hs-nothumb { background: #ddd; display: flex; align-items: center; justify-content: center; }
-.hs-ok { color: #146c2e; } .hs-no { color: #a4262c; }
-.hs-shot { margin: 0; flex: 1 1 160px; max-width: 256px; }
-.hs-shot img { width: 100%; height: auto; border-radius: 6px; display: block; }
-.hs-enlarge { padding: 0; border: 0; background: none; cursor: zoom-in; width: 100%; border-radius: 6px; }
-.hs-actions { flex-basis: 100%; display: flex; flex-wrap: wrap; gap: 6px; align-items: flex-start; margin-top: 4px; }
-.hs-star, .hs-sizes summary { font: inherit; font-size: 0.9em; padding: 4px 8px; border: 1px solid #1f3a5f;
-                               border-radius: 6px; background: #fff; color: #1f3a5f; cursor: pointer; }
-.hs-star[aria-pressed=true] { background: #1f3a5f; color: #fff; }
-.hs-sizes ul { margin: 4px 0 0; padding-left: 18px; } .hs-sizes a { color: #1f3a5f; }
-#hs-lightbox { max-width: min(96vw, 1100px); padding: 12px; border: 0; border-radius: 8px; }
-#hs-lightbox img { max-width: 100%; max-height: 80vh; display: block; margin: 0 auto; }
-#hs-lightbox::backdrop { background: rgba(0, 0, 0, 0.7); }
-.hs-downloads .hs-button { margin: 0 6px 6px 0; }
-[hidden] { display: none !important; }
-:focus-visible { outline: 3px solid #1f6feb !important; outline-offset: 2px; }
-.hs-badge, .hs-demo { white-space: nowrap; display: inline-block; margin: 0 4px 4px 0; }
-.hs-shot figcaption { display: flex; flex-wrap: wrap; align-items: center; }
-.hs-meta { flex-basis: 100%; }
-.hs-badge { font-size: 0.8em; background: #1f3a5f; color: #fff; padding: 1px 6px; border-radius: 4px; }
-.hs-demo { font-size: 0.8em; background: #b35c00; color: #fff; padding: 1px 6px; border-radius: 4px; }
-.hs-button { display: inline-block; padding: 8px 14px; border-radius: 6px; background: #1f3a5f; color: #fff !important;
-             text-decoration: none; }
-.hs-table { overflow-x: auto; } .hs-table table { font-size: 0.9em; }
-#hs-model { padding: 10px 14px; border-radius: 6px; border-left: 5px solid #1f3a5f; background: #eef3f8; }
-#hs-model[data-state=unavailable] { border-left-color: #b35c00; background: #fff4e5; }
-#hs-model[data-state=ready] { border-left-color: #2e7d32; background: #eef7ee; }
-#hs-receipt pre { white-space: pre-wrap; word-break: break-all; max-height: 320px; overflow: auto; font-size: 0.8em; }
-"""
+# The page's stylesheet and script live beside this module as plain files (web/studio.css, web/studio.js):
+# the script is served at /studio.js so that the Content-Security-Policy needs no 'unsafe-inline'.
+_HERE = Path(__file__).resolve().parent
+CSS = (_HERE / "studio.css").read_text(encoding="utf-8")
+STUDIO_JS = (_HERE / "studio.js").read_text(encoding="utf-8")
 
-# The page's own script, served as a file (/studio.js) so that the Content-Security-Policy needs no
-# 'unsafe-inline'. It counts the erasure times down in the browser (no server tick needed), keeps the
-# return key in this tab's sessionStorage (so a reload restores the session), builds the private link
-# from the page's own address, offers copy / save, and warns before leaving with an unsaved key
-# while a job runs or headshots exist.
-STUDIO_JS = """
-(() => {
-  const KEY = 'hs-return-key', SAVED = 'hs-return-key-saved';
-  const link = (code) => location.origin + location.pathname + '#key=' + code;
-  const panel = () => document.querySelector('#hs-returnkey[data-code]');
-  const markSaved = (how) => {
-    sessionStorage.setItem(SAVED, '1');
-    const p = panel(); if (p) p.dataset.saved = 'true';
-    const note = document.getElementById('hs-key-saved'); if (note) note.textContent = how;
-  };
-  const syncPanel = () => {
-    const p = panel(); if (!p) return;
-    sessionStorage.setItem(KEY, p.dataset.code);
-    const input = document.getElementById('hs-key-link');
-    if (input && !input.value) input.value = link(p.dataset.code);
-    if (sessionStorage.getItem(SAVED)) p.dataset.saved = 'true';
-  };
-  document.addEventListener('click', (event) => {
-    const p = panel(); if (!p) return;
-    if (event.target.closest('[data-hs-copy]')) {
-      const text = link(p.dataset.code);
-      const done = () => markSaved('Link copied. Keep it somewhere safe.');
-      if (navigator.clipboard && window.isSecureContext) navigator.clipboard.writeText(text).then(done, done);
-      else { const input = document.getElementById('hs-key-link'); input.select(); document.execCommand('copy'); done(); }
-    } else if (event.target.closest('[data-hs-save]')) {
-      const text = ['Headshot Studio: your private key', '', 'Link: ' + link(p.dataset.code), 'Code: ' + p.dataset.code, '',
-        'Open the link (or enter the code on the studio page) to come back to your headshots.',
-        'Nobody, including the studio, can recover this key. Without it your data is erased on schedule.', ''].join(String.fromCharCode(10));
-      const a = document.createElement('a');
-      a.href = URL.createObjectURL(new Blob([text], {type: 'text/plain'}));
-      a.download = 'headshot-studio-private-key.txt';
-      document.body.appendChild(a); a.click(); a.remove();
-      markSaved('Saved as a file.');
-    }
-  });
-  // Something to lose: a job in line or running (its status shows a place in line or a percentage),
-  // or headshots in the gallery. Only then, and only while the key is unsaved, does leaving warn.
-  const somethingToLose = () => Boolean(document.querySelector('#hs-gallery .hs-shot')) ||
-    /Waiting for the GPU|In line|\u00b7 \d+%/.test(document.querySelector('#hs-status textarea')?.value || '');
-  window.addEventListener('beforeunload', (event) => {
-    const p = panel();
-    if (p && p.dataset.saved !== 'true' && somethingToLose()) { event.preventDefault(); event.returnValue = ''; }
-  });
-  // After the person adds, removes or replaces a photo, the photo check that answers it takes the focus and
-  // comes into view (it replaces the upload's own progress, which would otherwise leave focus at the top).
-  let photoActionAt = 0, lastCheck = null;
-  ['change', 'drop', 'click'].forEach((type) => document.addEventListener(type, (event) => {
-    if (event.target.closest && event.target.closest('#hs-photo-area')) photoActionAt = Date.now();
-  }, true));
-  new MutationObserver(() => {
-    const check = document.querySelector('#hs-screening');
-    if (!check || check === lastCheck) return;
-    lastCheck = check;
-    if (Date.now() - photoActionAt > 120000) return;
-    photoActionAt = 0;
-    const summary = check.querySelector('[role=status]');
-    if (summary) { summary.focus({preventScroll: true}); summary.scrollIntoView({block: 'center'}); }
-  }).observe(document.body, {childList: true, subtree: true});
-  // The gallery: enlarge in a dialog (Escape or the button closes it, focus returns to the picture), and
-  // favourites kept in this browser only, with "Download favourites" asking the studio for just those.
-  const FAVS = 'hs-favourites';
-  const favs = () => { try { return new Set(JSON.parse(localStorage.getItem(FAVS) || '[]')); } catch (e) { return new Set(); } };
-  const syncFavs = () => {
-    const chosen = favs(), shown = [];
-    document.querySelectorAll('#hs-gallery .hs-shot[data-shot]').forEach((fig) => {
-      const on = chosen.has(fig.dataset.shot), star = fig.querySelector('[data-hs-star]');
-      if (on) shown.push(fig.dataset.shot);
-      if (star && star.getAttribute('aria-pressed') !== String(on)) {
-        star.setAttribute('aria-pressed', String(on)); star.textContent = (on ? '★' : '☆') + ' Favourite';
-      }
-    });
-    const zip = document.getElementById('hs-fav-zip');
-    if (zip) { zip.hidden = !shown.length; zip.href = zip.dataset.base + shown.join(','); }
-  };
-  let dialog = null, opener = null;
-  const enlarge = (img) => {
-    if (!dialog) {
-      dialog = document.createElement('dialog'); dialog.id = 'hs-lightbox';
-      dialog.setAttribute('aria-label', 'Enlarged headshot');
-      dialog.innerHTML = '<img alt=""><p><button type="button" class="hs-button" data-hs-close>Close</button></p>';
-      dialog.addEventListener('close', () => { if (opener) opener.focus(); });
-      document.body.appendChild(dialog);
-    }
-    opener = img.closest('button');
-    const big = dialog.querySelector('img'); big.src = img.src; big.alt = img.alt;
-    dialog.showModal(); dialog.querySelector('[data-hs-close]').focus();
-  };
-  document.addEventListener('click', (event) => {
-    const open = event.target.closest('[data-hs-enlarge]');
-    if (open) { enlarge(open.querySelector('img')); return; }
-    if (event.target.closest('[data-hs-close]')) { dialog.close(); return; }
-    if (dialog && event.target === dialog) { dialog.close(); return; }  // a click on the backdrop
-    const star = event.target.closest('[data-hs-star]');
-    if (star) {
-      const id = star.closest('[data-shot]').dataset.shot, chosen = favs();
-      if (chosen.has(id)) chosen.delete(id); else chosen.add(id);
-      localStorage.setItem(FAVS, JSON.stringify([...chosen]));
-      syncFavs();
-    }
-  });
-  setInterval(syncFavs, 500);
-  // Gradio's own markup, made to pass axe-core: a labelled placeholder div needs a role, and the upload
-  // area's accessible name must include its visible words ("Drop File Here - or - Click to Upload").
-  const fixGradioMarkup = () => {
-    document.querySelectorAll('div.empty[aria-label]:not([role])').forEach((el) => el.setAttribute('role', 'img'));
-    document.querySelectorAll('.upload-container[aria-label]').forEach((el) => el.removeAttribute('aria-label'));
-  };
-  new MutationObserver(fixGradioMarkup).observe(document.body, {childList: true, subtree: true});
-  fixGradioMarkup();
-  setInterval(syncPanel, 500);
-  const fmt = (s) => { s = Math.max(0, Math.floor(s)); const d = Math.floor(s / 86400), h = Math.floor(s % 86400 / 3600),
-    m = Math.floor(s % 3600 / 60), r = s % 60;
-    return d ? `${d} d ${h} h ${m} min` : h ? `${h} h ${m} min` : `${m} min ${String(r).padStart(2, '0')} s`; };
-  const tick = () => document.querySelectorAll('[data-seconds-left]').forEach((el) => {
-    if (!el.dataset.deadline) el.dataset.deadline = Date.now() / 1000 + Number(el.dataset.secondsLeft);
-    const left = Number(el.dataset.deadline) - Date.now() / 1000;
-    el.textContent = left > 0 ? fmt(left) : 'now (erasing)';
-  });
-  setInterval(tick, 1000);
-})();
-"""
 
 QUEUE_NOTE = ("One set of headshots is made at a time on this studio's single GPU. If other people are ahead of "
               "you, the status shows your place in line, and your job starts by itself. You can close this page "
