@@ -462,6 +462,21 @@ class StudioHandlers:
         async for update in self._follow(job, request, progress):
             yield update
 
+    async def resume_job(self, state: Any, request: gr.Request, progress: gr.Progress = gr.Progress()):
+        """Start again the job a restart interrupted, as it was: its styles, count and kind (a "more like this"
+        job stays one, and trains nothing)."""
+        import anyio
+        from functools import partial
+        session_id = self._owned(state, request)
+        job = self.line.job_of(session_id) if session_id else None
+        if job is None or job.state != INTERRUPTED:
+            raise UserError("Nothing to resume.", code="nothing_to_resume")
+        admit = partial(self._admit, job.style_ids, job.count, state, request, reuse_adapter=job.reuse_adapter)
+        again = await anyio.to_thread.run_sync(admit)
+        progress(0.0, desc="In line")
+        async for update in self._follow(again, request, progress):
+            yield update
+
     async def _follow(self, job: Job, request: gr.Request, progress: Any = None):
         """Yield (gallery, status, my data) while the job runs, then its result. The job never depends on this."""
         import anyio

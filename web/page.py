@@ -272,7 +272,8 @@ def connect_job_events(page: Page, handlers: StudioHandlers) -> None:
     page.stop.click(shown(handlers.cancel), inputs=[page.session], outputs=[page.status], **PRIVATE, **QUICK)
     page.resume.click(shown(handlers.resume), inputs=[page.session], outputs=[page.styles, page.count],
                       **PRIVATE, **QUICK).success(**during).then(
-        shown_stream(handlers.generate), **PRIVATE, **watched).then(**_buttons_after_job(page, handlers))
+        shown_stream(handlers.resume_job), inputs=[page.session], outputs=watched["outputs"], concurrency_limit=None,
+        show_progress_on=[page.status], **PRIVATE).then(**_buttons_after_job(page, handlers))
 
 
 def connect_end_events(page: Page, handlers: StudioHandlers) -> None:

@@ -104,7 +104,7 @@ def test_the_owner_comes_back_with_their_key_sees_interrupted_and_resumes_to_a_g
 
     resumed = elsewhere.call("resume", [None])
     assert resumed.success and resumed.data == [["corporate_grey"], 1]  # the styles and count it had
-    made = elsewhere.call("generate", [*resumed.data, None])
+    made = elsewhere.call("resume_job", [None])  # what the page's Resume runs next: the job as it was
     assert made.success, made.error
     assert made.data[0].count("hs-shot") == 1 and "1 headshot ready" in made.data[1]
     assert jobs(server)[restarted["trainee_id"]] == "done"
