@@ -154,7 +154,7 @@ def build_app(settings: Settings) -> "FastAPI":
     def media_route(token: str, request: Request) -> Response:
         grant = grants.resolve(token, clients.check(request.cookies.get(CLIENT_COOKIE)))
         if grant is None:  # unknown token, or not this browser's: the same answer, so nothing leaks
-            return Response("Not found.", status_code=404)
+            return Response("Not found.", status_code=404, media_type="text/plain")
         owner_key = presence.key_of(grant.session_id)  # only while one of the owner's pages is open
         try:
             if grant.kind == "headshot" and "size" in request.query_params:  # one size, made in memory, marked
@@ -164,7 +164,7 @@ def build_app(settings: Settings) -> "FastAPI":
                 # are made at once; the rest are told to retry, at once, without holding a thread.
                 if not derived_sizes.acquire(blocking=False):
                     return Response("Many downloads are being prepared right now. Please try again in a moment.",
-                                    status_code=429, headers={"Retry-After": "2"})
+                                    status_code=429, media_type="text/plain", headers={"Retry-After": "2"})
                 try:
                     data, name = studio.headshot_download(grant.session_id, grant.blob_id,
                                                           request.query_params["size"][:8], owner_key)
@@ -183,10 +183,11 @@ def build_app(settings: Settings) -> "FastAPI":
             else:
                 data, name = studio.export(grant.session_id, owner_key=owner_key), "my-data.zip"
         except UserError as exc:
-            return Response(exc.message, status_code=410)
+            # text/plain: the message may quote a few characters of the query (an unknown size); never HTML.
+            return Response(exc.message, status_code=410, media_type="text/plain")
         except Exception as exc:  # e.g. the blob was erased a moment ago
             log.error("media %s failed: %s", grant.kind, type(exc).__name__)
-            return Response("Not found.", status_code=404)
+            return Response("Not found.", status_code=404, media_type="text/plain")
         return Response(data, media_type="application/zip",
                         headers={"Content-Disposition": f'attachment; filename="{name}"'})
 

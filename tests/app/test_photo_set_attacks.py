@@ -247,6 +247,22 @@ def test_a_value_where_a_file_or_choice_belongs_is_one_neutral_message(server, b
     assert healthy(server) and visitor.delete_now().success
 
 
+def test_the_set_cannot_grow_past_twice_the_most_photos_however_it_is_added(server, browsers, clean_log):
+    """Adding keeps what was there: 40 entries (refused ones too) at most, then every addition is refused whole."""
+    visitor = browsers(fresh())
+    assert visitor.consent().success
+    for _ in range(2):  # 20 unreadable files at a time: each screened at once, each an entry of the set
+        answer = visitor.call("upload", [visitor.file_data(visitor.upload(*[b""] * 20).json()), None])
+        assert answer.success, answer.error
+    assert len(photo_ids(answer.data[0])) == 40
+    one_more = visitor.call("upload", [visitor.file_data(visitor.upload(b"").json()), None])
+    assert not one_more.success and "would have 41 photos" in one_more.error
+    [ref] = visitor.upload(b"").json()
+    still = visitor.call("replace_photo", [visitor.file_data([ref])[0], photo_ids(answer.data[0])[0], None])
+    assert still.success and len(photo_ids(still.data[0])) == 40  # a replacement takes its place, it adds nothing
+    assert server.files(server.gradio_temp_dir) == [] and visitor.delete_now().success
+
+
 # --- 2. replace with what is not a photo -------------------------------------------------------------
 
 @pytest.mark.parametrize("content", [b"", PDF, png_bomb(), b"\xff\xd8\xff" + b"\0" * 5000],
@@ -445,6 +461,7 @@ def test_an_unknown_size_is_a_short_message_and_reads_nothing(server, gallery, c
     started = time.monotonic()
     response = owner.http.get(f"/media/{tokens[0]}", params={"size": size})
     assert response.status_code == 410 and b"no download size" in response.content
+    assert response.headers["content-type"].startswith("text/plain")  # it may quote 8 characters: never as HTML
     assert len(response.content) < 200 and time.monotonic() - started < 2
     assert healthy(server)
 
@@ -525,6 +542,17 @@ def test_drafts_are_bounded_in_count_and_in_time():
     assert drafts.get("s0") is None and drafts.get("s9999") is not None  # the least recently edited went first
     now[0] += 1801
     assert len(drafts) == 0 and drafts.get("s9999") is None
+
+
+def test_the_photos_held_in_all_drafts_together_are_bounded_too():
+    """32 drafts of 40 entries each (the most a set may hold) would be ~7 GB of pixels: the total is bounded."""
+    drafts = PhotoDrafts()
+    for i in range(100):
+        drafts.put(f"s{i}", PhotoDraft(tuple(object() for _ in range(40))))
+        assert drafts.photos_held() <= 32 * 20
+    assert drafts.get("s99") is not None and drafts.photos_held() == 16 * 40  # the newest stay whole
+    drafts.forget_session("s99")
+    assert drafts.photos_held() == 15 * 40
 
 
 def test_many_browsers_making_drafts_evict_the_oldest_and_memory_stays_bounded(server, browsers, faces_dir, clean_log):
