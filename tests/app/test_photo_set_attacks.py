@@ -384,6 +384,21 @@ def test_a_replace_racing_a_new_job_never_leaves_a_model_of_photos_no_longer_in_
     assert visitor.delete_now().success
 
 
+@pytest.mark.parametrize("delay", [0.0, 0.6, 1.2])
+def test_delete_now_during_a_job_leaves_no_blob_of_the_session(server, browsers, faces_dir, clean_log, delay):
+    """Erased while in line, while training or while sealing: nothing of the session is left, in the index or on disk."""
+    before = blob_rows(server)
+    visitor, _ = with_photos(browsers, faces_dir, fresh())
+    session_id = new_session(before, blob_rows(server))
+    assert visitor.join("generate", [["corporate_grey", "executive_dark"], 2, None]).status_code == 200
+    time.sleep(delay)
+    assert visitor.delete_now().success
+    time.sleep(2.5)  # whatever the job was doing has ended by now (a whole run takes ~2 s here)
+    assert session_id not in blob_rows(server)
+    vault_is_consistent(server)
+    assert healthy(server)
+
+
 def _style_refs(browser: RawBrowser) -> list[str]:
     for component in browser.config["components"]:
         if component.get("props", {}).get("elem_id") == "hs-styles":
