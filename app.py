@@ -36,6 +36,8 @@ if TYPE_CHECKING:  # imported for real only after the environment is set (see ma
     from pipeline.studio import Studio
 
 log = logging.getLogger("app")
+# Downloads at a derived size made at once, for everyone together (each is ~0.1-0.3 s of CPU); see `media_route`.
+DERIVED_SIZES_AT_ONCE = 2
 
 # --- the server -----------------------------------------------------------------------------------
 
@@ -146,16 +148,28 @@ def build_app(settings: Settings) -> "FastAPI":
     def studio_js() -> Response:  # the page's own script, a file so that the CSP needs no 'unsafe-eval'
         return Response(STUDIO_JS, media_type="text/javascript")
 
+    derived_sizes = threading.BoundedSemaphore(DERIVED_SIZES_AT_ONCE)
+
     @app.get("/media/{token}")
     def media_route(token: str, request: Request) -> Response:
         grant = grants.resolve(token, clients.check(request.cookies.get(CLIENT_COOKIE)))
         if grant is None:  # unknown token, or not this browser's: the same answer, so nothing leaks
-            return Response("Not found.", status_code=404)
+            return Response("Not found.", status_code=404, media_type="text/plain")
         owner_key = presence.key_of(grant.session_id)  # only while one of the owner's pages is open
         try:
             if grant.kind == "headshot" and "size" in request.query_params:  # one size, made in memory, marked
-                data, name = studio.headshot_download(grant.session_id, grant.blob_id,
-                                                      request.query_params["size"][:8], owner_key)
+                # Each derived size is resized, face-cropped and marked again (C2PA + watermark): CPU work that any
+                # owner can ask for in a loop, in the thread pool every sync route shares (/healthz included). Found
+                # by tests/app/test_photo_set_attacks.py: 48 parallel requests held /healthz past 3 s. At most a few
+                # are made at once; the rest are told to retry, at once, without holding a thread.
+                if not derived_sizes.acquire(blocking=False):
+                    return Response("Many downloads are being prepared right now. Please try again in a moment.",
+                                    status_code=429, media_type="text/plain", headers={"Retry-After": "2"})
+                try:
+                    data, name = studio.headshot_download(grant.session_id, grant.blob_id,
+                                                          request.query_params["size"][:8], owner_key)
+                finally:
+                    derived_sizes.release()
                 return Response(data, media_type=media_type(data),
                                 headers={"Content-Disposition": f'attachment; filename="{name}"'})
             if grant.kind == "headshot":
@@ -169,10 +183,11 @@ def build_app(settings: Settings) -> "FastAPI":
             else:
                 data, name = studio.export(grant.session_id, owner_key=owner_key), "my-data.zip"
         except UserError as exc:
-            return Response(exc.message, status_code=410)
+            # text/plain: the message may quote a few characters of the query (an unknown size); never HTML.
+            return Response(exc.message, status_code=410, media_type="text/plain")
         except Exception as exc:  # e.g. the blob was erased a moment ago
             log.error("media %s failed: %s", grant.kind, type(exc).__name__)
-            return Response("Not found.", status_code=404)
+            return Response("Not found.", status_code=404, media_type="text/plain")
         return Response(data, media_type="application/zip",
                         headers={"Content-Disposition": f'attachment; filename="{name}"'})
 

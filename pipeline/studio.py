@@ -97,6 +97,10 @@ class Studio:
         # by delete-now and by the identity schedule alike.
         self.drafts = PhotoDrafts()
         self.erasure.hooks.append(self.drafts.forget_session)
+        # Called with the session id under the session's lock, just before an edit changes the set: each may refuse
+        # (raise a UserError). The app refuses while a job of the session is in line: the check a handler makes
+        # when an edit starts is not enough, as a job can be admitted while the new photos are being screened.
+        self.edit_guards: list[Callable[[str], None]] = []
         self.provenance = Provenance.from_settings(settings)
         self.styles: dict[str, Style] = load_styles()
         self.limits = IngestLimits.from_settings(settings)
@@ -189,6 +193,8 @@ class Studio:
                for v in screen_files(files, self.limits, self.rules, preview=preview_jpeg)]
         with self.erasure.lock_for(session_id):  # erasure waits for an edit in progress, and the reverse
             require_consent(self.db, session_id)  # erased while we screened: nothing is kept
+            for guard in self.edit_guards:  # e.g. a job admitted while we screened: nothing is changed
+                guard(session_id)
             draft = self._draft(session_id)
             photos = change(list(draft.photos), new)
             if len(photos) > 2 * self.rules.max_photos:
@@ -289,7 +295,10 @@ class Studio:
         `model_id` overrides the configured base model (the demo model, chosen by the person)."""
         require_consent(self.db, session_id)
         styles = [self.style(style_id) for style_id in style_ids]
-        screened = self.sealed_photos(session_id)
+        # Under the session's lock: the whole set as sealed, never half of one an edit is sealing again
+        # (an edit waits, then sees this job in line and is refused: see `edit_guards`).
+        with self.erasure.lock_for(session_id):
+            screened = self.sealed_photos(session_id)
         base = self.base_model(model_id)
         audit_id = self.vault.audit_id(session_id)
         audit.record_event(self.db, audit_id, audit.TRAINING_STARTED, self.clock(), photos=len(screened))
@@ -373,10 +382,13 @@ class Studio:
         if owner_key is None and self.vault.held_by_owner(session_id, HEADSHOTS):
             raise OwnerKeyRequired()
         seed = self._unused_seed(session_id, style_ids, owner_key)
-        adapter = adapter_from_bytes(self.vault.open(session_id, self.vault.blobs(session_id, "adapter")[-1].id))
+        with self.erasure.lock_for(session_id):  # the adapter and the set it was trained on, read together
+            if not self.can_make_more(session_id):  # an edit sealed a new set (and shredded the model) meanwhile
+                raise self._adapter_gone(session_id)
+            adapter = adapter_from_bytes(self.vault.open(session_id, self.vault.blobs(session_id, "adapter")[-1].id))
+            references = [np.array(json.loads(self.vault.open(session_id, ref.id))["embedding"])
+                          for ref in self.vault.blobs(session_id, "embedding")]
         base = self.base_model(self._model_for(adapter, model_id))
-        references = [np.array(json.loads(self.vault.open(session_id, ref.id))["embedding"])
-                      for ref in self.vault.blobs(session_id, "embedding")]
         if not references:
             raise self._adapter_gone(session_id)
         outputs = more_headshots(

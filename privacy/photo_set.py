@@ -9,8 +9,8 @@ that is wrong instead of uploading all of them again:
     PhotoDrafts.get / put      the set being edited, per session (LRU, bounded, with a lifetime)
     forget_session             an erasure hook: delete-now and the identity schedule drop it at once
 
-A draft lives at most `ttl_seconds` after its last edit and at most `capacity` drafts are held
-(the least recently edited goes first); a person whose draft went sees their sealed set again
+A draft lives at most `ttl_seconds` after its last edit and at most `capacity` drafts, holding at most
+`max_photos` photos together, are held (the least recently edited goes first); a person whose draft went sees their sealed set again
 if there is one (rebuilt from the vault), or starts the set again. Nothing here is ever written
 to disk. Each photo gets a random id so that the page can name "this photo" across edits.
 """
@@ -34,6 +34,10 @@ PREVIEW_PX = 160  # long side of the owner's thumbnails
 # ~5 MB of pixels per photo at the stored size (1536 px): 32 drafts of 20 photos stay under ~3.5 GB in the
 # worst case, and a draft is only held while someone is between an incomplete set and a sealed one.
 DRAFT_CAPACITY = 32
+# A draft may hold up to twice the most photos (refused ones count, and a screened one keeps its pixels), so 32
+# drafts alone could hold 32 x 40 photos (~7 GB), twice the bound above, from one address within its upload limits
+# (tests/app/test_photo_set_attacks.py). The photos held in all drafts together are bounded too: 32 x 20.
+DRAFT_PHOTOS_HELD = DRAFT_CAPACITY * 20
 DRAFT_TTL_SECONDS = 30 * 60
 
 
@@ -73,9 +77,10 @@ class PhotoDraft:
 
 class PhotoDrafts:
     def __init__(self, capacity: int = DRAFT_CAPACITY, ttl_seconds: float = DRAFT_TTL_SECONDS,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, max_photos: int = DRAFT_PHOTOS_HELD) -> None:
         self._drafts: OrderedDict[str, tuple[float, PhotoDraft]] = OrderedDict()
-        self._capacity, self._ttl, self._clock = capacity, ttl_seconds, clock
+        self._capacity, self._ttl, self._clock, self._max_photos = capacity, ttl_seconds, clock, max_photos
+        self._photos = 0  # held in all drafts together
         self._lock = threading.Lock()
 
     def get(self, session_id: str) -> PhotoDraft | None:
@@ -86,15 +91,26 @@ class PhotoDrafts:
 
     def put(self, session_id: str, draft: PhotoDraft) -> None:
         with self._lock:
-            self._drafts.pop(session_id, None)
+            self._drop(session_id)
             self._drafts[session_id] = (self._clock(), draft)
-            while len(self._drafts) > self._capacity:
-                self._drafts.popitem(last=False)
+            self._photos += len(draft.photos)
+            while len(self._drafts) > 1 and (len(self._drafts) > self._capacity or self._photos > self._max_photos):
+                self._drop(next(iter(self._drafts)))  # the least recently edited; the newest always stays
 
     def forget_session(self, session_id: str) -> None:
         """Erasure hook: the session's photos leave memory with its vault keys."""
         with self._lock:
-            self._drafts.pop(session_id, None)
+            self._drop(session_id)
+
+    def photos_held(self) -> int:
+        with self._lock:
+            self._expire()
+            return self._photos
+
+    def _drop(self, session_id: str) -> None:
+        held = self._drafts.pop(session_id, None)
+        if held is not None:
+            self._photos -= len(held[1].photos)
 
     def __len__(self) -> int:
         with self._lock:
@@ -104,4 +120,4 @@ class PhotoDrafts:
     def _expire(self) -> None:
         deadline = self._clock() - self._ttl
         while self._drafts and next(iter(self._drafts.values()))[0] < deadline:
-            self._drafts.popitem(last=False)
+            self._drop(next(iter(self._drafts)))

@@ -158,6 +158,8 @@ class StudioHandlers:
         self._jobs_by_address: dict[str, list[Job]] = {}
         self._jobs_lock = threading.Lock()
         self.jobs_per_address = max(1, -(-settings.queue_size // 3))
+        # Checked again under the session's lock just before an edit changes the set (see `_editable_set`).
+        studio.edit_guards.append(self._refuse_while_job)
 
     # --- who is asking --------------------------------------------------------------------------------
     def client_of(self, request: gr.Request | None) -> str | None:
@@ -374,10 +376,19 @@ class StudioHandlers:
             raise ConsentRequired()
         if charge:  # screening costs CPU; removing a photo costs none
             self.upload_limits.charge(self.client_of(request), self.address_of(request))
+        self._refuse_while_job(session_id)  # at once, before screening; and again when the set changes
+        return session_id
+
+    def _refuse_while_job(self, session_id: str) -> None:
+        """No edit while a job of the session is in line: it trains on the set as it was when it started.
+
+        Also a `Studio.edit_guards` hook: a job admitted while an edit's photos were being screened (found by
+        tests/app/test_photo_set_attacks.py) trained on the old set while the new one was sealed, and its model
+        of the replaced photo was kept beside the new set.
+        """
         if self._job_active(session_id):
             raise Busy("Your headshots are being made from these photos right now. Wait until they are ready, "
                        "or press Cancel, then change your photos. Nothing was changed.")
-        return session_id
 
     def _photo_outputs(self, session_id: str, request: gr.Request, report: Any, *, files_reset: bool = False):
         """Outputs: photo check, (upload,) make, my data, photo choice, its row, more-like-this."""

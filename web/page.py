@@ -116,6 +116,7 @@ def build_demo(settings: "Settings", handlers: StudioHandlers) -> gr.Blocks:
         connect_job_events(page, handlers)
         connect_end_events(page, handlers)
     demo.queue(max_size=GRADIO_QUEUE_EVENTS, api_open=False)
+    quiet_input_errors(demo)
     return demo
 
 
@@ -290,6 +291,31 @@ def connect_end_events(page: Page, handlers: StudioHandlers) -> None:
         **_buttons_after_job(page, handlers))
     page.to_check.upload(shown(handlers.verify), inputs=[page.to_check], outputs=[page.verdict], api_name="verify",
                          concurrency_limit=2, concurrency_id="screening")
+# One answer for a value the page itself never sends (a style it does not list, a count off the slider, a file
+# field that is not a file, the wrong number of inputs): the protocol is an API, and such a request is a caller's.
+REFUSED_INPUT = "This request could not be read: one of its values is not one this page offers. Please reload the page."
+
+
+def quiet_input_errors(demo: gr.Blocks) -> None:
+    """Gradio's own input checks answer a caller's bad value without a traceback (and the value) in the log.
+
+    Gradio 6.31 checks inputs in `Blocks.preprocess_data` (component `preprocess`, file-data validation, input
+    count) before any handler runs, and its queue prints the full traceback of every such failure, message and
+    sent value included: an unknown style, a count of 10**9 or `[123]` for a file each left one in the server log.
+    Those are the caller's errors, not ours: they become one neutral `gr.Error` that prints nothing. Only the
+    input side is wrapped; a failure in a handler or in output processing still reaches `shown` / the log.
+    """
+    check_inputs = demo.preprocess_data
+
+    async def preprocess_data(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return await check_inputs(*args, **kwargs)
+        except Exception:
+            raise gr.Error(REFUSED_INPUT, title="Please check", print_exception=False) from None
+
+    demo.preprocess_data = preprocess_data  # type: ignore[method-assign]
+
+
 
 
 def buttons_during_job():

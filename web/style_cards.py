@@ -114,7 +114,7 @@ def _illustration(index: int, style: Style) -> str:
 
 STYLE_CARDS_CSS = """
 .hs-cards { list-style: none; margin: 0; padding: 0; display: grid; gap: 12px;
-            grid-template-columns: repeat(auto-fill, minmax(min(150px, 100%), 1fr));
+            grid-template-columns: repeat(auto-fill, minmax(min(136px, 100%), 1fr));
             min-width: 0; max-width: 100%; box-sizing: border-box; }
 .hs-card { min-width: 0; max-width: 100%; box-sizing: border-box; margin: 0; padding: 8px;
            border: 1px solid #c9ced6; border-radius: 8px; background: #ffffff; color: #1b1f24;
@@ -122,6 +122,8 @@ STYLE_CARDS_CSS = """
 .hs-card:focus-within { outline: 3px solid #1f3a5f; outline-offset: 2px; }
 .hs-card-figure { margin: 0; min-width: 0; }
 .hs-card-art { display: block; width: 100%; max-width: 100%; height: auto; border-radius: 6px; }
+/* Gradio's prose styles lay paragraphs inline inside an HTML component: each part of a card is a line of its own. */
+.hs-card-note, .hs-card-name, .hs-card-desc, .hs-card-label { display: block; }
 .hs-card-note { margin: 4px 0 0; font-size: 0.75em; color: #4a5058; }
 .hs-card-name { margin: 6px 0 2px; font-weight: 600; line-height: 1.3; }
 .hs-card-desc { margin: 0; font-size: 0.9em; line-height: 1.35; }
