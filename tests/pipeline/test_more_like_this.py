@@ -70,8 +70,9 @@ def trained_session(studio: Studio, faces_dir, styles=("linkedin_classic",), cou
     return session_id, owner_key
 
 
-def test_more_like_this_trains_nothing_and_adds_new_marked_headshots(studio, faces_dir, forbid_training):
+def test_more_like_this_trains_nothing_and_adds_new_marked_headshots(studio, clock, faces_dir, forbid_training):
     session_id, owner_key = trained_session(studio, faces_dir)
+    clock.now += 1  # a later run (the gallery lists runs by when they were made, newest first)
     training_calls = forbid_training()
     [adapter_before] = studio.vault.blobs(session_id, "adapter")
     before = studio.headshots(session_id, owner_key)
@@ -84,7 +85,7 @@ def test_more_like_this_trains_nothing_and_adds_new_marked_headshots(studio, fac
     assert studio.vault.blobs(session_id, "adapter") == [adapter_before]  # same blob, same ciphertext digest
     after = studio.headshots(session_id, owner_key)
     assert len(after) == len(before) + 2
-    assert [h.blob_id for h in after[len(before):]] == [h.blob_id for h in run.delivered]
+    assert [h.blob_id for h in after[:2]] == [h.blob_id for h in run.delivered]  # the newest run comes first
     assert {h.seed for h in before} == {0, 1} and {h.seed for h in run.delivered} == {2, 3}
     for shot in run.delivered:
         report = studio.provenance.verify_image(studio.headshot_bytes(session_id, shot.blob_id, owner_key))
