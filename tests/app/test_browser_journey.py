@@ -54,6 +54,9 @@ class Steps:
         from tests.app.axe import serious_violations
         self.count += 1
         self.dir.mkdir(parents=True, exist_ok=True)
+        # Gradio fades an output while its event is pending (a flashing opacity animation); a person sees the
+        # settled page, so axe looks at it once nothing is pending.
+        self.page.wait_for_function("!document.querySelector('.pending')", timeout=20_000)
         self.page.screenshot(path=str(self.dir / f"{self.count:02d}-{name}.png"), full_page=True)
         self.problems += serious_violations(self.page, self.axe, step=f"{self.count:02d}-{name}", report_dir=self.dir)
         scroll_width = self.page.evaluate("document.documentElement.scrollWidth")

@@ -133,7 +133,7 @@ def test_the_markup_needs_no_script_and_no_inline_style(page):
 
 
 def test_the_cards_css_is_a_grid_that_cannot_push_the_page_sideways():
-    assert "grid-template-columns: repeat(auto-fill, minmax(min(150px, 100%), 1fr))" in STYLE_CARDS_CSS
+    assert "grid-template-columns: repeat(auto-fill, minmax(min(136px, 100%), 1fr))" in STYLE_CARDS_CSS
     for rule in (".hs-cards", ".hs-card ", ".hs-swatches"):
         block = STYLE_CARDS_CSS.split(rule, 1)[1].split("}", 1)[0]
         assert "min-width: 0" in block and "max-width: 100%" in block, rule
