@@ -6,6 +6,10 @@ The configs follow the tiny components diffusers uses in its own pipeline tests
 seconds on a CPU. Weights are random but seeded: the same seed gives the same model.
 Outputs are noise-like images and must be labelled "demo" (`BaseModel.is_demo`).
 
+`save_tiny_face_adapter` writes a random-weight IP-Adapter "plus-face" for both families, with a
+tiny CLIP vision encoder, in h94/IP-Adapter's files and key names, so that Instant mode
+(pipeline/instant.py) loads it through diffusers' real `load_ip_adapter` path.
+
 The tokenizer is a real byte-level BPE CLIP tokenizer built from a vocabulary and
 merge list generated here. transformers v5 silently builds a 3-token dummy
 tokenizer when `vocab`/`merges` are missing, which would map every prompt to

@@ -158,7 +158,8 @@ def test_the_face_adapter_is_loaded_by_diffusers_during_generation_and_gone_afte
     def spying_render(base, *args, **kwargs):
         processors = list(base.pipe.unet.attn_processors.values())
         seen.append((sum(map(is_face_adapter_processor, processors)), base.pipe.image_encoder is not None,
-                     kwargs["pipe_kwargs"]["ip_adapter_image_embeds"][0].shape, kwargs["subject"]))
+                     kwargs["pipe_kwargs"]["ip_adapter_image_embeds"][0].shape, kwargs["subject"],
+                     {tuple(p.scale) for p in processors if is_face_adapter_processor(p)}))
         return real_render(base, *args, **kwargs)
 
     monkeypatch.setattr(instant_module, "render_styles", spying_render)
@@ -166,7 +167,8 @@ def test_the_face_adapter_is_loaded_by_diffusers_during_generation_and_gone_afte
     assert _pipe_is_plain(base.pipe)
     studio.instant_headshots(_session(studio), _files(face_bytes), ["linkedin_classic"], 1, keep=False)
 
-    [(ip_processors, has_encoder, embeds_shape, subject)] = seen
+    [(ip_processors, has_encoder, embeds_shape, subject, scales)] = seen
+    assert scales == {(studio.settings.face_adapter_scale,)} == {(0.7,)}  # HEADSHOT_FACE_ADAPTER_SCALE's default
     cross_attention = sum(name.endswith("attn2.processor") for name in base.pipe.unet.attn_processors)
     assert ip_processors == cross_attention > 0 and has_encoder
     # Both photos' embeddings are stacked (unconditional half first), not averaged into one.
@@ -294,3 +296,22 @@ def test_a_receipt_signed_before_the_identity_field_existed_stays_valid(studio):
                "policy_version": "v", "categories": {}, "keys_destroyed": 0, "earlier": {}}
     old = studio.erasure.signer.sign(payload)
     assert verify_receipt(old.to_json(), public_key=studio.erasure.signer.public_key).status == "valid"
+
+
+def test_the_tiny_face_adapter_has_the_real_repositorys_layout():
+    from pipeline.tiny import TINY_FACE_ADAPTER_FILES, TINY_IMAGE_ENCODER_FOLDER
+    files = instant_module.FACE_ADAPTER_FILES
+    assert {family: (f.subfolder, f.weight_name) for family, f in files.items()} == TINY_FACE_ADAPTER_FILES
+    assert {f.image_encoder_folder for f in files.values()} == {TINY_IMAGE_ENCODER_FOLDER}
+    # h94/IP-Adapter's real names (the SDXL plus-face adapter uses the ViT-H encoder of models/).
+    assert files["sdxl"].weight_name == "ip-adapter-plus-face_sdxl_vit-h.safetensors"
+    assert files["sd15"].weight_name == "ip-adapter-plus-face_sd15.safetensors"
+
+
+def test_instant_mode_refuses_an_sd2_base_before_loading_anything(tiny_sd):
+    import dataclasses
+    sd2 = dataclasses.replace(tiny_sd, family="sd2")
+    with pytest.raises(ModelUnavailable, match="1.5 or SDXL"):
+        with instant_module.face_adapter_loaded(sd2, TINY_FACE_ADAPTER, scale=0.7):
+            pass
+    assert _pipe_is_plain(tiny_sd.pipe)
