@@ -84,7 +84,8 @@ def face_adapter_loaded(base: BaseModel, adapter_id: str, *, scale: float,
                                "has no Stable Diffusion 2.x version). Use the studio mode instead, or set "
                                "HEADSHOT_BASE_MODEL to an SD 1.5 or SDXL model.")
     files = FACE_ADAPTER_FILES[base.family]
-    with base.lock, _adapter_source(adapter_id, files, base.is_demo, offline) as (source, local_only):
+    # The source is checked before the lock: a refusal must not wait for another session's generation.
+    with _adapter_source(adapter_id, files, base.is_demo, offline) as (source, local_only), base.lock:
         pipe = base.pipe
         feature_extractor = getattr(pipe, "feature_extractor", None)
         try:
@@ -171,7 +172,8 @@ def instant_headshots(base: BaseModel, screened: Sequence["ScreenedPhoto"], styl
     """`count_per_style` headshots per style conditioned on `screened`'s faces, scored and ranked (best first).
 
     Prompts portray a plain "person" (no trigger token: nothing was trained). Likeness is scored against
-    the photos' own face embeddings, as in Studio mode. Progress: "preparing" (adapter and embeddings), "generating", "scoring".
+    the photos' own face embeddings, as in Studio mode. Progress: "preparing" (adapter and embeddings),
+    "generating", "scoring".
     """
     if not screened:
         raise ValueError("no screened photos")

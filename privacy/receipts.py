@@ -224,7 +224,8 @@ def verify_receipt(data: bytes, public_key: Ed25519PublicKey | bytes | None = No
         return ReceiptCheck(INVALID, f"not a receipt: the JSON has a {exc}")
     except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         return ReceiptCheck(INVALID, "not a receipt: the file is not UTF-8 JSON")
-    if not isinstance(obj, dict) or "signature" not in obj or not (_FIELDS - _LATER_FIELDS <= set(obj) - {"signature"} <= _FIELDS):
+    fields = set(obj) - {"signature"} if isinstance(obj, dict) and "signature" in obj else None
+    if fields is None or not _FIELDS - _LATER_FIELDS <= fields <= _FIELDS:
         return ReceiptCheck(INVALID, "not a receipt: its fields differ from a deletion receipt's")
     if type(obj["version"]) is not int or obj["version"] != RECEIPT_VERSION:  # `True == 1` in Python
         return ReceiptCheck(INVALID, f"not a receipt this studio understands (version {RECEIPT_VERSION} expected)")
