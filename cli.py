@@ -1,7 +1,7 @@
 """Command-line entry points: the same functions the app calls, without a browser.
 
     python cli.py check PHOTO... [--json]        screen photos exactly as the app would
-    python cli.py run --photos DIR --style NAME --out DIR --consent [--base MODEL]
+    python cli.py run --photos DIR --style NAME --out DIR --consent [--base MODEL] [--mode instant]
     python cli.py audit [--json]                 residue audit of the data root
     python cli.py verify-receipt FILE            check a deletion receipt's signature
     python cli.py verify IMAGE [--json]          does an image carry our provenance?
@@ -18,6 +18,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Callable
 
 from settings import SettingsError, apply_privacy_environment, load_settings
 
@@ -100,6 +101,9 @@ def _register_run(sub) -> None:
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--count", type=int, default=None, help="headshots per style (default: HEADSHOT_IMAGES_PER_STYLE)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--mode", choices=("studio", "instant"), default="studio",
+                   help="studio: train a LoRA on the photos (minutes); instant: a face adapter, no training, "
+                        "nothing of the photos stored (seconds; HEADSHOT_FACE_ADAPTER)")
     p.add_argument("--consent", action="store_true",
                    help="I confirm these are photos of me, I am 18 or older, and I agree to the processing")
     p.set_defaults(func=cmd_run)
@@ -131,6 +135,14 @@ def cmd_run(args) -> int:
         session_id = studio.start_session()
         try:
             studio.give_consent(session_id, Attestations(own_photos=True, adult=True, purpose=True))
+            if args.mode == "instant":
+                # keep=False: the headshots come back marked and the (temporary) vault never holds them.
+                run = studio.instant_headshots(session_id, [p.read_bytes() for p in photo_files], args.style,
+                                               args.count or settings.images_per_style, keep=False,
+                                               seed=args.seed, progress=_print_progress)
+                kept = iter(shot.data for shot in run.unstored)
+                _write_run(args.out, studio, run, lambda: next(kept))
+                return _wrote(len(run.unstored), args.out, "nothing of the photos was stored")
             report = studio.upload(session_id, [p.read_bytes() for p in photo_files])
             for item, path in zip(report.items, photo_files):
                 verdict = "accepted" if item.accepted else f"rejected {item.code}: {item.message}"
@@ -141,7 +153,8 @@ def cmd_run(args) -> int:
                 return EXIT_NO
             run = studio.make_headshots(session_id, args.style, args.count or settings.images_per_style,
                                         seed=args.seed, progress=_print_progress)
-            _write_run(args.out, studio, session_id, run)
+            delivered = iter(run.delivered)
+            _write_run(args.out, studio, run, lambda: studio.headshot_bytes(session_id, next(delivered).blob_id))
         except UserError as exc:
             print(f"{exc.message} ({exc.code})", file=sys.stderr)
             return EXIT_NO
@@ -150,8 +163,11 @@ def cmd_run(args) -> int:
             args.out.mkdir(parents=True, exist_ok=True)
             (args.out / "deletion_receipt.json").write_bytes(receipt.to_json())
             studio.close()
-    print(f"Wrote {len(run.delivered)} headshots to {args.out}; the private vault was erased "
-          f"(receipt: {args.out / 'deletion_receipt.json'}).")
+    return _wrote(len(run.delivered), args.out, "the private vault was erased")
+
+
+def _wrote(count: int, out: Path, what: str) -> int:
+    print(f"Wrote {count} headshots to {out}; {what} (receipt: {out / 'deletion_receipt.json'}).")
     return EXIT_OK
 
 
@@ -160,14 +176,15 @@ def _print_progress(p) -> None:
     print(f"  {p.stage}: {p.fraction:4.0%}{eta}  {p.detail}", file=sys.stderr)
 
 
-def _write_run(out: Path, studio, session_id: str, run) -> None:
-    """Kept headshots from the vault; held-back ones (marked too) in held_back/; a JSON report of every output."""
+def _write_run(out: Path, studio, run, next_kept: Callable[[], bytes]) -> None:
+    """Kept headshots (`next_kept()` gives each one's marked bytes, in order); held-back ones (marked too) in
+    held_back/; a JSON report of every output."""
     (out / "held_back").mkdir(parents=True, exist_ok=True)
-    entries, delivered, demo = [], iter(run.delivered), studio.base_model().is_demo
+    entries, demo = [], studio.base_model().is_demo
     for index, output in enumerate(run.all_outputs, start=1):
         name = f"{index:02d}_{output.style_id}_seed{output.seed}.jpg"
         if output.kept:
-            data = studio.headshot_bytes(session_id, next(delivered).blob_id)
+            data = next_kept()
             path = out / name
         else:
             data = studio.provenance.mark_headshot(output.image, style_id=output.style_id,

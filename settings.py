@@ -78,6 +78,8 @@ class Settings:
     base_model: str = _setting("stabilityai/stable-diffusion-xl-base-1.0", "Base model: a hub id, a local diffusers directory, or tiny-sd / tiny-sdxl (random weights, offline demo).")
     device: str = _setting("auto", "Torch device: auto, cpu, cuda, cuda:N.")
     fp16_vae: str = _setting("", "fp16-safe VAE for an SDXL base on GPUs without native bf16 (T4, V100), where the model runs in fp16: a hub id or local diffusers VAE directory, e.g. madebyollin/sdxl-vae-fp16-fix. SDXL's own VAE overflows in fp16 and is run in fp32 there (force_upcast), costing memory. Empty means the model's own VAE; unused in bf16 or fp32 and for SD 1.5 / 2.x.")
+    face_adapter: str = _setting("h94/IP-Adapter", "Instant mode's tuning-free face adapter (IP-Adapter plus-face, Apache-2.0, with its CLIP ViT-H image encoder): a hub id or a local directory laid out like h94/IP-Adapter (models/image_encoder, models/ip-adapter-plus-face_sd15.safetensors, sdxl_models/ip-adapter-plus-face_sdxl_vit-h.safetensors), or tiny-ip-adapter (random weights, offline demo with tiny-sd / tiny-sdxl). SD 1.5 and SDXL bases only.")
+    face_adapter_scale: float = _setting(0.7, "How strongly Instant mode's face adapter steers the image toward the photos' face (IP-Adapter scale; 0 ignores the photos, above ~0.8 the prompt's outfit and background start to fade).", minimum=0.0, maximum=1.5)
     train_steps: int = _setting(0, "LoRA training steps; 0 scales with the number of photos.", minimum=0, maximum=10_000)
     images_per_style: int = _setting(4, "Headshots generated per chosen style.", minimum=1, maximum=16)
     likeness_threshold: float = _setting(0.5, "Lowest likeness score (0–1) for a headshot to be shown; weaker ones are held back.", minimum=0.0, maximum=1.0)

@@ -90,10 +90,8 @@ def generate_styles(base: BaseModel, adapter: Adapter, styles: Sequence[Style], 
     out_of_memory = False
     try:
         with adapter_loaded(base, adapter):
-            for i, style in enumerate(styles):
-                report = None if progress is None else (lambda done, total, i=i: progress(i, done, total))
-                results += _one_style(base, style, count=count, seed=seed, steps=steps, progress=report,
-                                      cancel=cancel)
+            results = render_styles(base, styles, count=count, seed=seed, steps=steps, progress=progress,
+                                    cancel=cancel)
     except torch.OutOfMemoryError:
         out_of_memory = True  # raised below, outside the handler, so the traceback's tensors die
     if out_of_memory:
@@ -103,11 +101,30 @@ def generate_styles(base: BaseModel, adapter: Adapter, styles: Sequence[Style], 
     return results
 
 
+def render_styles(base: BaseModel, styles: Sequence[Style], *, count: int, seed: int, steps: int | None = None,
+                  subject: str = f"{TRIGGER} {CLASS_WORD}", pipe_kwargs: dict | None = None,
+                  progress: Callable[[int, int, int], None] | None = None,
+                  cancel: threading.Event | None = None) -> list[GeneratedImage]:
+    """`count` images per style with whatever the caller has loaded into the pipeline (a LoRA, a face adapter).
+
+    `subject` is what the prompt portrays (the trained trigger token by default); `pipe_kwargs` go to every
+    pipeline call unchanged (e.g. Instant mode's `ip_adapter_image_embeds`). No lock, no loading: the caller
+    holds the base's lock and owns whatever it loaded.
+    """
+    results: list[GeneratedImage] = []
+    for i, style in enumerate(styles):
+        report = None if progress is None else (lambda done, total, i=i: progress(i, done, total))
+        results += _one_style(base, style, count=count, seed=seed, steps=steps, progress=report, cancel=cancel,
+                              subject=subject, pipe_kwargs=pipe_kwargs or {})
+    return results
+
+
 def _one_style(base: BaseModel, style: Style, *, count: int, seed: int, steps: int | None,
-               progress: Callable[[int, int], None] | None, cancel: threading.Event | None) -> list[GeneratedImage]:
+               progress: Callable[[int, int], None] | None, cancel: threading.Event | None,
+               subject: str = f"{TRIGGER} {CLASS_WORD}", pipe_kwargs: dict | None = None) -> list[GeneratedImage]:
     steps = steps or (DEMO_STEPS if base.is_demo else DEFAULT_STEPS[base.family])
     width, height = style.size_for(base.family, base.is_demo, base.resolution)
-    prompt = style.prompt(f"{TRIGGER} {CLASS_WORD}")
+    prompt = style.prompt(subject)
     negative = style.negative_prompt()
     total, done = count * steps, 0
     results: list[GeneratedImage] = []
@@ -140,7 +157,7 @@ def _one_style(base: BaseModel, style: Style, *, count: int, seed: int, steps: i
             images = base.pipe(prompt=[prompt] * n_in_batch, negative_prompt=[negative] * n_in_batch,
                                width=width, height=height, num_inference_steps=steps,
                                guidance_scale=GUIDANCE_SCALE, generator=generators,
-                               callback_on_step_end=on_step).images
+                               callback_on_step_end=on_step, **(pipe_kwargs or {})).images
         done = batch_end
         results += [GeneratedImage(image=im, style_id=style.id, seed=s, is_demo=base.is_demo)
                     for im, s in zip(images, seeds)]

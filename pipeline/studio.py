@@ -31,6 +31,7 @@ from sqlalchemy import func, select
 from pipeline import downloads
 from pipeline.adapter import Adapter, adapter_from_bytes, adapter_to_bytes, export_files
 from pipeline.engine import EngineProgress, ScoredHeadshot, make_headshots, more_headshots
+from pipeline.instant import instant_headshots
 from pipeline.model_state import ModelWarmUp
 from pipeline.models import BaseModel, ModelLoader, load_base
 from pipeline.styles import Style, UnknownStyle, load_styles, resolve_style
@@ -75,10 +76,24 @@ class KeyLookup:
     erased_at: float | None = None
 
 
+@dataclass(frozen=True)
+class UnstoredHeadshot:
+    """A finished headshot handed over and never stored (Instant mode, "don't keep anything"): marked bytes."""
+
+    data: bytes = dataclasses.field(repr=False)
+    style_id: str
+    seed: int
+    likeness: float
+    demo: bool
+
+
 @dataclass
 class HeadshotRun:
     delivered: list[DeliveredHeadshot]
     all_outputs: list[ScoredHeadshot]  # kept and held back, in memory only (the CLI shows held-back ones)
+    # Instant mode with keep=False: the kept headshots, marked, best first, stored nowhere (`delivered` is
+    # then empty: there is no blob to name). Empty for every run that keeps its headshots.
+    unstored: list[UnstoredHeadshot] = dataclasses.field(default_factory=list)
 
 
 class Studio:
@@ -228,6 +243,9 @@ class Studio:
                     self.vault.seal(session_id, "embedding", _face_record(sealed.id, photo.verdict.screened))
                     photo = DraftPhoto(photo.verdict, png)
                 kept.append(photo)
+            if accepted:  # the deletion receipt later says identity data was stored (privacy/erasure.py)
+                audit.record_event(self.db, self.vault.audit_id(session_id), audit.IDENTITY_SEALED, self.clock(),
+                                   photos=len(accepted))
         except OSError:
             # Disk full or read-only: never keep half a set the person was told failed.
             self.vault.shred(session_id, [IDENTITY])
@@ -338,6 +356,60 @@ class Studio:
         audit.record_event(self.db, audit_id, audit.HEADSHOTS_GENERATED, now,
                            count=len(delivered), held_back=len(outputs) - len(delivered), **audit_details)
         return delivered
+
+    # --- 3c. Instant mode: a face adapter, no training, nothing of the face stored ------------------
+    def instant_headshots(self, session_id: str, files: list[bytes], style_ids: list[str], count_per_style: int,
+                          *, keep: bool = True, owner_key: bytes | None = None, seed: int = 0,
+                          progress: Callable[[EngineProgress], None] | None = None,
+                          cancel: threading.Event | None = None, model_id: str | None = None) -> HeadshotRun:
+        """Headshots in seconds from the uploaded `files`, with no photo, embedding or adapter ever stored.
+
+            screen in memory -> face adapter (pipeline.instant) -> score -> mark -> seal the headshots, or not
+
+        The photos are screened exactly as an upload is (same refusals, same messages) but live only in this
+        call: no draft is kept, nothing enters the vault's identity category. With `keep` the kept headshots
+        and the run's report are sealed like `make_headshots` seals them (owner-held with `owner_key`, same
+        retention); without it they come back marked in `HeadshotRun.unstored` and nothing is stored at all.
+        Raises PhotoSetRejected with the screening report's message for a set that cannot be used, and
+        ModelUnavailable when the face adapter's weights (HEADSHOT_FACE_ADAPTER) cannot be loaded.
+        """
+        require_consent(self.db, session_id)
+        styles = [self.style(style_id) for style_id in style_ids]
+        check_batch_size(len(files), self.rules)
+        if keep and owner_key is None and self.vault.held_by_owner(session_id, HEADSHOTS):
+            raise OwnerKeyRequired()  # the new headshots could not be sealed beside the owner's earlier ones
+        report = report_for(screen_files(files, self.limits, self.rules), self.rules)
+        del files  # the uploaded bytes: the screened pixels below are all this call keeps, in memory
+        audit_id = self.vault.audit_id(session_id)
+        audit.record_event(self.db, audit_id, audit.PHOTOS_SCREENED, self.clock(), accepted=len(report.accepted()),
+                           rejected=len(report.items) - len(report.accepted()), instant=True)
+        report.raise_if_unacceptable()
+        screened = report.accepted()
+        base = self.base_model(model_id)
+        try:
+            outputs = instant_headshots(
+                base, screened, styles, adapter_id=self.settings.face_adapter,
+                adapter_scale=self.settings.face_adapter_scale, count_per_style=count_per_style, seed=seed,
+                likeness_threshold=self.settings.likeness_threshold, unsafe_threshold=self.settings.unsafe_threshold,
+                same_person_distance=self.settings.same_person_distance, progress=progress, cancel=cancel)
+        except Exception as exc:
+            audit.record_event(self.db, audit_id, audit.GENERATION_FAILED, self.clock(), error=type(exc).__name__,
+                               instant=True)
+            raise
+        finally:
+            del screened, report  # the face crops and embeddings went with the run
+        require_consent(self.db, session_id)  # erased while it ran: nothing is kept, nothing handed over
+        if keep:
+            delivered = self._keep(session_id, outputs, demo=base.is_demo, owner_key=owner_key, audit_id=audit_id,
+                                   instant=True)
+            return HeadshotRun(delivered, outputs)
+        unstored = [UnstoredHeadshot(self.provenance.mark_headshot(out.image, style_id=out.style_id,
+                                                                   demo=base.is_demo),
+                                     out.style_id, out.seed, out.likeness, base.is_demo)
+                    for out in outputs if out.kept]
+        audit.record_event(self.db, audit_id, audit.HEADSHOTS_GENERATED, self.clock(), count=len(unstored),
+                           held_back=len(outputs) - len(unstored), instant=True, stored=False)
+        return HeadshotRun([], outputs, unstored)
 
     # --- 3b. more like this: the trained adapter again, no training ------------------------------
     def can_make_more(self, session_id: str) -> bool:

@@ -6,6 +6,10 @@ The configs follow the tiny components diffusers uses in its own pipeline tests
 seconds on a CPU. Weights are random but seeded: the same seed gives the same model.
 Outputs are noise-like images and must be labelled "demo" (`BaseModel.is_demo`).
 
+`save_tiny_face_adapter` writes a random-weight IP-Adapter "plus-face" for both families, with a
+tiny CLIP vision encoder, in h94/IP-Adapter's files and key names, so that Instant mode
+(pipeline/instant.py) loads it through diffusers' real `load_ip_adapter` path.
+
 The tokenizer is a real byte-level BPE CLIP tokenizer built from a vocabulary and
 merge list generated here. transformers v5 silently builds a 3-token dummy
 tokenizer when `vocab`/`merges` are missing, which would map every prompt to
@@ -127,20 +131,34 @@ def _scheduler() -> EulerDiscreteScheduler:
                                   num_train_timesteps=1000, steps_offset=1, timestep_spacing="leading")
 
 
+def _unet(family: str) -> UNet2DConditionModel:
+    latent = TINY_RESOLUTION // 2
+    if family == "sd15":
+        return UNet2DConditionModel(
+            block_out_channels=(32, 64), layers_per_block=2, sample_size=latent,
+            in_channels=4, out_channels=4, down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+            up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=32,
+        )
+    return UNet2DConditionModel(
+        block_out_channels=(32, 64), layers_per_block=2, sample_size=latent,
+        in_channels=4, out_channels=4, down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), attention_head_dim=(2, 4),
+        use_linear_projection=True, addition_embed_type="text_time", addition_time_embed_dim=8,
+        transformer_layers_per_block=(1, 2),
+        projection_class_embeddings_input_dim=6 * 8 + 32,  # 6 time ids x 8 + pooled text (32)
+        cross_attention_dim=64,  # both text encoders' hidden states, concatenated
+    )
+
+
 def build_tiny_pipeline(family: str, seed: int = 0) -> StableDiffusionPipeline | StableDiffusionXLPipeline:
     """A random-weight pipeline of `family` ("sd15" | "sdxl"), identical for the same seed."""
     if family not in ("sd15", "sdxl"):
         raise ValueError(f"unknown family {family!r}")
-    latent = TINY_RESOLUTION // 2
     # fork_rng: seeding must not disturb the caller's global RNG stream.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         if family == "sd15":
-            unet = UNet2DConditionModel(
-                block_out_channels=(32, 64), layers_per_block=2, sample_size=latent,
-                in_channels=4, out_channels=4, down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-                up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=32,
-            )
+            unet = _unet("sd15")
             vae = _vae()
             text_encoder = CLIPTextModel(_text_config())
             pipe = StableDiffusionPipeline(
@@ -149,15 +167,7 @@ def build_tiny_pipeline(family: str, seed: int = 0) -> StableDiffusionPipeline |
                 image_encoder=None, requires_safety_checker=False,
             )
         else:
-            unet = UNet2DConditionModel(
-                block_out_channels=(32, 64), layers_per_block=2, sample_size=latent,
-                in_channels=4, out_channels=4, down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-                up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), attention_head_dim=(2, 4),
-                use_linear_projection=True, addition_embed_type="text_time", addition_time_embed_dim=8,
-                transformer_layers_per_block=(1, 2),
-                projection_class_embeddings_input_dim=6 * 8 + 32,  # 6 time ids x 8 + pooled text (32)
-                cross_attention_dim=64,  # both text encoders' hidden states, concatenated
-            )
+            unet = _unet("sdxl")
             vae = _vae()
             text_encoder = CLIPTextModel(_text_config())
             text_encoder_2 = CLIPTextModelWithProjection(_text_config())
@@ -167,3 +177,97 @@ def build_tiny_pipeline(family: str, seed: int = 0) -> StableDiffusionPipeline |
             )
     pipe.set_progress_bar_config(disable=True)
     return pipe
+
+
+# --- a tiny IP-Adapter "plus-face" in h94/IP-Adapter's layout, for tests and the offline demo ---------------
+# The files and folders of the real repository (pipeline/instant.py FACE_ADAPTER_FILES reads the same names),
+# so that `pipe.load_ip_adapter` takes exactly the path it takes for the real weights.
+TINY_FACE_ADAPTER = "tiny-ip-adapter"  # the face-adapter id that builds these weights (HEADSHOT_FACE_ADAPTER)
+TINY_FACE_ADAPTER_FILES = {
+    "sd15": ("models", "ip-adapter-plus-face_sd15.safetensors"),
+    "sdxl": ("sdxl_models", "ip-adapter-plus-face_sdxl_vit-h.safetensors"),
+}
+TINY_IMAGE_ENCODER_FOLDER = "models/image_encoder"  # both families use the ViT-H encoder's folder
+# The "plus" resampler of the real weights, shrunk: 4 blocks (diffusers' converter knows exactly 4), heads of
+# 64 channels (it infers heads = to_q rows / 64), 4 query tokens instead of 16.
+_RESAMPLER_HIDDEN, _RESAMPLER_QUERIES = 64, 4
+
+
+def _tiny_image_encoder():
+    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+    return CLIPVisionModelWithProjection(CLIPVisionConfig(
+        hidden_size=32, intermediate_size=37, projection_dim=32, num_hidden_layers=2, num_attention_heads=4,
+        image_size=32, patch_size=8, num_channels=3))
+
+
+def _original_resampler_state(embed_dims: int, output_dims: int) -> dict[str, torch.Tensor]:
+    """A random IP-Adapter Plus resampler in the ORIGINAL (tencent-ailab) key layout that h94's files use.
+
+    Built as diffusers' `IPAdapterPlusImageProjection` and renamed back, the inverse of
+    `UNet2DConditionLoadersMixin._convert_ip_adapter_image_proj_to_diffusers`; that converter loads it with
+    `strict=True`, so a wrong name fails the load.
+    """
+    from diffusers.models.embeddings import IPAdapterPlusImageProjection
+    projection = IPAdapterPlusImageProjection(embed_dims=embed_dims, output_dims=output_dims,
+                                              hidden_dims=_RESAMPLER_HIDDEN, depth=4, dim_head=64,
+                                              heads=_RESAMPLER_HIDDEN // 64, num_queries=_RESAMPLER_QUERIES)
+    diffusers_state = projection.state_dict()
+    state: dict[str, torch.Tensor] = {}
+    renames = {"ln0": "0.norm1", "ln1": "0.norm2", "attn.to_q": "0.to_q", "attn.to_out.0": "0.to_out",
+               "ff.0": "1.0", "ff.1.net.0.proj": "1.1", "ff.1.net.2": "1.3"}
+    for key, value in diffusers_state.items():
+        if not key.startswith("layers."):
+            state[key] = value
+            continue
+        _, index, rest = key.split(".", 2)
+        if rest.startswith(("attn.to_k", "attn.to_v")):
+            continue  # merged into to_kv below
+        name, _, leaf = rest.rpartition(".")
+        state[f"layers.{index}.{renames[name]}.{leaf}"] = value
+    for index in range(4):
+        state[f"layers.{index}.0.to_kv.weight"] = torch.cat([diffusers_state[f"layers.{index}.attn.to_k.weight"],
+                                                            diffusers_state[f"layers.{index}.attn.to_v.weight"]])
+    return state
+
+
+def _ip_attention_state(unet: UNet2DConditionModel) -> dict[str, torch.Tensor]:
+    """Random to_k_ip / to_v_ip of every cross-attention layer, numbered as the original format numbers them
+    (all attention layers in order, so cross-attention ones are 1, 3, 5, ...)."""
+    state = {}
+    cross = unet.config.cross_attention_dim
+    channels = unet.config.block_out_channels
+    for number, name in enumerate(unet.attn_processors):
+        if name.endswith("attn1.processor"):
+            continue
+        if name.startswith("mid_block"):
+            hidden = channels[-1]
+        elif name.startswith("up_blocks"):
+            hidden = list(reversed(channels))[int(name[len("up_blocks.")])]
+        else:
+            hidden = channels[int(name[len("down_blocks.")])]
+        for proj in ("to_k_ip", "to_v_ip"):
+            state[f"{number}.{proj}.weight"] = torch.randn(hidden, cross) * 0.02
+    return state
+
+
+def save_tiny_face_adapter(directory, seed: int = 0) -> None:
+    """Write random-weight plus-face IP-Adapters (both families) and their image encoder to `directory`.
+
+    Same seed, same weights. The layout is h94/IP-Adapter's: `models/image_encoder/`,
+    `models/ip-adapter-plus-face_sd15.safetensors`, `sdxl_models/ip-adapter-plus-face_sdxl_vit-h.safetensors`.
+    """
+    from pathlib import Path
+
+    from safetensors.torch import save_file
+    root = Path(directory)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        encoder = _tiny_image_encoder()
+        encoder.save_pretrained(root / TINY_IMAGE_ENCODER_FOLDER)
+        for family, (subfolder, weight_name) in TINY_FACE_ADAPTER_FILES.items():
+            unet = _unet(family)
+            tensors = {f"image_proj.{k}": v for k, v in _original_resampler_state(
+                encoder.config.hidden_size, unet.config.cross_attention_dim).items()}
+            tensors.update({f"ip_adapter.{k}": v for k, v in _ip_attention_state(unet).items()})
+            (root / subfolder).mkdir(parents=True, exist_ok=True)
+            save_file({k: v.contiguous() for k, v in tensors.items()}, str(root / subfolder / weight_name))

@@ -26,8 +26,12 @@ TRAINING_FAILED = "training_failed"          # error=<exception class name>
 HEADSHOTS_GENERATED = "headshots_generated"  # count=, held_back=
 DATA_EXPORTED = "data_exported"              # headshots=, adapter=
 ERASED = "erased"                            # by="user"|"schedule", categories="identity,headshots"
+# Photos and face measurements were sealed in the vault (once per set sealed): what lets a deletion
+# receipt say whether identity data was ever stored, after the blobs themselves are gone.
+IDENTITY_SEALED = "identity_sealed"          # photos=
+GENERATION_FAILED = "generation_failed"      # error=<exception class name>, instant=True (nothing is trained)
 EVENTS = frozenset({CONSENT_GIVEN, PHOTOS_SCREENED, TRAINING_STARTED, TRAINING_FINISHED, TRAINING_FAILED,
-                    HEADSHOTS_GENERATED, DATA_EXPORTED, ERASED})
+                    HEADSHOTS_GENERATED, DATA_EXPORTED, ERASED, IDENTITY_SEALED, GENERATION_FAILED})
 
 # Audit ids are the vault's `secrets.token_hex(8)`: refusing anything else stops a session id
 # (a bearer secret, url-safe base64) from ever being written here by mistake.

@@ -102,6 +102,9 @@ def erase_now(ctx: ErasureContext, session_id: str, by: str = BY_USER) -> Receip
                 "keys_destroyed": shredded.keys_destroyed,
                 # Identity data erased earlier by the schedule is not in `categories` again; say when it went.
                 "earlier": {IDENTITY: iso_utc(identity_erased_at)} if identity_erased_at is not None else {},
+                # False only for a session that never sealed a photo, a face measurement or a trained model
+                # (Instant mode): then there was none to erase, not merely none left.
+                "identity_data_stored": _identity_ever_stored(ctx.db, audit_id, shredded, identity_erased_at),
             })
             try:
                 with ctx.db.session.begin() as s:
@@ -150,6 +153,18 @@ def erase_categories(ctx: ErasureContext, session_id: str, categories: list[str]
         ctx.db.flush_erased_pages()
     log.info("session %s: %s erased by %s", audit_id, ",".join(categories), by)
     return shredded
+
+
+def _identity_ever_stored(db: Database, audit_id: str, shredded: ShredResult, identity_erased_at: float | None) -> bool:
+    """Whether this session ever stored identity data: sealed now, erased earlier, or on its audit record.
+
+    The audit record catches a set sealed and then emptied by the person (a photo removed re-seals the
+    rest; removing all leaves nothing to shred). Training always follows a sealed set, so a session
+    audited before `IDENTITY_SEALED` existed still counts through its training events.
+    """
+    if identity_erased_at is not None or any(blob.category == IDENTITY for blob in shredded.blobs):
+        return True
+    return any(e["event"] in (audit.IDENTITY_SEALED, audit.TRAINING_STARTED) for e in audit.events_for(db, audit_id))
 
 
 def _existing_receipt(db: Database, session_id: str) -> Receipt:

@@ -45,7 +45,9 @@ PRIVATE_KEY_NAME = "receipt_ed25519.pem"
 PUBLIC_KEY_NAME = "receipt_public.pem"
 RECEIPT_VERSION = 1
 _FIELDS = frozenset({"version", "receipt_id", "audit_id", "erased_at", "by", "policy_version", "categories",
-                     "keys_destroyed", "earlier", "public_key", "public_key_fingerprint"})
+                     "keys_destroyed", "earlier", "public_key", "public_key_fingerprint", "identity_data_stored"})
+# Fields a receipt signed before they existed lacks; it stays valid without them.
+_LATER_FIELDS = frozenset({"identity_data_stored"})
 
 
 def canonical_json(obj: Any) -> bytes:
@@ -222,7 +224,8 @@ def verify_receipt(data: bytes, public_key: Ed25519PublicKey | bytes | None = No
         return ReceiptCheck(INVALID, f"not a receipt: the JSON has a {exc}")
     except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         return ReceiptCheck(INVALID, "not a receipt: the file is not UTF-8 JSON")
-    if not isinstance(obj, dict) or set(obj) != _FIELDS | {"signature"}:
+    fields = set(obj) - {"signature"} if isinstance(obj, dict) and "signature" in obj else None
+    if fields is None or not _FIELDS - _LATER_FIELDS <= fields <= _FIELDS:
         return ReceiptCheck(INVALID, "not a receipt: its fields differ from a deletion receipt's")
     if type(obj["version"]) is not int or obj["version"] != RECEIPT_VERSION:  # `True == 1` in Python
         return ReceiptCheck(INVALID, f"not a receipt this studio understands (version {RECEIPT_VERSION} expected)")

@@ -51,3 +51,22 @@ def test_run_on_tiny_sd_writes_headshots_held_back_folder_report_and_receipt(tmp
     # The run's key died with its temporary data root: the receipt is intact but nobody can vouch for its key.
     assert verify_receipt((out / "deletion_receipt.json").read_bytes()).status == UNVERIFIED
     assert not (tmp_path / "unused").exists()  # the run used a private temporary vault, not the data dir
+
+
+def test_run_in_instant_mode_writes_headshots_and_a_receipt_that_nothing_of_the_face_was_stored(tmp_path, faces_dir):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("obama_1.jpg", "obama_4.jpg"):
+        shutil.copy(faces_dir / name, photos / name)
+    out = tmp_path / "out"
+    result = _run(["--photos", str(photos), "--style", "linkedin_classic", "--base", "tiny-sdxl", "--out", str(out),
+                   "--consent", "--count", "2", "--mode", "instant"],
+                  HEADSHOT_MIN_PHOTOS="2", HEADSHOT_FACE_ADAPTER="tiny-ip-adapter", HEADSHOT_LIKENESS_THRESHOLD="0")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "training" not in result.stderr and "generating" in result.stderr
+    report = json.loads((out / "report.json").read_text())["headshots"]
+    assert sorted(entry["seed"] for entry in report) == [0, 1]
+    assert all(entry["kept"] and (out / entry["file"]).is_file() for entry in report)
+    receipt = json.loads((out / "deletion_receipt.json").read_bytes())
+    assert receipt["identity_data_stored"] is False
+    assert receipt["categories"] == {"identity": {}, "headshots": {}}  # erased, and there was nothing in either

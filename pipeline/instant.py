@@ -1,0 +1,216 @@
+"""Instant mode: headshots in seconds from a tuning-free face adapter (IP-Adapter plus-face), no training.
+
+    load the face adapter -> embed the face crops (memory) -> generate per style -> unload -> score/rank
+
+Nothing is trained and nothing here writes anything: the face crops, their CLIP image
+embeddings and the loaded adapter exist only in memory for one call. The adapter is
+diffusers' own IP-Adapter support (`load_ip_adapter`), loaded into the shared base
+pipeline under the base's lock and unloaded in a `finally`, so Studio mode's pipeline
+is exactly as it was (plain attention processors, no image encoder, no feature
+extractor), even after an error or a cancellation.
+
+Weights: the "plus-face" adapters of h94/IP-Adapter (Apache-2.0) with their CLIP ViT-H
+image encoder, from a hub id or a local directory with the repository's layout
+(`FACE_ADAPTER_FILES`). Not the insightface-based FaceID variants: those need
+insightface's face model, whose weights are not licensed for commercial use.
+SD 2.x has no plus-face adapter: Instant mode refuses it (ModelUnavailable).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
+
+import torch
+from PIL import Image
+
+from pipeline import tiny
+from pipeline.engine import EngineProgress, _cancel_check, _Reporter
+from pipeline.faces import CLASS_WORD, face_crop
+from pipeline.generate import render_styles
+from pipeline.models import BaseModel, _hub_json
+from pipeline.score import ScoredHeadshot, rank_and_filter
+from pipeline.styles import Style
+from privacy.errors import ModelUnavailable, OutOfMemory
+
+if TYPE_CHECKING:
+    from privacy.screening import ScreenedPhoto
+
+# Share of the wall time each stage takes (rough, for a smooth progress bar): no training stage.
+INSTANT_STAGE_WEIGHTS = {"preparing": 0.15, "generating": 0.75, "scoring": 0.10}
+_ADAPTER_HINT = ("Set HEADSHOT_FACE_ADAPTER to a local directory laid out like h94/IP-Adapter that holds the "
+                 "plus-face weights and models/image_encoder, or to tiny-ip-adapter with a tiny base model "
+                 "(random weights, demo output only).")
+
+
+@dataclass(frozen=True)
+class FaceAdapterFiles:
+    subfolder: str  # of the repository, where the adapter's weight file lies
+    weight_name: str
+    image_encoder_folder: str  # a path from the repository's root (it contains "/"), as load_ip_adapter reads it
+
+
+# h94/IP-Adapter's files. SDXL's plus-face adapter was trained with the ViT-H encoder of the SD1.5 folder
+# ("_vit-h"), not with sdxl_models/image_encoder (ViT-bigG): the same 1280-wide hidden states for both.
+FACE_ADAPTER_FILES = {
+    "sd15": FaceAdapterFiles("models", "ip-adapter-plus-face_sd15.safetensors", "models/image_encoder"),
+    "sdxl": FaceAdapterFiles("sdxl_models", "ip-adapter-plus-face_sdxl_vit-h.safetensors", "models/image_encoder"),
+}
+# The tiny adapter is written in that same layout (pipeline/tiny.py; a test keeps the two in step), so the
+# demo and the real weights take one loading path.
+
+
+def is_face_adapter_processor(processor: object) -> bool:
+    """Whether a UNet attention processor is one of diffusers' IP-Adapter processors (tests, checks)."""
+    from diffusers.models.attention_processor import IPAdapterAttnProcessor, IPAdapterAttnProcessor2_0
+    return isinstance(processor, (IPAdapterAttnProcessor, IPAdapterAttnProcessor2_0))
+
+
+@contextmanager
+def face_adapter_loaded(base: BaseModel, adapter_id: str, *, scale: float,
+                        offline: bool | None = None) -> Iterator[None]:
+    """The face adapter `adapter_id` (hub id, local directory or "tiny-ip-adapter") loaded into the shared
+    pipeline for the block, at `scale`; unloaded afterwards whatever happens.
+
+    Raises ModelUnavailable, naming HEADSHOT_FACE_ADAPTER, before touching the pipeline when the weights
+    cannot be found (offline and not cached, a directory without the files, an SD 2.x base).
+    """
+    if base.family not in FACE_ADAPTER_FILES:
+        raise ModelUnavailable("Instant mode needs a Stable Diffusion 1.5 or SDXL base model (the face adapter "
+                               "has no Stable Diffusion 2.x version). Use the studio mode instead, or set "
+                               "HEADSHOT_BASE_MODEL to an SD 1.5 or SDXL model.")
+    files = FACE_ADAPTER_FILES[base.family]
+    # The source is checked before the lock: a refusal must not wait for another session's generation.
+    with _adapter_source(adapter_id, files, base.is_demo, offline) as (source, local_only), base.lock:
+        pipe = base.pipe
+        feature_extractor = getattr(pipe, "feature_extractor", None)
+        try:
+            try:
+                pipe.load_ip_adapter(source, subfolder=files.subfolder, weight_name=files.weight_name,
+                                     image_encoder_folder=files.image_encoder_folder, local_files_only=local_only)
+            except (OSError, ValueError, KeyError, RuntimeError) as exc:
+                raise ModelUnavailable(f"The face adapter {_shown(adapter_id)} (HEADSHOT_FACE_ADAPTER) could not "
+                                       f"be loaded ({type(exc).__name__}). {_ADAPTER_HINT}") from exc
+            pipe.set_ip_adapter_scale(scale)
+            yield
+        finally:
+            _unload(pipe, feature_extractor)
+
+
+def _unload(pipe, feature_extractor) -> None:
+    """Back to the pipeline as loaded: plain SDPA processors, no image projection, no image encoder."""
+    pipe.unload_ip_adapter()
+    # diffusers keeps the feature extractor it created when the pipeline has a `safety_checker` attribute
+    # (SD1.5's, even when None, as here); put back what was there before.
+    if getattr(pipe, "feature_extractor", None) is not feature_extractor:
+        pipe.register_modules(feature_extractor=feature_extractor)
+
+
+@contextmanager
+def _adapter_source(adapter_id: str, files: FaceAdapterFiles, is_demo: bool,
+                    offline: bool | None) -> Iterator[tuple[str, bool]]:
+    """(what load_ip_adapter reads, local_files_only): checked first, so a bad id fails in seconds."""
+    if adapter_id == tiny.TINY_FACE_ADAPTER:
+        if not is_demo:
+            raise ModelUnavailable(f"The face adapter {tiny.TINY_FACE_ADAPTER} has random weights and serves only "
+                                   f"the tiny demo models. {_ADAPTER_HINT}")
+        # Random weights, no personal data: written for the load, removed right after it.
+        with tempfile.TemporaryDirectory(prefix="tiny-ip-adapter-") as directory:
+            tiny.save_tiny_face_adapter(directory)
+            yield directory, True
+        return
+    local = Path(adapter_id).expanduser()
+    if local.is_dir():
+        for needed in (Path(files.subfolder) / files.weight_name, Path(files.image_encoder_folder) / "config.json"):
+            if not (local / needed).is_file():
+                raise ModelUnavailable(f"The face adapter directory has no {needed.as_posix()}. {_ADAPTER_HINT}")
+        yield str(local), True
+        return
+    if offline is None:
+        from huggingface_hub import constants
+        offline = bool(constants.HF_HUB_OFFLINE)
+    # The encoder's small config first: no network or no cached copy is refused as for the base model.
+    _hub_json(adapter_id, f"{files.image_encoder_folder}/config.json", offline,
+              what=f"The face adapter {_shown(adapter_id)} (HEADSHOT_FACE_ADAPTER)", hint=_ADAPTER_HINT)
+    yield adapter_id, offline
+
+
+def _shown(adapter_id: str) -> str:
+    return repr(adapter_id if len(adapter_id) <= 80 else adapter_id[:77] + "...")
+
+
+def face_crops(screened: Sequence["ScreenedPhoto"], size: int) -> list[Image.Image]:
+    """Each screened photo's face as a `size` square, by screening's own crop rule (in memory)."""
+    return [face_crop(s.photo.pixels, s.face.landmarks, s.face.box, size) for s in screened]
+
+
+def face_image_embeds(base: BaseModel, crops: Sequence[Image.Image]) -> list[torch.Tensor]:
+    """The loaded adapter's conditioning for `crops`, computed once per run and passed to every call.
+
+    The photos are STACKED, not averaged: each crop's CLIP hidden states go through the plus resampler
+    on their own, and the UNet attends to all photos' tokens at once (shape 2 x photos x tokens x width,
+    the unconditional half first). IP-Adapter's image attention is a softmax of its own, so more photos
+    do not make the face stronger, they give each query more views to draw from. Averaging would mix
+    patch tokens of different poses position by position (token 37 is a cheek in one photo, hair in the
+    next), which blurs exactly the detail the plus-face adapter reads.
+    """
+    with torch.inference_mode():
+        return base.pipe.prepare_ip_adapter_image_embeds(
+            ip_adapter_image=[list(crops)], ip_adapter_image_embeds=None, device=base.device,
+            num_images_per_prompt=1, do_classifier_free_guidance=True)
+
+
+def instant_headshots(base: BaseModel, screened: Sequence["ScreenedPhoto"], styles: Sequence[Style], *,
+                      adapter_id: str, adapter_scale: float, count_per_style: int, seed: int,
+                      likeness_threshold: float, unsafe_threshold: float, same_person_distance: float,
+                      progress: Callable[[EngineProgress], None] | None = None,
+                      cancel: threading.Event | None = None, offline: bool | None = None) -> list[ScoredHeadshot]:
+    """`count_per_style` headshots per style conditioned on `screened`'s faces, scored and ranked (best first).
+
+    Prompts portray a plain "person" (no trigger token: nothing was trained). Likeness is scored against
+    the photos' own face embeddings, as in Studio mode. Progress: "preparing" (adapter and embeddings),
+    "generating", "scoring".
+    """
+    if not screened:
+        raise ValueError("no screened photos")
+    if not styles:
+        raise ValueError("no styles chosen")
+    if count_per_style < 1:
+        raise ValueError("count must be at least 1")
+    report = _Reporter(progress, INSTANT_STAGE_WEIGHTS)
+    check_cancel = _cancel_check(cancel)
+    references = [s.embedding for s in screened]
+    check_cancel()
+
+    report.start("preparing")
+    out_of_memory = False
+    try:
+        with face_adapter_loaded(base, adapter_id, scale=adapter_scale, offline=offline):
+            crops = face_crops(screened, base.pipe.image_encoder.config.image_size)
+            embeds = face_image_embeds(base, crops)
+            del crops  # personal data: no longer than needed
+            check_cancel()
+            report.start("generating")
+            generated = render_styles(
+                base, styles, count=count_per_style, seed=seed, subject=CLASS_WORD,
+                pipe_kwargs={"ip_adapter_image_embeds": embeds}, cancel=cancel,
+                progress=lambda i, done, total: report("generating", (i + done / total) / len(styles),
+                                                       f"style {i + 1}/{len(styles)}"))
+            del embeds
+    except torch.OutOfMemoryError:
+        out_of_memory = True  # raised below, outside the handler, so the traceback's tensors die
+    if out_of_memory:
+        if base.device.type == "cuda":
+            torch.cuda.empty_cache()
+        raise OutOfMemory()
+    check_cancel()
+
+    report.start("scoring")
+    results = rank_and_filter(generated, references, likeness_threshold=likeness_threshold,
+                              unsafe_threshold=unsafe_threshold, same_person_distance=same_person_distance)
+    report("scoring", 1.0, f"{sum(r.kept for r in results)} of {len(results)} kept")
+    return results
