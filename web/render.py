@@ -221,8 +221,11 @@ def receipt_summary(payload: dict) -> str:
     earlier = payload.get("earlier", {}).get("identity")
     before = f" Your photos and trained model had already been erased on schedule at {_readable_utc(earlier)}." \
         if earlier else ""
+    never = " No photo, face measurement or model of your face was ever stored." \
+        if payload.get("identity_data_stored") is False else ""
+    keys = payload.get("keys_destroyed", 0)
     return (f"Erased at {_readable_utc(str(payload.get('erased_at', '')))}: {what_is_held(counts)}; "
-            f"{payload.get('keys_destroyed', 0)} encryption key(s) destroyed.{before}")
+            f"{_count(keys, 'encryption key')} destroyed.{before}{never}")
 
 
 

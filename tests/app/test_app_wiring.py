@@ -83,3 +83,13 @@ def test_a_bad_setting_stops_the_app_with_a_message_and_exit_status_2(tmp_path):
 @pytest.mark.parametrize("seconds, shown", [(59, "0 min 59 s"), (3600, "1 h 0 min"), (7 * 86400 + 5, "7 d 0 h 0 min")])
 def test_countdowns_read_in_human_units(seconds, shown):
     assert duration(seconds) == shown
+
+
+def test_a_receipt_says_in_words_when_no_identity_data_was_ever_stored():
+    from web.render import receipt_summary
+    base = {"erased_at": "2026-12-02T10:00:00Z", "keys_destroyed": 1,
+            "categories": {"headshots": {"headshot": {"count": 2}}}}
+    assert "was ever stored" in receipt_summary({**base, "identity_data_stored": False})
+    assert "was ever stored" not in receipt_summary({**base, "identity_data_stored": True})
+    assert "was ever stored" not in receipt_summary(base)  # a receipt from before the field existed
+    assert "2 headshots" in receipt_summary(base) and "1 encryption key destroyed" in receipt_summary(base)
