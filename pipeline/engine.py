@@ -135,7 +135,14 @@ def _generate_and_score(base: BaseModel, adapter: Adapter, references: Sequence[
                          progress=lambda i, done, total: report(
                              "generating", (i + done / total) / len(styles), f"style {i + 1}/{len(styles)}"))
     check_cancel()
+    return score_stage(report, generated, references, likeness_threshold=likeness_threshold,
+                       unsafe_threshold=unsafe_threshold, same_person_distance=same_person_distance)
 
+
+def score_stage(report: _Reporter, generated: Sequence, references: Sequence[np.ndarray], *,
+                likeness_threshold: float, unsafe_threshold: float,
+                same_person_distance: float) -> list[ScoredHeadshot]:
+    """The last stage of every kind of run (Studio, More like this, Instant): score, rank, say how many are kept."""
     report.start("scoring")
     results = rank_and_filter(generated, references, likeness_threshold=likeness_threshold,
                               unsafe_threshold=unsafe_threshold, same_person_distance=same_person_distance)

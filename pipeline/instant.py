@@ -29,11 +29,11 @@ import torch
 from PIL import Image
 
 from pipeline import tiny
-from pipeline.engine import EngineProgress, _cancel_check, _Reporter
+from pipeline.engine import EngineProgress, _cancel_check, _Reporter, score_stage
 from pipeline.faces import CLASS_WORD, face_crop
 from pipeline.generate import render_styles
 from pipeline.models import BaseModel, _hub_json
-from pipeline.score import ScoredHeadshot, rank_and_filter
+from pipeline.score import ScoredHeadshot
 from pipeline.styles import Style
 from privacy.errors import ModelUnavailable, OutOfMemory
 
@@ -208,9 +208,5 @@ def instant_headshots(base: BaseModel, screened: Sequence["ScreenedPhoto"], styl
             torch.cuda.empty_cache()
         raise OutOfMemory()
     check_cancel()
-
-    report.start("scoring")
-    results = rank_and_filter(generated, references, likeness_threshold=likeness_threshold,
-                              unsafe_threshold=unsafe_threshold, same_person_distance=same_person_distance)
-    report("scoring", 1.0, f"{sum(r.kept for r in results)} of {len(results)} kept")
-    return results
+    return score_stage(report, generated, references, likeness_threshold=likeness_threshold,
+                       unsafe_threshold=unsafe_threshold, same_person_distance=same_person_distance)
