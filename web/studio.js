@@ -102,7 +102,9 @@
       syncFavs();
     }
   });
-  setInterval(syncFavs, 500);
+  // Stars follow the gallery as soon as it is drawn (a new run re-renders it), not half a second later:
+  // a polled star showed the wrong state, then faded into the right one.
+  new MutationObserver(syncFavs).observe(document.body, {childList: true, subtree: true});
   // Gradio's own markup, made to pass axe-core: a labelled placeholder div needs a role, and the upload
   // area's accessible name must include its visible words ("Drop File Here - or - Click to Upload").
   const fixGradioMarkup = () => {
