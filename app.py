@@ -43,13 +43,18 @@ DERIVED_SIZES_AT_ONCE = 2
 
 def run_on_gpu(studio: "Studio", session_id: str, style_ids: list[str], count: int,
                progress: Callable[[Any], None], cancel: threading.Event, owner_key: bytes | None = None,
-               model_id: str | None = None, reuse_adapter: bool = False) -> Any:
+               model_id: str | None = None, reuse_adapter: bool = False, instant: bool = False,
+               keep: bool = True, photos: list | None = None) -> Any:
     """The GPU part of a job; on a ZeroGPU Space `main` wraps it in `spaces.GPU` (see pipeline/zerogpu.py).
 
     It runs in the studio's GPU line thread, not in a Gradio request: whether ZeroGPU grants an
     allocation there is not verified on a real ZeroGPU Space. `reuse_adapter`: "more like this",
-    generation from the session's trained adapter, no training.
+    generation from the session's trained adapter, no training. `instant`: Instant mode, the face
+    adapter on `photos` (screened, in memory), headshots sealed for their owner or (`keep=False`) not stored.
     """
+    if instant:
+        return studio.instant_from_screened(session_id, list(photos or []), style_ids, count, keep=keep,
+                                            owner_key=owner_key, progress=progress, cancel=cancel, model_id=model_id)
     if reuse_adapter:
         return studio.more_like_this(session_id, style_ids, count, progress=progress, cancel=cancel,
                                      owner_key=owner_key, model_id=model_id)
@@ -58,8 +63,10 @@ def run_on_gpu(studio: "Studio", session_id: str, style_ids: list[str], count: i
 
 
 def _planned_gpu_seconds(studio: "Studio", session_id: str, style_ids: list[str], count: int, *_: Any,
-                         model_id: str | None = None, **__: Any) -> float:
-    from pipeline.zerogpu import gpu_duration
+                         model_id: str | None = None, instant: bool = False, **__: Any) -> float:
+    from pipeline.zerogpu import gpu_duration, instant_gpu_duration
+    if instant:  # no training: adapter, encoder and the images
+        return instant_gpu_duration(len(style_ids) * count, studio.base_model(model_id).family)
     n_photos = max(1, len(studio.vault.blobs(session_id, "photo")))
     return gpu_duration(n_photos, len(style_ids) * count, studio.base_model(model_id).family,
                         train_steps=studio.settings.train_steps)
@@ -97,7 +104,8 @@ def build_app(settings: Settings) -> "FastAPI":
     # The job runs to its end in the line, whatever happens to the page that asked for it.
     line = GpuLine(lambda job, report: run_on_gpu(studio, job.session_id, job.style_ids, job.count, report, job.cancel,
                                                   job.owner_key, model_id=job.model_id,
-                                                  reuse_adapter=job.reuse_adapter),
+                                                  reuse_adapter=job.reuse_adapter, instant=job.instant,
+                                                  keep=job.keep, photos=job.photos),
                    capacity=settings.queue_size, records=records)
     studio.erasure.hooks.extend([grants.forget_session, line.cancel_session, presence.forget_session])
     handlers = StudioHandlers(settings, studio, grants=grants, clients=clients, uploads=uploads, line=line,

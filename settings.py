@@ -80,6 +80,9 @@ class Settings:
     fp16_vae: str = _setting("", "fp16-safe VAE for an SDXL base on GPUs without native bf16 (T4, V100), where the model runs in fp16: a hub id or local diffusers VAE directory, e.g. madebyollin/sdxl-vae-fp16-fix. SDXL's own VAE overflows in fp16 and is run in fp32 there (force_upcast), costing memory. Empty means the model's own VAE; unused in bf16 or fp32 and for SD 1.5 / 2.x.")
     face_adapter: str = _setting("h94/IP-Adapter", "Instant mode's tuning-free face adapter (IP-Adapter plus-face, Apache-2.0, with its CLIP ViT-H image encoder): a hub id or a local directory laid out like h94/IP-Adapter (models/image_encoder, models/ip-adapter-plus-face_sd15.safetensors, sdxl_models/ip-adapter-plus-face_sdxl_vit-h.safetensors), or tiny-ip-adapter (random weights, offline demo with tiny-sd / tiny-sdxl). SD 1.5 and SDXL bases only.")
     face_adapter_scale: float = _setting(0.7, "How strongly Instant mode's face adapter steers the image toward the photos' face (IP-Adapter scale; 0 ignores the photos, above ~0.8 the prompt's outfit and background start to fade).", minimum=0.0, maximum=1.5)
+    studio_face_adapter_scale: float = _setting(0.0, "Studio mode: also steer generation with Instant mode's face adapter at this scale, on top of the trained model (0 = off, the default until it is measured on real weights; see README, research notes).", minimum=0.0, maximum=1.5)
+    default_mode: str = _setting("studio", "The mode the page offers first: studio (trains a model of the face: best likeness, minutes on a GPU) or instant (the face adapter: seconds, nothing of the face stored). On a ZeroGPU Space, where a free GPU call lasts about a minute, instant is the default.", choices=("studio", "instant"))
+    zero_gpu: bool = _setting(False, "Whether the studio runs on a ZeroGPU Space; taken from SPACES_ZERO_GPU (set by Hugging Face) unless given. Instant mode is then offered first and planned to fit one default ZeroGPU call; Studio mode needs dedicated GPU hardware.")
     train_steps: int = _setting(0, "LoRA training steps; 0 scales with the number of photos.", minimum=0, maximum=10_000)
     images_per_style: int = _setting(4, "Headshots generated per chosen style.", minimum=1, maximum=16)
     likeness_threshold: float = _setting(0.5, "Lowest likeness score (0–1) for a headshot to be shown; weaker ones are held back.", minimum=0.0, maximum=1.0)
@@ -164,6 +167,8 @@ def _parse(f: dataclasses.Field, raw: str) -> Any:
     except (KeyError, ValueError):
         expected = {"bool": "true or false", "int": "a whole number", "float": "a number"}.get(kind, "a value")
         raise SettingsError(f"{name}={raw!r} is not {expected}.") from None
+    if meta["choices"] is not None and value not in meta["choices"]:
+        raise SettingsError(f"{name}={raw!r} is not one of {', '.join(meta['choices'])}.")
     if meta["minimum"] is not None and value < meta["minimum"]:
         raise SettingsError(f"{name}={raw!r} is below its minimum {meta['minimum']}.")
     if meta["maximum"] is not None and value > meta["maximum"]:
@@ -181,6 +186,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     values = {f.name: _parse(f, environ[name]) for name, f in fields.items() if name in environ}
     if not values.get("frame_ancestors") and environ.get("SPACE_ID"):
         values["frame_ancestors"] = SPACE_FRAME_ANCESTORS  # a Space shows the app in an iframe on huggingface.co
+    if "zero_gpu" not in values:  # the platform's own variable (pipeline/zerogpu.py reads the same one)
+        values["zero_gpu"] = environ.get("SPACES_ZERO_GPU", "").strip().lower() in ("1", "t", "true")
+    if "default_mode" not in values and values["zero_gpu"]:
+        values["default_mode"] = "instant"  # a Studio run cannot fit in a free ZeroGPU call
     settings = Settings(**values)
     _check_consistency(settings)
     return settings
@@ -221,6 +230,8 @@ def configuration_reference() -> str:
             bounds.append(f"min {f.metadata['minimum']}")
         if f.metadata["maximum"] is not None:
             bounds.append(f"max {f.metadata['maximum']}")
+        if f.metadata["choices"] is not None:
+            bounds.append("one of " + ", ".join(f.metadata["choices"]))
         extra = f" ({', '.join(bounds)})" if bounds else ""
         rows.append(f"| `{env_name(f.name)}` | {shown} | {f.metadata['help']}{extra} |")
     return "\n".join(rows) + "\n"

@@ -19,6 +19,13 @@ A "more like this" job (`reuse_adapter`) generates from the session's trained ad
 training. The flag is kept in the job's row inside its `style_ids` JSON (`{"styles": [...],
 "reuse_adapter": true}`; a plain list for a full run, as before), so no column and no migration
 is needed, and an interrupted "more" job reads back as one and resumes as one.
+
+An Instant job (`instant`) carries the person's screened photos in memory only (`Job.photos`:
+never recorded, dropped when the job ends), and whether its headshots are kept (`keep`). Its row
+says only `{"styles": [...], "instant": true, "keep": ...}`. A restart loses the photos with the
+process, by design: an interrupted Instant job cannot be resumed, only started again with new
+uploads. A job whose headshots are not kept can only be delivered to the page that asked for it,
+so that page cancels it when it goes away (web.handlers).
 """
 
 from __future__ import annotations
@@ -63,6 +70,14 @@ class Job:
     owner_key: bytes | None = field(default=None, repr=False)  # in memory only: seals the headshots for their owner
     model_id: str | None = None  # None: the configured base model; else the demo model the person chose
     reuse_adapter: bool = False  # "more like this": generate with the session's trained adapter, no training
+    instant: bool = False  # Instant mode: the face adapter on `photos`, no training
+    keep: bool = True  # Instant mode: seal the headshots for their owner (False: hand them to the page, store nothing)
+    photos: list = field(default_factory=list, repr=False)  # Instant: screened photos, in memory only
+
+    @property
+    def kind(self) -> str:
+        """"studio" (train, then generate), "more" (the trained adapter again) or "instant" (the face adapter)."""
+        return "instant" if self.instant else "more" if self.reuse_adapter else "studio"
 
     @property
     def active(self) -> bool:
@@ -87,10 +102,12 @@ class GpuLine:
 
     # --- the web's side -------------------------------------------------------------------------
     def submit(self, session_id: str, style_ids: list[str], count: int, *, owner_key: bytes | None = None,
-               model_id: str | None = None, reuse_adapter: bool = False) -> Job:
+               model_id: str | None = None, reuse_adapter: bool = False, instant: bool = False, keep: bool = True,
+               photos: list | None = None) -> Job:
         """Queue a job for an admitted session; its job already in line is returned instead of a second one.
 
         `reuse_adapter`: a "more like this" job (see `Studio.check_ready_to_make_more` for its admission).
+        `instant`: an Instant job on `photos` (screened, in memory), its headshots kept or not (`keep`).
         """
         with self._lock:
             current = self._latest.get(session_id)
@@ -100,7 +117,8 @@ class GpuLine:
                 raise Busy(f"The studio's GPU line is full ({self.capacity} people waiting). "
                            "Please try again in a few minutes; nothing of yours was changed.")
             job = Job(session_id, list(style_ids), int(count), owner_key=owner_key, model_id=model_id,
-                      reuse_adapter=bool(reuse_adapter))
+                      reuse_adapter=bool(reuse_adapter), instant=bool(instant), keep=bool(keep),
+                      photos=list(photos or []))
             if self.records is not None:
                 self.records.save(job)
             self._waiting.append(job)
@@ -183,6 +201,9 @@ class GpuLine:
                 error = UserError("Something went wrong on our side while making your headshots. "
                                   "Nothing you sent was kept outside your encrypted session. Please try again.",
                                   code="internal_error")
+            if job.cancel.is_set() and job.instant and not job.keep:
+                # Its headshots could reach only the page that asked, and that page has gone: nothing is delivered.
+                result, state, error = None, CANCELLED, Cancelled()
             with self._lock:
                 job.result = result
                 self._running = None
@@ -191,6 +212,7 @@ class GpuLine:
     def _end(self, job: Job, state: str, error: UserError | None) -> None:
         job.state, job.error, job.finished_at = state, error, time.monotonic()
         job.owner_key = None  # the owner's key is needed no longer than the job
+        job.photos = []  # Instant's photos: no longer than the job either
         if state == DONE:
             job.fraction, job.stage, job.eta_seconds = 1.0, "done", 0.0
         self._save(job)
@@ -237,9 +259,8 @@ class JobRecords:
                             .order_by(JobRow.created_at.desc()).limit(1)).first()
             if row is None:
                 return None
-            style_ids, reuse_adapter = _read_styles_field(row.style_ids)
-            job = Job(row.session_id, style_ids, row.count, id=row.id, state=row.state, stage=row.stage,
-                      reuse_adapter=reuse_adapter)
+            style_ids, flags = _read_styles_field(row.style_ids)
+            job = Job(row.session_id, style_ids, row.count, id=row.id, state=row.state, stage=row.stage, **flags)
         if not job.active:
             job.finished.set()
         return job
@@ -252,14 +273,20 @@ class JobRecords:
 
 
 def _styles_field(job: Job) -> str:
-    """The row's `style_ids` text: the list of style ids, or, for a "more like this" job, the list and the flag."""
+    """The row's `style_ids` text: the list of style ids, or, for a "more like this" or Instant job, the list and
+    the job's flags (never its photos)."""
     if job.reuse_adapter:
         return json.dumps({"styles": job.style_ids, "reuse_adapter": True})
+    if job.instant:
+        return json.dumps({"styles": job.style_ids, "instant": True, "keep": job.keep})
     return json.dumps(job.style_ids)
 
 
-def _read_styles_field(text: str) -> tuple[list[str], bool]:
+def _read_styles_field(text: str) -> tuple[list[str], dict[str, bool]]:
+    """(style ids, the Job flags the row records)."""
     value = json.loads(text)
     if isinstance(value, dict):
-        return list(value["styles"]), bool(value.get("reuse_adapter", False))
-    return list(value), False
+        return list(value["styles"]), {"reuse_adapter": bool(value.get("reuse_adapter", False)),
+                                       "instant": bool(value.get("instant", False)),
+                                       "keep": bool(value.get("keep", True))}
+    return list(value), {}

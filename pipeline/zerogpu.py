@@ -90,6 +90,35 @@ def gpu_duration(n_photos: int, n_images: int, family: str, *, train_steps: int 
     return max(MIN_DURATION_S, math.ceil(planned * SAFETY_FACTOR))
 
 
+# Instant mode (pipeline/instant.py), per call: the face adapter and its ViT-H image encoder (~2.5 GB) loaded
+# into the pipeline and the photos embedded; then each image costs a little more than a plain one (the
+# adapter's extra attention over the photos' tokens). Estimates like the ones above, not measurements.
+INSTANT_FIXED_SECONDS = {"sdxl": 12.0, "sd15": 6.0}
+INSTANT_IMAGE_OVERHEAD = 1.1
+# What a ZeroGPU call gets when it asks for nothing (spaces.GPU's default duration): Instant mode is planned
+# to fit in it, so a visitor's first headshots never need a longer request than the platform grants by default.
+ZERO_GPU_DEFAULT_DURATION_S = 60
+
+
+def instant_gpu_duration(n_images: int, family: str) -> int:
+    """Seconds of GPU to request for one Instant call making `n_images` (no training)."""
+    if family not in INSTANT_FIXED_SECONDS:
+        raise ValueError(f"Instant mode has no face adapter for {family!r}; expected one of "
+                         f"{sorted(INSTANT_FIXED_SECONDS)}")
+    if n_images < 1:
+        raise ValueError("need at least one image")
+    planned = INSTANT_FIXED_SECONDS[family] + n_images * SECONDS_PER_IMAGE[family] * INSTANT_IMAGE_OVERHEAD
+    return max(MIN_DURATION_S, math.ceil(planned * SAFETY_FACTOR))
+
+
+def instant_images_within(budget_s: float, family: str) -> int:
+    """The most images one Instant call can make within `budget_s` of GPU, as `instant_gpu_duration` plans (>= 0)."""
+    if family not in INSTANT_FIXED_SECONDS:
+        return 0
+    per_image = SECONDS_PER_IMAGE[family] * INSTANT_IMAGE_OVERHEAD
+    return max(0, math.floor((budget_s / SAFETY_FACTOR - INSTANT_FIXED_SECONDS[family]) / per_image))
+
+
 def gpu(environ: Mapping[str, str], duration: Callable[..., float]) -> Callable[[F], F]:
     """Decorator: `spaces.GPU` with a per-call duration on ZeroGPU; returns the function unchanged elsewhere.
 

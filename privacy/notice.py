@@ -49,11 +49,25 @@ def third_parties(s: Settings) -> str:
     return "None. This studio is self-hosted: your photos never leave this server."
 
 
+def mode_sentences(s: Settings) -> dict[str, str]:
+    """Each way of making headshots in one sentence, with its time and what is kept: the page's choice, the
+    notice and the policy all say it with these words."""
+    r = RetentionFigures.from_settings(s)
+    return {
+        "instant": ("Instant — about 20 s on a GPU; your photos are used in memory for this one request and never "
+                    "stored; no model of your face is made."),
+        "studio": (f"Studio — trains your own model for best likeness, minutes; your photos and model are erased "
+                   f"{r.uploads} after your headshots are made."),
+    }
+
+
 def short_notice(s: Settings) -> str:
     """The plain-language notice shown before anything is uploaded (Markdown)."""
     r = RetentionFigures.from_settings(s)
+    modes = mode_sentences(s)
     return f"""### Before you upload: what happens to your photos
-- **What we collect:** the photos you upload (we strip all metadata such as location first), a face measurement computed from them, and the small model trained on them.
+- **Two ways to make them, your choice before you upload:** {modes["instant"]} {modes["studio"]}
+- **What we collect:** the photos you upload (we strip all metadata such as location first), a face measurement computed from them, and, in Studio mode only, the small model trained on them. In Instant mode none of these is ever stored: only the headshots, if you choose to keep them.
 - **What for:** only to make *your* headshots in this session. Never to train anything else, never shared, never sold.
 - **How long:** your photos, face measurements and your trained model are erased **{r.uploads}** after your headshots are made, and at the latest **{r.hard_cap}** after you agree below. Your headshots are kept for **{r.headshots}**, then erased; come back with your private link. You can delete everything at any moment, and you get a signed receipt.
 - **Your private key:** when you agree below you get a private link and code. Keep it to come back from any browser; nobody, including us, can recover it. Once your headshots are made they are locked with it: without it nobody, not even this studio's operator, can open them, and they are simply erased on schedule.
@@ -70,13 +84,19 @@ def short_notice(s: Settings) -> str:
 def full_policy(s: Settings) -> str:
     """The complete policy: the short notice's promises, each answered in full (Markdown)."""
     r = RetentionFigures.from_settings(s)
+    modes = mode_sentences(s)
     return f"""# Privacy policy — Headshot Studio
 
 This policy is generated from the configuration this deployment runs on; the numbers below are the ones the code enforces.
 Policy version: `{policy_version(s)}`.
 
 ## What is my photo used for?
-Only to make your own headshots in this session: we train a small identity model (a LoRA adapter) on your photos and generate headshots from it. Nothing you upload is used for any other purpose.
+Only to make your own headshots in this session: in Studio mode we train a small identity model (a LoRA adapter) on your photos and generate headshots from it; in Instant mode a face adapter reads your photos in memory for one request and nothing is trained. Nothing you upload is used for any other purpose.
+
+## What is the difference between Instant and Studio mode?
+{modes["instant"]} {modes["studio"]}
+
+In Instant mode your photos are screened in the studio's memory exactly as in Studio mode (one face, the same person, metadata stripped), then a tuning-free face adapter (IP-Adapter "plus-face") conditions the image model on the faces in them for this one request. No photo, face measurement, embedding or model of your face is written anywhere; the uploaded files are deleted as soon as they are read. The finished headshots are scored for likeness against your photos (in memory), screened for unsafe content and marked as AI-generated, like every headshot. You choose whether they are kept: kept, they are locked with your private key and erased after {r.headshots} like Studio headshots; not kept, they are shown on your page for you to download and stored nowhere, and they are gone when you leave the page. Your deletion receipt then says that no identity data was ever stored.
 
 ## Is it used to train other models?
 Never. Your photos and your adapter are never used to train or improve any other model. The studio sends no telemetry and uploads nothing anywhere.

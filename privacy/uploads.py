@@ -139,6 +139,17 @@ class UploadStore:
         for entry in entries:
             _unlink(entry.path)
 
+    def discard_paths(self, paths: list[str]) -> int:
+        """Drop the sealed uploads at `paths` (a request refused before its handler ran); others are ignored.
+
+        Only paths of sealed uploads count, and only the boundary puts those into a request, for the browser that
+        uploaded them (privacy.boundary), so a caller can discard nothing but its own uploads.
+        """
+        with self._lock:
+            refs = [self._by_path[p] for p in paths if isinstance(p, str) and p in self._by_path]
+        self.discard(refs)
+        return len(refs)
+
     # --- the handler's side ----------------------------------------------------------------------------
     def path_for(self, ref: str, owner: str | None) -> str | None:
         """The sealed file behind `ref`, only for its owner and within the grace period; else None."""

@@ -43,7 +43,7 @@ from privacy.uploads import UploadStore
 from privacy.web_access import CLIENT_COOKIE, ClientIds, MediaGrants
 from web.render import (duration, render_gallery, render_model_banner, render_my_data, render_nothing_to_delete,
                         photo_choices, render_receipt, render_return, render_return_key, render_screening,
-                        render_verification, what_is_held)
+                        render_unstored, render_verification, what_is_held)
 from web.style_cards import variant_choices
 
 if TYPE_CHECKING:
@@ -59,6 +59,31 @@ GENERIC_FAILURE = ("Something went wrong on our side. Nothing you sent was kept 
 # tells a guesser nothing (an erased session's key says when it was erased, and nothing else).
 UNKNOWN_KEY = ("This private link or code does not open any session here. Check it for typos, "
                "or start a new session below.")
+
+
+# Instant mode's choice of what happens to the finished headshots (the page's radio values).
+KEEP, KEEP_NOTHING = "keep", "nothing"
+KEEP_CHOICES = (KEEP, KEEP_NOTHING)
+
+
+def _count_images(n: int) -> str:
+    return f"{n} headshot" + ("" if n == 1 else "s")
+
+
+def _hand_over(job: Job) -> list:
+    """An Instant job's unstored headshots, taken out of the job: handed over once, then held by nothing here."""
+    run = job.result
+    if run is None or not job.instant or job.keep:
+        return []
+    unstored, run.unstored = list(run.unstored), []
+    run.all_outputs.clear()  # the held-back images too: nothing of the run stays in memory
+    return unstored
+
+
+def _refuse_instant_resume(job: Job) -> None:
+    if job.instant:  # its photos lived only in the memory of the process that restarted
+        raise UserError("Instant headshots cannot be resumed: your photos were never stored. Choose them again "
+                        "and press “Make”.", code="nothing_to_resume")
 
 
 def _as_message(fn_name: str, exc: Exception) -> gr.Error:
@@ -336,6 +361,7 @@ class StudioHandlers:
         job = self.line.job_of(session_id) if session_id else None
         if job is None or job.state != INTERRUPTED:
             raise UserError("Nothing to resume.", code="nothing_to_resume")
+        _refuse_instant_resume(job)
         return job.style_ids, job.count
 
     # --- 2. photos: add, remove one, replace one ---------------------------------------------------
@@ -416,19 +442,26 @@ class StudioHandlers:
         return gr.update(interactive=bool(photo_id)), gr.update(interactive=bool(photo_id))
 
     # --- 3. generate: admitted here, run by the GPU line, watched by this page ----------------------
-    def _admit(self, style_ids: list[str], count: float, state: Any, request: gr.Request, *,
-               reuse_adapter: bool = False) -> Job:
-        session_id = self._owned(state, request)
-        if session_id is None:
-            raise ConsentRequired()
-        # The protocol is an API: a list may repeat a style, and the count may be anything. Each style counts once,
-        # and the count stays within what the page offers, so one job is never bigger than the page allows.
+    def _checked_order(self, style_ids: Any, count: Any) -> list[str]:
+        """The styles asked for, each once, after checking the count: what the page offers, and no more.
+
+        The protocol is an API: a list may repeat a style, and the count may be anything. Each style counts once,
+        and the count stays within what the page offers, so one job is never bigger than the page allows.
+        """
         style_ids = list(dict.fromkeys(s for s in (style_ids or []) if isinstance(s, str)))[:len(self.style_labels)]
         if not style_ids:
             raise UserError("Please pick at least one style.", code="no_style")
         if not isinstance(count, (int, float)) or not 1 <= count <= self.settings.images_per_style:
             raise UserError(f"Please choose between 1 and {self.settings.images_per_style} headshots per style.",
                             code="bad_count")
+        return style_ids
+
+    def _admit(self, style_ids: list[str], count: float, state: Any, request: gr.Request, *,
+               reuse_adapter: bool = False) -> Job:
+        session_id = self._owned(state, request)
+        if session_id is None:
+            raise ConsentRequired()
+        style_ids = self._checked_order(style_ids, count)
         if reuse_adapter:  # consent, styles, and the trained model still kept
             self.studio.check_ready_to_make_more(session_id, list(style_ids))
         else:  # consent, styles, sealed photos
@@ -440,19 +473,106 @@ class StudioHandlers:
         current = self.line.job_of(session_id)
         if current is not None and current.active:
             return current  # this session's job is already in line: watch it
+        return self._submit(request, session_id, style_ids, int(count), owner_key=owner_key, model_id=model_id,
+                            reuse_adapter=reuse_adapter)
+
+    def _submit(self, request: gr.Request, session_id: str, style_ids: list[str], count: int, **job: Any) -> Job:
+        """Put an admitted job in the GPU line, within its network's share of the line and its generation limits."""
         address = self.address_of(request)
         with self._jobs_lock:
-            mine = [job for job in self._jobs_by_address.get(address, []) if job.active]
-            if len(mine) >= self.jobs_per_address:
-                raise Busy(f"{len(mine)} headshot jobs from your network are already in line; please start yours "
-                           "when one of them has finished. Nothing of yours was changed.")
+            self._check_share(address)
             self.generation_limits.charge(self.client_of(request), address)
-            job = self.line.submit(session_id, list(style_ids), int(count), owner_key=owner_key, model_id=model_id,
-                                   reuse_adapter=reuse_adapter)
-            self._jobs_by_address[address] = [*mine, job]
+            submitted = self.line.submit(session_id, style_ids, count, **job)
+            self._jobs_by_address[address] = [*self._active_jobs(address), submitted]
             if len(self._jobs_by_address) > 10_000:  # forget addresses with nothing in line
                 self._jobs_by_address = {a: j for a, j in self._jobs_by_address.items() if any(x.active for x in j)}
-        return job
+        return submitted
+
+    def _active_jobs(self, address: str) -> list[Job]:
+        return [job for job in self._jobs_by_address.get(address, []) if job.active]
+
+    def _check_share(self, address: str) -> None:
+        mine = self._active_jobs(address)
+        if len(mine) >= self.jobs_per_address:
+            raise Busy(f"{len(mine)} headshot jobs from your network are already in line; please start yours "
+                       "when one of them has finished. Nothing of yours was changed.")
+
+    # --- 3c. Instant mode: photos, styles and Make in one request; the photos never stored ------------
+    def _admit_instant(self, contents: list[bytes], style_ids: Any, count: Any, keep_choice: Any, state: Any,
+                       request: gr.Request) -> tuple[Job | None, Any]:
+        """Check everything that needs no photo, screen the photos in memory, then queue the job (or not).
+
+        Returns (the job, the photo check), or (None, the photo check) for photos that cannot be used.
+        """
+        session_id = self._owned(state, request)
+        if session_id is None:
+            raise ConsentRequired()
+        if keep_choice not in KEEP_CHOICES:
+            raise UserError("Please choose whether to keep your headshots.", code="bad_keep_choice")
+        keep = keep_choice == KEEP
+        style_ids = self._checked_order(style_ids, count)
+        if not contents:
+            raise UserError("Please choose your photos first.", code="no_files")
+        client, address = self.client_of(request), self.address_of(request)
+        owner_key = self.presence.key_of(session_id)
+        if keep and owner_key is None:  # kept headshots are sealed for their owner: the job needs the owner's key
+            raise OwnerKeyRequired("Please open your private link (or enter your code) on this page first.")
+        self.studio.check_ready_for_instant(session_id, style_ids, keep=keep, owner_key=owner_key)
+        model_id = self._model_for(client)
+        self._check_zero_gpu_fit(len(style_ids) * int(count), model_id)
+        if self._job_active(session_id):
+            raise Busy("Your headshots are being made right now. Wait until they are ready, or press Cancel, "
+                       "then make more. Nothing was changed.")
+        with self._jobs_lock:
+            self._check_share(address)  # before screening, which costs CPU; checked again at submission
+        self.upload_limits.charge(client, address)  # screening costs CPU
+        report = self.studio.screen_instant(session_id, contents)
+        del contents  # the bytes sent: only the screened photos below live on, in the job, in memory
+        if not report.acceptable:
+            return None, report
+        job = self._submit(request, session_id, style_ids, int(count), owner_key=owner_key, model_id=model_id,
+                           instant=True, keep=keep, photos=report.accepted())
+        return job, report
+
+    def _check_zero_gpu_fit(self, n_images: int, model_id: str | None) -> None:
+        """On ZeroGPU, an Instant job must fit in one default GPU call (pipeline.zerogpu plans its duration)."""
+        if not self.settings.zero_gpu:
+            return
+        from pipeline.zerogpu import ZERO_GPU_DEFAULT_DURATION_S, instant_images_within
+        most = instant_images_within(ZERO_GPU_DEFAULT_DURATION_S, self.studio.base_model(model_id).family)
+        if n_images > most:
+            raise UserError(f"On this free GPU, one Instant request can make at most {_count_images(most)}. Please "
+                            "choose fewer styles or fewer headshots per style.", code="too_many_images")
+
+    async def generate_instant(self, files: Any, style_ids: list[str], count: float, keep_choice: str, state: Any,
+                               request: gr.Request, progress: gr.Progress = gr.Progress()):
+        """Instant mode: screen the photos in memory, make headshots with the face adapter (seconds on a GPU).
+
+        Outputs: Instant's photo check, the upload (emptied: its files are read and deleted), gallery, status,
+        my data. A job whose headshots are not kept can reach only this request: if the page goes away, the
+        job is cancelled and nothing of it remains.
+        """
+        import anyio
+        from functools import partial
+        contents = await anyio.to_thread.run_sync(self._take_uploads, files, request)  # deleted, whatever follows
+        admit = partial(self._admit_instant, contents, style_ids, count, keep_choice, state, request)
+        del contents
+        job, report = await anyio.to_thread.run_sync(admit)
+        check = render_screening(report, instant=True)
+        if job is None:
+            yield check, None, gr.update(), "Nothing was made: see the photo check above.", gr.update()
+            return
+        progress(0.0, desc="In line")
+        delivered = False
+        try:
+            async for gallery, status, my_data in self._follow(job, request, progress):
+                yield check, None, gallery, status, my_data
+            delivered = True
+        finally:
+            if not job.keep and not delivered:  # the page went away: nobody else can ever receive these
+                job.cancel.set()  # the line then drops whatever the job still makes (pipeline.jobs)
+                self.line.cancel(job.session_id)
+                _hand_over(job)  # finished a moment before the page went: dropped, shown to no one
 
     async def generate(self, style_ids: list[str], count: float, state: Any, request: gr.Request,
                        progress: gr.Progress = gr.Progress()):
@@ -482,6 +602,7 @@ class StudioHandlers:
         job = self.line.job_of(session_id) if session_id else None
         if job is None or job.state != INTERRUPTED:
             raise UserError("Nothing to resume.", code="nothing_to_resume")
+        _refuse_instant_resume(job)
         admit = partial(self._admit, job.style_ids, job.count, state, request, reuse_adapter=job.reuse_adapter)
         again = await anyio.to_thread.run_sync(admit)
         progress(0.0, desc="In line")
@@ -504,14 +625,28 @@ class StudioHandlers:
             raise job.error or UserError(GENERIC_FAILURE, code="internal_error")
         client = self.client_of(request)
         run = job.result
-        held = len(run.all_outputs) - len(run.delivered) if run is not None else 0
-        status = self._job_text(job) + (f"; {held} held back (weak likeness or unsafe)." if held else "")
+        kept_nothing = job.instant and not job.keep
+        made = len(run.all_outputs) if run is not None else 0
+        unstored = _hand_over(job)  # Instant, not kept: the only copies, handed to this page and dropped here
+        held = made - (len(unstored) if kept_nothing else len(run.delivered) if run is not None else 0)
+        status = (f"{_count_images(len(unstored))} ready, shown below and stored nowhere." if kept_nothing
+                  else self._job_text(job))
+        if held:
+            status = status.rstrip(".") + f"; {held} held back (weak likeness or unsafe)."
         gallery = await anyio.to_thread.run_sync(self.gallery, job.session_id, client)
         my_data = await anyio.to_thread.run_sync(self.my_data, job.session_id, client)
+        if kept_nothing:
+            gallery = render_unstored(unstored, self.style_labels) + (gallery or "")
         yield gallery or render_gallery([], [], None, {}), status, my_data
 
     def _job_text(self, job: Job, *, photos_kept: bool = True) -> str:
         """The job's state in words, as a returning page shows it too."""
+        if job.state == DONE and job.instant and not job.keep:
+            return ("Your instant headshots were shown on the page that made them, and not stored: nothing of "
+                    "that run is kept.")
+        if job.state == INTERRUPTED and job.instant:
+            return ("The studio restarted while making your instant headshots. Your photos were never stored, so "
+                    "choose them again and press “Make” to start again.")
         if job.state == DONE:
             delivered = len(job.result.delivered) if job.result is not None else None
             return (f"{delivered} headshot{'' if delivered == 1 else 's'} ready." if delivered is not None
@@ -559,6 +694,21 @@ class StudioHandlers:
                 gr.update(interactive=False), render_my_data(None, None, time.time()), "", "",
                 "Tick all three statements to start a new session.", "", gr.update(visible=False),
                 gr.update(interactive=False), *self._photo_pick(None))
+
+    def instant_controls(self, state: Any, request: gr.Request):
+        """Instant's upload and Make: usable once this browser's session has consent, Make with no job in line
+        (outputs: Instant's upload, its Make)."""
+        session_id = self._owned(state, request)
+        return gr.update(interactive=bool(session_id)), gr.update(
+            interactive=bool(session_id) and not self._job_active(session_id))
+
+    @staticmethod
+    def choose_mode(mode: str):
+        """Studio's or Instant's photo area and buttons (outputs: Studio's photo area, Instant's area, Make,
+        More like this, Instant's Make). Nothing is stored or changed: each mode's photos stay its own."""
+        instant = mode == "instant"
+        return (gr.update(visible=not instant), gr.update(visible=instant), gr.update(visible=not instant),
+                gr.update(visible=not instant), gr.update(visible=instant))
 
     def buttons_after_job(self, state: Any, request: gr.Request):
         """After a job's watch ends (or a page attached to none): Make and More on if they can work, Cancel on

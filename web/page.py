@@ -8,12 +8,12 @@ GPU, and consent, upload, delete and verify never wait behind a training run.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import gradio as gr
 
-from privacy.notice import short_notice
-from web.handlers import StudioHandlers, shown, shown_stream
+from privacy.notice import mode_sentences, short_notice
+from web.handlers import KEEP, KEEP_NOTHING, StudioHandlers, shown, shown_stream
 from web.render import QUEUE_NOTE, render_model_banner, render_my_data
 from web.style_cards import render_style_cards, variant_choices
 
@@ -33,6 +33,11 @@ ATTACH_JS = """(code) => {
 }"""
 # A code typed in by hand is kept for this tab like one from a link.
 KEEP_CODE_JS = """(code) => { if (code && code.trim()) sessionStorage.setItem('hs-return-key', code.trim()); return code; }"""
+
+# On a ZeroGPU Space (settings.zero_gpu) beside the mode choice: why Instant comes first there.
+ZERO_GPU_NOTE = ("This copy of the studio runs on a free, shared GPU (ZeroGPU) that lends a GPU for about a minute at "
+                 "a time, so Instant mode comes first here. Studio mode trains a model of your face for several "
+                 "minutes, longer than one such loan: it needs the studio to run on its own GPU hardware.")
 
 # Events waiting in Gradio's queue, all kinds together: a memory bound only. Who may add events is
 # limited per browser and per address at the boundary (privacy.boundary), and GPU jobs wait in the
@@ -82,6 +87,12 @@ class Page:
     purpose: gr.Checkbox
     consent_note: gr.Markdown
     key_panel: gr.HTML
+    mode: gr.Radio
+    studio_photos: gr.Group
+    instant_photos: gr.Group
+    instant_files: gr.File
+    instant_check: gr.HTML
+    keep: gr.Radio
     files: gr.File
     screening: gr.HTML
     photo_tools: gr.Row
@@ -92,6 +103,7 @@ class Page:
     count: gr.Slider
     make: gr.Button
     more: gr.Button
+    make_instant: gr.Button
     stop: gr.Button
     resume: gr.Button
     status: gr.Textbox
@@ -116,7 +128,7 @@ def build_demo(settings: "Settings", handlers: StudioHandlers) -> gr.Blocks:
         connect_job_events(page, handlers)
         connect_end_events(page, handlers)
     demo.queue(max_size=GRADIO_QUEUE_EVENTS, api_open=False)
-    quiet_input_errors(demo)
+    quiet_input_errors(demo, discard_uploads=handlers.uploads.discard_paths)
     return demo
 
 
@@ -153,9 +165,25 @@ def lay_out(settings: "Settings", handlers: StudioHandlers) -> Page:
                 page.consent_note = gr.Markdown("Tick all three statements to unlock the upload.",
                                                 elem_id="hs-consent-note")
                 page.key_panel = gr.HTML(elem_id="hs-keypanel-box")
-            gr.Markdown(f"### 2. Your photos\nUpload {settings.min_photos}–{settings.max_photos} photos of yourself "
+            instant_first = settings.default_mode == "instant"
+            gr.Markdown("### 2. Instant or Studio\nChoose before you upload; you can change your mind at any time.")
+            modes = mode_sentences(settings)
+            page.mode = gr.Radio([(modes["instant"], "instant"), (modes["studio"], "studio")],
+                                 value=settings.default_mode, label="How your headshots are made", elem_id="hs-mode")
+            if settings.zero_gpu:
+                gr.Markdown(ZERO_GPU_NOTE, elem_id="hs-zero-gpu-note")
+            gr.Markdown(f"### 3. Your photos\nUpload {settings.min_photos}–{settings.max_photos} photos of yourself "
                         "alone: different days, light and angles; no other people, no children, no documents.")
-            with gr.Group(elem_id="hs-photo-area"):
+            with gr.Group(elem_id="hs-instant-area", visible=instant_first) as page.instant_photos:
+                # Read once, by “Make my instant headshots”, in memory: nothing is checked or kept before that.
+                page.instant_files = UploadedFiles(label="Your photos for Instant mode (JPEG, PNG, WebP or HEIC): read "
+                                                   "once, in memory, when you press Make", file_count="multiple",
+                                                   interactive=False, elem_id="hs-instant-upload")
+                page.keep = gr.Radio([(f"Keep them for {_days(settings)}, locked with my private key", KEEP),
+                                      ("Don't keep anything: show them on this page only", KEEP_NOTHING)],
+                                     value=KEEP, label="Your finished headshots", elem_id="hs-keep")
+                page.instant_check = gr.HTML(label="Photo check", elem_id="hs-instant-check-box")
+            with gr.Group(elem_id="hs-photo-area", visible=not instant_first) as page.studio_photos:
                 # No file_types: every file, a PDF or an SVG too, reaches ingest and gets its message there.
                 page.files = UploadedFiles(label="Add photos (JPEG, PNG, WebP or HEIC)", file_count="multiple",
                                            interactive=False, elem_id="hs-upload")
@@ -170,26 +198,29 @@ def lay_out(settings: "Settings", handlers: StudioHandlers) -> Page:
                     page.replace_one = UploadedButton("Replace it with another photo", file_count="single",
                                                       variant="secondary", interactive=False,
                                                       elem_id="hs-photo-replace", scale=1)
-            gr.Markdown("### 3. Styles")
+            gr.Markdown("### 4. Styles")
             gr.HTML(render_style_cards(styles_by_id), label="What each style looks like", elem_id="hs-style-cards")
             page.styles = gr.CheckboxGroup(style_choices, value=[style_choices[0][1]] if style_choices else [],
                                            label="Styles (some come in other background colours)",
                                            elem_id="hs-styles")
             page.count = gr.Slider(1, settings.images_per_style, value=min(2, settings.images_per_style), step=1,
                                    label="Headshots per style", elem_id="hs-count")
-            gr.Markdown("### 4. Make your headshots\n" + QUEUE_NOTE)
+            gr.Markdown("### 5. Make your headshots\n" + QUEUE_NOTE)
             with gr.Row():
-                page.make = gr.Button("Make my headshots", variant="primary", interactive=False, elem_id="hs-make")
+                page.make = gr.Button("Make my headshots", variant="primary", interactive=False, elem_id="hs-make",
+                                      visible=not instant_first)
                 page.more = gr.Button("More like this (no new training)", variant="secondary", interactive=False,
-                                      elem_id="hs-more")
+                                      elem_id="hs-more", visible=not instant_first)
+                page.make_instant = gr.Button("Make my instant headshots", variant="primary", interactive=False,
+                                              elem_id="hs-make-instant", visible=instant_first)
                 page.stop = gr.Button("Cancel", variant="secondary", interactive=False, elem_id="hs-cancel")
                 page.resume = gr.Button("Resume", elem_id="hs-resume")
             page.status = gr.Textbox(label="Status", interactive=False, elem_id="hs-status")
-            gr.Markdown(f"### 5. Your headshots\nThey are kept for you for {_days(settings)}, locked with your "
-                        "private key. You can close this page while they are made; come back with your private "
-                        "link to see them.")
+            gr.Markdown(f"### 6. Your headshots\nKept ones are kept for you for {_days(settings)}, locked with "
+                        "your private key. You can close this page while they are made; come back with your "
+                        "private link to see them. Instant headshots you chose not to keep are only on this page.")
             page.gallery = gr.HTML(label="Your headshots", elem_id="hs-gallery-box")
-            gr.Markdown("### 6. Your data")
+            gr.Markdown("### 7. Your data")
             page.mydata = gr.HTML(render_my_data(None, None, time.time()), label="Your data", elem_id="hs-mydata-box")
             page.delete = gr.Button("Delete everything now", variant="stop", elem_id="hs-delete")
             with gr.Group(visible=False, elem_id="hs-confirm-delete") as page.confirm_box:
@@ -220,6 +251,12 @@ def _buttons_after_job(page: Page, handlers: StudioHandlers) -> dict:
                 **PRIVATE, **QUICK)
 
 
+def _instant_controls(page: Page, handlers: StudioHandlers) -> dict:
+    """Instant's upload and Make, on once this browser's session has consent (after consent, a return, a job, delete)."""
+    return dict(fn=shown(handlers.instant_controls), inputs=[page.session],
+                outputs=[page.instant_files, page.make_instant], **PRIVATE, **QUICK)
+
+
 def connect_session_events(demo: gr.Blocks, page: Page, handlers: StudioHandlers) -> None:
     """The model's state, consent, and coming back with the private key."""
     # `.input`: only the person's own ticks; a returning session's boxes are ticked by `attach`.
@@ -228,18 +265,24 @@ def connect_session_events(demo: gr.Blocks, page: Page, handlers: StudioHandlers
     gr.on([page.own.input, page.adult.input, page.purpose.input], shown(handlers.consent),
           inputs=[page.own, page.adult, page.purpose, page.session],
           outputs=[page.session, page.files, page.consent_note, page.mydata, page.key_panel, page.make],
-          api_name="consent", trigger_mode="always_last", **QUICK)
+          api_name="consent", trigger_mode="always_last", **QUICK).then(**_instant_controls(page, handlers))
     returning = [page.session, page.own, page.adult, page.purpose, page.files, page.make, page.consent_note,
                  page.key_panel, page.return_note, page.gallery, page.status, page.mydata, page.stop, page.screening,
                  page.photo_pick, page.photo_tools]
     watching = dict(fn=shown_stream(handlers.watch), inputs=[page.session],
                     outputs=[page.gallery, page.status, page.mydata], concurrency_limit=None,
                     show_progress_on=[page.status], **PRIVATE)
-    demo.load(shown(handlers.attach), inputs=[page.code_in], outputs=returning, js=ATTACH_JS, api_name="attach",
-              **QUICK).success(**watching).then(**_buttons_after_job(page, handlers))
-    page.open_code.click(shown(handlers.attach), inputs=[page.code_in], outputs=returning, js=KEEP_CODE_JS,
-                         concurrency_limit=None, **PRIVATE).success(**watching).then(
-        **_buttons_after_job(page, handlers))
+    attached = demo.load(shown(handlers.attach), inputs=[page.code_in], outputs=returning, js=ATTACH_JS,
+                         api_name="attach", **QUICK)
+    attached.success(**watching).then(**_buttons_after_job(page, handlers))
+    attached.then(**_instant_controls(page, handlers))
+    opened = page.open_code.click(shown(handlers.attach), inputs=[page.code_in], outputs=returning,
+                                  js=KEEP_CODE_JS, concurrency_limit=None, **PRIVATE)
+    opened.success(**watching).then(**_buttons_after_job(page, handlers))
+    opened.then(**_instant_controls(page, handlers))
+    page.mode.change(handlers.choose_mode, inputs=[page.mode],
+                     outputs=[page.studio_photos, page.instant_photos, page.make, page.more, page.make_instant],
+                     **PRIVATE, **QUICK)
     page.model_poll.tick(shown(handlers.model_banner), inputs=[page.session],
                          outputs=[page.model_banner, page.use_demo, page.make, page.model_poll], **PRIVATE, **QUICK)
     page.use_demo.input(shown(handlers.choose_demo), inputs=[page.use_demo, page.session],
@@ -264,12 +307,21 @@ def connect_photo_events(page: Page, handlers: StudioHandlers) -> None:
 def connect_job_events(page: Page, handlers: StudioHandlers) -> None:
     """Make, More like this, Cancel, Resume. Admission and watching only: the job runs in the GPU line."""
     during = dict(fn=buttons_during_job, outputs=[page.make, page.stop, page.more], **PRIVATE, **QUICK)
+    instant_during = dict(fn=lambda: (gr.update(interactive=False), gr.update(interactive=True)),
+                          outputs=[page.make_instant, page.stop], **PRIVATE, **QUICK)
     watched = dict(inputs=[page.styles, page.count, page.session], outputs=[page.gallery, page.status, page.mydata],
                    concurrency_limit=None, show_progress_on=[page.status])
     page.make.click(**during).then(shown_stream(handlers.generate), api_name="generate", **watched).then(
         **_buttons_after_job(page, handlers))
     page.more.click(**during).then(shown_stream(handlers.more), api_name="more_like_this", **watched).then(
         **_buttons_after_job(page, handlers))
+    # Instant: the photos, the styles and Make in one request; the photo check answers in the Instant area.
+    page.make_instant.click(**instant_during).then(
+        shown_stream(handlers.generate_instant), inputs=[page.instant_files, page.styles, page.count, page.keep,
+                                                         page.session],
+        outputs=[page.instant_check, page.instant_files, page.gallery, page.status, page.mydata],
+        api_name="instant", concurrency_limit=None, show_progress_on=[page.status]).then(
+        **_buttons_after_job(page, handlers)).then(**_instant_controls(page, handlers))
     page.stop.click(shown(handlers.cancel), inputs=[page.session], outputs=[page.status], **PRIVATE, **QUICK)
     page.resume.click(shown(handlers.resume), inputs=[page.session], outputs=[page.styles, page.count],
                       **PRIVATE, **QUICK).success(**during).then(
@@ -288,7 +340,7 @@ def connect_end_events(page: Page, handlers: StudioHandlers) -> None:
         outputs=[page.session, page.receipt, page.screening, page.gallery, page.own, page.adult, page.purpose,
                  page.files, page.make, page.mydata, page.key_panel, page.status, page.consent_note,
                  page.return_note, page.confirm_box, page.stop, page.photo_pick, page.photo_tools]).then(
-        **_buttons_after_job(page, handlers))
+        **_buttons_after_job(page, handlers)).then(**_instant_controls(page, handlers))
     page.to_check.upload(shown(handlers.verify), inputs=[page.to_check], outputs=[page.verdict], api_name="verify",
                          concurrency_limit=2, concurrency_id="screening")
 # One answer for a value the page itself never sends (a style it does not list, a count off the slider, a file
@@ -296,7 +348,7 @@ def connect_end_events(page: Page, handlers: StudioHandlers) -> None:
 REFUSED_INPUT = "This request could not be read: one of its values is not one this page offers. Please reload the page."
 
 
-def quiet_input_errors(demo: gr.Blocks) -> None:
+def quiet_input_errors(demo: gr.Blocks, discard_uploads: Callable[[list[str]], Any] | None = None) -> None:
     """Gradio's own input checks answer a caller's bad value without a traceback (and the value) in the log.
 
     Gradio 6.31 checks inputs in `Blocks.preprocess_data` (component `preprocess`, file-data validation, input
@@ -307,15 +359,30 @@ def quiet_input_errors(demo: gr.Blocks) -> None:
     """
     check_inputs = demo.preprocess_data
 
-    async def preprocess_data(*args: Any, **kwargs: Any) -> Any:
+    async def preprocess_data(block_fn: Any, inputs: list[Any], *args: Any, **kwargs: Any) -> Any:
         try:
-            return await check_inputs(*args, **kwargs)
+            return await check_inputs(block_fn, inputs, *args, **kwargs)
         except Exception:
+            # The handler will not run, so it cannot delete the uploads this request named (Instant's photos
+            # with a keep choice the page never offers): they go now, not after their grace.
+            if discard_uploads is not None:
+                discard_uploads(list(_named_paths(inputs)))
             raise gr.Error(REFUSED_INPUT, title="Please check", print_exception=False) from None
 
     demo.preprocess_data = preprocess_data  # type: ignore[method-assign]
 
 
+
+
+def _named_paths(value: Any, depth: int = 0) -> Iterator[str]:
+    """Every file path a request's inputs name (FileData dicts, in lists), at any depth a page sends."""
+    if depth > 4:
+        return
+    if isinstance(value, dict) and isinstance(value.get("path"), str):
+        yield value["path"]
+    elif isinstance(value, (list, tuple)):
+        for item in value[:100]:
+            yield from _named_paths(item, depth + 1)
 
 
 def buttons_during_job():

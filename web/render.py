@@ -12,13 +12,18 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.model_state import LOADING, READY
+from privacy.web_access import media_type
 
 def _esc(text: Any) -> str:
     return html.escape(str(text), quote=True)
 
 
-def render_screening(report: Any) -> str:
-    """Each photo of the set with its thumbnail and verdict, then what the set needs: in words, no codes."""
+def render_screening(report: Any, *, instant: bool = False) -> str:
+    """Each photo of the set with its thumbnail and verdict, then what the set needs: in words, no codes.
+
+    `instant`: Instant mode's check, where nothing is ever stored and the files are read once (the words differ,
+    and so does the element's id: both checks can be on the page).
+    """
     items = []
     for item in report.items:  # in the set's order
         thumb = getattr(item, "preview", None)
@@ -34,7 +39,9 @@ def render_screening(report: Any) -> str:
                      f"<div><span class='hs-label'>Photo {item.index}</span><br>{text}</div></li>")
     accepted = sum(1 for item in report.items if item.accepted)
     unused = len(report.items) - accepted
-    if not report.items:
+    if instant:
+        summary = _instant_summary(report, accepted, unused)
+    elif not report.items:
         summary = "<p role='status' tabindex='-1'>No photos yet.</p>"
     elif report.acceptable:
         left_out = f" {_count(unused, 'photo')} not used (nothing of {'it' if unused == 1 else 'them'} is kept)." \
@@ -48,7 +55,21 @@ def render_screening(report: Any) -> str:
         summary = ("<p class='hs-no' role='status' tabindex='-1'>This set cannot be used yet, so none of it is "
                    "stored: your photos wait in memory while you add, remove or replace photos below.</p>"
                    + (f"<ul class='hs-set-problems'>{problems}</ul>" if problems else ""))
-    return f"<div id='hs-screening'>{summary}<ul class='hs-photos'>{''.join(items)}</ul></div>"
+    element = "hs-instant-screening" if instant else "hs-screening"
+    return f"<div id='{element}'>{summary}<ul class='hs-photos'>{''.join(items)}</ul></div>"
+
+
+def _instant_summary(report: Any, accepted: int, unused: int) -> str:
+    """Instant mode's verdict on the photos sent with “Make”: they were read once, in memory, and are gone."""
+    if report.acceptable:
+        left_out = f" {_count(unused, 'photo')} not used." if unused else ""
+        return (f"<p class='hs-ok' role='status' tabindex='-1'>{_count(accepted, 'photo')} accepted, used in memory "
+                f"for this request only; nothing of them is stored, and the files you sent are already "
+                f"deleted.{left_out}</p>")
+    problems = "".join(f"<li>{_esc(p.message)}</li>" for p in report.set_problems)
+    return ("<p class='hs-no' role='status' tabindex='-1'>These photos cannot be used, so nothing was made and "
+            "nothing of them was kept: the files you sent are already deleted. Choose other photos and press "
+            "“Make” again.</p>" + (f"<ul class='hs-set-problems'>{problems}</ul>" if problems else ""))
 
 
 def photo_choices(report: Any) -> list[tuple[str, str]]:
@@ -105,6 +126,37 @@ def render_gallery(shots: list, tokens: list[str], zip_token: str | None, style_
             "photos), so more headshots need your photos again.</p>")
     return (f"<div id='hs-gallery'><p class='hs-gallery-order'>{_count(len(shots), 'headshot')}, newest first. "
             f"Star your favourites; they are remembered in this browser only.</p>{download}{more}"
+            f"<div class='hs-grid'>{''.join(figures)}</div></div>")
+
+
+def render_unstored(shots: list, style_labels: dict[str, str]) -> str:
+    """Instant headshots that are stored nowhere ("don't keep anything"): the marked images themselves, inline.
+
+    The page is their only copy: each is a data: URI (the Content-Security-Policy allows data: images), so
+    no route, token or server memory holds them once this HTML is sent. Leaving the page warns (studio.js).
+    """
+    if not shots:
+        return ("<div id='hs-unstored'><p id='hs-gallery-empty' role='status'>No headshot passed the likeness check "
+                "this time, so none is shown, and nothing was stored. Try other photos (clear, varied, well lit) "
+                "or other styles.</p></div>")
+    figures = []
+    for i, shot in enumerate(shots, start=1):
+        kind = media_type(shot.data)
+        uri = f"data:{kind};base64,{base64.b64encode(shot.data).decode()}"
+        style = _esc(style_labels.get(shot.style_id, shot.style_id))
+        name = f"Instant headshot {i}, {style}"
+        demo = "<span class='hs-demo'>DEMO · random test model</span>" if shot.demo else ""
+        file_name = f"instant-headshot-{i}-{_esc(shot.style_id.replace(':', '-'))}.{kind.split('/')[-1]}"
+        figures.append(
+            f"<figure class='hs-shot'><button type='button' class='hs-enlarge' data-hs-enlarge "
+            f"aria-label='Enlarge {name}'><img src='{uri}' alt='{name}'></button>"
+            f"<figcaption><span class='hs-badge'>AI-generated · content credentials</span>{demo}"
+            f"<span class='hs-meta'>Likeness <span class='hs-likeness'>{shot.likeness:.2f}</span> · {style}</span>"
+            f"<span class='hs-actions'><a class='hs-button' href='{uri}' download='{file_name}'>Download</a></span>"
+            "</figcaption></figure>")
+    return ("<div id='hs-unstored'><p id='hs-unstored-note' role='status'><strong>Not stored anywhere.</strong> "
+            f"{'This headshot exists' if len(shots) == 1 else f'These {len(shots)} headshots exist'} only on this "
+            "page: download what you want now. Leaving or reloading the page loses them.</p>"
             f"<div class='hs-grid'>{''.join(figures)}</div></div>")
 
 

@@ -48,6 +48,7 @@ def server_environment(data_dir: Path, port: int) -> dict[str, str]:
         "GRADIO_SERVER_PORT": str(port),
         "HEADSHOT_DATA_DIR": str(data_dir),
         "HEADSHOT_BASE_MODEL": "tiny-sd",
+        "HEADSHOT_FACE_ADAPTER": "tiny-ip-adapter",  # Instant mode's random-weight face adapter, for the tiny model
         # Random tiny models draw no face, so every likeness score is 0; with threshold 0 nothing
         # is held back and the gallery has something to show. The threshold itself is tested in pipeline/.
         "HEADSHOT_LIKENESS_THRESHOLD": "0",

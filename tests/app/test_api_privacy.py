@@ -63,7 +63,7 @@ def test_generation_without_a_session_is_refused_and_deletion_says_there_is_noth
 def test_internal_events_are_not_part_of_the_api(server, client_factory):
     endpoints = set(client_factory().view_api(print_info=False, return_format="dict")["named_endpoints"])
     assert endpoints == {"/attach", "/consent", "/upload", "/remove_photo", "/replace_photo", "/generate",
-                         "/more_like_this", "/delete_now", "/verify"}
+                         "/more_like_this", "/instant", "/delete_now", "/verify"}
 
 
 def test_a_stranger_cannot_remove_or_replace_someone_elses_photo(server, client_factory, faces_dir):
