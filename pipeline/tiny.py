@@ -18,6 +18,8 @@ tokenizer when `vocab`/`merges` are missing, which would map every prompt to
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from diffusers import (
     AutoencoderKL,
@@ -188,19 +190,33 @@ TINY_FACE_ADAPTER_FILES = {
     "sdxl": ("sdxl_models", "ip-adapter-plus-face_sdxl_vit-h.safetensors"),
 }
 TINY_IMAGE_ENCODER_FOLDER = "models/image_encoder"  # both families use the ViT-H encoder's folder
+
+
+@dataclass(frozen=True)
+class FaceAdapterSize:
+    """The sizes `save_tiny_face_adapter` builds: the tiny default below, or real ones (bench/bench_gpu.py)."""
+
+    image_encoder: dict  # CLIPVisionConfig fields of the image encoder
+    resampler_hidden: dict  # family -> width of the "plus" resampler (heads of 64 channels)
+    resampler_queries: int  # query tokens of the resampler
+    unets: dict | None = None  # family -> UNet2DConditionModel config (built on the meta device); None = tiny
+    dtype: torch.dtype = torch.float32  # of the adapter files (the encoder is saved in float32)
+
+
 # The "plus" resampler of the real weights, shrunk: 4 blocks (diffusers' converter knows exactly 4), heads of
 # 64 channels (it infers heads = to_q rows / 64), 4 query tokens instead of 16.
-_RESAMPLER_HIDDEN, _RESAMPLER_QUERIES = 64, 4
+TINY_FACE_ADAPTER_SIZE = FaceAdapterSize(
+    image_encoder=dict(hidden_size=32, intermediate_size=37, projection_dim=32, num_hidden_layers=2,
+                       num_attention_heads=4, image_size=32, patch_size=8, num_channels=3),
+    resampler_hidden={"sd15": 64, "sdxl": 64}, resampler_queries=4)
 
 
-def _tiny_image_encoder():
+def _image_encoder(size: FaceAdapterSize):
     from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
-    return CLIPVisionModelWithProjection(CLIPVisionConfig(
-        hidden_size=32, intermediate_size=37, projection_dim=32, num_hidden_layers=2, num_attention_heads=4,
-        image_size=32, patch_size=8, num_channels=3))
+    return CLIPVisionModelWithProjection(CLIPVisionConfig(**size.image_encoder))
 
 
-def _original_resampler_state(embed_dims: int, output_dims: int) -> dict[str, torch.Tensor]:
+def _original_resampler_state(embed_dims: int, output_dims: int, hidden: int, queries: int) -> dict[str, torch.Tensor]:
     """A random IP-Adapter Plus resampler in the ORIGINAL (tencent-ailab) key layout that h94's files use.
 
     Built as diffusers' `IPAdapterPlusImageProjection` and renamed back, the inverse of
@@ -209,8 +225,8 @@ def _original_resampler_state(embed_dims: int, output_dims: int) -> dict[str, to
     """
     from diffusers.models.embeddings import IPAdapterPlusImageProjection
     projection = IPAdapterPlusImageProjection(embed_dims=embed_dims, output_dims=output_dims,
-                                              hidden_dims=_RESAMPLER_HIDDEN, depth=4, dim_head=64,
-                                              heads=_RESAMPLER_HIDDEN // 64, num_queries=_RESAMPLER_QUERIES)
+                                              hidden_dims=hidden, depth=4, dim_head=64,
+                                              heads=hidden // 64, num_queries=queries)
     diffusers_state = projection.state_dict()
     state: dict[str, torch.Tensor] = {}
     renames = {"ln0": "0.norm1", "ln1": "0.norm2", "attn.to_q": "0.to_q", "attn.to_out.0": "0.to_out",
@@ -250,11 +266,13 @@ def _ip_attention_state(unet: UNet2DConditionModel) -> dict[str, torch.Tensor]:
     return state
 
 
-def save_tiny_face_adapter(directory, seed: int = 0) -> None:
+def save_tiny_face_adapter(directory, seed: int = 0, size: FaceAdapterSize = TINY_FACE_ADAPTER_SIZE) -> None:
     """Write random-weight plus-face IP-Adapters (both families) and their image encoder to `directory`.
 
     Same seed, same weights. The layout is h94/IP-Adapter's: `models/image_encoder/`,
     `models/ip-adapter-plus-face_sd15.safetensors`, `sdxl_models/ip-adapter-plus-face_sdxl_vit-h.safetensors`.
+    `size` is tiny by default; the GPU benchmark passes real sizes (ViT-H encoder, h94's resamplers, the
+    real UNets' attention layout) to load real-size random weights through the same path.
     """
     from pathlib import Path
 
@@ -262,12 +280,20 @@ def save_tiny_face_adapter(directory, seed: int = 0) -> None:
     root = Path(directory)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        encoder = _tiny_image_encoder()
+        encoder = _image_encoder(size)
         encoder.save_pretrained(root / TINY_IMAGE_ENCODER_FOLDER)
+        hidden = encoder.config.hidden_size
+        del encoder
         for family, (subfolder, weight_name) in TINY_FACE_ADAPTER_FILES.items():
-            unet = _unet(family)
+            if size.unets is None:
+                unet = _unet(family)
+            else:
+                with torch.device("meta"):  # only its attention layout is read
+                    unet = UNet2DConditionModel(**size.unets[family])
             tensors = {f"image_proj.{k}": v for k, v in _original_resampler_state(
-                encoder.config.hidden_size, unet.config.cross_attention_dim).items()}
+                hidden, unet.config.cross_attention_dim, size.resampler_hidden[family],
+                size.resampler_queries).items()}
             tensors.update({f"ip_adapter.{k}": v for k, v in _ip_attention_state(unet).items()})
             (root / subfolder).mkdir(parents=True, exist_ok=True)
-            save_file({k: v.contiguous() for k, v in tensors.items()}, str(root / subfolder / weight_name))
+            save_file({k: v.to(size.dtype).contiguous() for k, v in tensors.items()},
+                      str(root / subfolder / weight_name))
