@@ -22,6 +22,7 @@ import numpy as np
 from pipeline.adapter import Adapter
 from pipeline.faces import prepare_examples
 # The generation stage is one call under one name, `generate` (tests/hardening pause it there).
+from pipeline.generate import Conditioning
 from pipeline.generate import generate_styles as generate
 from pipeline.models import BaseModel
 from pipeline.score import ScoredHeadshot, rank_and_filter
@@ -77,8 +78,11 @@ def make_headshots(base: BaseModel, screened: Sequence["ScreenedPhoto"], styles:
                    progress: Callable[[EngineProgress], None] | None = None,
                    cancel: threading.Event | None = None,
                    on_adapter: Callable[[Adapter], None] | None = None,
-                   same_person_distance: float) -> list[ScoredHeadshot]:
-    """Train on `screened`, generate `count_per_style` images per style, score and rank them (best first)."""
+                   same_person_distance: float, conditioning: Conditioning | None = None) -> list[ScoredHeadshot]:
+    """Train on `screened`, generate `count_per_style` images per style, score and rank them (best first).
+
+    `conditioning`: loaded beside the trained adapter while generating (Studio mode's optional face adapter).
+    """
     if not screened:
         raise ValueError("no screened photos")
     if not styles:
@@ -100,13 +104,15 @@ def make_headshots(base: BaseModel, screened: Sequence["ScreenedPhoto"], styles:
     check_cancel()
     return _generate_and_score(base, adapter, references, styles, count_per_style=count_per_style, seed=seed,
                                likeness_threshold=likeness_threshold, unsafe_threshold=unsafe_threshold,
-                               same_person_distance=same_person_distance, report=report, cancel=cancel)
+                               same_person_distance=same_person_distance, report=report, cancel=cancel,
+                               conditioning=conditioning)
 
 
 def more_headshots(base: BaseModel, adapter: Adapter, references: Sequence[np.ndarray], styles: Sequence[Style], *,
                    count_per_style: int, seed: int, likeness_threshold: float, unsafe_threshold: float,
                    same_person_distance: float, progress: Callable[[EngineProgress], None] | None = None,
-                   cancel: threading.Event | None = None) -> list[ScoredHeadshot]:
+                   cancel: threading.Event | None = None,
+                   conditioning: Conditioning | None = None) -> list[ScoredHeadshot]:
     """More headshots from an adapter trained earlier ("more like this"), scored and ranked best first; no training.
 
     `references` are the face embeddings of the person's screened photos (what likeness is scored against).
@@ -120,18 +126,20 @@ def more_headshots(base: BaseModel, adapter: Adapter, references: Sequence[np.nd
     return _generate_and_score(base, adapter, references, styles, count_per_style=count_per_style, seed=seed,
                                likeness_threshold=likeness_threshold, unsafe_threshold=unsafe_threshold,
                                same_person_distance=same_person_distance,
-                               report=_Reporter(progress, MORE_STAGE_WEIGHTS), cancel=cancel)
+                               report=_Reporter(progress, MORE_STAGE_WEIGHTS), cancel=cancel,
+                               conditioning=conditioning)
 
 
 def _generate_and_score(base: BaseModel, adapter: Adapter, references: Sequence[np.ndarray], styles: Sequence[Style],
                         *, count_per_style: int, seed: int, likeness_threshold: float, unsafe_threshold: float,
-                        same_person_distance: float, report: _Reporter,
-                        cancel: threading.Event | None) -> list[ScoredHeadshot]:
+                        same_person_distance: float, report: _Reporter, cancel: threading.Event | None,
+                        conditioning: Conditioning | None = None) -> list[ScoredHeadshot]:
     """The stages every job shares once an adapter exists: generate per style, then score and rank."""
     check_cancel = _cancel_check(cancel)
     report.start("generating")
     # One adapter load for all styles (SDXL: ~3 s per load and unload on CPU).
     generated = generate(base, adapter, styles, count=count_per_style, seed=seed, cancel=cancel,
+                         conditioning=conditioning,
                          progress=lambda i, done, total: report(
                              "generating", (i + done / total) / len(styles), f"style {i + 1}/{len(styles)}"))
     check_cancel()

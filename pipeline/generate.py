@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import threading
 import uuid
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
+from typing import Callable, ContextManager, Iterator, Sequence
 
 import torch
 from PIL import Image
@@ -38,6 +38,10 @@ DEMO_STEPS = 4  # tiny random models: more steps cannot make noise look better
 GUIDANCE_SCALE = 6.0  # classifier-free guidance; 5-7 keeps skin natural in portraits
 MAX_BATCH = 4  # images per pipeline call: bounds activation memory at 1024 px
 TILE_ABOVE_PIXELS = 1024 * 1024  # decode in tiles above this many output pixels
+
+
+# Something loaded into the pipeline for one run beside the adapter, yielding the pipeline calls' extra arguments.
+Conditioning = Callable[[], ContextManager[dict]]
 
 
 @dataclass
@@ -79,19 +83,22 @@ def generate(base: BaseModel, adapter: Adapter, style: Style, *, count: int, see
 
 def generate_styles(base: BaseModel, adapter: Adapter, styles: Sequence[Style], *, count: int, seed: int,
                     steps: int | None = None, progress: Callable[[int, int, int], None] | None = None,
-                    cancel: threading.Event | None = None) -> list[GeneratedImage]:
+                    cancel: threading.Event | None = None,
+                    conditioning: Conditioning | None = None) -> list[GeneratedImage]:
     """`count` headshots per style with the adapter loaded ONCE for all of them (SDXL: ~3 s per load on CPU).
 
     `progress(style_index, done, total)` counts denoising steps within a style, never past `total`.
+    `conditioning`: more to load beside the adapter for the run, e.g. the face adapter on the person's photos
+    (`pipeline.instant.face_conditioning`, Studio mode's option); it yields the pipeline calls' extra arguments.
     """
     if count < 1:
         raise ValueError("count must be at least 1")
     results: list[GeneratedImage] = []
     out_of_memory = False
     try:
-        with adapter_loaded(base, adapter):
+        with adapter_loaded(base, adapter), (conditioning() if conditioning else nullcontext({})) as pipe_kwargs:
             results = render_styles(base, styles, count=count, seed=seed, steps=steps, progress=progress,
-                                    cancel=cancel)
+                                    cancel=cancel, pipe_kwargs=pipe_kwargs)
     except torch.OutOfMemoryError:
         out_of_memory = True  # raised below, outside the handler, so the traceback's tensors die
     if out_of_memory:

@@ -164,6 +164,26 @@ def face_image_embeds(base: BaseModel, crops: Sequence[Image.Image]) -> list[tor
             num_images_per_prompt=1, do_classifier_free_guidance=True)
 
 
+@contextmanager
+def face_conditioning(base: BaseModel, screened: Sequence["ScreenedPhoto"], *, adapter_id: str, scale: float,
+                      offline: bool | None = None) -> Iterator[dict]:
+    """The face adapter loaded and `screened`'s faces embedded, as the keyword arguments every pipeline call of the
+    block takes (`render_styles`' `pipe_kwargs`); the adapter is unloaded and the embeddings dropped afterwards.
+
+    Instant mode's whole conditioning, and Studio mode's optional one on top of a trained LoRA
+    (HEADSHOT_STUDIO_FACE_ADAPTER_SCALE): a LoRA changes the attention's linear layers (peft), the adapter its
+    processors, so the two load side by side, the adapter inside the LoRA's block and out of it first.
+    """
+    with face_adapter_loaded(base, adapter_id, scale=scale, offline=offline):
+        crops = face_crops(screened, base.pipe.image_encoder.config.image_size)
+        embeds = face_image_embeds(base, crops)
+        del crops  # personal data: no longer than needed
+        try:
+            yield {"ip_adapter_image_embeds": embeds}
+        finally:
+            del embeds
+
+
 def instant_headshots(base: BaseModel, screened: Sequence["ScreenedPhoto"], styles: Sequence[Style], *,
                       adapter_id: str, adapter_scale: float, count_per_style: int, seed: int,
                       likeness_threshold: float, unsafe_threshold: float, same_person_distance: float,
@@ -189,18 +209,14 @@ def instant_headshots(base: BaseModel, screened: Sequence["ScreenedPhoto"], styl
     report.start("preparing")
     out_of_memory = False
     try:
-        with face_adapter_loaded(base, adapter_id, scale=adapter_scale, offline=offline):
-            crops = face_crops(screened, base.pipe.image_encoder.config.image_size)
-            embeds = face_image_embeds(base, crops)
-            del crops  # personal data: no longer than needed
+        with face_conditioning(base, screened, adapter_id=adapter_id, scale=adapter_scale,
+                               offline=offline) as pipe_kwargs:
             check_cancel()
             report.start("generating")
             generated = render_styles(
-                base, styles, count=count_per_style, seed=seed, subject=CLASS_WORD,
-                pipe_kwargs={"ip_adapter_image_embeds": embeds}, cancel=cancel,
-                progress=lambda i, done, total: report("generating", (i + done / total) / len(styles),
-                                                       f"style {i + 1}/{len(styles)}"))
-            del embeds
+                base, styles, count=count_per_style, seed=seed, subject=CLASS_WORD, pipe_kwargs=pipe_kwargs,
+                cancel=cancel, progress=lambda i, done, total: report(
+                    "generating", (i + done / total) / len(styles), f"style {i + 1}/{len(styles)}"))
     except torch.OutOfMemoryError:
         out_of_memory = True  # raised below, outside the handler, so the traceback's tensors die
     if out_of_memory:

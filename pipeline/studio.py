@@ -31,7 +31,8 @@ from sqlalchemy import func, select
 from pipeline import downloads
 from pipeline.adapter import Adapter, adapter_from_bytes, adapter_to_bytes, export_files
 from pipeline.engine import EngineProgress, ScoredHeadshot, make_headshots, more_headshots
-from pipeline.instant import instant_headshots
+from pipeline.generate import Conditioning
+from pipeline.instant import face_conditioning, instant_headshots
 from pipeline.model_state import ModelWarmUp
 from pipeline.models import BaseModel, ModelLoader, load_base
 from pipeline.styles import Style, UnknownStyle, load_styles, resolve_style
@@ -328,7 +329,8 @@ class Studio:
                 likeness_threshold=self.settings.likeness_threshold, unsafe_threshold=self.settings.unsafe_threshold,
                 same_person_distance=self.settings.same_person_distance, progress=progress, cancel=cancel,
                 # The adapter goes straight from GPU memory into the vault, encrypted.
-                on_adapter=lambda adapter: self.vault.seal(session_id, "adapter", adapter_to_bytes(adapter)))
+                on_adapter=lambda adapter: self.vault.seal(session_id, "adapter", adapter_to_bytes(adapter)),
+                conditioning=self._face_adapter_on_top(base, screened))
         except Exception as exc:
             audit.record_event(self.db, audit_id, audit.TRAINING_FAILED, self.clock(), error=type(exc).__name__)
             raise
@@ -488,17 +490,29 @@ class Studio:
             adapter = adapter_from_bytes(self.vault.open(session_id, self.vault.blobs(session_id, "adapter")[-1].id))
             references = [np.array(json.loads(self.vault.open(session_id, ref.id))["embedding"])
                           for ref in self.vault.blobs(session_id, "embedding")]
+            # The photos themselves only for the optional face adapter on top of the model (off by default).
+            screened = self.sealed_photos(session_id) if self.settings.studio_face_adapter_scale > 0 else []
         base = self.base_model(self._model_for(adapter, model_id))
         if not references:
             raise self._adapter_gone(session_id)
         outputs = more_headshots(
             base, adapter, references, styles, count_per_style=count_per_style, seed=seed,
             likeness_threshold=self.settings.likeness_threshold, unsafe_threshold=self.settings.unsafe_threshold,
-            same_person_distance=self.settings.same_person_distance, progress=progress, cancel=cancel)
+            same_person_distance=self.settings.same_person_distance, progress=progress, cancel=cancel,
+            conditioning=self._face_adapter_on_top(base, screened))
+        del screened
         del adapter  # encodes the person's face: no longer than the run
         delivered = self._keep(session_id, outputs, demo=base.is_demo, owner_key=owner_key,
                                audit_id=self.vault.audit_id(session_id), adapter_reused=True)
         return HeadshotRun(delivered, outputs)
+
+    def _face_adapter_on_top(self, base: BaseModel, screened: list[ScreenedPhoto]) -> Conditioning | None:
+        """Studio mode's option: Instant's face adapter on the photos, on top of the trained model, at
+        HEADSHOT_STUDIO_FACE_ADAPTER_SCALE (None when 0, the default: unmeasured on real weights)."""
+        scale = self.settings.studio_face_adapter_scale
+        if scale <= 0 or not screened:
+            return None
+        return lambda: face_conditioning(base, screened, adapter_id=self.settings.face_adapter, scale=scale)
 
     def _model_for(self, adapter: Adapter, model_id: str | None) -> str:
         """The base model an adapter runs on: the one it was trained on, and only if the studio would use it."""

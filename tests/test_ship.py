@@ -157,6 +157,17 @@ def test_space_preloads_the_default_base_model_fp16_weights():
     assert {"model_index.json", "scheduler/scheduler_config.json"} <= set(files)
 
 
+def test_space_preloads_instant_modes_face_adapter_for_the_default_base_model():
+    """Instant mode's weights are in the image at build time too: the default base's plus-face file and its encoder."""
+    from pipeline.instant import FACE_ADAPTER_FILES
+    meta, _ = front_matter(README)
+    entries = {line.split()[0]: line.split()[1].split(",") for line in meta["preload_from_hub"]}
+    files = FACE_ADAPTER_FILES["sdxl"]  # the default base model, SDXL 1.0
+    assert Settings().face_adapter in entries
+    assert {f"{files.subfolder}/{files.weight_name}", f"{files.image_encoder_folder}/config.json",
+            f"{files.image_encoder_folder}/model.safetensors"} == set(entries[Settings().face_adapter])
+
+
 def test_readme_opens_with_the_two_fresh_machine_commands_right_after_the_front_matter():
     _, body = front_matter(README)
     blocks = re.findall(r"```bash\n(.*?)\n```", body, re.S)

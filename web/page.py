@@ -180,7 +180,8 @@ def lay_out(settings: "Settings", handlers: StudioHandlers) -> Page:
                                                    "once, in memory, when you press Make", file_count="multiple",
                                                    interactive=False, elem_id="hs-instant-upload")
                 page.keep = gr.Radio([(f"Keep them for {_days(settings)}, locked with my private key", KEEP),
-                                      ("Don't keep anything: show them on this page only", KEEP_NOTHING)],
+                                      ("Don't keep anything: show them on this page only (stay on it until they "
+                                       "are ready)", KEEP_NOTHING)],
                                      value=KEEP, label="Your finished headshots", elem_id="hs-keep")
                 page.instant_check = gr.HTML(label="Photo check", elem_id="hs-instant-check-box")
             with gr.Group(elem_id="hs-photo-area", visible=not instant_first) as page.studio_photos:

@@ -44,8 +44,8 @@ def axe():
 class Steps:
     """At every step of the journey: a screenshot, axe-core's verdict, and no sideways scrolling."""
 
-    def __init__(self, page, artifacts: Path, axe_source: str, viewport: str):
-        self.page, self.dir, self.axe, self.viewport = page, artifacts / f"journey-{viewport}", axe_source, viewport
+    def __init__(self, page, artifacts: Path, axe_source: str, viewport: str, journey: str = "journey"):
+        self.page, self.dir, self.axe, self.viewport = page, artifacts / f"{journey}-{viewport}", axe_source, viewport
         self.width = VIEWPORTS[viewport]["width"]
         self.problems: list[str] = []
         self.count = 0
