@@ -463,3 +463,32 @@ def test_zerogpu_startup_runs_spaces_startup_only_on_zerogpu(monkeypatch):
     assert calls == []
     zerogpu.startup({"SPACES_ZERO_GPU": "true"})
     assert calls == ["startup"]
+
+
+def test_instant_mode_fits_one_default_zerogpu_call_and_the_page_knows_how_many_images_do():
+    for family in ("sdxl", "sd15"):
+        most = zerogpu.instant_images_within(zerogpu.ZERO_GPU_DEFAULT_DURATION_S, family)
+        assert most >= 1
+        assert zerogpu.instant_gpu_duration(most, family) <= zerogpu.ZERO_GPU_DEFAULT_DURATION_S
+        assert zerogpu.instant_gpu_duration(most + 1, family) > zerogpu.ZERO_GPU_DEFAULT_DURATION_S
+    # No training: far below a Studio run of the same images.
+    assert zerogpu.instant_gpu_duration(4, "sdxl") < zerogpu.gpu_duration(4, 4, "sdxl") / 5
+    with pytest.raises(ValueError):
+        zerogpu.instant_gpu_duration(4, "sd2")  # no plus-face adapter for SD 2.x
+
+
+@pytest.mark.parametrize("environ, zero_gpu, mode", [
+    ({}, False, "studio"),
+    ({"SPACES_ZERO_GPU": "true"}, True, "instant"),
+    ({"SPACES_ZERO_GPU": "true", "HEADSHOT_DEFAULT_MODE": "studio"}, True, "studio"),
+    ({"HEADSHOT_DEFAULT_MODE": "instant"}, False, "instant"),
+])
+def test_a_zerogpu_space_offers_instant_mode_first_unless_told_otherwise(environ, zero_gpu, mode):
+    settings = load_settings(environ)
+    assert (settings.zero_gpu, settings.default_mode) == (zero_gpu, mode)
+
+
+def test_an_unknown_mode_is_refused_at_start_up_by_name():
+    from settings import SettingsError
+    with pytest.raises(SettingsError, match="HEADSHOT_DEFAULT_MODE='fast' is not one of studio, instant"):
+        load_settings({"HEADSHOT_DEFAULT_MODE": "fast"})

@@ -5,6 +5,7 @@ looks at what the server left: the sealed-upload folder, the vault's blobs by ki
 """
 
 import base64
+import json
 import re
 
 import httpx
@@ -103,3 +104,29 @@ def test_a_keep_choice_the_page_does_not_offer_is_refused_in_words(server, clien
     with pytest.raises(AppError, match="keep your headshots|could not be read"):
         client.predict(_photos(faces_dir), ["linkedin_classic"], 1, keep, api_name="/instant")
     assert server.files(server.gradio_temp_dir) == []
+
+
+@pytest.fixture(scope="module")
+def zero_gpu_server(tmp_path_factory):
+    from tests.app.conftest import start_server, stop_server
+    server, proc = start_server(tmp_path_factory, zero_gpu="true", images_per_style="16")
+    yield server
+    stop_server(proc)
+
+
+def test_on_zerogpu_instant_comes_first_says_why_and_refuses_more_than_one_call_can_make(zero_gpu_server, faces_dir):
+    server = zero_gpu_server
+    client = Client(server.url, verbose=False, download_files=False, analytics_enabled=False)
+    try:
+        config = httpx.get(f"{server.url}/config").json()
+        mode = next(c for c in config["components"] if c.get("props", {}).get("elem_id") == "hs-mode")
+        assert mode["props"]["value"] == "instant"
+        assert "it needs the studio to run on its own GPU hardware" in json.dumps(config)
+        client.predict(True, True, True, api_name="/consent")
+        # tiny-sd is an SD 1.5 model: 25 images fit one default 60 s call (pipeline.zerogpu); 2 styles x 16 do not.
+        with pytest.raises(AppError, match="at most 25 headshots"):
+            client.predict(_photos(faces_dir), ["linkedin_classic", "corporate_grey"], 16, "nothing",
+                           api_name="/instant")
+        assert server.files(server.gradio_temp_dir) == []
+    finally:
+        client.close()

@@ -159,3 +159,55 @@ def test_progress_never_exceeds_the_whole(line):
         seen.append(job.fraction)
         time.sleep(0.002)
     assert max(seen + [job.fraction]) <= 1.0 and job.fraction == 1.0
+
+
+# --- Instant jobs: their photos live in memory only ------------------------------------------------------------
+
+def test_an_instant_job_holds_its_photos_only_until_it_ends_and_its_record_names_no_photo(tmp_path, gpu):
+    from pipeline.jobs import JobRecords
+    from privacy.database import Database, JobRow
+    db = Database(f"sqlite:///{tmp_path / 'jobs.db'}")
+    session_id = _session_row(db)
+    records = JobRecords(db)
+    photos = [object(), object()]  # stand-ins for screened photos: the line never looks inside
+    seen = []
+    line = GpuLine(lambda job, progress: seen.append(list(job.photos)) or "done", capacity=3, records=records)
+    try:
+        job = line.submit(session_id, ["linkedin_classic"], 2, instant=True, keep=False, photos=photos)
+        assert job.finished.wait(5) and job.state == DONE
+        assert seen == [photos] and job.photos == []  # given to the run, then dropped
+        with db.session() as s:
+            [row] = s.query(JobRow).all()
+        assert row.style_ids == '{"styles": ["linkedin_classic"], "instant": true, "keep": false}'
+        back = records.latest(session_id)
+        assert (back.kind, back.keep, back.photos) == ("instant", False, [])
+    finally:
+        line.close()
+        db.dispose()
+
+
+def test_an_instant_job_that_keeps_nothing_delivers_nothing_once_cancelled(gpu):
+    """Its headshots could reach only the page that asked; once that page has gone (cancel), nothing is kept."""
+    release = threading.Event()
+
+    def run(job, progress):
+        release.wait(5)
+        return "headshots nobody can receive"
+
+    line = GpuLine(run, capacity=3)
+    try:
+        job = line.submit("s1", ["linkedin_classic"], 1, instant=True, keep=False, photos=[object()])
+        wait_until_running(job)
+        job.cancel.set()  # the page went away while the run could no longer stop
+        release.set()
+        assert job.finished.wait(5)
+        assert job.state == CANCELLED and job.result is None and job.photos == []
+    finally:
+        line.close()
+
+
+def _session_row(db) -> str:
+    from privacy.database import SessionRow
+    with db.session.begin() as s:
+        s.add(SessionRow(id="s" * 32, audit_id="a" * 16, created_at=0.0))
+    return "s" * 32
