@@ -315,3 +315,18 @@ def test_instant_mode_refuses_an_sd2_base_before_loading_anything(tiny_sd):
         with instant_module.face_adapter_loaded(sd2, TINY_FACE_ADAPTER, scale=0.7):
             pass
     assert _pipe_is_plain(tiny_sd.pipe)
+
+
+def test_the_adapters_image_encoder_is_loaded_once_and_the_pipeline_stays_plain_between_runs(studio, face_bytes,
+                                                                                              monkeypatch):
+    import diffusers.loaders.ip_adapter as ip_adapter_loader
+    studio.instant_headshots(_session(studio), _files(face_bytes, PHOTOS[:1]), ["linkedin_classic"], 1, keep=False)
+    loads = []
+    real = ip_adapter_loader.CLIPVisionModelWithProjection.from_pretrained
+    monkeypatch.setattr(ip_adapter_loader.CLIPVisionModelWithProjection, "from_pretrained",
+                        lambda *a, **k: loads.append(a) or real(*a, **k))
+    run = studio.instant_headshots(_session(studio), _files(face_bytes, PHOTOS[:1]), ["linkedin_classic"], 1,
+                                   keep=False)
+    assert len(run.unstored) == 1
+    assert loads == []  # the encoder came from the cache: only the adapter's own weights were read
+    assert _pipe_is_plain(studio.base_model().pipe)
