@@ -12,7 +12,14 @@
     │   ├── OutOfMemory           the GPU ran out of memory; everything was freed
     │   ├── AdapterGone           "more like this" asked for, but no trained model is kept (erased, or never made)
     │   ├── ModelMismatch         the trained model was made on another base model than the studio would use
-    │   └── UnknownDownloadSize   a headshot download asked for a size the studio does not make
+    │   ├── UnknownDownloadSize   a headshot download asked for a size the studio does not make
+    │   ├── TeamKeyRefused        a team admin link that opens no team (mistyped, or the team was deleted)
+    │   ├── TeamLookRejected      a brand look value outside its vocabulary; `.code` names the field
+    │   ├── InviteRefused         an invite link that cannot be used; a subclass says why:
+    │   │   └── InviteUnknown, InviteExpired, InviteUsedUp, InviteRevoked
+    │   ├── NotInTeam             sharing asked for by a session that joined no team
+    │   ├── ShareRejected         a share without a usable display name or style
+    │   └── ShareGone             a share that was withdrawn, erased on schedule, or never existed
     └── OperatorError             for maintainers: precise, loud, early
         ├── ModelUnavailable      a base model cannot be loaded (no weights, no hub)
         └── VaultIntegrityError   a blob or key failed authentication: tampering or corruption
@@ -113,6 +120,75 @@ class ModelMismatch(UserError):
 
 class UnknownDownloadSize(UserError):
     code = "unknown_size"
+
+
+class TeamKeyRefused(UserError):
+    code = "team_key_refused"
+
+    def __init__(self, message: str = ("This team admin link opens no team: check that it was copied whole. "
+                                       "If the team was deleted, its data is gone and a new team must be created.")):
+        super().__init__(message)
+
+
+class TeamLookRejected(UserError):
+    code = "look_rejected"
+
+
+class InviteRefused(UserError):
+    """An invite link that cannot be used; each subclass says why in words, and what to do next."""
+
+    code = "invite_refused"
+
+
+class InviteUnknown(InviteRefused):
+    code = "invite_unknown"
+
+    def __init__(self, message: str = ("This invite link is not valid: check that it was copied whole, "
+                                       "or ask your team's admin for a new one.")):
+        super().__init__(message)
+
+
+class InviteExpired(InviteRefused):
+    code = "invite_expired"
+
+    def __init__(self, message: str = "This invite link has expired. Ask your team's admin for a new one."):
+        super().__init__(message)
+
+
+class InviteUsedUp(InviteRefused):
+    code = "invite_used_up"
+
+    def __init__(self, message: str = ("This invite link has been used as many times as it allows. "
+                                       "Ask your team's admin for a new one.")):
+        super().__init__(message)
+
+
+class InviteRevoked(InviteRefused):
+    code = "invite_revoked"
+
+    def __init__(self, message: str = ("This invite link was withdrawn by your team's admin. "
+                                       "Ask them for a new one if you should still join.")):
+        super().__init__(message)
+
+
+class NotInTeam(UserError):
+    code = "not_in_team"
+
+    def __init__(self, message: str = ("This session has not joined a team, so there is no one to share with. "
+                                       "Open your team's invite link first.")):
+        super().__init__(message)
+
+
+class ShareRejected(UserError):
+    code = "share_rejected"
+
+
+class ShareGone(UserError):
+    code = "share_gone"
+
+    def __init__(self, message: str = ("That shared headshot is no longer with the team: it was withdrawn "
+                                       "or erased at the end of the team's retention period.")):
+        super().__init__(message)
 
 
 class OperatorError(StudioError):
