@@ -23,12 +23,14 @@ import re
 import secrets
 import unicodedata
 import zipfile
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from sqlalchemy import select
 
+from privacy import audit
 from privacy.database import Database, TeamLookRow, TeamMemberRow, TeamRow, TeamShareRow
 from privacy.erasure import iso_utc
 from privacy.errors import NotInTeam, ShareGone, ShareRejected, VaultIntegrityError
@@ -150,13 +152,18 @@ def withdraw_all(db: Database, blob_dir: Path, now: float, session_id: str) -> i
 
 def sweep(db: Database, blob_dir: Path, now: float, keep_records_seconds: float) -> int:
     """Erase every share past its team's retention; drop erased lines older than the audit period. Returns erased."""
+    per_team: Counter[str] = Counter()
     with db.session.begin() as s:
         due = list(s.scalars(select(TeamShareRow).where(TeamShareRow.expires_at <= now,
                                                         TeamShareRow.erased_at.is_(None))))
         for row in due:
+            per_team[row.team_id] += 1
             _erase(row, blob_dir, now, BY_SCHEDULE)
         for row in s.scalars(select(TeamShareRow).where(TeamShareRow.erased_at < now - keep_records_seconds)):
             s.delete(row)
+        audit_ids = dict(s.execute(select(TeamRow.id, TeamRow.audit_id).where(TeamRow.id.in_(per_team))).all())
+    for team_id, count in sorted(per_team.items()):
+        audit.record_event(db, audit_ids[team_id], audit.TEAM_SHARE_ERASED, now, by=BY_SCHEDULE, count=count)
     return len(due)
 
 

@@ -311,7 +311,8 @@ def test_shares_are_erased_by_the_sweep_after_the_teams_retention(env, teams, te
     env.clock.advance(1)
     assert retention.sweep(env.ctx, env.clock()).team_shares_erased == 1
     assert admin.shares() == [] and files_under(share_dir(env.data_dir)) == []
-    assert audit_residue(env.settings, env.db, env.vault, env.clock()).kinds() <= {"session_past_expiry"}
+    assert audit_residue(env.settings, env.db, env.vault, env.clock()).clean
+    assert audit.events_for(env.db, admin._audit_id)[-1]["detail"] == {"by": "schedule", "count": 1}
 
 
 def test_a_shorter_retention_shortens_existing_shares_too(env, teams, team):
