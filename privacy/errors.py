@@ -14,7 +14,7 @@
     │   ├── ModelMismatch         the trained model was made on another base model than the studio would use
     │   ├── UnknownDownloadSize   a headshot download asked for a size the studio does not make
     │   ├── TeamKeyRefused        a team admin link that opens no team (mistyped, or the team was deleted)
-    │   ├── TeamLookRejected      a brand look value outside its vocabulary; `.code` names the field
+    │   ├── TeamSettingRejected   a team name, look or invite setting outside what is allowed; `.code` names it
     │   ├── InviteRefused         an invite link that cannot be used; a subclass says why:
     │   │   └── InviteUnknown, InviteExpired, InviteUsedUp, InviteRevoked
     │   ├── NotInTeam             sharing asked for by a session that joined no team
@@ -130,7 +130,7 @@ class TeamKeyRefused(UserError):
         super().__init__(message)
 
 
-class TeamLookRejected(UserError):
+class TeamSettingRejected(UserError):
     code = "look_rejected"
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from privacy.errors import TeamLookRejected
+from privacy.errors import TeamSettingRejected
 
 STYLES_PATH = Path(__file__).resolve().parents[1] / "assets" / "styles.json"
 # The outfits an admin may allow; the pipeline turns each id into its own prompt words.
@@ -54,23 +54,23 @@ def _style_ids(path: str) -> frozenset[str]:
 
 def checked_look(style_id: str, background: str, outfits, size: int,
                  retention_days: int = DEFAULT_RETENTION_DAYS) -> TeamLook:
-    """A valid look from what an admin chose, or TeamLookRejected saying which value is wrong and what is allowed."""
+    """A valid look from what an admin chose, or TeamSettingRejected saying which value is wrong and what is allowed."""
     if style_id not in style_ids():
-        raise TeamLookRejected("That style is not one of the studio's presets. Choose one of: "
+        raise TeamSettingRejected("That style is not one of the studio's presets. Choose one of: "
                                + ", ".join(sorted(style_ids())) + ".", code="look_style")
     colour = str(background).strip().lower()
     if not _HEX_COLOUR.fullmatch(colour):
-        raise TeamLookRejected("The background colour must be an exact hex colour such as #1f2a44.",
+        raise TeamSettingRejected("The background colour must be an exact hex colour such as #1f2a44.",
                                code="look_background")
     chosen = set(outfits)
     if not chosen or not chosen <= OUTFITS.keys():
-        raise TeamLookRejected("Allow at least one outfit, from: " + ", ".join(OUTFITS) + ".", code="look_outfits")
+        raise TeamSettingRejected("Allow at least one outfit, from: " + ", ".join(OUTFITS) + ".", code="look_outfits")
     if isinstance(size, bool) or size not in SIZES:
-        raise TeamLookRejected("The output size must be one of " + ", ".join(map(str, SIZES)) + " pixels.",
+        raise TeamSettingRejected("The output size must be one of " + ", ".join(map(str, SIZES)) + " pixels.",
                                code="look_size")
     if isinstance(retention_days, bool) or not isinstance(retention_days, int) \
             or not 1 <= retention_days <= MAX_RETENTION_DAYS:
-        raise TeamLookRejected(f"Shared headshots can be kept from 1 to {MAX_RETENTION_DAYS} days.",
+        raise TeamSettingRejected(f"Shared headshots can be kept from 1 to {MAX_RETENTION_DAYS} days.",
                                code="look_retention")
     return TeamLook(style_id, colour, tuple(o for o in OUTFITS if o in chosen), size, retention_days)
 

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from privacy import audit
 from privacy.database import Database, TeamLookRow, TeamMemberRow, TeamRow, TeamShareRow
@@ -113,6 +114,9 @@ def share(db: Database, blob_dir: Path, now: float, session_id: str, image: byte
                                sealed_name=seal(public, name.encode(), team_id, share_id, NAME), style_id=style_id,
                                look_version=version, size=len(sealed), shared_at=now,
                                expires_at=now + retention_days * DAY))
+    except IntegrityError:
+        path.unlink(missing_ok=True)
+        raise NotInTeam() from None  # the session or the team went between the check and the insert
     except BaseException:
         path.unlink(missing_ok=True)  # never a sealed file without its row
         raise
@@ -230,13 +234,6 @@ def csv_of_shares(db: Database, team_id: str, private: X25519PrivateKey) -> str:
     for row in erased:
         writer.writerow(("", "", row.style_id, iso_utc(row.shared_at), iso_utc(row.erased_at)))
     return out.getvalue()
-
-
-def live_share_files(db: Database, blob_dir: Path, team_id: str) -> list[Path]:
-    with db.session() as s:
-        ids = s.scalars(select(TeamShareRow.id).where(TeamShareRow.team_id == team_id,
-                                                      TeamShareRow.erased_at.is_(None)))
-        return [Path(blob_dir) / share_id for share_id in ids]
 
 
 def _erase(row: TeamShareRow, blob_dir: Path, now: float, by: str) -> None:

@@ -35,7 +35,7 @@ from privacy.database import (Database, ErasureRow, SessionRow, TeamInviteRow, T
                               TeamRunRow, TeamShareRow)
 from privacy.erasure import ErasureContext, iso_utc
 from privacy.errors import (InviteExpired, InviteRefused, InviteRevoked, InviteUnknown, InviteUsedUp, SessionGone,
-                            TeamKeyRefused, TeamLookRejected)
+                            TeamKeyRefused, TeamSettingRejected)
 from privacy.notice import policy_version
 from privacy.private_dirs import ensure_private_dir
 from privacy.receipts import Receipt, ReceiptSigner
@@ -124,7 +124,7 @@ class Teams:
         """A new team with its key pair and first look; the admin key in the result is the only copy."""
         name = " ".join(str(name or "").split())
         if not name or len(name) > MAX_TEAM_NAME:
-            raise TeamLookRejected(f"A team needs a name of 1 to {MAX_TEAM_NAME} characters.", code="team_name")
+            raise TeamSettingRejected(f"A team needs a name of 1 to {MAX_TEAM_NAME} characters.", code="team_name")
         look = look or default_look()
         team_id, admin_key, now = secrets.token_hex(16), AdminKey.new(), self.clock()
         keys = new_team_keys(team_id, admin_key)
@@ -199,12 +199,13 @@ class Teams:
                 s.flush()
                 membership = self._membership(s, member)
         except IntegrityError:
-            # The same session redeemed twice at once, or was erased meanwhile: the rollback returned the use.
+            # The same session redeemed twice at once, or the session or team was erased meanwhile: the
+            # rollback returned the use.
             with self.db.session() as s:
                 current = s.get(TeamMemberRow, session_id)
-                if current is None:
-                    raise SessionGone() from None
-                return self._membership(s, current)
+                if current is not None:
+                    return self._membership(s, current)
+                raise (SessionGone() if s.get(SessionRow, session_id) is None else InviteUnknown()) from None
         audit.record_event(self.db, team.audit_id, audit.TEAM_MEMBER_JOINED, now)
         return membership
 
@@ -312,11 +313,11 @@ class TeamAdmin:
     def make_invite(self, label: str, expires_in_seconds: float, max_uses: int) -> NewInvite:
         label = " ".join(str(label or "").split())
         if not label or len(label) > MAX_LABEL:
-            raise TeamLookRejected(f"Give the invite a label of 1 to {MAX_LABEL} characters.", code="invite_label")
+            raise TeamSettingRejected(f"Give the invite a label of 1 to {MAX_LABEL} characters.", code="invite_label")
         if isinstance(max_uses, bool) or not isinstance(max_uses, int) or not 1 <= max_uses <= MAX_INVITE_USES:
-            raise TeamLookRejected(f"An invite can be used from 1 to {MAX_INVITE_USES} times.", code="invite_uses")
+            raise TeamSettingRejected(f"An invite can be used from 1 to {MAX_INVITE_USES} times.", code="invite_uses")
         if not 0 < float(expires_in_seconds) <= MAX_INVITE_SECONDS:
-            raise TeamLookRejected("An invite can last from a moment to 90 days.", code="invite_expiry")
+            raise TeamSettingRejected("An invite can last from a moment to 90 days.", code="invite_expiry")
         token, now = InviteToken.new(), self._teams.clock()
         invite = NewInvite(secrets.token_hex(8), token, label, now + float(expires_in_seconds), max_uses)
         with self._db.session.begin() as s:
@@ -368,42 +369,29 @@ class TeamAdmin:
     def delete_team(self) -> Receipt:
         """Erase everything of the team at once and return a signed receipt. A repeat returns the same receipt."""
         teams, now = self._teams, self._teams.clock()
-        with self._db.session() as s:
-            if s.get(TeamRow, self.team_id) is None:
-                repeated = teams.deletion_receipt(self._key)
-                if repeated is None:
-                    raise TeamKeyRefused()
-                return repeated
-            counts = {name: s.scalar(select(func.count()).select_from(table).where(table.team_id == self.team_id))
-                      for name, table in (("invites", TeamInviteRow), ("memberships", TeamMemberRow))}
-        files = team_shares.live_share_files(self._db, teams.blob_dir, self.team_id)
-        digests = sorted(d for d in map(team_shares.digest_of, files) if d)
-        receipt = teams.signer.sign({
-            "receipt_id": secrets.token_hex(16),
-            "audit_id": self._audit_id,
-            "erased_at": iso_utc(now),
-            "by": team_shares.BY_TEAM,
-            "policy_version": teams.policy_version,
-            "categories": {TEAM_CATEGORY: {
-                "shared_headshot": {"count": len(digests), "bytes": sum(f.stat().st_size for f in files if f.exists()),
-                                    "sha256": digests},
-                **{name: {"count": count} for name, count in counts.items()}}},
-            "keys_destroyed": 1,  # the team's private key, wrapped by the admin key
-            "earlier": {},
-            "identity_data_stored": False,  # a team never holds photos, face measurements or models
-        })
         try:
             with self._db.session.begin() as s:
+                # Lock the team row before listing its shares, so that no share commits between the list
+                # and the delete and leaves its file behind: the UPDATE takes SQLite's write lock, and FOR
+                # UPDATE waits on PostgreSQL for a share being inserted (its foreign key holds KEY SHARE).
+                s.execute(update(TeamRow).where(TeamRow.id == self.team_id).values(look_version=TeamRow.look_version))
+                if s.scalars(select(TeamRow.id).where(TeamRow.id == self.team_id).with_for_update()).first() is None:
+                    raise _AlreadyDeleted()
+                counts = {name: s.scalar(select(func.count()).select_from(table).where(table.team_id == self.team_id))
+                          for name, table in (("invites", TeamInviteRow), ("memberships", TeamMemberRow))}
+                files = [teams.blob_dir / share_id for share_id in s.scalars(select(TeamShareRow.id).where(
+                    TeamShareRow.team_id == self.team_id, TeamShareRow.erased_at.is_(None)))]
+                receipt = self._receipt(files, counts, now)
                 s.add(ErasureRow(audit_id=self._audit_id, erased_at=now, by=team_shares.BY_TEAM,
                                  receipt_digest=receipt.digest, session_digest=_team_digest(self._key),
                                  receipt=receipt.to_json().decode()))
                 # The wrapped private key goes with the team row: from this commit on, no copy of any share
                 # opens, whoever holds the admin key. Looks, invites, memberships, runs, shares cascade.
                 s.execute(delete(TeamRow).where(TeamRow.id == self.team_id))
-        except IntegrityError:
-            repeated = teams.deletion_receipt(self._key)  # deleted by a concurrent call: its record stands
+        except (_AlreadyDeleted, IntegrityError):
+            repeated = teams.deletion_receipt(self._key)  # deleted before, or by a concurrent call: its record stands
             if repeated is None:
-                raise
+                raise TeamKeyRefused() from None
             return repeated
         for path in files:
             path.unlink(missing_ok=True)
@@ -412,6 +400,27 @@ class TeamAdmin:
         self._db.flush_erased_pages()
         log.info("team %s deleted: %d shares", self._audit_id, len(files))
         return receipt
+
+    def _receipt(self, files: list[Path], counts: dict[str, int], now: float) -> Receipt:
+        digests = sorted(d for d in map(team_shares.digest_of, files) if d)
+        return self._teams.signer.sign({
+            "receipt_id": secrets.token_hex(16),
+            "audit_id": self._audit_id,
+            "erased_at": iso_utc(now),
+            "by": team_shares.BY_TEAM,
+            "policy_version": self._teams.policy_version,
+            "categories": {TEAM_CATEGORY: {
+                "shared_headshot": {"count": len(digests), "bytes": sum(f.stat().st_size for f in files if f.exists()),
+                                    "sha256": digests},
+                **{name: {"count": count} for name, count in counts.items()}}},
+            "keys_destroyed": 1,  # the team's private key, wrapped by the admin key
+            "earlier": {},
+            "identity_data_stored": False,  # a team never holds photos, face measurements or models
+        })
+
+
+class _AlreadyDeleted(Exception):
+    pass
 
 
 def _why_refused(row: TeamInviteRow | None, now: float) -> InviteRefused:

@@ -8,18 +8,19 @@ import json
 import subprocess
 import sys
 import threading
+import time
 import zipfile
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
-from privacy import audit, retention
+from privacy import audit, retention, team_shares
 from privacy.database import (ErasureRow, TeamInviteRow, TeamLookRow, TeamMemberRow, TeamRow, TeamRunRow,
                               TeamShareRow)
 from privacy.erasure import erase_now
 from privacy.errors import (InviteExpired, InviteRefused, InviteRevoked, InviteUnknown, InviteUsedUp, NotInTeam,
-                            ShareGone, ShareRejected, TeamKeyRefused, TeamLookRejected, UserError)
+                            ShareGone, ShareRejected, TeamKeyRefused, TeamSettingRejected, UserError)
 from privacy.receipts import verify_receipt
 from privacy.residue import audit_residue
 from privacy.team_look import MAX_RETENTION_DAYS, OUTFITS, SIZES, checked_look, style_ids
@@ -106,7 +107,7 @@ def test_a_new_team_has_a_first_look_within_the_vocabulary(team):
 def test_a_look_outside_the_vocabulary_is_refused_in_words(change, code):
     chosen = {"style_id": sorted(style_ids())[0], "background": "#1F2A44", "outfits": ["blazer"], "size": 768,
               "retention_days": 30, **change}
-    with pytest.raises(TeamLookRejected) as refused:
+    with pytest.raises(TeamSettingRejected) as refused:
         checked_look(**chosen)
     assert refused.value.code == code and refused.value.message.endswith(".")
 
@@ -369,6 +370,8 @@ def test_deleting_the_team_leaves_nothing_of_it_and_the_receipt_verifies(env, te
         assert s.get(ErasureRow, receipt.payload["audit_id"]).receipt_digest == receipt.digest
     # The members' own sessions are theirs and stay; only the team's hold on them is gone.
     assert all(teams.membership(s) is None for s in sessions)
+    with pytest.raises(NotInTeam):
+        teams.share(sessions[1], headshot(9), "linkedin_classic", "Too late")
     assert audit_residue(env.settings, env.db, env.vault, env.clock()).clean
 
 
@@ -382,6 +385,34 @@ def test_after_deletion_the_admin_key_opens_nothing_and_a_repeat_returns_the_sam
     again = admin.delete_team()
     assert again.repeated and again.digest == receipt.digest
     assert teams.deletion_receipt(created.admin_key).digest == receipt.digest
+
+
+def test_two_deletes_at_once_erase_once_and_return_the_same_receipt(env, teams, team):
+    created, _ = team
+    admins = [teams.admin(created.admin_key) for _ in range(4)]
+    start, receipts = threading.Barrier(4), []
+
+    def delete(admin) -> None:
+        start.wait()
+        receipts.append(admin.delete_team())
+
+    threads = [threading.Thread(target=delete, args=(a,)) for a in admins]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(receipts) == 4 and len({r.digest for r in receipts}) == 1
+    assert sum(not r.repeated for r in receipts) == 1 and table_count(env, ErasureRow) == 1
+
+
+def test_a_share_file_left_by_a_crash_is_removed_and_live_ones_are_kept(env, teams, team):
+    _, admin = team
+    session_id = member(env, teams, admin)
+    live = teams.share(session_id, headshot(1), admin.look().style_id, "Lee")
+    folder = share_dir(env.data_dir)
+    (folder / ("cd" * 16)).write_bytes(b"HST1" + bytes(64))  # sealed, but its row never committed
+    assert team_shares.recover(env.db, folder, unindexed_before=time.time() + 1) == 1
+    assert [p.name for p in files_under(folder)] == [live] and admin.open_share(live) == headshot(1)
 
 
 def test_team_audit_events_hold_counts_and_words_only(env, teams, team):
