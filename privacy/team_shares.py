@@ -18,7 +18,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import logging
 import re
 import secrets
 import unicodedata
@@ -39,13 +38,12 @@ from privacy.team_look import style_ids
 from privacy.team_seal import IMAGE, NAME, SHARE_MAGIC, open_sealed, seal
 from privacy.vault import _remove, _write_atomically  # the vault's careful file habits, for the same reasons
 
-log = logging.getLogger(__name__)
-
 SHARE_DIR_NAME = "team-shares"
 BY_MEMBER, BY_SCHEDULE, BY_TEAM = "member", "schedule", "team_admin"
 MAX_NAME_CHARS = 80
 DAY = 86400.0
 CSV_COLUMNS = ("name", "file", "style", "shared_at", "erased_at")
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
 @dataclass(frozen=True)
@@ -80,7 +78,10 @@ def checked_display_name(text: str) -> str:
     name = " ".join(unicodedata.normalize("NFC", str(text or "")).split())
     if not name:
         raise ShareRejected("Type the name your team should see with this headshot.", code="share_name_missing")
-    if len(name) > MAX_NAME_CHARS or any(unicodedata.category(c).startswith("C") for c in name):
+    # Control characters, and the direction overrides that make a name display as another (Trojan Source);
+    # other format characters stay: a zero-width non-joiner belongs in many Persian names.
+    if len(name) > MAX_NAME_CHARS or any(unicodedata.category(c) in ("Cc", "Cs", "Co", "Cn") or c in _BIDI_CONTROLS
+                                         for c in name):
         raise ShareRejected(f"The name can be at most {MAX_NAME_CHARS} letters, without control characters.",
                             code="share_name_invalid")
     return name
@@ -221,7 +222,7 @@ def zip_of_shares(db: Database, blob_dir: Path, team_id: str, private: X25519Pri
 
 
 def csv_of_shares(db: Database, team_id: str, private: X25519PrivateKey) -> str:
-    """name, file, style, shared_at, erased_at: live shares, then erased ones (no name or file: nothing personal left)."""
+    """name, file, style, shared_at, erased_at: live shares, then erased ones (no name, no file: nothing personal)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)

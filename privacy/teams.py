@@ -295,7 +295,7 @@ class TeamAdmin:
                                                 .order_by(TeamLookRow.version))]
 
     def set_look(self, style_id: str, background: str, outfits, size: int, retention_days: int) -> TeamLook:
-        """A new version of the look, for runs started from now on. A shorter retention also shortens existing shares."""
+        """A new version of the look, for runs from now on. A shorter retention also shortens existing shares."""
         look = checked_look(style_id, background, outfits, size, retention_days)
         now = self._teams.clock()
         with self._db.session.begin() as s:
@@ -352,6 +352,13 @@ class TeamAdmin:
     def shares(self) -> list[team_shares.SharedHeadshot]:
         self.look()  # the team must still exist
         return team_shares.team_shares(self._db, self.team_id, self._private)
+
+    def shares_by_member(self) -> dict[str, list[team_shares.SharedHeadshot]]:
+        """The shares grouped per member (member id: a pseudonym of the membership, never the session id)."""
+        grouped: dict[str, list[team_shares.SharedHeadshot]] = {}
+        for shared in self.shares():
+            grouped.setdefault(shared.member_id, []).append(shared)
+        return grouped
 
     def open_share(self, share_id: str) -> bytes:
         self.look()
