@@ -41,8 +41,10 @@ class UserError(StudioError):
     """An error a person can act on. `code` is stable (tests, JSON, UI); `message` is for humans."""
 
     code = "error"
+    default_message = ""  # a subclass's usual words, so that raising it needs no arguments
 
-    def __init__(self, message: str, *, code: str | None = None):
+    def __init__(self, message: str | None = None, *, code: str | None = None):
+        message = message or self.default_message
         super().__init__(message)
         self.message = message
         if code is not None:
@@ -124,14 +126,12 @@ class UnknownDownloadSize(UserError):
 
 class TeamKeyRefused(UserError):
     code = "team_key_refused"
-
-    def __init__(self, message: str = ("This team admin link opens no team: check that it was copied whole. "
-                                       "If the team was deleted, its data is gone and a new team must be created.")):
-        super().__init__(message)
+    default_message = ("This team admin link opens no team: check that it was copied whole. "
+                       "If the team was deleted, its data is gone and a new team must be created.")
 
 
 class TeamSettingRejected(UserError):
-    code = "look_rejected"
+    code = "team_setting_rejected"
 
 
 class InviteRefused(UserError):
@@ -142,41 +142,31 @@ class InviteRefused(UserError):
 
 class InviteUnknown(InviteRefused):
     code = "invite_unknown"
-
-    def __init__(self, message: str = ("This invite link is not valid: check that it was copied whole, "
-                                       "or ask your team's admin for a new one.")):
-        super().__init__(message)
+    default_message = ("This invite link is not valid: check that it was copied whole, "
+                       "or ask your team's admin for a new one.")
 
 
 class InviteExpired(InviteRefused):
     code = "invite_expired"
-
-    def __init__(self, message: str = "This invite link has expired. Ask your team's admin for a new one."):
-        super().__init__(message)
+    default_message = "This invite link has expired. Ask your team's admin for a new one."
 
 
 class InviteUsedUp(InviteRefused):
     code = "invite_used_up"
-
-    def __init__(self, message: str = ("This invite link has been used as many times as it allows. "
-                                       "Ask your team's admin for a new one.")):
-        super().__init__(message)
+    default_message = ("This invite link has been used as many times as it allows. "
+                       "Ask your team's admin for a new one.")
 
 
 class InviteRevoked(InviteRefused):
     code = "invite_revoked"
-
-    def __init__(self, message: str = ("This invite link was withdrawn by your team's admin. "
-                                       "Ask them for a new one if you should still join.")):
-        super().__init__(message)
+    default_message = ("This invite link was withdrawn by your team's admin. "
+                       "Ask them for a new one if you should still join.")
 
 
 class NotInTeam(UserError):
     code = "not_in_team"
-
-    def __init__(self, message: str = ("This session has not joined a team, so there is no one to share with. "
-                                       "Open your team's invite link first.")):
-        super().__init__(message)
+    default_message = ("This session has not joined a team, so there is no one to share with. "
+                       "Open your team's invite link first.")
 
 
 class ShareRejected(UserError):
@@ -185,10 +175,8 @@ class ShareRejected(UserError):
 
 class ShareGone(UserError):
     code = "share_gone"
-
-    def __init__(self, message: str = ("That shared headshot is no longer with the team: it was withdrawn "
-                                       "or erased at the end of the team's retention period.")):
-        super().__init__(message)
+    default_message = ("That shared headshot is no longer with the team: it was withdrawn "
+                       "or erased at the end of the team's retention period.")
 
 
 class OperatorError(StudioError):
