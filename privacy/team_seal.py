@@ -19,7 +19,8 @@ one we would otherwise hand-build: a fresh ephemeral X25519 key per share, HKDF-
 the shared secret with the ephemeral and the team's public key as KEM context, then
 AES-256-GCM; taking it from the library removes the chance of a home-made mistake in the key
 schedule, and the ciphertext is readable by any RFC 9180 implementation given the private
-key (an admin's own tools included). The `info` string binds each ciphertext to its team,
+key (an admin's own tools included: the at-rest test opens a real share with the RFC's steps
+written out by hand). The `info` string binds each ciphertext to its team,
 its share id and what it holds (the image or the display name): it enters the key schedule,
 so a sealed blob moved to another share or team, or a sealed name put in place of an image,
 fails to open just as a wrong associated-data string would. (The library's public API takes

@@ -9,14 +9,18 @@ own code on the same copy with the admin key: it opens every share, byte for byt
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import shutil
 import sqlite3
 from pathlib import Path
 
 import pytest
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 
 from privacy.database import Database
 from privacy.erasure import ErasureContext
@@ -24,7 +28,7 @@ from privacy.errors import TeamKeyRefused
 from privacy.master_key import load_master_key
 from privacy.notice import policy_version
 from privacy.receipts import load_receipt_signer
-from privacy.team_seal import IMAGE, NAME, SHARE_MAGIC, SUITE, AdminKey, open_sealed
+from privacy.team_seal import IMAGE, NAME, SHARE_MAGIC, AdminKey, open_sealed
 from privacy.team_shares import share_dir
 from privacy.teams import Teams
 from privacy.vault import NONCE_BYTES, Vault
@@ -153,10 +157,37 @@ def test_the_admin_key_invite_tokens_and_names_appear_in_no_file_of_the_copy(sto
         assert image not in everything
 
 
-def test_the_library_suite_is_rfc_9180_base_mode_with_x25519_hkdf_sha256_aes_256_gcm():
-    private = X25519PrivateKey.generate()
-    sealed = SUITE.encrypt(b"x", private.public_key(), info=b"i")
-    assert len(sealed) == 32 + 1 + 16  # enc (X25519 public key) | ciphertext | GCM tag
-    assert SUITE.decrypt(sealed, private, info=b"i") == b"x"
-    with pytest.raises(InvalidTag):
-        SUITE.decrypt(sealed, private, info=b"another share")
+def test_a_share_opens_with_rfc_9180_written_out_by_hand_so_any_hpke_tool_can_read_it(stolen):
+    """The library's sealing is RFC 9180 base mode, DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, AES-256-GCM: this
+    decrypts a real share following the RFC's steps (sections 4.1, 5.1, 5.2), with the admin's private key."""
+    copy, created, _, shared = stolen
+    teams = _teams_on(copy)
+    private = teams.admin(created.admin_key)._private
+    teams.db.dispose()
+    share_id, (image, _) = next(iter(shared.items()))
+    sealed = (share_dir(copy) / share_id).read_bytes()[len(SHARE_MAGIC):]
+    enc, ciphertext = sealed[:32], sealed[32:]
+    info = f"headshot-studio/team-share/v1|{created.team_id}|{share_id}|image".encode()
+    assert _rfc9180_base_open(private, enc, ciphertext, info) == image
+
+
+def _rfc9180_base_open(private: X25519PrivateKey, enc: bytes, ciphertext: bytes, info: bytes) -> bytes:
+    kem_suite = b"KEM" + (0x0020).to_bytes(2, "big")
+    hpke_suite = b"HPKE" + (0x0020).to_bytes(2, "big") + (0x0001).to_bytes(2, "big") + (0x0002).to_bytes(2, "big")
+
+    def extract(suite: bytes, salt: bytes, label: bytes, ikm: bytes) -> bytes:
+        return hmac.new(salt or bytes(32), b"HPKE-v1" + suite + label + ikm, hashlib.sha256).digest()
+
+    def expand(suite: bytes, prk: bytes, label: bytes, context: bytes, length: int) -> bytes:
+        labeled = length.to_bytes(2, "big") + b"HPKE-v1" + suite + label + context
+        return HKDFExpand(hashes.SHA256(), length, labeled).derive(prk)
+
+    dh = private.exchange(X25519PublicKey.from_public_bytes(enc))
+    recipient = private.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    shared_secret = expand(kem_suite, extract(kem_suite, b"", b"eae_prk", dh), b"shared_secret", enc + recipient, 32)
+    context = (b"\x00" + extract(hpke_suite, b"", b"psk_id_hash", b"")
+               + extract(hpke_suite, b"", b"info_hash", info))  # mode_base, no PSK
+    secret = extract(hpke_suite, shared_secret, b"secret", b"")
+    key = expand(hpke_suite, secret, b"key", context, 32)
+    base_nonce = expand(hpke_suite, secret, b"base_nonce", context, 12)
+    return AESGCM(key).decrypt(base_nonce, ciphertext, b"")  # the first (and only) message: sequence number 0
