@@ -41,6 +41,7 @@ from privacy.vault import _remove, _write_atomically  # the vault's careful file
 SHARE_DIR_NAME = "team-shares"
 BY_MEMBER, BY_SCHEDULE, BY_TEAM = "member", "schedule", "team_admin"
 MAX_NAME_CHARS = 80
+MAX_SHARE_BYTES = 32 * 1024 * 1024  # a 1024 px headshot is well under 2 MB; this bounds what one call can store
 DAY = 86400.0
 CSV_COLUMNS = ("name", "file", "style", "shared_at", "erased_at")
 _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
@@ -93,8 +94,8 @@ def share(db: Database, blob_dir: Path, now: float, session_id: str, image: byte
     name = checked_display_name(display_name)
     if style_id not in style_ids():
         raise ShareRejected("That headshot's style is not one of the studio's presets.", code="share_style")
-    if not image:
-        raise ShareRejected("There is no headshot to share.", code="share_empty")
+    if not image or len(image) > MAX_SHARE_BYTES:
+        raise ShareRejected("That is not a headshot the studio made: nothing was shared.", code="share_size")
     with db.session() as s:
         member = s.get(TeamMemberRow, session_id)
         if member is None:

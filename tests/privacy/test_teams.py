@@ -247,6 +247,10 @@ def test_sharing_needs_a_team_a_name_and_a_preset_style(env, teams, team):
         with pytest.raises(ShareRejected) as refused:
             teams.share(session_id, headshot(1), style, name)
         assert refused.value.code == code
+    for image in (b"", bytes(team_shares.MAX_SHARE_BYTES + 1)):
+        with pytest.raises(ShareRejected) as refused:
+            teams.share(session_id, image, admin.look().style_id, "Ann")
+        assert refused.value.code == "share_size"
     assert files_under(share_dir(env.data_dir)) == [] and table_count(env, TeamShareRow) == 0
 
 
