@@ -6,6 +6,7 @@
     python cli.py verify-receipt FILE            check a deletion receipt's signature
     python cli.py verify IMAGE [--json]          does an image carry our provenance?
     python cli.py docs [--check]                 write docs/CONFIGURATION.md and PRIVACY.md from the code
+    python cli.py team create --name NAME [--base-url URL] [--json]   a team, and its admin link (shown once)
 
 Exit status 0 means success / clean / acceptable; 1 means the answer is "no" (for
 verify-receipt: INVALID, or UNVERIFIED when no deployment public key was available to check
@@ -320,8 +321,54 @@ def cmd_docs(args) -> int:
 # --- end docs ----------------------------------------------------------------------------
 
 
+# --- team (owner: teams) ----------------------------------------------------------------
+DEFAULT_BASE_URL = "http://127.0.0.1:7860"
+
+
+def _register_team(sub) -> None:
+    p = sub.add_parser("team", help="teams: one brand look for a company, shared headshots only the admin opens")
+    team_sub = p.add_subparsers(dest="team_command", required=True)
+    create = team_sub.add_parser("create", help="create a team and print its admin link (shown once, never stored)")
+    create.add_argument("--name", required=True, help="the team's name, e.g. the company's")
+    create.add_argument("--base-url", default=DEFAULT_BASE_URL,
+                        help=f"the studio's address as people reach it (default {DEFAULT_BASE_URL})")
+    create.add_argument("--json", action="store_true")
+    create.set_defaults(func=cmd_team_create)
+
+
+def cmd_team_create(args) -> int:
+    """The admin link is printed once: the studio keeps only a locator of its key, so it cannot show it again."""
+    from privacy.database import Database
+    from privacy.errors import UserError
+    from privacy.notice import policy_version
+    from privacy.receipts import load_receipt_signer
+    from privacy.team_shares import share_dir
+    from privacy.teams import Teams
+
+    settings = load_settings()
+    db = Database(settings.database)
+    try:
+        teams = Teams(db, share_dir(settings.data_dir), load_receipt_signer(settings), policy_version(settings))
+        team = teams.create(args.name)
+    except UserError as exc:
+        print(exc.message, file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        db.dispose()
+    link = team.admin_link(args.base_url)
+    if args.json:
+        _print_json({"team_id": team.team_id, "name": team.name, "admin_link": link, "admin_code": team.admin_key.code})
+    else:
+        print(f"Team {team.name!r} created.\n\nAdmin link: {link}\nAdmin code: {team.admin_key.code}\n\n"
+              "Keep this link safe and give it only to the team's admin: it is shown this once. The studio keeps "
+              "no copy of its key, so it cannot show it again or recover it, and without it nobody (the studio "
+              "included) can open what members share with the team.")
+    return EXIT_OK
+# --- end team ----------------------------------------------------------------------------
+
+
 REGISTRATIONS = [_register_check, _register_run, _register_verify, _register_audit, _register_verify_receipt,
-                 _register_docs]
+                 _register_docs, _register_team]
 
 
 def main(argv: list[str] | None = None) -> int:

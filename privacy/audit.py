@@ -25,13 +25,19 @@ TRAINING_FINISHED = "training_finished"
 TRAINING_FAILED = "training_failed"          # error=<exception class name>
 HEADSHOTS_GENERATED = "headshots_generated"  # count=, held_back=
 DATA_EXPORTED = "data_exported"              # headshots=, adapter=
-ERASED = "erased"                            # by="user"|"schedule", categories="identity,headshots"
+ERASED = "erased"                            # by="user"|"schedule"|"team_admin", categories="identity,headshots"|"team"
 # Photos and face measurements were sealed in the vault (once per set sealed): what lets a deletion
 # receipt say whether identity data was ever stored, after the blobs themselves are gone.
 IDENTITY_SEALED = "identity_sealed"          # photos=
 GENERATION_FAILED = "generation_failed"      # error=<exception class name>, instant=True (nothing is trained)
+# Team events are keyed by the team's own pseudonym (privacy.teams), never by a member's.
+TEAM_CREATED = "team_created"
+TEAM_MEMBER_JOINED = "team_member_joined"
+TEAM_SHARED = "team_shared"
+TEAM_SHARE_ERASED = "team_share_erased"      # by="member"|"schedule", count=
 EVENTS = frozenset({CONSENT_GIVEN, PHOTOS_SCREENED, TRAINING_STARTED, TRAINING_FINISHED, TRAINING_FAILED,
-                    HEADSHOTS_GENERATED, DATA_EXPORTED, ERASED, IDENTITY_SEALED, GENERATION_FAILED})
+                    HEADSHOTS_GENERATED, DATA_EXPORTED, ERASED, IDENTITY_SEALED, GENERATION_FAILED,
+                    TEAM_CREATED, TEAM_MEMBER_JOINED, TEAM_SHARED, TEAM_SHARE_ERASED})
 
 # Audit ids are the vault's `secrets.token_hex(8)`: refusing anything else stops a session id
 # (a bearer secret, url-safe base64) from ever being written here by mistake.

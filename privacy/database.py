@@ -147,6 +147,101 @@ class ErasureRow(Base):
     receipt: Mapped[str | None] = mapped_column(Text, nullable=True)  # the signed receipt (no personal data)
 
 
+# --- teams (privacy/teams.py, privacy/team_shares.py) -------------------------------------------
+# A team's rows all cascade from `teams`, so deleting the team row deletes everything of it in one
+# statement; a member's rows cascade from their session too, so erasing the session erases them.
+
+
+class TeamRow(Base):
+    """A team. The admin key is never stored: only its locator, and the private key wrapped by it (privacy.team_seal)."""
+
+    __tablename__ = "teams"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    audit_id: Mapped[str] = mapped_column(String(32), unique=True)  # the team's pseudonym in audit and receipt
+    name: Mapped[str] = mapped_column(String(120))  # a company's name, given by the operator
+    admin_locator: Mapped[str] = mapped_column(String(64), unique=True)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)  # raw X25519
+    wrapped_private_key: Mapped[bytes] = mapped_column(LargeBinary)
+    look_version: Mapped[int] = mapped_column(Integer)  # the current look; older ones stay for runs that used them
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class TeamLookRow(Base):
+    """One version of a team's brand look; never updated, only added to (privacy.team_look)."""
+
+    __tablename__ = "team_looks"
+    team_id: Mapped[str] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    style_id: Mapped[str] = mapped_column(String(64))
+    background: Mapped[str] = mapped_column(String(7))  # "#rrggbb"
+    outfits: Mapped[str] = mapped_column(Text)  # JSON list of outfit ids
+    size: Mapped[int] = mapped_column(Integer)
+    retention_days: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class TeamInviteRow(Base):
+    """An invite link: its token's locator (never the token), a label for the admin, and its limits."""
+
+    __tablename__ = "team_invites"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # what the admin revokes by; not a secret
+    team_id: Mapped[str] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), index=True)
+    locator: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float)
+    max_uses: Mapped[int] = mapped_column(Integer)
+    uses: Mapped[int] = mapped_column(Integer, default=0)
+    revoked_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class TeamMemberRow(Base):
+    """A session that joined a team through an invite: one team per session, gone with the session."""
+
+    __tablename__ = "team_members"
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"), primary_key=True)
+    team_id: Mapped[str] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), index=True)
+    member_id: Mapped[str] = mapped_column(String(32), unique=True)  # groups shares for the admin; not the session id
+    look_version: Mapped[int] = mapped_column(Integer)  # the look when they joined
+    joined_at: Mapped[float] = mapped_column(Float)
+
+
+class TeamRunRow(Base):
+    """Which look version a member's run used: a later change of look applies to new runs only."""
+
+    __tablename__ = "team_runs"
+    run_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"), index=True)
+    team_id: Mapped[str] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), index=True)
+    look_version: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[float] = mapped_column(Float)
+
+
+class TeamShareRow(Base):
+    """A headshot a member shared, sealed to the team's public key (file under DATA_DIR/team-shares).
+
+    After withdrawal or expiry the file is unlinked and every personal column emptied: what is left
+    (style preset, dates, who erased it) is the line "erased at" of the admin's CSV, and nothing more.
+    """
+
+    __tablename__ = "team_shares"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    team_id: Mapped[str] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), index=True)
+    # The sharing session, so it can withdraw; emptied when the share is erased or the session is.
+    session_id: Mapped[str | None] = mapped_column(ForeignKey("sessions.id", ondelete="SET NULL"), nullable=True,
+                                                   index=True)
+    member_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    sealed_name: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # HPKE-sealed to the team
+    style_id: Mapped[str] = mapped_column(String(64))
+    look_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    size: Mapped[int | None] = mapped_column(Integer, nullable=True)  # ciphertext bytes on disk
+    shared_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float, index=True)
+    erased_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    erased_by: Mapped[str | None] = mapped_column(String(16), nullable=True)  # "member" | "schedule"
+# --- end teams ------------------------------------------------------------------------------------
+
+
 class Database:
     """An engine plus a session factory, with SQLite hardened for erasure."""
 

@@ -12,7 +12,14 @@
     │   ├── OutOfMemory           the GPU ran out of memory; everything was freed
     │   ├── AdapterGone           "more like this" asked for, but no trained model is kept (erased, or never made)
     │   ├── ModelMismatch         the trained model was made on another base model than the studio would use
-    │   └── UnknownDownloadSize   a headshot download asked for a size the studio does not make
+    │   ├── UnknownDownloadSize   a headshot download asked for a size the studio does not make
+    │   ├── TeamKeyRefused        a team admin link that opens no team (mistyped, or the team was deleted)
+    │   ├── TeamSettingRejected   a team name, look or invite setting outside what is allowed; `.code` names it
+    │   ├── InviteRefused         an invite link that cannot be used; a subclass says why:
+    │   │   └── InviteUnknown, InviteExpired, InviteUsedUp, InviteRevoked
+    │   ├── NotInTeam             sharing asked for by a session that joined no team
+    │   ├── ShareRejected         a share without a usable display name or style
+    │   └── ShareGone             a share that was withdrawn, erased on schedule, or never existed
     └── OperatorError             for maintainers: precise, loud, early
         ├── ModelUnavailable      a base model cannot be loaded (no weights, no hub)
         └── VaultIntegrityError   a blob or key failed authentication: tampering or corruption
@@ -34,8 +41,10 @@ class UserError(StudioError):
     """An error a person can act on. `code` is stable (tests, JSON, UI); `message` is for humans."""
 
     code = "error"
+    default_message = ""  # a subclass's usual words, so that raising it needs no arguments
 
-    def __init__(self, message: str, *, code: str | None = None):
+    def __init__(self, message: str | None = None, *, code: str | None = None):
+        message = message or self.default_message
         super().__init__(message)
         self.message = message
         if code is not None:
@@ -113,6 +122,61 @@ class ModelMismatch(UserError):
 
 class UnknownDownloadSize(UserError):
     code = "unknown_size"
+
+
+class TeamKeyRefused(UserError):
+    code = "team_key_refused"
+    default_message = ("This team admin link opens no team: check that it was copied whole. "
+                       "If the team was deleted, its data is gone and a new team must be created.")
+
+
+class TeamSettingRejected(UserError):
+    code = "team_setting_rejected"
+
+
+class InviteRefused(UserError):
+    """An invite link that cannot be used; each subclass says why in words, and what to do next."""
+
+    code = "invite_refused"
+
+
+class InviteUnknown(InviteRefused):
+    code = "invite_unknown"
+    default_message = ("This invite link is not valid: check that it was copied whole, "
+                       "or ask your team's admin for a new one.")
+
+
+class InviteExpired(InviteRefused):
+    code = "invite_expired"
+    default_message = "This invite link has expired. Ask your team's admin for a new one."
+
+
+class InviteUsedUp(InviteRefused):
+    code = "invite_used_up"
+    default_message = ("This invite link has been used as many times as it allows. "
+                       "Ask your team's admin for a new one.")
+
+
+class InviteRevoked(InviteRefused):
+    code = "invite_revoked"
+    default_message = ("This invite link was withdrawn by your team's admin. "
+                       "Ask them for a new one if you should still join.")
+
+
+class NotInTeam(UserError):
+    code = "not_in_team"
+    default_message = ("This session has not joined a team, so there is no one to share with. "
+                       "Open your team's invite link first.")
+
+
+class ShareRejected(UserError):
+    code = "share_rejected"
+
+
+class ShareGone(UserError):
+    code = "share_gone"
+    default_message = ("That shared headshot is no longer with the team: it was withdrawn "
+                       "or erased at the end of the team's retention period.")
 
 
 class OperatorError(StudioError):

@@ -5,17 +5,19 @@ temp/cache directories, and the SQLite files byte by byte (main file, `-wal`, `-
 and the free pages, which `secure_delete` must have zeroed). Findings:
 
     plaintext_image     image bytes (JPEG/PNG/WebP/GIF/HEIC/AVIF signatures, or a file Pillow decodes) outside the vault
-    unencrypted_blob    a file in the vault that does not start with the vault's MAGIC
-    orphan_blob         a vault file without an index row, or an index row whose key is gone
-    dangling_index      an index row whose file is missing
+    unencrypted_blob    a file in the vault (or team-shares) not in its sealed format (MAGIC / SHARE_MAGIC)
+    orphan_blob         a vault file without an index row, or an index row whose key is gone; a
+                        team-shares file without a live share row
+    dangling_index      an index row (or live share row) whose file is missing
     expired_key         a data key of a category past its expiry
     session_past_expiry a session holding a category past its expiry (or unconsented past the hard cap)
+    share_past_expiry   a headshot shared with a team, kept past the team's retention
     dirty_free_page     a free database page that was not zeroed
     stale_temp          a half-written vault temp file, or an old file left in a temp dir
 
 Expected and not reported: the database itself, the master key, the receipt and C2PA
-keys, the scheduler lock, and ciphertext in the vault (which is never searched inside:
-random bytes contain image signatures by chance). Locations are given relative to the
+keys, the scheduler lock, and ciphertext in the vault and team-shares (which is never searched
+inside: random bytes contain image signatures by chance). Locations are given relative to the
 scanned root; they hold blob ids and audit ids, never session ids.
 """
 
@@ -33,7 +35,9 @@ from typing import Iterable
 from PIL import Image
 from sqlalchemy import and_, or_, select
 
-from privacy.database import BlobRow, Database, DataKey, OwnerKey, SessionRow
+from privacy.database import BlobRow, Database, DataKey, OwnerKey, SessionRow, TeamShareRow
+from privacy.team_seal import SHARE_MAGIC
+from privacy.team_shares import SHARE_DIR_NAME, share_dir as team_share_dir
 from privacy.vault import HEADSHOTS, IDENTITY, MAGIC, Vault
 from settings import Settings
 
@@ -93,6 +97,7 @@ def audit_residue(settings: Settings, db: Database, vault: Vault | None, now: fl
     db_files = _database_files(db)
     temp_dirs = [Path(settings.gradio_temp_dir), *map(Path, extra_dirs)]
     stale_before = now - settings.session_hard_cap_seconds
+    share_dir = team_share_dir(data_dir)
 
     seen: set[Path] = set()
     for root in [data_dir, *temp_dirs]:
@@ -108,6 +113,8 @@ def audit_residue(settings: Settings, db: Database, vault: Vault | None, now: fl
             report.bytes_scanned += path.stat().st_size
             if resolved.parent == blob_dir.resolve():
                 _check_vault_file(path, where, report)
+            elif resolved.parent == share_dir.resolve():
+                _check_vault_file(path, where, report, SHARE_MAGIC)
             else:
                 _check_plain_file(path, where, report)
                 if resolved not in db_files and _inside_any(resolved, temp_dirs) \
@@ -117,18 +124,19 @@ def audit_residue(settings: Settings, db: Database, vault: Vault | None, now: fl
         if db_file.name.endswith(".db") and db_file.exists():
             _check_free_pages(db_file, _where(db_file, data_dir, db_file.parent), report)
     _check_index(db, blob_dir, report)
+    _check_team_shares(db, share_dir, now, report)
     _check_expiry(db, now, settings, report)
     return report
 
 
-def _check_vault_file(path: Path, where: str, report: ResidueReport) -> None:
+def _check_vault_file(path: Path, where: str, report: ResidueReport, magic: bytes = MAGIC) -> None:
     if path.name.startswith("."):
         # `.<id>.tmp`: a write the vault never finished (a crash); it may hold a full ciphertext.
         report.findings.append(Finding("stale_temp", where, "half-written vault file"))
         return
     with path.open("rb") as f:
         head = f.read(64)
-    if not head.startswith(MAGIC):
+    if not head.startswith(magic):
         kind = "plaintext_image" if _IMAGE_SIGNATURES.search(head) or _pil_decodes(path) else "unencrypted_blob"
         report.findings.append(Finding(kind, where, "a vault file that is not vault ciphertext"))
 
@@ -183,6 +191,22 @@ def _check_index(db: Database, blob_dir: Path, report: ResidueReport) -> None:
             report.findings.append(Finding("orphan_blob", f"vault/{blob_id}", "ciphertext whose key is destroyed"))
     for name in sorted(on_disk - indexed):
         report.findings.append(Finding("orphan_blob", f"vault/{name}", "file without an index row"))
+
+
+def _check_team_shares(db: Database, share_dir: Path, now: float, report: ResidueReport) -> None:
+    on_disk = {p.name for p in share_dir.iterdir() if p.is_file() and not p.name.startswith(".")} \
+        if share_dir.is_dir() else set()
+    with db.session() as s:
+        live = dict(s.execute(select(TeamShareRow.id, TeamShareRow.expires_at)
+                              .where(TeamShareRow.erased_at.is_(None))).all())
+    for share_id, expires_at in sorted(live.items()):
+        if share_id not in on_disk:
+            report.findings.append(Finding("dangling_index", f"team_shares/{share_id}", "share row without its file"))
+        if expires_at <= now:
+            report.findings.append(Finding("share_past_expiry", f"team_shares/{share_id}",
+                                           "kept past the team's retention"))
+    for name in sorted(on_disk - live.keys()):
+        report.findings.append(Finding("orphan_blob", f"{SHARE_DIR_NAME}/{name}", "file without a live share row"))
 
 
 def _check_expiry(db: Database, now: float, settings: Settings, report: ResidueReport) -> None:
@@ -241,7 +265,7 @@ def _where(path: Path, data_dir: Path, root: Path) -> str:
             relative = path.resolve().relative_to(base.resolve())
         except ValueError:
             continue
-        if len(relative.parts) <= 1 or relative.parts[0] == "vault":
+        if len(relative.parts) <= 1 or relative.parts[0] in ("vault", SHARE_DIR_NAME):  # random ids, ours
             return str(relative)
         return f"{relative.parts[0]}/…/file-{hashlib.sha256(str(relative).encode()).hexdigest()[:12]}"
     return f"file-{hashlib.sha256(str(path).encode()).hexdigest()[:12]}"

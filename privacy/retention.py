@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import delete, or_, select
 
-from privacy import audit
+from privacy import audit, team_shares
 from privacy.database import BlobRow, Database, DataKey, ErasureRow, OwnerKey, ReturnKeyRow, SessionRow
 from privacy.erasure import BY_SCHEDULE, ErasureContext, erase_categories, erase_now
 from privacy.errors import SessionGone
@@ -67,11 +67,13 @@ class SweepResult:
     events_purged: int = 0
     records_purged: int = 0
     failures: int = 0
+    team_shares_erased: int = 0   # headshots shared with a team, past the team's retention
     receipts: list[str] = field(default_factory=list)  # receipt ids of the full erasures
 
     @property
     def erased_anything(self) -> bool:
-        return bool(self.identity_erased or self.headshots_erased or self.sessions_erased or self.unconsented_removed)
+        return bool(self.identity_erased or self.headshots_erased or self.sessions_erased or self.unconsented_removed
+                    or self.team_shares_erased)
 
 
 def on_consent(db: Database, session_id: str, now: float, policy: RetentionPolicy) -> None:
@@ -151,6 +153,9 @@ def sweep(ctx: ErasureContext, now: float) -> SweepResult:
             result.headshots_erased += session_id in due_headshots
             result.receipts.append(receipt.receipt_id)
     result.unconsented_removed = _remove_unconsented(ctx.db, unconsented)
+    # Headshots shared with a team follow the team's retention (privacy.team_shares), not the session's.
+    result.team_shares_erased = team_shares.sweep(ctx.db, team_shares.share_dir(ctx.settings.data_dir), now,
+                                                  policy.audit_retention_seconds)
     result.events_purged = audit.purge_old_events(ctx.db, now, policy.audit_retention_seconds)
     with ctx.db.session.begin() as s:
         result.records_purged = s.execute(

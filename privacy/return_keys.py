@@ -25,6 +25,7 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
+from typing import ClassVar, TypeVar
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -40,48 +41,80 @@ OWNER_KEY_LABEL = b"headshot-studio/return-key/headshots-wrap/v1"
 
 
 @dataclass(frozen=True)
-class ReturnKey:
+class BearerKey:
+    """128 random bits handed to their holder once; the server keeps only labelled HKDF derivations of them.
+
+    Subclasses name their labels, so that the same bits can never serve two purposes: a return key's
+    locator is not a team admin key's locator (privacy.team_seal), nor an invite's.
+    """
+
     raw: bytes
+    LOCATOR_LABEL: ClassVar[bytes]
+    CHECK_LABEL: ClassVar[bytes]
+    LINK_PARAM: ClassVar[str]  # the name in a private link's fragment: `/#<LINK_PARAM>=<code>`
 
     def __post_init__(self) -> None:
         if len(self.raw) != KEY_BYTES:
-            raise ValueError("a return key is 16 bytes")
+            raise ValueError("a bearer key is 16 bytes")
 
     @classmethod
-    def new(cls) -> "ReturnKey":
+    def new(cls):
         return cls(secrets.token_bytes(KEY_BYTES))
 
     @property
     def code(self) -> str:
         """28 characters in groups of four, e.g. `7K2Q-…`: what a person copies or writes down."""
-        chars = _encode(self.raw) + _check(self.raw)
+        chars = _encode(self.raw) + _check(self.raw, self.CHECK_LABEL)
         return "-".join(chars[i:i + GROUP] for i in range(0, len(chars), GROUP))
 
     @property
     def locator(self) -> str:
-        return _derive(self.raw, LOCATOR_LABEL).hex()
+        return self.derive(self.LOCATOR_LABEL).hex()
+
+    def derive(self, label: bytes) -> bytes:
+        """A 32-byte key for one purpose (`label`), never stored: e.g. the key that wraps what only the holder opens."""
+        return _derive(self.raw, label)
+
+    def link(self, base_url: str) -> str:
+        """The private link. The key sits in the fragment, which browsers never send to a server."""
+        return f"{base_url.rstrip('/')}/#{self.LINK_PARAM}={self.code}"
+
+    def __repr__(self) -> str:  # never show key material
+        return f"{type(self).__name__}(…)"
+
+
+@dataclass(frozen=True, repr=False)
+class ReturnKey(BearerKey):
+    LOCATOR_LABEL = LOCATOR_LABEL
+    CHECK_LABEL = b"headshot-studio/return-key/check"
+    LINK_PARAM = "key"
 
     @property
     def owner_key(self) -> bytes:
-        return _derive(self.raw, OWNER_KEY_LABEL)
+        return self.derive(OWNER_KEY_LABEL)
 
-    def __repr__(self) -> str:  # never show key material
-        return "ReturnKey(…)"
+
+K = TypeVar("K", bound=BearerKey)
 
 
 def parse_return_key(text: str | None) -> ReturnKey | None:
     """A code as typed or pasted (any case, with or without dashes, or a whole link); None if it is not one."""
+    return parse_bearer_key(text, ReturnKey)
+
+
+def parse_bearer_key(text: str | None, kind: type[K]) -> K | None:
+    """A key of `kind` as typed or pasted (code or whole link); None if it is not one (typo, or another kind's check)."""
     if not text or len(text) > 400:
         return None
-    match = re.search(r"key=([0-9A-Za-z-]+)", text)
+    match = re.search(rf"(?<![A-Za-z_]){kind.LINK_PARAM}=([0-9A-Za-z-]+)", text)
     candidate = (match.group(1) if match else text).upper().translate(_CONFUSABLE)
     chars = re.sub(r"[\s-]", "", candidate)
     if len(chars) != CODE_CHARS + CHECK_CHARS or any(c not in ALPHABET for c in chars):
         return None
     raw = _decode(chars[:CODE_CHARS])
-    if raw is None or not hmac.compare_digest(_check(raw), chars[CODE_CHARS:]):
+    if raw is None or not hmac.compare_digest(_check(raw, kind.CHECK_LABEL), chars[CODE_CHARS:]):
         return None
-    return ReturnKey(raw)
+    return kind(raw)
 
 
 def _derive(raw: bytes, label: bytes) -> bytes:
@@ -103,6 +136,6 @@ def _decode(chars: str) -> bytes | None:
     return (number >> padding).to_bytes(KEY_BYTES, "big")
 
 
-def _check(raw: bytes) -> str:
-    digest = hashlib.sha256(b"headshot-studio/return-key/check" + raw).digest()
+def _check(raw: bytes, label: bytes) -> str:
+    digest = hashlib.sha256(label + raw).digest()
     return ALPHABET[digest[0] & 31] + ALPHABET[digest[1] & 31]

@@ -31,7 +31,7 @@ from datetime import datetime, timezone
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from privacy import retention
+from privacy import retention, team_shares
 from privacy.erasure import ErasureContext
 
 log = logging.getLogger(__name__)
@@ -77,6 +77,7 @@ def start_scheduler(ctx: ErasureContext, *, background: bool = True) -> Schedule
     try:
         # A crash (SIGKILL, power cut) can cut a seal or a shred in half: finish those first.
         ctx.vault.recover(unindexed_before=time.time())
+        team_shares.recover(ctx.db, team_shares.share_dir(ctx.settings.data_dir), time.time())
         startup = run_sweep()  # erase what came due while we were down, before serving anyone
         if background:
             scheduler = BackgroundScheduler(
@@ -142,6 +143,8 @@ def run_sweep() -> retention.SweepResult | None:
             # the residue audit must not wait for a restart to see it gone. A seal commits its row
             # milliseconds after writing its file, so a minute-old unindexed file is nobody's.
             ctx.vault.recover(unindexed_before=time.time() - ORPHAN_GRACE_SECONDS)
+            team_shares.recover(ctx.db, team_shares.share_dir(ctx.settings.data_dir),
+                                time.time() - ORPHAN_GRACE_SECONDS)
             scheduler = _registry.get("scheduler")
             if scheduler is not None:
                 _schedule_exact_expiries(ctx, scheduler, now)  # type: ignore[arg-type]
