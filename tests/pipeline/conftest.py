@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from pipeline.models import load_base
+from pipeline.tiny import save_tiny_face_adapter
 from privacy.screening import ScreenedPhoto
 from tests.pipeline.helpers import screen
+
+
+@pytest.fixture(scope="session")
+def adapter_dir(tmp_path_factory) -> Path:
+    """A random-weight plus-face IP-Adapter in h94/IP-Adapter's layout (pipeline/tiny.py), for Instant mode."""
+    directory = tmp_path_factory.mktemp("ip-adapter")
+    save_tiny_face_adapter(directory)
+    return directory
 
 
 @pytest.fixture(scope="session")

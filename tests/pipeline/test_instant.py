@@ -34,13 +34,6 @@ CONSENT = Attestations(own_photos=True, adult=True, purpose=True)
 PHOTOS = ("obama_1.jpg", "obama_4.jpg")
 
 
-@pytest.fixture(scope="module")
-def adapter_dir(tmp_path_factory) -> Path:
-    directory = tmp_path_factory.mktemp("ip-adapter")
-    save_tiny_face_adapter(directory)
-    return directory
-
-
 def _studio(tmp_path_factory, base_model: str, face_adapter: str) -> Studio:
     return Studio(load_settings({
         "HEADSHOT_DATA_DIR": str(tmp_path_factory.mktemp("instant")),

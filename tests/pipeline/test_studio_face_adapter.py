@@ -15,18 +15,10 @@ from diffusers.models.attention_processor import AttnProcessor2_0
 import pipeline.generate as generate_module
 from pipeline.instant import is_face_adapter_processor
 from pipeline.studio import Studio
-from pipeline.tiny import save_tiny_face_adapter
 from privacy.consent import Attestations
 from settings import load_settings
 
 CONSENT = Attestations(own_photos=True, adult=True, purpose=True)
-
-
-@pytest.fixture(scope="module")
-def adapter_dir(tmp_path_factory) -> Path:
-    directory = tmp_path_factory.mktemp("ip-adapter")
-    save_tiny_face_adapter(directory)
-    return directory
 
 
 def _studio(tmp_path_factory, adapter_dir: Path, scale: str) -> Studio:
