@@ -41,9 +41,14 @@
   // or headshots in the gallery. Only then, and only while the key is unsaved, does leaving warn.
   const somethingToLose = () => Boolean(document.querySelector('#hs-gallery .hs-shot')) ||
     /Waiting for the GPU|In line|· \d+%/.test(document.querySelector('#hs-status textarea')?.value || '');
+  // Instant headshots that are kept nowhere ("don't keep anything") exist only in this page: leaving loses them,
+  // whatever the key, so leaving always warns while they are shown.
+  const unstoredShown = () => Boolean(document.querySelector('#hs-unstored .hs-shot'));
   window.addEventListener('beforeunload', (event) => {
     const p = panel();
-    if (p && p.dataset.saved !== 'true' && somethingToLose()) { event.preventDefault(); event.returnValue = ''; }
+    if (unstoredShown() || (p && p.dataset.saved !== 'true' && somethingToLose())) {
+      event.preventDefault(); event.returnValue = '';
+    }
   });
   // After the person adds, removes or replaces a photo, the photo check that answers it takes the focus and
   // comes into view (it replaces the upload's own progress, which would otherwise leave focus at the top).

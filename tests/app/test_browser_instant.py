@@ -13,6 +13,7 @@ import pytest
 
 from privacy.receipts import verify_receipt
 from tests.app.test_browser_journey import VIEWPORTS, Steps, axe  # noqa: F401  (axe: the module's fixture)
+from tests.app.test_browser_return import closing_warns
 
 pytestmark = pytest.mark.browser
 PHOTOS = ("obama_1.jpg", "obama_4.jpg")
@@ -131,3 +132,21 @@ def test_choosing_studio_again_brings_back_its_photo_set(instant_server, browser
     page.wait_for_selector("#hs-photo-area", state="visible", timeout=10_000)
     assert page.locator("#hs-instant-area").is_hidden() and page.locator("#hs-make").is_visible()
     page.close()
+
+
+def test_leaving_a_page_with_unstored_headshots_warns_even_with_the_key_saved(instant_server, browser, faces_dir):
+    context = browser.new_context(accept_downloads=True)
+    page = context.new_page()
+    page.goto(instant_server.url)
+    page.wait_for_selector("#hs-mode")
+    for box in ("own", "adult", "purpose"):
+        page.locator(f"#hs-consent-{box} input").check()
+    page.wait_for_selector("#hs-returnkey[data-code]", timeout=15_000)
+    page.locator("#hs-mode").get_by_text("Instant — about 20 s").click()
+    page.locator("#hs-keep").get_by_text("Don't keep anything").click()
+    page.wait_for_selector("#hs-instant-upload input[type=file]", state="attached", timeout=10_000)
+    make_instant(page, faces_dir)
+    page.wait_for_selector("#hs-unstored figure.hs-shot img", timeout=120_000)
+    page.evaluate("document.querySelector('#hs-returnkey').dataset.saved = 'true'")  # the key is safe ...
+    assert closing_warns(page)  # ... but this page holds the headshots' only copies
+    context.close()
