@@ -85,7 +85,8 @@ def start_scheduler(ctx: ErasureContext, *, background: bool = True,
     with _guard:
         if "ctx" in _registry or "standby" in _registry:
             log.warning("retention scheduler already started in this process; not starting a second one")
-            return SchedulerStart(False, "already running in this process")
+            return SchedulerStart(False, "already running in this process" if "ctx" in _registry
+                                  else "already standing by in this process")
         lock = _lock_for(ctx)
         if not lock.acquire():
             log.warning("retention scheduler runs in another process of this deployment; this one stands by")

@@ -5,6 +5,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -159,6 +160,21 @@ def test_erased_rows_are_found_until_vacuumed_and_then_no_byte_of_them_is_left(e
 
     env.db.flush_erased_pages()  # what every erasure runs
     assert not any(wrapped in p.read_bytes() for p in database_files())
+
+
+@pytest.mark.databases("postgresql")
+def test_without_pgstattuple_dead_rows_are_counted_from_the_statistics(env):
+    with env.db.autocommit_connection() as conn:
+        conn.execute(text("DROP EXTENSION pgstattuple"))
+        conn.execute(text("DELETE FROM consents"))  # a careless writer again: no VACUUM after it
+        conn.execute(text("SELECT pg_stat_force_next_flush()"))  # its count reaches the statistics at once
+    deadline = time.monotonic() + 10
+    while "dead_rows" not in audit_of(env).kinds() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    [finding] = [f for f in audit_of(env).findings if f.kind == "dead_rows"]
+    assert finding.where == "consents" and "statistics" in finding.detail
+    env.db.flush_erased_pages()
+    assert "dead_rows" not in audit_of(env).kinds()
 
 
 def run_cli(*args, data_dir, database_url=""):
