@@ -187,11 +187,13 @@ def _check_free_pages(path: Path, where: str, report: ResidueReport) -> None:
 def _check_dead_rows(db: Database, report: ResidueReport) -> None:
     """PostgreSQL's counterpart of the free-page check: erased rows a VACUUM has not removed yet.
 
-    pgstattuple, where the extension is installed, reads the pages and counts them exactly;
-    otherwise PostgreSQL's statistics are asked, which lag a few seconds behind other connections.
+    pgstattuple, where the extension is installed and the studio's user may call it, reads the pages
+    and counts them exactly; otherwise PostgreSQL's statistics are asked, which lag a few seconds
+    behind other connections.
     """
     with db.autocommit_connection() as conn:
-        exact = conn.execute(text("SELECT 1 FROM pg_extension WHERE extname = 'pgstattuple'")).first() is not None
+        exact = conn.execute(text("SELECT 1 FROM pg_extension WHERE extname = 'pgstattuple'")).first() is not None \
+            and conn.execute(text("SELECT has_function_privilege('pgstattuple(regclass)', 'EXECUTE')")).scalar()
         for table in ERASURE_ONLY_TABLES:
             if exact:
                 dead = conn.execute(text("SELECT dead_tuple_count FROM pgstattuple(CAST(:t AS regclass))"),

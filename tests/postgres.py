@@ -27,6 +27,8 @@ DEBIAN_BIN_ROOT = Path("/usr/lib/postgresql")
 INSTALL = "apt-get install -y postgresql"
 OS_USER = "postgres"
 SUPERUSER = "postgres"
+# What the studio connects as: not a superuser, the owner of its database, as an operator would set it up.
+STUDIO_ROLE = "studio"
 # Durability off: a test cluster is thrown away, and fsync on a loaded 2-core machine costs seconds.
 # CHECKPOINT still writes every page to the table files (fsync=off only skips the flush to the disk).
 SERVER_OPTIONS = {
@@ -77,6 +79,11 @@ def find_or_install_postgres() -> Path:
     return found
 
 
+def database_name(url: str) -> str:
+    """The database a URL of `PostgresServer.url` names."""
+    return url.rsplit("/", 1)[1]
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -124,19 +131,22 @@ class PostgresServer:
             except RuntimeError:
                 if attempt == 2:
                     raise RuntimeError("PostgreSQL did not start: " + self.log_tail()) from None
-        # pgstattuple in the template: every test database has it, so the residue audit counts dead
-        # tuples exactly (privacy/residue.py) instead of reading the statistics, which lag.
+        # pgstattuple in the template, callable by the studio's role: every test database has it, so the
+        # residue audit counts dead rows exactly (privacy/residue.py) instead of reading the statistics.
         self.execute("template1", "CREATE EXTENSION IF NOT EXISTS pgstattuple")
+        self.execute("postgres", f"CREATE ROLE {STUDIO_ROLE} LOGIN")
+        self.execute("postgres", f"GRANT pg_stat_scan_tables TO {STUDIO_ROLE}")
         return self
 
     def log_tail(self) -> str:
         log = self.root / "server.log"
         return log.read_text(errors="replace")[-800:] if log.exists() else "(no server log)"
 
-    def url(self, database: str = "postgres") -> str:
-        return f"postgresql+psycopg://{SUPERUSER}@127.0.0.1:{self.port}/{database}"
+    def url(self, database: str) -> str:
+        return f"postgresql+psycopg://{STUDIO_ROLE}@127.0.0.1:{self.port}/{database}"
 
     def execute(self, database: str, sql: str) -> list[tuple]:
+        """Run one statement as the superuser (what the studio's role may not: CHECKPOINT, CREATE ROLE)."""
         import psycopg
 
         with psycopg.connect(host="127.0.0.1", port=self.port, user=SUPERUSER, dbname=database,
@@ -145,13 +155,13 @@ class PostgresServer:
             return cursor.fetchall() if cursor.description else []
 
     def create_database(self) -> str:
-        """A fresh, empty database (a copy of template1); returns its SQLAlchemy URL."""
+        """A fresh, empty database (a copy of template1) owned by the studio's role; returns its SQLAlchemy URL."""
         name = f"studio_{secrets.token_hex(6)}"
-        self.execute("postgres", f"CREATE DATABASE {name}")
+        self.execute("postgres", f"CREATE DATABASE {name} OWNER {STUDIO_ROLE}")
         return self.url(name)
 
     def drop_database(self, url: str) -> None:
-        name = url.rsplit("/", 1)[1]
+        name = database_name(url)
         self.execute("postgres", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")  # FORCE: ends leftover connections
 
     def database_files(self, url: str) -> list[Path]:
@@ -161,7 +171,7 @@ class PostgresServer:
         erased and vacuumed is gone from them, or the byte scan finds it. The write-ahead log
         (pg_wal) is not among them: see README, "PostgreSQL".
         """
-        name = url.rsplit("/", 1)[1]
+        name = database_name(url)
         self.execute(name, "CHECKPOINT")
         [(oid,)] = self.execute(name, f"SELECT oid FROM pg_database WHERE datname = '{name}'")
         return sorted(p for p in (self.data_dir / "base" / str(oid)).iterdir() if p.is_file())

@@ -15,6 +15,7 @@ from privacy import retention
 from privacy.database import DataKey
 from privacy.erasure import erase_now
 from privacy.residue import audit_residue
+from tests.postgres import database_name
 from tests.privacy.helpers import DAY, HOUR, MARKER, consented_session, generate, make_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -163,9 +164,9 @@ def test_erased_rows_are_found_until_vacuumed_and_then_no_byte_of_them_is_left(e
 
 
 @pytest.mark.databases("postgresql")
-def test_without_pgstattuple_dead_rows_are_counted_from_the_statistics(env):
+def test_without_pgstattuple_dead_rows_are_counted_from_the_statistics(env, postgres_server):
+    postgres_server.execute(database_name(env.settings.database_url), "DROP EXTENSION pgstattuple")
     with env.db.autocommit_connection() as conn:
-        conn.execute(text("DROP EXTENSION pgstattuple"))
         conn.execute(text("DELETE FROM consents"))  # a careless writer again: no VACUUM after it
         conn.execute(text("SELECT pg_stat_force_next_flush()"))  # its count reaches the statistics at once
     deadline = time.monotonic() + 10
