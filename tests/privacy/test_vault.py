@@ -89,3 +89,14 @@ def test_seal_without_consent_raises_and_leaves_no_file(env):
     assert list(env.settings.blob_dir.iterdir()) == []
     assert env.vault.blobs(session_id) == []
     assert not env.vault.has_key(session_id, IDENTITY)
+
+
+def test_a_key_handed_to_its_owner_leaves_no_master_wrapped_copy_in_the_database_files(env, database_files):
+    session_id = consented_session(env, photos=0, adapter=False)
+    ref = env.vault.seal(session_id, "headshot", b"\x89PNG\r\n\x1a\nheadshot")
+    with env.db.session() as s:
+        wrapped = s.get(DataKey, (session_id, HEADSHOTS)).wrapped
+    assert env.vault.hand_to_owner(session_id, HEADSHOTS, b"o" * 32)
+    # The master key alone must open nothing of it any more: not even from a copy of the database's files.
+    assert not any(wrapped in p.read_bytes() for p in database_files())
+    assert env.vault.open(session_id, ref.id, owner_key=b"o" * 32) == b"\x89PNG\r\n\x1a\nheadshot"
