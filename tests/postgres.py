@@ -111,7 +111,8 @@ class PostgresServer:
         command = [str(self.bin_dir / args[0]), *args[1:]]
         if self.as_root:
             command = ["runuser", "-u", OS_USER, "--", *command]
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+        # cwd: the checkout may sit where `postgres` cannot enter (/root), and initdb would stop there.
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False, cwd=self.root)
         if done.returncode != 0:
             raise RuntimeError(f"{args[0]} failed (exit {done.returncode}): {(done.stderr or done.stdout).strip()[-800:]}")
         return done
