@@ -39,7 +39,7 @@ def _setting(default: Any, help: str, *, minimum: float | None = None, maximum: 
 class Settings:
     # --- storage -------------------------------------------------------------------------
     data_dir: Path = _setting(Path("data"), "Private data root: encrypted blobs, database, keys, Gradio's temp files.")
-    database_url: str = _setting("", "SQLAlchemy URL of the metadata database; empty means SQLite at DATA_DIR/studio.db. PostgreSQL works (postgresql+psycopg://…).")
+    database_url: str = _setting("", "SQLAlchemy URL of the metadata database: empty means SQLite at DATA_DIR/studio.db; or PostgreSQL, postgresql+psycopg://USER:PASSWORD@HOST:5432/DBNAME (after each erasure the touched tables are rewritten by VACUUM FULL, and an advisory lock keeps one retention scheduler per database).")
     master_key: str = _setting("", "Master key wrapping every session key: 32 bytes, base64. Empty means a key file (MASTER_KEY_FILE) generated on first start with mode 0600.", secret=True)
     master_key_file: Path = _setting(Path(""), "Where the generated master key lives when MASTER_KEY is empty; empty means DATA_DIR/keys/master.key.")
 
@@ -196,6 +196,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
 
 
 SPACE_FRAME_ANCESTORS = "https://huggingface.co"
+DATABASE_SCHEMES = ("sqlite:///", "postgresql+psycopg://")
 _FRAME_SOURCE = re.compile(r"^('none'|'self'|https://(\*\.)?[a-z0-9.-]+(:\d+)?)$")
 
 
@@ -215,6 +216,12 @@ def _check_consistency(s: Settings) -> None:
     sources = s.frame_ancestors.split()
     if any(not _FRAME_SOURCE.match(src) for src in sources) or ("'none'" in sources and len(sources) > 1):
         raise SettingsError(f"HEADSHOT_FRAME_ANCESTORS={s.frame_ancestors!r}: use 'none', 'self' or https origins.")
+    if s.database_url and not s.database_url.startswith(DATABASE_SCHEMES):
+        # Only these two are made to forget erased rows (privacy/database.py). Name the scheme only:
+        # the rest of the URL may carry a password.
+        scheme = s.database_url.split("://", 1)[0] if "://" in s.database_url else "(no scheme)"
+        raise SettingsError(f"HEADSHOT_DATABASE_URL: {scheme}://… is not supported; use "
+                            f"{' or '.join(DATABASE_SCHEMES)}…")
     if s.device != "auto" and not re.fullmatch(r"cpu|cuda(:\d+)?|mps", s.device):
         raise SettingsError(f"HEADSHOT_DEVICE={s.device!r} is not one of auto, cpu, cuda, cuda:N, mps.")
 

@@ -2,26 +2,42 @@
 
 No image data, embedding or plaintext key is ever stored here: blobs live encrypted on
 disk (privacy/vault.py) and their data keys are stored only wrapped by the master key.
-SQLite is the default (with `secure_delete` so erased rows are overwritten, not just
-unlinked from the b-tree); any SQLAlchemy URL works, PostgreSQL included.
+Two databases are supported, each made to forget erased rows byte for byte:
+
+    SQLite (default)   `secure_delete` zeroes freed content; the write-ahead log is checkpointed
+                       and truncated after each erasure (`flush_erased_pages`)
+    PostgreSQL         (`postgresql+psycopg://…`) a DELETE only marks a row version dead, and a
+                       plain VACUUM leaves its bytes in the page's free space; so after each
+                       erasure the tables that held it are rewritten (`VACUUM FULL`, outside a
+                       transaction), which also rebuilds their indexes
 
 Times are UNIX seconds (float) from an injected clock, so tests can move time without sleeping.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
 from sqlalchemy import (Boolean, Float, ForeignKey, Integer, LargeBinary, String, Text, create_engine, event, text)
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 from privacy.private_dirs import make_private_dirs
 
+log = logging.getLogger(__name__)
+
 PRIVATE_FILE_MODE = 0o600
 # Files SQLite keeps beside the database; each holds pages of it (erased rows included, until a checkpoint).
 SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
+# PostgreSQL: tables whose rows hold no session id or key (pseudonymous events, erasure records),
+# large after months of use, and only ever purged whole rows: a plain VACUUM after erasure removes
+# their dead rows without rewriting them. Every other table is rewritten (see the module docstring).
+APPEND_MOSTLY_TABLES = ("audit_events", "erasures")
+VACUUM_LOCK_TIMEOUT = "10s"
+SCHEMA_LOCK_KEY = 0x68656164_73686f74  # "headshot": serialises create_all across processes (PostgreSQL)
 
 
 class Base(DeclarativeBase):
@@ -243,17 +259,28 @@ class TeamShareRow(Base):
 
 
 class Database:
-    """An engine plus a session factory, with SQLite hardened for erasure."""
+    """An engine plus a session factory, with SQLite or PostgreSQL made to forget erased rows."""
 
     def __init__(self, url: str):
         self.url = url
         if self.sqlite_path is not None:
             _prepare_private_sqlite_file(self.sqlite_path)
-        self.engine: Engine = create_engine(url, connect_args=_connect_args(url))
-        if self.engine.dialect.name == "sqlite":
+        self.engine: Engine = create_engine(url, connect_args=_connect_args(url),
+                                            pool_pre_ping=url.startswith("postgresql"))
+        if self.dialect == "sqlite":
             event.listen(self.engine, "connect", _harden_sqlite)
-        Base.metadata.create_all(self.engine)
+        with self.engine.begin() as conn:
+            if self.dialect == "postgresql":
+                # Several app processes may start at once on a new database: one creates the tables,
+                # the others wait for its transaction and then find them (the lock ends with it).
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+            Base.metadata.create_all(conn)
         self.session = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        """"sqlite" or "postgresql" (or another SQLAlchemy dialect's name)."""
+        return self.engine.dialect.name
 
     @property
     def sqlite_path(self) -> Path | None:
@@ -264,10 +291,34 @@ class Database:
         return Path(name) if name and name != ":memory:" else None
 
     def flush_erased_pages(self) -> None:
-        """Push erased rows out of SQLite's write-ahead log, so no copy of them lingers in it."""
-        if self.engine.dialect.name == "sqlite":
+        """Make the database files forget erased rows: SQLite's log checkpointed, PostgreSQL's tables rewritten."""
+        if self.dialect == "sqlite":
             with self.engine.connect() as conn:
                 conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+        elif self.dialect == "postgresql":
+            self._vacuum()
+
+    def _vacuum(self) -> None:
+        # VACUUM refuses to run inside a transaction block: an autocommit connection.
+        with self.autocommit_connection() as conn:
+            # VACUUM FULL waits for every transaction using the table; a stuck one must not hang an
+            # erasure. Unfinished, the dead rows stay where the residue audit sees them, and the
+            # next erasure's VACUUM removes them.
+            conn.execute(text(f"SET lock_timeout = '{VACUUM_LOCK_TIMEOUT}'"))
+            tables = [t.name for t in Base.metadata.sorted_tables]
+            try:
+                conn.execute(text("VACUUM FULL " + ", ".join(t for t in tables if t not in APPEND_MOSTLY_TABLES)))
+                # Then a plain VACUUM of every table: the append-mostly ones need no more, and it is what
+                # resets the statistics' dead-row counts (VACUUM FULL leaves them), which the residue
+                # audit reads where pgstattuple is missing. On the tables just rewritten it has nothing to do.
+                conn.execute(text("VACUUM " + ", ".join(tables)))
+            except DBAPIError as exc:
+                log.error("VACUUM after erasure did not finish (%s); erased rows stay until the next one",
+                          type(exc.orig).__name__)
+
+    def autocommit_connection(self) -> Connection:
+        """A connection outside any transaction: for VACUUM, and for session-level locks (privacy/scheduler.py)."""
+        return self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -295,8 +346,13 @@ def _prepare_private_sqlite_file(path: Path) -> None:
 
 
 def _connect_args(url: str) -> dict:
-    # Threads of the app and the scheduler share the file; wait for locks instead of failing.
-    return {"timeout": 30, "check_same_thread": False} if url.startswith("sqlite") else {}
+    if url.startswith("sqlite"):
+        # Threads of the app and the scheduler share the file; wait for locks instead of failing.
+        return {"timeout": 30, "check_same_thread": False}
+    if url.startswith("postgresql"):
+        # A server that does not answer fails start-up within seconds, naming itself, not after minutes.
+        return {"connect_timeout": 10, "application_name": "headshot-studio"}
+    return {}
 
 
 def _harden_sqlite(dbapi_connection, _record) -> None:

@@ -5,7 +5,8 @@ Order, for delete-now and for scheduled erasure alike (promises 4–7):
     2. blob files and their index rows removed
     3. hooks run: the app's Gradio cache files and in-memory state of the session (adapter, references)
     4. database rows deleted, except a minimal `ErasureRow` holding the signed receipt
-    5. SQLite's write-ahead log checkpointed, so no copy of the deleted rows lingers in it
+    5. the database made to forget the deleted rows: SQLite's write-ahead log checkpointed,
+       PostgreSQL's tables vacuumed (privacy/database.py, `flush_erased_pages`)
 
 Each session has a lock inside the process, and the database settles races between
 processes: the erasure record is keyed by the audit id, so only one erasure inserts it and
@@ -89,7 +90,7 @@ def erase_now(ctx: ErasureContext, session_id: str, by: str = BY_USER) -> Receip
                 audit_id, identity_erased_at = row.audit_id, row.identity_erased_at
                 consent = s.get(ConsentRow, session_id)
                 agreed_version = consent.policy_version if consent else policy_version(ctx.settings)
-            shredded = ctx.vault.shred(session_id, ALL_CATEGORIES)
+            shredded = ctx.vault.shred(session_id, ALL_CATEGORIES, flush=False)
             _run_hooks(ctx, session_id)
             now = ctx.clock()
             receipt = ctx.signer.sign({
@@ -136,7 +137,7 @@ def erase_categories(ctx: ErasureContext, session_id: str, categories: list[str]
             if row is None:
                 return ShredResult(categories=list(categories))  # erased entirely meanwhile: nothing to do
             audit_id = row.audit_id
-        shredded = ctx.vault.shred(session_id, categories)
+        shredded = ctx.vault.shred(session_id, categories, flush=False)
         _run_hooks(ctx, session_id)
         now = ctx.clock()
         with ctx.db.session.begin() as s:

@@ -1,8 +1,10 @@
 """The residue audit: look everywhere data could linger and report anything that should not be there.
 
 Scanned: the data root (vault, keys, database files, Gradio's temp dir under it), any extra
-temp/cache directories, and the SQLite files byte by byte (main file, `-wal`, `-journal`,
-and the free pages, which `secure_delete` must have zeroed). Findings:
+temp/cache directories, and the database: SQLite's files byte by byte (main file, `-wal`,
+`-journal`, and the free pages, which `secure_delete` must have zeroed); on PostgreSQL, whose
+files the studio cannot read, the dead row versions of the tables that only erasure changes
+(erased rows the VACUUM after erasure must have removed). Findings:
 
     plaintext_image     image bytes (JPEG/PNG/WebP/GIF/HEIC/AVIF signatures, or a file Pillow decodes) outside the vault
     unencrypted_blob    a file in the vault (or team-shares) not in its sealed format (MAGIC / SHARE_MAGIC)
@@ -12,7 +14,8 @@ and the free pages, which `secure_delete` must have zeroed). Findings:
     expired_key         a data key of a category past its expiry
     session_past_expiry a session holding a category past its expiry (or unconsented past the hard cap)
     share_past_expiry   a headshot shared with a team, kept past the team's retention
-    dirty_free_page     a free database page that was not zeroed
+    dirty_free_page     a free database page that was not zeroed (SQLite)
+    dead_rows           erased rows still in a table's pages, not yet vacuumed away (PostgreSQL)
     stale_temp          a half-written vault temp file, or an old file left in a temp dir
 
 Expected and not reported: the database itself, the master key, the receipt and C2PA
@@ -33,9 +36,9 @@ from pathlib import Path
 from typing import Iterable
 
 from PIL import Image
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, or_, select, text
 
-from privacy.database import BlobRow, Database, DataKey, OwnerKey, SessionRow, TeamShareRow
+from privacy.database import BlobRow, ConsentRow, Database, DataKey, OwnerKey, ReturnKeyRow, SessionRow, TeamShareRow
 from privacy.team_seal import SHARE_MAGIC
 from privacy.team_shares import SHARE_DIR_NAME, share_dir as team_share_dir
 from privacy.vault import HEADSHOTS, IDENTITY, MAGIC, Vault
@@ -54,6 +57,10 @@ _IMAGE_SIGNATURES = re.compile(
 # (TGA, for instance, "opens" plenty of random files).
 _PIL_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "MPO")
 _MAX_SCAN_BYTES = 512 * 1024 * 1024
+# PostgreSQL: tables whose rows only erasure deletes or changes (a destroyed key, an erased session's
+# rows, a return key emptied), so any dead row version in them is erased data. `sessions` and `jobs`
+# are not among them: a living session's rows are updated, which leaves dead versions of live data.
+ERASURE_ONLY_TABLES = tuple(t.__tablename__ for t in (DataKey, OwnerKey, BlobRow, ConsentRow, ReturnKeyRow))
 
 
 @dataclass(frozen=True)
@@ -123,6 +130,8 @@ def audit_residue(settings: Settings, db: Database, vault: Vault | None, now: fl
     for db_file in db_files:
         if db_file.name.endswith(".db") and db_file.exists():
             _check_free_pages(db_file, _where(db_file, data_dir, db_file.parent), report)
+    if db.dialect == "postgresql":
+        _check_dead_rows(db, report)
     _check_index(db, blob_dir, report)
     _check_team_shares(db, share_dir, now, report)
     _check_expiry(db, now, settings, report)
@@ -173,6 +182,28 @@ def _check_free_pages(path: Path, where: str, report: ResidueReport) -> None:
             if 0 < leaf <= pages and any(data[(leaf - 1) * page_size:leaf * page_size]):
                 report.findings.append(Finding("dirty_free_page", where, f"free page {leaf} was not zeroed"))
         trunk = next_trunk
+
+
+def _check_dead_rows(db: Database, report: ResidueReport) -> None:
+    """PostgreSQL's counterpart of the free-page check: erased rows a VACUUM has not removed yet.
+
+    pgstattuple, where the extension is installed and the studio's user may call it, reads the pages
+    and counts them exactly; otherwise PostgreSQL's statistics are asked, which lag a few seconds
+    behind other connections.
+    """
+    with db.autocommit_connection() as conn:
+        exact = conn.execute(text("SELECT 1 FROM pg_extension WHERE extname = 'pgstattuple'")).first() is not None \
+            and conn.execute(text("SELECT has_function_privilege('pgstattuple(regclass)', 'EXECUTE')")).scalar()
+        for table in ERASURE_ONLY_TABLES:
+            if exact:
+                dead = conn.execute(text("SELECT dead_tuple_count FROM pgstattuple(CAST(:t AS regclass))"),
+                                    {"t": table}).scalar()
+            else:
+                dead = conn.execute(text("SELECT n_dead_tup FROM pg_stat_user_tables WHERE relid = "
+                                         "CAST(:t AS regclass)"), {"t": table}).scalar()
+            if dead:
+                report.findings.append(Finding("dead_rows", table, f"{dead} erased row version(s) not vacuumed away"
+                                               + ("" if exact else " (by PostgreSQL's statistics)")))
 
 
 def _check_index(db: Database, blob_dir: Path, report: ResidueReport) -> None:

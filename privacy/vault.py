@@ -168,8 +168,12 @@ class Vault:
             return [_ref(row) for row in s.scalars(query)]
 
     # --- erasure --------------------------------------------------------------------------
-    def shred(self, session_id: str, categories: Iterable[str] = ALL_CATEGORIES) -> ShredResult:
-        """Crypto-shred the given categories of a session: keys first, then blobs. Idempotent."""
+    def shred(self, session_id: str, categories: Iterable[str] = ALL_CATEGORIES, *, flush: bool = True) -> ShredResult:
+        """Crypto-shred the given categories of a session: keys first, then blobs. Idempotent.
+
+        `flush=False` leaves the database's pages to the caller (privacy/erasure.py flushes them once,
+        after deleting the session's other rows too).
+        """
         categories = list(categories)
         result = ShredResult(categories=categories)
         with self.db.session.begin() as s:
@@ -189,6 +193,8 @@ class Vault:
                 result.blobs.append(_ref(row))
             if rows:
                 s.execute(delete(BlobRow).where(BlobRow.id.in_([r.id for r in rows])))
+        if flush:
+            self.db.flush_erased_pages()  # no page of the database keeps the destroyed keys
         return result
 
     def recover(self, *, unindexed_before: float | None = None) -> int:
@@ -212,6 +218,8 @@ class Vault:
             if keyless:
                 s.execute(delete(BlobRow).where(BlobRow.id.in_(keyless)))
             indexed = set(s.scalars(select(BlobRow.id)))
+        if keyless:
+            self.db.flush_erased_pages()
         if unindexed_before is not None:
             for path in self.blob_dir.iterdir():
                 if path.is_file() and path.name not in indexed and path.stat().st_mtime < unindexed_before:
@@ -244,6 +252,8 @@ class Vault:
                            wrapped=_wrap(AESGCM(owner_key), data_key, _owner_aad(session_id, category)),
                            created_at=self.clock()))
             s.delete(row)
+        # The master-wrapped copy would open the category again: no page of the database may keep it.
+        self.db.flush_erased_pages()
         return True
 
     # --- keys -----------------------------------------------------------------------------

@@ -35,3 +35,40 @@ def faces_dir() -> Path:
 def face_bytes():
     """Read a fixture photo's bytes by file name, e.g. face_bytes('obama_1.jpg')."""
     return lambda name: (FACES / name).read_bytes()
+
+
+# --- the databases: SQLite always, PostgreSQL when a test asks (tests/postgres.py) -------------
+def pytest_generate_tests(metafunc):
+    # A test marked `databases("sqlite", "postgresql")` (usually a whole module, by `pytestmark`)
+    # runs once per database, with ids `sqlite` / `postgresql`, if it uses `database_url`.
+    marker = metafunc.definition.get_closest_marker("databases")
+    if marker is not None and "database_url" in metafunc.fixturenames:
+        metafunc.parametrize("database_url", marker.args, indirect=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """One throwaway PostgreSQL server for the whole run, started when the first test needs it."""
+    from tests.postgres import PostgresServer, PostgresUnavailable, find_or_install_postgres
+    try:
+        bin_dir = find_or_install_postgres()
+    except PostgresUnavailable as exc:  # not root and not installed; as root (CI) it is installed or fails
+        pytest.skip(str(exc))
+    server = PostgresServer(bin_dir)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def database_url(request):
+    """HEADSHOT_DATABASE_URL for one test: empty (SQLite in the data root), or a fresh PostgreSQL database."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        yield ""
+        return
+    server = request.getfixturevalue("postgres_server")
+    url = server.create_database()
+    yield url
+    server.drop_database(url)

@@ -41,6 +41,15 @@ def test_a_bad_value_is_refused_with_a_message_naming_the_variable(name, value, 
     assert name in str(err.value) or "HEADSHOT_" in str(err.value)
 
 
+@pytest.mark.parametrize("url", ["mysql://studio:hunter2@db/studio", "postgresql://studio:hunter2@db/studio"])
+def test_a_database_other_than_sqlite_or_postgresql_with_psycopg_is_refused_without_echoing_the_password(url):
+    with pytest.raises(SettingsError) as err:
+        load_settings({"HEADSHOT_DATABASE_URL": url})
+    assert "postgresql+psycopg://" in str(err.value) and "hunter2" not in str(err.value)
+    assert load_settings({"HEADSHOT_DATABASE_URL": "postgresql+psycopg://studio:hunter2@db/studio"}).database \
+        == "postgresql+psycopg://studio:hunter2@db/studio"
+
+
 def test_an_unknown_headshot_variable_is_refused_so_a_typo_cannot_fall_back_to_a_default():
     with pytest.raises(SettingsError, match="HEADSHOT_UPLOAD_RETENTON_HOURS"):
         load_settings({"HEADSHOT_UPLOAD_RETENTON_HOURS": "48"})

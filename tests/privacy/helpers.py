@@ -91,8 +91,3 @@ def generate(env: Env, session_id: str, *, headshots: int = 2) -> None:
 
 def files_under(root: Path) -> list[Path]:
     return sorted(p for p in Path(root).rglob("*") if p.is_file())
-
-
-def marker_found_under(root: Path, marker: bytes = MARKER) -> list[Path]:
-    """Every file under `root` whose bytes contain `marker` (databases and WAL included)."""
-    return [p for p in files_under(root) if marker in p.read_bytes()]

@@ -9,10 +9,12 @@ from privacy.notice import policy_version, short_notice
 from privacy.vault import Vault
 from settings import load_settings
 
+pytestmark = pytest.mark.databases("sqlite", "postgresql")
+
 
 @pytest.fixture
-def env(tmp_path):
-    s = load_settings({"HEADSHOT_DATA_DIR": str(tmp_path)})
+def env(tmp_path, database_url):
+    s = load_settings({"HEADSHOT_DATA_DIR": str(tmp_path), "HEADSHOT_DATABASE_URL": database_url})
     db = Database(s.database)
     vault = Vault(db, s.blob_dir, b"k" * 32, clock=lambda: 1000.0)
     yield s, db, vault

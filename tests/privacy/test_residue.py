@@ -5,6 +5,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -14,14 +15,17 @@ from privacy import retention
 from privacy.database import DataKey
 from privacy.erasure import erase_now
 from privacy.residue import audit_residue
+from tests.postgres import database_name
 from tests.privacy.helpers import DAY, HOUR, MARKER, consented_session, generate, make_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
+pytestmark = pytest.mark.databases("sqlite", "postgresql")
+
 
 @pytest.fixture
-def env(tmp_path):
-    env = make_env(tmp_path / "data")
+def env(tmp_path, database_url):
+    env = make_env(tmp_path / "data", database_url=database_url)
     session_id = consented_session(env)
     generate(env, session_id)
     env.session_id = session_id
@@ -76,6 +80,7 @@ def test_an_orphan_blob_without_an_index_row_is_found(env):
 def test_a_blob_whose_key_is_gone_is_found(env):
     with env.db.session.begin() as s:
         s.execute(delete(DataKey).where(DataKey.category == "headshots"))
+    env.db.flush_erased_pages()  # the key rows gone for good (PostgreSQL: vacuumed): only their blobs are left
     report = audit_of(env)
     assert report.kinds() == {"orphan_blob"}
     assert len(report.findings) == 3  # two headshots and the report
@@ -113,6 +118,7 @@ def test_data_past_its_expiry_is_found_until_the_sweep_runs(env):
     assert audit_of(env).clean
 
 
+@pytest.mark.databases("sqlite")
 def test_unzeroed_free_pages_are_found_and_secure_delete_leaves_none(env):
     payload = (MARKER * 200).decode()
     with env.db.engine.begin() as conn:  # the studio's hardened connection: secure_delete on
@@ -137,19 +143,54 @@ def test_unzeroed_free_pages_are_found_and_secure_delete_leaves_none(env):
     assert audit_of(env).kinds() == {"dirty_free_page"}
 
 
-def run_cli(*args, data_dir):
-    env = {**os.environ, "HEADSHOT_DATA_DIR": str(data_dir)}
+@pytest.mark.databases("postgresql")
+def test_erased_rows_are_found_until_vacuumed_and_then_no_byte_of_them_is_left(env, database_files):
+    with env.db.session() as s:
+        wrapped = s.get(DataKey, (env.session_id, "headshots")).wrapped
+    with env.db.session.begin() as s:  # a careless writer: a DELETE without the VACUUM after erasure
+        s.execute(delete(DataKey).where(DataKey.category == "headshots"))
+    assert any(wrapped in p.read_bytes() for p in database_files())  # a DELETE only marks the row dead
+    assert "dead_rows" in audit_of(env).kinds()
+
+    with env.db.autocommit_connection() as conn:
+        conn.execute(text("VACUUM data_keys"))
+    # Why the studio rewrites the table instead: a plain VACUUM frees the dead row (the audit's count
+    # is zero) but leaves its bytes in the page's free space, for any copy of the disk to read.
+    assert "dead_rows" not in audit_of(env).kinds()
+    assert any(wrapped in p.read_bytes() for p in database_files())
+
+    env.db.flush_erased_pages()  # what every erasure runs
+    assert not any(wrapped in p.read_bytes() for p in database_files())
+
+
+@pytest.mark.databases("postgresql")
+def test_without_pgstattuple_dead_rows_are_counted_from_the_statistics(env, postgres_server):
+    postgres_server.execute(database_name(env.settings.database_url), "DROP EXTENSION pgstattuple")
+    with env.db.autocommit_connection() as conn:
+        conn.execute(text("DELETE FROM consents"))  # a careless writer again: no VACUUM after it
+        conn.execute(text("SELECT pg_stat_force_next_flush()"))  # its count reaches the statistics at once
+    deadline = time.monotonic() + 10
+    while "dead_rows" not in audit_of(env).kinds() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    [finding] = [f for f in audit_of(env).findings if f.kind == "dead_rows"]
+    assert finding.where == "consents" and "statistics" in finding.detail
+    env.db.flush_erased_pages()
+    assert "dead_rows" not in audit_of(env).kinds()
+
+
+def run_cli(*args, data_dir, database_url=""):
+    env = {**os.environ, "HEADSHOT_DATA_DIR": str(data_dir), "HEADSHOT_DATABASE_URL": database_url}
     return subprocess.run([sys.executable, "cli.py", *args], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=60)
 
 
 def test_cli_audit_exits_zero_only_when_clean(env, face_bytes):
     erase_now(env.ctx, env.session_id)
-    clean = run_cli("audit", "--json", data_dir=env.data_dir)
+    clean = run_cli("audit", "--json", data_dir=env.data_dir, database_url=env.settings.database_url)
     assert clean.returncode == 0, clean.stdout + clean.stderr
     assert json.loads(clean.stdout)["clean"] is True
 
     (env.data_dir / "leak.jpg").write_bytes(face_bytes("obama_small.jpg"))
-    dirty = run_cli("audit", data_dir=env.data_dir)
+    dirty = run_cli("audit", data_dir=env.data_dir, database_url=env.settings.database_url)
     assert dirty.returncode == 1
     assert "plaintext_image: leak.jpg" in dirty.stdout

@@ -10,6 +10,9 @@ from privacy.vault import HEADSHOTS, IDENTITY
 from tests.privacy.helpers import DAY, HOUR, T0, consented_session, generate, make_env
 
 
+pytestmark = pytest.mark.databases("sqlite", "postgresql")
+
+
 def kinds_left(env, session_id):
     return sorted({ref.kind for ref in env.vault.blobs(session_id)})
 
@@ -120,8 +123,9 @@ def test_audit_events_and_erasure_records_are_purged_after_the_audit_period(env)
         assert s.scalar(select(func.count()).select_from(AuditEventRow)) == 0
 
 
-def test_headshots_shorter_lived_than_uploads_are_erased_alone(tmp_path):
-    env = make_env(tmp_path, upload_retention_hours="2", headshot_retention_days="0.05")  # 1.2 h
+def test_headshots_shorter_lived_than_uploads_are_erased_alone(tmp_path, database_url):
+    env = make_env(tmp_path, upload_retention_hours="2", headshot_retention_days="0.05",  # 1.2 h
+                   database_url=database_url)
     session_id = consented_session(env)
     generate(env, session_id)
     env.clock.advance(1.2 * HOUR)

@@ -17,10 +17,12 @@ from tests.privacy.helpers import HOUR, FakeClock, consented_session, generate, 
 
 SCRIPT = Path(__file__).with_name("crash_session.py")
 
+pytestmark = pytest.mark.databases("sqlite", "postgresql")
+
 
 @pytest.fixture
-def env(tmp_path):
-    env = make_env(tmp_path / "data")
+def env(tmp_path, database_url):
+    env = make_env(tmp_path / "data", database_url=database_url)
     yield env
     scheduler.stop_scheduler()
     env.close()
@@ -56,9 +58,9 @@ def test_a_second_scheduler_in_the_same_process_does_not_start(env):
     assert not second.running and second.startup_sweep is None
 
 
-def test_jobs_live_in_the_database_under_fixed_ids_without_session_ids(tmp_path):
+def test_jobs_live_in_the_database_under_fixed_ids_without_session_ids(tmp_path, database_url):
     # The real scheduler fires on real time, so this clock starts at the real now.
-    env = make_env(tmp_path / "data", FakeClock(time.time()))
+    env = make_env(tmp_path / "data", FakeClock(time.time()), database_url=database_url)
     try:
         session_id = consented_session(env)
         generate(env, session_id)  # identity due in 1 h: beyond the look-ahead of two 5-minute sweeps
@@ -103,19 +105,19 @@ def test_a_sweep_never_runs_twice_at_once(env):
     assert all(env.vault.blobs(s) == [] for s in sessions)  # ...and the running one finished the work
 
 
-def run_script(mode, data_dir, offset=0.0):
-    return subprocess.Popen([sys.executable, str(SCRIPT), mode, str(data_dir), str(offset)],
+def run_script(mode, data_dir, database_url, offset=0.0):
+    return subprocess.Popen([sys.executable, str(SCRIPT), mode, str(data_dir), str(offset), database_url],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def test_a_sigkilled_process_is_swept_at_restart_and_never_two_schedulers_run(tmp_path):
+def test_a_sigkilled_process_is_swept_at_restart_and_never_two_schedulers_run(tmp_path, database_url):
     data_dir = tmp_path / "data"
-    holder = run_script("hold", data_dir)
+    holder = run_script("hold", data_dir, database_url)
     try:
         first = json.loads(holder.stdout.readline())
         assert first["scheduler"] and first["blobs"] == 7  # 3 photos, 3 embeddings, an adapter
 
-        rival = run_script("restart", data_dir)  # a second worker while the first is alive
+        rival = run_script("restart", data_dir, database_url)  # a second worker while the first is alive
         out, err = rival.communicate(timeout=60)
         second = json.loads(out)
         assert not second["scheduler"] and "another process" in second["reason"]
@@ -129,13 +131,39 @@ def test_a_sigkilled_process_is_swept_at_restart_and_never_two_schedulers_run(tm
         holder.stderr.close()
     assert len(list((data_dir / "vault").iterdir())) == 7  # the crash erased nothing
 
-    restarted = run_script("restart", data_dir, offset=24 * HOUR + 60)  # back after the hard cap
+    restarted = run_script("restart", data_dir, database_url, offset=24 * HOUR + 60)  # back after the hard cap
     out, err = restarted.communicate(timeout=60)
     third = json.loads(out)
     assert third["scheduler"] and third["sessions_erased"] == 1, err
     assert list((data_dir / "vault").iterdir()) == []
-    env = make_env(data_dir)
+    env = make_env(data_dir, database_url=database_url)
     with env.db.session() as s:
         assert s.scalars(select(SessionRow)).all() == []
         assert [r.by for r in s.scalars(select(ErasureRow))] == ["schedule"]
     env.close()
+
+
+def test_two_app_processes_on_one_database_run_one_scheduler_and_the_survivor_takes_over(tmp_path, database_url):
+    data_dir = tmp_path / "data"
+    if not database_url:
+        # SQLite's create_all is not safe against a second process creating the same tables at that
+        # instant (PostgreSQL's is: privacy/database.py takes a lock for it): the schema exists first.
+        make_env(data_dir).close()
+    workers = [run_script("serve", data_dir, database_url) for _ in range(2)]  # started at the same moment
+    try:
+        first = [json.loads(w.stdout.readline()) for w in workers]
+        assert sorted(f["scheduler"] for f in first) == [False, True]  # exactly one runs it
+        holder, standby = workers if first[0]["scheduler"] else workers[::-1]
+        [waiting] = [f for f in first if not f["scheduler"]]
+        assert "standing by" in waiting["reason"] and waiting["sessions_erased"] is None  # and sweeps nothing
+        assert json.loads(holder.stdout.readline()) == {"scheduler": True, "took_over": False}
+
+        holder.send_signal(signal.SIGKILL)  # the holder dies without a word: its lock goes with it
+        holder.wait(10)
+        assert json.loads(standby.stdout.readline()) == {"scheduler": True, "took_over": True}
+    finally:
+        for w in workers:
+            w.kill()
+            w.wait(10)
+            w.stdout.close()
+            w.stderr.close()

@@ -12,6 +12,9 @@ from privacy.vault import HEADSHOTS, IDENTITY, MAGIC, NONCE_BYTES, Vault
 from tests.privacy.helpers import MARKER, consented_session, fake_jpeg
 
 
+pytestmark = pytest.mark.databases("sqlite", "postgresql")
+
+
 def test_sealed_blob_round_trips_and_is_ciphertext_on_disk(env):
     session_id = consented_session(env, photos=0, adapter=False)
     ref = env.vault.seal(session_id, "photo", fake_jpeg())
@@ -30,7 +33,7 @@ def test_another_sessions_blob_cannot_be_opened(env):
         env.vault.open(b, blob.id)
 
 
-def test_leftover_ciphertext_cannot_be_decrypted_after_erase_even_with_the_master_key(env, tmp_path):
+def test_leftover_ciphertext_cannot_be_decrypted_after_erase_even_with_the_master_key(env, tmp_path, database_files):
     session_id = consented_session(env, photos=2)
     refs = env.vault.blobs(session_id)
     backup = tmp_path / "backup"
@@ -52,9 +55,10 @@ def test_leftover_ciphertext_cannot_be_decrypted_after_erase_even_with_the_maste
     assert result.keys_destroyed == 1 and len(result.blobs) == len(refs)
     assert list(env.settings.blob_dir.iterdir()) == []
     assert not env.vault.has_key(session_id, IDENTITY)
-    # The wrapped key is gone from the database files too (secure_delete zeroes it, the WAL is
-    # truncated): no copy of the disk holds what the master key would need to unwrap.
-    db_files = [p for p in env.data_dir.iterdir() if p.name.startswith("studio.db")]
+    # The wrapped key is gone from the database files too (SQLite: secure_delete zeroes it, the WAL
+    # is truncated; PostgreSQL: VACUUM FULL rewrote the table): no copy of the disk holds what the
+    # master key would need to unwrap.
+    db_files = database_files()
     assert db_files and not any(wrapped in p.read_bytes() for p in db_files)
     # Put the copies back, index rows too: still unreadable, the data key no longer exists.
     with env.db.session.begin() as s:
@@ -85,3 +89,14 @@ def test_seal_without_consent_raises_and_leaves_no_file(env):
     assert list(env.settings.blob_dir.iterdir()) == []
     assert env.vault.blobs(session_id) == []
     assert not env.vault.has_key(session_id, IDENTITY)
+
+
+def test_a_key_handed_to_its_owner_leaves_no_master_wrapped_copy_in_the_database_files(env, database_files):
+    session_id = consented_session(env, photos=0, adapter=False)
+    ref = env.vault.seal(session_id, "headshot", b"\x89PNG\r\n\x1a\nheadshot")
+    with env.db.session() as s:
+        wrapped = s.get(DataKey, (session_id, HEADSHOTS)).wrapped
+    assert env.vault.hand_to_owner(session_id, HEADSHOTS, b"o" * 32)
+    # The master key alone must open nothing of it any more: not even from a copy of the database's files.
+    assert not any(wrapped in p.read_bytes() for p in database_files())
+    assert env.vault.open(session_id, ref.id, owner_key=b"o" * 32) == b"\x89PNG\r\n\x1a\nheadshot"
