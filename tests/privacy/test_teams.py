@@ -30,6 +30,7 @@ from privacy.teams import Teams
 from tests.privacy.helpers import DAY, HOUR, MARKER, consented_session, fake_jpeg, files_under, make_env
 
 ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.databases("sqlite", "postgresql")  # teams self-host: both databases
 
 
 @pytest.fixture
