@@ -115,11 +115,12 @@ class TeamPage:
         view = [self.header, self.look_style, self.look_background, self.look_outfits, self.look_size,
                 self.look_retention, self.invites, self.revoke_pick, self.shares]
         panel = [self.share_pick, self.share_button, self.my_shares, self.withdraw_pick]
-        # The links' keys land in two hidden fields (the script's return value), then the admin key is presented.
-        demo.load(lambda invite, admin: (invite, admin), inputs=[self.invite_code, self.admin_code],
-                  outputs=[self.invite_code, self.admin_code], js=TEAM_LINKS_JS, **QUICK).then(
-            shown(h.open_admin), inputs=[self.admin_code], outputs=[self.admin_state, self.admin_tab, page.tabs, *view],
-            **QUICK)
+        # The links' keys land in two hidden fields, in the browser alone (no request for a page without a link);
+        # an admin key that lands there is then presented.
+        demo.load(None, inputs=[self.invite_code, self.admin_code], outputs=[self.invite_code, self.admin_code],
+                  js=TEAM_LINKS_JS, **QUICK)
+        self.admin_code.change(shown(h.open_admin), inputs=[self.admin_code],
+                               outputs=[self.admin_state, self.admin_tab, page.tabs, *view], **QUICK)
         member = dict(inputs=[self.invite_code, page.session],
                       outputs=[self.notice, self.share_box, *panel, page.styles], **QUICK)
         page.session.change(shown(h.on_session), **member)
