@@ -38,5 +38,7 @@
       syncFavs();
     }
   });
-  new MutationObserver(() => { syncInvite(); syncFavs(); }).observe(document.body, {childList: true, subtree: true});
+  // A deleted team's admin key opens nothing any more: this tab forgets it.
+  const forgetDeleted = () => { if (document.getElementById('hs-team-receipt')) sessionStorage.removeItem('hs-team-admin'); };
+  new MutationObserver(() => { syncInvite(); syncFavs(); forgetDeleted(); }).observe(document.body, {childList: true, subtree: true});
 })();
