@@ -92,7 +92,9 @@ def build_app(settings: Settings) -> "FastAPI":
     from privacy.web_access import CLIENT_COOKIE, ClientIds, MediaGrants, media_type
     from web.handlers import StudioHandlers
     from web.page import build_demo
-    from web.render import CSS, STUDIO_JS
+    from web.render import CSS, STUDIO_JS, TEAM_JS
+    from web.team_handlers import TEAM_MEDIA, TeamHandlers
+    from web.team_page import TeamPage
     from web.style_cards import STYLE_CARDS_CSS
 
     studio = Studio(settings)
@@ -110,7 +112,8 @@ def build_app(settings: Settings) -> "FastAPI":
     studio.erasure.hooks.extend([grants.forget_session, line.cancel_session, presence.forget_session])
     handlers = StudioHandlers(settings, studio, grants=grants, clients=clients, uploads=uploads, line=line,
                               presence=presence)
-    demo = build_demo(settings, handlers)
+    team = TeamHandlers(handlers, grants)
+    demo = build_demo(settings, handlers, TeamPage(team))
 
     async def expire_unread_uploads() -> None:
         # An upload no handler came for (a bare API call, a closed tab) is deleted after a short grace.
@@ -154,7 +157,7 @@ def build_app(settings: Settings) -> "FastAPI":
 
     @app.get("/studio.js")
     def studio_js() -> Response:  # the page's own script, a file so that the CSP needs no 'unsafe-eval'
-        return Response(STUDIO_JS, media_type="text/javascript")
+        return Response(STUDIO_JS + TEAM_JS, media_type="text/javascript")
 
     derived_sizes = threading.BoundedSemaphore(DERIVED_SIZES_AT_ONCE)
 
@@ -163,6 +166,16 @@ def build_app(settings: Settings) -> "FastAPI":
         grant = grants.resolve(token, clients.check(request.cookies.get(CLIENT_COOKIE)))
         if grant is None:  # unknown token, or not this browser's: the same answer, so nothing leaks
             return Response("Not found.", status_code=404, media_type="text/plain")
+        if grant.kind in TEAM_MEDIA:  # a team admin's share, ZIP or CSV: only while the admin's page holds the key
+            try:
+                data, kind, name = team.media(grant)
+            except UserError as exc:
+                return Response(exc.message, status_code=410, media_type="text/plain")
+            except Exception as exc:
+                log.error("media %s failed: %s", grant.kind, type(exc).__name__)
+                return Response("Not found.", status_code=404, media_type="text/plain")
+            return Response(data, media_type=kind, headers={"Content-Disposition": f'attachment; filename="{name}"'}
+                            if name else {})
         owner_key = presence.key_of(grant.session_id)  # only while one of the owner's pages is open
         try:
             if grant.kind == "headshot" and "size" in request.query_params:  # one size, made in memory, marked

@@ -21,6 +21,7 @@ import json
 import logging
 import threading
 import time
+import uuid
 import zipfile
 from dataclasses import dataclass
 from typing import Callable
@@ -35,7 +36,7 @@ from pipeline.generate import Conditioning
 from pipeline.instant import face_conditioning, instant_headshots
 from pipeline.model_state import ModelWarmUp
 from pipeline.models import BaseModel, ModelLoader, load_base
-from pipeline.styles import Style, UnknownStyle, load_styles, resolve_style
+from pipeline.styles import Style, UnknownStyle, load_styles, resolve_style, team_styles
 from pipeline.tiny import TINY_IDS
 from pipeline.train_lora import default_train_config, free_device_memory
 from privacy import audit, retention
@@ -54,6 +55,7 @@ from privacy.return_keys import ReturnKey
 from privacy.photo_set import DraftPhoto, PhotoDraft, PhotoDrafts, new_photo_id, preview_jpeg
 from privacy.screening import (FileVerdict, ScreenedPhoto, ScreeningReport, ScreeningRules, check_batch_size,
                                report_for, screen_files)
+from privacy.teams import Teams
 from privacy.vault import HEADSHOTS, IDENTITY, Vault
 from settings import Settings
 
@@ -119,6 +121,8 @@ class Studio:
         self.edit_guards: list[Callable[[str], None]] = []
         self.provenance = Provenance.from_settings(settings)
         self.styles: dict[str, Style] = load_styles()
+        # Teams (issue 16): a member's runs use the team's look; what they share is sealed to the team.
+        self.teams = Teams.from_context(self.erasure)
         self.limits = IngestLimits.from_settings(settings)
         self.rules = ScreeningRules.from_settings(settings)
         self.policy_version = policy_version(settings)
@@ -313,7 +317,7 @@ class Studio:
         their key is handed to the owner (privacy.vault.hand_to_owner) as soon as the run ends.
         `model_id` overrides the configured base model (the demo model, chosen by the person)."""
         require_consent(self.db, session_id)
-        styles = [self.style(style_id) for style_id in style_ids]
+        styles = self.run_styles(session_id, style_ids)
         # Under the session's lock: the whole set as sealed, never half of one an edit is sealing again
         # (an edit waits, then sees this job in line and is refused: see `edit_guards`).
         with self.erasure.lock_for(session_id):
@@ -411,7 +415,7 @@ class Studio:
                               cancel: threading.Event | None = None, model_id: str | None = None) -> HeadshotRun:
         """Instant headshots from photos screened by `screen_instant` (held in memory by the caller only)."""
         self.check_ready_for_instant(session_id, style_ids, keep=keep, owner_key=owner_key)
-        styles = [self.style(style_id) for style_id in style_ids]
+        styles = self.run_styles(session_id, style_ids)
         if not screened:
             raise PhotoSetRejected("Please upload your photos first.", code="no_photos")
         audit_id = self.vault.audit_id(session_id)
@@ -478,12 +482,12 @@ class Studio:
         never moves the identity data's erasure time later (`retention.on_generated` keeps the earliest).
         """
         require_consent(self.db, session_id)
-        styles = [self.style(style_id) for style_id in style_ids]
+        styles = self.run_styles(session_id, style_ids)
         if not self.can_make_more(session_id):
             raise self._adapter_gone(session_id)
         if owner_key is None and self.vault.held_by_owner(session_id, HEADSHOTS):
             raise OwnerKeyRequired()
-        seed = self._unused_seed(session_id, style_ids, owner_key)
+        seed = self._unused_seed(session_id, [style.id for style in styles], owner_key)
         with self.erasure.lock_for(session_id):  # the adapter and the set it was trained on, read together
             if not self.can_make_more(session_id):  # an edit sealed a new set (and shredded the model) meanwhile
                 raise self._adapter_gone(session_id)
@@ -536,6 +540,21 @@ class Studio:
             return AdapterGone()  # erased (or due) on schedule
         return AdapterGone("No trained model is kept for your current photos yet: make headshots first, "
                            "then more like this needs no new training.")
+
+    def run_styles(self, session_id: str, style_refs: list[str]) -> list[Style]:
+        """The styles a new run renders: the ones chosen, or for a team member the team's look, whatever was chosen.
+
+        A member's run is locked to the look current when it starts, and that version is recorded for the run
+        (`Teams.start_run`): a later change of look applies to new runs only.
+        """
+        look = self.teams.start_run(session_id, uuid.uuid4().hex)
+        if look is None:
+            return [self.style(style_ref) for style_ref in style_refs]
+        try:
+            return team_styles(self.styles, look)
+        except UnknownStyle as exc:  # a preset removed from this studio since the admin chose it
+            raise PhotoSetRejected(f"{exc}: your team's look names a style this studio no longer offers. Please "
+                                   "ask your team's admin to choose another.", code="unknown_style") from None
 
     def style(self, style_ref: str) -> Style:
         """The style a reference names ("<style_id>" or "<style_id>:<variant_id>"), its background variant applied."""
@@ -610,7 +629,18 @@ class Studio:
         """Erase everything of this session at once and return the signed receipt."""
         if session_id is None:
             raise SessionGone()
+        # A person's own delete takes back what they shared with a team too (the schedule's erasure does not:
+        # a share then lives out the team's retention, as the team notice says).
+        self.teams.withdraw_all(session_id)
         return erase_now(self.erasure, session_id, by="user")
+
+    def share_with_team(self, session_id: str, blob_id: str, display_name: str, owner_key: bytes | None) -> str:
+        """Seal a copy of one of the session's kept headshots to its team (the member's act); returns the share id."""
+        shot = next((h for h in self.headshots(session_id, owner_key) if h.blob_id == blob_id), None)
+        if shot is None:  # another session's id, a photo's, a report's: refused alike
+            raise SessionGone("That headshot is no longer available; it may have been erased.")
+        data = self.headshot_bytes(session_id, blob_id, owner_key)
+        return self.teams.share(session_id, data, shot.style_id.split(":")[0], display_name)
 
     def close(self) -> None:
         self.db.dispose()

@@ -42,6 +42,8 @@ import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from privacy.team_look import OUTFITS  # the outfit words a team look may name
+
 DEFAULT_STYLES_PATH = Path(__file__).resolve().parents[1] / "assets" / "styles.json"
 MIN_STYLES = 8
 FAMILIES = ("sd15", "sdxl", "tiny")
@@ -155,6 +157,27 @@ def resolve_style(styles: dict[str, Style], ref: str) -> Style:
         raise UnknownStyle(f"The style {style.name!r} has no background {variant_id!r}")
     return replace(style, id=ref, name=f"{style.name} · {variant.name}", background=variant.prompt,
                    palette=replace(style.palette, backdrop=(variant.colour,)), backgrounds=())
+
+
+MAX_SD15_SIDE = 768  # SD 1.5 / 2.x repeat or stretch faces far above their training size
+
+
+def team_styles(styles: dict[str, Style], look: object) -> list[Style]:
+    """The Styles a team's look makes: its preset, its exact background colour and its size, once per allowed outfit.
+
+    `look` is a `privacy.team_look.TeamLook` (checked vocabulary only: a preset id, "#rrggbb", outfit ids, a size),
+    so no free text reaches the prompt. Every Style keeps the preset's id, so a member's headshots and the team's
+    shares name the preset; everyone in the team gets the same prompt, colour and size for the same outfit.
+    """
+    style = styles.get(getattr(look, "style_id", None))
+    if style is None:
+        raise UnknownStyle(f"Unknown style {_short(getattr(look, 'style_id', None))}")
+    colour, side = look.background, int(look.size)
+    sizes = {**style.sizes, "sdxl": (side, side), "sd15": (min(side, MAX_SD15_SIDE),) * 2}
+    return [replace(style, name=f"{style.name} · {OUTFITS[outfit]}", outfit=OUTFITS[outfit],
+                    background=f"plain seamless studio backdrop in the exact colour {colour}", sizes=sizes,
+                    palette=replace(style.palette, backdrop=(colour,)), backgrounds=())
+            for outfit in look.outfits if outfit in OUTFITS]
 
 
 def _short(ref: object) -> str:

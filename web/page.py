@@ -19,6 +19,7 @@ from web.style_cards import render_style_cards, variant_choices
 
 if TYPE_CHECKING:
     from settings import Settings
+    from web.team_page import TeamPage
 
 # Runs in the browser when the page loads: the return key from the private link's fragment (then removed
 # from the address bar) or from this tab's sessionStorage, so a reload restores the session.
@@ -117,22 +118,26 @@ class Page:
     receipt: gr.HTML
     to_check: gr.File
     verdict: gr.HTML
+    tabs: gr.Tabs
 
 
-def build_demo(settings: "Settings", handlers: StudioHandlers) -> gr.Blocks:
+def build_demo(settings: "Settings", handlers: StudioHandlers, team: "TeamPage | None" = None) -> gr.Blocks:
+    """The page; `team` (web.team_page) adds the team notice, the share panel and the admin tab."""
     with gr.Blocks(title="Headshot Studio — private AI headshots", delete_cache=delete_cache_schedule(settings),
                    analytics_enabled=False) as demo:
-        page = lay_out(settings, handlers)
+        page = lay_out(settings, handlers, team)
         connect_session_events(demo, page, handlers)
         connect_photo_events(page, handlers)
         connect_job_events(page, handlers)
         connect_end_events(page, handlers)
+        if team is not None:
+            team.connect(demo, page)
     demo.queue(max_size=GRADIO_QUEUE_EVENTS, api_open=False)
     quiet_input_errors(demo, discard_uploads=handlers.uploads.discard_paths)
     return demo
 
 
-def lay_out(settings: "Settings", handlers: StudioHandlers) -> Page:
+def lay_out(settings: "Settings", handlers: StudioHandlers, team: "TeamPage | None" = None) -> Page:
     """The page as a person meets it: the model's state, then the six steps, then the Verify tab."""
     page = Page()
     styles_by_id = handlers.studio.styles
@@ -147,7 +152,7 @@ def lay_out(settings: "Settings", handlers: StudioHandlers) -> Page:
     page.use_demo = gr.Checkbox(label="Use the demo model (random weights: pictures are noise, marked DEMO)",
                                 visible=False, elem_id="hs-use-demo")
     page.model_poll = gr.Timer(1.5, active=True)
-    with gr.Tabs():
+    with gr.Tabs() as page.tabs:
         with gr.Tab("Studio", id="studio"):
             with gr.Accordion("Coming back? Enter your private code", open=False, elem_id="hs-return"):
                 with gr.Row():
@@ -155,6 +160,8 @@ def lay_out(settings: "Settings", handlers: StudioHandlers) -> Page:
                                               placeholder="XXXX-XXXX-XXXX-XXXX-XXXX-XXXX-XXXX")
                     page.open_code = gr.Button("Open my session", elem_id="hs-code-open", scale=1)
             page.return_note = gr.HTML(elem_id="hs-return-note-box")
+            if team is not None:
+                team.lay_out_notice()
             gr.Markdown(short_notice(settings), elem_id="hs-notice")
             with gr.Group():
                 gr.Markdown("### 1. Your consent")
@@ -221,6 +228,8 @@ def lay_out(settings: "Settings", handlers: StudioHandlers) -> Page:
                         "your private key. You can close this page while they are made; come back with your "
                         "private link to see them. Instant headshots you chose not to keep are only on this page.")
             page.gallery = gr.HTML(label="Your headshots", elem_id="hs-gallery-box")
+            if team is not None:
+                team.lay_out_share()
             gr.Markdown("### 7. Your data")
             page.mydata = gr.HTML(render_my_data(None, None, time.time()), label="Your data", elem_id="hs-mydata-box")
             page.delete = gr.Button("Delete everything now", variant="stop", elem_id="hs-delete")
@@ -237,6 +246,8 @@ def lay_out(settings: "Settings", handlers: StudioHandlers) -> Page:
             page.to_check = UploadedFiles(label="Image to check", file_count="single",
                                           file_types=[".jpg", ".jpeg", ".png", ".webp"], elem_id="hs-verify-file")
             page.verdict = gr.HTML(label="Verification result", elem_id="hs-verdict")
+        if team is not None:
+            team.lay_out_admin()
     return page
 
 

@@ -295,6 +295,7 @@ def render_verification(report: Any) -> str:
 _HERE = Path(__file__).resolve().parent
 CSS = (_HERE / "studio.css").read_text(encoding="utf-8")
 STUDIO_JS = (_HERE / "studio.js").read_text(encoding="utf-8")
+TEAM_JS = (_HERE / "team.js").read_text(encoding="utf-8")  # the team parts (web.team_page), served with it
 
 
 QUEUE_NOTE = ("One set of headshots is made at a time on this studio's single GPU. If other people are ahead of "

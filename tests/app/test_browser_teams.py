@@ -1,0 +1,179 @@
+"""Teams on the web (issue 16) in Debian's Chromium, on the tiny model: an operator, an admin and two members.
+
+operator creates a team (cli.py, on the server's data) → the admin opens the admin link, sets the look and makes
+an invite → two members, each in a browser of their own, join through it and make headshots; one shares two, the
+other none → the admin sees exactly the two, downloads the ZIP and the CSV → the first member withdraws one →
+the admin sees one → the admin deletes the team → the receipt verifies. axe-core at every step.
+"""
+
+import csv
+import io
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from privacy.receipts import verify_receipt
+from tests.app.conftest import ROOT, server_environment
+from tests.app.test_browser_journey import Steps, axe  # noqa: F401  (axe: the module's fixture)
+
+pytestmark = pytest.mark.browser
+PHOTOS = ("obama_1.jpg", "obama_4.jpg")
+DESKTOP = "desktop"
+
+
+def create_team(server, name: str = "Acme") -> dict:
+    """`python cli.py team create` against the running server's data directory and database."""
+    env = server_environment(server.data_dir, 0)
+    done = subprocess.run([sys.executable, str(ROOT / "cli.py"), "team", "create", "--name", name, "--json",
+                           "--base-url", server.url], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout)
+
+
+def pick(page, dropdown: str, option: str) -> None:
+    """Choose an option of a Gradio dropdown (its input opens the list)."""
+    page.locator(f"{dropdown} input").click()
+    page.get_by_role("option", name=option).click()
+
+
+def join_and_make(page, link: str, faces_dir) -> None:
+    """Open the invite link, consent (which joins the team), upload two photos, press Make."""
+    page.goto(link)
+    page.wait_for_selector("#hs-team-notice", timeout=20_000)
+    assert "You were invited to join a team" in page.locator("#hs-team-notice").inner_text()
+    assert "#team_invite" not in page.url  # the key left the address bar
+    for box in ("own", "adult", "purpose"):
+        page.locator(f"#hs-consent-{box} input").check()
+    page.wait_for_selector("#hs-team-notice[data-team='Acme']", timeout=20_000)
+    page.locator("#hs-upload input[type=file]").set_input_files([str(faces_dir / n) for n in PHOTOS])
+    page.wait_for_function("!document.querySelector('#hs-make').disabled", timeout=60_000)
+    page.locator("#hs-make").click()
+
+
+def shares_shown(page) -> int:
+    page.locator("#hs-team-refresh").click()
+    page.wait_for_timeout(300)
+    page.wait_for_function("!document.querySelector('.pending')", timeout=20_000)
+    return int(page.locator("#hs-team-shares").get_attribute("data-count"))
+
+
+def test_a_team_from_its_creation_to_its_signed_deletion(server, browser, faces_dir, artifacts, axe):  # noqa: F811
+    team = create_team(server)
+    admin_context = browser.new_context(viewport={"width": 1366, "height": 900}, accept_downloads=True)
+    admin = admin_context.new_page()
+    admin.goto(team["admin_link"])
+    admin_step = Steps(admin, artifacts, axe, DESKTOP, journey="team-admin")
+    admin.wait_for_selector("#hs-team-admin[data-team='Acme']", timeout=20_000)
+    assert "#team_admin" not in admin.url
+    admin_step("admin-opened")
+
+    # The look: an exact background colour, two outfits, a size; a new version for new runs.
+    admin.locator("#hs-team-look-background input, #hs-team-look-background textarea").first.fill("#1f2a44")
+    admin.locator("#hs-team-look-outfits").get_by_label("dark suit and tie").check()
+    admin.locator("#hs-team-look-outfits").get_by_label("collared shirt").uncheck()
+    admin.locator("#hs-team-look-size").get_by_label("512×512 px").check()
+    admin.locator("#hs-team-look-save").click()
+    admin.wait_for_function("document.querySelector('#hs-team-admin').innerText.includes('version 2')",
+                            timeout=20_000)
+    header = admin.locator("#hs-team-admin").inner_text()
+    assert "#1f2a44" in header and "dark suit and tie" in header and "512×512" in header
+    # A bad colour is refused in words, and nothing changes.
+    admin.locator("#hs-team-look-background input, #hs-team-look-background textarea").first.fill("navy")
+    admin.locator("#hs-team-look-save").click()
+    admin.wait_for_selector(".toast-body", timeout=10_000)
+    assert "exact hex colour" in admin.locator(".toast-body").first.inner_text()
+    admin.locator(".toast-close").first.click()  # Gradio's own toast fails axe (contrast, nested controls)
+    admin.wait_for_selector(".toast-body", state="detached", timeout=10_000)
+    admin_step("look-set")
+
+    admin.locator("#hs-team-invite-label input, #hs-team-invite-label textarea").first.fill("engineering")
+    admin.locator("#hs-team-invite-uses input").fill("2")
+    admin.locator("#hs-team-invite-make").click()
+    admin.wait_for_function("(document.querySelector('#hs-team-invite-link') || {}).value?.includes('#team_invite=')",
+                            timeout=20_000)
+    invite = admin.locator("#hs-team-invite-link").input_value()
+    assert invite.startswith(server.url + "/#team_invite=")
+    assert "engineering" in admin.locator("#hs-team-invites").inner_text()
+    admin_step("invite-made")
+
+    # Two members, each in a browser of their own; both jobs go in line before either is waited for.
+    members = [browser.new_context(viewport={"width": 1366, "height": 900}, accept_downloads=True)
+               for _ in range(2)]
+    ada, bob = (context.new_page() for context in members)
+    join_and_make(ada, invite, faces_dir)
+    join_and_make(bob, invite, faces_dir)
+    ada_step = Steps(ada, artifacts, axe, DESKTOP, journey="team-member")
+    notice = ada.locator("#hs-team-notice").inner_text()
+    assert "as a member of Acme" in notice and "30 days" in notice and "never receives your photos" in notice
+    assert "#1f2a44" in notice and ada.locator("#hs-styles").is_hidden()  # the look is the team's
+    for page in (ada, bob):
+        page.wait_for_selector("#hs-gallery figure.hs-shot img", timeout=180_000)
+        page.wait_for_function("!document.querySelector('#hs-make').disabled", timeout=30_000)
+    # The look's two outfits, two headshots each, all named by the look's preset.
+    assert ada.locator("#hs-gallery figure.hs-shot").count() == 4
+    ada.wait_for_function("!document.querySelector('#hs-team-share-pick input').disabled", timeout=20_000)
+    ada_step("member-gallery")
+
+    # Ada shares two, under the name she types; Bob shares none.
+    pick(ada, "#hs-team-share-pick", "Headshot 1, LinkedIn classic")
+    pick(ada, "#hs-team-share-pick", "Headshot 2, LinkedIn classic")
+    ada.keyboard.press("Escape")
+    ada.locator("#hs-team-share-name input, #hs-team-share-name textarea").first.fill("Ada Lovelace")
+    ada.locator("#hs-team-share-button").click()
+    ada.wait_for_function("(document.querySelector('#hs-my-shares') || {}).innerText?.includes('2 headshots shared')",
+                          timeout=20_000)
+    ada_step("shared-two")
+
+    assert shares_shown(admin) == 2
+    shares = admin.locator("#hs-team-shares")
+    assert shares.locator("h3").all_inner_texts() == ["Ada Lovelace"]
+    admin.wait_for_function("() => [...document.querySelectorAll('#hs-team-shares img')].every(i => i.complete && "
+                            "i.naturalWidth > 0)", timeout=20_000)
+    admin.locator("[data-hs-team-star]").first.click()
+    admin.wait_for_selector("[data-hs-team-star][aria-pressed=true]", timeout=5_000)
+    with admin.expect_download() as got:
+        admin.locator("#hs-team-zip").click()
+    names = zipfile.ZipFile(got.value.path()).namelist()
+    assert len(names) == 2 and all(n.startswith("Ada-Lovelace_linkedin_classic_") for n in names)
+    with admin.expect_download() as got:
+        admin.locator("#hs-team-csv").click()
+    rows = list(csv.reader(io.StringIO(Path(got.value.path()).read_text())))
+    assert rows[0] == ["name", "file", "style", "shared_at", "erased_at"]
+    assert sorted(r[1] for r in rows[1:]) == sorted(names) and {r[0] for r in rows[1:]} == {"Ada Lovelace"}
+    # The same links are nothing to another browser.
+    stranger = browser.new_context()
+    for link in ("#hs-team-zip", "#hs-team-csv"):
+        assert stranger.request.get(f"{server.url}/" + admin.locator(link).get_attribute("href")).status == 404
+    stranger.close()
+    admin_step("admin-sees-two")
+
+    # Ada withdraws one: the team's copy is erased at once.
+    pick(ada, "#hs-team-withdraw-pick", "Share 1:")
+    ada.locator("#hs-team-withdraw").click()
+    ada.wait_for_function("(document.querySelector('#hs-my-shares') || {}).innerText?.includes('1 headshot shared')",
+                          timeout=20_000)
+    ada_step("withdrew-one")
+    assert shares_shown(admin) == 1
+    admin_step("admin-sees-one")
+
+    # The admin deletes the team: asked first, then a receipt that verifies.
+    admin.locator("#hs-team-delete").click()
+    admin.wait_for_selector("#hs-team-confirm-text", timeout=10_000)
+    assert "Delete Acme?" in admin.locator("#hs-team-confirm-text").inner_text()
+    admin.locator("#hs-team-delete-yes").click()
+    admin.wait_for_selector("#hs-team-receipt", timeout=30_000)
+    assert "1 shared headshot" in admin.locator("#hs-team-receipt p[role=status]").inner_text()
+    admin.locator("#hs-team-receipt-details summary").click()
+    receipt = admin.locator("#hs-team-receipt pre").inner_text().encode()
+    check = verify_receipt(receipt, (server.data_dir / "keys" / "receipt_public.pem").read_bytes())
+    assert check.valid, check.reason
+    assert list((server.data_dir / "team-shares").iterdir()) == []
+    admin_step("team-deleted")
+    for context in (admin_context, *members):
+        context.close()
+    problems = admin_step.problems + ada_step.problems
+    assert problems == [], "\n".join(problems)

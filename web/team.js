@@ -1,0 +1,44 @@
+// The team parts of the page (web/team_page.py), served after studio.js in the same file: a new invite link
+// is built from the page's own address (the server never composes it, so no Host header can point it
+// elsewhere, and the key stays in the fragment) and copied; the admin's favourite shares are starred in
+// this browser only (localStorage), as the gallery's are: the studio stores nothing about them.
+(() => {
+  const inviteLink = (code) => location.origin + location.pathname + '#team_invite=' + code;
+  const syncInvite = () => {
+    const box = document.querySelector('#hs-team-invite-new[data-invite]');
+    const input = document.getElementById('hs-team-invite-link');
+    if (box && input && input.dataset.code !== box.dataset.invite) {
+      input.value = inviteLink(box.dataset.invite); input.dataset.code = box.dataset.invite;
+    }
+  };
+  const TEAM_FAVS = 'hs-team-favourites';
+  const favs = () => { try { return new Set(JSON.parse(localStorage.getItem(TEAM_FAVS) || '[]')); } catch (e) { return new Set(); } };
+  const syncFavs = () => {
+    const chosen = favs();
+    document.querySelectorAll('.hs-team-share[data-share]').forEach((fig) => {
+      const on = chosen.has(fig.dataset.share), star = fig.querySelector('[data-hs-team-star]');
+      if (star && star.getAttribute('aria-pressed') !== String(on)) {
+        star.setAttribute('aria-pressed', String(on)); star.textContent = (on ? '★' : '☆') + ' Favourite';
+      }
+    });
+  };
+  document.addEventListener('click', (event) => {
+    if (event.target.closest('[data-hs-copy-invite]')) {
+      const input = document.getElementById('hs-team-invite-link');
+      const done = () => { const note = document.getElementById('hs-team-invite-copied'); if (note) note.textContent = 'Link copied.'; };
+      if (navigator.clipboard && window.isSecureContext) navigator.clipboard.writeText(input.value).then(done, done);
+      else { input.select(); document.execCommand('copy'); done(); }
+      return;
+    }
+    const star = event.target.closest('[data-hs-team-star]');
+    if (star) {
+      const id = star.closest('[data-share]').dataset.share, chosen = favs();
+      if (chosen.has(id)) chosen.delete(id); else chosen.add(id);
+      localStorage.setItem(TEAM_FAVS, JSON.stringify([...chosen]));
+      syncFavs();
+    }
+  });
+  // A deleted team's admin key opens nothing any more: this tab forgets it.
+  const forgetDeleted = () => { if (document.getElementById('hs-team-receipt')) sessionStorage.removeItem('hs-team-admin'); };
+  new MutationObserver(() => { syncInvite(); syncFavs(); forgetDeleted(); }).observe(document.body, {childList: true, subtree: true});
+})();

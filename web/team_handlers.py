@@ -1,0 +1,265 @@
+"""What each event of the team pages does (issue 16): the member's invite, shares and withdrawals; the admin's tab.
+
+Two kinds of caller, each proven the same way the studio proves its owners:
+
+* **A member** is the studio session in this tab's state, owned by this browser's cookie
+  (`StudioHandlers._owned`); sharing opens one of *their own* kept headshots with their own key
+  (present while their page is open) and seals a copy to the team.
+* **The admin** is whoever presented the team's admin key in this tab (`AdminState`, server-side,
+  bound to the browser's cookie). Every admin act starts again from the key (`Teams.admin`), so a
+  deleted team or a wrong key opens nothing. `TeamAdmin` reaches shares and nothing else, so no
+  handler here can hand a team key a selfie, a photo check or an unshared headshot.
+
+Images, the ZIP and the CSV go through `/media/<token>` grants bound to the browser's cookie, and
+open only while the admin's page holds the key (`admin_presence`, released when the page goes).
+Presenting an admin key or an invite is limited per browser and per address like a return key.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import gradio as gr
+
+from privacy.errors import (ConsentRequired, InviteRefused, NotInTeam, OwnerKeyRequired, TeamKeyRefused,
+                            UserError)
+from privacy.owner_presence import OwnerPresence
+from privacy.rate_limit import ADDRESS_KEY_LIMIT, CLIENT_KEY_LIMIT
+from privacy.team_look import OUTFITS, SIZES
+from privacy.team_seal import AdminKey
+from privacy.return_keys import parse_bearer_key
+from privacy.web_access import Grant, MediaGrants, media_type
+from web.handlers import LimitPair, StudioHandlers
+from web.team_render import (invite_choices, render_admin_header, render_admin_refused, render_admin_shares,
+                             render_invite_pending, render_invite_refused, render_invites, render_my_shares,
+                             render_new_invite, render_team_notice, render_team_receipt, share_choices,
+                             withdraw_choices)
+
+if TYPE_CHECKING:
+    from privacy.teams import TeamAdmin
+
+DAY = 86400.0
+TEAM_SHARE, TEAM_ZIP, TEAM_CSV = "team_share", "team_zip", "team_csv"
+TEAM_MEDIA = (TEAM_SHARE, TEAM_ZIP, TEAM_CSV)
+ADMIN_GONE = "This admin page has closed its key. Open your team admin link again."
+
+
+@dataclass(frozen=True)
+class AdminState:
+    """The team admin key presented in this tab, with the browser that presented it (never shown, never logged)."""
+
+    owner: str
+    team_id: str
+    key: AdminKey = field(repr=False)
+
+
+def team_scope(team_id: str) -> str:
+    """The grant and presence key of a team's media: never a studio session id (those are hex without a prefix)."""
+    return f"team:{team_id}"
+
+
+class TeamHandlers:
+    """The team events; `web.team_page` lays the components out and connects them."""
+
+    def __init__(self, studio_handlers: StudioHandlers, grants: MediaGrants) -> None:
+        self.studio_handlers, self.grants = studio_handlers, grants
+        self.studio = studio_handlers.studio
+        self.teams = self.studio.teams
+        self.admin_presence = OwnerPresence()  # admin keys of open admin pages, for their media only
+        self.key_limits = LimitPair(CLIENT_KEY_LIMIT, ADDRESS_KEY_LIMIT, "attempts to open a team link")
+        self.style_names = {style_id: style.name for style_id, style in self.studio.styles.items()}
+
+    # --- the member -----------------------------------------------------------------------------------
+    def on_session(self, invite_code: str | None, state: Any, request: gr.Request):
+        """The page's session changed (consent, a return, delete): join the invite's team if one was opened.
+
+        Outputs: team notice, share panel (visibility), share choice, share button, my shares, withdraw choice,
+        the style choice (hidden for a member: the team's look decides).
+        """
+        handlers = self.studio_handlers
+        session_id = handlers._owned(state, request)
+        if session_id is None:
+            notice = render_invite_pending() if invite_code else ""
+            return notice, gr.update(visible=False), gr.update(), gr.update(), "", gr.update(), gr.update(visible=True)
+        membership = self.teams.membership(session_id)
+        if membership is None and invite_code:
+            self.key_limits.charge(handlers.client_of(request), handlers.address_of(request))
+            try:
+                membership = self.teams.redeem(session_id, invite_code)
+            except InviteRefused as refused:
+                return (render_invite_refused(refused.message), gr.update(visible=False), gr.update(), gr.update(),
+                        "", gr.update(), gr.update(visible=True))
+        if membership is None:
+            return "", gr.update(visible=False), gr.update(), gr.update(), "", gr.update(), gr.update(visible=True)
+        return (render_team_notice(membership, self.style_names), gr.update(visible=True),
+                *self._share_panel(session_id, membership.team_name), gr.update(visible=False))
+
+    def share_panel(self, state: Any, request: gr.Request):
+        """After the gallery changes: what can be shared and what is shared (outputs: share choice, share button,
+        my shares, withdraw choice)."""
+        session_id = self.studio_handlers._owned(state, request)
+        membership = self.teams.membership(session_id) if session_id else None
+        if membership is None:
+            return gr.update(), gr.update(), gr.update(), gr.update()
+        return self._share_panel(session_id, membership.team_name)
+
+    def _share_panel(self, session_id: str, team_name: str) -> tuple:
+        owner_key = self.studio_handlers.presence.key_of(session_id)
+        try:
+            shots = self.studio.headshots(session_id, owner_key)
+        except (OwnerKeyRequired, UserError):
+            shots = []
+        mine = self.teams.my_shares(session_id)
+        return (gr.update(choices=share_choices(shots, self.style_names), value=[]),
+                gr.update(value=f"Share with {team_name}", interactive=bool(shots)),
+                render_my_shares(mine, team_name, self.style_names),
+                gr.update(choices=withdraw_choices(mine, self.style_names), value=None))
+
+    def share(self, blob_ids: Any, name: str | None, state: Any, request: gr.Request):
+        """Seal a copy of each chosen headshot to the team, under the name typed (outputs as `share_panel`)."""
+        session_id = self._member(state, request)
+        chosen = [b for b in (blob_ids if isinstance(blob_ids, list) else [blob_ids]) if isinstance(b, str) and b][:50]
+        if not chosen:
+            raise UserError("Choose the headshot(s) to share first.", code="nothing_chosen")
+        owner_key = self.studio_handlers.presence.key_of(session_id)
+        if owner_key is None:
+            raise OwnerKeyRequired("Please open your private link (or enter your code) on this page first.")
+        for blob_id in dict.fromkeys(chosen):
+            self.studio.share_with_team(session_id, blob_id, name or "", owner_key)
+        return self._share_panel(session_id, self.teams.membership(session_id).team_name)
+
+    def withdraw(self, share_id: Any, state: Any, request: gr.Request):
+        """Erase the team's copy of one share at once (outputs as `share_panel`)."""
+        session_id = self._member(state, request)
+        if not isinstance(share_id, str) or not share_id:
+            raise UserError("Choose the shared headshot to withdraw first.", code="nothing_chosen")
+        self.teams.withdraw(session_id, share_id)
+        return self._share_panel(session_id, self.teams.membership(session_id).team_name)
+
+    def _member(self, state: Any, request: gr.Request) -> str:
+        session_id = self.studio_handlers._owned(state, request)
+        if session_id is None:
+            raise ConsentRequired()
+        if self.teams.membership(session_id) is None:
+            raise NotInTeam()
+        return session_id
+
+    # --- the admin ------------------------------------------------------------------------------------
+    def open_admin(self, admin_code: str | None, request: gr.Request):
+        """Present the admin key from the link's fragment (outputs: admin state, the tab, the tabs' choice, then
+        `admin_view`'s outputs). Nothing changes for a page opened without one."""
+        if not admin_code:
+            return (None, gr.update(), gr.update(), *(gr.update(),) * len(ADMIN_VIEW))
+        handlers = self.studio_handlers
+        client = handlers.client_of(request)
+        if client is None:
+            raise ConsentRequired("Please reload the studio page.")
+        self.key_limits.charge(client, handlers.address_of(request))
+        key = parse_bearer_key(admin_code, AdminKey)
+        try:
+            admin = self.teams.admin(key)
+        except TeamKeyRefused as refused:
+            return (None, gr.update(visible=True), gr.Tabs(selected="team-admin"), render_admin_refused(refused.message),
+                    *(gr.update(),) * (len(ADMIN_VIEW) - 1))
+        state = AdminState(client, admin.team_id, key)
+        self.admin_presence.hold(team_scope(admin.team_id), key.raw, request.session_hash)
+        return (state, gr.update(visible=True), gr.Tabs(selected="team-admin"), *self._view(admin, client))
+
+    def _admin(self, state: Any, request: gr.Request) -> "TeamAdmin":
+        client = self.studio_handlers.client_of(request)
+        if not isinstance(state, AdminState) or client is None or state.owner != client:
+            raise TeamKeyRefused(ADMIN_GONE)
+        return self.teams.admin(state.key)
+
+    def admin_view(self, state: Any, request: gr.Request):
+        """Everything the admin tab shows (outputs: ADMIN_VIEW)."""
+        return self._view(self._admin(state, request), self.studio_handlers.client_of(request))
+
+    def _view(self, admin: "TeamAdmin", client: str) -> tuple:
+        look, now = admin.look(), time.time()
+        invites = admin.invites()
+        return (render_admin_header(admin.name, admin.members(), look, self.style_names),
+                gr.update(value=look.style_id), look.background, list(look.outfits), look.size, look.retention_days,
+                render_invites(invites, now), gr.update(choices=invite_choices(invites, now), value=None),
+                self._shares_html(admin, client))
+
+    def _shares_html(self, admin: "TeamAdmin", client: str) -> str:
+        scope = team_scope(admin.team_id)
+        grouped = admin.shares_by_member()
+        tokens = {s.share_id: self.grants.grant(client, scope, TEAM_SHARE, s.share_id)
+                  for shares in grouped.values() for s in shares}
+        return render_admin_shares(grouped, tokens, self.grants.grant(client, scope, TEAM_ZIP),
+                                   self.grants.grant(client, scope, TEAM_CSV), self.style_names)
+
+    def save_look(self, style_id: Any, background: Any, outfits: Any, size: Any, retention: Any, state: Any,
+                  request: gr.Request):
+        """A new version of the look, for new runs (outputs: ADMIN_VIEW)."""
+        admin = self._admin(state, request)
+        admin.set_look(style_id, str(background or ""), list(outfits or []), _whole(size), _whole(retention))
+        return self._view(admin, self.studio_handlers.client_of(request))
+
+    def make_invite(self, label: Any, days: Any, uses: Any, state: Any, request: gr.Request):
+        """A new invite link, shown once (outputs: the new link, then ADMIN_VIEW)."""
+        admin = self._admin(state, request)
+        days = days if isinstance(days, (int, float)) and not isinstance(days, bool) else -1
+        invite = admin.make_invite(str(label or ""), float(days) * DAY, _whole(uses))
+        return (render_new_invite(invite.token.code, invite.label, invite.expires_at, invite.max_uses),
+                *self._view(admin, self.studio_handlers.client_of(request)))
+
+    def revoke_invite(self, invite_id: Any, state: Any, request: gr.Request):
+        admin = self._admin(state, request)
+        if not isinstance(invite_id, str) or not invite_id:
+            raise UserError("Choose the invite link to revoke first.", code="nothing_chosen")
+        admin.revoke_invite(invite_id)
+        return self._view(admin, self.studio_handlers.client_of(request))
+
+    def ask_delete_team(self, state: Any, request: gr.Request):
+        admin = self._admin(state, request)
+        return gr.update(visible=True), (f"**Delete {admin.name}?** Every shared headshot, invite link and "
+                                         "membership of the team is erased at once, and its key destroyed. This "
+                                         "cannot be undone; you get a signed receipt.")
+
+    def delete_team(self, state: Any, request: gr.Request):
+        """Erase the team at once (outputs: admin state, confirm box, receipt, team header, shares)."""
+        admin = self._admin(state, request)
+        receipt = admin.delete_team()
+        scope = team_scope(admin.team_id)
+        self.grants.forget_session(scope)  # no token of the team resolves any more
+        self.admin_presence.forget_session(scope)
+        return (None, gr.update(visible=False), render_team_receipt(receipt),
+                render_admin_refused("This team no longer exists."), "")
+
+    def unload(self, request: gr.Request) -> None:
+        self.admin_presence.release(request.session_hash)
+
+    # --- media: what a grant of the admin's page may fetch ----------------------------------------------
+    def media(self, grant: Grant) -> tuple[bytes, str, str | None]:
+        """(bytes, media type, download name or None) for a team grant, while the admin's page holds the key."""
+        raw = self.admin_presence.key_of(grant.session_id)
+        if raw is None:
+            raise TeamKeyRefused(ADMIN_GONE)
+        admin = self.teams.admin(AdminKey(raw))
+        if team_scope(admin.team_id) != grant.session_id:
+            raise TeamKeyRefused(ADMIN_GONE)
+        if grant.kind == TEAM_SHARE:
+            data = admin.open_share(grant.blob_id)
+            return data, media_type(data), None
+        if grant.kind == TEAM_ZIP:
+            return admin.zip_of_shares(), "application/zip", "team-headshots.zip"
+        return admin.csv_of_shares().encode(), "text/csv; charset=utf-8", "team-headshots.csv"
+
+
+# The admin view's outputs, in `_view`'s order (web.team_page lists the components in the same order).
+ADMIN_VIEW = ("header", "look_style", "look_background", "look_outfits", "look_size", "look_retention", "invites",
+              "revoke_pick", "shares")
+OUTFIT_CHOICES = [(words, outfit_id) for outfit_id, words in OUTFITS.items()]
+SIZE_CHOICES = [(f"{size}×{size} px", size) for size in SIZES]
+
+
+def _whole(value: Any) -> int:
+    """A whole number from a form field (Gradio's Number sends floats); anything else as -1, refused in words later."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or abs(value) > 10**9:
+        return -1
+    return int(value) if float(value).is_integer() else -1
