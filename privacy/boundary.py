@@ -236,7 +236,7 @@ class Boundary:
             self._release_stream(address)
             return await _respond(send, 403, "This session belongs to another browser. Please reload the page.")
         try:
-            await self.app(scope, receive, send)
+            await _quietly_ended(self.app, scope, receive, send)
         finally:
             self._release_stream(address)
 
@@ -412,6 +412,39 @@ def _setting_cookie(send: Callable, value: str, *, secure: bool) -> Callable:
         await send(message)
 
     return send_with_cookie
+
+
+async def _quietly_ended(app: Any, scope: dict, receive: Callable, send: Callable) -> None:
+    """Run an event-stream route; Gradio's "session not found" inside it ends the stream instead of escaping.
+
+    Gradio 6.31 forgets a session's messages when its stream disconnects mid-event (a page closed during an
+    Instant job, which is then cancelled). A stream opened again for that hash gets Gradio's own
+    `session_not_found` message and then an HTTPException raised *after* the 200 was sent, which the server
+    logged as a full traceback and which cut the response off mid-body: any client could write tracebacks
+    into the log at will (tests/app/test_instant_attacks.py). The message stands; the stream now ends cleanly.
+    """
+    from starlette.exceptions import HTTPException
+
+    state = {"started": False, "ended": False}
+
+    async def tracked(message: dict) -> None:
+        if message["type"] == "http.response.start":
+            state["started"] = True
+        elif message["type"] == "http.response.body" and not message.get("more_body", False):
+            state["ended"] = True
+        await send(message)
+
+    try:
+        await app(scope, receive, tracked)
+    except Exception as exc:
+        # Starlette re-raises it as "Caught handled exception, but response already started." (a RuntimeError
+        # caused by the HTTPException): only that, or the bare HTTPException, is Gradio's "not found".
+        if not isinstance(exc, HTTPException) and not isinstance(exc.__cause__, HTTPException):
+            raise
+        if not state["started"]:
+            return await _respond(send, 404, "There is nothing to read for this page. Please reload it.")
+        if not state["ended"]:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 async def _respond(send: Callable, status: int, body: str | bytes, content_type: bytes = b"text/plain; charset=utf-8") -> None:

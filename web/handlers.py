@@ -530,8 +530,10 @@ class StudioHandlers:
         del contents  # the bytes sent: only the screened photos below live on, in the job, in memory
         if not report.acceptable:
             return None, report
+        # exclusive: a job already in line (a second /instant or a studio job that won the race past the check
+        # above) is a refusal, never a job to share: its headshots belong to the request that asked for them.
         job = self._submit(request, session_id, style_ids, int(count), owner_key=owner_key, model_id=model_id,
-                           instant=True, keep=keep, photos=report.accepted())
+                           instant=True, keep=keep, photos=report.accepted(), exclusive=True)
         return job, report
 
     def _check_zero_gpu_fit(self, n_images: int, model_id: str | None) -> None:
@@ -565,7 +567,7 @@ class StudioHandlers:
         progress(0.0, desc="In line")
         delivered = False
         try:
-            async for gallery, status, my_data in self._follow(job, request, progress):
+            async for gallery, status, my_data in self._follow(job, request, progress, receiver=True):
                 yield check, None, gallery, status, my_data
             delivered = True
         finally:
@@ -609,8 +611,15 @@ class StudioHandlers:
         async for update in self._follow(again, request, progress):
             yield update
 
-    async def _follow(self, job: Job, request: gr.Request, progress: Any = None):
-        """Yield (gallery, status, my data) while the job runs, then its result. The job never depends on this."""
+    async def _follow(self, job: Job, request: gr.Request, progress: Any = None, *, receiver: bool = False):
+        """Yield (gallery, status, my data) while the job runs, then its result. The job never depends on this.
+
+        `receiver`: this is the request that asked for an Instant job that keeps nothing (`generate_instant`), the
+        only one its unstored headshots are handed to. Any other page following the job (`watch` after the key
+        was opened in another tab or browser, `generate` or `more` finding it in line) sees that it ended and
+        nothing else: before, whichever follower noticed the end first took the headshots, and the page that
+        asked was told "0 headshots ready" (tests/app/test_instant_attacks.py).
+        """
         import anyio
         while not job.finished.is_set():
             status = self._job_text(job)
@@ -626,6 +635,11 @@ class StudioHandlers:
         client = self.client_of(request)
         run = job.result
         kept_nothing = job.instant and not job.keep
+        if kept_nothing and not receiver:  # not the page that asked: the headshots are not this page's to take
+            gallery = await anyio.to_thread.run_sync(self.gallery, job.session_id, client)
+            my_data = await anyio.to_thread.run_sync(self.my_data, job.session_id, client)
+            yield gallery or render_gallery([], [], None, {}), self._job_text(job), my_data
+            return
         made = len(run.all_outputs) if run is not None else 0
         unstored = _hand_over(job)  # Instant, not kept: the only copies, handed to this page and dropped here
         held = made - (len(unstored) if kept_nothing else len(run.delivered) if run is not None else 0)
