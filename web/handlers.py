@@ -183,6 +183,11 @@ class StudioHandlers:
         self._jobs_by_address: dict[str, list[Job]] = {}
         self._jobs_lock = threading.Lock()
         self.jobs_per_address = max(1, -(-settings.queue_size // 3))
+        # Instant's photo check, at most two at once across the server, like the studio's upload (Gradio's
+        # "screening" concurrency): `/instant` itself is not limited (it then follows a job for minutes), and
+        # without this, requests from many addresses each decoded 50-megapixel photos at once (~150 MB apiece,
+        # up to Gradio's 40 worker threads: gigabytes; tests/app/test_instant_attacks.py).
+        self._instant_screening = asyncio.Semaphore(2)
         # Checked again under the session's lock just before an edit changes the set (see `_editable_set`).
         studio.edit_guards.append(self._refuse_while_job)
 
@@ -559,7 +564,8 @@ class StudioHandlers:
         contents = await anyio.to_thread.run_sync(self._take_uploads, files, request)  # deleted, whatever follows
         admit = partial(self._admit_instant, contents, style_ids, count, keep_choice, state, request)
         del contents
-        job, report = await anyio.to_thread.run_sync(admit)
+        async with self._instant_screening:  # waiting here holds no thread, only the compressed bytes sent
+            job, report = await anyio.to_thread.run_sync(admit)
         check = render_screening(report, instant=True)
         if job is None:
             yield check, None, gr.update(), "Nothing was made: see the photo check above.", gr.update()

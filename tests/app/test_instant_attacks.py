@@ -423,6 +423,37 @@ def test_jobs_left_behind_by_vanished_pages_hold_no_photos(server, browsers, fac
     assert healthy(server)
 
 
+def test_many_addresses_checking_huge_instant_photos_at_once_stay_within_bounded_memory(server, browsers, faces_dir,
+                                                                                        clean_log):
+    """Ten addresses (each within its own limits) send /instant at once, each with four 49-megapixel JPEGs of a
+    megabyte: decoding one takes ~150 MB, so the photo checks run two at a time, and /healthz answers throughout."""
+    import io
+    from PIL import Image
+    buffer = io.BytesIO()
+    Image.open(faces_dir / PHOTOS[0]).convert("RGB").resize((7000, 7000)).save(buffer, "JPEG", quality=30)
+    huge = buffer.getvalue()
+    ready = []
+    for _ in range(10):
+        visitor, _ = consented(browsers)
+        ready.append((visitor, [visitor.file_data(visitor.upload(*[huge] * 4).json()), ["linkedin_classic"], 1,
+                                "nothing", None]))
+    rss_before, peak, slowest, answers = _rss(server), 0, 0.0, []
+    threads = [threading.Thread(target=lambda v=v, d=d: answers.append(v.call("instant", d))) for v, d in ready]
+    for thread in threads:
+        thread.start()
+    while any(t.is_alive() for t in threads):
+        started = time.monotonic()
+        assert healthy(server, 5.0)
+        slowest = max(slowest, time.monotonic() - started)
+        peak = max(peak, _rss(server))
+        time.sleep(0.1)
+    assert len(answers) == 10 and all(a.success or "Too many" in (a.error or "") for a in answers), answers
+    # Two checks at once took ~500 MB here; ten at once took up to 850 MB, and more with more addresses.
+    assert peak - rss_before < 750 * 2**20, f"{(peak - rss_before) / 2**20:.0f} MB more while checking"
+    assert slowest < 2.0
+    assert uploads_left(server) == []
+
+
 def _rss(server) -> int:
     for line in Path(f"/proc/{server.pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
