@@ -579,7 +579,8 @@ class StudioHandlers:
         finally:
             if not job.keep and not delivered:  # the page went away: nobody else can ever receive these
                 job.cancel.set()  # the line then drops whatever the job still makes (pipeline.jobs)
-                self.line.cancel(job.session_id)
+                if self.line.job_of(job.session_id) is job:  # not a later job another tab started meanwhile
+                    self.line.cancel(job.session_id)
                 _hand_over(job)  # finished a moment before the page went: dropped, shown to no one
 
     async def generate(self, style_ids: list[str], count: float, state: Any, request: gr.Request,
