@@ -32,7 +32,7 @@ import gradio as gr
 
 from pipeline.jobs import CANCELLED, DONE, FAILED, INTERRUPTED, GpuLine, Job
 from pipeline.model_state import DEMO_MODEL, LOADING, UNAVAILABLE
-from privacy.boundary import ADDRESS_HEADER
+from privacy.boundary import ADDRESS_HEADER, LISTENING_PAGES
 from privacy.consent import Attestations
 from privacy.errors import Busy, ConsentRequired, OwnerKeyRequired, SessionGone, UserError
 from privacy.owner_presence import OwnerPresence
@@ -646,6 +646,14 @@ class StudioHandlers:
             gallery = await anyio.to_thread.run_sync(self.gallery, job.session_id, client)
             my_data = await anyio.to_thread.run_sync(self.my_data, job.session_id, client)
             yield gallery or render_gallery([], [], None, {}), self._job_text(job), my_data
+            return
+        if kept_nothing and not LISTENING_PAGES.listening(request.session_hash):
+            # The asking page has no event stream open: Gradio would keep this answer, every image in it, in memory
+            # for a reader that may come hours later or never (tests/app/test_instant_attacks.py). Dropped instead.
+            _hand_over(job)
+            yield (render_gallery([], [], None, {}), "Your instant headshots were made while this page was not "
+                   "connected, so they were dropped: nothing of them is kept. Press “Make” to make new ones.",
+                   gr.update())
             return
         made = len(run.all_outputs) if run is not None else 0
         unstored = _hand_over(job)  # Instant, not kept: the only copies, handed to this page and dropped here
