@@ -103,15 +103,22 @@ class GpuLine:
     # --- the web's side -------------------------------------------------------------------------
     def submit(self, session_id: str, style_ids: list[str], count: int, *, owner_key: bytes | None = None,
                model_id: str | None = None, reuse_adapter: bool = False, instant: bool = False, keep: bool = True,
-               photos: list | None = None) -> Job:
+               photos: list | None = None, exclusive: bool = False) -> Job:
         """Queue a job for an admitted session; its job already in line is returned instead of a second one.
 
         `reuse_adapter`: a "more like this" job (see `Studio.check_ready_to_make_more` for its admission).
         `instant`: an Instant job on `photos` (screened, in memory), its headshots kept or not (`keep`).
+        `exclusive`: with a job of the session already in line, refuse (Busy) instead of returning that job.
+        An Instant request must never share another request's job: two /instant racing past the handler's
+        check both got the first job (tests/app/test_instant_attacks.py), so the second was told "0 headshots
+        ready" for photos it had sent, and its page going away cancelled the first page's job.
         """
         with self._lock:
             current = self._latest.get(session_id)
             if current is not None and current.active:
+                if exclusive:
+                    raise Busy("Your headshots are being made right now. Wait until they are ready, or press "
+                               "Cancel, then make more. Nothing was changed.")
                 return current
             if len(self._waiting) >= self.capacity:
                 raise Busy(f"The studio's GPU line is full ({self.capacity} people waiting). "

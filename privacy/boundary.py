@@ -77,6 +77,40 @@ MAX_JOIN_BYTES = 256 * 1024  # a join carries checkbox values and upload referen
 MAX_STREAMS_PER_ADDRESS = 200
 
 
+class ListeningPages:
+    """The session hashes whose page has its event stream open right now (counted: a page may reopen it).
+
+    Instant headshots that are not kept exist only in the answer to the page that asked; Gradio keeps an answer
+    nobody reads in memory for as long as it remembers the session. So the handler hands them over only while
+    this says the page is listening, and drops them otherwise (web.handlers: `_follow`). Until a Boundary runs
+    in this process, nothing is known and every page counts as listening.
+    """
+
+    def __init__(self) -> None:
+        self._open: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self.enabled = False
+
+    def opened(self, session_hash: str) -> None:
+        with self._lock:
+            self._open[session_hash] = self._open.get(session_hash, 0) + 1
+
+    def closed(self, session_hash: str) -> None:
+        with self._lock:
+            left = self._open.get(session_hash, 1) - 1
+            if left:
+                self._open[session_hash] = left
+            else:
+                self._open.pop(session_hash, None)
+
+    def listening(self, session_hash: str | None) -> bool:
+        with self._lock:
+            return not self.enabled or bool(session_hash and self._open.get(session_hash))
+
+
+LISTENING_PAGES = ListeningPages()  # one server per process: the Boundary writes it, the handlers read it
+
+
 class SessionOwners:
     """Which client first used each Gradio session hash. Bounded: the least recently used are forgotten."""
 
@@ -124,6 +158,7 @@ class Boundary:
         self.client_bytes = RateLimiter(self.upload_budget)
         self._streams: dict[str, int] = {}
         self._streams_lock = threading.Lock()
+        LISTENING_PAGES.enabled = True
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] == "lifespan":
@@ -235,9 +270,14 @@ class Boundary:
         if not self.owners.claim(session_hash, client):
             self._release_stream(address)
             return await _respond(send, 403, "This session belongs to another browser. Please reload the page.")
+        events = scope.get("path", "").endswith("/queue/data")
+        if events:
+            LISTENING_PAGES.opened(session_hash)
         try:
-            await self.app(scope, receive, send)
+            await _quietly_ended(self.app, scope, receive, send)
         finally:
+            if events:
+                LISTENING_PAGES.closed(session_hash)
             self._release_stream(address)
 
     def _release_stream(self, address: str) -> None:
@@ -412,6 +452,39 @@ def _setting_cookie(send: Callable, value: str, *, secure: bool) -> Callable:
         await send(message)
 
     return send_with_cookie
+
+
+async def _quietly_ended(app: Any, scope: dict, receive: Callable, send: Callable) -> None:
+    """Run an event-stream route; Gradio's "session not found" inside it ends the stream instead of escaping.
+
+    Gradio 6.31 forgets a session's messages when its stream disconnects mid-event (a page closed during an
+    Instant job, which is then cancelled). A stream opened again for that hash gets Gradio's own
+    `session_not_found` message and then an HTTPException raised *after* the 200 was sent, which the server
+    logged as a full traceback and which cut the response off mid-body: any client could write tracebacks
+    into the log at will (tests/app/test_instant_attacks.py). The message stands; the stream now ends cleanly.
+    """
+    from starlette.exceptions import HTTPException
+
+    state = {"started": False, "ended": False}
+
+    async def tracked(message: dict) -> None:
+        if message["type"] == "http.response.start":
+            state["started"] = True
+        elif message["type"] == "http.response.body" and not message.get("more_body", False):
+            state["ended"] = True
+        await send(message)
+
+    try:
+        await app(scope, receive, tracked)
+    except Exception as exc:
+        # Starlette re-raises it as "Caught handled exception, but response already started." (a RuntimeError
+        # caused by the HTTPException): only that, or the bare HTTPException, is Gradio's "not found".
+        if not isinstance(exc, HTTPException) and not isinstance(exc.__cause__, HTTPException):
+            raise
+        if not state["started"]:
+            return await _respond(send, 404, "There is nothing to read for this page. Please reload it.")
+        if not state["ended"]:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 async def _respond(send: Callable, status: int, body: str | bytes, content_type: bytes = b"text/plain; charset=utf-8") -> None:

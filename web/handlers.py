@@ -32,7 +32,7 @@ import gradio as gr
 
 from pipeline.jobs import CANCELLED, DONE, FAILED, INTERRUPTED, GpuLine, Job
 from pipeline.model_state import DEMO_MODEL, LOADING, UNAVAILABLE
-from privacy.boundary import ADDRESS_HEADER
+from privacy.boundary import ADDRESS_HEADER, LISTENING_PAGES
 from privacy.consent import Attestations
 from privacy.errors import Busy, ConsentRequired, OwnerKeyRequired, SessionGone, UserError
 from privacy.owner_presence import OwnerPresence
@@ -183,6 +183,11 @@ class StudioHandlers:
         self._jobs_by_address: dict[str, list[Job]] = {}
         self._jobs_lock = threading.Lock()
         self.jobs_per_address = max(1, -(-settings.queue_size // 3))
+        # Instant's photo check, at most two at once across the server, like the studio's upload (Gradio's
+        # "screening" concurrency): `/instant` itself is not limited (it then follows a job for minutes), and
+        # without this, requests from many addresses each decoded 50-megapixel photos at once (~150 MB apiece,
+        # up to Gradio's 40 worker threads: gigabytes; tests/app/test_instant_attacks.py).
+        self._instant_screening = asyncio.Semaphore(2)
         # Checked again under the session's lock just before an edit changes the set (see `_editable_set`).
         studio.edit_guards.append(self._refuse_while_job)
 
@@ -530,8 +535,10 @@ class StudioHandlers:
         del contents  # the bytes sent: only the screened photos below live on, in the job, in memory
         if not report.acceptable:
             return None, report
+        # exclusive: a job already in line (a second /instant or a studio job that won the race past the check
+        # above) is a refusal, never a job to share: its headshots belong to the request that asked for them.
         job = self._submit(request, session_id, style_ids, int(count), owner_key=owner_key, model_id=model_id,
-                           instant=True, keep=keep, photos=report.accepted())
+                           instant=True, keep=keep, photos=report.accepted(), exclusive=True)
         return job, report
 
     def _check_zero_gpu_fit(self, n_images: int, model_id: str | None) -> None:
@@ -557,7 +564,8 @@ class StudioHandlers:
         contents = await anyio.to_thread.run_sync(self._take_uploads, files, request)  # deleted, whatever follows
         admit = partial(self._admit_instant, contents, style_ids, count, keep_choice, state, request)
         del contents
-        job, report = await anyio.to_thread.run_sync(admit)
+        async with self._instant_screening:  # waiting here holds no thread, only the compressed bytes sent
+            job, report = await anyio.to_thread.run_sync(admit)
         check = render_screening(report, instant=True)
         if job is None:
             yield check, None, gr.update(), "Nothing was made: see the photo check above.", gr.update()
@@ -565,13 +573,14 @@ class StudioHandlers:
         progress(0.0, desc="In line")
         delivered = False
         try:
-            async for gallery, status, my_data in self._follow(job, request, progress):
+            async for gallery, status, my_data in self._follow(job, request, progress, receiver=True):
                 yield check, None, gallery, status, my_data
             delivered = True
         finally:
             if not job.keep and not delivered:  # the page went away: nobody else can ever receive these
                 job.cancel.set()  # the line then drops whatever the job still makes (pipeline.jobs)
-                self.line.cancel(job.session_id)
+                if self.line.job_of(job.session_id) is job:  # not a later job another tab started meanwhile
+                    self.line.cancel(job.session_id)
                 _hand_over(job)  # finished a moment before the page went: dropped, shown to no one
 
     async def generate(self, style_ids: list[str], count: float, state: Any, request: gr.Request,
@@ -609,8 +618,15 @@ class StudioHandlers:
         async for update in self._follow(again, request, progress):
             yield update
 
-    async def _follow(self, job: Job, request: gr.Request, progress: Any = None):
-        """Yield (gallery, status, my data) while the job runs, then its result. The job never depends on this."""
+    async def _follow(self, job: Job, request: gr.Request, progress: Any = None, *, receiver: bool = False):
+        """Yield (gallery, status, my data) while the job runs, then its result. The job never depends on this.
+
+        `receiver`: this is the request that asked for an Instant job that keeps nothing (`generate_instant`), the
+        only one its unstored headshots are handed to. Any other page following the job (`watch` after the key
+        was opened in another tab or browser, `generate` or `more` finding it in line) sees that it ended and
+        nothing else: before, whichever follower noticed the end first took the headshots, and the page that
+        asked was told "0 headshots ready" (tests/app/test_instant_attacks.py).
+        """
         import anyio
         while not job.finished.is_set():
             status = self._job_text(job)
@@ -626,6 +642,19 @@ class StudioHandlers:
         client = self.client_of(request)
         run = job.result
         kept_nothing = job.instant and not job.keep
+        if kept_nothing and not receiver:  # not the page that asked: the headshots are not this page's to take
+            gallery = await anyio.to_thread.run_sync(self.gallery, job.session_id, client)
+            my_data = await anyio.to_thread.run_sync(self.my_data, job.session_id, client)
+            yield gallery or render_gallery([], [], None, {}), self._job_text(job), my_data
+            return
+        if kept_nothing and not LISTENING_PAGES.listening(request.session_hash):
+            # The asking page has no event stream open: Gradio would keep this answer, every image in it, in memory
+            # for a reader that may come hours later or never (tests/app/test_instant_attacks.py). Dropped instead.
+            _hand_over(job)
+            yield (render_gallery([], [], None, {}), "Your instant headshots were made while this page was not "
+                   "connected, so they were dropped: nothing of them is kept. Press “Make” to make new ones.",
+                   gr.update())
+            return
         made = len(run.all_outputs) if run is not None else 0
         unstored = _hand_over(job)  # Instant, not kept: the only copies, handed to this page and dropped here
         held = made - (len(unstored) if kept_nothing else len(run.delivered) if run is not None else 0)
