@@ -143,3 +143,44 @@ def browser():
         browser = p.chromium.launch(executable_path=str(executable), args=LAUNCH_ARGS)
         yield browser
         browser.close()
+
+
+# --- shared by the attack suites (raw HTTP against the real server) ------------------------------------
+
+@pytest.fixture
+def browsers(server):
+    """Make raw-protocol browsers (tests/app/raw_gradio.py), each with its own cookie, session hash and loopback
+    address; all closed after the test."""
+    from tests.app.raw_gradio import RawBrowser
+    made = []
+
+    def make(address: str = "127.0.0.1", **kwargs):
+        browser = RawBrowser(server.url, address=address, **kwargs)
+        browser.open_page()
+        made.append(browser)
+        return browser
+
+    yield make
+    for browser in made:
+        browser.close()
+
+
+@pytest.fixture
+def clean_log(server):
+    """The test's part of the server log holds no traceback and no image data (a caller's error is a message)."""
+    start = server.log.stat().st_size
+    yield
+    time.sleep(0.3)  # the log is written by another process
+    with open(server.log, "rb") as log:
+        log.seek(start)
+        added = log.read().decode("utf-8", "replace")
+    assert "Traceback" not in added, added[-4000:]
+    assert "base64," not in added and "data:image" not in added
+
+
+def healthy(server, within: float = 2.0) -> bool:
+    """Whether the server answers /healthz within `within` seconds."""
+    try:
+        return httpx.get(f"{server.url}/healthz", timeout=within).status_code == 200
+    except httpx.HTTPError:
+        return False

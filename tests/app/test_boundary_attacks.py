@@ -21,33 +21,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.app.conftest import healthy
 from tests.app.raw_gradio import RawBrowser
 
 ROOT = Path(__file__).resolve().parents[2]
 PHOTOS = ("obama_1.jpg", "obama_4.jpg")
 NEUTRAL = "not uploaded here"
-
-
-@pytest.fixture
-def browsers(server):
-    made: list[RawBrowser] = []
-
-    def make(address: str = "127.0.0.1", **kwargs) -> RawBrowser:
-        browser = RawBrowser(server.url, address=address, **kwargs)
-        browser.open_page()
-        made.append(browser)
-        return browser
-
-    yield make
-    for browser in made:
-        browser.close()
-
-
-def healthy(server, within: float = 2.0) -> bool:
-    try:
-        return httpx.get(f"{server.url}/healthz", timeout=within).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def visitor_with_photos(make, faces_dir, address="127.0.0.1") -> RawBrowser:

@@ -26,7 +26,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.app.conftest import ROOT, server_environment, start_server, stop_server, _free_port
+from tests.app.conftest import ROOT, _free_port, healthy, server_environment, start_server, stop_server
 from tests.app.raw_gradio import Answer, RawBrowser
 from tests.app.test_photo_set_attacks import PDF, call_together, png_bomb
 
@@ -59,42 +59,7 @@ def server(tmp_path_factory):
     stop_server(proc)
 
 
-@pytest.fixture
-def browsers(server):
-    made: list[RawBrowser] = []
-
-    def make(address: str | None = None) -> RawBrowser:
-        browser = RawBrowser(server.url, address=address or fresh(), timeout=60)
-        browser.open_page()
-        made.append(browser)
-        return browser
-
-    yield make
-    for browser in made:
-        browser.close()
-
-
-@pytest.fixture
-def clean_log(server):
-    """The test's part of the server log holds no traceback and no image data (a caller's error is a message)."""
-    start = server.log.stat().st_size
-    yield
-    time.sleep(0.3)
-    with open(server.log, "rb") as log:
-        log.seek(start)
-        added = log.read().decode("utf-8", "replace")
-    assert "Traceback" not in added, added[-4000:]
-    assert "base64," not in added and "data:image" not in added
-
-
 # --- helpers -------------------------------------------------------------------------------------------
-
-def healthy(server, within: float = 2.0) -> bool:
-    try:
-        return httpx.get(f"{server.url}/healthz", timeout=within).status_code == 200
-    except httpx.HTTPError:
-        return False
-
 
 def _db(server) -> sqlite3.Connection:
     return sqlite3.connect(f"file:{server.data_dir / 'studio.db'}?mode=ro", uri=True, timeout=10)
@@ -192,7 +157,7 @@ def attach(browser: RawBrowser, code: str) -> Answer:
 def job_status(browsers, code: str) -> str:
     """The session's job in words, as a page that opens the key shows it (a fresh browser each time: presenting
     keys is rate limited per browser and per address)."""
-    answer = attach(browsers(), code)
+    answer = attach(browsers(fresh()), code)
     return str(answer.data[10]) if answer.success else ""
 
 
@@ -209,7 +174,7 @@ def wait_until(predicate, timeout: float = 20.0, step: float = 0.2) -> bool:
 
 def test_a_borrowed_session_hash_cannot_start_instant_or_read_its_headshots(server, browsers, faces_dir, clean_log):
     victim, code = consented(browsers)
-    attacker = browsers()
+    attacker = browsers(fresh())
     # No upload named (a refused join's uploads wait out their short grace; tested in test_boundary_attacks.py).
     stolen = attacker.join("instant", [[], ["linkedin_classic"], 1, "nothing", None], session_hash=victim.session_hash)
     assert stolen.status_code == 403
@@ -240,7 +205,7 @@ def test_another_browsers_upload_cannot_be_used_and_stays_its_owners(server, bro
 
 
 def test_without_consent_instant_is_refused_and_its_uploads_are_deleted(server, browsers, faces_dir, clean_log):
-    stranger = browsers()
+    stranger = browsers(fresh())
     answer = stranger.call("instant", instant_data(stranger, faces_dir, ["linkedin_classic"], 1, "nothing"))
     assert not answer.success and "consent" in answer.error.lower()
     assert uploads_left(server) == []
@@ -321,7 +286,7 @@ def test_another_tab_watching_the_session_never_receives_unstored_headshots(serv
     asker, code = consented(browsers)
     asked = asker.join("instant", instant_data(asker, faces_dir, every_style(asker)[:6], 2, "nothing"))
     assert asked.status_code == 200
-    other = browsers()
+    other = browsers(fresh())
     # The key opened in the other page once the job is in line (its status shows there).
     assert wait_until(lambda: (attach(other, code).data or [""] * 11)[10] not in ("", None), 20)
     watched = join_private(other, "watch", [None])

@@ -28,7 +28,7 @@ import httpx
 import pytest
 
 from privacy.photo_set import PhotoDraft, PhotoDrafts
-from tests.app.conftest import start_server, stop_server
+from tests.app.conftest import healthy, start_server, stop_server
 from tests.app.raw_gradio import Answer, RawBrowser
 
 PHOTOS = ("obama_1.jpg", "obama_4.jpg")
@@ -51,41 +51,7 @@ def server(tmp_path_factory):
     stop_server(proc)
 
 
-@pytest.fixture
-def browsers(server):
-    made: list[RawBrowser] = []
-
-    def make(address: str) -> RawBrowser:
-        browser = RawBrowser(server.url, address=address, timeout=60)
-        browser.open_page()
-        made.append(browser)
-        return browser
-
-    yield make
-    for browser in made:
-        browser.close()
-
-
-@pytest.fixture
-def clean_log(server):
-    """The test's part of the server log must hold no traceback (a caller's error is a message, not a crash)."""
-    start = server.log.stat().st_size
-    yield
-    time.sleep(0.3)  # the log is written by another process
-    with open(server.log, "rb") as log:
-        log.seek(start)
-        added = log.read().decode("utf-8", "replace")
-    assert "Traceback" not in added, added[-4000:]
-
-
 # --- helpers -------------------------------------------------------------------------------------------
-
-def healthy(server, within: float = 2.0) -> bool:
-    try:
-        return httpx.get(f"{server.url}/healthz", timeout=within).status_code == 200
-    except httpx.HTTPError:
-        return False
-
 
 def photo_ids(html: str | None) -> list[str]:
     return re.findall(r"data-photo-id='(p[0-9a-f]+)'", html or "")
