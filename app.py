@@ -100,13 +100,20 @@ def build_app(settings: Settings) -> "FastAPI":
     uploads = UploadStore(settings.gradio_temp_dir / "sealed-uploads", grace_seconds=settings.upload_grace_seconds)
     presence = OwnerPresence()
     records = JobRecords(studio.db)
-    records.mark_interrupted()  # what the last process was running can no longer finish by itself
+    # What the last process was running can no longer finish by itself; in queue mode only its Instant
+    # jobs were its own (the workers own the rest: pipeline.workers).
+    records.mark_interrupted(instant_only=bool(settings.queue_url))
     # The job runs to its end in the line, whatever happens to the page that asked for it.
-    line = GpuLine(lambda job, report: run_on_gpu(studio, job.session_id, job.style_ids, job.count, report, job.cancel,
+    line = local_line = GpuLine(lambda job, report: run_on_gpu(studio, job.session_id, job.style_ids, job.count, report, job.cancel,
                                                   job.owner_key, model_id=job.model_id,
                                                   reuse_adapter=job.reuse_adapter, instant=job.instant,
                                                   keep=job.keep, photos=job.photos),
                    capacity=settings.queue_size, records=records)
+    if settings.queue_url:  # queue mode: studio jobs go to GPU workers; Instant jobs stay in this process's line
+        from pipeline.workers import QUEUE_NAME, TASK_NAME, QueuedLine, celery_app
+        broker = celery_app(settings.queue_url, visibility_seconds=settings.job_visibility_seconds)
+        line = QueuedLine(studio, send=lambda job_id: broker.send_task(TASK_NAME, args=[job_id], queue=QUEUE_NAME),
+                          local=local_line, capacity=settings.queue_size, owner_key_of=presence.key_of)
     studio.erasure.hooks.extend([grants.forget_session, line.cancel_session, presence.forget_session])
     handlers = StudioHandlers(settings, studio, grants=grants, clients=clients, uploads=uploads, line=line,
                               presence=presence)
