@@ -110,10 +110,8 @@ def build_app(settings: Settings) -> "FastAPI":
                                                   keep=job.keep, photos=job.photos),
                    capacity=settings.queue_size, records=records)
     if settings.queue_url:  # queue mode: studio jobs go to GPU workers; Instant jobs stay in this process's line
-        from pipeline.workers import QUEUE_NAME, TASK_NAME, QueuedLine, celery_app
-        broker = celery_app(settings.queue_url, visibility_seconds=settings.job_visibility_seconds)
-        line = QueuedLine(studio, send=lambda job_id: broker.send_task(TASK_NAME, args=[job_id], queue=QUEUE_NAME),
-                          local=local_line, capacity=settings.queue_size, owner_key_of=presence.key_of)
+        from pipeline.workers import queued_line
+        line = queued_line(studio, settings, local=local_line, owner_key_of=presence.key_of)
     studio.erasure.hooks.extend([grants.forget_session, line.cancel_session, presence.forget_session])
     handlers = StudioHandlers(settings, studio, grants=grants, clients=clients, uploads=uploads, line=line,
                               presence=presence)

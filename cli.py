@@ -389,6 +389,8 @@ def cmd_worker(args) -> int:
         return EXIT_USAGE
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     quiet_third_party_loggers()
+    # Celery sets the root logger to its --loglevel (WARNING: its INFO lines name tasks); ours say job ids only.
+    logging.getLogger("pipeline.workers").setLevel(logging.INFO)
     from pipeline.studio import Studio
     from pipeline.workers import QUEUE_NAME, TASK_NAME, JobWorker, celery_app, run_studio_job, worker_name
 
@@ -406,7 +408,12 @@ def cmd_worker(args) -> int:
     worker.reap()  # at start-up: jobs of workers that died while none was watching
     stop = threading.Event()
     threading.Thread(target=worker.reap_forever, args=(stop,), name="reaper", daemon=True).start()
-    print(f"Headshot Studio worker {name}: waiting for jobs.", flush=True)
+    from celery.signals import worker_ready
+
+    @worker_ready.connect(weak=False)
+    def say_ready(**_: object) -> None:  # connected to the broker, consuming: what readiness checks wait for
+        print(f"Headshot Studio worker {name}: ready for jobs.", flush=True)
+
     try:
         # solo pool: the job runs in this process, beside its model; one job at a time, none prefetched.
         broker.worker_main(["worker", "--pool=solo", "--concurrency=1", "--prefetch-multiplier=1", "-Q", QUEUE_NAME,

@@ -85,7 +85,7 @@ def celery_app(queue_url: str, *, visibility_seconds: float) -> Any:
         task_ignore_result=True,  # the jobs table is the result store; no result backend
         task_default_queue=QUEUE_NAME,
         task_serializer="json", accept_content=["json"],
-        worker_hijack_root_logger=False,
+        worker_hijack_root_logger=False, worker_redirect_stdouts=False,
         broker_connection_retry_on_startup=True,
         worker_send_task_events=False, task_send_sent_event=False,
     )
@@ -295,6 +295,13 @@ def run_studio_job(studio: Any, job: Job, progress: Callable[[Any], None]) -> An
                                      model_id=job.model_id)
     return studio.make_headshots(job.session_id, job.style_ids, job.count, progress=progress, cancel=job.cancel,
                                  model_id=job.model_id)
+
+
+def queued_line(studio: Any, settings: Any, *, local: GpuLine, owner_key_of: Callable[[str], bytes | None]) -> "QueuedLine":
+    """A web replica's line in queue mode, as the app wires it: messages to the Celery broker of HEADSHOT_QUEUE_URL."""
+    broker = celery_app(settings.queue_url, visibility_seconds=settings.job_visibility_seconds)
+    return QueuedLine(studio, send=lambda job_id: broker.send_task(TASK_NAME, args=[job_id], queue=QUEUE_NAME),
+                      local=local, capacity=settings.queue_size, owner_key_of=owner_key_of)
 
 
 class QueuedLine:
