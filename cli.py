@@ -394,12 +394,18 @@ def cmd_worker(args) -> int:
     from pipeline.studio import Studio
     from pipeline.workers import QUEUE_NAME, TASK_NAME, JobWorker, celery_app, run_studio_job, worker_name
 
+    from pipeline.worker_health import WorkerMetrics, database_answers, serve_health
+
     studio = Studio(settings)
     broker = celery_app(settings.queue_url, visibility_seconds=settings.job_visibility_seconds)
     name = args.name or worker_name()
     worker = JobWorker(studio, lambda job, progress: run_studio_job(studio, job, progress),
                        enqueue=lambda job_id: broker.send_task(TASK_NAME, args=[job_id], queue=QUEUE_NAME),
                        name=name, stale_seconds=settings.worker_stale_seconds, attempts=settings.job_attempts)
+    consuming = threading.Event()
+    if settings.worker_port:
+        worker.metrics = WorkerMetrics(studio.db, worker.claims.waiting)
+        serve_health(settings.worker_port, worker.metrics, lambda: consuming.is_set() and database_answers(studio.db))
 
     @broker.task(name=TASK_NAME)
     def run_job(job_id: str) -> None:  # the message: a job id, nothing else
@@ -412,6 +418,7 @@ def cmd_worker(args) -> int:
 
     @worker_ready.connect(weak=False)
     def say_ready(**_: object) -> None:  # connected to the broker, consuming: what readiness checks wait for
+        consuming.set()
         print(f"Headshot Studio worker {name}: ready for jobs.", flush=True)
 
     try:

@@ -188,6 +188,10 @@ class JobClaims:
                 waiting, (JobRow.created_at < mine[1]) | ((JobRow.created_at == mine[1]) & (JobRow.id <= job_id))))
             return int(ahead), int(s.scalar(select(func.count()).select_from(JobRow).where(waiting)))
 
+    def created_at(self, job_id: str) -> float:
+        with self.db.session() as s:
+            return float(s.scalar(select(JobRow.created_at).where(JobRow.id == job_id)) or self.clock())
+
     def waiting(self) -> int:
         with self.db.session() as s:
             return int(s.scalar(select(func.count()).select_from(JobRow).where(
@@ -218,8 +222,8 @@ class JobWorker:
 
     def __init__(self, studio: Any, run: Callable[[Job, Callable[[Any], None]], Any], *,
                  enqueue: Callable[[str], None], name: str | None = None, stale_seconds: float = 60.0,
-                 attempts: int = 2, heartbeat_seconds: float = HEARTBEAT_SECONDS) -> None:
-        self.studio, self._run, self.enqueue = studio, run, enqueue
+                 attempts: int = 2, heartbeat_seconds: float = HEARTBEAT_SECONDS, metrics: Any = None) -> None:
+        self.studio, self._run, self.enqueue, self.metrics = studio, run, enqueue, metrics
         self.name = name or worker_name()
         self.records = JobRecords(studio.db)
         self.claims = JobClaims(studio.db)
@@ -236,6 +240,9 @@ class JobWorker:
         if job is None:  # erased between the claim and this read
             return "skipped"
         log.info("job %s started on %s (attempt %d)", job_id, self.name, attempt)
+        started = time.monotonic()
+        if self.metrics is not None:
+            self.metrics.waits.observe(max(0.0, self.claims.clock() - self.claims.created_at(job_id)))
         if attempt > 1:
             self._discard_earlier_outputs(job.session_id, first_started_at)
         job.state, job.started = RUNNING, time.monotonic()
@@ -250,6 +257,8 @@ class JobWorker:
         if job.cancel.is_set() and state != DONE:
             state = CANCELLED
         ended = self.claims.finish(job_id, token, state, error)
+        if self.metrics is not None:
+            self.metrics.durations.labels(outcome=state if ended else "stopped").observe(time.monotonic() - started)
         log.info("job %s ended on %s: %s%s", job_id, self.name, state, "" if ended else " (no longer its own)")
         if not ended:  # cancelled or erased meanwhile (the row says so), or reaped as dead: not this attempt's
             return CANCELLED if job.cancel.is_set() else "superseded"
@@ -276,6 +285,8 @@ class JobWorker:
         decided = self.claims.reap(self.stale_seconds, self.attempts)
         for job_id, state in decided:
             log.warning("job %s lost its worker: %s", job_id, "queued again" if state == QUEUED else "interrupted")
+            if self.metrics is not None:
+                self.metrics.lost.labels(decision=state).inc()
             if state == QUEUED:
                 self.enqueue(job_id)
         return decided

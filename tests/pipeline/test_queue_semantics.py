@@ -214,3 +214,50 @@ def test_queue_mode_is_off_by_default_and_takes_only_redis_urls():
     assert load_settings({}).queue_url == ""
     with pytest.raises(SettingsError, match="HEADSHOT_QUEUE_URL"):
         load_settings({"HEADSHOT_QUEUE_URL": "amqp://broker"})
+
+
+def test_worker_metrics_count_and_time_jobs_without_naming_any(queue, faces_dir):
+    from pipeline.worker_health import WorkerMetrics
+    studio, line, broker, _ = queue
+    session_id, owner_key = new_session(studio, faces_dir)
+    job = line.submit(session_id, ["linkedin_classic"], 1, owner_key=owner_key)
+    metrics = WorkerMetrics(studio.db, JobClaims(studio.db).waiting)
+    assert b"headshot_queue_depth 1.0" in metrics.text()
+    worker = worker_with(studio, lambda job, report: None, broker, "gpu-a", metrics=metrics)
+    assert worker.execute(job.id) == DONE
+    text = metrics.text()
+    assert b"headshot_queue_depth 0.0" in text
+    assert b'headshot_job_duration_seconds_count{outcome="done"} 1.0' in text
+    assert b"headshot_job_wait_seconds_count 1.0" in text
+    for secret in (session_id.encode(), job.id.encode(), owner_key.hex().encode()):
+        assert secret not in text
+
+
+def test_a_workers_health_port_answers_ready_only_once_it_consumes(queue):
+    import httpx
+    from pipeline.worker_health import WorkerMetrics, serve_health
+    from tests.postgres import _free_port
+    studio, _, _, _ = queue
+    consuming = threading.Event()
+    port = _free_port()
+    server = serve_health(port, WorkerMetrics(studio.db, lambda: 0), consuming.is_set, host="127.0.0.1")
+    try:
+        url = f"http://127.0.0.1:{port}"
+        assert httpx.get(url + "/healthz").status_code == 200
+        assert httpx.get(url + "/readyz").status_code == 503
+        consuming.set()
+        assert httpx.get(url + "/readyz").status_code == 200
+        assert "headshot_queue_depth" in httpx.get(url + "/metrics").text
+        assert httpx.get(url + "/anything-else").status_code == 404
+    finally:
+        server.shutdown()
+
+
+def test_the_policy_in_queue_mode_says_headshots_become_the_owners_once_their_page_is_open():
+    from privacy.notice import full_policy
+    default = full_policy(load_settings({}))
+    queued = full_policy(load_settings({"HEADSHOT_QUEUE_URL": "redis://redis:6379/0"}))
+    assert "As soon as the headshots are made, their key is re-locked" in default
+    assert "separate GPU workers" not in default
+    assert "as soon as they are made and a page of yours is open" in queued
+    assert "Until then the studio could open them." in queued

@@ -20,6 +20,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from pipeline.jobs import DONE, QUEUED, RUNNING
@@ -39,13 +40,20 @@ class Cluster:
     def __init__(self, env: dict[str, str], data_dir: Path, logs: Path) -> None:
         self.env, self.data_dir, self.logs = env, data_dir, logs
         self.workers: dict[str, subprocess.Popen] = {}
+        self.ports: dict[str, int] = {}
         self.settings = load_settings({k: v for k, v in env.items() if k.startswith("HEADSHOT_")})
         self.studio = Studio(self.settings)  # first: creates the schema and the deployment's keys, once
 
     def start_worker(self, name: str) -> None:
+        from tests.postgres import _free_port
+        self.ports[name] = _free_port()
+        env = {**self.env, "HEADSHOT_WORKER_PORT": str(self.ports[name])}
         with open(self.logs / f"{name}.log", "wb") as out:
             self.workers[name] = subprocess.Popen([sys.executable, "cli.py", "worker", "--name", name], cwd=ROOT,
-                                                  env=self.env, stdout=out, stderr=subprocess.STDOUT)
+                                                  env=env, stdout=out, stderr=subprocess.STDOUT)
+
+    def health(self, name: str, path: str) -> httpx.Response:
+        return httpx.get(f"http://127.0.0.1:{self.ports[name]}{path}", timeout=5)
 
     def log(self, name: str) -> str:
         return (self.logs / f"{name}.log").read_text(errors="replace")
@@ -60,6 +68,7 @@ class Cluster:
                 assert self.workers[name].poll() is None, self.log(name)[-3000:]
                 assert time.monotonic() < deadline, f"worker {name} did not start:\n{self.log(name)[-3000:]}"
                 time.sleep(0.2)
+            assert self.health(name, "/readyz").status_code == 200  # what an orchestrator's probe asks
 
     def row(self, job_id: str) -> tuple[str | None, JobClaimRow | None]:
         with self.studio.db.session() as s:
@@ -130,6 +139,10 @@ def test_six_sessions_through_two_replicas_finish_on_both_workers_each_exactly_o
     assert sorted(job for job, _, _ in runs) == job_ids  # each started exactly once
     assert sorted(job for job, _, state in ends if state == DONE) == job_ids
     assert {worker for _, worker, _ in runs} == set(WORKERS)  # on both workers
+    metrics = {name: cluster.health(name, "/metrics").text for name in WORKERS}
+    done = sum(int(float(re.search(r'headshot_job_duration_seconds_count\{outcome="done"\} (\S+)', text).group(1)))
+               for text in metrics.values())
+    assert done == 6 and all("headshot_queue_depth 0.0" in text for text in metrics.values())
     print(f"\n6 jobs, 2 replicas, 2 workers: {time.monotonic() - started:.1f} s, "
           f"per worker: {[sum(w == name for _, w, _ in runs) for name in WORKERS]}")
 
