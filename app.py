@@ -100,8 +100,9 @@ def build_app(settings: Settings) -> "FastAPI":
     uploads = UploadStore(settings.gradio_temp_dir / "sealed-uploads", grace_seconds=settings.upload_grace_seconds)
     presence = OwnerPresence()
     records = JobRecords(studio.db)
-    # What the last process was running can no longer finish by itself; in queue mode only its Instant
-    # jobs were its own (the workers own the rest: pipeline.workers).
+    # What the last process was running can no longer finish by itself; in queue mode only Instant jobs
+    # belong to web processes (the workers own the rest: pipeline.workers). Rows do not say which replica
+    # runs an Instant job: another replica's running one reads "interrupted" until it ends and records its end.
     records.mark_interrupted(instant_only=bool(settings.queue_url))
     # The job runs to its end in the line, whatever happens to the page that asked for it.
     line = local_line = GpuLine(lambda job, report: run_on_gpu(studio, job.session_id, job.style_ids, job.count, report, job.cancel,

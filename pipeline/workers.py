@@ -123,14 +123,14 @@ class JobClaims:
                 claim.attempts, claim.fraction, claim.eta_seconds = claim.attempts + 1, 0.0, None
             return token, claim.attempts, claim.first_started_at
 
-    def beat(self, job_id: str, token: str, job: Job) -> bool:
+    def beat(self, job_id: str, token: str, job: Job, *, stage_changed: bool = True) -> bool:
         """Heartbeat and progress of a running attempt; False once the job is no longer this attempt's to run."""
         with self.db.session.begin() as s:
             still = s.execute(update(JobClaimRow).where(
                 JobClaimRow.job_id == job_id, JobClaimRow.token == token,
                 exists().where(JobRow.id == job_id, JobRow.state == RUNNING))
                 .values(heartbeat_at=self.clock(), fraction=job.fraction, eta_seconds=job.eta_seconds)).rowcount
-            if still:
+            if still and stage_changed:  # the jobs row only when it says something new (each UPDATE leaves a dead row)
                 s.execute(update(JobRow).where(JobRow.id == job_id).values(stage=job.stage[:32]))
         return bool(still)
 
@@ -265,11 +265,13 @@ class JobWorker:
         return state
 
     def _watch(self, job: Job, token: str, stop: threading.Event) -> None:
+        written = None
         while not stop.wait(self.heartbeat_seconds):
             try:
-                if not self.claims.beat(job.id, token, job):
+                if not self.claims.beat(job.id, token, job, stage_changed=job.stage != written):
                     job.cancel.set()  # cancelled, erased, or reaped: the engine stops at its next step
                     return
+                written = job.stage
             except Exception as exc:  # a database blip: the next beat tries again; the reaper judges silence
                 log.warning("job %s heartbeat failed: %s", job.id, type(exc).__name__)
 

@@ -10,13 +10,14 @@ working directory a temp directory, nothing saved to disk (no RDB, no AOF), stop
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
+
+from tests.postgres import apt_install, may_install
 
 INSTALL = "apt-get install -y redis-server"
 WAIT_SECONDS = 30
@@ -30,12 +31,9 @@ def find_or_install_redis() -> Path:
     found = shutil.which("redis-server")
     if found:
         return Path(found)
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
+    if not may_install():
         raise RedisUnavailable(f"Redis is not installed and these tests may not install it: run `sudo {INSTALL}`.")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(["apt-get", "update", "-qq"], check=False, env=env, capture_output=True, timeout=600)
-    installed = subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "redis-server"],
-                               check=False, env=env, capture_output=True, text=True, timeout=900)
+    installed = apt_install("redis-server")
     found = shutil.which("redis-server")
     if not found:
         raise RuntimeError(f"apt-get could not install Redis (exit {installed.returncode}): "

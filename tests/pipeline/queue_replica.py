@@ -19,9 +19,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from pipeline.jobs import GpuLine, JobRecords  # noqa: E402
 from pipeline.studio import Studio  # noqa: E402
 from pipeline.workers import queued_line  # noqa: E402
-from privacy.consent import Attestations  # noqa: E402
 from privacy.vault import HEADSHOTS  # noqa: E402
 from settings import load_settings  # noqa: E402
+from tests.pipeline.helpers import session_with_photos  # noqa: E402
 
 WAIT_SECONDS = 240
 
@@ -34,10 +34,8 @@ def main(count: int, photo: Path) -> int:
     line = queued_line(studio, settings, local=local, owner_key_of=keys.get)
     jobs = []
     for _ in range(count):
-        session_id = studio.start_session()
-        studio.give_consent(session_id, Attestations(own_photos=True, adult=True, purpose=True))
-        keys[session_id] = studio.issue_return_key(session_id).owner_key
-        assert studio.upload(session_id, [photo.read_bytes()]).acceptable
+        session_id, keys_of = session_with_photos(studio, photo.parent, photo.name)
+        keys[session_id] = keys_of
         jobs.append(line.submit(session_id, ["linkedin_classic"], 1, owner_key=keys[session_id]))
     print(json.dumps({"submitted": [job.id for job in jobs]}), flush=True)
     deadline = time.monotonic() + WAIT_SECONDS

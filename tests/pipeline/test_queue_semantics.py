@@ -13,13 +13,10 @@ import pytest
 from pipeline.jobs import CANCELLED, DONE, INTERRUPTED, QUEUED, RUNNING, GpuLine, JobRecords
 from pipeline.studio import Studio
 from pipeline.workers import JobClaims, JobWorker, QueuedLine, run_studio_job
-from privacy.consent import Attestations
 from privacy.database import JobClaimRow
 from privacy.vault import HEADSHOTS
 from settings import load_settings
-
-CONSENT = Attestations(own_photos=True, adult=True, purpose=True)
-
+from tests.pipeline.helpers import session_with_photos
 
 class Broker:
     """Stands in for Redis: the messages sent, in order (each only a job id)."""
@@ -49,21 +46,13 @@ def queue(tmp_path):
     studio.close()
 
 
-def new_session(studio: Studio, faces_dir) -> tuple[str, bytes]:
-    session_id = studio.start_session()
-    studio.give_consent(session_id, CONSENT)
-    key = studio.issue_return_key(session_id)
-    assert studio.upload(session_id, [(faces_dir / "obama_1.jpg").read_bytes()]).acceptable
-    return session_id, key.owner_key
-
-
 def worker_with(studio: Studio, run, broker: Broker, name: str, **kwargs) -> JobWorker:
     return JobWorker(studio, run, enqueue=broker.send, name=name, heartbeat_seconds=0.05, **kwargs)
 
 
 def test_a_message_carries_only_the_job_id_and_the_row_says_queued(queue, faces_dir):
     studio, line, broker, _ = queue
-    session_id, owner_key = new_session(studio, faces_dir)
+    session_id, owner_key = session_with_photos(studio, faces_dir)
     job = line.submit(session_id, ["linkedin_classic"], 1, owner_key=owner_key)
     assert broker.messages == [job.id]
     assert session_id not in job.id and owner_key.hex() not in job.id
@@ -73,7 +62,7 @@ def test_a_message_carries_only_the_job_id_and_the_row_says_queued(queue, faces_
 
 def test_a_job_is_claimed_by_one_worker_only(queue, faces_dir):
     studio, line, broker, _ = queue
-    session_id, owner_key = new_session(studio, faces_dir)
+    session_id, owner_key = session_with_photos(studio, faces_dir)
     job = line.submit(session_id, ["linkedin_classic"], 1, owner_key=owner_key)
     claims = JobClaims(studio.db)
     assert claims.claim(job.id, "gpu-a") is not None
@@ -84,7 +73,7 @@ def test_place_in_line_counts_the_queued_rows_before_the_job(queue, faces_dir):
     studio, line, _, _ = queue
     jobs = []
     for _ in range(3):
-        session_id, owner_key = new_session(studio, faces_dir)
+        session_id, owner_key = session_with_photos(studio, faces_dir)
         jobs.append(line.submit(session_id, ["linkedin_classic"], 1, owner_key=owner_key))
     assert [line.place_in_line(job) for job in jobs] == [(1, 3), (2, 3), (3, 3)]
     JobClaims(studio.db).claim(jobs[0].id, "gpu-a")
@@ -93,7 +82,7 @@ def test_place_in_line_counts_the_queued_rows_before_the_job(queue, faces_dir):
 
 def test_a_job_whose_session_was_erased_while_queued_never_starts(queue, faces_dir):
     studio, line, broker, _ = queue
-    session_id, owner_key = new_session(studio, faces_dir)
+    session_id, owner_key = session_with_photos(studio, faces_dir)
     job = line.submit(session_id, ["linkedin_classic"], 1, owner_key=owner_key)
     studio.delete_now(session_id)
     ran = []
@@ -104,7 +93,7 @@ def test_a_job_whose_session_was_erased_while_queued_never_starts(queue, faces_d
 
 def test_cancel_reaches_the_worker_within_one_step(queue, faces_dir):
     studio, line, broker, _ = queue
-    session_id, owner_key = new_session(studio, faces_dir)
+    session_id, owner_key = session_with_photos(studio, faces_dir)
     job = line.submit(session_id, ["linkedin_classic"], 1, owner_key=owner_key)
     steps: list[float] = []
 
@@ -131,7 +120,7 @@ def test_cancel_reaches_the_worker_within_one_step(queue, faces_dir):
 
 def test_a_dead_workers_job_runs_again_once_and_its_earlier_outputs_are_not_sealed_twice(queue, faces_dir):
     studio, line, broker, _ = queue
-    session_id, owner_key = new_session(studio, faces_dir)
+    session_id, owner_key = session_with_photos(studio, faces_dir)
     job = line.submit(session_id, ["linkedin_classic"], 1, owner_key=owner_key)
     claims = JobClaims(studio.db)
     assert claims.claim(job.id, "gpu-dead")  # then it sealed a headshot and was killed before ending
@@ -155,7 +144,7 @@ def test_a_dead_workers_job_runs_again_once_and_its_earlier_outputs_are_not_seal
 
 def test_a_job_that_lost_its_worker_on_its_last_attempt_is_shown_interrupted(queue, faces_dir):
     studio, line, broker, _ = queue
-    session_id, owner_key = new_session(studio, faces_dir)
+    session_id, owner_key = session_with_photos(studio, faces_dir)
     job = line.submit(session_id, ["linkedin_classic"], 1, owner_key=owner_key)
     JobClaims(studio.db).claim(job.id, "gpu-dead")
     with studio.db.session.begin() as s:
@@ -168,7 +157,7 @@ def test_a_job_that_lost_its_worker_on_its_last_attempt_is_shown_interrupted(que
 
 def test_queued_headshots_are_master_held_until_the_owners_page_is_present_then_only_theirs(queue, faces_dir):
     studio, line, broker, keys = queue
-    session_id, owner_key = new_session(studio, faces_dir)
+    session_id, owner_key = session_with_photos(studio, faces_dir)
     worker = worker_with(studio, lambda job, report: run_studio_job(studio, job, report), broker, "gpu-a")
     for run in range(2):  # the second run is sealed beside the first, owner-held, headshots
         job = line.submit(session_id, ["linkedin_classic"], 1, owner_key=owner_key)
@@ -187,7 +176,7 @@ def test_queued_headshots_are_master_held_until_the_owners_page_is_present_then_
 
 def test_a_page_watching_a_queued_job_sees_it_end_and_the_owner_gets_the_headshots(queue, faces_dir):
     studio, line, broker, keys = queue
-    session_id, owner_key = new_session(studio, faces_dir)
+    session_id, owner_key = session_with_photos(studio, faces_dir)
     keys[session_id] = owner_key  # the page that asked watches
     job = line.submit(session_id, ["linkedin_classic"], 1, owner_key=owner_key)
     worker = worker_with(studio, lambda job, report: run_studio_job(studio, job, report), broker, "gpu-a")
@@ -202,7 +191,7 @@ def test_a_page_watching_a_queued_job_sees_it_end_and_the_owner_gets_the_headsho
 
 def test_instant_jobs_stay_in_the_web_process_in_queue_mode(queue, faces_dir):
     studio, line, broker, _ = queue
-    session_id, _ = new_session(studio, faces_dir)
+    session_id, _ = session_with_photos(studio, faces_dir)
     job = line.submit(session_id, ["linkedin_classic"], 1, instant=True, keep=False, photos=["in memory"])
     assert broker.messages == []
     assert line.job_of(session_id) is job
@@ -219,7 +208,7 @@ def test_queue_mode_is_off_by_default_and_takes_only_redis_urls():
 def test_worker_metrics_count_and_time_jobs_without_naming_any(queue, faces_dir):
     from pipeline.worker_health import WorkerMetrics
     studio, line, broker, _ = queue
-    session_id, owner_key = new_session(studio, faces_dir)
+    session_id, owner_key = session_with_photos(studio, faces_dir)
     job = line.submit(session_id, ["linkedin_classic"], 1, owner_key=owner_key)
     metrics = WorkerMetrics(studio.db, JobClaims(studio.db).waiting)
     assert b"headshot_queue_depth 1.0" in metrics.text()

@@ -26,9 +26,9 @@ import pytest
 from pipeline.jobs import DONE, QUEUED, RUNNING
 from pipeline.studio import Studio
 from pipeline.workers import queued_line
-from privacy.consent import Attestations
 from privacy.database import JobClaimRow, JobRow
 from settings import load_settings
+from tests.pipeline.helpers import session_with_photos
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKERS = ("gpu-a", "gpu-b")
@@ -147,15 +147,6 @@ def test_six_sessions_through_two_replicas_finish_on_both_workers_each_exactly_o
           f"per worker: {[sum(w == name for _, w, _ in runs) for name in WORKERS]}")
 
 
-def _new_session(cluster: Cluster, faces_dir: Path) -> tuple[str, bytes]:
-    studio = cluster.studio
-    session_id = studio.start_session()
-    studio.give_consent(session_id, Attestations(own_photos=True, adult=True, purpose=True))
-    key = studio.issue_return_key(session_id).owner_key
-    assert studio.upload(session_id, [(faces_dir / "obama_1.jpg").read_bytes()]).acceptable
-    return session_id, key
-
-
 def _wait(predicate, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -167,7 +158,7 @@ def test_a_worker_killed_during_training_leaves_its_job_to_the_other_worker_neve
     keys: dict[str, bytes] = {}
     line = queued_line(cluster.studio, cluster.settings, local=_no_local(cluster), owner_key_of=keys.get)
     try:
-        session_id, keys_of = _new_session(cluster, faces_dir)
+        session_id, keys_of = session_with_photos(cluster.studio, faces_dir)
         job = line.submit(session_id, ["linkedin_classic"], 1, owner_key=keys_of)
         _wait(lambda: cluster.row(job.id)[0] == RUNNING and (cluster.row(job.id)[1].fraction or 0) > 0.05, 60,
               "training to start")
@@ -193,8 +184,8 @@ def test_a_queued_job_whose_session_is_erased_never_runs(cluster, faces_dir):
     line = queued_line(cluster.studio, cluster.settings, local=_no_local(cluster), owner_key_of=lambda _: None)
     cluster.studio.erasure.hooks.append(line.cancel_session)
     try:
-        busy, busy_key = _new_session(cluster, faces_dir)
-        erased, erased_key = _new_session(cluster, faces_dir)
+        busy, busy_key = session_with_photos(cluster.studio, faces_dir)
+        erased, erased_key = session_with_photos(cluster.studio, faces_dir)
         first = line.submit(busy, ["linkedin_classic"], 1, owner_key=busy_key)  # one worker is left: it waits
         second = line.submit(erased, ["linkedin_classic"], 1, owner_key=erased_key)
         _wait(lambda: cluster.row(first.id)[0] == RUNNING, 60, "the first job to start")
