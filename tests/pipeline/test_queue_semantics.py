@@ -250,3 +250,13 @@ def test_the_policy_in_queue_mode_says_headshots_become_the_owners_once_their_pa
     assert "separate GPU workers" not in default
     assert "as soon as they are made and a page of yours is open" in queued
     assert "Until then the studio could open them." in queued
+
+
+def test_celery_acknowledges_a_job_only_when_it_ends_takes_one_at_a_time_and_waits_longer_than_a_job():
+    from pipeline.workers import celery_app
+    settings = load_settings({})
+    conf = celery_app("redis://127.0.0.1:1/0", visibility_seconds=settings.job_visibility_seconds).conf
+    assert conf.task_acks_late and conf.task_reject_on_worker_lost
+    assert conf.worker_prefetch_multiplier == 1 and conf.worker_concurrency == 1
+    assert conf.broker_transport_options["visibility_timeout"] == settings.job_visibility_seconds >= 3600
+    assert conf.accept_content == ["json"]  # a message is data (a job id), never a pickled object
