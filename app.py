@@ -102,13 +102,19 @@ def build_app(settings: Settings) -> "FastAPI":
     uploads = UploadStore(settings.gradio_temp_dir / "sealed-uploads", grace_seconds=settings.upload_grace_seconds)
     presence = OwnerPresence()
     records = JobRecords(studio.db)
-    records.mark_interrupted()  # what the last process was running can no longer finish by itself
+    # What the last process was running can no longer finish by itself; in queue mode only Instant jobs
+    # belong to web processes (the workers own the rest: pipeline.workers). Rows do not say which replica
+    # runs an Instant job: another replica's running one reads "interrupted" until it ends and records its end.
+    records.mark_interrupted(instant_only=bool(settings.queue_url))
     # The job runs to its end in the line, whatever happens to the page that asked for it.
-    line = GpuLine(lambda job, report: run_on_gpu(studio, job.session_id, job.style_ids, job.count, report, job.cancel,
+    line = local_line = GpuLine(lambda job, report: run_on_gpu(studio, job.session_id, job.style_ids, job.count, report, job.cancel,
                                                   job.owner_key, model_id=job.model_id,
                                                   reuse_adapter=job.reuse_adapter, instant=job.instant,
                                                   keep=job.keep, photos=job.photos),
                    capacity=settings.queue_size, records=records)
+    if settings.queue_url:  # queue mode: studio jobs go to GPU workers; Instant jobs stay in this process's line
+        from pipeline.workers import queued_line
+        line = queued_line(studio, settings, local=local_line, owner_key_of=presence.key_of)
     studio.erasure.hooks.extend([grants.forget_session, line.cancel_session, presence.forget_session])
     handlers = StudioHandlers(settings, studio, grants=grants, clients=clients, uploads=uploads, line=line,
                               presence=presence)

@@ -6,6 +6,7 @@
     python cli.py verify-receipt FILE            check a deletion receipt's signature
     python cli.py verify IMAGE [--json]          does an image carry our provenance?
     python cli.py docs [--check]                 write docs/CONFIGURATION.md and PRIVACY.md from the code
+    python cli.py worker [--name NAME]           queue mode: run studio jobs from HEADSHOT_QUEUE_URL (one per GPU)
     python cli.py team create --name NAME [--base-url URL] [--json]   a team, and its admin link (shown once)
 
 Exit status 0 means success / clean / acceptable; 1 means the answer is "no" (for
@@ -367,8 +368,72 @@ def cmd_team_create(args) -> int:
 # --- end team ----------------------------------------------------------------------------
 
 
+# --- worker (owner: pipeline.workers) ------------------------------------------------------
+def _register_worker(sub) -> None:
+    p = sub.add_parser("worker", help="queue mode: run studio jobs from HEADSHOT_QUEUE_URL, one at a time")
+    p.add_argument("--name", default=None, help="this worker's name in claims and logs (default: host-pid)")
+    p.set_defaults(func=cmd_worker)
+
+
+def cmd_worker(args) -> int:
+    """A GPU worker: one process per GPU, one job at a time, until stopped (SIGTERM: after the current job)."""
+    import logging
+    import threading
+
+    from privacy.log_hygiene import quiet_third_party_loggers
+
+    settings = load_settings()
+    if not settings.queue_url:
+        print("Configuration error: HEADSHOT_QUEUE_URL is not set; a worker needs the queue the app enqueues on.",
+              file=sys.stderr)
+        return EXIT_USAGE
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    quiet_third_party_loggers()
+    # Celery sets the root logger to its --loglevel (WARNING: its INFO lines name tasks); ours say job ids only.
+    logging.getLogger("pipeline.workers").setLevel(logging.INFO)
+    from pipeline.studio import Studio
+    from pipeline.workers import QUEUE_NAME, TASK_NAME, JobWorker, celery_app, run_studio_job, worker_name
+
+    from pipeline.worker_health import WorkerMetrics, database_answers, serve_health
+
+    studio = Studio(settings)
+    broker = celery_app(settings.queue_url, visibility_seconds=settings.job_visibility_seconds)
+    name = args.name or worker_name()
+    worker = JobWorker(studio, lambda job, progress: run_studio_job(studio, job, progress),
+                       enqueue=lambda job_id: broker.send_task(TASK_NAME, args=[job_id], queue=QUEUE_NAME),
+                       name=name, stale_seconds=settings.worker_stale_seconds, attempts=settings.job_attempts)
+    consuming = threading.Event()
+    if settings.worker_port:
+        worker.metrics = WorkerMetrics(studio.db, worker.claims.waiting)
+        serve_health(settings.worker_port, worker.metrics, lambda: consuming.is_set() and database_answers(studio.db))
+
+    @broker.task(name=TASK_NAME)
+    def run_job(job_id: str) -> None:  # the message: a job id, nothing else
+        worker.execute(str(job_id)[:32])
+
+    worker.reap()  # at start-up: jobs of workers that died while none was watching
+    stop = threading.Event()
+    threading.Thread(target=worker.reap_forever, args=(stop,), name="reaper", daemon=True).start()
+    from celery.signals import worker_ready
+
+    @worker_ready.connect(weak=False)
+    def say_ready(**_: object) -> None:  # connected to the broker, consuming: what readiness checks wait for
+        consuming.set()
+        print(f"Headshot Studio worker {name}: ready for jobs.", flush=True)
+
+    try:
+        # solo pool: the job runs in this process, beside its model; one job at a time, none prefetched.
+        broker.worker_main(["worker", "--pool=solo", "--concurrency=1", "--prefetch-multiplier=1", "-Q", QUEUE_NAME,
+                            "--without-gossip", "--without-mingle", "--loglevel=WARNING", "-n", f"{name}@headshots"])
+    finally:
+        stop.set()
+        studio.close()
+    return EXIT_OK
+# --- end worker --------------------------------------------------------------------------
+
+
 REGISTRATIONS = [_register_check, _register_run, _register_verify, _register_audit, _register_verify_receipt,
-                 _register_docs, _register_team]
+                 _register_docs, _register_team, _register_worker]
 
 
 def main(argv: list[str] | None = None) -> int:

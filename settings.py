@@ -89,6 +89,13 @@ class Settings:
     unsafe_threshold: float = _setting(0.5, "Unsafe-content probability at which a headshot is blocked.", minimum=0.0, maximum=1.0)
     queue_size: int = _setting(8, "Most training jobs waiting for the GPU at once.", minimum=1, maximum=200)
 
+    # --- GPU workers (queue mode) -----------------------------------------------------------
+    queue_url: str = _setting("", "Queue mode: the Redis URL of the Celery broker, e.g. redis://redis:6379/0. Empty (the default) runs the GPU work inside the app process, one job at a time; set, the app enqueues studio jobs and `python cli.py worker` processes (one per GPU) run them, on the shared database (HEADSHOT_DATABASE_URL) and the shared data directory. Messages carry only job ids. Instant jobs stay in the app process.", secret=True)
+    job_visibility_seconds: float = _setting(7200.0, "Queue mode: seconds the broker waits for a worker to acknowledge a job before giving it to another (Celery's visibility timeout); longer than the longest job, or a slow job would run twice at once were it not for the row claim.", minimum=60, maximum=86400)
+    worker_stale_seconds: float = _setting(60.0, "Queue mode: seconds without a heartbeat (a running worker writes one every half second) after which a job's worker counts as dead, and the job is run again or marked interrupted.", minimum=2, maximum=3600)
+    worker_port: int = _setting(0, "Queue mode: the port of a worker's /healthz, /readyz and /metrics (Prometheus: queue depth, job durations and waits; no personal data), on all interfaces; 0 serves none.", minimum=0, maximum=65535)
+    job_attempts: int = _setting(2, "Queue mode: how many times a job may start; a job whose worker died is run again while attempts remain, then marked interrupted (a job that kills workers must not kill them all).", minimum=1, maximum=5)
+
     # --- provenance -----------------------------------------------------------------------
     c2pa_cert_file: Path = _setting(Path(""), "PEM certificate chain for C2PA signing; empty means a local CA and signer generated under DATA_DIR/keys.")
     c2pa_key_file: Path = _setting(Path(""), "PEM private key for C2PA signing, with C2PA_CERT_FILE.", secret=True)
@@ -222,6 +229,8 @@ def _check_consistency(s: Settings) -> None:
         scheme = s.database_url.split("://", 1)[0] if "://" in s.database_url else "(no scheme)"
         raise SettingsError(f"HEADSHOT_DATABASE_URL: {scheme}://… is not supported; use "
                             f"{' or '.join(DATABASE_SCHEMES)}…")
+    if s.queue_url and not s.queue_url.startswith(("redis://", "rediss://")):
+        raise SettingsError("HEADSHOT_QUEUE_URL: use redis://HOST:6379/0 or rediss://… (the Celery broker).")
     if s.device != "auto" and not re.fullmatch(r"cpu|cuda(:\d+)?|mps", s.device):
         raise SettingsError(f"HEADSHOT_DEVICE={s.device!r} is not one of auto, cpu, cuda, cuda:N, mps.")
 

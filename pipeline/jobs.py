@@ -141,6 +141,11 @@ class GpuLine:
             job = self.records.latest(session_id)
         return job
 
+    def live_job(self, session_id: str) -> Job | None:
+        """The session's latest job of this line, from memory only (never the database's record)."""
+        with self._lock:
+            return self._latest.get(session_id)
+
     def place_in_line(self, job: Job) -> tuple[int, int] | None:
         """(position, people waiting) while queued, 1-based; None once it runs or ended."""
         with self._lock:
@@ -189,25 +194,7 @@ class GpuLine:
                 job = self._running = self._waiting.popleft()
                 job.state, job.started, job.stage = RUNNING, time.monotonic(), "starting"
             self._save(job)
-            try:
-                result = self._run(job, lambda p: _report(job, p))
-                state, error = DONE, None
-            except Cancelled as exc:
-                result, state, error = None, CANCELLED, exc
-            except UserError as exc:  # SessionGone, OutOfMemory, ...: the person is told in words
-                result, state, error = None, FAILED, exc
-            except ModelUnavailable as exc:  # the operator's problem: its message (configuration only) goes to the log
-                log.error("GPU job cannot run: %s", exc)
-                result, state = None, FAILED
-                error = UserError("The studio's model could not be loaded, so no headshots can be made right now. "
-                                  "Your photos are still here; the page shows the model's state.",
-                                  code="model_unavailable")
-            except Exception as exc:  # type and frames only: messages may carry values a person sent
-                log.error("GPU job failed: %s", type(exc).__name__, exc_info=False)
-                result, state = None, FAILED
-                error = UserError("Something went wrong on our side while making your headshots. "
-                                  "Nothing you sent was kept outside your encrypted session. Please try again.",
-                                  code="internal_error")
+            result, state, error = run_to_outcome(lambda: self._run(job, lambda p: _report(job, p)))
             if job.cancel.is_set() and job.instant and not job.keep:
                 # Its headshots could reach only the page that asked, and that page has gone: nothing is delivered.
                 result, state, error = None, CANCELLED, Cancelled()
@@ -232,6 +219,27 @@ class GpuLine:
             self.records.save(job)
         except Exception as exc:  # e.g. the session was erased a moment ago (its rows are gone): the job's end stands
             log.info("job state not recorded: %s", type(exc).__name__)
+
+
+def run_to_outcome(run: Callable[[], Any]) -> tuple[Any, str, UserError | None]:
+    """(result, end state, what the person is told) of one job's run: the one way GPU errors become words,
+    in the in-process line and on a queue worker (pipeline.workers) alike."""
+    try:
+        return run(), DONE, None
+    except Cancelled as exc:
+        return None, CANCELLED, exc
+    except UserError as exc:  # SessionGone, OutOfMemory, ...: the person is told in words
+        return None, FAILED, exc
+    except ModelUnavailable as exc:  # the operator's problem: its message (configuration only) goes to the log
+        log.error("GPU job cannot run: %s", exc)
+        return None, FAILED, UserError("The studio's model could not be loaded, so no headshots can be made right "
+                                       "now. Your photos are still here; the page shows the model's state.",
+                                       code="model_unavailable")
+    except Exception as exc:  # type and frames only: messages may carry values a person sent
+        log.error("GPU job failed: %s", type(exc).__name__, exc_info=False)
+        return None, FAILED, UserError("Something went wrong on our side while making your headshots. "
+                                       "Nothing you sent was kept outside your encrypted session. Please try again.",
+                                       code="internal_error")
 
 
 def _report(job: Job, progress: Any) -> None:
@@ -264,36 +272,54 @@ class JobRecords:
         with self.db.session() as s:
             row = s.scalars(select(JobRow).where(JobRow.session_id == session_id)
                             .order_by(JobRow.created_at.desc()).limit(1)).first()
-            if row is None:
-                return None
-            style_ids, flags = _read_styles_field(row.style_ids)
-            job = Job(row.session_id, style_ids, row.count, id=row.id, state=row.state, stage=row.stage, **flags)
-        if not job.active:
-            job.finished.set()
-        return job
+            return None if row is None else _job_of_row(row)
 
-    def mark_interrupted(self) -> int:
-        """At start-up: what the last process was running or holding can no longer finish by itself."""
+    def load(self, job_id: str) -> Job | None:
+        """One job as its row records it (a queue worker's way in: the message names only the id)."""
+        with self.db.session() as s:
+            row = s.get(JobRow, job_id)
+            return None if row is None else _job_of_row(row)
+
+    def mark_interrupted(self, *, instant_only: bool = False) -> int:
+        """At start-up: what the last process was running or holding can no longer finish by itself.
+
+        `instant_only` (queue mode): queued and running studio jobs belong to the workers, not to this
+        process; only Instant jobs, whose photos lived in a web process's memory, are lost with one.
+        """
+        query = update(JobRow).where(JobRow.state.in_([QUEUED, RUNNING]))
+        if instant_only:
+            query = query.where(JobRow.style_ids.like('%"instant": true%'))
         with self.db.session.begin() as s:
-            return s.execute(update(JobRow).where(JobRow.state.in_([QUEUED, RUNNING]))
-                             .values(state=INTERRUPTED, finished_at=self.clock())).rowcount
+            return s.execute(query.values(state=INTERRUPTED, finished_at=self.clock())).rowcount
+
+
+def _job_of_row(row: JobRow) -> Job:
+    style_ids, flags = _read_styles_field(row.style_ids)
+    job = Job(row.session_id, style_ids, row.count, id=row.id, state=row.state, stage=row.stage, **flags)
+    if not job.active:
+        job.finished.set()
+    return job
 
 
 def _styles_field(job: Job) -> str:
     """The row's `style_ids` text: the list of style ids, or, for a "more like this" or Instant job, the list and
     the job's flags (never its photos)."""
+    model = {"model_id": job.model_id} if job.model_id else {}  # the demo model a person chose: a worker needs it
     if job.reuse_adapter:
-        return json.dumps({"styles": job.style_ids, "reuse_adapter": True})
+        return json.dumps({"styles": job.style_ids, "reuse_adapter": True, **model})
     if job.instant:
-        return json.dumps({"styles": job.style_ids, "instant": True, "keep": job.keep})
+        return json.dumps({"styles": job.style_ids, "instant": True, "keep": job.keep, **model})
+    if model:
+        return json.dumps({"styles": job.style_ids, **model})
     return json.dumps(job.style_ids)
 
 
-def _read_styles_field(text: str) -> tuple[list[str], dict[str, bool]]:
+def _read_styles_field(text: str) -> tuple[list[str], dict[str, Any]]:
     """(style ids, the Job flags the row records)."""
     value = json.loads(text)
     if isinstance(value, dict):
         return list(value["styles"]), {"reuse_adapter": bool(value.get("reuse_adapter", False)),
                                        "instant": bool(value.get("instant", False)),
-                                       "keep": bool(value.get("keep", True))}
+                                       "keep": bool(value.get("keep", True)),
+                                       "model_id": value.get("model_id") or None}
     return list(value), {}

@@ -120,9 +120,9 @@ Only your browser knows: favourites are kept in this browser's storage, and the 
 {r.headshots} after they were generated; then they are erased. You come back to them with the private link or code you received when you agreed: closing or reloading the page erases nothing by itself.
 
 ## Who can open my stored headshots?
-Only someone holding your private key. At consent the studio draws a random 128-bit key and gives it to you; it keeps only a fingerprint of it (an HKDF locator). While your headshots are made, the photos, face measurements and trained model are sealed under a key the studio holds (so the job can finish while your page is closed). As soon as the headshots are made, their key is re-locked with a key derived from your private key, and the studio's own copy is deleted: from then on the operator, a thief with the disk and the master key, or a backup cannot open them. While a page of yours is open, the unlocked key is held in memory only, to show and download them.
+Only someone holding your private key. At consent the studio draws a random 128-bit key and gives it to you; it keeps only a fingerprint of it (an HKDF locator). While your headshots are made, the photos, face measurements and trained model are sealed under a key the studio holds (so the job can finish while your page is closed). {handover_sentence(s)} While a page of yours is open, the unlocked key is held in memory only, to show and download them.
 
-{key_table()}
+{key_table()}{queue_note(s)}
 
 ## Can I delete early?
 Yes. "Delete everything now" erases your photos, adapter and headshots at once and gives you a deletion receipt signed by this deployment, which you can check with `python cli.py verify-receipt`.
@@ -172,6 +172,29 @@ Erasures that came due while it was down run as soon as it starts again.
 ## Who can I contact?
 Write to {s.contact_email} with any question or request about your data. To report a security problem, follow SECURITY.md in the source repository.
 """
+
+
+def handover_sentence(s: Settings) -> str:
+    """When the headshots' key goes to its owner: at the end of the job, or, with separate GPU workers (queue mode,
+    pipeline.workers), once a page of the owner is open: a worker never receives the owner's key."""
+    locked = ("their key is re-locked with a key derived from your private key, and the studio's own copy is "
+              "deleted: from then on the operator, a thief with the disk and the master key, or a backup cannot open "
+              "them.")
+    if not s.queue_url:
+        return "As soon as the headshots are made, " + locked
+    return ("On this deployment headshots are made on separate GPU workers, which never receive your private key: "
+            "they seal the new headshots under a key the studio holds, and as soon as they are made and a page of "
+            "yours is open (the page that watches them, or your private link when you come back), " + locked +
+            " Until then the studio could open them. When you make more headshots, your page lends the key of your "
+            "earlier ones back to the studio, so that the new ones are sealed beside them; they are all yours again "
+            "as soon as the new ones are handed to you.")
+
+
+def queue_note(s: Settings) -> str:
+    if not s.queue_url:
+        return ""
+    return ("\n\nOn this deployment, “once they are made” means: once they are made and a page of yours has been open "
+            "since.\n")
 
 
 def key_table() -> str:

@@ -256,6 +256,39 @@ class Vault:
         self.db.flush_erased_pages()
         return True
 
+    def lend_to_studio(self, session_id: str, category: str, owner_key: bytes) -> bool:
+        """The reverse of `hand_to_owner`, with the owner present: re-wrap an owner-held key with the master key.
+
+        Queue mode (pipeline.workers) needs it: a GPU worker seals new headshots beside the owner's earlier
+        ones, and the owner's key never travels to a worker. The headshots are then master-held "while
+        your headshots are being made" (KEY_HOLDERS), until a page of the owner hands them back.
+        False if the category was not owner-held. Raises OwnerKeyRequired for a wrong owner key.
+        """
+        with self.db.session.begin() as s:
+            held = s.get(OwnerKey, (session_id, category))
+            if held is None:
+                return False
+            data_key = _unwrap_owner(held, owner_key, session_id, category)
+            nonce = secrets.token_bytes(NONCE_BYTES)
+            s.add(DataKey(session_id=session_id, category=category, created_at=self.clock(),
+                          wrapped=nonce + self._master.encrypt(nonce, data_key, f"key|{session_id}|{category}".encode())))
+            s.delete(held)
+        return True
+
+    def discard(self, session_id: str, blob_ids: Iterable[str]) -> int:
+        """Remove single blobs of a session (files, then rows); their category's key stays for the others.
+
+        For outputs a crashed job attempt sealed before its re-run seals them again (pipeline.workers).
+        """
+        ids = list(blob_ids)
+        with self.db.session.begin() as s:
+            rows = list(s.scalars(select(BlobRow).where(BlobRow.session_id == session_id, BlobRow.id.in_(ids))))
+            for row in rows:
+                _remove(self.blob_dir / row.id)
+            if rows:
+                s.execute(delete(BlobRow).where(BlobRow.id.in_([r.id for r in rows])))
+        return len(rows)
+
     # --- keys -----------------------------------------------------------------------------
     def _data_key(self, s, session_id: str, category: str, *, create: bool, owner_key: bytes | None = None) -> bytes:
         row = s.get(DataKey, (session_id, category))

@@ -72,3 +72,20 @@ def database_url(request):
     url = server.create_database()
     yield url
     server.drop_database(url)
+
+
+# --- the queue's broker: Redis when a test asks (tests/redis_server.py) --------------------------
+@pytest.fixture(scope="session")
+def redis_server():
+    """One throwaway Redis for the whole run, started when the first test needs it."""
+    from tests.redis_server import RedisServer, RedisUnavailable, find_or_install_redis
+    try:
+        binary = find_or_install_redis()
+    except RedisUnavailable as exc:  # not root and not installed; as root (CI) it is installed or fails
+        pytest.skip(str(exc))
+    server = RedisServer(binary)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()

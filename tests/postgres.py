@@ -65,18 +65,28 @@ def find_or_install_postgres() -> Path:
     found = find_binaries()
     if found is not None:
         return found
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
+    if not may_install():
         raise PostgresUnavailable(f"PostgreSQL is not installed and these tests may not install it: run `sudo {INSTALL}`.")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(["apt-get", "update", "-qq"], check=False, env=env, capture_output=True, timeout=600)
     # The package's own post-install starts a cluster of the machine; ours never uses it.
-    installed = subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "postgresql"],
-                               check=False, env=env, capture_output=True, text=True, timeout=900)
+    installed = apt_install("postgresql")
     found = find_binaries()
     if found is None:
         raise RuntimeError(f"apt-get could not install PostgreSQL (exit {installed.returncode}): "
                            f"{installed.stderr.strip()[-500:]}")
     return found
+
+
+def may_install() -> bool:
+    """Whether these tests may install a missing Debian package themselves (as root, with apt: CI)."""
+    return os.geteuid() == 0 and bool(shutil.which("apt-get"))
+
+
+def apt_install(package: str) -> subprocess.CompletedProcess:
+    """`apt-get install` one package quietly (after an update), as tests/redis_server.py does for Redis too."""
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], check=False, env=env, capture_output=True, timeout=600)
+    return subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", package],
+                          check=False, env=env, capture_output=True, text=True, timeout=900)
 
 
 def database_name(url: str) -> str:

@@ -42,3 +42,13 @@ def pipe_is_clean(pipe) -> bool:
     """No LoRA layers and no adapter config left anywhere in the pipeline."""
     modules = [pipe.unet, pipe.text_encoder, getattr(pipe, "text_encoder_2", None)]
     return all(m is None or (lora_layer_count(m) == 0 and not getattr(m, "peft_config", None)) for m in modules)
+
+
+def session_with_photos(studio, faces_dir, photo: str = "obama_1.jpg") -> tuple[str, bytes]:
+    """A consented session with one sealed fixture photo, and its owner key (as the page holds it)."""
+    from privacy.consent import Attestations
+    session_id = studio.start_session()
+    studio.give_consent(session_id, Attestations(own_photos=True, adult=True, purpose=True))
+    key = studio.issue_return_key(session_id)
+    assert studio.upload(session_id, [(faces_dir / photo).read_bytes()]).acceptable
+    return session_id, key.owner_key

@@ -13,11 +13,8 @@ import pytest
 import pipeline.engine as engine_module
 from pipeline.jobs import CANCELLED, RUNNING, GpuLine, JobRecords
 from pipeline.studio import Studio
-from privacy.consent import Attestations
 from settings import load_settings
-
-CONSENT = Attestations(own_photos=True, adult=True, purpose=True)
-
+from tests.pipeline.helpers import session_with_photos
 
 class StepClock:
     """When each training step of each session started (`train_lora`'s step hook)."""
@@ -59,14 +56,6 @@ def wired(tmp_path, monkeypatch):
     yield studio, line, clock
     line.close()
     studio.close()
-
-
-def session_with_photos(studio: Studio, faces_dir) -> tuple[str, bytes]:
-    session_id = studio.start_session()
-    studio.give_consent(session_id, CONSENT)
-    key = studio.issue_return_key(session_id)
-    assert studio.upload(session_id, [(faces_dir / "obama_1.jpg").read_bytes()]).acceptable
-    return session_id, key.owner_key
 
 
 def wait_for(predicate, timeout: float = 120) -> None:

@@ -1,0 +1,262 @@
+"""Queue mode's promises, one process, no broker: the web side (`QueuedLine`) and workers (`JobWorker`) share one
+database, and a list stands in for Redis (a message is a job id). tests/pipeline/test_workers_on_redis.py runs the
+same code as real processes on Redis and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from pipeline.jobs import CANCELLED, DONE, INTERRUPTED, QUEUED, RUNNING, GpuLine, JobRecords
+from pipeline.studio import Studio
+from pipeline.workers import JobClaims, JobWorker, QueuedLine, run_studio_job
+from privacy.database import JobClaimRow
+from privacy.vault import HEADSHOTS
+from settings import load_settings
+from tests.pipeline.helpers import session_with_photos
+
+class Broker:
+    """Stands in for Redis: the messages sent, in order (each only a job id)."""
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+    def send(self, job_id: str) -> None:
+        self.messages.append(job_id)
+
+
+@pytest.fixture
+def queue(tmp_path):
+    settings = load_settings({
+        "HEADSHOT_DATA_DIR": str(tmp_path), "HEADSHOT_BASE_MODEL": "tiny-sd", "HEADSHOT_DEVICE": "cpu",
+        "HEADSHOT_MIN_PHOTOS": "1", "HEADSHOT_TRAIN_STEPS": "2", "HEADSHOT_LIKENESS_THRESHOLD": "0",
+        "HEADSHOT_IMAGES_PER_STYLE": "1", "HEADSHOT_QUEUE_URL": "redis://127.0.0.1:1/0",
+    })
+    studio = Studio(settings)
+    broker = Broker()
+    keys: dict[str, bytes] = {}  # the owner keys of the pages open now (privacy.owner_presence's part)
+    local = GpuLine(lambda job, report: None, capacity=4, records=JobRecords(studio.db))
+    line = QueuedLine(studio, send=broker.send, local=local, capacity=4, owner_key_of=keys.get, poll_seconds=0.05)
+    studio.erasure.hooks.append(line.cancel_session)  # as app.py wires it
+    yield studio, line, broker, keys
+    line.close()
+    studio.close()
+
+
+def worker_with(studio: Studio, run, broker: Broker, name: str, **kwargs) -> JobWorker:
+    return JobWorker(studio, run, enqueue=broker.send, name=name, heartbeat_seconds=0.05, **kwargs)
+
+
+def test_a_message_carries_only_the_job_id_and_the_row_says_queued(queue, faces_dir):
+    studio, line, broker, _ = queue
+    session_id, owner_key = session_with_photos(studio, faces_dir)
+    job = line.submit(session_id, ["linkedin_classic"], 1, owner_key=owner_key)
+    assert broker.messages == [job.id]
+    assert session_id not in job.id and owner_key.hex() not in job.id
+    assert line.job_of(session_id).state == QUEUED
+    assert line.submit(session_id, ["linkedin_classic"], 1, owner_key=owner_key).id == job.id  # one job per session
+
+
+def test_a_job_is_claimed_by_one_worker_only(queue, faces_dir):
+    studio, line, broker, _ = queue
+    session_id, owner_key = session_with_photos(studio, faces_dir)
+    job = line.submit(session_id, ["linkedin_classic"], 1, owner_key=owner_key)
+    claims = JobClaims(studio.db)
+    assert claims.claim(job.id, "gpu-a") is not None
+    assert claims.claim(job.id, "gpu-b") is None  # a duplicate or late message finds it running: dropped
+
+
+def test_place_in_line_counts_the_queued_rows_before_the_job(queue, faces_dir):
+    studio, line, _, _ = queue
+    jobs = []
+    for _ in range(3):
+        session_id, owner_key = session_with_photos(studio, faces_dir)
+        jobs.append(line.submit(session_id, ["linkedin_classic"], 1, owner_key=owner_key))
+    assert [line.place_in_line(job) for job in jobs] == [(1, 3), (2, 3), (3, 3)]
+    JobClaims(studio.db).claim(jobs[0].id, "gpu-a")
+    assert [line.place_in_line(job) for job in jobs] == [None, (1, 2), (2, 2)]
+
+
+def test_a_job_whose_session_was_erased_while_queued_never_starts(queue, faces_dir):
+    studio, line, broker, _ = queue
+    session_id, owner_key = session_with_photos(studio, faces_dir)
+    job = line.submit(session_id, ["linkedin_classic"], 1, owner_key=owner_key)
+    studio.delete_now(session_id)
+    ran = []
+    worker = worker_with(studio, lambda job, report: ran.append(job.id), broker, "gpu-a")
+    assert worker.execute(job.id) == "skipped"
+    assert ran == []
+
+
+def test_cancel_reaches_the_worker_within_one_step(queue, faces_dir):
+    studio, line, broker, _ = queue
+    session_id, owner_key = session_with_photos(studio, faces_dir)
+    job = line.submit(session_id, ["linkedin_classic"], 1, owner_key=owner_key)
+    steps: list[float] = []
+
+    def training(job, report):  # a step of 50 ms that checks the cancel Event between steps, as the engine does
+        while not job.cancel.is_set():
+            steps.append(time.perf_counter())
+            time.sleep(0.05)
+        from privacy.errors import Cancelled
+        raise Cancelled()
+
+    worker = worker_with(studio, training, broker, "gpu-a")
+    ended: list[str] = []
+    thread = threading.Thread(target=lambda: ended.append(worker.execute(job.id)))
+    thread.start()
+    while len(steps) < 5:
+        time.sleep(0.01)
+    assert line.cancel(session_id)
+    cancelled_at = time.perf_counter()
+    thread.join(10)
+    assert ended == [CANCELLED]
+    assert len([t for t in steps if t > cancelled_at]) <= 2  # the heartbeat (50 ms here) plus the step in flight
+    assert line.job_of(session_id).state == CANCELLED
+
+
+def test_a_dead_workers_job_runs_again_once_and_its_earlier_outputs_are_not_sealed_twice(queue, faces_dir):
+    studio, line, broker, _ = queue
+    session_id, owner_key = session_with_photos(studio, faces_dir)
+    job = line.submit(session_id, ["linkedin_classic"], 1, owner_key=owner_key)
+    claims = JobClaims(studio.db)
+    assert claims.claim(job.id, "gpu-dead")  # then it sealed a headshot and was killed before ending
+    studio.vault.seal(session_id, "headshot", b"from the attempt that died")
+    with studio.db.session.begin() as s:
+        s.get(JobClaimRow, job.id).heartbeat_at -= 120  # silent for two minutes
+
+    def seal_one(job, report):
+        studio.vault.seal(job.session_id, "headshot", b"from the re-run")
+
+    first = worker_with(studio, seal_one, broker, "gpu-b", stale_seconds=60, attempts=2)
+    second = worker_with(studio, seal_one, broker, "gpu-c", stale_seconds=60, attempts=2)
+    assert first.reap() == [(job.id, QUEUED)]
+    assert second.reap() == []  # one decision per dead attempt
+    assert broker.messages == [job.id, job.id]  # the re-run's message: the same id
+    assert first.execute(job.id) == DONE
+    assert [studio.vault.open(session_id, b.id) for b in studio.vault.blobs(session_id, "headshot")] == [
+        b"from the re-run"]
+    assert second.execute(job.id) == "skipped"  # the first, late message: already done
+
+
+def test_a_job_that_lost_its_worker_on_its_last_attempt_is_shown_interrupted(queue, faces_dir):
+    studio, line, broker, _ = queue
+    session_id, owner_key = session_with_photos(studio, faces_dir)
+    job = line.submit(session_id, ["linkedin_classic"], 1, owner_key=owner_key)
+    JobClaims(studio.db).claim(job.id, "gpu-dead")
+    with studio.db.session.begin() as s:
+        s.get(JobClaimRow, job.id).heartbeat_at -= 120
+    reaper = worker_with(studio, lambda job, report: None, broker, "gpu-b", stale_seconds=60, attempts=1)
+    assert reaper.reap() == [(job.id, INTERRUPTED)]
+    assert broker.messages == [job.id]  # not sent again
+    assert line.job_of(session_id).state == INTERRUPTED
+
+
+def test_queued_headshots_are_master_held_until_the_owners_page_is_present_then_only_theirs(queue, faces_dir):
+    studio, line, broker, keys = queue
+    session_id, owner_key = session_with_photos(studio, faces_dir)
+    worker = worker_with(studio, lambda job, report: run_studio_job(studio, job, report), broker, "gpu-a")
+    for run in range(2):  # the second run is sealed beside the first, owner-held, headshots
+        job = line.submit(session_id, ["linkedin_classic"], 1, owner_key=owner_key)
+        assert not studio.vault.held_by_owner(session_id, HEADSHOTS)  # lent to the studio while it is made
+        assert worker.execute(job.id) == DONE
+        assert not studio.vault.held_by_owner(session_id, HEADSHOTS)  # no page of the owner is open
+        keys[session_id] = owner_key  # the owner's page comes back (attach with the return key)
+        assert line.job_of(session_id).state == DONE
+        assert studio.vault.held_by_owner(session_id, HEADSHOTS)
+        del keys[session_id]
+    shots = studio.headshots(session_id, owner_key)
+    assert len(shots) == 2
+    with pytest.raises(Exception):
+        studio.headshots(session_id)  # without the owner's key nothing opens them
+
+
+def test_a_page_watching_a_queued_job_sees_it_end_and_the_owner_gets_the_headshots(queue, faces_dir):
+    studio, line, broker, keys = queue
+    session_id, owner_key = session_with_photos(studio, faces_dir)
+    keys[session_id] = owner_key  # the page that asked watches
+    job = line.submit(session_id, ["linkedin_classic"], 1, owner_key=owner_key)
+    worker = worker_with(studio, lambda job, report: run_studio_job(studio, job, report), broker, "gpu-a")
+    assert worker.execute(job.id) == DONE
+    assert job.finished.wait(10)
+    assert job.state == DONE and job.fraction == 1.0
+    deadline = time.monotonic() + 5
+    while not studio.vault.held_by_owner(session_id, HEADSHOTS):
+        assert time.monotonic() < deadline, "not handed to the owner"
+        time.sleep(0.02)
+
+
+def test_instant_jobs_stay_in_the_web_process_in_queue_mode(queue, faces_dir):
+    studio, line, broker, _ = queue
+    session_id, _ = session_with_photos(studio, faces_dir)
+    job = line.submit(session_id, ["linkedin_classic"], 1, instant=True, keep=False, photos=["in memory"])
+    assert broker.messages == []
+    assert line.job_of(session_id) is job
+    assert job.finished.wait(10) and job.state == DONE
+
+
+def test_queue_mode_is_off_by_default_and_takes_only_redis_urls():
+    from settings import SettingsError
+    assert load_settings({}).queue_url == ""
+    with pytest.raises(SettingsError, match="HEADSHOT_QUEUE_URL"):
+        load_settings({"HEADSHOT_QUEUE_URL": "amqp://broker"})
+
+
+def test_worker_metrics_count_and_time_jobs_without_naming_any(queue, faces_dir):
+    from pipeline.worker_health import WorkerMetrics
+    studio, line, broker, _ = queue
+    session_id, owner_key = session_with_photos(studio, faces_dir)
+    job = line.submit(session_id, ["linkedin_classic"], 1, owner_key=owner_key)
+    metrics = WorkerMetrics(studio.db, JobClaims(studio.db).waiting)
+    assert b"headshot_queue_depth 1.0" in metrics.text()
+    worker = worker_with(studio, lambda job, report: None, broker, "gpu-a", metrics=metrics)
+    assert worker.execute(job.id) == DONE
+    text = metrics.text()
+    assert b"headshot_queue_depth 0.0" in text
+    assert b'headshot_job_duration_seconds_count{outcome="done"} 1.0' in text
+    assert b"headshot_job_wait_seconds_count 1.0" in text
+    for secret in (session_id.encode(), job.id.encode(), owner_key.hex().encode()):
+        assert secret not in text
+
+
+def test_a_workers_health_port_answers_ready_only_once_it_consumes(queue):
+    import httpx
+    from pipeline.worker_health import WorkerMetrics, serve_health
+    from tests.postgres import _free_port
+    studio, _, _, _ = queue
+    consuming = threading.Event()
+    port = _free_port()
+    server = serve_health(port, WorkerMetrics(studio.db, lambda: 0), consuming.is_set, host="127.0.0.1")
+    try:
+        url = f"http://127.0.0.1:{port}"
+        assert httpx.get(url + "/healthz").status_code == 200
+        assert httpx.get(url + "/readyz").status_code == 503
+        consuming.set()
+        assert httpx.get(url + "/readyz").status_code == 200
+        assert "headshot_queue_depth" in httpx.get(url + "/metrics").text
+        assert httpx.get(url + "/anything-else").status_code == 404
+    finally:
+        server.shutdown()
+
+
+def test_the_policy_in_queue_mode_says_headshots_become_the_owners_once_their_page_is_open():
+    from privacy.notice import full_policy
+    default = full_policy(load_settings({}))
+    queued = full_policy(load_settings({"HEADSHOT_QUEUE_URL": "redis://redis:6379/0"}))
+    assert "As soon as the headshots are made, their key is re-locked" in default
+    assert "separate GPU workers" not in default
+    assert "as soon as they are made and a page of yours is open" in queued
+    assert "Until then the studio could open them." in queued
+
+
+def test_celery_acknowledges_a_job_only_when_it_ends_takes_one_at_a_time_and_waits_longer_than_a_job():
+    from pipeline.workers import celery_app
+    settings = load_settings({})
+    conf = celery_app("redis://127.0.0.1:1/0", visibility_seconds=settings.job_visibility_seconds).conf
+    assert conf.task_acks_late and conf.task_reject_on_worker_lost
+    assert conf.worker_prefetch_multiplier == 1 and conf.worker_concurrency == 1
+    assert conf.broker_transport_options["visibility_timeout"] == settings.job_visibility_seconds >= 3600
+    assert conf.accept_content == ["json"]  # a message is data (a job id), never a pickled object
