@@ -589,7 +589,9 @@ def test_reopening_the_event_stream_after_the_page_went_away_is_answered_without
     joined = visitor.join("instant", instant_data(visitor, faces_dir, every_style(visitor), 2, "nothing"))
     assert joined.status_code == 200
     read_events(visitor, [joined.json()["event_id"]], timeout=30, stop_after_first_progress=True)
-    assert wait_until(lambda: "Cancelled" in job_status(browsers, code), 20, 0.5)
+    # The job ends: cancelled with its page, or (a fast machine) finished a moment before the page went, its
+    # headshots dropped. Either way the session's messages are gone from Gradio when the stream reopens.
+    assert wait_until(lambda: re.search(r"Cancelled|not stored|dropped", job_status(browsers, code)), 40, 0.5)
     for _ in range(5):
         try:
             with visitor.http.stream("GET", "/gradio_api/queue/data", params={"session_hash": visitor.session_hash},
