@@ -94,7 +94,7 @@ def data_images(gallery) -> list[bytes]:
 
 def consented(make, address: str | None = None) -> tuple[RawBrowser, str]:
     """A visitor with consent, and the return key shown to it."""
-    visitor = make(address)
+    visitor = make(address or fresh())
     answer = visitor.consent()
     assert answer.success, answer.error
     [code] = re.findall(r"data-code='([^']+)'", json.dumps(answer.data).replace('\\"', "'"))
