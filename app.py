@@ -106,12 +106,13 @@ def build_app(settings: Settings) -> "FastAPI":
     # belong to web processes (the workers own the rest: pipeline.workers). Rows do not say which replica
     # runs an Instant job: another replica's running one reads "interrupted" until it ends and records its end.
     records.mark_interrupted(instant_only=bool(settings.queue_url))
+    def run_job(job, report):  # `run_on_gpu` looked up at each call: `main` may wrap it for ZeroGPU
+        return run_on_gpu(studio, job.session_id, job.style_ids, job.count, report, job.cancel, job.owner_key,
+                          model_id=job.model_id, reuse_adapter=job.reuse_adapter, instant=job.instant,
+                          keep=job.keep, photos=job.photos)
+
     # The job runs to its end in the line, whatever happens to the page that asked for it.
-    line = local_line = GpuLine(lambda job, report: run_on_gpu(studio, job.session_id, job.style_ids, job.count, report, job.cancel,
-                                                  job.owner_key, model_id=job.model_id,
-                                                  reuse_adapter=job.reuse_adapter, instant=job.instant,
-                                                  keep=job.keep, photos=job.photos),
-                   capacity=settings.queue_size, records=records)
+    line = local_line = GpuLine(run_job, capacity=settings.queue_size, records=records)
     if settings.queue_url:  # queue mode: studio jobs go to GPU workers; Instant jobs stay in this process's line
         from pipeline.workers import queued_line
         line = queued_line(studio, settings, local=local_line, owner_key_of=presence.key_of)

@@ -41,8 +41,8 @@ from privacy.rate_limit import (ADDRESS_GENERATION_LIMIT, ADDRESS_KEY_LIMIT, ADD
 from privacy.return_keys import ReturnKey, parse_return_key
 from privacy.uploads import UploadStore
 from privacy.web_access import CLIENT_COOKIE, ClientIds, MediaGrants
-from web.render import (duration, render_gallery, render_model_banner, render_my_data, render_nothing_to_delete,
-                        photo_choices, render_receipt, render_return, render_return_key, render_screening,
+from web.render import (counted, duration, render_gallery, render_model_banner, render_my_data,
+                        render_nothing_to_delete, photo_choices, render_receipt, render_return, render_return_key, render_screening,
                         render_unstored, render_verification, what_is_held)
 from web.style_cards import variant_choices
 
@@ -64,10 +64,6 @@ UNKNOWN_KEY = ("This private link or code does not open any session here. Check 
 # Instant mode's choice of what happens to the finished headshots (the page's radio values).
 KEEP, KEEP_NOTHING = "keep", "nothing"
 KEEP_CHOICES = (KEEP, KEEP_NOTHING)
-
-
-def _count_images(n: int) -> str:
-    return f"{n} headshot" + ("" if n == 1 else "s")
 
 
 def _hand_over(job: Job) -> list:
@@ -548,7 +544,7 @@ class StudioHandlers:
         from pipeline.zerogpu import ZERO_GPU_DEFAULT_DURATION_S, instant_images_within
         most = instant_images_within(ZERO_GPU_DEFAULT_DURATION_S, self.studio.base_model(model_id).family)
         if n_images > most:
-            raise UserError(f"On this free GPU, one Instant request can make at most {_count_images(most)}. Please "
+            raise UserError(f"On this free GPU, one Instant request can make at most {counted(most, 'headshot')}. Please "
                             "choose fewer styles or fewer headshots per style.", code="too_many_images")
 
     async def generate_instant(self, files: Any, style_ids: list[str], count: float, keep_choice: str, state: Any,
@@ -658,7 +654,7 @@ class StudioHandlers:
         made = len(run.all_outputs) if run is not None else 0
         unstored = _hand_over(job)  # Instant, not kept: the only copies, handed to this page and dropped here
         held = made - (len(unstored) if kept_nothing else len(run.delivered) if run is not None else 0)
-        status = (f"{_count_images(len(unstored))} ready, shown below and stored nowhere." if kept_nothing
+        status = (f"{counted(len(unstored), 'headshot')} ready, shown below and stored nowhere." if kept_nothing
                   else self._job_text(job))
         if held:
             status = status.rstrip(".") + f"; {held} held back (weak likeness or unsafe)."

@@ -44,9 +44,9 @@ def render_screening(report: Any, *, instant: bool = False) -> str:
     elif not report.items:
         summary = "<p role='status' tabindex='-1'>No photos yet.</p>"
     elif report.acceptable:
-        left_out = f" {_count(unused, 'photo')} not used (nothing of {'it' if unused == 1 else 'them'} is kept)." \
+        left_out = f" {counted(unused, 'photo')} not used (nothing of {'it' if unused == 1 else 'them'} is kept)." \
             if unused else ""
-        summary = (f"<p class='hs-ok' role='status' tabindex='-1'>{_count(accepted, 'photo')} accepted and sealed in "
+        summary = (f"<p class='hs-ok' role='status' tabindex='-1'>{counted(accepted, 'photo')} accepted and sealed in "
                    f"your encrypted vault; the files you sent are already deleted.{left_out} Next: pick your "
                    "styles.</p>")
     else:
@@ -62,8 +62,8 @@ def render_screening(report: Any, *, instant: bool = False) -> str:
 def _instant_summary(report: Any, accepted: int, unused: int) -> str:
     """Instant mode's verdict on the photos sent with “Make”: they were read once, in memory, and are gone."""
     if report.acceptable:
-        left_out = f" {_count(unused, 'photo')} not used." if unused else ""
-        return (f"<p class='hs-ok' role='status' tabindex='-1'>{_count(accepted, 'photo')} accepted, used in memory "
+        left_out = f" {counted(unused, 'photo')} not used." if unused else ""
+        return (f"<p class='hs-ok' role='status' tabindex='-1'>{counted(accepted, 'photo')} accepted, used in memory "
                 f"for this request only; nothing of them is stored, and the files you sent are already "
                 f"deleted.{left_out}</p>")
     problems = "".join(f"<li>{_esc(p.message)}</li>" for p in report.set_problems)
@@ -78,7 +78,8 @@ def photo_choices(report: Any) -> list[tuple[str, str]]:
             for item in report.items if getattr(item, "photo_id", "")]
 
 
-def _count(n: int, noun: str) -> str:
+def counted(n: int, noun: str) -> str:
+    """"1 photo", "2 photos": a count with its noun, in every message of the page."""
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
@@ -124,7 +125,7 @@ def render_gallery(shots: list, tokens: list[str], zip_token: str | None, style_
             "chosen styles in seconds, without training again.</p>" if can_make_more else
             "<p id='hs-more-note'>Your trained model is not kept any more (it is erased on schedule with your "
             "photos), so more headshots need your photos again.</p>")
-    return (f"<div id='hs-gallery'><p class='hs-gallery-order'>{_count(len(shots), 'headshot')}, newest first. "
+    return (f"<div id='hs-gallery'><p class='hs-gallery-order'>{counted(len(shots), 'headshot')}, newest first. "
             f"Star your favourites; they are remembered in this browser only.</p>{download}{more}"
             f"<div class='hs-grid'>{''.join(figures)}</div></div>")
 
@@ -254,9 +255,9 @@ def render_nothing_to_delete() -> str:
 
 def what_is_held(counts: dict[str, int]) -> str:
     """Blobs by kind (a session's holdings, or what a receipt says was erased), in words."""
-    parts = [f"{_count(counts['photo'], 'photo')} and their face measurements"] if counts.get("photo") else []
+    parts = [f"{counted(counts['photo'], 'photo')} and their face measurements"] if counts.get("photo") else []
     parts += ["your trained model"] if counts.get("adapter") else []
-    parts += [_count(counts["headshot"], "headshot")] if counts.get("headshot") else []
+    parts += [counted(counts["headshot"], "headshot")] if counts.get("headshot") else []
     if not parts:
         return "your consent record and private key (no photos were stored)"
     return ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]
@@ -277,7 +278,7 @@ def receipt_summary(payload: dict) -> str:
         if payload.get("identity_data_stored") is False else ""
     keys = payload.get("keys_destroyed", 0)
     return (f"Erased at {_readable_utc(str(payload.get('erased_at', '')))}: {what_is_held(counts)}; "
-            f"{_count(keys, 'encryption key')} destroyed.{before}{never}")
+            f"{counted(keys, 'encryption key')} destroyed.{before}{never}")
 
 
 

@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from privacy.team_look import OUTFITS
-from web.render import _count, _esc, _readable_utc
+from web.render import _esc, _readable_utc, counted
 
 
 def _date(t: float) -> str:
@@ -21,7 +21,7 @@ def _date(t: float) -> str:
 
 
 def _days(n: int) -> str:
-    return _count(int(n), "day")
+    return counted(int(n), "day")
 
 
 def look_in_words(look: Any, style_names: dict[str, str]) -> str:
@@ -61,7 +61,7 @@ def render_my_shares(shares: list, team_name: str, style_names: dict[str, str]) 
     items = "".join(f"<li data-share='{_esc(s.share_id)}'>Share {i}: {_esc(style_names.get(s.style_id, s.style_id))}, "
                     f"shared {_date(s.shared_at)}; the team's copy is erased on {_date(s.expires_at)}</li>"
                     for i, s in enumerate(shares, start=1))
-    return (f"<div id='hs-my-shares'><p role='status'>{_count(len(shares), 'headshot')} shared with "
+    return (f"<div id='hs-my-shares'><p role='status'>{counted(len(shares), 'headshot')} shared with "
             f"{_esc(team_name)}:</p><ul>{items}</ul></div>")
 
 
@@ -79,7 +79,7 @@ def withdraw_choices(shares: list, style_names: dict[str, str]) -> list[tuple[st
 # --- the admin ---------------------------------------------------------------------------------------------
 def render_admin_header(name: str, members: int, look: Any, style_names: dict[str, str]) -> str:
     return (f"<div id='hs-team-admin' data-team='{_esc(name)}'><h2>{_esc(name)}: team admin</h2>"
-            f"<p>{_count(members, 'member')}. The current look (version {look.version}): "
+            f"<p>{counted(members, 'member')}. The current look (version {look.version}): "
             f"{look_in_words(look, style_names)}; shared headshots are kept {_days(look.retention_days)}.</p>"
             "<p>You see only the headshots members chose to share, with the name they typed. Never their photos, "
             "their photo checks, their models or any other headshot: the studio holds none of those for a team.</p>"
@@ -93,7 +93,7 @@ def render_admin_refused(message: str) -> str:
 def render_new_invite(code: str, label: str, expires_at: float, max_uses: int) -> str:
     """A new invite link, shown this once: the page builds it from its own address (team.js), as the return key's."""
     return (f"<div id='hs-team-invite-new' data-invite='{_esc(code)}'><p role='status'><strong>Invite “{_esc(label)}” "
-            f"made:</strong> up to {_count(max_uses, 'use')}, until {_date(expires_at)}. Copy the link now: the "
+            f"made:</strong> up to {counted(max_uses, 'use')}, until {_date(expires_at)}. Copy the link now: the "
             "studio keeps no copy of it, so it is shown only this once.</p>"
             "<p><input id='hs-team-invite-link' readonly aria-label='The new invite link' value=''> "
             "<button type='button' class='hs-button' data-hs-copy-invite>Copy link</button> "
@@ -139,8 +139,8 @@ def render_admin_shares(grouped: dict[str, list], tokens: dict[str, str], zip_to
             f"aria-label='Favourite: {name}, shared {_date(s.shared_at)}'>☆ Favourite</button></figcaption></figure>"
             for s in shares)
         members.append(f"<section class='hs-team-member'><h3>{name}</h3><div class='hs-grid'>{figures}</div></section>")
-    return (f"<div id='hs-team-shares' data-count='{total}'><p role='status'>{_count(total, 'shared headshot')} from "
-            f"{_count(len(grouped), 'member')}. Favourites are remembered in this browser only.</p>{links}"
+    return (f"<div id='hs-team-shares' data-count='{total}'><p role='status'>{counted(total, 'shared headshot')} from "
+            f"{counted(len(grouped), 'member')}. Favourites are remembered in this browser only.</p>{links}"
             f"{''.join(members)}</div>")
 
 
@@ -152,8 +152,8 @@ def render_team_receipt(receipt: Any) -> str:
     count = lambda kind: team.get(kind, {}).get("count", 0)  # noqa: E731
     href = "data:application/json;base64," + base64.b64encode(data).decode()
     return ("<div id='hs-team-receipt'><p role='status'><strong>The team is deleted.</strong> Erased at "
-            f"{_esc(_readable_utc(str(payload.get('erased_at', ''))))}: {_count(count('shared_headshot'), 'shared headshot')}, "
-            f"{_count(count('invites'), 'invite link')} and {_count(count('memberships'), 'membership')}; the team's "
+            f"{_esc(_readable_utc(str(payload.get('erased_at', ''))))}: {counted(count('shared_headshot'), 'shared headshot')}, "
+            f"{counted(count('invites'), 'invite link')} and {counted(count('memberships'), 'membership')}; the team's "
             "key is destroyed, so no copy of a share can be opened again.</p>"
             f"<p><a id='hs-team-receipt-download' class='hs-button' href='{href}' download='team-deletion-receipt.json'>"
             "Download the receipt</a></p><details id='hs-team-receipt-details'><summary>Receipt details</summary>"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -83,6 +84,28 @@ class RawBrowser:
                     return Answer(True, data=output.get("data"))
                 return Answer(False, error=str(output.get("error")))
         return Answer(False, error="stream ended")
+
+    def read_events(self, event_ids: list[str], timeout: float = 60, *,
+                    stop_after_first_progress: bool = False) -> dict[str, Answer]:
+        """Read this tab's event stream until those events complete, as the page does for several events at once
+        (or, to play a page that goes away, until the first progress message, then close the stream)."""
+        answers: dict[str, Answer] = {}
+        deadline = time.monotonic() + timeout
+        with self.http.stream("GET", "/gradio_api/queue/data", params={"session_hash": self.session_hash},
+                              timeout=timeout) as stream:
+            for line in stream.iter_lines():
+                if not line.startswith("data:"):
+                    continue
+                message = json.loads(line[5:])
+                if stop_after_first_progress and message.get("msg") == "process_generating":
+                    return answers
+                if message.get("msg") == "process_completed" and message.get("event_id") in event_ids:
+                    output = message.get("output") or {}
+                    answers[message["event_id"]] = (Answer(True, data=output.get("data")) if message.get("success")
+                                                    else Answer(False, error=str(output.get("error"))))
+                if len(answers) == len(event_ids) or time.monotonic() > deadline:
+                    break
+        return answers
 
     def upload(self, *files: Path | bytes) -> httpx.Response:
         parts = [("files", (f"p{i}.jpg", f.read_bytes() if isinstance(f, Path) else f, "image/jpeg"))

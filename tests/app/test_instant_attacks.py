@@ -127,29 +127,6 @@ def join_private(browser: RawBrowser, name: str, data: list) -> httpx.Response:
         "session_hash": browser.session_hash})
 
 
-def read_events(browser: RawBrowser, event_ids: list[str], timeout: float = 60, *,
-                stop_after_first_progress: bool = False) -> dict[str, Answer]:
-    """Read this tab's event stream until those events complete (or, to play a page that goes away, until the
-    first progress message, then close the stream)."""
-    answers: dict[str, Answer] = {}
-    deadline = time.monotonic() + timeout
-    with browser.http.stream("GET", "/gradio_api/queue/data", params={"session_hash": browser.session_hash},
-                             timeout=timeout) as stream:
-        for line in stream.iter_lines():
-            if not line.startswith("data:"):
-                continue
-            message = json.loads(line[5:])
-            if stop_after_first_progress and message.get("msg") == "process_generating":
-                return answers
-            if message.get("msg") == "process_completed" and message.get("event_id") in event_ids:
-                output = message.get("output") or {}
-                answers[message["event_id"]] = (Answer(True, data=output.get("data")) if message.get("success")
-                                                else Answer(False, error=str(output.get("error"))))
-            if len(answers) == len(event_ids) or time.monotonic() > deadline:
-                break
-    return answers
-
-
 def attach(browser: RawBrowser, code: str) -> Answer:
     return browser.call("attach", [code])
 
@@ -293,9 +270,9 @@ def test_another_tab_watching_the_session_never_receives_unstored_headshots(serv
     assert watched.status_code == 200, watched.text
     # Both pages read their answers at once: whichever noticed the job's end first used to take the headshots.
     mine: dict = {}
-    reader = threading.Thread(target=lambda: mine.update(read_events(asker, [asked.json()["event_id"]], timeout=60)))
+    reader = threading.Thread(target=lambda: mine.update(asker.read_events([asked.json()["event_id"]], timeout=60)))
     reader.start()
-    theirs = read_events(other, [watched.json()["event_id"]], timeout=60)
+    theirs = other.read_events([watched.json()["event_id"]], timeout=60)
     reader.join(60)
     [own] = mine.values()
     assert own.success, own.error
@@ -322,7 +299,7 @@ def test_closing_the_page_mid_job_cancels_it_and_nothing_of_it_remains(server, b
     before = blob_kinds(server)
     joined = visitor.join("instant", instant_data(visitor, faces_dir, every_style(visitor), 2, "nothing"))
     assert joined.status_code == 200
-    read_events(visitor, [joined.json()["event_id"]], timeout=30, stop_after_first_progress=True)  # the page goes
+    visitor.read_events([joined.json()["event_id"]], timeout=30, stop_after_first_progress=True)  # the page goes
     # The job stops soon (well before the ~40 images it asked for could be made), and says so to a returning page.
     assert wait_until(lambda: "Cancelled" in job_status(browsers, code), 20, 0.5)
     assert blob_kinds(server) == before and uploads_left(server) == []
@@ -372,7 +349,7 @@ def test_delete_now_racing_instant_leaves_nothing_and_hands_nothing_over(server,
     assert joined.status_code == 200
     time.sleep(delay)
     deleted = visitor.join("delete_now", [None])
-    answers = read_events(visitor, [joined.json()["event_id"], deleted.json()["event_id"]], timeout=60)
+    answers = visitor.read_events([joined.json()["event_id"], deleted.json()["event_id"]], timeout=60)
     assert answers[deleted.json()["event_id"]].success
     time.sleep(1.0)
     assert blob_kinds(server, session_id) == Counter()  # no headshot sealed for an erased session
@@ -554,7 +531,7 @@ def test_a_kill_mid_instant_job_leaves_nothing_and_it_cannot_be_resumed(tmp_path
         joined = visitor.join("instant", [visitor.file_data(visitor.upload(*[faces_dir / n for n in PHOTOS]).json()),
                                           every_style(visitor), 2, "nothing", None])
         assert joined.status_code == 200
-        read_events(visitor, [joined.json()["event_id"]], timeout=30, stop_after_first_progress=True)
+        visitor.read_events([joined.json()["event_id"]], timeout=30, stop_after_first_progress=True)
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
         visitor.close()
@@ -564,7 +541,7 @@ def test_a_kill_mid_instant_job_leaves_nothing_and_it_cannot_be_resumed(tmp_path
         returned = back.call("attach", [code])
         assert returned.success and "never stored" in returned.data[10], returned.data
         resumed = join_private(back, "resume", [None])
-        [answer] = read_events(back, [resumed.json()["event_id"]], timeout=30).values()
+        [answer] = back.read_events([resumed.json()["event_id"]], timeout=30).values()
         assert not answer.success and "cannot be resumed" in answer.error
         back.close()
         db = sqlite3.connect(f"file:{data_dir / 'studio.db'}?mode=ro", uri=True)
@@ -588,7 +565,7 @@ def test_reopening_the_event_stream_after_the_page_went_away_is_answered_without
     visitor, code = consented(browsers)
     joined = visitor.join("instant", instant_data(visitor, faces_dir, every_style(visitor), 2, "nothing"))
     assert joined.status_code == 200
-    read_events(visitor, [joined.json()["event_id"]], timeout=30, stop_after_first_progress=True)
+    visitor.read_events([joined.json()["event_id"]], timeout=30, stop_after_first_progress=True)
     # The job ends: cancelled with its page, or (a fast machine) finished a moment before the page went, its
     # headshots dropped. Either way the session's messages are gone from Gradio when the stream reopens.
     assert wait_until(lambda: re.search(r"Cancelled|not stored|dropped", job_status(browsers, code)), 40, 0.5)
@@ -616,7 +593,7 @@ def test_a_page_that_never_reads_its_answer_gets_no_unstored_headshots_held_for_
     assert joined.status_code == 200
     assert wait_until(lambda: re.search("not stored|Cancelled", job_status(browsers, code)), 30, 0.5)
     time.sleep(1.0)
-    late = read_events(visitor, [joined.json()["event_id"]], timeout=10)
+    late = visitor.read_events([joined.json()["event_id"]], timeout=10)
     [answer] = late.values()
     assert answer.success and data_images(answer.data[2]) == [], "the headshots waited for a late reader"
     assert "dropped" in answer.data[3]

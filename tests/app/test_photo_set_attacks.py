@@ -105,19 +105,7 @@ def call_together(browser: RawBrowser, calls: list[tuple[str, list]], timeout: f
         joined = browser.join(api_name, data)
         assert joined.status_code == 200, joined.text
         event_ids.append(joined.json()["event_id"])
-    answers: dict[str, Answer] = {}
-    deadline = time.monotonic() + timeout
-    with browser.http.stream("GET", "/gradio_api/queue/data", params={"session_hash": browser.session_hash}) as stream:
-        for line in stream.iter_lines():
-            if not line.startswith("data:"):
-                continue
-            message = json.loads(line[5:])
-            if message.get("msg") == "process_completed" and message.get("event_id") in event_ids:
-                output = message.get("output") or {}
-                answers[message["event_id"]] = (Answer(True, data=output.get("data")) if message.get("success")
-                                                else Answer(False, error=str(output.get("error"))))
-            if len(answers) == len(event_ids) or time.monotonic() > deadline:
-                break
+    answers = browser.read_events(event_ids, timeout)
     return [answers.get(e, Answer(False, error="no answer")) for e in event_ids]
 
 
