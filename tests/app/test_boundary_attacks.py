@@ -133,7 +133,8 @@ def test_the_session_hash_alone_cannot_fetch_the_event_stream(server, browsers):
 # --- 3. one way in: no GPU work outside the line, no line for strangers --------------------------------
 
 @pytest.mark.parametrize("route", ["/gradio_api/run/generate", "/gradio_api/call/generate", "/gradio_api/api/generate",
-                                   "/gradio_api/call/v2/generate", "/gradio_api/run/upload"])
+                                   "/gradio_api/call/v2/generate", "/gradio_api/run/upload",
+                                   "/gradio_api/run/instant", "/gradio_api/call/instant"])
 def test_the_rest_routes_that_skipped_the_queue_are_closed(server, browsers, route):
     client = browsers("127.0.0.44")
     response = client.http.post(route, json={"data": [["corporate_grey"], 1, None]})
