@@ -77,7 +77,7 @@ class Deployment:
             proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, stdout=out,
                                     stderr=subprocess.STDOUT, env={**self.env, "GRADIO_SERVER_PORT": str(port)})
         app = self.apps[name] = Process(proc, log, f"http://127.0.0.1:{port}")
-        _wait(lambda: _answers(app), 120, f"app {name} to serve", app)
+        _wait(lambda: _serves(app), 120, f"app {name} to serve", app)
 
     def start_worker(self, name: str) -> None:
         log = self.logs / f"{name}.log"
@@ -107,7 +107,7 @@ class Deployment:
         self.db.dispose()
 
 
-def _answers(app: Process) -> bool:
+def _serves(app: Process) -> bool:
     try:
         return httpx.get(app.url + "/healthz", timeout=1).status_code == 200
     except httpx.HTTPError:
@@ -222,7 +222,7 @@ def headshot_bytes(browser: RawBrowser, gallery: str) -> bytes:
     return response.content
 
 
-def job_of_session(deployment: Deployment, state: str) -> str:
+def the_job_in(deployment: Deployment, state: str) -> str:
     """The id of the one job in `state` (the tests below keep at most one at a time in each state)."""
     _wait(lambda: any(row[1] == state for row in deployment.jobs().values()), 120, f"a job {state}")
     [job_id] = [job for job, row in deployment.jobs().items() if row[1] == state]
@@ -235,7 +235,7 @@ def test_exactly_one_of_the_two_apps_runs_the_retention_scheduler(deployment):
     said = {name: re.findall(r"retention scheduler: (.*)", app.text()) for name, app in deployment.apps.items()}
     assert sorted(said.values()) == [["another process holds the scheduler lock; standing by to take over"],
                                      ["started"]], said
-    # The lock itself: one session-level advisory lock held on this database, by the app that said "started".
+    # The lock itself: one session-level advisory lock held on this database (workers never take it).
     held = deployment.query("SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
                             "WHERE l.locktype = 'advisory' AND l.granted AND d.datname = current_database()")
     assert held == [(1,)]
@@ -287,6 +287,13 @@ def test_a_private_link_made_on_one_app_opens_the_session_and_its_headshots_on_t
     cookie = made_on_a.browser.http.cookies.get("hs_client")
     elsewhere = httpx.get(f"{deployment.apps['app-b'].url}/media/{token}", cookies={"hs_client": cookie}, timeout=30)
     assert elsewhere.status_code == 404 and elsewhere.content != on_a
+    # Nor does the page's Gradio session: its cookie is signed with a key in A's memory, and its event queue,
+    # session hash and state are A's. B refuses the page's next call and asks it to reload.
+    fn_index, trigger = made_on_a.browser.endpoint("generate")
+    stray = httpx.post(f"{deployment.apps['app-b'].url}/gradio_api/queue/join", cookies={"hs_client": cookie},
+                       json={"data": [[STYLE], 1, None], "event_data": None, "fn_index": fn_index,
+                             "trigger_id": trigger, "session_hash": made_on_a.browser.session_hash}, timeout=30)
+    assert (stray.status_code, stray.json()) == (403, {"detail": "Please reload the studio page."})
     # The private link is not: the key finds the session in the shared database, on any replica.
     back = RawBrowser(deployment.apps["app-b"].url, address=fresh_address(), timeout=120)
     try:
@@ -299,12 +306,41 @@ def test_a_private_link_made_on_one_app_opens_the_session_and_its_headshots_on_t
         back.close()
 
 
+def test_an_erasure_on_one_app_leaves_nothing_the_other_app_can_serve(deployment, six_sessions):
+    visits, answers = six_sessions
+    [(open_on_b, answer)] = [(v, a) for v, a in zip(visits, answers) if v.replica == "app-b"][:1]
+    token = HEADSHOT.findall(answer.data[0])[0]
+    assert open_on_b.browser.http.get(f"/media/{token}").status_code == 200  # B's page shows it, B holds the key
+    on_a = RawBrowser(deployment.apps["app-a"].url, address=fresh_address(), timeout=120)
+    try:
+        on_a.open_page()
+        assert on_a.call("attach", [open_on_b.code]).success
+        deleted = on_a.delete_now()  # the person deletes everything from another device, which reached app A
+        assert deleted.success and "receipt" in str(deleted.data[1]).lower(), deleted.error
+    finally:
+        on_a.close()
+    # The receipt A signed checks against the key either replica publishes: one deployment key, on the shared volume.
+    published = {httpx.get(f"{app.url}/receipt-key.pem", timeout=30).content for app in deployment.apps.values()}
+    assert len(published) == 1 and b"PUBLIC KEY" in published.pop()
+    # B's grant and B's copy of the owner's key outlive the erasure in B's memory, but open nothing: the keys that
+    # sealed the headshot are destroyed in the shared database and its blob is gone from the shared volume.
+    after = open_on_b.browser.http.get(f"/media/{token}")
+    assert after.status_code in (404, 410) and not after.headers.get("content-type", "").startswith("image/")
+    again = RawBrowser(deployment.apps["app-b"].url, address=fresh_address(), timeout=120)
+    try:
+        again.open_page()
+        returned = again.call("attach", [open_on_b.code])
+        assert returned.success and "was erased on" in str(returned.data[8]), returned.data
+    finally:
+        again.close()
+
+
 def test_a_job_made_on_one_app_is_followed_to_its_headshots_on_the_other(deployment, faces_dir):
     maker = visit(deployment, "app-a", faces_dir)
     watcher = RawBrowser(deployment.apps["app-b"].url, address=fresh_address(), timeout=300)
     try:
         asked = Following(maker.browser, join_make(maker))
-        job_id = job_of_session(deployment, RUNNING)
+        job_id = the_job_in(deployment, RUNNING)
         _wait(lambda: 0.05 < (deployment.jobs()[job_id][4] or 0) < 0.5, 120, "training to be under way")
         watcher.open_page()
         returned = watcher.call("attach", [maker.code])  # the private link, opened on app B mid-job
@@ -325,7 +361,7 @@ def test_a_worker_killed_during_training_leaves_the_job_to_the_other_never_both_
     v = visit(deployment, "app-a", faces_dir)
     try:
         asked = Following(v.browser, join_make(v))
-        job_id = job_of_session(deployment, RUNNING)
+        job_id = the_job_in(deployment, RUNNING)
         _wait(lambda: (deployment.jobs()[job_id][4] or 0) > 0.05, 120, "training to be under way", step=0.05)
         victim = deployment.jobs()[job_id][2]
         deployment.workers[victim].proc.send_signal(signal.SIGKILL)
@@ -350,14 +386,20 @@ def test_a_worker_killed_during_training_leaves_the_job_to_the_other_never_both_
 def test_a_session_erased_while_its_job_waits_in_line_never_runs(deployment, faces_dir):
     [survivor] = [name for name, w in deployment.workers.items() if w.proc.poll() is None]  # one worker left
     busy, erased = visit(deployment, "app-a", faces_dir), visit(deployment, "app-b", faces_dir)
+    elsewhere = RawBrowser(deployment.apps["app-a"].url, address=fresh_address(), timeout=120)
     try:
         busy_page = Following(busy.browser, join_make(busy))
-        busy_job = job_of_session(deployment, RUNNING)
-        join_make(erased)  # from the other app: it waits behind the busy one
-        waiting_job = job_of_session(deployment, QUEUED)
-        deleted = erased.browser.delete_now()
+        busy_job = the_job_in(deployment, RUNNING)
+        waiting_page = Following(erased.browser, join_make(erased))  # made on app B: it waits behind the busy one
+        waiting_job = the_job_in(deployment, QUEUED)
+        # The person deletes everything with their private link on app A, not on the replica that took the job.
+        elsewhere.open_page()
+        assert elsewhere.call("attach", [erased.code]).success
+        deleted = elsewhere.delete_now()
         assert deleted.success and "receipt" in str(deleted.data[1]).lower(), deleted.error
         assert waiting_job not in deployment.jobs()  # its row went with the session
+        stopped = waiting_page.answer()  # the page on app B that asked is told, in words
+        assert stopped.success and stopped.data[1] == "Cancelled. Nothing more was generated.", stopped
         done = busy_page.answer()
         assert done.success and READY.fullmatch(done.data[1]), done.error
         assert deployment.jobs()[busy_job][1] == DONE
@@ -365,8 +407,8 @@ def test_a_session_erased_while_its_job_waits_in_line_never_runs(deployment, fac
               "the erased job's message to be dropped")
         assert waiting_job not in {job for job, _, _ in deployment.worker_events(STARTED)}
     finally:
-        busy.browser.close()
-        erased.browser.close()
+        for browser in (busy.browser, erased.browser, elsewhere):
+            browser.close()
 
 
 def test_the_residue_audit_is_clean_on_the_shared_storage_and_no_process_logged_a_traceback(deployment):
