@@ -211,7 +211,10 @@ def lay_out(settings: "Settings", handlers: StudioHandlers, team: "TeamPage | No
             page.styles = gr.CheckboxGroup(style_choices, value=[style_choices[0][1]] if style_choices else [],
                                            label="Styles (some come in other background colours)",
                                            elem_id="hs-styles")
-            page.count = gr.Slider(1, settings.images_per_style, value=min(2, settings.images_per_style), step=1,
+            # Gradio refuses a slider from 1 to 1: with one headshot per style there is nothing to choose, so the
+            # slider is hidden (it still sends its value, 1) rather than offering a 2 the server would refuse.
+            per_style = settings.images_per_style
+            page.count = gr.Slider(1, max(per_style, 2), value=min(2, per_style), step=1, visible=per_style > 1,
                                    label="Headshots per style", elem_id="hs-count")
             gr.Markdown("### 5. Make your headshots\n" + QUEUE_NOTE)
             with gr.Row():

@@ -93,3 +93,17 @@ def test_a_receipt_says_in_words_when_no_identity_data_was_ever_stored():
     assert "was ever stored" not in receipt_summary({**base, "identity_data_stored": True})
     assert "was ever stored" not in receipt_summary(base)  # a receipt from before the field existed
     assert "2 headshots" in receipt_summary(base) and "1 encryption key destroyed" in receipt_summary(base)
+
+
+@pytest.mark.parametrize("per_style", ["1", "16"])
+def test_every_allowed_headshots_per_style_setting_builds_a_page(tmp_path, per_style):
+    # The setting allows 1..16; a slider from 1 to 1 is one Gradio refuses, so 1 once stopped the app at start-up.
+    from settings import apply_privacy_environment
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("HEADSHOT_", "GRADIO_"))}
+    environ.update(HEADSHOT_DATA_DIR=str(tmp_path / "data"), HEADSHOT_BASE_MODEL="tiny-sd", HEADSHOT_DEVICE="cpu",
+                   HEADSHOT_IMAGES_PER_STYLE=per_style)
+    apply_privacy_environment(environ)
+    built = app.build_app(load_settings(environ))
+    blocks = next(r.app.blocks for r in built.routes if hasattr(getattr(r, "app", None), "blocks"))
+    count = next(c for c in blocks.blocks.values() if getattr(c, "elem_id", None) == "hs-count")
+    assert count.value == min(2, int(per_style)) and count.visible == (per_style != "1")
