@@ -10,22 +10,29 @@ module makes it a property of the image. What is exact and what is approximate:
                  the face box of the studio's face detector (privacy/face_model.py, dlib).
 
 The procedure is the same for every image and every member of every team: the same colour, the
-same seeds, the same edge width, the same number of GrabCut iterations at the same working size
-and the same random seed, so the same image and colour always give the same result.
+same seeds, the same edge width, the same GrabCut iterations at the same working size and the same
+random seed, so the same image and colour always give the same result, in any thread.
 
-    1. Find the largest face (dlib HOG). No plausible face (e.g. the tiny demo model's noise):
-       assume one where the studio frames a face (DEFAULT_FACE_BOX), and run the same steps.
-    2. Seed GrabCut's mask, at WORK_SIDE px on the long side:
+    1. Find the largest face (dlib HOG, as scoring does).
+    2. Seed a mask at WORK_SIDE px on the long side:
          sure foreground        the inner face and a strip of chest below the chin
          probable foreground    a head-and-shoulders shape around the face box (hair, neck, shoulders)
          sure background        the image's border band and, outside the head-and-shoulders shape,
                                 every pixel within NEAR_COLOUR_DELTA_E of the backdrop colour (the
                                 prompt asked for it, so the background is usually near it)
-         probable background    everything else
-    3. GrabCut; keep the foreground connected to the face; fill small holes in it.
+         probable background    everything else, and the near-colour pixels inside the shape
+    3. GrabCut decides every probable pixel (at most GRABCUT_ITERATIONS, fewer once the mask settles);
+       keep the foreground connected to the face; fill small holes in it.
     4. Scale the mask up to the image, then feather inward only: opacity rises from 0 at the
        boundary to 1 over FEATHER_FRACTION of the short side, so hair and shoulders blend in while
        every background pixel stays exactly the colour.
+
+No plausible face (e.g. the tiny demo model's noise, or a face turned away): the face is assumed
+where the studio frames one (DEFAULT_FACE_BOX) and GrabCut is skipped, since its colour models
+have nothing reliable to start from, and on noise it takes many times longer than on a photo
+(`bench/bench_backdrop.py --noise-grabcut`).
+The person is then the seeds' head-and-shoulders shape less its near-colour pixels, and the border
+outside that shape is exactly the colour all the same. `Backdrop.face_found` says which it was.
 """
 
 from __future__ import annotations
@@ -40,7 +47,8 @@ from PIL import Image
 from privacy.face_model import detect_faces
 
 WORK_SIDE = 320  # px, long side GrabCut runs at: ~0.1 s on one core; its colour models need no more
-GRABCUT_ITERATIONS = 4  # the mask stops changing after 3-4 on headshots
+GRABCUT_ITERATIONS = 4  # at most; the mask settles after 2-3 on headshots
+SETTLED_FRACTION = 0.001  # an iteration that changes fewer pixels than this share of the image is the last
 GRABCUT_SEED = 0x5EED  # GrabCut starts its colour models with k-means++ from OpenCV's thread-local RNG
 BORDER_FRACTION = 0.02  # of the short side: the border band that is always background (except under the body)
 FEATHER_FRACTION = 0.006  # of the short side: the inward soft edge (~6 px at 1024 px)
@@ -49,7 +57,7 @@ HOLE_FRACTION = 0.002  # enclosed background smaller than this share of the imag
 FACE_THRESHOLD = 0.0  # dlib HOG score: low, as in scoring (pipeline/score.py): we look for the face we asked for
 MIN_FACE_FRACTION = 0.06  # a face narrower than this share of the image width is taken as no face (a false hit)
 # Where the studio frames a face when none is found: (left, top, right, bottom) as fractions of width and height.
-DEFAULT_FACE_BOX = (0.36, 0.22, 0.64, 0.50)
+DEFAULT_FACE_BOX = (0.37, 0.25, 0.63, 0.50)
 MIN_SEED_PIXELS = 50  # per side, for GrabCut's colour models (5 components each)
 MIN_SIDE = 32  # px; the smallest size a style may ask for (pipeline/styles.py)
 _HEX = re.compile(r"#[0-9a-fA-F]{6}")
@@ -60,7 +68,7 @@ class Backdrop:
     """A headshot with its background replaced, and what the procedure found."""
 
     image: Image.Image  # RGB, the input's size
-    face_found: bool  # False: seeded from DEFAULT_FACE_BOX instead of a detected face
+    face_found: bool  # False: no GrabCut, the default framing's head-and-shoulders shape (see the module docstring)
     background_fraction: float  # share of pixels set exactly to the colour
 
 
@@ -84,7 +92,7 @@ def replace_backdrop(image: Image.Image, colour: str) -> Backdrop:
     if min(height, width) < MIN_SIDE:
         raise ValueError(f"image is smaller than {MIN_SIDE} px on a side")
     box, face_found = _face_box(pixels)
-    foreground = _person_mask(pixels, box, rgb)
+    foreground = _person_mask(pixels, box, rgb, refine=face_found)
     alpha = _feathered(foreground, FEATHER_FRACTION * min(height, width))
     out = pixels.astype(np.float32) * alpha[..., None] + np.float32(rgb) * (1.0 - alpha[..., None])
     out = np.clip(np.rint(out), 0, 255).astype(np.uint8)
@@ -106,27 +114,40 @@ def _face_box(pixels: np.ndarray) -> tuple[tuple[float, float, float, float], bo
     return (left * width, top * height, right * width, bottom * height), False
 
 
-def _person_mask(pixels: np.ndarray, box: tuple[float, float, float, float],
-                 rgb: tuple[int, int, int]) -> np.ndarray:
-    """Boolean (H, W) mask of the person at the image's size, from GrabCut at WORK_SIDE."""
+def _person_mask(pixels: np.ndarray, box: tuple[float, float, float, float], rgb: tuple[int, int, int],
+                 *, refine: bool = True) -> np.ndarray:
+    """Boolean (H, W) mask of the person at the image's size: the seeds at WORK_SIDE, refined by GrabCut if `refine`."""
     height, width = pixels.shape[:2]
     scale = min(1.0, WORK_SIDE / max(height, width))
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     small = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA) if scale < 1.0 else pixels.copy()
     seeds = _seeds(small, tuple(v * scale for v in box), rgb)
-    probable_person = (seeds == cv2.GC_FGD) | (seeds == cv2.GC_PR_FGD)
-    # GrabCut fits a 5-component colour model to each side and refuses to start without samples for both;
-    # a face box at the very edge of a small image could leave one side (almost) empty: the seeds decide then.
-    if min(probable_person.sum(), (~probable_person).sum()) >= MIN_SEED_PIXELS:
-        background_model, foreground_model = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
-        cv2.setRNGSeed(GRABCUT_SEED)  # thread-local: fixes this call's k-means++ start, nobody else's
-        cv2.grabCut(cv2.cvtColor(small, cv2.COLOR_RGB2BGR), seeds, None, background_model, foreground_model,
-                    GRABCUT_ITERATIONS, cv2.GC_INIT_WITH_MASK)
+    if refine:
+        _grabcut(small, seeds)
     person = (seeds == cv2.GC_FGD) | (seeds == cv2.GC_PR_FGD)
     person = _tidied(person, seeds == cv2.GC_FGD)
     # Bilinear then a threshold at one half: a smooth boundary at full size instead of WORK_SIDE's staircase.
     large = cv2.resize(person.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
     return large >= 0.5
+
+
+def _grabcut(small: np.ndarray, seeds: np.ndarray) -> None:
+    """Let GrabCut decide the probable pixels of `seeds` (in place), one iteration at a time until the mask settles."""
+    person = (seeds == cv2.GC_FGD) | (seeds == cv2.GC_PR_FGD)
+    # GrabCut fits a 5-component colour model to each side and refuses to start without samples for both;
+    # a face box at the very edge of a small image could leave one side (almost) empty: the seeds decide then.
+    if min(person.sum(), (~person).sum()) < MIN_SEED_PIXELS:
+        return
+    bgr = cv2.cvtColor(small, cv2.COLOR_RGB2BGR)
+    background_model, foreground_model = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    cv2.setRNGSeed(GRABCUT_SEED)  # thread-local: fixes this call's k-means++ start, nobody else's
+    mode = cv2.GC_INIT_WITH_MASK
+    for _ in range(GRABCUT_ITERATIONS):  # the colour models carry over from call to call, as in one call
+        cv2.grabCut(bgr, seeds, None, background_model, foreground_model, 1, mode)
+        mode = cv2.GC_EVAL
+        settled, person = person, (seeds == cv2.GC_FGD) | (seeds == cv2.GC_PR_FGD)
+        if np.count_nonzero(settled != person) < SETTLED_FRACTION * person.size:
+            break
 
 
 def _seeds(small: np.ndarray, box: tuple[float, float, float, float], rgb: tuple[int, int, int]) -> np.ndarray:
