@@ -2,8 +2,9 @@
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/bench_backdrop.py [--repeats 5] [--side 1024]
 
-Images: the face fixtures cropped square around the face (their own rooms as the background to replace) and
-one of noise (no face: the default framing's seeds). Each is timed whole (`replace_backdrop`) and by stage:
+Images: the face fixtures cropped square around the face, once with their own rooms as the background to
+replace (a hard case: textured, far from the colour) and once on a gradient near the colour (what a model asked
+for it paints: the usual case), and one of noise (no face: the default framing, no GrabCut). Each is timed whole (`replace_backdrop`) and by stage:
 face detection, the GrabCut mask, the feathered blend. The reference, measured in the same run on the same
 image, is one PIL resize to half the side (LANCZOS), so the ratio says how the step compares whatever the CPU.
 The step runs on the GPU line once per image of a team style, after the image leaves the pipeline.
@@ -41,6 +42,17 @@ def headshot(name: str, side: int) -> Image.Image:
     cx, cy = min(max(cx, half), photo.width - half), min(max(cy, half), photo.height - half)
     square = photo.crop((round(cx - half), round(cy - half), round(cx + half), round(cy + half)))
     return square.resize((side, side), Image.Resampling.LANCZOS)
+
+
+def on_studio_backdrop(image: Image.Image) -> Image.Image:
+    """The same person on what a model asked for COLOUR paints: a gradient near it with a little noise. The person
+    is what the backdrop step itself finds; the rest is replaced."""
+    result = np.asarray(backdrop.apply_backdrop(image, COLOUR))
+    side = result.shape[0]
+    shade = np.linspace(-15, 15, side, dtype=np.float32)[:, None, None]
+    noise = np.random.default_rng(1).normal(0, 3, result.shape)
+    studio = np.clip(np.float32(backdrop.parse_colour(COLOUR)) + shade + noise, 0, 255).astype(np.uint8)
+    return Image.fromarray(np.where((result == backdrop.parse_colour(COLOUR)).all(axis=2)[..., None], studio, result))
 
 
 def median_ms(work: Callable[[], object], repeats: int) -> float:
@@ -89,15 +101,16 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--noise-grabcut", action="store_true", help="also time GrabCut forced onto noise (slow)")
     args = parser.parse_args(argv)
     images = [(name, headshot(name, args.side)) for name in args.photos]
+    images += [(f"{name} studio", on_studio_backdrop(image)) for name, image in images]
     noise = np.random.default_rng(0).integers(0, 256, (args.side, args.side, 3), dtype=np.uint8)
     images.append(("noise (no face)", Image.fromarray(noise)))
     rows = [measure(name, image, args.repeats) for name, image in images]
     print(f"backdrop {COLOUR} on {args.side}x{args.side}, median of {args.repeats}; working side "
           f"{backdrop.WORK_SIDE} px, {backdrop.GRABCUT_ITERATIONS} GrabCut iterations")
-    print(f"{'image':<18}{'face':>6}{'bg':>7}{'total ms':>10}{'detect':>8}{'mask':>8}{'feather':>9}"
+    print(f"{'image':<22}{'face':>6}{'bg':>7}{'total ms':>10}{'detect':>8}{'mask':>8}{'feather':>9}"
           f"{'resize ms':>11}{'x resize':>10}")
     for r in rows:
-        print(f"{r['image']:<18}{str(r['face_found']):>6}{r['background']:>7.3f}{r['total_ms']:>10.0f}"
+        print(f"{r['image']:<22}{str(r['face_found']):>6}{r['background']:>7.3f}{r['total_ms']:>10.0f}"
               f"{r['detect_ms']:>8.0f}{r['mask_ms']:>8.0f}{r['feather_ms']:>9.1f}{r['resize_ms']:>11.1f}"
               f"{r['x_resize']:>10.1f}")
     if args.noise_grabcut:
