@@ -9,6 +9,10 @@ module makes it a property of the image. What is exact and what is approximate:
     approximate  where the boundary of the person lies: found by OpenCV's GrabCut, seeded from
                  the face box of the studio's face detector (privacy/face_model.py, dlib).
 
+Exact in the image generation hands on. The delivered file is marked later (privacy/provenance.py):
+the invisible watermark moves every pixel's chroma by a few levels and JPEG rings at edges, so a
+download is the colour to within ~5 of 255 per channel away from the person, not bit for bit.
+
 The procedure is the same for every image and every member of every team: the same colour, the
 same seeds, the same edge width, the same GrabCut iterations at the same working size and the same
 random seed, so the same image and colour always give the same result, in any thread.
