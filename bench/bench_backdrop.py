@@ -4,8 +4,8 @@
 
 Images: the face fixtures cropped square around the face, once with their own rooms as the background to
 replace (a hard case: textured, far from the colour) and once on a gradient near the colour (what a model asked
-for it paints: the usual case), and one of noise (no face: the default framing, no GrabCut). Each is timed whole (`replace_backdrop`) and by stage:
-face detection, the GrabCut mask, the feathered blend. The reference, measured in the same run on the same
+for it paints: the usual case), and one of noise (no face: the default framing, no GrabCut). Each is timed
+whole (`replace_backdrop`) and by stage: face detection, the mask (GrabCut), the feathered blend. The reference, measured in the same run on the same
 image, is one PIL resize to half the side (LANCZOS), so the ratio says how the step compares whatever the CPU.
 The step runs on the GPU line once per image of a team style, after the image leaves the pipeline.
 """
