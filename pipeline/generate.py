@@ -6,7 +6,9 @@ loaded into it under the base's lock, used for every chosen style, and unloaded 
 is never fused into the shared weights (`fuse_lora`), because unfusing does not
 restore them bit for bit. The adapter's trigger-token embeddings (pivotal tuning) are
 swapped into the shared text encoders the same way (`pipeline/embeddings.py`).
-Seeds are reproducible: image i of a style uses `seed + i`.
+Seeds are reproducible: image i of a style uses `seed + i`. A team's style (`Style.exact_backdrop`) has its
+background painted the exact colour as the images come out of the pipeline (pipeline/backdrop.py), so scoring,
+the safety screen, the watermark and C2PA all see the image the member receives.
 
 Memory: the VAE decodes one image at a time (slicing, set at load) and in tiles above
 1024 x 1024 px; a CUDA out-of-memory error becomes `OutOfMemory` with the adapter
@@ -25,6 +27,7 @@ import torch
 from PIL import Image
 
 from pipeline.adapter import Adapter
+from pipeline.backdrop import apply_backdrop
 from pipeline.embeddings import trigger_embeddings_applied
 from pipeline.faces import CLASS_WORD, TRIGGER
 from pipeline.models import BaseModel
@@ -166,6 +169,8 @@ def _one_style(base: BaseModel, style: Style, *, count: int, seed: int, steps: i
                                guidance_scale=GUIDANCE_SCALE, generator=generators,
                                callback_on_step_end=on_step, **(pipe_kwargs or {})).images
         done = batch_end
+        if style.exact_backdrop is not None:  # a team's look: its colour made exact, before scoring and marking
+            images = [apply_backdrop(image, style.exact_backdrop) for image in images]
         results += [GeneratedImage(image=im, style_id=style.id, seed=s, is_demo=base.is_demo)
                     for im, s in zip(images, seeds)]
     return results

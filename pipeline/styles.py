@@ -117,6 +117,9 @@ class Style:
     palette: Palette
     common_negative: str = ""
     backgrounds: tuple[Background, ...] = ()  # a resolved variant offers none: it is one of them
+    # "#rrggbb" painted behind the person after generation (pipeline/backdrop.py); set by `team_styles` only,
+    # so a person's own styles keep the model's backdrop.
+    exact_backdrop: str | None = None
 
     def prompt(self, subject: str) -> str:
         """The positive prompt for `subject` (e.g. "ohwx person")."""
@@ -168,6 +171,8 @@ def team_styles(styles: dict[str, Style], look: object) -> list[Style]:
     `look` is a `privacy.team_look.TeamLook` (checked vocabulary only: a preset id, "#rrggbb", outfit ids, a size),
     so no free text reaches the prompt. Every Style keeps the preset's id, so a member's headshots and the team's
     shares name the preset; everyone in the team gets the same prompt, colour and size for the same outfit.
+    The colour is asked for in the prompt and then made exact: `exact_backdrop` has generation paint every
+    background pixel with it (pipeline/backdrop.py), by the same procedure for every member.
     """
     style = styles.get(getattr(look, "style_id", None))
     if style is None:
@@ -176,7 +181,7 @@ def team_styles(styles: dict[str, Style], look: object) -> list[Style]:
     sizes = {**style.sizes, "sdxl": (side, side), "sd15": (min(side, MAX_SD15_SIDE),) * 2}
     return [replace(style, name=f"{style.name} · {OUTFITS[outfit]}", outfit=OUTFITS[outfit],
                     background=f"plain seamless studio backdrop in the exact colour {colour}", sizes=sizes,
-                    palette=replace(style.palette, backdrop=(colour,)), backgrounds=())
+                    palette=replace(style.palette, backdrop=(colour,)), backgrounds=(), exact_backdrop=colour)
             for outfit in look.outfits if outfit in OUTFITS]
 
 
