@@ -7,6 +7,8 @@ person takes, and each step is a call into the module that owns it:
     upload            privacy.screening    → privacy.vault.seal   (only screened pixels, encrypted)
     make_headshots    privacy.vault.open   → pipeline.engine      → privacy.provenance → privacy.vault.seal
     more_like_this    the sealed adapter   → pipeline.engine (no training) → the same marking and sealing
+    instant_headshots screening in memory  → pipeline.instant (face adapter) → marked, sealed or handed over
+                      (Instant mode's steps live in pipeline/studio_instant.py; what runs return, pipeline/runs.py)
     headshot_download privacy.vault.open   → pipeline.downloads   (resized / face-cropped, marked again, in memory)
     delete_now        privacy.erasure      (keys, blobs, cache files, in-memory state; signed receipt)
 
@@ -23,7 +25,6 @@ import threading
 import time
 import uuid
 import zipfile
-from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -33,9 +34,11 @@ from pipeline import downloads
 from pipeline.adapter import Adapter, adapter_from_bytes, adapter_to_bytes, export_files
 from pipeline.engine import EngineProgress, ScoredHeadshot, make_headshots, more_headshots
 from pipeline.generate import Conditioning
-from pipeline.instant import face_conditioning, instant_headshots
+from pipeline.instant import face_conditioning
 from pipeline.model_state import ModelWarmUp
 from pipeline.models import BaseModel, ModelLoader, load_base
+from pipeline.runs import DeliveredHeadshot, HeadshotRun, KeyLookup
+from pipeline.studio_instant import InstantSteps
 from pipeline.styles import Style, UnknownStyle, load_styles, resolve_style, team_styles
 from pipeline.tiny import TINY_IDS
 from pipeline.train_lora import default_train_config, free_device_memory
@@ -62,44 +65,7 @@ from settings import Settings
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class DeliveredHeadshot:
-    """A kept headshot as the owner receives it: marked, sealed, and described without personal data."""
-
-    blob_id: str
-    style_id: str
-    seed: int
-    likeness: float
-    demo: bool
-
-
-@dataclass(frozen=True)
-class KeyLookup:
-    session_id: str | None = None
-    erased_at: float | None = None
-
-
-@dataclass(frozen=True)
-class UnstoredHeadshot:
-    """A finished headshot handed over and never stored (Instant mode, "don't keep anything"): marked bytes."""
-
-    data: bytes = dataclasses.field(repr=False)
-    style_id: str
-    seed: int
-    likeness: float
-    demo: bool
-
-
-@dataclass
-class HeadshotRun:
-    delivered: list[DeliveredHeadshot]
-    all_outputs: list[ScoredHeadshot]  # kept and held back, in memory only (the CLI shows held-back ones)
-    # Instant mode with keep=False: the kept headshots, marked, best first, stored nowhere (`delivered` is
-    # then empty: there is no blob to name). Empty for every run that keeps its headshots.
-    unstored: list[UnstoredHeadshot] = dataclasses.field(default_factory=list)
-
-
-class Studio:
+class Studio(InstantSteps):  # Instant mode's steps: pipeline/studio_instant.py
     def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time,
                  model_loader: ModelLoader = load_base):
         self.settings = settings
@@ -363,88 +329,6 @@ class Studio:
                            count=len(delivered), held_back=len(outputs) - len(delivered), **audit_details)
         return delivered
 
-    # --- 3c. Instant mode: a face adapter, no training, nothing of the face stored ------------------
-    def instant_headshots(self, session_id: str, files: list[bytes], style_ids: list[str], count_per_style: int,
-                          *, keep: bool = True, owner_key: bytes | None = None, seed: int = 0,
-                          progress: Callable[[EngineProgress], None] | None = None,
-                          cancel: threading.Event | None = None, model_id: str | None = None) -> HeadshotRun:
-        """Headshots in seconds from the uploaded `files`, with no photo, embedding or adapter ever stored.
-
-            screen in memory (`screen_instant`) -> face adapter, score, mark (`instant_from_screened`)
-            -> seal the headshots for their owner, or hand them over unstored
-
-        The photos are screened exactly as an upload is (same refusals, same messages) but live only in this
-        call: no draft is kept, nothing enters the vault's identity category. With `keep` the kept headshots
-        and the run's report are sealed like `make_headshots` seals them (owner-held with `owner_key`, same
-        retention); without it they come back marked in `HeadshotRun.unstored` and nothing is stored at all.
-        Raises PhotoSetRejected with the screening report's message for a set that cannot be used, and
-        ModelUnavailable when the face adapter's weights (HEADSHOT_FACE_ADAPTER) cannot be loaded.
-        The page does the same in two steps: it screens while the person waits, then the GPU line runs
-        `instant_from_screened` on the accepted photos, still in memory.
-        """
-        self.check_ready_for_instant(session_id, style_ids, keep=keep, owner_key=owner_key)
-        report = self.screen_instant(session_id, files)
-        del files  # the uploaded bytes: the screened pixels are all this call keeps, in memory
-        report.raise_if_unacceptable()
-        return self.instant_from_screened(session_id, report.accepted(), style_ids, count_per_style, keep=keep,
-                                          owner_key=owner_key, seed=seed, progress=progress, cancel=cancel,
-                                          model_id=model_id)
-
-    def screen_instant(self, session_id: str, files: list[bytes]) -> ScreeningReport:
-        """Instant mode's photo check: the same screening as an upload, in memory only (no draft, no vault)."""
-        require_consent(self.db, session_id)
-        check_batch_size(len(files), self.rules)
-        report = report_for(screen_files(files, self.limits, self.rules, preview=preview_jpeg), self.rules)
-        audit.record_event(self.db, self.vault.audit_id(session_id), audit.PHOTOS_SCREENED, self.clock(),
-                           accepted=len(report.accepted()), rejected=len(report.items) - len(report.accepted()),
-                           instant=True)
-        return report
-
-    def check_ready_for_instant(self, session_id: str, style_ids: list[str], *, keep: bool,
-                                owner_key: bytes | None) -> None:
-        """Admission of an Instant job: consent, known styles, and a way to seal kept headshots beside earlier ones."""
-        require_consent(self.db, session_id)
-        for style_id in style_ids:
-            self.style(style_id)
-        if keep and owner_key is None and self.vault.held_by_owner(session_id, HEADSHOTS):
-            raise OwnerKeyRequired()  # the new headshots could not be sealed beside the owner's earlier ones
-
-    def instant_from_screened(self, session_id: str, screened: list[ScreenedPhoto], style_ids: list[str],
-                              count_per_style: int, *, keep: bool = True, owner_key: bytes | None = None,
-                              seed: int = 0, progress: Callable[[EngineProgress], None] | None = None,
-                              cancel: threading.Event | None = None, model_id: str | None = None) -> HeadshotRun:
-        """Instant headshots from photos screened by `screen_instant` (held in memory by the caller only)."""
-        self.check_ready_for_instant(session_id, style_ids, keep=keep, owner_key=owner_key)
-        styles = self.run_styles(session_id, style_ids)
-        if not screened:
-            raise PhotoSetRejected("Please upload your photos first.", code="no_photos")
-        audit_id = self.vault.audit_id(session_id)
-        base = self.base_model(model_id)
-        try:
-            outputs = instant_headshots(
-                base, screened, styles, adapter_id=self.settings.face_adapter,
-                adapter_scale=self.settings.face_adapter_scale, count_per_style=count_per_style, seed=seed,
-                likeness_threshold=self.settings.likeness_threshold, unsafe_threshold=self.settings.unsafe_threshold,
-                same_person_distance=self.settings.same_person_distance, progress=progress, cancel=cancel)
-        except Exception as exc:
-            audit.record_event(self.db, audit_id, audit.GENERATION_FAILED, self.clock(), error=type(exc).__name__,
-                               instant=True)
-            raise
-        finally:
-            del screened  # the face crops and embeddings went with the run
-        require_consent(self.db, session_id)  # erased while it ran: nothing is kept, nothing handed over
-        if keep:
-            delivered = self._keep(session_id, outputs, demo=base.is_demo, owner_key=owner_key, audit_id=audit_id,
-                                   instant=True)
-            return HeadshotRun(delivered, outputs)
-        unstored = [UnstoredHeadshot(self.provenance.mark_headshot(out.image, style_id=out.style_id,
-                                                                   demo=base.is_demo),
-                                     out.style_id, out.seed, out.likeness, base.is_demo)
-                    for out in outputs if out.kept]
-        audit.record_event(self.db, audit_id, audit.HEADSHOTS_GENERATED, self.clock(), count=len(unstored),
-                           held_back=len(outputs) - len(unstored), instant=True, stored=False)
-        return HeadshotRun([], outputs, unstored)
-
     # --- 3b. more like this: the trained adapter again, no training ------------------------------
     def can_make_more(self, session_id: str) -> bool:
         """Whether "more like this" can run: a trained adapter is stored and its erasure time has not come.
@@ -471,7 +355,8 @@ class Studio:
                        progress: Callable[[EngineProgress], None] | None = None,
                        cancel: threading.Event | None = None, owner_key: bytes | None = None,
                        model_id: str | None = None) -> HeadshotRun:
-        """More headshots from the session's trained adapter, without training again; kept as `make_headshots` keeps them.
+        """More headshots from the session's trained adapter, without training again, kept as `make_headshots` keeps
+        them.
 
         Seeds are new: each style's images use seeds above every seed this session already used for any of
         the chosen styles (kept or held back, read from its sealed reports), so no image repeats an earlier one.
