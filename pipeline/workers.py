@@ -30,9 +30,16 @@ What a person can trust (`JobWorker`, `JobClaims`):
   job (a new message, same id) while attempts remain (HEADSHOT_JOB_ATTEMPTS), else marks it
   interrupted, as a restart of the in-process line does. One conditional UPDATE decides, so a job
   is re-run or interrupted, never both;
-- idempotent sealing: a re-run first discards the outputs its earlier attempt sealed (the
-  session's adapter, headshot and report blobs sealed since the job first started: no edit of the
-  set and no other job of the session can run meanwhile), so a crash never leaves headshots twice;
+- idempotent sealing: every seal of an attempt is fenced by its claim (`privacy.vault.sealing_only_while`
+  with `JobClaims.holds`): inside the seal's own transaction, a conditional UPDATE of the claim row that
+  matches only while the token is still this attempt's. The reaper takes a claim away with a conditional
+  UPDATE of the same row, so the two are ordered by the row's lock (PostgreSQL) or the write lock (SQLite):
+  a seal either commits before the reaper decides, or finds the claim gone and writes nothing. So an
+  attempt that was silent past the stale time but alive (paused by the OS, cut off from the database)
+  seals nothing once it wakes, and stops. What it sealed before the decision is discarded: by the re-run,
+  first (the session's adapter, headshot and report blobs sealed since the job first started: no edit of
+  the set and no other job of the session can run meanwhile), or by the reaper when it marks the job
+  interrupted. A crash or a pause never leaves headshots twice;
 - cancellation and erasure reach the worker within one training step: its watcher writes the
   heartbeat every half second with an UPDATE that succeeds only while the row is still running
   and still this attempt's; when it fails (cancelled, erased: the row is gone, or reaped) it sets
@@ -60,7 +67,7 @@ from pipeline.jobs import (CANCELLED, DONE, INTERRUPTED, QUEUED, RUNNING, GpuLin
                            run_to_outcome)
 from privacy.database import JobClaimRow, JobRow
 from privacy.errors import Busy, SessionGone, UserError
-from privacy.vault import HEADSHOTS
+from privacy.vault import HEADSHOTS, sealing_only_while
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +141,17 @@ class JobClaims:
                 s.execute(update(JobRow).where(JobRow.id == job_id).values(stage=job.stage[:32]))
         return bool(still)
 
+    def holds(self, s: Any, job_id: str, token: str) -> bool:
+        """Inside the caller's transaction `s` (a seal's): whether the attempt of `token` still holds its job.
+
+        An UPDATE, not a SELECT: it takes the claim row's lock until the seal commits, and the reaper's own
+        conditional UPDATE of the row waits for it, then sees the token (unchanged) and decides after the seal;
+        the other way round, this matches no row. A cancelled job still holds its claim: its run stops at the
+        next step, and a seal already under way completes, as in the in-process line.
+        """
+        return bool(s.execute(update(JobClaimRow).where(JobClaimRow.job_id == job_id, JobClaimRow.token == token)
+                              .values(heartbeat_at=self.clock())).rowcount)
+
     def finish(self, job_id: str, token: str, state: str, error: UserError | None) -> bool:
         """End a running attempt; False when it was not this attempt's any more (cancelled, erased, reaped)."""
         with self.db.session.begin() as s:
@@ -145,15 +163,17 @@ class JobClaims:
                 state=state, stage="done" if state == DONE else "stopped", finished_at=self.clock(),
                 error_code=error.code if error is not None else None)).rowcount)
 
-    def reap(self, stale_seconds: float, attempts: int) -> list[tuple[str, str]]:
-        """Running jobs whose worker stopped beating: (job id, QUEUED) to run again, or (job id, INTERRUPTED)."""
+    def reap(self, stale_seconds: float, attempts: int) -> list[tuple[str, str, str, float]]:
+        """Running jobs whose worker stopped beating: (job id, QUEUED or INTERRUPTED, session id, first start):
+        QUEUED to run again, INTERRUPTED when no attempt is left."""
         decided = []
         with self.db.session() as s:
-            stale = s.execute(select(JobClaimRow.job_id, JobClaimRow.token, JobClaimRow.attempts)
+            stale = s.execute(select(JobClaimRow.job_id, JobClaimRow.token, JobClaimRow.attempts,
+                                     JobRow.session_id, JobClaimRow.first_started_at)
                               .join(JobRow, JobRow.id == JobClaimRow.job_id)
                               .where(JobRow.state == RUNNING, JobClaimRow.token.is_not(None),
                                      JobClaimRow.heartbeat_at < self.clock() - stale_seconds)).all()
-        for job_id, token, tries in stale:
+        for job_id, token, tries, session_id, first_started_at in stale:
             with self.db.session.begin() as s:
                 # The one decision: whoever clears the dead attempt's token decides, and only once.
                 if not s.execute(update(JobClaimRow).where(JobClaimRow.job_id == job_id, JobClaimRow.token == token)
@@ -165,7 +185,7 @@ class JobClaims:
                     values.update(stage="stopped", finished_at=self.clock(), error_code="worker_lost")
                 if s.execute(update(JobRow).where(JobRow.id == job_id, JobRow.state == RUNNING)
                              .values(**values)).rowcount:
-                    decided.append((job_id, state))
+                    decided.append((job_id, state, session_id, first_started_at))
         return decided
 
     def progress(self, job_id: str) -> tuple[str, str, float, float | None, str | None] | None:
@@ -250,7 +270,9 @@ class JobWorker:
         watcher = threading.Thread(target=self._watch, args=(job, token, stop), name="job-watch", daemon=True)
         watcher.start()
         try:
-            _, state, error = run_to_outcome(lambda: self._run(job, lambda p: _report(job, p)))
+            # Every seal of this attempt only while it holds its claim (idempotent sealing: the module docstring).
+            with sealing_only_while(lambda s: self.claims.holds(s, job_id, token)):
+                _, state, error = run_to_outcome(lambda: self._run(job, lambda p: _report(job, p)))
         finally:
             stop.set()
             watcher.join()
@@ -283,15 +305,20 @@ class JobWorker:
             log.info("discarded %d outputs of an earlier attempt", len(earlier))
 
     def reap(self) -> list[tuple[str, str]]:
-        """Decide for the jobs of dead workers, and send a message again for those to be run again."""
+        """Decide for the jobs of dead workers, and send a message again for those to be run again: (job id, state)."""
         decided = self.claims.reap(self.stale_seconds, self.attempts)
-        for job_id, state in decided:
+        for job_id, state, session_id, first_started_at in decided:
             log.warning("job %s lost its worker: %s", job_id, "queued again" if state == QUEUED else "interrupted")
             if self.metrics is not None:
                 self.metrics.lost.labels(decision=state).inc()
             if state == QUEUED:
                 self.enqueue(job_id)
-        return decided
+            else:  # no re-run will discard what the lost attempt sealed before it went silent: it goes now
+                try:
+                    self._discard_earlier_outputs(session_id, first_started_at)
+                except SessionGone:
+                    pass
+        return [(job_id, state) for job_id, state, _, _ in decided]
 
     def reap_forever(self, stop: threading.Event) -> None:
         while not stop.wait(max(1.0, self.stale_seconds / 3)):
