@@ -44,6 +44,9 @@ class WorkerMetrics:
         self.lost = Counter("headshot_jobs_lost_worker_total",
                             "Jobs whose worker stopped beating, by what this worker's reaper decided.",
                             ["decision"], registry=self.registry)
+        self.republished = Counter("headshot_jobs_republished_total",
+                                   "Queued jobs whose broker message was lost (a flushed or restarted Redis), sent again.",
+                                   registry=self.registry)
 
     def text(self) -> bytes:
         from prometheus_client import generate_latest

@@ -45,6 +45,13 @@ What a person can trust (`JobWorker`, `JobClaims`):
   and still this attempt's; when it fails (cancelled, erased: the row is gone, or reaped) it sets
   the cancel Event the engine checks between steps;
 - a job whose session was erased while queued never starts: its row went with the session;
+- a lost message does not wait the visibility timeout: a broker that loses its messages (Redis
+  restarted without persistence, flushed) leaves queued rows that no message names. Each worker's
+  reaper compares the queued rows with the job ids the broker holds (`broker_job_ids`: the queue's
+  list and the unacknowledged set) and sends a message again for a row missing at two checks in a
+  row (a message being handed to a worker, or a row committed a moment before its message was
+  sent, is missing at one only). A duplicate message can never run a job twice: it finds the row
+  no longer queued, as a late one does;
 - the place in line is the count of queued studio rows created before the job: what the broker
   holds, in order.
 
@@ -53,6 +60,8 @@ Nothing personal goes to the broker, the logs or the rows: job ids, worker names
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 import os
 import secrets
@@ -97,6 +106,37 @@ def celery_app(queue_url: str, *, visibility_seconds: float) -> Any:
         worker_send_task_events=False, task_send_sent_event=False,
     )
     return app
+
+
+def broker_job_ids(app: Any) -> set[str]:
+    """The job ids the broker holds now: messages waiting in the queue's lists and those handed to a worker
+    and not yet acknowledged (kombu's Redis transport keeps them in its `unacked` hash until the ack)."""
+    with app.connection_for_read() as conn:
+        channel = conn.default_channel
+        client = channel.client
+        raw = [m for step in channel.priority_steps for m in client.lrange(channel._q_for_pri(QUEUE_NAME, step), 0, -1)]
+        unacked = client.hvals(channel.unacked_key)
+    ids = {_job_id_of(message) for message in raw}
+    ids |= {_job_id_of(entry, unacked=True) for entry in unacked}
+    ids.discard(None)
+    return ids  # type: ignore[return-value]
+
+
+def _job_id_of(payload: bytes, *, unacked: bool = False) -> str | None:
+    """The job id a kombu message names (its body: [[job id], {}, {...}]); None for anything else."""
+    try:
+        message = json.loads(payload)
+        if unacked:  # [message, exchange, routing key]
+            message = message[0]
+        if message.get("headers", {}).get("task") != TASK_NAME:
+            return None
+        body = message["body"]
+        if message.get("properties", {}).get("body_encoding") == "base64":
+            body = base64.b64decode(body)
+        args = json.loads(body)[0]
+        return str(args[0])[:32] if args else None
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+        return None
 
 
 def worker_name() -> str:
@@ -208,6 +248,12 @@ class JobClaims:
                 waiting, (JobRow.created_at < mine[1]) | ((JobRow.created_at == mine[1]) & (JobRow.id <= job_id))))
             return int(ahead), int(s.scalar(select(func.count()).select_from(JobRow).where(waiting)))
 
+    def queued_before(self, moment: float) -> set[str]:
+        """Ids of the studio jobs queued since before `moment` (each should have a message in the broker)."""
+        with self.db.session() as s:
+            return set(s.scalars(select(JobRow.id).where(JobRow.state == QUEUED, JobRow.created_at < moment,
+                                                         ~JobRow.style_ids.like(INSTANT_ROW))))
+
     def created_at(self, job_id: str) -> float:
         with self.db.session() as s:
             return float(s.scalar(select(JobRow.created_at).where(JobRow.id == job_id)) or self.clock())
@@ -237,13 +283,17 @@ class JobWorker:
     """One GPU's worker: runs the jobs its messages name, one at a time, and reaps the jobs of dead workers.
 
     `run(job, progress)` is the GPU part (`run_studio_job`); `enqueue(job_id)` sends a message again for a
-    re-run. Both are arguments so that the tests drive a worker without a broker.
+    re-run or a lost message; `in_broker()` is the set of job ids the broker holds (`broker_job_ids`), None
+    where lost messages are not looked for. All are arguments so that the tests drive a worker without a broker.
     """
 
     def __init__(self, studio: Any, run: Callable[[Job, Callable[[Any], None]], Any], *,
                  enqueue: Callable[[str], None], name: str | None = None, stale_seconds: float = 60.0,
-                 attempts: int = 2, heartbeat_seconds: float = HEARTBEAT_SECONDS, metrics: Any = None) -> None:
+                 attempts: int = 2, heartbeat_seconds: float = HEARTBEAT_SECONDS, metrics: Any = None,
+                 in_broker: Callable[[], set[str]] | None = None) -> None:
         self.studio, self._run, self.enqueue, self.metrics = studio, run, enqueue, metrics
+        self.in_broker = in_broker
+        self._missing: set[str] = set()  # queued jobs the broker did not hold at the last check
         self.name = name or worker_name()
         self.records = JobRecords(studio.db)
         self.claims = JobClaims(studio.db)
@@ -320,12 +370,34 @@ class JobWorker:
                     pass
         return [(job_id, state) for job_id, state, _, _ in decided]
 
+    @property
+    def check_seconds(self) -> float:
+        """How often the reaper looks for dead workers and lost messages."""
+        return max(1.0, self.stale_seconds / 3)
+
+    def republish_lost(self) -> list[str]:
+        """Send a message again for each queued job the broker has lost (see the module docstring): missing at
+        this check and the one before, and queued for longer than one check. Returns their ids."""
+        if self.in_broker is None:
+            return []
+        queued = self.claims.queued_before(self.claims.clock() - self.check_seconds)  # rows first, then messages:
+        missing = queued - self.in_broker() if queued else set()  # a row claimed meanwhile is not queued next time
+        lost, self._missing = sorted(missing & self._missing), missing
+        for job_id in lost:
+            log.warning("job %s: its message was lost by the broker; sent again", job_id)
+            self.enqueue(job_id)
+            if self.metrics is not None:
+                self.metrics.republished.inc()
+        self._missing -= set(lost)
+        return lost
+
     def reap_forever(self, stop: threading.Event) -> None:
-        while not stop.wait(max(1.0, self.stale_seconds / 3)):
-            try:
-                self.reap()
-            except Exception as exc:
-                log.warning("reaper: %s", type(exc).__name__)
+        while not stop.wait(self.check_seconds):
+            for check in (self.reap, self.republish_lost):
+                try:
+                    check()
+                except Exception as exc:  # a database or broker blip: the next check tries again
+                    log.warning("reaper: %s", type(exc).__name__)
 
 
 def run_studio_job(studio: Any, job: Job, progress: Callable[[Any], None]) -> Any:

@@ -142,6 +142,38 @@ def test_a_dead_workers_job_runs_again_once_and_its_earlier_outputs_are_not_seal
     assert second.execute(job.id) == "skipped"  # the first, late message: already done
 
 
+def test_a_queued_job_whose_message_the_broker_lost_is_sent_again_and_runs_once(queue, faces_dir):
+    from privacy.database import JobRow
+    studio, line, broker, _ = queue
+    session_id, owner_key = session_with_photos(studio, faces_dir)
+    job = line.submit(session_id, ["linkedin_classic"], 1, owner_key=owner_key)
+    with studio.db.session.begin() as s:
+        s.get(JobRow, job.id).created_at -= 30  # queued half a minute ago
+    held = {job.id}  # the job ids the broker holds
+    ran: list[str] = []
+    worker = worker_with(studio, lambda job, report: ran.append(job.id), broker, "gpu-a", stale_seconds=3,
+                         in_broker=lambda: set(held))
+    assert worker.republish_lost() == []  # its message waits in the broker
+    held.clear()  # Redis restarted without persistence
+    assert worker.republish_lost() == []  # missing once: it may be on its way to a worker
+    assert worker.republish_lost() == [job.id]
+    assert broker.messages == [job.id, job.id]
+    held.add(job.id)
+    assert worker.republish_lost() == []
+    assert worker.execute(job.id) == DONE
+    assert worker.execute(job.id) == "skipped"  # had the lost message come back too: dropped
+    assert ran == [job.id]
+
+
+def test_a_message_sent_a_moment_ago_is_not_taken_for_lost(queue, faces_dir):
+    studio, line, broker, _ = queue
+    session_id, owner_key = session_with_photos(studio, faces_dir)
+    job = line.submit(session_id, ["linkedin_classic"], 1, owner_key=owner_key)
+    worker = worker_with(studio, lambda job, report: None, broker, "gpu-a", stale_seconds=30, in_broker=set)
+    assert [worker.republish_lost() for _ in range(3)] == [[], [], []]  # younger than one check (10 s)
+    assert broker.messages == [job.id]
+
+
 def test_a_job_that_lost_its_worker_on_its_last_attempt_is_shown_interrupted(queue, faces_dir):
     studio, line, broker, _ = queue
     session_id, owner_key = session_with_photos(studio, faces_dir)

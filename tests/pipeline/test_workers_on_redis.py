@@ -200,6 +200,34 @@ def test_a_queued_job_whose_session_is_erased_never_runs(cluster, faces_dir):
         line.close()
 
 
+def test_a_queued_job_whose_message_redis_lost_still_runs_once_within_seconds(cluster, faces_dir, redis_server):
+    import redis
+
+    from pipeline.workers import broker_job_ids, celery_app
+    line = queued_line(cluster.studio, cluster.settings, local=_no_local(cluster), owner_key_of=lambda _: None)
+    broker = celery_app(cluster.settings.queue_url, visibility_seconds=600)
+    try:
+        busy, busy_key = session_with_photos(cluster.studio, faces_dir)
+        waiting, waiting_key = session_with_photos(cluster.studio, faces_dir)
+        first = line.submit(busy, ["linkedin_classic"], 1, owner_key=busy_key)  # one worker is left: it waits
+        _wait(lambda: cluster.row(first.id)[0] == RUNNING, 60, "the first job to start")
+        second = line.submit(waiting, ["linkedin_classic"], 1, owner_key=waiting_key)
+        assert second.id in broker_job_ids(broker)
+        redis.Redis.from_url(redis_server.url).flushdb()  # Redis restarted without persistence: messages gone
+        lost_at = time.monotonic()
+        assert second.id not in broker_job_ids(broker) and cluster.row(second.id)[0] == QUEUED
+        assert first.finished.wait(120) and first.state == DONE
+        first_done = time.monotonic()
+        assert second.finished.wait(60) and second.state == DONE  # not after the 10-minute visibility timeout
+        print(f"\nmessage lost {first_done - lost_at:.1f} s before the worker was free; the job ended "
+              f"{time.monotonic() - first_done:.1f} s after it was")
+        assert [job for job, _, _ in cluster.events(STARTED)].count(second.id) == 1  # ran once
+        assert len(cluster.studio.vault.blobs(waiting, "headshot")) == 1
+        assert any(f"job {second.id}: its message was lost" in cluster.log(name) for name in WORKERS)
+    finally:
+        line.close()
+
+
 def test_the_residue_audit_is_clean_on_the_shared_storage_at_the_end(cluster):
     audit = subprocess.run([sys.executable, "cli.py", "audit"], cwd=ROOT, env=cluster.env, capture_output=True,
                            text=True, timeout=120)
