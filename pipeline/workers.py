@@ -53,7 +53,10 @@ What a person can trust (`JobWorker`, `JobClaims`):
   sent, is missing at one only). A duplicate message can never run a job twice: it finds the row
   no longer queued, as a late one does;
 - the place in line is the count of queued studio rows created before the job: what the broker
-  holds, in order.
+  holds, in order. The wait the page shows (`JobClaims.wait_seconds`) is `pipeline.jobs.wait_estimate`
+  on the same rows: the queued jobs ahead, what is left of the running ones (their claims' progress),
+  the live workers (those whose heartbeat is fresh), and the median duration of recent finished jobs
+  (claim's first start to the row's end).
 
 Nothing personal goes to the broker, the logs or the rows: job ids, worker names, counts, times.
 """
@@ -72,8 +75,8 @@ from typing import Any, Callable
 
 from sqlalchemy import and_, delete, exists, func, select, update
 
-from pipeline.jobs import (CANCELLED, DONE, INTERRUPTED, QUEUED, RUNNING, GpuLine, Job, JobRecords, _report,
-                           run_to_outcome)
+from pipeline.jobs import (CANCELLED, DONE, INTERRUPTED, QUEUED, RUNNING, RECENT_JOBS, GpuLine, Job, JobRecords,
+                           _read_styles_field, _report, median_durations, run_to_outcome, wait_estimate)
 from privacy.database import JobClaimRow, JobRow
 from privacy.errors import Busy, SessionGone, UserError
 from privacy.vault import HEADSHOTS, sealing_only_while
@@ -254,6 +257,30 @@ class JobClaims:
             return set(s.scalars(select(JobRow.id).where(JobRow.state == QUEUED, JobRow.created_at < moment,
                                                          ~JobRow.style_ids.like(INSTANT_ROW))))
 
+    def wait_seconds(self, job_id: str, stale_seconds: float) -> float | None:
+        """Estimated seconds until a queued studio job starts on a worker (`pipeline.jobs.wait_estimate`), or None."""
+        now = self.clock()
+        with self.db.session() as s:
+            mine = s.execute(select(JobRow.state, JobRow.created_at).where(JobRow.id == job_id)).first()
+            if mine is None or mine[0] != QUEUED:
+                return None
+            studio_rows = ~JobRow.style_ids.like(INSTANT_ROW)
+            queued_ahead = s.scalars(select(JobRow.style_ids).where(
+                JobRow.state == QUEUED, studio_rows,
+                (JobRow.created_at < mine[1]) | ((JobRow.created_at == mine[1]) & (JobRow.id < job_id)))).all()
+            running = s.execute(select(JobRow.style_ids, JobClaimRow.fraction, JobClaimRow.worker)
+                                .join(JobClaimRow, JobClaimRow.job_id == JobRow.id)
+                                .where(JobRow.state == RUNNING, studio_rows, JobClaimRow.token.is_not(None),
+                                       JobClaimRow.heartbeat_at >= now - stale_seconds)).all()
+            recent = s.execute(select(JobRow.style_ids, JobRow.finished_at - JobClaimRow.first_started_at)
+                               .join(JobClaimRow, JobClaimRow.job_id == JobRow.id)
+                               .where(JobRow.state == DONE, studio_rows, JobRow.finished_at.is_not(None))
+                               .order_by(JobRow.finished_at.desc()).limit(RECENT_JOBS * 2)).all()
+        ahead = [(_kind(text), 1.0) for text in queued_ahead]
+        ahead += [(_kind(text), 1.0 - (fraction or 0.0)) for text, fraction, _ in running]
+        medians = median_durations([(_kind(text), float(seconds)) for text, seconds in recent if seconds >= 0])
+        return wait_estimate(ahead, len({worker for _, _, worker in running}), medians)
+
     def created_at(self, job_id: str) -> float:
         with self.db.session() as s:
             return float(s.scalar(select(JobRow.created_at).where(JobRow.id == job_id)) or self.clock())
@@ -400,6 +427,11 @@ class JobWorker:
                     log.warning("reaper: %s", type(exc).__name__)
 
 
+def _kind(style_ids_text: str) -> str:
+    """A queued row's kind (`Job.kind`): "studio" or "more"."""
+    return "more" if _read_styles_field(style_ids_text)[1].get("reuse_adapter") else "studio"
+
+
 def run_studio_job(studio: Any, job: Job, progress: Callable[[Any], None]) -> Any:
     """The GPU part of a queued job: as app.run_on_gpu, without the owner's key (see the module docstring)."""
     if job.reuse_adapter:
@@ -413,7 +445,8 @@ def queued_line(studio: Any, settings: Any, *, local: GpuLine, owner_key_of: Cal
     """A web replica's line in queue mode, as the app wires it: messages to the Celery broker of HEADSHOT_QUEUE_URL."""
     broker = celery_app(settings.queue_url, visibility_seconds=settings.job_visibility_seconds)
     return QueuedLine(studio, send=lambda job_id: broker.send_task(TASK_NAME, args=[job_id], queue=QUEUE_NAME),
-                      local=local, capacity=settings.queue_size, owner_key_of=owner_key_of)
+                      local=local, capacity=settings.queue_size, owner_key_of=owner_key_of,
+                      stale_seconds=settings.worker_stale_seconds)
 
 
 class QueuedLine:
@@ -424,8 +457,10 @@ class QueuedLine:
     """
 
     def __init__(self, studio: Any, *, send: Callable[[str], None], local: GpuLine, capacity: int,
-                 owner_key_of: Callable[[str], bytes | None], poll_seconds: float = HEARTBEAT_SECONDS) -> None:
+                 owner_key_of: Callable[[str], bytes | None], poll_seconds: float = HEARTBEAT_SECONDS,
+                 stale_seconds: float = 60.0) -> None:
         self.studio, self.vault, self._send, self.local = studio, studio.vault, send, local
+        self.stale_seconds = stale_seconds  # a worker silent this long is not counted in the wait
         self.capacity, self._owner_key_of, self.poll_seconds = capacity, owner_key_of, poll_seconds
         self.records = JobRecords(studio.db)
         self.claims = JobClaims(studio.db)
@@ -481,6 +516,11 @@ class QueuedLine:
         if job.instant:
             return self.local.place_in_line(job)
         return self.claims.place_in_line(job.id)
+
+    def wait_seconds(self, job: Job) -> float | None:
+        if job.instant:
+            return self.local.wait_seconds(job)
+        return self.claims.wait_seconds(job.id, self.stale_seconds)
 
     def cancel(self, session_id: str) -> bool:
         live = self.local.live_job(session_id)
