@@ -116,9 +116,10 @@ class GpuLine:
     """See the module docstring. `run(job, progress)` does the GPU work and returns the job's result."""
 
     def __init__(self, run: Callable[[Job, Callable[[Any], None]], Any], *, capacity: int,
-                 records: "JobRecords | None" = None) -> None:
+                 records: "JobRecords | None" = None, metrics: Any = None) -> None:
         self._run = run
         self.records = records
+        self.metrics = metrics  # pipeline.line_metrics.LineMetrics: times the jobs this line runs
         self.capacity = capacity  # jobs waiting, not counting the one running
         self._waiting: deque[Job] = deque()
         self._running: Job | None = None
@@ -183,6 +184,15 @@ class GpuLine:
                     return position, len(self._waiting)
         return None
 
+    def depth(self) -> int:
+        """Jobs waiting, not counting the one running."""
+        with self._lock:
+            return len(self._waiting)
+
+    def running(self) -> int:
+        with self._lock:
+            return int(self._running is not None)
+
     def wait_seconds(self, job: Job) -> float | None:
         """Estimated seconds until a waiting job starts (see `wait_estimate`); None once it runs, or unknown."""
         with self._lock:
@@ -232,6 +242,8 @@ class GpuLine:
                     return
                 job = self._running = self._waiting.popleft()
                 job.state, job.started, job.stage = RUNNING, time.monotonic(), "starting"
+            if self.metrics is not None:
+                self.metrics.waits.observe(job.started - job.submitted)
             self._save(job)
             result, state, error = run_to_outcome(lambda: self._run(job, lambda p: _report(job, p)))
             if job.cancel.is_set() and job.instant and not job.keep:
@@ -250,6 +262,8 @@ class GpuLine:
             job.fraction, job.stage, job.eta_seconds = 1.0, "done", 0.0
             if job.started is not None:
                 self._recent.append((job.kind, job.finished_at - job.started))
+        if self.metrics is not None and job.started is not None:
+            self.metrics.durations.labels(outcome=state).observe(job.finished_at - job.started)
         self._save(job)
         job.finished.set()
 

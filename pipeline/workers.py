@@ -290,6 +290,12 @@ class JobClaims:
             return int(s.scalar(select(func.count()).select_from(JobRow).where(
                 JobRow.state == QUEUED, ~JobRow.style_ids.like(INSTANT_ROW))))
 
+    def running(self) -> int:
+        """Studio jobs running on any worker."""
+        with self.db.session() as s:
+            return int(s.scalar(select(func.count()).select_from(JobRow).where(
+                JobRow.state == RUNNING, ~JobRow.style_ids.like(INSTANT_ROW))))
+
     def cancel(self, session_id: str, *, except_job: str | None = None) -> int:
         """The person (or erasure) stops the session's queued or running studio job; the worker sees it at its
         next heartbeat, a queued one is never claimed."""
@@ -388,6 +394,8 @@ class JobWorker:
             log.warning("job %s lost its worker: %s", job_id, "queued again" if state == QUEUED else "interrupted")
             if self.metrics is not None:
                 self.metrics.lost.labels(decision=state).inc()
+                if state == INTERRUPTED:
+                    self.metrics.interrupted.inc()
             if state == QUEUED:
                 self.enqueue(job_id)
             else:  # no re-run will discard what the lost attempt sealed before it went silent: it goes now
@@ -516,6 +524,14 @@ class QueuedLine:
         if job.instant:
             return self.local.place_in_line(job)
         return self.claims.place_in_line(job.id)
+
+    def depth(self) -> int:
+        """Jobs waiting: the studio jobs queued for any worker (the jobs table), and this process's Instant ones."""
+        return self.claims.waiting() + self.local.depth()
+
+    def running(self) -> int:
+        """Jobs running: studio jobs on any worker (the jobs table), and this process's Instant one."""
+        return self.claims.running() + self.local.running()
 
     def wait_seconds(self, job: Job) -> float | None:
         if job.instant:
