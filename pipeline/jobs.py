@@ -124,7 +124,7 @@ class GpuLine:
         self._waiting: deque[Job] = deque()
         self._running: Job | None = None
         self._latest: dict[str, Job] = {}  # session id -> its most recent job
-        self._recent: deque[tuple[str, float]] = deque(maxlen=RECENT_JOBS * 3)  # (kind, seconds) of finished jobs, 3 kinds
+        self._recent: deque[tuple[str, float]] = deque(maxlen=RECENT_JOBS * 3)  # (kind, seconds) of ended jobs
         self._lock = threading.Condition()
         self._closed = False
         self._worker = threading.Thread(target=self._work, name="gpu-line", daemon=True)

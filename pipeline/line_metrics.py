@@ -38,7 +38,8 @@ class LineMetrics:
               registry=self.registry).set_function(running)
         self.durations = Histogram("headshot_job_duration_seconds", "Time a job ran in this process, by outcome.",
                                    ["outcome"], buckets=DURATION_BUCKETS, registry=self.registry)
-        self.waits = Histogram("headshot_job_wait_seconds", "Time from a job's enqueueing to its start in this process.",
+        self.waits = Histogram("headshot_job_wait_seconds",
+                               "Time from a job's enqueueing to its start in this process.",
                                buckets=WAIT_BUCKETS, registry=self.registry)
         self.interrupted = Counter("headshot_jobs_interrupted",
                                    "Jobs this process found interrupted by a restart, or marked interrupted.",
@@ -47,7 +48,8 @@ class LineMetrics:
                             "Jobs whose worker stopped beating, by what this worker's reaper decided.",
                             ["decision"], registry=self.registry)
         self.republished = Counter("headshot_jobs_republished",
-                                   "Queued jobs whose broker message was lost (a flushed or restarted Redis), sent again.",
+                                   "Queued jobs whose broker message was lost (a flushed or restarted Redis), "
+                                   "sent again.",
                                    registry=self.registry)
         self.cache_seconds = cache_seconds  # the app's: SCRAPE_CACHE_SECONDS (anyone may ask it)
         self._lock = threading.Lock()

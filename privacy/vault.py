@@ -148,8 +148,13 @@ class Vault:
 
     def _seal(self, session_id: str, blob_id: str, kind: str, category: str, plaintext: bytes,
               owner_key: bytes | None) -> BlobRef:
+        fence = _SEAL_FENCE.get()
         with self.db.session.begin() as s:
-            session = s.get(SessionRow, session_id)
+            # Fenced: the session row is key-share locked first (PostgreSQL; SQLite has one write lock), then
+            # the fence locks its own row. An erasure takes them in the same order (it deletes the session, then
+            # the fence's row by cascade), so the two wait for each other instead of deadlocking, as they would
+            # if the blob's insert took the session's lock only after the fence took its row's.
+            session = s.get(SessionRow, session_id, with_for_update={"key_share": True} if fence else None)
             if session is None:
                 raise SessionGone()
             if s.get(ConsentRow, session_id) is None:
@@ -159,7 +164,6 @@ class Vault:
                 # not even one sealed a moment after it, e.g. by a training run that ran past it.
                 raise SessionGone("Your photos and trained model for this session have been erased on schedule. "
                                   "Start a new session to upload photos again.")
-            fence = _SEAL_FENCE.get()
             if fence is not None and not fence(s):  # e.g. a job attempt that is no longer its job's
                 raise Cancelled("This run was taken over by another; nothing of it was kept.")
             data_key = self._data_key(s, session_id, category, create=True, owner_key=owner_key)

@@ -1,4 +1,4 @@
-"""How the page words a waiting job's place in line and its wait: "you are 3rd of 5 in line · your turn in about 12 min"."""
+"""How the page words a waiting job's place and wait: "you are 3rd of 5 in line · your turn in about 12 min"."""
 
 from __future__ import annotations
 

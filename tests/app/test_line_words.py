@@ -17,5 +17,6 @@ def test_a_wait_is_said_in_round_minutes_never_in_seconds():
 
 
 def test_the_status_of_a_waiting_job_says_its_place_and_its_wait_and_no_wait_when_unknown():
-    assert waiting_text(3, 5, 11.5 * 60) == "Waiting for the GPU: you are 3rd of 5 in line · your turn in about 12 min."
+    assert waiting_text(3, 5, 11.5 * 60) == (
+        "Waiting for the GPU: you are 3rd of 5 in line · your turn in about 12 min.")
     assert waiting_text(1, 1, None) == "Waiting for the GPU: you are 1st of 1 in line."
