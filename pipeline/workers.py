@@ -86,6 +86,7 @@ log = logging.getLogger(__name__)
 TASK_NAME = "headshots.run_job"
 QUEUE_NAME = "headshots"
 HEARTBEAT_SECONDS = 0.5  # how often a running job's worker proves it is alive and reads whether to stop
+WAIT_CACHE_SECONDS = 5.0  # how long a queued job's estimated wait is shown before it is estimated again
 INSTANT_ROW = '%"instant": true%'  # Instant jobs' rows: run by a web process, never by the queue
 OUTPUT_KINDS = ("adapter", "headshot", "report")  # what a job seals
 
@@ -473,6 +474,7 @@ class QueuedLine:
         self.records = JobRecords(studio.db)
         self.claims = JobClaims(studio.db)
         self._watched: dict[str, Job] = {}  # job id -> the view handed to pages, refreshed from the database
+        self._waits: dict[str, tuple[float, float | None]] = {}  # job id -> (when, estimated wait) for its pages
         self._lock = threading.Lock()
         self._closed = threading.Event()
         self._refresher = threading.Thread(target=self._refresh_forever, name="queue-watch", daemon=True)
@@ -536,7 +538,18 @@ class QueuedLine:
     def wait_seconds(self, job: Job) -> float | None:
         if job.instant:
             return self.local.wait_seconds(job)
-        return self.claims.wait_seconds(job.id, self.stale_seconds)
+        # Every waiting page asks twice a second; the estimate moves slowly and costs four queries: kept a while.
+        now = time.monotonic()
+        with self._lock:
+            cached = self._waits.get(job.id)
+        if cached is not None and now - cached[0] < WAIT_CACHE_SECONDS:
+            return cached[1]
+        estimate = self.claims.wait_seconds(job.id, self.stale_seconds)
+        with self._lock:
+            if len(self._waits) > 10_000:
+                self._waits.clear()
+            self._waits[job.id] = (now, estimate)
+        return estimate
 
     def cancel(self, session_id: str) -> bool:
         live = self.local.live_job(session_id)

@@ -125,7 +125,7 @@ def test_the_wait_of_a_queued_job_is_the_work_ahead_over_the_live_workers_times_
     assert line.wait_seconds(jobs["half-done"]) is None  # running: the page shows its progress instead
 
 
-def test_the_page_says_the_place_and_wait_of_a_queued_job_from_the_real_queue(queue, tmp_path):
+def test_the_page_says_the_place_and_wait_of_a_queued_job_from_the_real_queue(queue, tmp_path, monkeypatch):
     from privacy.owner_presence import OwnerPresence
     from privacy.uploads import UploadStore
     from privacy.web_access import ClientIds, MediaGrants
@@ -141,6 +141,9 @@ def test_the_page_says_the_place_and_wait_of_a_queued_job_from_the_real_queue(qu
     with studio.db.session.begin() as s:  # every worker silent: no estimate, only the place
         for claim in s.query(JobClaimRow):
             claim.heartbeat_at -= 3600
+    status = handlers._job_text(line.job_of(jobs["second"].session_id))
+    assert status.endswith("about 17 min.")  # a page asks twice a second: the estimate is kept a few seconds
+    monkeypatch.setattr("pipeline.workers.WAIT_CACHE_SECONDS", 0.0)
     assert handlers._job_text(line.job_of(jobs["second"].session_id)) == (
         "Waiting for the GPU: you are 2nd of 3 in line.")
 
