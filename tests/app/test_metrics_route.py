@@ -60,3 +60,39 @@ def test_metrics_can_be_switched_off(tmp_path):
     assert load_settings(environ).metrics  # on unless switched off
     off = app.build_app(load_settings({**environ, "HEADSHOT_METRICS": "false"}))
     assert "/metrics" not in {getattr(route, "path", None) for route in off.routes}
+
+
+def test_a_flood_of_scrapes_is_answered_from_the_cache_and_the_studio_keeps_answering(server):
+    import threading
+
+    def client(address: str) -> httpx.Client:  # a loopback address of its own: its own share of the limits
+        return httpx.Client(base_url=server.url, timeout=10, transport=httpx.HTTPTransport(local_address=address))
+
+    statuses: list[int] = []
+    health: list[float] = []
+    stop = threading.Event()
+
+    def flood() -> None:
+        with client("127.0.0.97") as http:
+            for _ in range(40):
+                statuses.append(http.get("/metrics").status_code)
+
+    def probe() -> None:
+        with client("127.0.0.98") as http:
+            while not stop.is_set():
+                started = time.monotonic()
+                assert http.get("/healthz").status_code == 200
+                health.append(time.monotonic() - started)
+                time.sleep(0.1)
+
+    prober = threading.Thread(target=probe)
+    prober.start()
+    flooders = [threading.Thread(target=flood) for _ in range(6)]
+    for thread in flooders:
+        thread.start()
+    for thread in flooders:
+        thread.join(120)
+    stop.set()
+    prober.join(10)
+    assert statuses == [200] * 240  # a page route, like /healthz: answered, from a cache a second old at most
+    assert health and max(health) < 2.0, max(health)
