@@ -118,6 +118,7 @@ def broker_job_ids(app: Any) -> set[str]:
     with app.connection_for_read() as conn:
         channel = conn.default_channel
         client = channel.client
+        # One list per priority step (kombu's own naming, `_q_for_pri`); only the plain one is used today.
         raw = [m for step in channel.priority_steps for m in client.lrange(channel._q_for_pri(QUEUE_NAME, step), 0, -1)]
         unacked = client.hvals(channel.unacked_key)
     ids = {_job_id_of(message) for message in raw}
@@ -219,9 +220,11 @@ class JobClaims:
                                      JobClaimRow.heartbeat_at < self.clock() - stale_seconds)).all()
         for job_id, token, tries, session_id, first_started_at in stale:
             with self.db.session.begin() as s:
-                # The one decision: whoever clears the dead attempt's token decides, and only once.
-                if not s.execute(update(JobClaimRow).where(JobClaimRow.job_id == job_id, JobClaimRow.token == token)
-                                 .values(token=None)).rowcount:
+                # The one decision: whoever clears the dead attempt's token decides, and only once; and not if
+                # the attempt beat or sealed since it was seen silent (it came back: its work stands).
+                if not s.execute(update(JobClaimRow).where(
+                        JobClaimRow.job_id == job_id, JobClaimRow.token == token,
+                        JobClaimRow.heartbeat_at < self.clock() - stale_seconds).values(token=None)).rowcount:
                     continue
                 state = QUEUED if tries < attempts else INTERRUPTED
                 values: dict[str, Any] = {"state": state, "stage": "waiting"}
