@@ -105,7 +105,7 @@ def build_app(settings: Settings) -> "FastAPI":
     # What the last process was running can no longer finish by itself; in queue mode only Instant jobs
     # belong to web processes (the workers own the rest: pipeline.workers). Rows do not say which replica
     # runs an Instant job: another replica's running one reads "interrupted" until it ends and records its end.
-    records.mark_interrupted(instant_only=bool(settings.queue_url))
+    interrupted = records.mark_interrupted(instant_only=bool(settings.queue_url))
     def run_job(job, report):  # `run_on_gpu` looked up at each call: `main` may wrap it for ZeroGPU
         return run_on_gpu(studio, job.session_id, job.style_ids, job.count, report, job.cancel, job.owner_key,
                           model_id=job.model_id, reuse_adapter=job.reuse_adapter, instant=job.instant,
@@ -116,6 +116,8 @@ def build_app(settings: Settings) -> "FastAPI":
     if settings.queue_url:  # queue mode: studio jobs go to GPU workers; Instant jobs stay in this process's line
         from pipeline.workers import queued_line
         line = queued_line(studio, settings, local=local_line, owner_key_of=presence.key_of)
+    metrics = line_metrics(settings, line, interrupted)
+    local_line.metrics = metrics  # times the jobs this process runs (a worker times its own)
     studio.erasure.hooks.extend([grants.forget_session, line.cancel_session, presence.forget_session])
     handlers = StudioHandlers(settings, studio, grants=grants, clients=clients, uploads=uploads, line=line,
                               presence=presence)
@@ -153,6 +155,12 @@ def build_app(settings: Settings) -> "FastAPI":
     @app.get("/healthz")
     def healthz() -> JSONResponse:
         return JSONResponse({"ok": True})
+
+    if metrics is not None:  # HEADSHOT_METRICS: counts and durations, no personal data (pipeline.line_metrics)
+        @app.get("/metrics")
+        def metrics_route() -> Response:
+            from prometheus_client import CONTENT_TYPE_LATEST
+            return Response(metrics.text(), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/privacy")
     def privacy_page() -> HTMLResponse:
@@ -243,6 +251,17 @@ def build_app(settings: Settings) -> "FastAPI":
                        upload_budget=Limit(capacity=budget, refill_per_second=budget / 60),
                        trusted_proxies=settings.trusted_proxy_networks, frame_ancestors=settings.frame_ancestors)
     return app
+
+
+def line_metrics(settings: Settings, line: Any, interrupted: int) -> Any:
+    """The app's Prometheus metrics (HEADSHOT_METRICS), or None: its line's depth and running jobs at each scrape,
+    and the `interrupted` jobs it found at start-up."""
+    if not settings.metrics:
+        return None
+    from pipeline.line_metrics import SCRAPE_CACHE_SECONDS, LineMetrics
+    metrics = LineMetrics(line.depth, line.running, cache_seconds=SCRAPE_CACHE_SECONDS)
+    metrics.interrupted.inc(interrupted)
+    return metrics
 
 
 def blocked_paths(settings: Settings) -> list[str]:

@@ -392,7 +392,8 @@ def cmd_worker(args) -> int:
     # Celery sets the root logger to its --loglevel (WARNING: its INFO lines name tasks); ours say job ids only.
     logging.getLogger("pipeline.workers").setLevel(logging.INFO)
     from pipeline.studio import Studio
-    from pipeline.workers import QUEUE_NAME, TASK_NAME, JobWorker, celery_app, run_studio_job, worker_name
+    from pipeline.workers import (QUEUE_NAME, TASK_NAME, JobWorker, broker_job_ids, celery_app, run_studio_job,
+                                  worker_name)
 
     from pipeline.worker_health import WorkerMetrics, database_answers, serve_health
 
@@ -401,7 +402,8 @@ def cmd_worker(args) -> int:
     name = args.name or worker_name()
     worker = JobWorker(studio, lambda job, progress: run_studio_job(studio, job, progress),
                        enqueue=lambda job_id: broker.send_task(TASK_NAME, args=[job_id], queue=QUEUE_NAME),
-                       name=name, stale_seconds=settings.worker_stale_seconds, attempts=settings.job_attempts)
+                       name=name, stale_seconds=settings.worker_stale_seconds, attempts=settings.job_attempts,
+                       in_broker=lambda: broker_job_ids(broker))
     consuming = threading.Event()
     if settings.worker_port:
         worker.metrics = WorkerMetrics(studio.db, worker.claims.waiting)

@@ -94,6 +94,7 @@ class Settings:
     job_visibility_seconds: float = _setting(7200.0, "Queue mode: seconds the broker waits for a worker to acknowledge a job before giving it to another (Celery's visibility timeout); longer than the longest job, or a slow job would run twice at once were it not for the row claim.", minimum=60, maximum=86400)
     worker_stale_seconds: float = _setting(60.0, "Queue mode: seconds without a heartbeat (a running worker writes one every half second) after which a job's worker counts as dead, and the job is run again or marked interrupted.", minimum=2, maximum=3600)
     worker_port: int = _setting(0, "Queue mode: the port of a worker's /healthz, /readyz and /metrics (Prometheus: queue depth, job durations and waits; no personal data), on all interfaces; 0 serves none.", minimum=0, maximum=65535)
+    metrics: bool = _setting(True, "Serve Prometheus metrics at the app's /metrics: queue depth, running jobs, job durations and waits, interrupted jobs. Counts and durations only (no session, job, name or address), so public by default, like the page's own place in line; false answers 404.")
     job_attempts: int = _setting(2, "Queue mode: how many times a job may start; a job whose worker died is run again while attempts remain, then marked interrupted (a job that kills workers must not kill them all).", minimum=1, maximum=5)
 
     # --- provenance -----------------------------------------------------------------------

@@ -9,6 +9,11 @@ delete and verify never wait behind a training run.
 Erasing a session (`cancel_session`, an erasure hook) drops its waiting job and stops its running
 one at the next training or denoising step, so the GPU goes to the next person at once.
 
+A waiting job's wait is estimated from the line itself (`wait_estimate`): the work ahead of it
+(each job waiting before it, and what is left of each running one, in jobs of their kind)
+divided by the number of workers, times the median duration of recent jobs of each kind. None,
+and the page says nothing, while a kind ahead has no finished job to go by.
+
 A job belongs to its session, not to the page that asked for it: it runs to its end whether or
 not any page watches. Its state is kept in the database (`JobRecords`: no personal data, style
 ids and counts only), so a page that comes back with the return key finds it, and a server that
@@ -33,6 +38,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+import statistics
 import threading
 import time
 from collections import deque
@@ -84,17 +90,41 @@ class Job:
         return self.state in (QUEUED, RUNNING)
 
 
+RECENT_JOBS = 20  # finished jobs of a kind whose median duration estimates the next ones' (a few hours' worth)
+
+
+def wait_estimate(ahead: list[tuple[str, float]], workers: int, medians: dict[str, float]) -> float | None:
+    """Seconds until a waiting job starts: (jobs ahead / workers) × the recent median duration, where a job
+    ahead is (its kind, the fraction of it left to run: 1 while it waits). None when unknown: no worker, or
+    a kind ahead with no recent duration."""
+    if workers < 1:
+        return None
+    if any(kind not in medians for kind, _ in ahead):
+        return None
+    return sum(max(0.0, min(1.0, left)) * medians[kind] for kind, left in ahead) / workers
+
+
+def median_durations(durations: list[tuple[str, float]]) -> dict[str, float]:
+    """{kind: median seconds} of (kind, seconds) of recent finished jobs."""
+    by_kind: dict[str, list[float]] = {}
+    for kind, seconds in durations:
+        by_kind.setdefault(kind, []).append(seconds)
+    return {kind: statistics.median(values) for kind, values in by_kind.items()}
+
+
 class GpuLine:
     """See the module docstring. `run(job, progress)` does the GPU work and returns the job's result."""
 
     def __init__(self, run: Callable[[Job, Callable[[Any], None]], Any], *, capacity: int,
-                 records: "JobRecords | None" = None) -> None:
+                 records: "JobRecords | None" = None, metrics: Any = None) -> None:
         self._run = run
         self.records = records
+        self.metrics = metrics  # pipeline.line_metrics.LineMetrics: times the jobs this line runs
         self.capacity = capacity  # jobs waiting, not counting the one running
         self._waiting: deque[Job] = deque()
         self._running: Job | None = None
         self._latest: dict[str, Job] = {}  # session id -> its most recent job
+        self._recent: deque[tuple[str, float]] = deque(maxlen=RECENT_JOBS * 3)  # (kind, seconds) of ended jobs
         self._lock = threading.Condition()
         self._closed = False
         self._worker = threading.Thread(target=self._work, name="gpu-line", daemon=True)
@@ -154,6 +184,25 @@ class GpuLine:
                     return position, len(self._waiting)
         return None
 
+    def depth(self) -> int:
+        """Jobs waiting, not counting the one running."""
+        with self._lock:
+            return len(self._waiting)
+
+    def running(self) -> int:
+        with self._lock:
+            return int(self._running is not None)
+
+    def wait_seconds(self, job: Job) -> float | None:
+        """Estimated seconds until a waiting job starts (see `wait_estimate`); None once it runs, or unknown."""
+        with self._lock:
+            ahead = [(self._running.kind, 1.0 - self._running.fraction)] if self._running is not None else []
+            for waiting in self._waiting:
+                if waiting is job:
+                    return wait_estimate(ahead, 1, median_durations(list(self._recent)))
+                ahead.append((waiting.kind, 1.0))
+            return None
+
     def cancel(self, session_id: str) -> bool:
         """The person asked to stop: a waiting job leaves the line, a running one stops at its next step."""
         with self._lock:
@@ -193,6 +242,8 @@ class GpuLine:
                     return
                 job = self._running = self._waiting.popleft()
                 job.state, job.started, job.stage = RUNNING, time.monotonic(), "starting"
+            if self.metrics is not None:
+                self.metrics.waits.observe(job.started - job.submitted)
             self._save(job)
             result, state, error = run_to_outcome(lambda: self._run(job, lambda p: _report(job, p)))
             if job.cancel.is_set() and job.instant and not job.keep:
@@ -209,6 +260,10 @@ class GpuLine:
         job.photos = []  # Instant's photos: no longer than the job either
         if state == DONE:
             job.fraction, job.stage, job.eta_seconds = 1.0, "done", 0.0
+            if job.started is not None:
+                self._recent.append((job.kind, job.finished_at - job.started))
+        if self.metrics is not None and job.started is not None:
+            self.metrics.durations.labels(outcome=state).observe(job.finished_at - job.started)
         self._save(job)
         job.finished.set()
 

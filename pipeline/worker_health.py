@@ -2,7 +2,8 @@
 
     GET /healthz   200 while the process serves (a liveness probe: restart the worker when it stops answering)
     GET /readyz    200 once the worker consumes from the broker and its database answers, else 503
-    GET /metrics   Prometheus text: queue depth, running jobs, job durations and waits, jobs that lost a worker
+    GET /metrics   Prometheus text (pipeline.line_metrics): queue depth, running jobs, job durations and waits,
+                   jobs that lost a worker, lost messages sent again
 
 Every metric is a count or a duration, labelled at most by an outcome word: never a job, session or
 person. The queue depth is read from the shared jobs table at each scrape (what every worker sees alike).
@@ -18,36 +19,17 @@ from typing import Any, Callable
 
 from sqlalchemy import func, select, text
 
+from pipeline.line_metrics import LineMetrics
 from privacy.database import JobRow
 
 log = logging.getLogger(__name__)
 
-DURATION_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 900, 1800, 3600)  # seconds: a tiny-model job to an SDXL run
-WAIT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 5, 15, 60, 300, 900, 3600)  # seconds from enqueue to start
 
-
-class WorkerMetrics:
-    """The worker's Prometheus registry (its own, not the global one: one per worker, several in one test)."""
+class WorkerMetrics(LineMetrics):
+    """A worker's metrics (pipeline.line_metrics): the gauges from the shared jobs table, the rest its own jobs'."""
 
     def __init__(self, db: Any, waiting: Callable[[], int]) -> None:
-        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-
-        self.registry = CollectorRegistry()
-        Gauge("headshot_queue_depth", "Studio jobs waiting for a GPU worker (all workers: the jobs table).",
-              registry=self.registry).set_function(waiting)
-        Gauge("headshot_jobs_running", "Studio jobs running on any worker (the jobs table).",
-              registry=self.registry).set_function(lambda: _running(db))
-        self.durations = Histogram("headshot_job_duration_seconds", "Time a job ran on this worker, by outcome.",
-                                   ["outcome"], buckets=DURATION_BUCKETS, registry=self.registry)
-        self.waits = Histogram("headshot_job_wait_seconds", "Time from a job's enqueueing to its start on this worker.",
-                               buckets=WAIT_BUCKETS, registry=self.registry)
-        self.lost = Counter("headshot_jobs_lost_worker_total",
-                            "Jobs whose worker stopped beating, by what this worker's reaper decided.",
-                            ["decision"], registry=self.registry)
-
-    def text(self) -> bytes:
-        from prometheus_client import generate_latest
-        return generate_latest(self.registry)
+        super().__init__(waiting, lambda: _running(db))
 
 
 def _running(db: Any) -> int:

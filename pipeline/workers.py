@@ -30,22 +30,41 @@ What a person can trust (`JobWorker`, `JobClaims`):
   job (a new message, same id) while attempts remain (HEADSHOT_JOB_ATTEMPTS), else marks it
   interrupted, as a restart of the in-process line does. One conditional UPDATE decides, so a job
   is re-run or interrupted, never both;
-- idempotent sealing: a re-run first discards the outputs its earlier attempt sealed (the
-  session's adapter, headshot and report blobs sealed since the job first started: no edit of the
-  set and no other job of the session can run meanwhile), so a crash never leaves headshots twice;
+- idempotent sealing: every seal of an attempt is fenced by its claim (`privacy.vault.sealing_only_while`
+  with `JobClaims.holds`): inside the seal's own transaction, a conditional UPDATE of the claim row that
+  matches only while the token is still this attempt's. The reaper takes a claim away with a conditional
+  UPDATE of the same row, so the two are ordered by the row's lock (PostgreSQL) or the write lock (SQLite):
+  a seal either commits before the reaper decides, or finds the claim gone and writes nothing. So an
+  attempt that was silent past the stale time but alive (paused by the OS, cut off from the database)
+  seals nothing once it wakes, and stops. What it sealed before the decision is discarded: by the re-run,
+  first (the session's adapter, headshot and report blobs sealed since the job first started: no edit of
+  the set and no other job of the session can run meanwhile), or by the reaper when it marks the job
+  interrupted. A crash or a pause never leaves headshots twice;
 - cancellation and erasure reach the worker within one training step: its watcher writes the
   heartbeat every half second with an UPDATE that succeeds only while the row is still running
   and still this attempt's; when it fails (cancelled, erased: the row is gone, or reaped) it sets
   the cancel Event the engine checks between steps;
 - a job whose session was erased while queued never starts: its row went with the session;
+- a lost message does not wait the visibility timeout: a broker that loses its messages (Redis
+  restarted without persistence, flushed) leaves queued rows that no message names. Each worker's
+  reaper compares the queued rows with the job ids the broker holds (`broker_job_ids`: the queue's
+  list and the unacknowledged set) and sends a message again for a row missing at two checks in a
+  row (a message being handed to a worker, or a row committed a moment before its message was
+  sent, is missing at one only). A duplicate message can never run a job twice: it finds the row
+  no longer queued, as a late one does;
 - the place in line is the count of queued studio rows created before the job: what the broker
-  holds, in order.
+  holds, in order. The wait the page shows (`JobClaims.wait_seconds`) is `pipeline.jobs.wait_estimate`
+  on the same rows: the queued jobs ahead, what is left of the running ones (their claims' progress),
+  the live workers (those whose heartbeat is fresh), and the median duration of recent finished jobs
+  (claim's first start to the row's end).
 
 Nothing personal goes to the broker, the logs or the rows: job ids, worker names, counts, times.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 import os
 import secrets
@@ -56,17 +75,18 @@ from typing import Any, Callable
 
 from sqlalchemy import and_, delete, exists, func, select, update
 
-from pipeline.jobs import (CANCELLED, DONE, INTERRUPTED, QUEUED, RUNNING, GpuLine, Job, JobRecords, _report,
-                           run_to_outcome)
+from pipeline.jobs import (CANCELLED, DONE, INTERRUPTED, QUEUED, RUNNING, RECENT_JOBS, GpuLine, Job, JobRecords,
+                           _read_styles_field, _report, median_durations, run_to_outcome, wait_estimate)
 from privacy.database import JobClaimRow, JobRow
 from privacy.errors import Busy, SessionGone, UserError
-from privacy.vault import HEADSHOTS
+from privacy.vault import HEADSHOTS, sealing_only_while
 
 log = logging.getLogger(__name__)
 
 TASK_NAME = "headshots.run_job"
 QUEUE_NAME = "headshots"
 HEARTBEAT_SECONDS = 0.5  # how often a running job's worker proves it is alive and reads whether to stop
+WAIT_CACHE_SECONDS = 5.0  # how long a queued job's estimated wait is shown before it is estimated again
 INSTANT_ROW = '%"instant": true%'  # Instant jobs' rows: run by a web process, never by the queue
 OUTPUT_KINDS = ("adapter", "headshot", "report")  # what a job seals
 
@@ -90,6 +110,38 @@ def celery_app(queue_url: str, *, visibility_seconds: float) -> Any:
         worker_send_task_events=False, task_send_sent_event=False,
     )
     return app
+
+
+def broker_job_ids(app: Any) -> set[str]:
+    """The job ids the broker holds now: messages waiting in the queue's lists and those handed to a worker
+    and not yet acknowledged (kombu's Redis transport keeps them in its `unacked` hash until the ack)."""
+    with app.connection_for_read() as conn:
+        channel = conn.default_channel
+        client = channel.client
+        # One list per priority step (kombu's own naming, `_q_for_pri`); only the plain one is used today.
+        raw = [m for step in channel.priority_steps for m in client.lrange(channel._q_for_pri(QUEUE_NAME, step), 0, -1)]
+        unacked = client.hvals(channel.unacked_key)
+    ids = {_job_id_of(message) for message in raw}
+    ids |= {_job_id_of(entry, unacked=True) for entry in unacked}
+    ids.discard(None)
+    return ids  # type: ignore[return-value]
+
+
+def _job_id_of(payload: bytes, *, unacked: bool = False) -> str | None:
+    """The job id a kombu message names (its body: [[job id], {}, {...}]); None for anything else."""
+    try:
+        message = json.loads(payload)
+        if unacked:  # [message, exchange, routing key]
+            message = message[0]
+        if message.get("headers", {}).get("task") != TASK_NAME:
+            return None
+        body = message["body"]
+        if message.get("properties", {}).get("body_encoding") == "base64":
+            body = base64.b64decode(body)
+        args = json.loads(body)[0]
+        return str(args[0])[:32] if args else None
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+        return None
 
 
 def worker_name() -> str:
@@ -134,6 +186,17 @@ class JobClaims:
                 s.execute(update(JobRow).where(JobRow.id == job_id).values(stage=job.stage[:32]))
         return bool(still)
 
+    def holds(self, s: Any, job_id: str, token: str) -> bool:
+        """Inside the caller's transaction `s` (a seal's): whether the attempt of `token` still holds its job.
+
+        An UPDATE, not a SELECT: it takes the claim row's lock until the seal commits, and the reaper's own
+        conditional UPDATE of the row waits for it, then sees the token (unchanged) and decides after the seal;
+        the other way round, this matches no row. A cancelled job still holds its claim: its run stops at the
+        next step, and a seal already under way completes, as in the in-process line.
+        """
+        return bool(s.execute(update(JobClaimRow).where(JobClaimRow.job_id == job_id, JobClaimRow.token == token)
+                              .values(heartbeat_at=self.clock())).rowcount)
+
     def finish(self, job_id: str, token: str, state: str, error: UserError | None) -> bool:
         """End a running attempt; False when it was not this attempt's any more (cancelled, erased, reaped)."""
         with self.db.session.begin() as s:
@@ -145,19 +208,23 @@ class JobClaims:
                 state=state, stage="done" if state == DONE else "stopped", finished_at=self.clock(),
                 error_code=error.code if error is not None else None)).rowcount)
 
-    def reap(self, stale_seconds: float, attempts: int) -> list[tuple[str, str]]:
-        """Running jobs whose worker stopped beating: (job id, QUEUED) to run again, or (job id, INTERRUPTED)."""
+    def reap(self, stale_seconds: float, attempts: int) -> list[tuple[str, str, str, float]]:
+        """Running jobs whose worker stopped beating: (job id, QUEUED or INTERRUPTED, session id, first start):
+        QUEUED to run again, INTERRUPTED when no attempt is left."""
         decided = []
         with self.db.session() as s:
-            stale = s.execute(select(JobClaimRow.job_id, JobClaimRow.token, JobClaimRow.attempts)
+            stale = s.execute(select(JobClaimRow.job_id, JobClaimRow.token, JobClaimRow.attempts,
+                                     JobRow.session_id, JobClaimRow.first_started_at)
                               .join(JobRow, JobRow.id == JobClaimRow.job_id)
                               .where(JobRow.state == RUNNING, JobClaimRow.token.is_not(None),
                                      JobClaimRow.heartbeat_at < self.clock() - stale_seconds)).all()
-        for job_id, token, tries in stale:
+        for job_id, token, tries, session_id, first_started_at in stale:
             with self.db.session.begin() as s:
-                # The one decision: whoever clears the dead attempt's token decides, and only once.
-                if not s.execute(update(JobClaimRow).where(JobClaimRow.job_id == job_id, JobClaimRow.token == token)
-                                 .values(token=None)).rowcount:
+                # The one decision: whoever clears the dead attempt's token decides, and only once; and not if
+                # the attempt beat or sealed since it was seen silent (it came back: its work stands).
+                if not s.execute(update(JobClaimRow).where(
+                        JobClaimRow.job_id == job_id, JobClaimRow.token == token,
+                        JobClaimRow.heartbeat_at < self.clock() - stale_seconds).values(token=None)).rowcount:
                     continue
                 state = QUEUED if tries < attempts else INTERRUPTED
                 values: dict[str, Any] = {"state": state, "stage": "waiting"}
@@ -165,7 +232,7 @@ class JobClaims:
                     values.update(stage="stopped", finished_at=self.clock(), error_code="worker_lost")
                 if s.execute(update(JobRow).where(JobRow.id == job_id, JobRow.state == RUNNING)
                              .values(**values)).rowcount:
-                    decided.append((job_id, state))
+                    decided.append((job_id, state, session_id, first_started_at))
         return decided
 
     def progress(self, job_id: str) -> tuple[str, str, float, float | None, str | None] | None:
@@ -188,6 +255,36 @@ class JobClaims:
                 waiting, (JobRow.created_at < mine[1]) | ((JobRow.created_at == mine[1]) & (JobRow.id <= job_id))))
             return int(ahead), int(s.scalar(select(func.count()).select_from(JobRow).where(waiting)))
 
+    def queued_before(self, moment: float) -> set[str]:
+        """Ids of the studio jobs queued since before `moment` (each should have a message in the broker)."""
+        with self.db.session() as s:
+            return set(s.scalars(select(JobRow.id).where(JobRow.state == QUEUED, JobRow.created_at < moment,
+                                                         ~JobRow.style_ids.like(INSTANT_ROW))))
+
+    def wait_seconds(self, job_id: str, stale_seconds: float) -> float | None:
+        """Estimated seconds until a queued studio job starts on a worker (`pipeline.jobs.wait_estimate`), or None."""
+        now = self.clock()
+        with self.db.session() as s:
+            mine = s.execute(select(JobRow.state, JobRow.created_at).where(JobRow.id == job_id)).first()
+            if mine is None or mine[0] != QUEUED:
+                return None
+            studio_rows = ~JobRow.style_ids.like(INSTANT_ROW)
+            queued_ahead = s.scalars(select(JobRow.style_ids).where(
+                JobRow.state == QUEUED, studio_rows,
+                (JobRow.created_at < mine[1]) | ((JobRow.created_at == mine[1]) & (JobRow.id < job_id)))).all()
+            running = s.execute(select(JobRow.style_ids, JobClaimRow.fraction, JobClaimRow.worker)
+                                .join(JobClaimRow, JobClaimRow.job_id == JobRow.id)
+                                .where(JobRow.state == RUNNING, studio_rows, JobClaimRow.token.is_not(None),
+                                       JobClaimRow.heartbeat_at >= now - stale_seconds)).all()
+            recent = s.execute(select(JobRow.style_ids, JobRow.finished_at - JobClaimRow.first_started_at)
+                               .join(JobClaimRow, JobClaimRow.job_id == JobRow.id)
+                               .where(JobRow.state == DONE, studio_rows, JobRow.finished_at.is_not(None))
+                               .order_by(JobRow.finished_at.desc()).limit(RECENT_JOBS * 2)).all()
+        ahead = [(_kind(text), 1.0) for text in queued_ahead]
+        ahead += [(_kind(text), 1.0 - (fraction or 0.0)) for text, fraction, _ in running]
+        medians = median_durations([(_kind(text), float(seconds)) for text, seconds in recent if seconds >= 0])
+        return wait_estimate(ahead, len({worker for _, _, worker in running}), medians)
+
     def created_at(self, job_id: str) -> float:
         with self.db.session() as s:
             return float(s.scalar(select(JobRow.created_at).where(JobRow.id == job_id)) or self.clock())
@@ -196,6 +293,12 @@ class JobClaims:
         with self.db.session() as s:
             return int(s.scalar(select(func.count()).select_from(JobRow).where(
                 JobRow.state == QUEUED, ~JobRow.style_ids.like(INSTANT_ROW))))
+
+    def running(self) -> int:
+        """Studio jobs running on any worker."""
+        with self.db.session() as s:
+            return int(s.scalar(select(func.count()).select_from(JobRow).where(
+                JobRow.state == RUNNING, ~JobRow.style_ids.like(INSTANT_ROW))))
 
     def cancel(self, session_id: str, *, except_job: str | None = None) -> int:
         """The person (or erasure) stops the session's queued or running studio job; the worker sees it at its
@@ -217,13 +320,17 @@ class JobWorker:
     """One GPU's worker: runs the jobs its messages name, one at a time, and reaps the jobs of dead workers.
 
     `run(job, progress)` is the GPU part (`run_studio_job`); `enqueue(job_id)` sends a message again for a
-    re-run. Both are arguments so that the tests drive a worker without a broker.
+    re-run or a lost message; `in_broker()` is the set of job ids the broker holds (`broker_job_ids`), None
+    where lost messages are not looked for. All are arguments so that the tests drive a worker without a broker.
     """
 
     def __init__(self, studio: Any, run: Callable[[Job, Callable[[Any], None]], Any], *,
                  enqueue: Callable[[str], None], name: str | None = None, stale_seconds: float = 60.0,
-                 attempts: int = 2, heartbeat_seconds: float = HEARTBEAT_SECONDS, metrics: Any = None) -> None:
+                 attempts: int = 2, heartbeat_seconds: float = HEARTBEAT_SECONDS, metrics: Any = None,
+                 in_broker: Callable[[], set[str]] | None = None) -> None:
         self.studio, self._run, self.enqueue, self.metrics = studio, run, enqueue, metrics
+        self.in_broker = in_broker
+        self._missing: set[str] = set()  # queued jobs the broker did not hold at the last check
         self.name = name or worker_name()
         self.records = JobRecords(studio.db)
         self.claims = JobClaims(studio.db)
@@ -250,7 +357,9 @@ class JobWorker:
         watcher = threading.Thread(target=self._watch, args=(job, token, stop), name="job-watch", daemon=True)
         watcher.start()
         try:
-            _, state, error = run_to_outcome(lambda: self._run(job, lambda p: _report(job, p)))
+            # Every seal of this attempt only while it holds its claim (idempotent sealing: the module docstring).
+            with sealing_only_while(lambda s: self.claims.holds(s, job_id, token)):
+                _, state, error = run_to_outcome(lambda: self._run(job, lambda p: _report(job, p)))
         finally:
             stop.set()
             watcher.join()
@@ -283,22 +392,56 @@ class JobWorker:
             log.info("discarded %d outputs of an earlier attempt", len(earlier))
 
     def reap(self) -> list[tuple[str, str]]:
-        """Decide for the jobs of dead workers, and send a message again for those to be run again."""
+        """Decide for the jobs of dead workers, and send a message again for those to be run again: (job id, state)."""
         decided = self.claims.reap(self.stale_seconds, self.attempts)
-        for job_id, state in decided:
+        for job_id, state, session_id, first_started_at in decided:
             log.warning("job %s lost its worker: %s", job_id, "queued again" if state == QUEUED else "interrupted")
             if self.metrics is not None:
                 self.metrics.lost.labels(decision=state).inc()
+                if state == INTERRUPTED:
+                    self.metrics.interrupted.inc()
             if state == QUEUED:
                 self.enqueue(job_id)
-        return decided
+            else:  # no re-run will discard what the lost attempt sealed before it went silent: it goes now
+                try:
+                    self._discard_earlier_outputs(session_id, first_started_at)
+                except SessionGone:
+                    pass
+        return [(job_id, state) for job_id, state, _, _ in decided]
+
+    @property
+    def check_seconds(self) -> float:
+        """How often the reaper looks for dead workers and lost messages."""
+        return max(1.0, self.stale_seconds / 3)
+
+    def republish_lost(self) -> list[str]:
+        """Send a message again for each queued job the broker has lost (see the module docstring): missing at
+        this check and the one before, and queued for longer than one check. Returns their ids."""
+        if self.in_broker is None:
+            return []
+        queued = self.claims.queued_before(self.claims.clock() - self.check_seconds)  # rows first, then messages:
+        missing = queued - self.in_broker() if queued else set()  # a row claimed meanwhile is not queued next time
+        lost, self._missing = sorted(missing & self._missing), missing
+        for job_id in lost:
+            log.warning("job %s: its message was lost by the broker; sent again", job_id)
+            self.enqueue(job_id)
+            if self.metrics is not None:
+                self.metrics.republished.inc()
+        self._missing -= set(lost)
+        return lost
 
     def reap_forever(self, stop: threading.Event) -> None:
-        while not stop.wait(max(1.0, self.stale_seconds / 3)):
-            try:
-                self.reap()
-            except Exception as exc:
-                log.warning("reaper: %s", type(exc).__name__)
+        while not stop.wait(self.check_seconds):
+            for check in (self.reap, self.republish_lost):
+                try:
+                    check()
+                except Exception as exc:  # a database or broker blip: the next check tries again
+                    log.warning("reaper: %s", type(exc).__name__)
+
+
+def _kind(style_ids_text: str) -> str:
+    """A queued row's kind (`Job.kind`): "studio" or "more"."""
+    return "more" if _read_styles_field(style_ids_text)[1].get("reuse_adapter") else "studio"
 
 
 def run_studio_job(studio: Any, job: Job, progress: Callable[[Any], None]) -> Any:
@@ -314,7 +457,8 @@ def queued_line(studio: Any, settings: Any, *, local: GpuLine, owner_key_of: Cal
     """A web replica's line in queue mode, as the app wires it: messages to the Celery broker of HEADSHOT_QUEUE_URL."""
     broker = celery_app(settings.queue_url, visibility_seconds=settings.job_visibility_seconds)
     return QueuedLine(studio, send=lambda job_id: broker.send_task(TASK_NAME, args=[job_id], queue=QUEUE_NAME),
-                      local=local, capacity=settings.queue_size, owner_key_of=owner_key_of)
+                      local=local, capacity=settings.queue_size, owner_key_of=owner_key_of,
+                      stale_seconds=settings.worker_stale_seconds)
 
 
 class QueuedLine:
@@ -325,12 +469,15 @@ class QueuedLine:
     """
 
     def __init__(self, studio: Any, *, send: Callable[[str], None], local: GpuLine, capacity: int,
-                 owner_key_of: Callable[[str], bytes | None], poll_seconds: float = HEARTBEAT_SECONDS) -> None:
+                 owner_key_of: Callable[[str], bytes | None], poll_seconds: float = HEARTBEAT_SECONDS,
+                 stale_seconds: float = 60.0) -> None:
         self.studio, self.vault, self._send, self.local = studio, studio.vault, send, local
+        self.stale_seconds = stale_seconds  # a worker silent this long is not counted in the wait
         self.capacity, self._owner_key_of, self.poll_seconds = capacity, owner_key_of, poll_seconds
         self.records = JobRecords(studio.db)
         self.claims = JobClaims(studio.db)
         self._watched: dict[str, Job] = {}  # job id -> the view handed to pages, refreshed from the database
+        self._waits: dict[str, tuple[float, float | None]] = {}  # job id -> (when, estimated wait) for its pages
         self._lock = threading.Lock()
         self._closed = threading.Event()
         self._refresher = threading.Thread(target=self._refresh_forever, name="queue-watch", daemon=True)
@@ -382,6 +529,30 @@ class QueuedLine:
         if job.instant:
             return self.local.place_in_line(job)
         return self.claims.place_in_line(job.id)
+
+    def depth(self) -> int:
+        """Jobs waiting: the studio jobs queued for any worker (the jobs table), and this process's Instant ones."""
+        return self.claims.waiting() + self.local.depth()
+
+    def running(self) -> int:
+        """Jobs running: studio jobs on any worker (the jobs table), and this process's Instant one."""
+        return self.claims.running() + self.local.running()
+
+    def wait_seconds(self, job: Job) -> float | None:
+        if job.instant:
+            return self.local.wait_seconds(job)
+        # Every waiting page asks twice a second; the estimate moves slowly and costs four queries: kept a while.
+        now = time.monotonic()
+        with self._lock:
+            cached = self._waits.get(job.id)
+        if cached is not None and now - cached[0] < WAIT_CACHE_SECONDS:
+            return cached[1]
+        estimate = self.claims.wait_seconds(job.id, self.stale_seconds)
+        with self._lock:
+            if len(self._waits) > 10_000:
+                self._waits.clear()
+            self._waits[job.id] = (now, estimate)
+        return estimate
 
     def cancel(self, session_id: str) -> bool:
         live = self.local.live_job(session_id)

@@ -54,6 +54,7 @@ API = "/gradio_api"
 ROUTES: tuple[tuple[str, re.Pattern, str], ...] = tuple((m, re.compile(p), k) for m, p, k in (
     ("GET", r"/", "page"),
     ("GET", r"/healthz", "page"),
+    ("GET", r"/metrics", "page"),  # Prometheus: counts and durations only (HEADSHOT_METRICS; 404 when off)
     ("GET", r"/privacy", "page"),
     ("GET", r"/receipt-key\.pem", "page"),  # the public key deletion receipts are signed with
     ("GET", r"/studio\.js", "static"),

@@ -18,6 +18,12 @@ can be decrypted, even from a copy or backup of the blob files.
 
 Nothing is ever sealed for a session without a consent record (promise 13/18): `seal`
 checks it on every call.
+
+A caller may fence its seals (`sealing_only_while`): a check run inside each seal's own
+transaction, before any byte is written, that refuses the seal when it fails. A queue worker
+fences a job's seals with its claim on the job (pipeline.workers), so an attempt that lost its
+claim (silent past the stale time and re-run elsewhere) seals nothing, atomically with the
+decision that took the claim away.
 """
 
 from __future__ import annotations
@@ -26,16 +32,18 @@ import hashlib
 import os
 import secrets
 import time
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import delete, select
 
 from privacy.database import BlobRow, ConsentRow, Database, DataKey, OwnerKey, SessionRow
-from privacy.errors import ConsentRequired, OwnerKeyRequired, SessionGone, VaultIntegrityError
+from privacy.errors import Cancelled, ConsentRequired, OwnerKeyRequired, SessionGone, VaultIntegrityError
 from privacy.private_dirs import ensure_private_dir
 
 MAGIC = b"HSV1"
@@ -62,6 +70,20 @@ KEY_HOLDERS: tuple[tuple[str, dict[str, str]], ...] = (
 )
 
 Clock = Callable[[], float]
+# The fence of the seals made in this context (thread): see the module docstring and `sealing_only_while`.
+_SEAL_FENCE: ContextVar[Callable[[Any], bool] | None] = ContextVar("seal_fence", default=None)
+
+
+@contextmanager
+def sealing_only_while(check: Callable[[Any], bool]) -> Iterator[None]:
+    """Within the block, every seal first calls `check(db_session)` in its own transaction, and is refused
+    (Cancelled: nothing written) when it returns False. `check` should write (a conditional UPDATE) so that
+    it takes the row lock that orders it against whoever may take the right to seal away."""
+    token = _SEAL_FENCE.set(check)
+    try:
+        yield
+    finally:
+        _SEAL_FENCE.reset(token)
 
 
 @dataclass(frozen=True)
@@ -126,8 +148,13 @@ class Vault:
 
     def _seal(self, session_id: str, blob_id: str, kind: str, category: str, plaintext: bytes,
               owner_key: bytes | None) -> BlobRef:
+        fence = _SEAL_FENCE.get()
         with self.db.session.begin() as s:
-            session = s.get(SessionRow, session_id)
+            # Fenced: the session row is key-share locked first (PostgreSQL; SQLite has one write lock), then
+            # the fence locks its own row. An erasure takes them in the same order (it deletes the session, then
+            # the fence's row by cascade), so the two wait for each other instead of deadlocking, as they would
+            # if the blob's insert took the session's lock only after the fence took its row's.
+            session = s.get(SessionRow, session_id, with_for_update={"key_share": True} if fence else None)
             if session is None:
                 raise SessionGone()
             if s.get(ConsentRow, session_id) is None:
@@ -137,6 +164,8 @@ class Vault:
                 # not even one sealed a moment after it, e.g. by a training run that ran past it.
                 raise SessionGone("Your photos and trained model for this session have been erased on schedule. "
                                   "Start a new session to upload photos again.")
+            if fence is not None and not fence(s):  # e.g. a job attempt that is no longer its job's
+                raise Cancelled("This run was taken over by another; nothing of it was kept.")
             data_key = self._data_key(s, session_id, category, create=True, owner_key=owner_key)
             nonce = secrets.token_bytes(NONCE_BYTES)
             ciphertext = MAGIC + nonce + AESGCM(data_key).encrypt(nonce, plaintext, _aad(session_id, blob_id, kind))

@@ -121,6 +121,10 @@ def test_the_balancer_keeps_no_log_of_visitors():
     assert not [line for lines in haproxy().values() for line in lines if line.startswith("option httplog")]
 
 
+def test_the_balancer_does_not_publish_the_replicas_metrics():
+    assert "http-request deny deny_status 404 if { path -i -m beg /metrics }" in haproxy()["frontend studio"]
+
+
 def test_each_replica_keeps_gradios_temp_folder_in_its_own_memory_not_on_the_shared_volume():
     from settings import load_settings
     temp = load_settings({"HEADSHOT_DATA_DIR": "/data"}).gradio_temp_dir  # as the image sets it

@@ -41,6 +41,7 @@ from privacy.rate_limit import (ADDRESS_GENERATION_LIMIT, ADDRESS_KEY_LIMIT, ADD
 from privacy.return_keys import ReturnKey, parse_return_key
 from privacy.uploads import UploadStore
 from privacy.web_access import CLIENT_COOKIE, ClientIds, MediaGrants
+from web.line_words import waiting_text
 from web.render import (counted, duration, render_gallery, render_model_banner, render_my_data,
                         render_nothing_to_delete, photo_choices, render_receipt, render_return, render_return_key, render_screening,
                         render_unstored, render_verification, what_is_held)
@@ -687,8 +688,8 @@ class StudioHandlers:
         if job.state == FAILED:
             return job.error.message if job.error is not None else "That run did not finish. Please try again."
         place = self.line.place_in_line(job)
-        if place is not None:
-            return f"Waiting for the GPU: you are number {place[0]} of {place[1]} in line."
+        if place is not None:  # from the line itself: in queue mode the jobs table the broker's messages name
+            return waiting_text(place[0], place[1], self.line.wait_seconds(job))
         eta = f" · about {duration(job.eta_seconds)} left" if job.eta_seconds is not None else ""
         return f"{job.stage.capitalize()} · {job.fraction:.0%}{eta}"
 

@@ -296,6 +296,7 @@ def test_every_dynamic_route_says_no_store_and_carries_the_policy_headers(server
     browser = browsers("127.0.0.80")
     responses = [browser.http.get("/"), browser.http.get("/config"), browser.http.get("/privacy"),
                  browser.upload(faces_dir / "obama_1.jpg"), browser.http.get("/media/" + "x" * 32),
+                 browser.http.get("/metrics"),
                  browser.http.post("/gradio_api/run/generate", json={})]
     for response in responses:
         h = response.headers

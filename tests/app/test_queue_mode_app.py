@@ -55,3 +55,31 @@ def test_in_queue_mode_the_page_gets_its_headshots_from_a_worker_and_they_are_th
     finally:
         client.close()
 
+
+
+def test_in_queue_mode_the_apps_metrics_read_the_shared_queue(queued_studio):
+    import time
+
+    from pipeline.jobs import Job, JobRecords
+    from pipeline.studio import Studio
+    from pipeline.workers import JobClaims
+    from settings import load_settings
+    from tests.app.test_metrics_route import scrape
+    server, _, database_url = queued_studio
+    env = server_environment(server.data_dir, 0)
+    env.update(HEADSHOT_QUEUE_URL="redis://127.0.0.1:1/0", HEADSHOT_DATABASE_URL=database_url)
+    studio = Studio(load_settings({k: v for k, v in env.items() if k.startswith("HEADSHOT_")}))  # another replica
+    try:
+        session_id = studio.start_session()
+        JobRecords(studio.db).save(Job(session_id, ["corporate_grey"], 1))  # queued by another replica
+
+        def depth() -> float:
+            time.sleep(1.1)  # past the scrape's one-second cache
+            return scrape(server)[0][("headshot_queue_depth", ())]
+
+        assert depth() == 1
+        assert JobClaims(studio.db).cancel(session_id) == 1
+        assert depth() == 0
+        studio.delete_now(session_id)
+    finally:
+        studio.close()

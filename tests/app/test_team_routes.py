@@ -126,6 +126,7 @@ def test_no_route_or_endpoint_gives_a_team_admin_a_members_selfie_check_or_unsha
     admin = admins[0]
     routes = app_routes(tmp_path)
     assert ("GET", "/media/{token}") in routes and ("POST", "/gradio_api/queue/join") in routes
+    assert ("GET", "/metrics") in routes  # Prometheus' counts: called like the rest, with the member's tokens
     for method, path in routes:
         for token in found["member_tokens"][:2]:
             url = re.sub(r"\{[^}]+\}", token, path)

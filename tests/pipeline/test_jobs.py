@@ -211,3 +211,44 @@ def _session_row(db) -> str:
     with db.session.begin() as s:
         s.add(SessionRow(id="s" * 32, audit_id="a" * 16, created_at=0.0))
     return "s" * 32
+
+
+def test_a_wait_is_the_work_ahead_over_the_workers_times_the_median_duration():
+    from pipeline.jobs import median_durations, wait_estimate
+    medians = median_durations([("studio", 600), ("studio", 900), ("studio", 1200), ("more", 60), ("more", 180)])
+    assert medians == {"studio": 900, "more": 120}
+    assert wait_estimate([("studio", 1.0)] * 3, 1, medians) == 3 * 900  # 3 jobs ahead, one worker
+    assert wait_estimate([("studio", 1.0)] * 3, 2, medians) == 3 * 900 / 2  # two workers share them
+    assert wait_estimate([("studio", 0.25), ("more", 1.0)], 1, medians) == 0.25 * 900 + 120  # a quarter left
+    assert wait_estimate([], 1, medians) == 0  # first in line, nothing running
+    assert wait_estimate([("studio", 1.0)], 0, medians) is None  # no live worker: unknown, not "never"
+    assert wait_estimate([("instant", 1.0)], 1, medians) is None  # a kind never finished yet: unknown
+
+
+def test_a_waiting_jobs_wait_comes_from_the_line_and_is_unknown_until_a_job_has_finished():
+    release, halfway = threading.Event(), threading.Event()
+
+    def run(job, progress):
+        if job.session_id == "first":
+            time.sleep(0.2)
+            return "done"
+        progress(SimpleNamespace(stage="training", fraction=0.5, eta_seconds=None))
+        halfway.set()
+        release.wait(10)
+        return "done"
+
+    line = GpuLine(run, capacity=5)
+    try:
+        first = line.submit("first", ["c"], 1)
+        queued_behind_first = line.submit("early", ["c"], 1)
+        assert line.wait_seconds(queued_behind_first) is None  # no job has finished: nothing to go by
+        assert first.finished.wait(10)
+        assert halfway.wait(10)  # "early" runs, half done
+        second, third = line.submit("a", ["c"], 1), line.submit("b", ["c"], 1)
+        wait_second, wait_third = line.wait_seconds(second), line.wait_seconds(third)
+        assert 0.5 * 0.2 <= wait_second < 0.5 * 2.0  # half of the one finished job's duration (0.2 s and a bit)
+        assert wait_third == pytest.approx(3 * wait_second)  # half a job, then a whole one, ahead of it
+        assert line.wait_seconds(queued_behind_first) is None  # running now: no wait to show
+    finally:
+        release.set()
+        line.close()

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from pipeline.jobs import CANCELLED, DONE, INTERRUPTED, QUEUED, RUNNING, GpuLine, JobRecords
+from pipeline.jobs import CANCELLED, DONE, INTERRUPTED, QUEUED, RUNNING, GpuLine, Job, JobRecords
 from pipeline.studio import Studio
 from pipeline.workers import JobClaims, JobWorker, QueuedLine, run_studio_job
 from privacy.database import JobClaimRow
@@ -80,6 +80,74 @@ def test_place_in_line_counts_the_queued_rows_before_the_job(queue, faces_dir):
     assert [line.place_in_line(job) for job in jobs] == [None, (1, 2), (2, 2)]
 
 
+def _rows_of_a_busy_studio(studio: Studio) -> dict[str, object]:
+    """Finished, running and queued jobs as the workers leave them in the shared database, with known times."""
+    from privacy.database import JobRow
+    now = time.time()
+    claims = JobClaims(studio.db)
+    jobs: dict[str, object] = {}
+
+    def row(name, offset, **flags):
+        job = Job(studio.start_session(), ["linkedin_classic"], 1, **flags)
+        JobRecords(studio.db, clock=lambda: now + offset).save(job)
+        jobs[name] = job
+        return job
+
+    def ran(job, worker, *, seconds=None, fraction=0.0, heartbeat_age=0.0):
+        claims.claim(job.id, worker)
+        with studio.db.session.begin() as s:
+            claim = s.get(JobClaimRow, job.id)
+            claim.first_started_at, claim.fraction, claim.heartbeat_at = now - 3600, fraction, now - heartbeat_age
+            if seconds is not None:
+                s.get(JobRow, job.id).state, s.get(JobRow, job.id).finished_at = DONE, now - 3600 + seconds
+                claim.token = None
+
+    for minutes in (10, 15, 20):  # recent studio jobs: median 15 min
+        ran(row(f"done-{minutes}", -7200), "gpu-a", seconds=minutes * 60)
+    ran(row("done-more", -7200, reuse_adapter=True), "gpu-a", seconds=120)  # a "more like this" job: 2 min
+    ran(row("half-done", -600), "gpu-a", fraction=0.5)
+    ran(row("quarter-done", -500), "gpu-b", fraction=0.25)
+    ran(row("silent", -400), "gpu-dead", fraction=0.9, heartbeat_age=3600)  # its worker is gone: not counted
+    row("first", -60)
+    row("second", -30, reuse_adapter=True)
+    row("third", -10)
+    return jobs
+
+
+def test_the_wait_of_a_queued_job_is_the_work_ahead_over_the_live_workers_times_the_recent_median(queue):
+    studio, line, _, _ = queue
+    jobs = _rows_of_a_busy_studio(studio)
+    # Two live workers; ahead of "first": half and three quarters of a 15-minute job.
+    assert line.wait_seconds(jobs["first"]) == pytest.approx((0.5 + 0.75) * 900 / 2)
+    assert line.wait_seconds(jobs["second"]) == pytest.approx((0.5 + 0.75 + 1) * 900 / 2)
+    assert line.wait_seconds(jobs["third"]) == pytest.approx(((0.5 + 0.75 + 1) * 900 + 120) / 2)  # "more": 2 min
+    assert line.place_in_line(jobs["third"]) == (3, 3)
+    assert line.wait_seconds(jobs["half-done"]) is None  # running: the page shows its progress instead
+
+
+def test_the_page_says_the_place_and_wait_of_a_queued_job_from_the_real_queue(queue, tmp_path, monkeypatch):
+    from privacy.owner_presence import OwnerPresence
+    from privacy.uploads import UploadStore
+    from privacy.web_access import ClientIds, MediaGrants
+    from web.handlers import StudioHandlers
+    studio, line, _, _ = queue
+    handlers = StudioHandlers(studio.settings, studio, grants=MediaGrants(), clients=ClientIds(),
+                              uploads=UploadStore(tmp_path / "uploads", grace_seconds=60), line=line,
+                              presence=OwnerPresence())
+    jobs = _rows_of_a_busy_studio(studio)
+    # (0.5 + 0.75 + 1) × 15 min / 2 workers = 16.9 min
+    assert handlers._job_text(line.job_of(jobs["second"].session_id)) == (
+        "Waiting for the GPU: you are 2nd of 3 in line · your turn in about 17 min.")
+    with studio.db.session.begin() as s:  # every worker silent: no estimate, only the place
+        for claim in s.query(JobClaimRow):
+            claim.heartbeat_at -= 3600
+    status = handlers._job_text(line.job_of(jobs["second"].session_id))
+    assert status.endswith("about 17 min.")  # a page asks twice a second: the estimate is kept a few seconds
+    monkeypatch.setattr("pipeline.workers.WAIT_CACHE_SECONDS", 0.0)
+    assert handlers._job_text(line.job_of(jobs["second"].session_id)) == (
+        "Waiting for the GPU: you are 2nd of 3 in line.")
+
+
 def test_a_job_whose_session_was_erased_while_queued_never_starts(queue, faces_dir):
     studio, line, broker, _ = queue
     session_id, owner_key = session_with_photos(studio, faces_dir)
@@ -140,6 +208,38 @@ def test_a_dead_workers_job_runs_again_once_and_its_earlier_outputs_are_not_seal
     assert [studio.vault.open(session_id, b.id) for b in studio.vault.blobs(session_id, "headshot")] == [
         b"from the re-run"]
     assert second.execute(job.id) == "skipped"  # the first, late message: already done
+
+
+def test_a_queued_job_whose_message_the_broker_lost_is_sent_again_and_runs_once(queue, faces_dir):
+    from privacy.database import JobRow
+    studio, line, broker, _ = queue
+    session_id, owner_key = session_with_photos(studio, faces_dir)
+    job = line.submit(session_id, ["linkedin_classic"], 1, owner_key=owner_key)
+    with studio.db.session.begin() as s:
+        s.get(JobRow, job.id).created_at -= 30  # queued half a minute ago
+    held = {job.id}  # the job ids the broker holds
+    ran: list[str] = []
+    worker = worker_with(studio, lambda job, report: ran.append(job.id), broker, "gpu-a", stale_seconds=3,
+                         in_broker=lambda: set(held))
+    assert worker.republish_lost() == []  # its message waits in the broker
+    held.clear()  # Redis restarted without persistence
+    assert worker.republish_lost() == []  # missing once: it may be on its way to a worker
+    assert worker.republish_lost() == [job.id]
+    assert broker.messages == [job.id, job.id]
+    held.add(job.id)
+    assert worker.republish_lost() == []
+    assert worker.execute(job.id) == DONE
+    assert worker.execute(job.id) == "skipped"  # had the lost message come back too: dropped
+    assert ran == [job.id]
+
+
+def test_a_message_sent_a_moment_ago_is_not_taken_for_lost(queue, faces_dir):
+    studio, line, broker, _ = queue
+    session_id, owner_key = session_with_photos(studio, faces_dir)
+    job = line.submit(session_id, ["linkedin_classic"], 1, owner_key=owner_key)
+    worker = worker_with(studio, lambda job, report: None, broker, "gpu-a", stale_seconds=30, in_broker=set)
+    assert [worker.republish_lost() for _ in range(3)] == [[], [], []]  # younger than one check (10 s)
+    assert broker.messages == [job.id]
 
 
 def test_a_job_that_lost_its_worker_on_its_last_attempt_is_shown_interrupted(queue, faces_dir):

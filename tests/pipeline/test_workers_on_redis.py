@@ -3,7 +3,8 @@ web replicas and two `python cli.py worker` processes on one shared database and
 tiny model on CPU, one thread each.
 
 The web replicas are tests/pipeline/queue_replica.py processes: the studio and the queued line wired as app.py
-wires them in queue mode, without Gradio (driving two real app processes would need a browser per page). The
+wires them in queue mode, without Gradio, which makes the queue's semantics quick to drive from a test; two real
+`python app.py` replicas, driven over Gradio's protocol, are tests/app/test_two_apps_two_workers.py. The
 workers are the real command. The tests run in order, on one set of processes: the kill test leaves one worker.
 """
 
@@ -196,6 +197,34 @@ def test_a_queued_job_whose_session_is_erased_never_runs(cluster, faces_dir):
               "the erased job's message to be dropped")
         assert second.id not in {job for job, _, _ in cluster.events(STARTED)}
         assert cluster.row(second.id) == (None, None)  # its row went with the session
+    finally:
+        line.close()
+
+
+def test_a_queued_job_whose_message_redis_lost_still_runs_once_within_seconds(cluster, faces_dir, redis_server):
+    import redis
+
+    from pipeline.workers import broker_job_ids, celery_app
+    line = queued_line(cluster.studio, cluster.settings, local=_no_local(cluster), owner_key_of=lambda _: None)
+    broker = celery_app(cluster.settings.queue_url, visibility_seconds=600)
+    try:
+        busy, busy_key = session_with_photos(cluster.studio, faces_dir)
+        waiting, waiting_key = session_with_photos(cluster.studio, faces_dir)
+        first = line.submit(busy, ["linkedin_classic"], 1, owner_key=busy_key)  # one worker is left: it waits
+        _wait(lambda: cluster.row(first.id)[0] == RUNNING, 60, "the first job to start")
+        second = line.submit(waiting, ["linkedin_classic"], 1, owner_key=waiting_key)
+        assert second.id in broker_job_ids(broker)
+        redis.Redis.from_url(redis_server.url).flushdb()  # Redis restarted without persistence: messages gone
+        lost_at = time.monotonic()
+        assert second.id not in broker_job_ids(broker) and cluster.row(second.id)[0] == QUEUED
+        assert first.finished.wait(120) and first.state == DONE
+        first_done = time.monotonic()
+        assert second.finished.wait(60) and second.state == DONE  # not after the 10-minute visibility timeout
+        print(f"\nmessage lost {first_done - lost_at:.1f} s before the worker was free; the job ended "
+              f"{time.monotonic() - first_done:.1f} s after it was")
+        assert [job for job, _, _ in cluster.events(STARTED)].count(second.id) == 1  # ran once
+        assert len(cluster.studio.vault.blobs(waiting, "headshot")) == 1
+        assert any(f"job {second.id}: its message was lost" in cluster.log(name) for name in WORKERS)
     finally:
         line.close()
 
