@@ -23,6 +23,7 @@ import json
 import logging
 import secrets
 import time
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -51,6 +52,8 @@ MAX_LABEL = 80
 MAX_INVITE_USES = 1000
 MAX_INVITE_SECONDS = 90 * 86400.0  # an invite link lives at most as long as a shared headshot may
 TEAM_CATEGORY = "team"
+# Control, format (bidi overrides, zero-width), surrogate, private-use and unassigned code points.
+_INVISIBLE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,10 @@ class Teams:
         name = " ".join(str(name or "").split())
         if not name or len(name) > MAX_TEAM_NAME:
             raise TeamSettingRejected(f"A team needs a name of 1 to {MAX_TEAM_NAME} characters.", code="team_name")
+        if any(unicodedata.category(c) in _INVISIBLE for c in name):
+            # Every member reads this name in their notice: a control or bidi character could disguise it.
+            raise TeamSettingRejected("A team name can hold letters, digits, spaces and punctuation, but no control "
+                                      "or invisible characters.", code="team_name")
         look = look or default_look()
         team_id, admin_key, now = secrets.token_hex(16), AdminKey.new(), self.clock()
         keys = new_team_keys(team_id, admin_key)

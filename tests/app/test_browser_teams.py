@@ -177,3 +177,36 @@ def test_a_team_from_its_creation_to_its_signed_deletion(server, browser, faces_
         context.close()
     problems = admin_step.problems + ada_step.problems
     assert problems == [], "\n".join(problems)
+
+
+def test_the_operator_creates_a_team_on_the_page_and_its_admin_link_opens_it(server, browser, artifacts,
+                                                                              axe):  # noqa: F811
+    from tests.app.test_operator_attacks import operator_link
+    link = operator_link(server)["operator_link"]
+    try:
+        context = browser.new_context(viewport={"width": 1366, "height": 900})
+        operator = context.new_page()
+        operator.goto(link)
+        step = Steps(operator, artifacts, axe, DESKTOP, journey="operator")
+        operator.wait_for_selector("#hs-operator[data-ready='true']", timeout=20_000)
+        assert "#operator" not in operator.url  # the key left the address bar
+        operator.locator("#hs-operator-team-name input, #hs-operator-team-name textarea").first.fill("Page Made Co")
+        operator.locator("#hs-operator-create").click()
+        operator.wait_for_function("(document.querySelector('#hs-operator-admin-link') || {}).value?.includes("
+                                   "'#team_admin=')", timeout=20_000)
+        admin_link = operator.locator("#hs-operator-admin-link").input_value()
+        assert admin_link.startswith(server.url + "/#team_admin=")
+        step("team-created")
+        admin = context.new_page()
+        admin.goto(admin_link)
+        admin.wait_for_selector("#hs-team-admin[data-team='Page Made Co']", timeout=20_000)
+        # Without the operator link, a fresh tab shows no operator tab at all.
+        stranger = browser.new_context().new_page()
+        stranger.goto(server.url)
+        stranger.wait_for_selector("#hs-consent-own")
+        assert stranger.get_by_role("tab", name="Operator").count() == 0
+        stranger.context.close()
+        context.close()
+        assert step.problems == [], "\n".join(step.problems)
+    finally:
+        operator_link(server, "--revoke")
