@@ -1,4 +1,4 @@
-"""The operator key: the one credential that creates teams from the web page. The server keeps a verifier, never the key.
+"""The operator key: the one credential that creates teams from the web page; the server keeps a verifier only.
 
     python cli.py operator-link            mint a key (replacing any earlier one) and print its link, once
     python cli.py operator-link --revoke   forget the verifier: no operator link opens anything any more

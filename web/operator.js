@@ -13,7 +13,9 @@
   document.addEventListener('click', (event) => {
     if (!event.target.closest('[data-hs-copy-admin]')) return;
     const input = document.getElementById('hs-operator-admin-link');
-    const done = () => { const note = document.getElementById('hs-operator-copied'); if (note) note.textContent = 'Link copied.'; };
+    const done = () => {
+      const note = document.getElementById('hs-operator-copied'); if (note) note.textContent = 'Link copied.';
+    };
     if (navigator.clipboard && window.isSecureContext) navigator.clipboard.writeText(input.value).then(done, done);
     else { input.select(); document.execCommand('copy'); done(); }
   });
@@ -21,5 +23,6 @@
   const forgetRefused = () => {
     if (document.querySelector('#hs-operator .hs-no')) sessionStorage.removeItem('hs-operator');
   };
-  new MutationObserver(() => { syncAdmin(); forgetRefused(); }).observe(document.body, {childList: true, subtree: true});
+  new MutationObserver(() => { syncAdmin(); forgetRefused(); })
+    .observe(document.body, {childList: true, subtree: true});
 })();

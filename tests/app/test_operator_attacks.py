@@ -1,4 +1,4 @@
-"""The operator tab (issue 16) attacked as a stranger over raw HTTP: it creates a team for the operator key's holder only.
+"""The operator tab (issue 16), attacked over raw HTTP: it creates a team for the operator key's holder, nobody else.
 
 The server is `python app.py` on 127.0.0.1 (tests/app/conftest.py); the operator key is minted and
 revoked with `python cli.py operator-link` on the server's own data, as an operator would. Every
