@@ -177,7 +177,7 @@ def build_app(settings: Settings) -> "FastAPI":
             return Response("Not found.", status_code=404, media_type="text/plain")
         if grant.kind in TEAM_MEDIA:  # a team admin's share, ZIP or CSV: only while the admin's page holds the key
             try:
-                data, kind, name = team.media(grant)
+                data, kind, name = team.media(grant, request.query_params.get("ids"))
             except UserError as exc:
                 return Response(exc.message, status_code=410, media_type="text/plain")
             except Exception as exc:

@@ -371,9 +371,10 @@ class TeamAdmin:
         self.look()
         return team_shares.open_share(self._db, self._teams.blob_dir, self.team_id, self._private, share_id)
 
-    def zip_of_shares(self) -> bytes:
+    def zip_of_shares(self, share_ids: list[str] | None = None) -> bytes:
+        """Every share in a ZIP, or only `share_ids` (the admin's favourites) among them."""
         self.look()
-        return team_shares.zip_of_shares(self._db, self._teams.blob_dir, self.team_id, self._private)
+        return team_shares.zip_of_shares(self._db, self._teams.blob_dir, self.team_id, self._private, share_ids)
 
     def csv_of_shares(self) -> str:
         self.look()

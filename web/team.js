@@ -14,13 +14,19 @@
   const TEAM_FAVS = 'hs-team-favourites';
   const favs = () => { try { return new Set(JSON.parse(localStorage.getItem(TEAM_FAVS) || '[]')); } catch (e) { return new Set(); } };
   const syncFavs = () => {
-    const chosen = favs();
+    const chosen = favs(), shown = [];
     document.querySelectorAll('.hs-team-share[data-share]').forEach((fig) => {
       const on = chosen.has(fig.dataset.share), star = fig.querySelector('[data-hs-team-star]');
+      if (on) shown.push(fig.dataset.share);
       if (star && star.getAttribute('aria-pressed') !== String(on)) {
         star.setAttribute('aria-pressed', String(on)); star.textContent = (on ? '★' : '☆') + ' Favourite';
       }
     });
+    // "Download favourites": the starred shares shown now (a withdrawn one is no longer among them).
+    const zip = document.getElementById('hs-team-fav-zip'), href = zip && zip.dataset.base + shown.join(',');
+    if (zip && (zip.hidden !== !shown.length || zip.getAttribute('href') !== href)) {
+      zip.hidden = !shown.length; zip.setAttribute('href', href);
+    }
   };
   document.addEventListener('click', (event) => {
     if (event.target.closest('[data-hs-copy-invite]')) {

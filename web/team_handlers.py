@@ -43,6 +43,8 @@ if TYPE_CHECKING:
 DAY = 86400.0
 TEAM_SHARE, TEAM_ZIP, TEAM_CSV = "team_share", "team_zip", "team_csv"
 TEAM_MEDIA = (TEAM_SHARE, TEAM_ZIP, TEAM_CSV)
+# The favourites ZIP's query, bounded like the person's own (app.py): 500 share ids of 32 hex characters.
+MAX_FAVOURITES, MAX_FAVOURITES_QUERY = 500, 500 * 33
 ADMIN_GONE = "This admin page has closed its key. Open your team admin link again."
 
 
@@ -235,8 +237,12 @@ class TeamHandlers:
         self.admin_presence.release(request.session_hash)
 
     # --- media: what a grant of the admin's page may fetch ----------------------------------------------
-    def media(self, grant: Grant) -> tuple[bytes, str, str | None]:
-        """(bytes, media type, download name or None) for a team grant, while the admin's page holds the key."""
+    def media(self, grant: Grant, favourites: str | None = None) -> tuple[bytes, str, str | None]:
+        """(bytes, media type, download name or None) for a team grant, while the admin's page holds the key.
+
+        `favourites`: the ZIP's `?ids=` query, share ids starred in the admin's browser (team.js), comma-separated;
+        the ZIP then holds those of the team's live shares and nothing else.
+        """
         raw = self.admin_presence.key_of(grant.session_id)
         if raw is None:
             raise TeamKeyRefused(ADMIN_GONE)
@@ -246,6 +252,9 @@ class TeamHandlers:
         if grant.kind == TEAM_SHARE:
             data = admin.open_share(grant.blob_id)
             return data, media_type(data), None
+        if grant.kind == TEAM_ZIP and favourites is not None:
+            wanted = favourites[:MAX_FAVOURITES_QUERY].split(",")[:MAX_FAVOURITES]
+            return admin.zip_of_shares(wanted), "application/zip", "team-favourites.zip"
         if grant.kind == TEAM_ZIP:
             return admin.zip_of_shares(), "application/zip", "team-headshots.zip"
         return admin.csv_of_shares().encode(), "text/csv; charset=utf-8", "team-headshots.csv"

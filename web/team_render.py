@@ -122,6 +122,9 @@ def render_admin_shares(grouped: dict[str, list], tokens: dict[str, str], zip_to
     if zip_token and csv_token:
         links = (f"<p class='hs-downloads'><a id='hs-team-zip' class='hs-button' href='media/{zip_token}' "
                  "download='team-headshots.zip'>Download all (ZIP)</a> "
+                 # Shown by team.js once a share is starred, with the starred ids in its query.
+                 f"<a id='hs-team-fav-zip' class='hs-button' hidden data-base='media/{zip_token}?ids=' "
+                 f"href='media/{zip_token}?ids=' download='team-favourites.zip'>Download favourites (ZIP)</a> "
                  f"<a id='hs-team-csv' class='hs-button' href='media/{csv_token}' download='team-headshots.csv'>"
                  "Download the list (CSV)</a></p>")
     if not total:

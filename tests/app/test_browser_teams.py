@@ -137,8 +137,17 @@ def test_a_team_from_its_creation_to_its_signed_deletion(server, browser, faces_
     admin.wait_for_selector("[data-hs-team-star][aria-pressed=true]", timeout=5_000)
     with admin.expect_download() as got:
         admin.locator("#hs-team-zip").click()
-    names = zipfile.ZipFile(got.value.path()).namelist()
+    everything = zipfile.ZipFile(got.value.path())
+    names = everything.namelist()
     assert len(names) == 2 and all(n.startswith("Ada-Lovelace_linkedin_classic_") for n in names)
+    # The favourites ZIP: exactly the starred share, the same bytes as in the ZIP of all.
+    starred = admin.locator(".hs-team-share:has([data-hs-team-star][aria-pressed=true])").get_attribute("data-share")
+    with admin.expect_download() as got:
+        admin.locator("#hs-team-fav-zip").click()
+    favourites = zipfile.ZipFile(got.value.path())
+    assert got.value.suggested_filename == "team-favourites.zip"
+    assert favourites.namelist() == [n for n in names if n.endswith(f"_{starred[:8]}.jpg")]
+    assert favourites.read(favourites.namelist()[0]) == everything.read(favourites.namelist()[0])
     with admin.expect_download() as got:
         admin.locator("#hs-team-csv").click()
     rows = list(csv.reader(io.StringIO(Path(got.value.path()).read_text())))
@@ -146,7 +155,7 @@ def test_a_team_from_its_creation_to_its_signed_deletion(server, browser, faces_
     assert sorted(r[1] for r in rows[1:]) == sorted(names) and {r[0] for r in rows[1:]} == {"Ada Lovelace"}
     # The same links are nothing to another browser.
     stranger = browser.new_context()
-    for link in ("#hs-team-zip", "#hs-team-csv"):
+    for link in ("#hs-team-zip", "#hs-team-csv", "#hs-team-fav-zip"):
         assert stranger.request.get(f"{server.url}/" + admin.locator(link).get_attribute("href")).status == 404
     stranger.close()
     admin_step("admin-sees-two")

@@ -299,6 +299,30 @@ def test_the_zip_holds_every_share_and_the_csv_names_them_and_the_erased_ones_wi
     assert "HYPERLINK" not in admin.csv_of_shares()
 
 
+def test_the_favourites_zip_holds_exactly_the_starred_shares_opened_with_the_admin_key(env, teams, team):
+    _, admin = team
+    alice, bob = member(env, teams, admin), member(env, teams, admin)
+    style = admin.look().style_id
+    starred = [teams.share(alice, headshot(1), style, "Alice"), teams.share(bob, headshot(3), style, "Bob")]
+    teams.share(alice, headshot(2), style, "Alice")  # not starred
+    withdrawn = teams.share(bob, headshot(4), style, "Bob")
+    teams.withdraw(bob, withdrawn)
+    other_team = teams.create("Other Co")
+    other_admin = teams.admin(other_team.admin_key)
+    carol = member(env, teams, other_admin)
+    elsewhere = teams.share(carol, headshot(5), other_admin.look().style_id, "Carol")
+    # Starred ids, plus a withdrawn share, another team's share and junk: only this team's live starred ones.
+    wanted = [*starred, withdrawn, elsewhere, "", "../../etc/passwd", "x" * 40]
+    with zipfile.ZipFile(io.BytesIO(admin.zip_of_shares(wanted))) as archive:
+        assert sorted(archive.read(n) for n in archive.namelist()) == [headshot(1), headshot(3)]
+        names = {s.share_id: s.file for s in admin.shares()}
+        assert sorted(archive.namelist()) == sorted(names[i] for i in starred)
+    with zipfile.ZipFile(io.BytesIO(admin.zip_of_shares([]))) as archive:
+        assert archive.namelist() == []  # no star: an empty archive, never all of them
+    with zipfile.ZipFile(io.BytesIO(other_admin.zip_of_shares(wanted))) as archive:
+        assert [archive.read(n) for n in archive.namelist()] == [headshot(5)]
+
+
 def test_a_formula_as_a_name_is_written_as_text_in_the_csv(env, teams, team):
     _, admin = team
     session_id = member(env, teams, admin)
