@@ -2,7 +2,8 @@
 
     operator        Teams.create(name)              -> NewTeam: the admin key, shown once, never stored
     admin           Teams.admin(admin key)          -> TeamAdmin: look, invites, shares, ZIP, CSV, delete
-    member          Teams.redeem(session, invite)   -> Membership (a row that goes with the session)
+    member          Teams.peek(invite)              -> InvitePeek: the team's name and retention, before consent
+                    Teams.redeem(session, invite)   -> Membership (a row that goes with the session)
                     Teams.start_run(session, run)   -> the look version that run is locked to
                     Teams.share / withdraw          -> privacy.team_shares
 
@@ -99,6 +100,14 @@ class Invite:
 
 
 @dataclass(frozen=True)
+class InvitePeek:
+    """What an invite link tells its holder before consent, and nothing more: not members, not other invites."""
+
+    team_name: str
+    retention_days: int  # how long the team keeps a shared headshot (the team's current look)
+
+
+@dataclass(frozen=True)
 class Membership:
     team_id: str
     team_name: str
@@ -167,6 +176,22 @@ class Teams:
             return Receipt.from_json(row.receipt.encode(), repeated=True) if row and row.receipt else None
 
     # --- members --------------------------------------------------------------------------
+    def peek(self, invite: InviteToken | str | None) -> InvitePeek:
+        """The team an invite would join and its retention, so the notice can name them before consent; or
+        InviteRefused saying why the link cannot be used. A read only: it spends no use and records nothing."""
+        token = invite if isinstance(invite, InviteToken) else (
+            parse_bearer_key(invite, InviteToken) if isinstance(invite, str) else None)
+        if token is None:
+            raise InviteUnknown()
+        now = self.clock()
+        with self.db.session() as s:
+            row = s.scalars(select(TeamInviteRow).where(TeamInviteRow.locator == token.locator)).first()
+            if row is None or row.revoked_at is not None or row.expires_at <= now or row.uses >= row.max_uses:
+                raise _why_refused(row, now)
+            team = s.get(TeamRow, row.team_id)
+            look = s.get(TeamLookRow, (team.id, team.look_version))
+            return InvitePeek(team.name, look.retention_days)
+
     def redeem(self, session_id: str, invite: InviteToken | str | None) -> Membership:
         """Join the session to the invite's team, counting one use atomically; or refuse, saying why in words.
 

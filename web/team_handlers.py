@@ -83,8 +83,8 @@ class TeamHandlers:
         handlers = self.studio_handlers
         session_id = handlers._owned(state, request)
         if session_id is None:
-            notice = render_invite_pending() if invite_code else ""
-            return notice, gr.update(visible=False), gr.update(), gr.update(), "", gr.update(), gr.update(visible=True)
+            return (self._peek(invite_code, request), gr.update(visible=False), gr.update(), gr.update(), "",
+                    gr.update(), gr.update(visible=True))
         membership = self.teams.membership(session_id)
         if membership is None and invite_code:
             self.key_limits.charge(handlers.client_of(request), handlers.address_of(request))
@@ -97,6 +97,20 @@ class TeamHandlers:
             return "", gr.update(visible=False), gr.update(), gr.update(), "", gr.update(), gr.update(visible=True)
         return (render_team_notice(membership, self.style_names), gr.update(visible=True),
                 *self._share_panel(session_id, membership.team_name), gr.update(visible=False))
+
+    def _peek(self, invite_code: str | None, request: gr.Request) -> str:
+        """Before consent: the invite's team, retention and what it never receives; or why the link cannot be used.
+
+        Spends no use (a read only), but is a key lookup like any other: limited per browser and per address.
+        """
+        if not invite_code:
+            return ""
+        handlers = self.studio_handlers
+        self.key_limits.charge(handlers.client_of(request), handlers.address_of(request))
+        try:
+            return render_invite_pending(self.teams.peek(invite_code))
+        except InviteRefused as refused:
+            return render_invite_refused(refused.message)
 
     def share_panel(self, state: Any, request: gr.Request):
         """After the gallery changes: what can be shared and what is shared (outputs: share choice, share button,

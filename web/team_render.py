@@ -30,11 +30,17 @@ def look_in_words(look: Any, style_names: dict[str, str]) -> str:
             f"{_esc(outfits)}, {look.size}×{look.size} px")
 
 
-def render_invite_pending() -> str:
-    """Before consent: an invite link was opened, nothing is joined yet and nothing was sent to anyone."""
-    return ("<div id='hs-team-notice' role='status'><p><strong>You were invited to join a team.</strong> Once you "
-            "tick the three statements below, this session joins it. Joining sends the team nothing: you choose "
-            "later, headshot by headshot, what to share with it.</p></div>")
+def render_invite_pending(peek: Any) -> str:
+    """Before consent: the team a valid invite would join, what it would receive and for how long, and what it never
+    receives. Nothing is joined yet, no use of the link is spent, and nothing was sent to anyone."""
+    team = _esc(peek.team_name)
+    return (f"<div id='hs-team-notice' role='status' data-invited='{team}'><p><strong>You were invited to join "
+            f"{team}.</strong> Once you tick the three statements below, this session joins it (one use of the "
+            "invite link). Joining sends the team nothing: you choose later, headshot by headshot, what to share "
+            f"with it.</p><p>{team}'s admin would be the one recipient of each headshot you choose to share, with the "
+            f"name you type beside it, kept for {_days(peek.retention_days)} after you share it unless you withdraw "
+            f"it first. {team} never receives your photos, your trained model, your photo check, or any headshot you "
+            "do not share.</p></div>")
 
 
 def render_invite_refused(message: str) -> str:

@@ -43,8 +43,9 @@ def pick(page, dropdown: str, option: str) -> None:
 def join_and_make(page, link: str, faces_dir) -> None:
     """Open the invite link, consent (which joins the team), upload two photos, press Make."""
     page.goto(link)
-    page.wait_for_selector("#hs-team-notice", timeout=20_000)
-    assert "You were invited to join a team" in page.locator("#hs-team-notice").inner_text()
+    page.wait_for_selector("#hs-team-notice[data-invited='Acme']", timeout=20_000)
+    notice = page.locator("#hs-team-notice").inner_text()  # before consent: the team named, and what it gets
+    assert "You were invited to join Acme" in notice and "30 days" in notice and "never receives your photos" in notice
     assert "#team_invite" not in page.url  # the key left the address bar
     for box in ("own", "adult", "purpose"):
         page.locator(f"#hs-consent-{box} input").check()

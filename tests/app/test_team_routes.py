@@ -17,6 +17,7 @@ import time
 import httpx
 import pytest
 
+from tests.app.conftest import healthy
 from tests.app.raw_gradio import RawBrowser
 from tests.app.test_browser_teams import PHOTOS, create_team
 
@@ -207,3 +208,48 @@ def test_an_invite_used_up_or_revoked_says_so_in_words_and_joins_nobody(server):
 
 def _once(browser: RawBrowser, api_name: str, data: list):
     return browser.call(api_name, data)
+
+
+def test_an_invite_names_its_team_before_consent_and_peeking_spends_no_use(server):
+    from privacy.teams import InvitePeek
+    from web.team_render import render_invite_pending
+    team = create_team(server, "Peek Co")
+    admin = RawBrowser(server.url, address="127.0.0.60")
+    admin.open_page()
+    assert _call(admin, "open_admin", [team["admin_code"]]).success
+    made = _call(admin, "make_invite", ["one person", 1, 1, None])
+    invite = re.search(r"data-invite='([0-9A-Z-]+)'", made.data[0]).group(1)
+    visitor = RawBrowser(server.url, address="127.0.0.61")
+    visitor.open_page()
+    # Before consent, as often as the page asks: the team's name, retention and what it never gets; nothing else.
+    for _ in range(3):
+        notice = _call(visitor, "on_session", [invite, None]).data[0]
+        assert notice == render_invite_pending(InvitePeek("Peek Co", 30))
+    view = _call(admin, "admin_view", [None]).data
+    assert "0 members." in view[0] and "<td>0 of 1</td>" in view[6]  # no use spent, nobody joined
+    assert visitor.consent().success
+    assert "as a member of Peek Co" in _call(visitor, "on_session", [invite, None]).data[0]
+    assert "<td>1 of 1</td>" in _call(admin, "admin_view", [None]).data[6]
+    # The next person is told before consenting, in words, and so is the holder of a revoked link.
+    late = RawBrowser(server.url, address="127.0.0.62")
+    late.open_page()
+    assert "used as many times as it allows" in _call(late, "on_session", [invite, None]).data[0]
+    made = _call(admin, "make_invite", ["to revoke", 1, 5, None])
+    revoked = re.search(r"data-invite='([0-9A-Z-]+)'", made.data[0]).group(1)
+    invite_id = next(v for label, v in made.data[8]["choices"] if label.startswith("to revoke"))
+    assert _call(admin, "revoke_invite", [invite_id, None]).success
+    assert "withdrawn by your team&#x27;s admin" in _call(late, "on_session", [revoked, None]).data[0]
+    for browser in (admin, visitor, late):
+        browser.close()
+
+
+def test_invite_peeks_are_limited_like_other_key_guesses(server):
+    from privacy.team_seal import InviteToken
+    guesser = RawBrowser(server.url, address="127.0.0.63")
+    guesser.open_page()
+    answers = [_once(guesser, "on_session", [InviteToken.new().code, None]) for _ in range(11)]
+    assert all(a.success and "This invite link is not valid" in a.data[0] for a in answers[:10])
+    assert not answers[10].success and "Too many attempts to open a team link" in answers[10].error
+    assert healthy(server)
+    guesser.close()
+

@@ -26,7 +26,7 @@ from privacy.residue import audit_residue
 from privacy.team_look import MAX_RETENTION_DAYS, OUTFITS, SIZES, checked_look, style_ids
 from privacy.team_seal import AdminKey, InviteToken
 from privacy.team_shares import CSV_COLUMNS, share_dir
-from privacy.teams import Teams
+from privacy.teams import InvitePeek, Teams
 from tests.privacy.helpers import DAY, HOUR, MARKER, consented_session, fake_jpeg, files_under, make_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -164,11 +164,33 @@ def test_an_unusable_invite_is_refused_saying_why(env, teams, team, spoil, error
         admin.revoke_invite(invite.invite_id)
     else:
         token = InviteToken.new()
+    with pytest.raises(error) as before_consent:  # the peek says so too, in the same words, before consent
+        teams.peek(token)
     session_id = consented_session(env, photos=0, adapter=False)
     with pytest.raises(error) as refused:
         teams.redeem(session_id, token)
     assert isinstance(refused.value, UserError) and words in refused.value.message
+    assert before_consent.value.message == refused.value.message
     assert teams.membership(session_id) is None
+
+
+def test_peeking_at_an_invite_names_the_team_and_its_retention_and_spends_no_use(env, teams, team):
+    _, admin = team
+    admin.set_look(admin.look().style_id, "#1f2a44", list(admin.look().outfits), admin.look().size, 45)
+    invite = admin.make_invite("one person", DAY, 1)
+    for _ in range(5):
+        assert teams.peek(invite.link("http://studio.example")) == InvitePeek("Acme", 45)
+    assert [i.uses for i in admin.invites()] == [0] and admin.members() == 0
+    session_id = consented_session(env, photos=0, adapter=False)
+    assert teams.redeem(session_id, invite.token).team_name == "Acme"  # the one use is still there
+    with pytest.raises(InviteUsedUp):
+        teams.peek(invite.token)  # now used up: said before the next person consents
+
+
+def test_garbage_in_place_of_an_invite_is_refused_as_unknown_by_a_peek_too(teams):
+    for text in ("", None, "https://studio.example/#team_invite=nope", "x" * 1000, 42, AdminKey.new().code):
+        with pytest.raises(InviteUnknown):
+            teams.peek(text)
 
 
 def test_garbage_in_place_of_an_invite_is_refused_as_unknown(env, teams):
