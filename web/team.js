@@ -44,7 +44,16 @@
       syncFavs();
     }
   });
-  // A deleted team's admin key opens nothing any more: this tab forgets it.
-  const forgetDeleted = () => { if (document.getElementById('hs-team-receipt')) sessionStorage.removeItem('hs-team-admin'); };
+  // A deleted team's admin key opens nothing any more: this tab forgets it. So does a member's invite after their
+  // own deletion (web.team_handlers.on_session): consenting again must not silently rejoin, spending a use.
+  const forgetDeleted = () => {
+    if (document.getElementById('hs-team-receipt')) sessionStorage.removeItem('hs-team-admin');
+    if (document.querySelector('#hs-team-notice[data-left]')) sessionStorage.removeItem('hs-team-invite');
+  };
+  // A link opened in a tab already showing the studio changes only the fragment, which reloads nothing: reload,
+  // so that the page reads the link's key as on a first visit (to rejoin a team after leaving it, say).
+  window.addEventListener('hashchange', () => {
+    if (/(?:^#|&)(team_invite|team_admin|operator|key)=/.test(location.hash)) location.reload();
+  });
   new MutationObserver(() => { syncInvite(); syncFavs(); forgetDeleted(); }).observe(document.body, {childList: true, subtree: true});
 })();

@@ -34,7 +34,8 @@ from privacy.web_access import Grant, MediaGrants, media_type
 from web.handlers import LimitPair, StudioHandlers
 from web.team_render import (invite_choices, render_admin_header, render_admin_refused, render_admin_shares,
                              render_invite_pending, render_invite_refused, render_invites, render_my_shares,
-                             render_new_invite, render_team_notice, render_team_receipt, share_choices,
+                             render_new_invite, render_team_left, render_team_notice, render_team_receipt,
+                             share_choices,
                              withdraw_choices)
 
 if TYPE_CHECKING:
@@ -74,37 +75,44 @@ class TeamHandlers:
         self.style_names = {style_id: style.name for style_id, style in self.studio.styles.items()}
 
     # --- the member -----------------------------------------------------------------------------------
-    def on_session(self, invite_code: str | None, state: Any, request: gr.Request):
+    def on_session(self, invite_code: str | None, state: Any, joined: Any, request: gr.Request):
         """The page's session changed (consent, a return, delete): join the invite's team if one was opened.
 
+        `joined` is the team this tab's session was a member of (server-side state). When that session goes
+        (its owner's "Delete everything now"), the page forgets the invite (the hidden field here, its
+        sessionStorage in team.js), so that consenting again starts a session outside the team instead of
+        silently spending another use of the link; the notice says so, and that opening the link again rejoins.
+
         Outputs: team notice, share panel (visibility), share choice, share button, my shares, withdraw choice,
-        the style choice (hidden for a member: the team's look decides).
+        the style choice (hidden for a member: the team's look decides), the invite field, `joined`.
         """
         handlers = self.studio_handlers
         session_id = handlers._owned(state, request)
+        outside = (gr.update(visible=False), gr.update(), gr.update(), "", gr.update(), gr.update(visible=True))
+        if session_id is None and isinstance(joined, str) and joined:
+            return render_team_left(joined), *outside, "", None
         if session_id is None:
-            return (self._peek(invite_code, request), gr.update(visible=False), gr.update(), gr.update(), "",
-                    gr.update(), gr.update(visible=True))
+            return self._peek(invite_code, request), *outside, gr.update(), None
         membership = self.teams.membership(session_id)
         if membership is None and invite_code:
             self.key_limits.charge(handlers.client_of(request), handlers.address_of(request))
             try:
                 membership = self.teams.redeem(session_id, invite_code)
             except InviteRefused as refused:
-                return (render_invite_refused(refused.message), gr.update(visible=False), gr.update(), gr.update(),
-                        "", gr.update(), gr.update(visible=True))
+                return render_invite_refused(refused.message), *outside, gr.update(), None
         if membership is None:
-            return "", gr.update(visible=False), gr.update(), gr.update(), "", gr.update(), gr.update(visible=True)
+            return "", *outside, gr.update(), None
         return (render_team_notice(membership, self.style_names), gr.update(visible=True),
-                *self._share_panel(session_id, membership.team_name), gr.update(visible=False))
+                *self._share_panel(session_id, membership.team_name), gr.update(visible=False), gr.update(),
+                membership.team_name)
 
-    def _peek(self, invite_code: str | None, request: gr.Request) -> str:
+    def _peek(self, invite_code: str | None, request: gr.Request) -> Any:
         """Before consent: the invite's team, retention and what it never receives; or why the link cannot be used.
 
         Spends no use (a read only), but is a key lookup like any other: limited per browser and per address.
         """
         if not invite_code:
-            return ""
+            return gr.update()  # no link (or one just forgotten): whatever the notice says stays
         handlers = self.studio_handlers
         self.key_limits.charge(handlers.client_of(request), handlers.address_of(request))
         try:

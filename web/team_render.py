@@ -43,6 +43,15 @@ def render_invite_pending(peek: Any) -> str:
             "do not share.</p></div>")
 
 
+def render_team_left(team_name: str) -> str:
+    """After a member's own "Delete everything now": out of the team, and the page forgot the invite link."""
+    team = _esc(team_name)
+    return (f"<div id='hs-team-notice' role='status' data-left='{team}'><p><strong>You are no longer in {team}."
+            f"</strong> Your data was erased and everything you shared with {team} withdrawn. This page has forgotten "
+            f"the invite link, so a new session here does not join {team}. To rejoin, open the invite link again: "
+            "that uses one of its uses.</p></div>")
+
+
 def render_invite_refused(message: str) -> str:
     return f"<div id='hs-team-notice' role='status'><p class='hs-no'>{_esc(message)}</p></div>"
 

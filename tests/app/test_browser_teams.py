@@ -220,3 +220,61 @@ def test_the_operator_creates_a_team_on_the_page_and_its_admin_link_opens_it(ser
         assert step.problems == [], "\n".join(step.problems)
     finally:
         operator_link(server, "--revoke")
+
+
+def test_after_delete_now_the_page_forgets_the_invite_and_rejoining_spends_a_use_only_when_the_link_is_opened(
+        server, browser):
+    from tests.app.raw_gradio import RawBrowser
+    team = create_team(server, "Rejoin Co")
+    admin = RawBrowser(server.url, address="127.0.0.70")
+    admin.open_page()
+    assert admin.call("open_admin", [team["admin_code"]]).success
+    made = admin.call("make_invite", ["rejoin", 1, 3, None])
+    link = server.url + "/#team_invite=" + made.data[0].split("data-invite='")[1].split("'")[0]
+
+    def uses() -> str:
+        return admin.call("admin_view", [None]).data[6].split("<td>rejoin</td><td>open</td><td>")[1].split("<")[0]
+
+    def consent(page) -> None:
+        for box in ("own", "adult", "purpose"):
+            page.locator(f"#hs-consent-{box} input").check()
+        page.wait_for_selector("#hs-returnkey[data-code]", timeout=20_000)
+
+    context = browser.new_context(viewport={"width": 1366, "height": 900})
+    page = context.new_page()
+    page.goto(link)
+    page.wait_for_selector("#hs-team-notice[data-invited='Rejoin Co']", timeout=20_000)
+    assert "one use of the invite link" in page.locator("#hs-team-notice").inner_text()
+    consent(page)
+    page.wait_for_selector("#hs-team-notice[data-team='Rejoin Co']", timeout=20_000)
+    assert uses() == "1 of 3"
+
+    page.locator("#hs-delete").click()
+    page.locator("#hs-delete-yes").click()
+    page.wait_for_selector("#hs-receipt", timeout=30_000)
+    page.wait_for_selector("#hs-team-notice[data-left='Rejoin Co']", timeout=20_000)
+    said = page.locator("#hs-team-notice").inner_text()
+    assert "You are no longer in Rejoin Co" in said and "open the invite link again" in said
+    assert page.evaluate("sessionStorage.getItem('hs-team-invite')") is None
+    # Consenting again starts a session of one's own: no team, no use spent. A reload remembers no invite either.
+    consent(page)
+    page.wait_for_timeout(1500)  # the session's change has been answered (the notice would say if it joined)
+    assert page.locator("#hs-team-notice[data-team]").count() == 0 and uses() == "1 of 3"
+    page.reload()
+    page.wait_for_selector("#hs-consent-own")
+    page.wait_for_timeout(1500)
+    assert page.locator("#hs-team-notice[data-invited]").count() == 0 and uses() == "1 of 3"
+
+    # Opening the link again (here in a browser of its own) is the knowing way back: the notice names the team
+    # and the use it takes, and consent joins.
+    context.close()
+    context = browser.new_context(viewport={"width": 1366, "height": 900})
+    again = context.new_page()
+    again.goto(link)
+    again.wait_for_selector("#hs-team-notice[data-invited='Rejoin Co']", timeout=20_000)
+    assert "one use of the invite link" in again.locator("#hs-team-notice").inner_text() and uses() == "1 of 3"
+    consent(again)
+    again.wait_for_selector("#hs-team-notice[data-team='Rejoin Co']", timeout=20_000)
+    assert uses() == "2 of 3"
+    context.close()
+    admin.close()
