@@ -91,6 +91,8 @@ def build_app(settings: Settings) -> "FastAPI":
     from privacy.uploads import UploadLimits, UploadStore
     from privacy.web_access import CLIENT_COOKIE, ClientIds, MediaGrants, media_type
     from web.handlers import StudioHandlers
+    from web.operator_handlers import OperatorHandlers
+    from web.operator_page import OPERATOR_JS, OperatorPage
     from web.page import build_demo
     from web.render import CSS, STUDIO_JS, TEAM_JS
     from web.team_handlers import TEAM_MEDIA, TeamHandlers
@@ -122,7 +124,7 @@ def build_app(settings: Settings) -> "FastAPI":
     handlers = StudioHandlers(settings, studio, grants=grants, clients=clients, uploads=uploads, line=line,
                               presence=presence)
     team = TeamHandlers(handlers, grants)
-    demo = build_demo(settings, handlers, TeamPage(team))
+    demo = build_demo(settings, handlers, TeamPage(team), OperatorPage(OperatorHandlers(handlers)))
 
     async def expire_unread_uploads() -> None:
         # An upload no handler came for (a bare API call, a closed tab) is deleted after a short grace.
@@ -172,7 +174,7 @@ def build_app(settings: Settings) -> "FastAPI":
 
     @app.get("/studio.js")
     def studio_js() -> Response:  # the page's own script, a file so that the CSP needs no 'unsafe-eval'
-        return Response(STUDIO_JS + TEAM_JS, media_type="text/javascript")
+        return Response(STUDIO_JS + TEAM_JS + OPERATOR_JS, media_type="text/javascript")
 
     derived_sizes = threading.BoundedSemaphore(DERIVED_SIZES_AT_ONCE)
 
@@ -183,7 +185,7 @@ def build_app(settings: Settings) -> "FastAPI":
             return Response("Not found.", status_code=404, media_type="text/plain")
         if grant.kind in TEAM_MEDIA:  # a team admin's share, ZIP or CSV: only while the admin's page holds the key
             try:
-                data, kind, name = team.media(grant)
+                data, kind, name = team.media(grant, request.query_params.get("ids"))
             except UserError as exc:
                 return Response(exc.message, status_code=410, media_type="text/plain")
             except Exception as exc:

@@ -8,6 +8,7 @@
     python cli.py docs [--check]                 write docs/CONFIGURATION.md and PRIVACY.md from the code
     python cli.py worker [--name NAME]           queue mode: run studio jobs from HEADSHOT_QUEUE_URL (one per GPU)
     python cli.py team create --name NAME [--base-url URL] [--json]   a team, and its admin link (shown once)
+    python cli.py operator-link [--base-url URL] [--json] [--revoke]  the operator's link to create teams on the web
 
 Exit status 0 means success / clean / acceptable; 1 means the answer is "no" (for
 verify-receipt: INVALID, or UNVERIFIED when no deployment public key was available to check
@@ -365,6 +366,45 @@ def cmd_team_create(args) -> int:
               "no copy of its key, so it cannot show it again or recover it, and without it nobody (the studio "
               "included) can open what members share with the team.")
     return EXIT_OK
+
+
+def _register_operator_link(sub) -> None:
+    p = sub.add_parser("operator-link", help="mint the operator's link (creates teams from the web page; shown once, "
+                                             "replaces any earlier one), or --revoke it")
+    p.add_argument("--base-url", default=DEFAULT_BASE_URL,
+                   help=f"the studio's address as the operator reaches it (default {DEFAULT_BASE_URL})")
+    p.add_argument("--revoke", action="store_true", help="forget the operator key: no operator link opens anything")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_operator_link)
+
+
+def cmd_operator_link(args) -> int:
+    """The link is printed once: the studio keeps only a verifier of its key (privacy.operator_keys)."""
+    from privacy.database import Database
+    from privacy.operator_keys import OperatorKeys
+
+    db = Database(load_settings().database)
+    try:
+        keys = OperatorKeys(db)
+        if args.revoke:
+            revoked = keys.revoke()
+            if args.json:
+                _print_json({"revoked": revoked})
+            else:
+                print("The operator key is revoked: no operator link opens anything now." if revoked
+                      else "There was no operator key to revoke.")
+            return EXIT_OK
+        key = keys.mint()
+    finally:
+        db.dispose()
+    link = key.link(args.base_url)
+    if args.json:
+        _print_json({"operator_link": link, "operator_code": key.code})
+    else:
+        print(f"Operator link: {link}\n\nIt opens the Operator tab, which creates teams and nothing else. It is shown "
+              "this once: the studio keeps only a verifier of its key. Any earlier operator link stopped working now; "
+              "`python cli.py operator-link --revoke` stops this one.")
+    return EXIT_OK
 # --- end team ----------------------------------------------------------------------------
 
 
@@ -435,7 +475,7 @@ def cmd_worker(args) -> int:
 
 
 REGISTRATIONS = [_register_check, _register_run, _register_verify, _register_audit, _register_verify_receipt,
-                 _register_docs, _register_team, _register_worker]
+                 _register_docs, _register_team, _register_operator_link, _register_worker]
 
 
 def main(argv: list[str] | None = None) -> int:

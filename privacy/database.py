@@ -273,6 +273,15 @@ class TeamShareRow(Base):
     expires_at: Mapped[float] = mapped_column(Float, index=True)
     erased_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     erased_by: Mapped[str | None] = mapped_column(String(16), nullable=True)  # "member" | "schedule"
+
+
+class OperatorKeyRow(Base):
+    """The operator key's verifier (its HKDF locator, privacy.operator_keys), never the key: at most one row."""
+
+    __tablename__ = "operator_keys"
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)  # always "operator": one key at a time
+    verifier: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[float] = mapped_column(Float)
 # --- end teams ------------------------------------------------------------------------------------
 
 

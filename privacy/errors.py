@@ -14,6 +14,7 @@
     │   ├── ModelMismatch         the trained model was made on another base model than the studio would use
     │   ├── UnknownDownloadSize   a headshot download asked for a size the studio does not make
     │   ├── TeamKeyRefused        a team admin link that opens no team (mistyped, or the team was deleted)
+    │   ├── OperatorKeyRefused    an operator link that opens nothing (mistyped, replaced, revoked, or none minted)
     │   ├── TeamSettingRejected   a team name, look or invite setting outside what is allowed; `.code` names it
     │   ├── InviteRefused         an invite link that cannot be used; a subclass says why:
     │   │   └── InviteUnknown, InviteExpired, InviteUsedUp, InviteRevoked
@@ -128,6 +129,13 @@ class TeamKeyRefused(UserError):
     code = "team_key_refused"
     default_message = ("This team admin link opens no team: check that it was copied whole. "
                        "If the team was deleted, its data is gone and a new team must be created.")
+
+
+class OperatorKeyRefused(UserError):
+    # One answer whether the key is wrong, replaced, revoked, or none was ever minted: a guesser learns nothing.
+    code = "operator_key_refused"
+    default_message = ("This operator link opens nothing here: check that it was copied whole. If it was replaced "
+                       "or revoked, mint a new one on the server with `python cli.py operator-link`.")
 
 
 class TeamSettingRejected(UserError):

@@ -23,6 +23,7 @@ import secrets
 import unicodedata
 import zipfile
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -209,11 +210,18 @@ def open_share(db: Database, blob_dir: Path, team_id: str, private: X25519Privat
     return _open(private, sealed, team_id, share_id, IMAGE)
 
 
-def zip_of_shares(db: Database, blob_dir: Path, team_id: str, private: X25519PrivateKey) -> bytes:
-    """Every live share in one ZIP, each under its CSV file name; built in memory, never written to disk."""
+def zip_of_shares(db: Database, blob_dir: Path, team_id: str, private: X25519PrivateKey,
+                  share_ids: Iterable[str] | None = None) -> bytes:
+    """Every live share in one ZIP, each under its CSV file name; built in memory, never written to disk.
+
+    `share_ids` (the admin's favourites) keeps only those: ids of no live share of this team are ignored.
+    """
+    wanted = None if share_ids is None else set(share_ids)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:  # images are compressed already
         for shared in team_shares(db, team_id, private):
+            if wanted is not None and shared.share_id not in wanted:
+                continue
             try:
                 data = open_share(db, blob_dir, team_id, private, shared.share_id)
             except ShareGone:

@@ -2,7 +2,8 @@
 
     operator        Teams.create(name)              -> NewTeam: the admin key, shown once, never stored
     admin           Teams.admin(admin key)          -> TeamAdmin: look, invites, shares, ZIP, CSV, delete
-    member          Teams.redeem(session, invite)   -> Membership (a row that goes with the session)
+    member          Teams.peek(invite)              -> InvitePeek: the team's name and retention, before consent
+                    Teams.redeem(session, invite)   -> Membership (a row that goes with the session)
                     Teams.start_run(session, run)   -> the look version that run is locked to
                     Teams.share / withdraw          -> privacy.team_shares
 
@@ -23,6 +24,7 @@ import json
 import logging
 import secrets
 import time
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -51,6 +53,8 @@ MAX_LABEL = 80
 MAX_INVITE_USES = 1000
 MAX_INVITE_SECONDS = 90 * 86400.0  # an invite link lives at most as long as a shared headshot may
 TEAM_CATEGORY = "team"
+# Control, format (bidi overrides, zero-width), surrogate, private-use and unassigned code points.
+_INVISIBLE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,14 @@ class Invite:
 
 
 @dataclass(frozen=True)
+class InvitePeek:
+    """What an invite link tells its holder before consent, and nothing more: not members, not other invites."""
+
+    team_name: str
+    retention_days: int  # how long the team keeps a shared headshot (the team's current look)
+
+
+@dataclass(frozen=True)
 class Membership:
     team_id: str
     team_name: str
@@ -125,6 +137,10 @@ class Teams:
         name = " ".join(str(name or "").split())
         if not name or len(name) > MAX_TEAM_NAME:
             raise TeamSettingRejected(f"A team needs a name of 1 to {MAX_TEAM_NAME} characters.", code="team_name")
+        if any(unicodedata.category(c) in _INVISIBLE for c in name):
+            # Every member reads this name in their notice: a control or bidi character could disguise it.
+            raise TeamSettingRejected("A team name can hold letters, digits, spaces and punctuation, but no control "
+                                      "or invisible characters.", code="team_name")
         look = look or default_look()
         team_id, admin_key, now = secrets.token_hex(16), AdminKey.new(), self.clock()
         keys = new_team_keys(team_id, admin_key)
@@ -160,6 +176,22 @@ class Teams:
             return Receipt.from_json(row.receipt.encode(), repeated=True) if row and row.receipt else None
 
     # --- members --------------------------------------------------------------------------
+    def peek(self, invite: InviteToken | str | None) -> InvitePeek:
+        """The team an invite would join and its retention, so the notice can name them before consent; or
+        InviteRefused saying why the link cannot be used. A read only: it spends no use and records nothing."""
+        token = invite if isinstance(invite, InviteToken) else (
+            parse_bearer_key(invite, InviteToken) if isinstance(invite, str) else None)
+        if token is None:
+            raise InviteUnknown()
+        now = self.clock()
+        with self.db.session() as s:
+            row = s.scalars(select(TeamInviteRow).where(TeamInviteRow.locator == token.locator)).first()
+            if row is None or row.revoked_at is not None or row.expires_at <= now or row.uses >= row.max_uses:
+                raise _why_refused(row, now)
+            team = s.get(TeamRow, row.team_id)
+            look = s.get(TeamLookRow, (team.id, team.look_version))
+            return InvitePeek(team.name, look.retention_days)
+
     def redeem(self, session_id: str, invite: InviteToken | str | None) -> Membership:
         """Join the session to the invite's team, counting one use atomically; or refuse, saying why in words.
 
@@ -364,9 +396,10 @@ class TeamAdmin:
         self.look()
         return team_shares.open_share(self._db, self._teams.blob_dir, self.team_id, self._private, share_id)
 
-    def zip_of_shares(self) -> bytes:
+    def zip_of_shares(self, share_ids: list[str] | None = None) -> bytes:
+        """Every share in a ZIP, or only `share_ids` (the admin's favourites) among them."""
         self.look()
-        return team_shares.zip_of_shares(self._db, self._teams.blob_dir, self.team_id, self._private)
+        return team_shares.zip_of_shares(self._db, self._teams.blob_dir, self.team_id, self._private, share_ids)
 
     def csv_of_shares(self) -> str:
         self.look()

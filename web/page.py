@@ -19,6 +19,7 @@ from web.style_cards import render_style_cards, variant_choices
 
 if TYPE_CHECKING:
     from settings import Settings
+    from web.operator_page import OperatorPage
     from web.team_page import TeamPage
 
 # Runs in the browser when the page loads: the return key from the private link's fragment (then removed
@@ -121,23 +122,28 @@ class Page:
     tabs: gr.Tabs
 
 
-def build_demo(settings: "Settings", handlers: StudioHandlers, team: "TeamPage | None" = None) -> gr.Blocks:
-    """The page; `team` (web.team_page) adds the team notice, the share panel and the admin tab."""
+def build_demo(settings: "Settings", handlers: StudioHandlers, team: "TeamPage | None" = None,
+               operator: "OperatorPage | None" = None) -> gr.Blocks:
+    """The page; `team` (web.team_page) adds the team notice, the share panel and the admin tab; `operator`
+    (web.operator_page) the operator's tab."""
     with gr.Blocks(title="Headshot Studio — private AI headshots", delete_cache=delete_cache_schedule(settings),
                    analytics_enabled=False) as demo:
-        page = lay_out(settings, handlers, team)
+        page = lay_out(settings, handlers, team, operator)
         connect_session_events(demo, page, handlers)
         connect_photo_events(page, handlers)
         connect_job_events(page, handlers)
         connect_end_events(page, handlers)
         if team is not None:
             team.connect(demo, page)
+        if operator is not None:
+            operator.connect(demo, page)
     demo.queue(max_size=GRADIO_QUEUE_EVENTS, api_open=False)
     quiet_input_errors(demo, discard_uploads=handlers.uploads.discard_paths)
     return demo
 
 
-def lay_out(settings: "Settings", handlers: StudioHandlers, team: "TeamPage | None" = None) -> Page:
+def lay_out(settings: "Settings", handlers: StudioHandlers, team: "TeamPage | None" = None,
+            operator: "OperatorPage | None" = None) -> Page:
     """The page as a person meets it: the model's state, then the six steps, then the Verify tab."""
     page = Page()
     styles_by_id = handlers.studio.styles
@@ -251,6 +257,8 @@ def lay_out(settings: "Settings", handlers: StudioHandlers, team: "TeamPage | No
             page.verdict = gr.HTML(label="Verification result", elem_id="hs-verdict")
         if team is not None:
             team.lay_out_admin()
+        if operator is not None:
+            operator.lay_out()
     return page
 
 

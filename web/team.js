@@ -14,13 +14,19 @@
   const TEAM_FAVS = 'hs-team-favourites';
   const favs = () => { try { return new Set(JSON.parse(localStorage.getItem(TEAM_FAVS) || '[]')); } catch (e) { return new Set(); } };
   const syncFavs = () => {
-    const chosen = favs();
+    const chosen = favs(), shown = [];
     document.querySelectorAll('.hs-team-share[data-share]').forEach((fig) => {
       const on = chosen.has(fig.dataset.share), star = fig.querySelector('[data-hs-team-star]');
+      if (on) shown.push(fig.dataset.share);
       if (star && star.getAttribute('aria-pressed') !== String(on)) {
         star.setAttribute('aria-pressed', String(on)); star.textContent = (on ? '★' : '☆') + ' Favourite';
       }
     });
+    // "Download favourites": the starred shares shown now (a withdrawn one is no longer among them).
+    const zip = document.getElementById('hs-team-fav-zip'), href = zip && zip.dataset.base + shown.join(',');
+    if (zip && (zip.hidden !== !shown.length || zip.getAttribute('href') !== href)) {
+      zip.hidden = !shown.length; zip.setAttribute('href', href);
+    }
   };
   document.addEventListener('click', (event) => {
     if (event.target.closest('[data-hs-copy-invite]')) {
@@ -38,7 +44,16 @@
       syncFavs();
     }
   });
-  // A deleted team's admin key opens nothing any more: this tab forgets it.
-  const forgetDeleted = () => { if (document.getElementById('hs-team-receipt')) sessionStorage.removeItem('hs-team-admin'); };
+  // A deleted team's admin key opens nothing any more: this tab forgets it. So does a member's invite after their
+  // own deletion (web.team_handlers.on_session): consenting again must not silently rejoin, spending a use.
+  const forgetDeleted = () => {
+    if (document.getElementById('hs-team-receipt')) sessionStorage.removeItem('hs-team-admin');
+    if (document.querySelector('#hs-team-notice[data-left]')) sessionStorage.removeItem('hs-team-invite');
+  };
+  // A link opened in a tab already showing the studio changes only the fragment, which reloads nothing: reload,
+  // so that the page reads the link's key as on a first visit (to rejoin a team after leaving it, say).
+  window.addEventListener('hashchange', () => {
+    if (/(?:^#|&)(team_invite|team_admin|operator|key)=/.test(location.hash)) location.reload();
+  });
   new MutationObserver(() => { syncInvite(); syncFavs(); forgetDeleted(); }).observe(document.body, {childList: true, subtree: true});
 })();

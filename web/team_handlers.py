@@ -34,7 +34,8 @@ from privacy.web_access import Grant, MediaGrants, media_type
 from web.handlers import LimitPair, StudioHandlers
 from web.team_render import (invite_choices, render_admin_header, render_admin_refused, render_admin_shares,
                              render_invite_pending, render_invite_refused, render_invites, render_my_shares,
-                             render_new_invite, render_team_notice, render_team_receipt, share_choices,
+                             render_new_invite, render_team_left, render_team_notice, render_team_receipt,
+                             share_choices,
                              withdraw_choices)
 
 if TYPE_CHECKING:
@@ -43,6 +44,8 @@ if TYPE_CHECKING:
 DAY = 86400.0
 TEAM_SHARE, TEAM_ZIP, TEAM_CSV = "team_share", "team_zip", "team_csv"
 TEAM_MEDIA = (TEAM_SHARE, TEAM_ZIP, TEAM_CSV)
+# The favourites ZIP's query, bounded like the person's own (app.py): 500 share ids of 32 hex characters.
+MAX_FAVOURITES, MAX_FAVOURITES_QUERY = 500, 500 * 33
 ADMIN_GONE = "This admin page has closed its key. Open your team admin link again."
 
 
@@ -72,29 +75,50 @@ class TeamHandlers:
         self.style_names = {style_id: style.name for style_id, style in self.studio.styles.items()}
 
     # --- the member -----------------------------------------------------------------------------------
-    def on_session(self, invite_code: str | None, state: Any, request: gr.Request):
+    def on_session(self, invite_code: str | None, state: Any, joined: Any, request: gr.Request):
         """The page's session changed (consent, a return, delete): join the invite's team if one was opened.
 
+        `joined` is the team this tab's session was a member of (server-side state). When that session goes
+        (its owner's "Delete everything now"), the page forgets the invite (the hidden field here, its
+        sessionStorage in team.js), so that consenting again starts a session outside the team instead of
+        silently spending another use of the link; the notice says so, and that opening the link again rejoins.
+
         Outputs: team notice, share panel (visibility), share choice, share button, my shares, withdraw choice,
-        the style choice (hidden for a member: the team's look decides).
+        the style choice (hidden for a member: the team's look decides), the invite field, `joined`.
         """
         handlers = self.studio_handlers
         session_id = handlers._owned(state, request)
+        outside = (gr.update(visible=False), gr.update(), gr.update(), "", gr.update(), gr.update(visible=True))
+        if session_id is None and isinstance(joined, str) and joined:
+            return render_team_left(joined), *outside, "", None
         if session_id is None:
-            notice = render_invite_pending() if invite_code else ""
-            return notice, gr.update(visible=False), gr.update(), gr.update(), "", gr.update(), gr.update(visible=True)
+            return self._peek(invite_code, request), *outside, gr.update(), None
         membership = self.teams.membership(session_id)
         if membership is None and invite_code:
             self.key_limits.charge(handlers.client_of(request), handlers.address_of(request))
             try:
                 membership = self.teams.redeem(session_id, invite_code)
             except InviteRefused as refused:
-                return (render_invite_refused(refused.message), gr.update(visible=False), gr.update(), gr.update(),
-                        "", gr.update(), gr.update(visible=True))
+                return render_invite_refused(refused.message), *outside, gr.update(), None
         if membership is None:
-            return "", gr.update(visible=False), gr.update(), gr.update(), "", gr.update(), gr.update(visible=True)
+            return "", *outside, gr.update(), None
         return (render_team_notice(membership, self.style_names), gr.update(visible=True),
-                *self._share_panel(session_id, membership.team_name), gr.update(visible=False))
+                *self._share_panel(session_id, membership.team_name), gr.update(visible=False), gr.update(),
+                membership.team_name)
+
+    def _peek(self, invite_code: str | None, request: gr.Request) -> Any:
+        """Before consent: the invite's team, retention and what it never receives; or why the link cannot be used.
+
+        Spends no use (a read only), but is a key lookup like any other: limited per browser and per address.
+        """
+        if not invite_code:
+            return gr.update()  # no link (or one just forgotten): whatever the notice says stays
+        handlers = self.studio_handlers
+        self.key_limits.charge(handlers.client_of(request), handlers.address_of(request))
+        try:
+            return render_invite_pending(self.teams.peek(invite_code))
+        except InviteRefused as refused:
+            return render_invite_refused(refused.message)
 
     def share_panel(self, state: Any, request: gr.Request):
         """After the gallery changes: what can be shared and what is shared (outputs: share choice, share button,
@@ -235,8 +259,12 @@ class TeamHandlers:
         self.admin_presence.release(request.session_hash)
 
     # --- media: what a grant of the admin's page may fetch ----------------------------------------------
-    def media(self, grant: Grant) -> tuple[bytes, str, str | None]:
-        """(bytes, media type, download name or None) for a team grant, while the admin's page holds the key."""
+    def media(self, grant: Grant, favourites: str | None = None) -> tuple[bytes, str, str | None]:
+        """(bytes, media type, download name or None) for a team grant, while the admin's page holds the key.
+
+        `favourites`: the ZIP's `?ids=` query, share ids starred in the admin's browser (team.js), comma-separated;
+        the ZIP then holds those of the team's live shares and nothing else.
+        """
         raw = self.admin_presence.key_of(grant.session_id)
         if raw is None:
             raise TeamKeyRefused(ADMIN_GONE)
@@ -246,6 +274,9 @@ class TeamHandlers:
         if grant.kind == TEAM_SHARE:
             data = admin.open_share(grant.blob_id)
             return data, media_type(data), None
+        if grant.kind == TEAM_ZIP and favourites is not None:
+            wanted = favourites[:MAX_FAVOURITES_QUERY].split(",")[:MAX_FAVOURITES]
+            return admin.zip_of_shares(wanted), "application/zip", "team-favourites.zip"
         if grant.kind == TEAM_ZIP:
             return admin.zip_of_shares(), "application/zip", "team-headshots.zip"
         return admin.csv_of_shares().encode(), "text/csv; charset=utf-8", "team-headshots.csv"

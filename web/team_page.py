@@ -45,6 +45,8 @@ class TeamPage:
         self.invite_code = gr.Textbox(visible=False, elem_id="hs-team-invite-code")
         self.admin_code = gr.Textbox(visible=False, elem_id="hs-team-admin-code")
         self.notice = gr.HTML(elem_id="hs-team-notice-box")
+        # The team this tab's session belongs to, so that its deletion can tell the page to forget the invite.
+        self.joined = gr.State(None)
 
     def lay_out_share(self) -> None:
         """Under the gallery, for a member: share chosen headshots under a name; withdraw a share."""
@@ -121,8 +123,9 @@ class TeamPage:
                   js=TEAM_LINKS_JS, **QUICK)
         self.admin_code.change(shown(h.open_admin), inputs=[self.admin_code],
                                outputs=[self.admin_state, self.admin_tab, page.tabs, *view], **QUICK)
-        member = dict(inputs=[self.invite_code, page.session],
-                      outputs=[self.notice, self.share_box, *panel, page.styles], **QUICK)
+        member = dict(inputs=[self.invite_code, page.session, self.joined],
+                      outputs=[self.notice, self.share_box, *panel, page.styles, self.invite_code, self.joined],
+                      **QUICK)
         page.session.change(shown(h.on_session), **member)
         self.invite_code.change(shown(h.on_session), **member)  # the link read after the page's own load
         page.gallery.change(shown(h.share_panel), inputs=[page.session], outputs=panel, **QUICK)

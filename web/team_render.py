@@ -30,11 +30,26 @@ def look_in_words(look: Any, style_names: dict[str, str]) -> str:
             f"{_esc(outfits)}, {look.size}×{look.size} px")
 
 
-def render_invite_pending() -> str:
-    """Before consent: an invite link was opened, nothing is joined yet and nothing was sent to anyone."""
-    return ("<div id='hs-team-notice' role='status'><p><strong>You were invited to join a team.</strong> Once you "
-            "tick the three statements below, this session joins it. Joining sends the team nothing: you choose "
-            "later, headshot by headshot, what to share with it.</p></div>")
+def render_invite_pending(peek: Any) -> str:
+    """Before consent: the team a valid invite would join, what it would receive and for how long, and what it never
+    receives. Nothing is joined yet, no use of the link is spent, and nothing was sent to anyone."""
+    team = _esc(peek.team_name)
+    return (f"<div id='hs-team-notice' role='status' data-invited='{team}'><p><strong>You were invited to join "
+            f"{team}.</strong> Once you tick the three statements below, this session joins it (one use of the "
+            "invite link). Joining sends the team nothing: you choose later, headshot by headshot, what to share "
+            f"with it.</p><p>{team}'s admin would be the one recipient of each headshot you choose to share, with the "
+            f"name you type beside it, kept for {_days(peek.retention_days)} after you share it unless you withdraw "
+            f"it first. {team} never receives your photos, your trained model, your photo check, or any headshot you "
+            "do not share.</p></div>")
+
+
+def render_team_left(team_name: str) -> str:
+    """After a member's own "Delete everything now": out of the team, and the page forgot the invite link."""
+    team = _esc(team_name)
+    return (f"<div id='hs-team-notice' role='status' data-left='{team}'><p><strong>You are no longer in {team}."
+            f"</strong> Your data was erased and everything you shared with {team} withdrawn. This page has forgotten "
+            f"the invite link, so a new session here does not join {team}. To rejoin, open the invite link again: "
+            "that uses one of its uses.</p></div>")
 
 
 def render_invite_refused(message: str) -> str:
@@ -122,6 +137,9 @@ def render_admin_shares(grouped: dict[str, list], tokens: dict[str, str], zip_to
     if zip_token and csv_token:
         links = (f"<p class='hs-downloads'><a id='hs-team-zip' class='hs-button' href='media/{zip_token}' "
                  "download='team-headshots.zip'>Download all (ZIP)</a> "
+                 # Shown by team.js once a share is starred, with the starred ids in its query.
+                 f"<a id='hs-team-fav-zip' class='hs-button' hidden data-base='media/{zip_token}?ids=' "
+                 f"href='media/{zip_token}?ids=' download='team-favourites.zip'>Download favourites (ZIP)</a> "
                  f"<a id='hs-team-csv' class='hs-button' href='media/{csv_token}' download='team-headshots.csv'>"
                  "Download the list (CSV)</a></p>")
     if not total:

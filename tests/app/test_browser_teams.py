@@ -43,8 +43,9 @@ def pick(page, dropdown: str, option: str) -> None:
 def join_and_make(page, link: str, faces_dir) -> None:
     """Open the invite link, consent (which joins the team), upload two photos, press Make."""
     page.goto(link)
-    page.wait_for_selector("#hs-team-notice", timeout=20_000)
-    assert "You were invited to join a team" in page.locator("#hs-team-notice").inner_text()
+    page.wait_for_selector("#hs-team-notice[data-invited='Acme']", timeout=20_000)
+    notice = page.locator("#hs-team-notice").inner_text()  # before consent: the team named, and what it gets
+    assert "You were invited to join Acme" in notice and "30 days" in notice and "never receives your photos" in notice
     assert "#team_invite" not in page.url  # the key left the address bar
     for box in ("own", "adult", "purpose"):
         page.locator(f"#hs-consent-{box} input").check()
@@ -137,8 +138,17 @@ def test_a_team_from_its_creation_to_its_signed_deletion(server, browser, faces_
     admin.wait_for_selector("[data-hs-team-star][aria-pressed=true]", timeout=5_000)
     with admin.expect_download() as got:
         admin.locator("#hs-team-zip").click()
-    names = zipfile.ZipFile(got.value.path()).namelist()
+    everything = zipfile.ZipFile(got.value.path())
+    names = everything.namelist()
     assert len(names) == 2 and all(n.startswith("Ada-Lovelace_linkedin_classic_") for n in names)
+    # The favourites ZIP: exactly the starred share, the same bytes as in the ZIP of all.
+    starred = admin.locator(".hs-team-share:has([data-hs-team-star][aria-pressed=true])").get_attribute("data-share")
+    with admin.expect_download() as got:
+        admin.locator("#hs-team-fav-zip").click()
+    favourites = zipfile.ZipFile(got.value.path())
+    assert got.value.suggested_filename == "team-favourites.zip"
+    assert favourites.namelist() == [n for n in names if n.endswith(f"_{starred[:8]}.jpg")]
+    assert favourites.read(favourites.namelist()[0]) == everything.read(favourites.namelist()[0])
     with admin.expect_download() as got:
         admin.locator("#hs-team-csv").click()
     rows = list(csv.reader(io.StringIO(Path(got.value.path()).read_text())))
@@ -146,7 +156,7 @@ def test_a_team_from_its_creation_to_its_signed_deletion(server, browser, faces_
     assert sorted(r[1] for r in rows[1:]) == sorted(names) and {r[0] for r in rows[1:]} == {"Ada Lovelace"}
     # The same links are nothing to another browser.
     stranger = browser.new_context()
-    for link in ("#hs-team-zip", "#hs-team-csv"):
+    for link in ("#hs-team-zip", "#hs-team-csv", "#hs-team-fav-zip"):
         assert stranger.request.get(f"{server.url}/" + admin.locator(link).get_attribute("href")).status == 404
     stranger.close()
     admin_step("admin-sees-two")
@@ -177,3 +187,94 @@ def test_a_team_from_its_creation_to_its_signed_deletion(server, browser, faces_
         context.close()
     problems = admin_step.problems + ada_step.problems
     assert problems == [], "\n".join(problems)
+
+
+def test_the_operator_creates_a_team_on_the_page_and_its_admin_link_opens_it(server, browser, artifacts,
+                                                                              axe):  # noqa: F811
+    from tests.app.test_operator_attacks import operator_link
+    link = operator_link(server)["operator_link"]
+    try:
+        context = browser.new_context(viewport={"width": 1366, "height": 900})
+        operator = context.new_page()
+        operator.goto(link)
+        step = Steps(operator, artifacts, axe, DESKTOP, journey="operator")
+        operator.wait_for_selector("#hs-operator[data-ready='true']", timeout=20_000)
+        assert "#operator" not in operator.url  # the key left the address bar
+        operator.locator("#hs-operator-team-name input, #hs-operator-team-name textarea").first.fill("Page Made Co")
+        operator.locator("#hs-operator-create").click()
+        operator.wait_for_function("(document.querySelector('#hs-operator-admin-link') || {}).value?.includes("
+                                   "'#team_admin=')", timeout=20_000)
+        admin_link = operator.locator("#hs-operator-admin-link").input_value()
+        assert admin_link.startswith(server.url + "/#team_admin=")
+        step("team-created")
+        admin = context.new_page()
+        admin.goto(admin_link)
+        admin.wait_for_selector("#hs-team-admin[data-team='Page Made Co']", timeout=20_000)
+        # Without the operator link, a fresh tab shows no operator tab at all.
+        stranger = browser.new_context().new_page()
+        stranger.goto(server.url)
+        stranger.wait_for_selector("#hs-consent-own")
+        assert stranger.get_by_role("tab", name="Operator").count() == 0
+        stranger.context.close()
+        context.close()
+        assert step.problems == [], "\n".join(step.problems)
+    finally:
+        operator_link(server, "--revoke")
+
+
+def test_after_delete_now_the_page_forgets_the_invite_and_rejoining_spends_a_use_only_when_the_link_is_opened(
+        server, browser):
+    from tests.app.raw_gradio import RawBrowser
+    team = create_team(server, "Rejoin Co")
+    admin = RawBrowser(server.url, address="127.0.0.70")
+    admin.open_page()
+    assert admin.call("open_admin", [team["admin_code"]]).success
+    made = admin.call("make_invite", ["rejoin", 1, 3, None])
+    link = server.url + "/#team_invite=" + made.data[0].split("data-invite='")[1].split("'")[0]
+
+    def uses() -> str:
+        return admin.call("admin_view", [None]).data[6].split("<td>rejoin</td><td>open</td><td>")[1].split("<")[0]
+
+    def consent(page) -> None:
+        for box in ("own", "adult", "purpose"):
+            page.locator(f"#hs-consent-{box} input").check()
+        page.wait_for_selector("#hs-returnkey[data-code]", timeout=20_000)
+
+    context = browser.new_context(viewport={"width": 1366, "height": 900})
+    page = context.new_page()
+    page.goto(link)
+    page.wait_for_selector("#hs-team-notice[data-invited='Rejoin Co']", timeout=20_000)
+    assert "one use of the invite link" in page.locator("#hs-team-notice").inner_text()
+    consent(page)
+    page.wait_for_selector("#hs-team-notice[data-team='Rejoin Co']", timeout=20_000)
+    assert uses() == "1 of 3"
+
+    page.locator("#hs-delete").click()
+    page.locator("#hs-delete-yes").click()
+    page.wait_for_selector("#hs-receipt", timeout=30_000)
+    page.wait_for_selector("#hs-team-notice[data-left='Rejoin Co']", timeout=20_000)
+    said = page.locator("#hs-team-notice").inner_text()
+    assert "You are no longer in Rejoin Co" in said and "open the invite link again" in said
+    assert page.evaluate("sessionStorage.getItem('hs-team-invite')") is None
+    # Consenting again starts a session of one's own: no team, no use spent. A reload remembers no invite either.
+    consent(page)
+    page.wait_for_timeout(1500)  # the session's change has been answered (the notice would say if it joined)
+    assert page.locator("#hs-team-notice[data-team]").count() == 0 and uses() == "1 of 3"
+    page.reload()
+    page.wait_for_selector("#hs-consent-own")
+    page.wait_for_timeout(1500)
+    assert page.locator("#hs-team-notice[data-invited]").count() == 0 and uses() == "1 of 3"
+
+    # Opening the link again (here in a browser of its own) is the knowing way back: the notice names the team
+    # and the use it takes, and consent joins.
+    context.close()
+    context = browser.new_context(viewport={"width": 1366, "height": 900})
+    again = context.new_page()
+    again.goto(link)
+    again.wait_for_selector("#hs-team-notice[data-invited='Rejoin Co']", timeout=20_000)
+    assert "one use of the invite link" in again.locator("#hs-team-notice").inner_text() and uses() == "1 of 3"
+    consent(again)
+    again.wait_for_selector("#hs-team-notice[data-team='Rejoin Co']", timeout=20_000)
+    assert uses() == "2 of 3"
+    context.close()
+    admin.close()

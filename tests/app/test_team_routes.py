@@ -17,6 +17,7 @@ import time
 import httpx
 import pytest
 
+from tests.app.conftest import healthy
 from tests.app.raw_gradio import RawBrowser
 from tests.app.test_browser_teams import PHOTOS, create_team
 
@@ -62,7 +63,7 @@ def member_and_admins(server, faces_dir):
     member = RawBrowser(server.url, address="127.0.0.30")
     member.open_page()
     assert member.consent().success
-    joined = _call(member, "on_session", [invite, None])
+    joined = _call(member, "on_session", [invite, None, None])
     assert joined.success and "Routes Co" in joined.data[0], joined.error
     checked = member.upload_photos([faces_dir / name for name in PHOTOS])
     assert checked.success, checked.error
@@ -103,11 +104,13 @@ def test_no_route_or_endpoint_gives_a_team_admin_a_members_selfie_check_or_unsha
             text = f"{answer.data!r} {answer.error!r}"
             answers.append((name, text))
             for token in set(TOKEN.findall(text)):  # at once: the last calls release the key and delete the team
-                response = admin.http.get(f"/media/{token}")
-                fetched.append((name, response.status_code, response.content))
+                # As it is, and as a favourites ZIP asking for the member's unshared headshots by id.
+                for query in ("", "?ids=" + ",".join(blob_ids)):
+                    response = admin.http.get(f"/media/{token}{query}")
+                    fetched.append((name, response.status_code, response.content))
 
-    assert len(answers) >= 2 * (len(deps) - 1) and {"share", "withdraw", "generate", "delete_team"} <= {
-        name for name, _ in answers}
+    assert len(answers) >= 2 * (len(deps) - 1) and {"share", "withdraw", "generate", "delete_team", "open_operator",
+                                                     "create_team"} <= {name for name, _ in answers}
 
     # No answer names a member's headshot, or carries a photo preview or any inline image.
     for name, text in answers:
@@ -195,7 +198,7 @@ def test_an_invite_used_up_or_revoked_says_so_in_words_and_joins_nobody(server):
         member = RawBrowser(server.url, address=f"127.0.0.{50 + i}")
         member.open_page()
         assert member.consent().success
-        said.append(_call(member, "on_session", [code, None]).data[0])
+        said.append(_call(member, "on_session", [code, None, None]).data[0])
         member.close()
     assert "as a member of Words Co" in said[0]
     assert "used as many times as it allows" in said[1] and "withdrawn by your team&#x27;s admin" in said[2]
@@ -206,3 +209,72 @@ def test_an_invite_used_up_or_revoked_says_so_in_words_and_joins_nobody(server):
 
 def _once(browser: RawBrowser, api_name: str, data: list):
     return browser.call(api_name, data)
+
+
+def test_an_invite_names_its_team_before_consent_and_peeking_spends_no_use(server):
+    from privacy.teams import InvitePeek
+    from web.team_render import render_invite_pending
+    team = create_team(server, "Peek Co")
+    admin = RawBrowser(server.url, address="127.0.0.60")
+    admin.open_page()
+    assert _call(admin, "open_admin", [team["admin_code"]]).success
+    made = _call(admin, "make_invite", ["one person", 1, 1, None])
+    invite = re.search(r"data-invite='([0-9A-Z-]+)'", made.data[0]).group(1)
+    visitor = RawBrowser(server.url, address="127.0.0.61")
+    visitor.open_page()
+    # Before consent, as often as the page asks: the team's name, retention and what it never gets; nothing else.
+    for _ in range(3):
+        notice = _call(visitor, "on_session", [invite, None, None]).data[0]
+        assert notice == render_invite_pending(InvitePeek("Peek Co", 30))
+    view = _call(admin, "admin_view", [None]).data
+    assert "0 members." in view[0] and "<td>0 of 1</td>" in view[6]  # no use spent, nobody joined
+    assert visitor.consent().success
+    assert "as a member of Peek Co" in _call(visitor, "on_session", [invite, None, None]).data[0]
+    assert "<td>1 of 1</td>" in _call(admin, "admin_view", [None]).data[6]
+    # The next person is told before consenting, in words, and so is the holder of a revoked link.
+    late = RawBrowser(server.url, address="127.0.0.62")
+    late.open_page()
+    assert "used as many times as it allows" in _call(late, "on_session", [invite, None, None]).data[0]
+    made = _call(admin, "make_invite", ["to revoke", 1, 5, None])
+    revoked = re.search(r"data-invite='([0-9A-Z-]+)'", made.data[0]).group(1)
+    invite_id = next(v for label, v in made.data[8]["choices"] if label.startswith("to revoke"))
+    assert _call(admin, "revoke_invite", [invite_id, None]).success
+    assert "withdrawn by your team&#x27;s admin" in _call(late, "on_session", [revoked, None, None]).data[0]
+    for browser in (admin, visitor, late):
+        browser.close()
+
+
+def test_invite_peeks_are_limited_like_other_key_guesses(server):
+    from privacy.team_seal import InviteToken
+    guesser = RawBrowser(server.url, address="127.0.0.63")
+    guesser.open_page()
+    answers = [_once(guesser, "on_session", [InviteToken.new().code, None, None]) for _ in range(11)]
+    assert all(a.success and "This invite link is not valid" in a.data[0] for a in answers[:10])
+    assert not answers[10].success and "Too many attempts to open a team link" in answers[10].error
+    assert healthy(server)
+    guesser.close()
+
+
+def test_a_members_delete_now_makes_the_page_forget_the_invite_instead_of_spending_another_use(server):
+    team = create_team(server, "Leave Co")
+    admin = RawBrowser(server.url, address="127.0.0.64")
+    admin.open_page()
+    assert _call(admin, "open_admin", [team["admin_code"]]).success
+    made = _call(admin, "make_invite", ["leavers", 1, 5, None])
+    invite = re.search(r"data-invite='([0-9A-Z-]+)'", made.data[0]).group(1)
+    member = RawBrowser(server.url, address="127.0.0.65")
+    member.open_page()
+    assert member.consent().success
+    assert "as a member of Leave Co" in _call(member, "on_session", [invite, None, None]).data[0]
+    assert member.delete_now().success
+    # The page's session changed to none, with the invite still in its field: the answer clears the field.
+    left = _call(member, "on_session", [invite, None, None]).data
+    assert "You are no longer in Leave Co" in left[0] and left[7] == ""
+    # The cleared field's own change leaves the notice as it is; a new consent then joins nothing.
+    kept = _call(member, "on_session", ["", None, None]).data[0]
+    assert kept["__type__"] == "update" and "value" not in kept
+    assert member.consent().success
+    after = _call(member, "on_session", ["", None, None]).data
+    assert after[0] == "" and "<td>1 of 5</td>" in _call(admin, "admin_view", [None]).data[6]
+    member.close()
+    admin.close()

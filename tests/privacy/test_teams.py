@@ -26,7 +26,7 @@ from privacy.residue import audit_residue
 from privacy.team_look import MAX_RETENTION_DAYS, OUTFITS, SIZES, checked_look, style_ids
 from privacy.team_seal import AdminKey, InviteToken
 from privacy.team_shares import CSV_COLUMNS, share_dir
-from privacy.teams import Teams
+from privacy.teams import InvitePeek, Teams
 from tests.privacy.helpers import DAY, HOUR, MARKER, consented_session, fake_jpeg, files_under, make_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -164,11 +164,33 @@ def test_an_unusable_invite_is_refused_saying_why(env, teams, team, spoil, error
         admin.revoke_invite(invite.invite_id)
     else:
         token = InviteToken.new()
+    with pytest.raises(error) as before_consent:  # the peek says so too, in the same words, before consent
+        teams.peek(token)
     session_id = consented_session(env, photos=0, adapter=False)
     with pytest.raises(error) as refused:
         teams.redeem(session_id, token)
     assert isinstance(refused.value, UserError) and words in refused.value.message
+    assert before_consent.value.message == refused.value.message
     assert teams.membership(session_id) is None
+
+
+def test_peeking_at_an_invite_names_the_team_and_its_retention_and_spends_no_use(env, teams, team):
+    _, admin = team
+    admin.set_look(admin.look().style_id, "#1f2a44", list(admin.look().outfits), admin.look().size, 45)
+    invite = admin.make_invite("one person", DAY, 1)
+    for _ in range(5):
+        assert teams.peek(invite.link("http://studio.example")) == InvitePeek("Acme", 45)
+    assert [i.uses for i in admin.invites()] == [0] and admin.members() == 0
+    session_id = consented_session(env, photos=0, adapter=False)
+    assert teams.redeem(session_id, invite.token).team_name == "Acme"  # the one use is still there
+    with pytest.raises(InviteUsedUp):
+        teams.peek(invite.token)  # now used up: said before the next person consents
+
+
+def test_garbage_in_place_of_an_invite_is_refused_as_unknown_by_a_peek_too(teams):
+    for text in ("", None, "https://studio.example/#team_invite=nope", "x" * 1000, 42, AdminKey.new().code):
+        with pytest.raises(InviteUnknown):
+            teams.peek(text)
 
 
 def test_garbage_in_place_of_an_invite_is_refused_as_unknown(env, teams):
@@ -297,6 +319,30 @@ def test_the_zip_holds_every_share_and_the_csv_names_them_and_the_erased_ones_wi
     assert rows[1] == ["Zoë Müller", f"Zoe-Muller_{style}_{second[:8]}.jpg", style, "2023-11-14T22:13:20Z", ""]
     assert rows[2] == ["", "", style, "2023-11-14T22:13:20Z", "2023-11-14T23:13:20Z"]  # erased: no name, no file
     assert "HYPERLINK" not in admin.csv_of_shares()
+
+
+def test_the_favourites_zip_holds_exactly_the_starred_shares_opened_with_the_admin_key(env, teams, team):
+    _, admin = team
+    alice, bob = member(env, teams, admin), member(env, teams, admin)
+    style = admin.look().style_id
+    starred = [teams.share(alice, headshot(1), style, "Alice"), teams.share(bob, headshot(3), style, "Bob")]
+    teams.share(alice, headshot(2), style, "Alice")  # not starred
+    withdrawn = teams.share(bob, headshot(4), style, "Bob")
+    teams.withdraw(bob, withdrawn)
+    other_team = teams.create("Other Co")
+    other_admin = teams.admin(other_team.admin_key)
+    carol = member(env, teams, other_admin)
+    elsewhere = teams.share(carol, headshot(5), other_admin.look().style_id, "Carol")
+    # Starred ids, plus a withdrawn share, another team's share and junk: only this team's live starred ones.
+    wanted = [*starred, withdrawn, elsewhere, "", "../../etc/passwd", "x" * 40]
+    with zipfile.ZipFile(io.BytesIO(admin.zip_of_shares(wanted))) as archive:
+        assert sorted(archive.read(n) for n in archive.namelist()) == [headshot(1), headshot(3)]
+        names = {s.share_id: s.file for s in admin.shares()}
+        assert sorted(archive.namelist()) == sorted(names[i] for i in starred)
+    with zipfile.ZipFile(io.BytesIO(admin.zip_of_shares([]))) as archive:
+        assert archive.namelist() == []  # no star: an empty archive, never all of them
+    with zipfile.ZipFile(io.BytesIO(other_admin.zip_of_shares(wanted))) as archive:
+        assert [archive.read(n) for n in archive.namelist()] == [headshot(5)]
 
 
 def test_a_formula_as_a_name_is_written_as_text_in_the_csv(env, teams, team):

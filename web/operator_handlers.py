@@ -1,0 +1,74 @@
+"""What each event of the operator tab does: present the operator key, create a team (its admin link shown once).
+
+The operator is whoever presented the operator key in this tab (`OperatorState`, server-side, bound
+to the browser's cookie). Every act checks the key again against the stored verifier
+(privacy.operator_keys), so a key replaced or revoked on the command line stops working at once,
+even in a tab that opened it earlier. Presenting a key is limited per browser and per address like
+a return key or a team admin key. Nothing here reads a session, a photo, a headshot or a share: the
+operator creates a team, and what the team holds is opened only with its admin key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import gradio as gr
+
+from privacy.errors import ConsentRequired, OperatorKeyRefused
+from privacy.operator_keys import OperatorKey, OperatorKeys
+from privacy.rate_limit import ADDRESS_KEY_LIMIT, CLIENT_KEY_LIMIT
+from web.handlers import LimitPair, StudioHandlers
+from web.operator_render import render_new_team, render_operator_ready, render_operator_refused
+
+OPERATOR_TAB = "operator"
+
+
+@dataclass(frozen=True)
+class OperatorState:
+    """The operator key presented in this tab, with the browser that presented it (never shown, never logged)."""
+
+    owner: str
+    key: OperatorKey = field(repr=False)
+
+
+class OperatorHandlers:
+    """The operator tab's events; `web.operator_page` lays the components out and connects them."""
+
+    def __init__(self, studio_handlers: StudioHandlers) -> None:
+        self.studio_handlers = studio_handlers
+        self.teams = studio_handlers.studio.teams
+        self.keys = OperatorKeys(studio_handlers.studio.db)
+        self.key_limits = LimitPair(CLIENT_KEY_LIMIT, ADDRESS_KEY_LIMIT, "attempts to open an operator link")
+
+    def open_operator(self, code: Any, request: gr.Request):
+        """Present the key from the link's fragment (outputs: state, the tab, the tabs' choice, the tab's header).
+
+        A page opened without one changes nothing and asks nothing: the tab stays hidden.
+        """
+        if not code:
+            return None, gr.update(), gr.update(), gr.update()
+        handlers = self.studio_handlers
+        client = handlers.client_of(request)
+        if client is None:
+            raise ConsentRequired("Please reload the studio page.")
+        self.key_limits.charge(client, handlers.address_of(request))
+        try:
+            key = self.keys.check(str(code))
+        except OperatorKeyRefused as refused:
+            return (None, gr.update(visible=True), gr.Tabs(selected=OPERATOR_TAB),
+                    render_operator_refused(refused.message))
+        return (OperatorState(client, key), gr.update(visible=True), gr.Tabs(selected=OPERATOR_TAB),
+                render_operator_ready())
+
+    def create_team(self, name: Any, state: Any, request: gr.Request):
+        """A new team, its admin link shown once (outputs: the new team's box, the name field)."""
+        self._operator(state, request)
+        team = self.teams.create(name if isinstance(name, str) else "")
+        return render_new_team(team.name, team.admin_key.code), ""
+
+    def _operator(self, state: Any, request: gr.Request) -> OperatorKey:
+        client = self.studio_handlers.client_of(request)
+        if not isinstance(state, OperatorState) or client is None or state.owner != client:
+            raise OperatorKeyRefused("Open your operator link on this page first.")
+        return self.keys.check(state.key)  # replaced or revoked since: refused from this act on
