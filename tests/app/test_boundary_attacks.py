@@ -196,7 +196,12 @@ def test_one_network_address_cannot_fill_the_gpu_line(server, browsers, faces_di
     from web.style_cards import variant_choices
     every_style = [ref for _, ref in variant_choices(load_styles())]
     for visitor in sessions[:3]:
-        assert visitor.join("generate", [every_style, 1, None]).status_code == 200
+        joined = visitor.join("generate", [every_style, 1, None])
+        assert joined.status_code == 200
+        # A join is answered before the handler admits the job: wait for its first progress (sent once the job
+        # is in line), or the fourth's admission may run first on a busy machine and take a place of the three.
+        refused = visitor.read_events([joined.json()["event_id"]], timeout=60, stop_after_first_progress=True)
+        assert not refused, refused
     fourth = sessions[3].call("generate", [["corporate_grey"], 1, None])
     assert not fourth.success and "from your network are already in line" in fourth.error
     elsewhere = visitor_with_photos(browsers, faces_dir, address="127.0.2.2")
