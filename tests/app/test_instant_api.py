@@ -16,6 +16,16 @@ from gradio_client.exceptions import AppError
 PHOTOS = ("obama_1.jpg", "obama_4.jpg")
 
 
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A server of this module's own: gradio_client always comes from 127.0.0.1, whose per-address request
+    budget the browser tests before this module may have just spent on the shared server (429 in CI)."""
+    from tests.app.conftest import start_server, stop_server
+    own, proc = start_server(tmp_path_factory)
+    yield own
+    stop_server(proc)
+
+
 @pytest.fixture
 def client(server):
     made = Client(server.url, verbose=False, download_files=False, analytics_enabled=False)
