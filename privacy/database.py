@@ -343,6 +343,21 @@ class Database:
                 log.error("VACUUM after erasure did not finish (%s); erased rows stay until the next one",
                           type(exc.orig).__name__)
 
+    def lock_session(self, s, session_id: str, *, for_erasure: bool) -> SessionRow | None:
+        """Order the caller's transaction against every other writer of this session's blobs; returns its row.
+
+        A seal takes the shared form, an erasure the exclusive one, each before it reads anything, so that
+        an erasure sees every seal that committed before it and no seal lands between an erasure's reads
+        and its commit (a seal then finds the session gone or its category erased, and writes nothing).
+        PostgreSQL: the session row FOR KEY SHARE (seals run side by side) or FOR UPDATE (waits for them).
+        SQLite: the database has one writer at a time; a write that changes nothing makes this transaction
+        that writer now, from its first statement, so its reads that follow are the latest.
+        """
+        if self.dialect == "sqlite":
+            s.execute(text("UPDATE sessions SET created_at = created_at WHERE id = :id"), {"id": session_id})
+        return s.get(SessionRow, session_id, with_for_update=True if for_erasure else {"key_share": True},
+                     populate_existing=True)
+
     def autocommit_connection(self) -> Connection:
         """A connection outside any transaction: for VACUUM, and for session-level locks (privacy/scheduler.py)."""
         return self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")

@@ -1,11 +1,15 @@
 """Erasure: delete a session now (or some of its categories on schedule) and sign a receipt for it.
 
 Order, for delete-now and for scheduled erasure alike (promises 4–7):
-    1. keys destroyed (committed) — from here every copy of the ciphertext is noise
-    2. blob files and their index rows removed
-    3. hooks run: the app's Gradio cache files and in-memory state of the session (adapter, references)
-    4. database rows deleted, except a minimal `ErasureRow` holding the signed receipt
-    5. the database made to forget the deleted rows: SQLite's write-ahead log checkpointed,
+    1. keys and blob index rows deleted (committed) — from here every copy of the ciphertext is noise;
+       then the blob files removed
+    2. hooks run: the app's Gradio cache files and in-memory state of the session (adapter, references),
+       and the session's job cancelled
+    3. under the session's lock, in one transaction: whatever a job sealed since step 1 (its cancellation
+       arrives within a step) is shredded too, and the session's rows are deleted, except a minimal
+       `ErasureRow` holding the signed receipt (delete-now) or with its erasure time set (schedule);
+       from this commit on no seal of it can land (privacy/vault.py)
+    4. the database made to forget the deleted rows: SQLite's write-ahead log checkpointed,
        PostgreSQL's tables vacuumed (privacy/database.py, `flush_erased_pages`)
 
 Each session has a lock inside the process, and the database settles races between
@@ -93,22 +97,29 @@ def erase_now(ctx: ErasureContext, session_id: str, by: str = BY_USER) -> Receip
             shredded = ctx.vault.shred(session_id, ALL_CATEGORIES, flush=False)
             _run_hooks(ctx, session_id)
             now = ctx.clock()
-            receipt = ctx.signer.sign({
-                "receipt_id": secrets.token_hex(16),
-                "audit_id": audit_id,
-                "erased_at": iso_utc(now),
-                "by": by,
-                "policy_version": agreed_version,
-                "categories": _categories(shredded),
-                "keys_destroyed": shredded.keys_destroyed,
-                # Identity data erased earlier by the schedule is not in `categories` again; say when it went.
-                "earlier": {IDENTITY: iso_utc(identity_erased_at)} if identity_erased_at is not None else {},
-                # False only for a session that never sealed a photo, a face measurement or a trained model
-                # (Instant mode): then there was none to erase, not merely none left.
-                "identity_data_stored": _identity_ever_stored(ctx.db, audit_id, shredded, identity_erased_at),
-            })
+            identity_sealed_before = _identity_ever_stored(ctx.db, audit_id, shredded, identity_erased_at)
+            late = ShredResult()
             try:
                 with ctx.db.session.begin() as s:
+                    # A seal that landed since the shred (a job's step that ended before its cancellation arrived)
+                    # is erased in the transaction that deletes the session; once it commits no seal can land.
+                    late = ctx.vault.shred_within(s, session_id, ALL_CATEGORIES)
+                    shredded = shredded.plus(late)
+                    receipt = ctx.signer.sign({
+                        "receipt_id": secrets.token_hex(16),
+                        "audit_id": audit_id,
+                        "erased_at": iso_utc(now),
+                        "by": by,
+                        "policy_version": agreed_version,
+                        "categories": _categories(shredded),
+                        "keys_destroyed": shredded.keys_destroyed,
+                        # Identity data erased earlier by the schedule is not in `categories` again; say when.
+                        "earlier": {IDENTITY: iso_utc(identity_erased_at)} if identity_erased_at is not None else {},
+                        # False only for a session that never sealed a photo, a face measurement or a trained
+                        # model (Instant mode): then there was none to erase, not merely none left.
+                        "identity_data_stored": identity_sealed_before or any(
+                            blob.category == IDENTITY for blob in late.blobs),
+                    })
                     s.add(ErasureRow(audit_id=audit_id, erased_at=now, by=by, receipt_digest=receipt.digest,
                                      session_digest=session_digest(session_id), receipt=receipt.to_json().decode()))
                     # ON DELETE CASCADE (foreign_keys=ON) takes consent, key, blob and job rows with it.
@@ -119,6 +130,7 @@ def erase_now(ctx: ErasureContext, session_id: str, by: str = BY_USER) -> Receip
             except IntegrityError:
                 # Another process erased this session between our read and our write: its record stands.
                 return _existing_receipt(ctx.db, session_id)
+            ctx.vault.remove_files(late.blobs)
             audit.record_event(ctx.db, audit_id, audit.ERASED, now, by=by,
                                categories=",".join(c for c in ALL_CATEGORIES if c in shredded.categories))
             ctx.db.flush_erased_pages()
@@ -141,6 +153,9 @@ def erase_categories(ctx: ErasureContext, session_id: str, categories: list[str]
         _run_hooks(ctx, session_id)
         now = ctx.clock()
         with ctx.db.session.begin() as s:
+            # As for delete-now: a seal of these categories that landed since the shred goes too, and none can
+            # land once the erasure time is committed (Vault.seal refuses identity data after it).
+            late = ctx.vault.shred_within(s, session_id, categories)
             row = s.get(SessionRow, session_id)
             if row is None:
                 # Erased entirely meanwhile (another process's delete-now): its record tells the story.
@@ -149,6 +164,8 @@ def erase_categories(ctx: ErasureContext, session_id: str, categories: list[str]
                 row.identity_erased_at = now
             if HEADSHOTS in categories:
                 row.headshots_expires_at = None  # nothing left to count down to, nor to erase again
+        ctx.vault.remove_files(late.blobs)
+        shredded = shredded.plus(late)
         audit.record_event(ctx.db, audit_id, audit.ERASED, now, by=by,
                            categories=",".join(c for c in ALL_CATEGORIES if c in categories))
         ctx.db.flush_erased_pages()

@@ -12,9 +12,15 @@ key (`owner_keys`, privacy.return_keys), never both: the server alone can then n
 open that category. Blob files hold ciphertext only:
 `MAGIC | nonce | AES-GCM(data key, plaintext, aad=blob identity)`.
 
-Erasure order (`shred`): the wrapped keys are deleted and committed first, then the blob
-files are removed, then their index rows. After the first step nothing of the session
-can be decrypted, even from a copy or backup of the blob files.
+Erasure (`shred`): the wrapped keys and the blobs' index rows are deleted in one transaction,
+then the blob files are removed. Once it commits nothing of the session can be decrypted,
+even from a copy or backup of the blob files; a crash before the files go leaves unindexed
+noise that `recover` removes at the next start.
+
+Seals and erasures of a session are ordered by the session's lock (`Database.lock_session`),
+taken first in each: an erasure finds every seal committed before it, and a seal that comes
+after finds the session gone or its category erased. So a job still running when its session is
+erased (its cancellation arrives within a step) cannot leave a blob behind the erasure.
 
 Nothing is ever sealed for a session without a consent record (promise 13/18): `seal`
 checks it on every call.
@@ -106,6 +112,11 @@ class ShredResult:
     keys_destroyed: int = 0
     blobs: list[BlobRef] = field(default_factory=list)
 
+    def plus(self, later: "ShredResult") -> "ShredResult":
+        """This shred and a later one of the same session, as one (e.g. a seal that landed between them)."""
+        return ShredResult(categories=self.categories, keys_destroyed=self.keys_destroyed + later.keys_destroyed,
+                           blobs=self.blobs + later.blobs)
+
 
 class Vault:
     def __init__(self, db: Database, blob_dir: Path, master_key: bytes, clock: Clock = time.time):
@@ -150,11 +161,10 @@ class Vault:
               owner_key: bytes | None) -> BlobRef:
         fence = _SEAL_FENCE.get()
         with self.db.session.begin() as s:
-            # Fenced: the session row is key-share locked first (PostgreSQL; SQLite has one write lock), then
-            # the fence locks its own row. An erasure takes them in the same order (it deletes the session, then
-            # the fence's row by cascade), so the two wait for each other instead of deadlocking, as they would
-            # if the blob's insert took the session's lock only after the fence took its row's.
-            session = s.get(SessionRow, session_id, with_for_update={"key_share": True} if fence else None)
+            # The session's lock first (see the module docstring), then a fence's own row: an erasure takes them
+            # in the same order (it locks the session, then deletes the fence's row by cascade), so the two wait
+            # for each other instead of deadlocking, as they would if the fence's row were locked first.
+            session = self.db.lock_session(s, session_id, for_erasure=False)
             if session is None:
                 raise SessionGone()
             if s.get(ConsentRow, session_id) is None:
@@ -198,33 +208,38 @@ class Vault:
 
     # --- erasure --------------------------------------------------------------------------
     def shred(self, session_id: str, categories: Iterable[str] = ALL_CATEGORIES, *, flush: bool = True) -> ShredResult:
-        """Crypto-shred the given categories of a session: keys first, then blobs. Idempotent.
+        """Crypto-shred the given categories of a session: keys and index rows, then files. Idempotent.
 
         `flush=False` leaves the database's pages to the caller (privacy/erasure.py flushes them once,
         after deleting the session's other rows too).
         """
-        categories = list(categories)
-        result = ShredResult(categories=categories)
         with self.db.session.begin() as s:
-            result.keys_destroyed = s.execute(
-                delete(DataKey).where(DataKey.session_id == session_id, DataKey.category.in_(categories))).rowcount
-            result.keys_destroyed += s.execute(
-                delete(OwnerKey).where(OwnerKey.session_id == session_id, OwnerKey.category.in_(categories))).rowcount
-        # The keys are gone and committed: from here on the blobs are unreadable noise.
-        with self.db.session.begin() as s:
-            rows = list(s.scalars(select(BlobRow).where(BlobRow.session_id == session_id,
-                                                        BlobRow.category.in_(categories))))
-            for row in rows:
-                try:
-                    (self.blob_dir / row.id).unlink()
-                except FileNotFoundError:
-                    pass  # a concurrent erasure got there first
-                result.blobs.append(_ref(row))
-            if rows:
-                s.execute(delete(BlobRow).where(BlobRow.id.in_([r.id for r in rows])))
+            result = self.shred_within(s, session_id, categories)
+        self.remove_files(result.blobs)  # after the commit: the keys are gone, the files are unreadable noise
         if flush:
             self.db.flush_erased_pages()  # no page of the database keeps the destroyed keys
         return result
+
+    def shred_within(self, s, session_id: str, categories: Iterable[str]) -> ShredResult:
+        """`shred`'s database part inside the caller's transaction, under the session's lock (taken here):
+        the caller goes on to change the session in the same transaction, and removes the files
+        (`remove_files`) once it commits."""
+        categories = list(categories)
+        result = ShredResult(categories=categories)
+        self.db.lock_session(s, session_id, for_erasure=True)
+        result.keys_destroyed = s.execute(
+            delete(DataKey).where(DataKey.session_id == session_id, DataKey.category.in_(categories))).rowcount
+        result.keys_destroyed += s.execute(
+            delete(OwnerKey).where(OwnerKey.session_id == session_id, OwnerKey.category.in_(categories))).rowcount
+        rows = list(s.scalars(select(BlobRow).where(BlobRow.session_id == session_id, BlobRow.category.in_(categories))))
+        result.blobs = [_ref(row) for row in rows]
+        if rows:
+            s.execute(delete(BlobRow).where(BlobRow.id.in_([r.id for r in rows])))
+        return result
+
+    def remove_files(self, blobs: Iterable[BlobRef]) -> None:
+        for blob in blobs:
+            _remove(self.blob_dir / blob.id)  # already gone: a concurrent erasure got there first
 
     def recover(self, *, unindexed_before: float | None = None) -> int:
         """Finish what a crash cut short; returns the number of files removed.

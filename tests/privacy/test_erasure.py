@@ -1,17 +1,18 @@
 """Delete-now: keys first, then blobs, cache files and rows; a signed receipt; idempotent and race-safe (promise 5)."""
 
 import threading
+import time
 
 import pytest
 from sqlalchemy import func, select
 
 from privacy import audit, retention
 from privacy.database import AuditEventRow, BlobRow, ConsentRow, Database, DataKey, ErasureRow, SessionRow
-from privacy.erasure import ErasureContext, erase_now
+from privacy.erasure import ErasureContext, erase_categories, erase_now
 from privacy.errors import SessionGone
 from privacy.receipts import PUBLIC_KEY_NAME, verify_receipt
 from privacy.residue import audit_residue
-from privacy.vault import Vault
+from privacy.vault import IDENTITY, Vault, sealing_only_while
 from tests.privacy.helpers import DAY, MARKER, consented_session, files_under, generate
 
 
@@ -157,3 +158,70 @@ def test_erasure_leaves_no_per_session_lock_behind(env):
         erase_now(env.ctx, "never-existed")
     erase_now(env.ctx, session_id)  # repeated: the record's receipt
     assert env.ctx._locks == {}
+
+
+# --- a job that seals while its session is erased -----------------------------------------------------
+# The hooks run between the shred and the deletion of the session: a job whose cancellation has not yet
+# arrived seals there, as a job thread of the app or a queue worker would at that moment.
+
+def test_a_headshot_sealed_while_delete_now_runs_is_erased_with_it_and_counted_on_the_receipt(env):
+    session_id = consented_session(env, photos=2)
+    generate(env, session_id, headshots=2)
+    env.ctx.hooks.append(lambda sid: env.vault.seal(sid, "headshot", b"\x89PNG late " + MARKER))
+
+    receipt = erase_now(env.ctx, session_id)
+
+    assert list(env.settings.blob_dir.iterdir()) == []  # no file outlives its index row
+    assert row_counts(env.db) == {"sessions": 0, "data_keys": 0, "blobs": 0, "consents": 0, "erasures": 1}
+    assert receipt.payload["categories"]["headshots"]["headshot"]["count"] == 3
+    report = audit_residue(env.settings, env.db, env.vault, env.clock())
+    assert report.clean, report.summary()
+
+
+def test_an_adapter_sealed_while_the_schedule_erases_identity_data_is_erased_with_it(env):
+    session_id = consented_session(env, photos=2, adapter=False)
+    generate(env, session_id, headshots=1)
+    env.ctx.hooks.append(lambda sid: env.vault.seal(sid, "adapter", b"adapter weights late " + MARKER))
+
+    erase_categories(env.ctx, session_id, [IDENTITY])
+
+    assert sorted(ref.kind for ref in env.vault.blobs(session_id)) == ["headshot", "report"]
+    assert not env.vault.has_key(session_id, IDENTITY)
+    assert len(list(env.settings.blob_dir.iterdir())) == 2
+    with pytest.raises(SessionGone):  # and none lands after it
+        env.vault.seal(session_id, "adapter", b"adapter weights later")
+
+
+def test_a_seal_in_flight_when_delete_now_starts_is_waited_for_and_erased(env):
+    """A seal past its checks, holding the session's lock, when another thread erases the session: the erasure
+    waits for it and erases what it sealed; nothing is left, file or row, and both end without an error."""
+    session_id = consented_session(env, photos=1)
+    inside, release, outcome = threading.Event(), threading.Event(), {}
+
+    def hold_the_seal_open(_db_session) -> bool:
+        inside.set()
+        return release.wait(10)
+
+    def seal():
+        try:
+            with sealing_only_while(hold_the_seal_open):
+                env.vault.seal(session_id, "headshot", b"\x89PNG in flight " + MARKER)
+            outcome["seal"] = "sealed"
+        except SessionGone:
+            outcome["seal"] = "refused"
+
+    sealer = threading.Thread(target=seal)
+    sealer.start()
+    assert inside.wait(10)
+    eraser = threading.Thread(target=lambda: outcome.update(receipt=erase_now(env.ctx, session_id)))
+    eraser.start()
+    time.sleep(0.3)  # the erasure is now waiting for the seal's lock
+    assert "receipt" not in outcome
+    release.set()
+    sealer.join(10)
+    eraser.join(30)
+
+    assert outcome["seal"] == "sealed"  # it held the lock first, so it landed, and was then erased
+    assert outcome["receipt"].payload["categories"]["headshots"]["headshot"]["count"] == 1
+    assert list(env.settings.blob_dir.iterdir()) == []
+    assert row_counts(env.db) == {"sessions": 0, "data_keys": 0, "blobs": 0, "consents": 0, "erasures": 1}
