@@ -30,6 +30,7 @@ The Gradio protocol is an API anyone can speak, so nothing here trusts the calle
 from __future__ import annotations
 
 import json
+import math
 import re
 import secrets
 import threading
@@ -186,8 +187,11 @@ class Boundary:
         scope = {**scope, "headers": headers}
 
         # Stream opens count too: each may claim a new session hash, and a refused one is cheap to answer.
-        if route in ("upload", "join", "small", "stream") and not self._charge_request(client, address):
-            return await _respond(send, 429, "Too many requests from this network in a short time. Please wait a moment.")
+        if route in ("upload", "join", "small", "stream") and (wait := self._charge_request(client, address)):
+            # Retry-After: the page tries a refused join again after it (web/studio.js), so a busy page meets
+            # the limit as a pause, not as a click that did nothing; a flood meets it as refusals.
+            return await _respond(send, 429, "Too many requests from this network in a short time. Please wait a moment.",
+                                  retry_after=wait)
         if route == "upload":
             return await self._upload(scope, receive, send, client, address)
         if route in ("join", "small"):
@@ -309,7 +313,7 @@ class Boundary:
             wait = limiter.try_take(key, cost=length)
             if wait:
                 return await _respond(send, 429, f"Too much uploaded from this network in a short time. "
-                                                 f"Please try again in {max(1, round(wait))} s.")
+                                                 f"Please try again in {max(1, round(wait))} s.", retry_after=wait)
         refs: list[str] = []
         done = False
 
@@ -353,13 +357,15 @@ class Boundary:
             drop |= _FORWARDED_HEADERS  # never reflected into Gradio's config root, never believed
         return [(k, v) for k, v in scope.get("headers", []) if k.lower() not in drop]
 
-    def _charge_request(self, client: str, address: str) -> bool:
-        if self.address_requests.try_take(address):
-            return False
-        if self.client_requests.try_take(client):
+    def _charge_request(self, client: str, address: str) -> float:
+        """0.0 when the request may go on, else the seconds until its address and browser could pay for it."""
+        wait = self.address_requests.try_take(address)
+        if wait:
+            return wait
+        wait = self.client_requests.try_take(client)
+        if wait:
             self.address_requests.refund(address, 1)
-            return False
-        return True
+        return wait
 
     # --- what the browser is told ---------------------------------------------------------------------
     def _with_headers(self, send: Callable, *, https: bool, static: bool) -> Callable:
@@ -488,13 +494,16 @@ async def _quietly_ended(app: Any, scope: dict, receive: Callable, send: Callabl
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
-async def _respond(send: Callable, status: int, body: str | bytes, content_type: bytes = b"text/plain; charset=utf-8") -> None:
+async def _respond(send: Callable, status: int, body: str | bytes, content_type: bytes = b"text/plain; charset=utf-8",
+                   *, retry_after: float | None = None) -> None:
     data = body.encode() if isinstance(body, str) else body
     if content_type.startswith(b"text/plain") and status >= 400:
         data = json.dumps({"detail": data.decode()}).encode()  # Gradio's clients read errors as {"detail": ...}
         content_type = b"application/json"
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", content_type), (b"content-length", str(len(data)).encode())]})
+    headers = [(b"content-type", content_type), (b"content-length", str(len(data)).encode())]
+    if retry_after is not None:
+        headers.append((b"retry-after", str(max(1, math.ceil(retry_after))).encode()))  # whole seconds (RFC 9110)
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": data})
 
 

@@ -3,6 +3,29 @@
 // return key in this tab's sessionStorage (so a reload restores the session), builds the private link
 // from the page's own address, offers copy / save, and warns before leaving with an unsaved key
 // while a job runs or headshots exist.
+// A click's request that the studio's request limit refuses (429: the browser or its network asked a lot in a
+// short time) is sent again once the server's Retry-After has passed, a few times, instead of being lost:
+// Gradio's own client gives up on the first refusal and the click would seem to do nothing. Only a queue join
+// (its JSON body can be sent twice; a refused one reached nothing) and the opening of its event stream are.
+(() => {
+  const send = window.fetch.bind(window), TRIES = 5, MOST_SECONDS = 15;
+  const retried = (input, init) => {
+    const method = (init?.method || input?.method || 'GET').toUpperCase();
+    const url = typeof input === 'string' ? input : input?.url || '';
+    return (method === 'POST' && /\/gradio_api\/queue\/join(\?|$)/.test(url)) ||
+      (method === 'GET' && /\/gradio_api\/queue\/data(\?|$)/.test(url));
+  };
+  window.fetch = async (input, init) => {
+    if (!retried(input, init)) return send(input, init);
+    for (let attempt = 1; ; attempt++) {
+      const answer = await send(input, init);
+      if (answer.status !== 429 || attempt >= TRIES) return answer;
+      const seconds = Math.min(MOST_SECONDS, Number(answer.headers.get('Retry-After')) || 1);
+      await new Promise((resume) => setTimeout(resume, seconds * 1000 * (1 + Math.random() / 4)));  // spread out
+    }
+  };
+})();
+
 (() => {
   const KEY = 'hs-return-key', SAVED = 'hs-return-key-saved';
   const link = (code) => location.origin + location.pathname + '#key=' + code;

@@ -286,3 +286,15 @@ def test_event_streams_are_charged_to_the_request_limit(tmp_path):
     flooder = cookie_header()
     statuses = [call(boundary, "GET", f"/gradio_api/heartbeat/beat{i:06d}", headers=[flooder])[0] for i in range(200)]
     assert 429 in statuses and statuses.count(200) <= 120
+
+
+def test_a_request_over_the_limit_is_told_how_long_to_wait(tmp_path):
+    """The page waits the Retry-After and sends a refused join again (web/studio.js): it must be there, in whole
+    seconds, and short once the budget is refilling."""
+    boundary, _, _ = make_boundary(tmp_path)
+    browser = cookie_header()
+    answers = [call(boundary, "GET", f"/gradio_api/heartbeat/beat{i:06d}", headers=[browser]) for i in range(80)]
+    refused = [headers for status, headers, _ in answers if status == 429]
+    assert refused
+    waits = {int(dict(headers)[b"retry-after"]) for headers in refused}
+    assert waits and all(1 <= wait <= 2 for wait in waits)  # a browser's budget refills at 2 requests a second
