@@ -119,10 +119,16 @@ def shown_stream(fn: Callable) -> Callable:
 
 @dataclass(frozen=True)
 class Owned:
-    """The studio session in a tab's state, with the browser that opened it."""
+    """The studio session in a tab's state, with the browser that opened it.
+
+    `started_here`: the session began with this page's own consent, not reopened with a return key. A team
+    invite read by the page is joined on consent only then: the invite's notice was in view when the person
+    ticked the statements. A session reopened in a tab that then reads an invite asks first (web.team_handlers).
+    """
 
     session_id: str
     owner: str
+    started_here: bool = False
 
 
 class LimitPair:
@@ -289,25 +295,22 @@ class StudioHandlers:
         if not attestations.complete:
             note = "Tick all three statements to unlock the upload." if session_id is None else (
                 "To withdraw your consent and erase everything, use **Delete everything now** below.")
-            return (self._state(session_id, client), gr.update(interactive=False), note,
+            return (state if session_id else None, gr.update(interactive=False), note,
                     self.my_data(session_id, client), gr.update(), gr.update(interactive=False))
+        started_here = session_id is None or (isinstance(state, Owned) and state.started_here)
         session_id = session_id or self.studio.start_session()
         try:
             self.studio.give_consent(session_id, attestations)
         except SessionGone:  # erased by the schedule while the tab stayed open: consent starts a new session
-            session_id = self.studio.start_session()
+            session_id, started_here = self.studio.start_session(), True
             self.studio.give_consent(session_id, attestations)
         key = self.studio.issue_return_key(session_id)  # None: this session's key was handed out already
         if key is not None:
             self.presence.hold(session_id, key.owner_key, request.session_hash)
-        return (self._state(session_id, client), gr.update(interactive=True),
+        return (Owned(session_id, client, started_here), gr.update(interactive=True),
                 "Thank you. You can now upload your photos.", self.my_data(session_id, client),
                 render_return_key(key.code) if key is not None else gr.update(),
                 gr.update(interactive=self._can_make(session_id, client)))
-
-    @staticmethod
-    def _state(session_id: str | None, client: str) -> Owned | None:
-        return Owned(session_id, client) if session_id else None
 
     # --- coming back: the return key ------------------------------------------------------------------
     def attach(self, key_text: str | None, request: gr.Request):

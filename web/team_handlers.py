@@ -31,12 +31,11 @@ from privacy.team_look import OUTFITS, SIZES
 from privacy.team_seal import AdminKey
 from privacy.return_keys import parse_bearer_key
 from privacy.web_access import Grant, MediaGrants, media_type
-from web.handlers import LimitPair, StudioHandlers
+from web.handlers import LimitPair, Owned, StudioHandlers
 from web.team_render import (invite_choices, render_admin_header, render_admin_refused, render_admin_shares,
-                             render_invite_pending, render_invite_refused, render_invites, render_my_shares,
-                             render_new_invite, render_team_left, render_team_notice, render_team_receipt,
-                             share_choices,
-                             withdraw_choices)
+                             render_invite_pending, render_invite_refused, render_invite_to_join, render_invites,
+                             render_my_shares, render_new_invite, render_team_left, render_team_notice,
+                             render_team_receipt, share_choices, withdraw_choices)
 
 if TYPE_CHECKING:
     from privacy.teams import TeamAdmin
@@ -78,33 +77,53 @@ class TeamHandlers:
     def on_session(self, invite_code: str | None, state: Any, joined: Any, request: gr.Request):
         """The page's session changed (consent, a return, delete): join the invite's team if one was opened.
 
+        The invite is joined here only for a session this page's own consent started, the invite's notice in
+        view (Owned.started_here). A session reopened with its return key in a tab that reads an invite is
+        asked first: the notice says what joining means, and "Join the team" (`join_team`) joins.
+
         `joined` is the team this tab's session was a member of (server-side state). When that session goes
         (its owner's "Delete everything now"), the page forgets the invite (the hidden field here, its
         sessionStorage in team.js), so that consenting again starts a session outside the team instead of
         silently spending another use of the link; the notice says so, and that opening the link again rejoins.
 
         Outputs: team notice, share panel (visibility), share choice, share button, my shares, withdraw choice,
-        the style choice (hidden for a member: the team's look decides), the invite field, `joined`.
+        the style choice (hidden for a member: the team's look decides), the invite field, `joined`, the join
+        button.
         """
+        session_id = self.studio_handlers._owned(state, request)
+        started_here = isinstance(state, Owned) and state.started_here
+        return self._member_view(session_id, invite_code, joined, request, join_now=started_here)
+
+    def join_team(self, invite_code: str | None, state: Any, joined: Any, request: gr.Request):
+        """"Join the team", clicked in a reopened session that read an invite (outputs: those of `on_session`)."""
+        session_id = self.studio_handlers._owned(state, request)
+        return self._member_view(session_id, invite_code, joined, request, join_now=True)
+
+    def _member_view(self, session_id: str | None, invite_code: str | None, joined: Any, request: gr.Request, *,
+                     join_now: bool) -> tuple:
         handlers = self.studio_handlers
-        session_id = handlers._owned(state, request)
         outside = (gr.update(visible=False), gr.update(), gr.update(), "", gr.update(), gr.update(visible=True))
+        no_button = gr.update(visible=False)
         if session_id is None and isinstance(joined, str) and joined:
-            return render_team_left(joined), *outside, "", None
+            return render_team_left(joined), *outside, "", None, no_button
         if session_id is None:
-            return self._peek(invite_code, request), *outside, gr.update(), None
+            return self._peek(invite_code, request), *outside, gr.update(), None, no_button
         membership = self.teams.membership(session_id)
         if membership is None and invite_code:
             self.key_limits.charge(handlers.client_of(request), handlers.address_of(request))
             try:
+                if not join_now:
+                    peek = self.teams.peek(invite_code)
+                    return (render_invite_to_join(peek), *outside, gr.update(), None,
+                            gr.update(visible=True, value=f"Join {peek.team_name}"))
                 membership = self.teams.redeem(session_id, invite_code)
             except InviteRefused as refused:
-                return render_invite_refused(refused.message), *outside, gr.update(), None
+                return render_invite_refused(refused.message), *outside, gr.update(), None, no_button
         if membership is None:
-            return "", *outside, gr.update(), None
+            return "", *outside, gr.update(), None, no_button
         return (render_team_notice(membership, self.style_names), gr.update(visible=True),
                 *self._share_panel(session_id, membership.team_name), gr.update(visible=False), gr.update(),
-                membership.team_name)
+                membership.team_name, no_button)
 
     def _peek(self, invite_code: str | None, request: gr.Request) -> Any:
         """Before consent: the invite's team, retention and what it never receives; or why the link cannot be used.

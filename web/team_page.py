@@ -45,6 +45,8 @@ class TeamPage:
         self.invite_code = gr.Textbox(visible=False, elem_id="hs-team-invite-code")
         self.admin_code = gr.Textbox(visible=False, elem_id="hs-team-admin-code")
         self.notice = gr.HTML(elem_id="hs-team-notice-box")
+        # Shown only when a session reopened in this tab reads an invite: joining is then a click of its own.
+        self.join_button = gr.Button("Join the team", variant="primary", visible=False, elem_id="hs-team-join")
         # The team this tab's session belongs to, so that its deletion can tell the page to forget the invite.
         self.joined = gr.State(None)
 
@@ -124,10 +126,11 @@ class TeamPage:
         self.admin_code.change(shown(h.open_admin), inputs=[self.admin_code],
                                outputs=[self.admin_state, self.admin_tab, page.tabs, *view], **QUICK)
         member = dict(inputs=[self.invite_code, page.session, self.joined],
-                      outputs=[self.notice, self.share_box, *panel, page.styles, self.invite_code, self.joined],
-                      **QUICK)
+                      outputs=[self.notice, self.share_box, *panel, page.styles, self.invite_code, self.joined,
+                               self.join_button], **QUICK)
         page.session.change(shown(h.on_session), **member)
         self.invite_code.change(shown(h.on_session), **member)  # the link read after the page's own load
+        self.join_button.click(shown(h.join_team), **member)
         page.gallery.change(shown(h.share_panel), inputs=[page.session], outputs=panel, **QUICK)
         self.share_pick.change(lambda chosen: gr.update(interactive=bool(chosen)), inputs=[self.share_pick],
                                outputs=[self.share_button], **QUICK)

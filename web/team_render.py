@@ -43,6 +43,21 @@ def render_invite_pending(peek: Any) -> str:
             "do not share.</p></div>")
 
 
+def render_invite_to_join(peek: Any) -> str:
+    """A session reopened in a tab that then read an invite: what joining means, asked before anything is joined.
+
+    Its consent was given without this notice in view, so joining is a click of its own ("Join the team")."""
+    team = _esc(peek.team_name)
+    return (f"<div id='hs-team-notice' role='status' data-invited='{team}' data-ask='true'><p><strong>Join {team} "
+            f"with this session?</strong> You opened an invite link in a session that was already yours. Nothing is "
+            f"joined until you choose <em>Join {team}</em> below (one use of the invite link). Joining sends the "
+            "team nothing, and the headshots you already have stay yours: you choose, headshot by headshot, what "
+            f"to share, and the team's look applies to the runs you start after joining.</p><p>{team}'s admin "
+            "would be the one recipient of each headshot you choose to share, with the name you type beside it, "
+            f"kept for {_days(peek.retention_days)} after you share it unless you withdraw it first. {team} never "
+            "receives your photos, your trained model, your photo check, or any headshot you do not share.</p></div>")
+
+
 def render_team_left(team_name: str) -> str:
     """After a member's own "Delete everything now": out of the team, and the page forgot the invite link."""
     team = _esc(team_name)

@@ -278,3 +278,36 @@ def test_after_delete_now_the_page_forgets_the_invite_and_rejoining_spends_a_use
     assert uses() == "2 of 3"
     context.close()
     admin.close()
+
+
+def test_an_invite_opened_in_a_session_already_open_asks_before_joining(server, browser):
+    """Consent given without the invite's notice in view never joins a team: the reopened session is asked, and
+    only "Join <team>" spends a use of the link."""
+    from tests.app.conftest import consent_in
+    from tests.app.raw_gradio import RawBrowser
+    team = create_team(server, "Ask First Co")
+    admin = RawBrowser(server.url, address="127.0.0.71")
+    admin.open_page()
+    assert admin.call("open_admin", [team["admin_code"]]).success
+    made = admin.call("make_invite", ["ask", 1, 3, None])
+    link = server.url + "/#team_invite=" + made.data[0].split("data-invite='")[1].split("'")[0]
+
+    def uses() -> str:
+        return admin.call("admin_view", [None]).data[6].split("<td>ask</td><td>open</td><td>")[1].split("<")[0]
+
+    context = browser.new_context(viewport={"width": 1366, "height": 900})
+    page = context.new_page()
+    consent_in(page, server.url)  # a session of one's own, no team
+    page.goto(link)  # the link opened in the same tab: the page reloads and reopens the session with its key
+    page.wait_for_selector("#hs-team-notice[data-ask='true'][data-invited='Ask First Co']", timeout=20_000)
+    said = page.locator("#hs-team-notice").inner_text()
+    assert "Nothing is joined until you choose" in said and "never receives your photos" in said
+    assert page.locator("#hs-returnkey[data-code]").count() == 1 and uses() == "0 of 3"
+    page.wait_for_timeout(1000)
+    assert page.locator("#hs-team-notice[data-team]").count() == 0 and uses() == "0 of 3"  # nothing joined meanwhile
+
+    page.get_by_role("button", name="Join Ask First Co").click()
+    page.wait_for_selector("#hs-team-notice[data-team='Ask First Co']", timeout=20_000)
+    assert uses() == "1 of 3" and not page.locator("#hs-team-join").is_visible()
+    context.close()
+    admin.close()

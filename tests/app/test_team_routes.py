@@ -11,6 +11,7 @@ they shared; no answer names any of the member's headshots, nor carries a photo 
 
 from __future__ import annotations
 
+import json
 import re
 import time
 
@@ -278,3 +279,34 @@ def test_a_members_delete_now_makes_the_page_forget_the_invite_instead_of_spendi
     assert after[0] == "" and "<td>1 of 5</td>" in _call(admin, "admin_view", [None]).data[6]
     member.close()
     admin.close()
+
+
+def test_a_session_reopened_with_its_key_is_asked_before_an_invite_joins_it(server):
+    """Consent given without an invite's notice in view never joins a team: a session reopened with its return key
+    that reads an invite gets the question, and only `join_team` (the page's "Join <team>") spends a use."""
+    team = create_team(server, "Reopen Co")
+    admin = RawBrowser(server.url, address="127.0.0.66")
+    admin.open_page()
+    assert _call(admin, "open_admin", [team["admin_code"]]).success
+    made = _call(admin, "make_invite", ["reopen", 1, 5, None])
+    invite = re.search(r"data-invite='([0-9A-Z-]+)'", made.data[0]).group(1)
+    first = RawBrowser(server.url, address="127.0.0.67")
+    first.open_page()
+    consented = first.consent()
+    [code] = re.findall(r"data-code='([^']+)'", json.dumps(consented.data).replace('\\"', "'"))
+    back = RawBrowser(server.url, address="127.0.0.68")
+    back.open_page()
+    assert back.call("attach", [code]).success
+
+    asked = _call(back, "on_session", [invite, None, None]).data
+    assert "data-ask='true'" in asked[0] and "Nothing is joined until you choose" in asked[0]
+    assert asked[9]["visible"] is True and asked[9]["value"] == "Join Reopen Co"
+    assert "<td>0 of 5</td>" in _call(admin, "admin_view", [None]).data[6]
+
+    joined = _call(back, "join_team", [invite, None, None]).data
+    assert "as a member of Reopen Co" in joined[0] and joined[9]["visible"] is False
+    assert "<td>1 of 5</td>" in _call(admin, "admin_view", [None]).data[6]
+    assert "as a member of Reopen Co" in _call(back, "on_session", [invite, None, None]).data[0]  # no second use
+    assert "<td>1 of 5</td>" in _call(admin, "admin_view", [None]).data[6]
+    for browser in (admin, first, back):
+        browser.close()
