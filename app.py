@@ -84,6 +84,7 @@ def build_app(settings: Settings) -> "FastAPI":
     from pipeline.studio import Studio
     from privacy.boundary import Boundary
     from privacy.errors import UserError
+    from privacy.memory_sweep import SWEEP_SECONDS, MemorySweep
     from privacy.notice import full_policy
     from privacy.owner_presence import OwnerPresence
     from privacy.rate_limit import Limit
@@ -126,6 +127,18 @@ def build_app(settings: Settings) -> "FastAPI":
     team = TeamHandlers(handlers, grants)
     demo = build_demo(settings, handlers, TeamPage(team), OperatorPage(OperatorHandlers(handlers)))
 
+    # An erasure made by another replica (or its scheduler) reaches this one's memory within seconds.
+    memory_sweep = MemorySweep(studio.db, holders=[studio.drafts, presence, local_line], hooks=studio.erasure.hooks,
+                               identity_hooks=[studio.drafts.forget_session])
+
+    async def forget_sessions_erased_elsewhere() -> None:
+        while True:
+            await asyncio.sleep(SWEEP_SECONDS)
+            try:
+                await asyncio.to_thread(memory_sweep.run_once)
+            except Exception as exc:  # the database away for a moment: the next sweep tries again
+                log.error("memory sweep failed: %s", type(exc).__name__)
+
     async def expire_unread_uploads() -> None:
         # An upload no handler came for (a bare API call, a closed tab) is deleted after a short grace.
         while True:
@@ -139,10 +152,12 @@ def build_app(settings: Settings) -> "FastAPI":
         started = start_scheduler(studio.erasure)  # runs the start-up sweep first (promise 20)
         log.info("retention scheduler: %s", started.reason)
         expiry = asyncio.get_running_loop().create_task(expire_unread_uploads())
+        sweep = asyncio.get_running_loop().create_task(forget_sessions_erased_elsewhere())
         try:
             yield
         finally:
             expiry.cancel()
+            sweep.cancel()
             line.close()
             stop_scheduler()
             studio.close()

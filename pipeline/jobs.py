@@ -215,6 +215,11 @@ class GpuLine:
                 self._end(job, CANCELLED, Cancelled())
             return True
 
+    def held_sessions(self) -> set[str]:
+        """The sessions with a job waiting or running here (their photos may be in memory: Instant mode)."""
+        with self._lock:
+            return {job.session_id for job in (*self._waiting, self._running) if job is not None}
+
     def cancel_session(self, session_id: str) -> None:
         """Erasure hook: nothing of an erased session may run or wait; its record is forgotten."""
         self.cancel(session_id)

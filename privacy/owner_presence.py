@@ -51,6 +51,11 @@ class OwnerPresence:
             for tab in held.tabs if held else ():
                 self._tab_session.pop(tab, None)
 
+    def held_sessions(self) -> set[str]:
+        """The sessions whose owner key is held (privacy.memory_sweep asks, to forget those erased elsewhere)."""
+        with self._lock:
+            return set(self._held)
+
     def __len__(self) -> int:
         with self._lock:
             return len(self._held)

@@ -102,6 +102,12 @@ class PhotoDrafts:
         with self._lock:
             self._drop(session_id)
 
+    def held_sessions(self) -> set[str]:
+        """The sessions with a draft in memory (privacy.memory_sweep asks, to forget those erased elsewhere)."""
+        with self._lock:
+            self._expire()
+            return set(self._drafts)
+
     def photos_held(self) -> int:
         with self._lock:
             self._expire()

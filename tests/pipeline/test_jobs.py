@@ -122,7 +122,9 @@ def test_erasing_a_waiting_session_takes_its_job_out_of_line_before_it_starts(gp
     try:
         line.submit("first", ["c"], 1)
         waiting = line.submit("erased", ["c"], 1)
+        assert line.held_sessions() == {"first", "erased"}  # what a memory sweep asks the database about
         line.cancel_session("erased")
+        assert line.held_sessions() == {"first"}
         assert waiting.state == CANCELLED
         time.sleep(1.0)
         assert "erased" not in gpu.started
