@@ -266,7 +266,8 @@ def build_app(settings: Settings) -> "FastAPI":
     budget = settings.upload_budget_bytes_per_minute
     app.add_middleware(Boundary, clients=clients, uploads=uploads, upload_limits=limits,
                        upload_budget=Limit(capacity=budget, refill_per_second=budget / 60),
-                       trusted_proxies=settings.trusted_proxy_networks, frame_ancestors=settings.frame_ancestors)
+                       trusted_proxies=settings.trusted_proxy_networks, frame_ancestors=settings.frame_ancestors,
+                       people_per_address=settings.people_per_address)
     return app
 
 

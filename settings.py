@@ -62,7 +62,8 @@ class Settings:
     # --- the web boundary ---------------------------------------------------------------
     trusted_proxies: str = _setting("", "Comma-separated IPs/networks of reverse proxies whose X-Forwarded-For/-Proto/-Host are believed; empty: none (the TCP peer is the client, forwarded headers are dropped).")
     frame_ancestors: str = _setting("", "Who may show the studio in a frame (CSP frame-ancestors): 'none', 'self' or https origins, space-separated; empty means 'none', or https://huggingface.co on a Hugging Face Space (SPACE_ID set).")
-    upload_budget_mb_per_minute: float = _setting(200.0, "Megabytes one network address may upload per minute (photos and checked images together); also the largest single upload request.", minimum=1, maximum=5000)
+    people_per_address: int = _setting(1, "How many people may use the studio at once from one network address: an office behind one NAT, or a proxy whose forwarded headers the studio does not believe. Every per-address limit (requests, upload bytes, uploads, generations, key attempts, open connections, share of the GPU line) is multiplied by it; per-browser limits stay as they are.", minimum=1, maximum=10_000)
+    upload_budget_mb_per_minute: float = _setting(200.0, "Megabytes one browser may upload per minute (photos and checked images together), and one network address this times PEOPLE_PER_ADDRESS; also the largest single upload request.", minimum=1, maximum=5000)
     upload_stall_seconds: float = _setting(15.0, "Seconds an upload may go without sending a byte before it is cut off; nothing of it is kept.", minimum=1, maximum=300)
     upload_timeout_seconds: float = _setting(300.0, "Longest time one upload request may take in all before it is cut off; nothing of it is kept.", minimum=5, maximum=3600)
 

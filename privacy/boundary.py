@@ -152,12 +152,15 @@ class Boundary:
     frame_ancestors: str = "'none'"
     addresses: AddressKeys = field(default_factory=AddressKeys)
     owners: SessionOwners = field(default_factory=SessionOwners)
+    people_per_address: int = 1  # HEADSHOT_PEOPLE_PER_ADDRESS: multiplies each per-address limit
 
     def __post_init__(self) -> None:
-        self.address_requests = RateLimiter(ADDRESS_REQUEST_LIMIT)
+        people = self.people_per_address
+        self.address_requests = RateLimiter(ADDRESS_REQUEST_LIMIT.times(people))
         self.client_requests = RateLimiter(CLIENT_REQUEST_LIMIT)
-        self.address_bytes = RateLimiter(self.upload_budget)
+        self.address_bytes = RateLimiter(self.upload_budget.times(people))
         self.client_bytes = RateLimiter(self.upload_budget)
+        self.max_streams_per_address = MAX_STREAMS_PER_ADDRESS * people
         self._streams: dict[str, int] = {}
         self._streams_lock = threading.Lock()
         LISTENING_PAGES.enabled = True
@@ -262,7 +265,7 @@ class Boundary:
             return await _respond(send, 403, "This session belongs to another browser. Please reload the page.")
         # The cap before the claim: refused streams must not add owners (which could push out real ones).
         with self._streams_lock:
-            refused = self._streams.get(address, 0) >= MAX_STREAMS_PER_ADDRESS
+            refused = self._streams.get(address, 0) >= self.max_streams_per_address
             if not refused:
                 self._streams[address] = self._streams.get(address, 0) + 1
         if refused:

@@ -29,13 +29,19 @@ class Limit:
         if self.capacity < 1 or self.refill_per_second <= 0:
             raise ValueError("A limit needs capacity >= 1 and a positive refill rate.")
 
+    def times(self, people: int) -> "Limit":
+        """This per-address limit for an address `people` use at once (HEADSHOT_PEOPLE_PER_ADDRESS)."""
+        return Limit(capacity=self.capacity * people, refill_per_second=self.refill_per_second * people)
+
 
 # Generous enough for a person fixing a rejected photo a few times; tight enough that one
 # client cannot hold the single GPU or flood the screening CPU.
 UPLOAD_LIMIT = Limit(capacity=12, refill_per_second=1 / 20)       # 12 at once, then 3 a minute
 GENERATION_LIMIT = Limit(capacity=4, refill_per_second=1 / 300)   # 4 at once, then 1 per 5 minutes
 # Per network address: several people behind one office NAT share it, so it is a multiple of the
-# per-browser limit; its job is to stop one machine that mints a fresh cookie for every call.
+# per-browser limit; its job is to stop one machine that mints a fresh cookie for every call. An operator
+# whose people reach the studio from one address multiplies every per-address limit by how many use it
+# at once (HEADSHOT_PEOPLE_PER_ADDRESS, `Limit.times`); per-browser limits stay.
 ADDRESS_UPLOAD_LIMIT = Limit(capacity=48, refill_per_second=12 / 60)
 ADDRESS_GENERATION_LIMIT = Limit(capacity=12, refill_per_second=4 / 300)
 # Presenting a return key: a person retypes a code a few times; a guesser needs 2^128 tries anyway,

@@ -33,6 +33,7 @@ def test_every_value_comes_from_a_headshot_prefixed_variable():
     ("HEADSHOT_UPLOAD_RETENTION_HOURS", "0", "below its minimum"),
     ("HEADSHOT_CONTACT_EMAIL", "nobody", "is not an e-mail address"),
     ("HEADSHOT_DEVICE", "tpu", "is not one of"),
+    ("HEADSHOT_PEOPLE_PER_ADDRESS", "0", "below its minimum"),
 ])
 def test_a_bad_value_is_refused_with_a_message_naming_the_variable(name, value, words):
     with pytest.raises(SettingsError) as err:

@@ -176,16 +176,18 @@ class StudioHandlers:
                  uploads: UploadStore, line: GpuLine, presence: OwnerPresence) -> None:
         self.settings, self.studio, self.grants, self.clients = settings, studio, grants, clients
         self.uploads, self.line, self.presence = uploads, line, presence
-        self.upload_limits = LimitPair(UPLOAD_LIMIT, ADDRESS_UPLOAD_LIMIT, "uploads")
-        self.generation_limits = LimitPair(GENERATION_LIMIT, ADDRESS_GENERATION_LIMIT, "generation requests")
-        self.key_limits = LimitPair(CLIENT_KEY_LIMIT, ADDRESS_KEY_LIMIT, "attempts to open a session")
+        people = settings.people_per_address  # per-address limits are for that many people at once
+        self.upload_limits = LimitPair(UPLOAD_LIMIT, ADDRESS_UPLOAD_LIMIT.times(people), "uploads")
+        self.generation_limits = LimitPair(GENERATION_LIMIT, ADDRESS_GENERATION_LIMIT.times(people),
+                                           "generation requests")
+        self.key_limits = LimitPair(CLIENT_KEY_LIMIT, ADDRESS_KEY_LIMIT.times(people), "attempts to open a session")
         self.demo_choices = DemoChoices()
         self.style_labels = {ref: label for label, ref in variant_choices(studio.styles)}  # every style reference
         # Jobs in line per network address: one address may hold at most a third of the line, so a stranger
         # minting cookies and sessions cannot fill it (the generation limits bound the rate, this the share).
         self._jobs_by_address: dict[str, list[Job]] = {}
         self._jobs_lock = threading.Lock()
-        self.jobs_per_address = max(1, -(-settings.queue_size // 3))
+        self.jobs_per_address = min(settings.queue_size, max(1, -(-settings.queue_size // 3)) * people)
         # Instant's photo check, at most two at once across the server, like the studio's upload (Gradio's
         # "screening" concurrency): `/instant` itself is not limited (it then follows a job for minutes), and
         # without this, requests from many addresses each decoded 50-megapixel photos at once (~150 MB apiece,

@@ -70,7 +70,9 @@ class TeamHandlers:
         self.studio = studio_handlers.studio
         self.teams = self.studio.teams
         self.admin_presence = OwnerPresence()  # admin keys of open admin pages, for their media only
-        self.key_limits = LimitPair(CLIENT_KEY_LIMIT, ADDRESS_KEY_LIMIT, "attempts to open a team link")
+        self.key_limits = LimitPair(CLIENT_KEY_LIMIT,
+                                    ADDRESS_KEY_LIMIT.times(studio_handlers.settings.people_per_address),
+                                    "attempts to open a team link")
         self.style_names = {style_id: style.name for style_id, style in self.studio.styles.items()}
 
     # --- the member -----------------------------------------------------------------------------------

@@ -298,3 +298,14 @@ def test_a_request_over_the_limit_is_told_how_long_to_wait(tmp_path):
     assert refused
     waits = {int(dict(headers)[b"retry-after"]) for headers in refused}
     assert waits and all(1 <= wait <= 2 for wait in waits)  # a browser's budget refills at 2 requests a second
+
+
+@pytest.mark.parametrize("people", [1, 3])
+def test_an_office_address_gets_its_limits_times_the_people_the_operator_says_use_it(tmp_path, people):
+    """HEADSHOT_PEOPLE_PER_ADDRESS: every browser of the office keeps its own budget, and the address's (which fresh
+    cookies do not reset) grows with the people behind it; a stranger's own address stays at the default."""
+    boundary, _, _ = make_boundary(tmp_path, people_per_address=people)
+    office = [call(boundary, "GET", f"/gradio_api/heartbeat/office{i:05d}", headers=[cookie_header()])[0]
+              for i in range(1000)]
+    assert office.count(429) > 0
+    assert 120 * people <= sum(status != 429 for status in office) <= 120 * people + 10  # the refill meanwhile

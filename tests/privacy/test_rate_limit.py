@@ -2,7 +2,7 @@
 
 import pytest
 
-from privacy.rate_limit import GENERATION_LIMIT, UPLOAD_LIMIT, Limit, RateLimiter
+from privacy.rate_limit import ADDRESS_REQUEST_LIMIT, GENERATION_LIMIT, UPLOAD_LIMIT, Limit, RateLimiter
 
 
 class FakeClock:
@@ -76,3 +76,10 @@ def test_default_limits_allow_a_normal_journey_and_stop_a_flood():
     assert all(generations.allow("a") for _ in range(2))   # a second set of styles
     assert not all(uploads.allow("a") for _ in range(100))
     assert not all(generations.allow("a") for _ in range(100))
+
+
+def test_a_per_address_limit_for_several_people_is_that_many_times_the_burst_and_the_refill():
+    office = ADDRESS_REQUEST_LIMIT.times(50)
+    assert office == Limit(capacity=ADDRESS_REQUEST_LIMIT.capacity * 50,
+                           refill_per_second=ADDRESS_REQUEST_LIMIT.refill_per_second * 50)
+    assert ADDRESS_REQUEST_LIMIT.times(1) == ADDRESS_REQUEST_LIMIT
