@@ -141,6 +141,9 @@
   };
   new MutationObserver(fixGradioMarkup).observe(document.body, {childList: true, subtree: true});
   fixGradioMarkup();
+  // The key is kept the moment its panel appears: a reload (or a link opened in this tab) right after consent
+  // must find it, or the session is lost to this tab. The interval also fills the link field once it exists.
+  new MutationObserver(syncPanel).observe(document.body, {childList: true, subtree: true});
   setInterval(syncPanel, 500);
   const fmt = (s) => { s = Math.max(0, Math.floor(s)); const d = Math.floor(s / 86400), h = Math.floor(s % 86400 / 3600),
     m = Math.floor(s % 3600 / 60), r = s % 60;

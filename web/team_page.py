@@ -128,8 +128,11 @@ class TeamPage:
         member = dict(inputs=[self.invite_code, page.session, self.joined],
                       outputs=[self.notice, self.share_box, *panel, page.styles, self.invite_code, self.joined,
                                self.join_button], **QUICK)
-        page.session.change(shown(h.on_session), **member)
-        self.invite_code.change(shown(h.on_session), **member)  # the link read after the page's own load
+        # One listener for both, each run after the last one's answer with the values of then ("always_last"):
+        # two answers in flight at once could land in either order, and a notice computed before the session
+        # reopened ("tick the statements below") would stay over the one computed after it.
+        gr.on([page.session.change, self.invite_code.change], shown(h.on_session), trigger_mode="always_last",
+              **member)  # the invite field changes when the page's own load has read the link
         self.join_button.click(shown(h.join_team), **member)
         page.gallery.change(shown(h.share_panel), inputs=[page.session], outputs=panel, **QUICK)
         self.share_pick.change(lambda chosen: gr.update(interactive=bool(chosen)), inputs=[self.share_pick],

@@ -147,3 +147,15 @@ def test_leaving_warns_only_while_something_is_at_stake_and_the_key_is_unsaved(s
         page.locator("[data-hs-save]").click()
     assert not closing_warns(page)  # key saved: leaving is free, the job goes on without the page
     context.close()
+
+
+def test_a_reload_the_moment_the_key_appears_keeps_the_session(server, browser):
+    """The page keeps the key as soon as its panel appears: a reload right after consent reopens the same session."""
+    context = browser.new_context(viewport={"width": 1100, "height": 900})
+    page = context.new_page()
+    consent_in(page, server.url)
+    code = page.locator("#hs-returnkey").get_attribute("data-code")
+    page.reload()  # at once: no time for a timer to have run
+    page.wait_for_selector(f"#hs-returnkey[data-code='{code}']", timeout=20_000)
+    assert "Welcome back" in page.locator("body").inner_text()
+    context.close()

@@ -34,6 +34,22 @@ def create_team(server, name: str = "Acme") -> dict:
     return json.loads(done.stdout)
 
 
+def admin_with_invite_link(server, team_name: str, label: str, address: str):
+    """A new team, its admin (raw protocol, from `address`), an invite link of 3 uses, and its uses as the admin
+    sees them ("1 of 3")."""
+    from tests.app.raw_gradio import RawBrowser
+    team = create_team(server, team_name)
+    admin = RawBrowser(server.url, address=address)
+    admin.open_page()
+    assert admin.call("open_admin", [team["admin_code"]]).success
+    made = admin.call("make_invite", [label, 1, 3, None])
+    link = server.url + "/#team_invite=" + made.data[0].split("data-invite='")[1].split("'")[0]
+
+    def uses() -> str:
+        return admin.call("admin_view", [None]).data[6].split(f"<td>{label}</td><td>open</td><td>")[1].split("<")[0]
+    return admin, link, uses
+
+
 def pick(page, dropdown: str, option: str) -> None:
     """Choose an option of a Gradio dropdown (its input opens the list)."""
     page.locator(f"{dropdown} input").click()
@@ -224,16 +240,7 @@ def test_the_operator_creates_a_team_on_the_page_and_its_admin_link_opens_it(ser
 
 def test_after_delete_now_the_page_forgets_the_invite_and_rejoining_spends_a_use_only_when_the_link_is_opened(
         server, browser):
-    from tests.app.raw_gradio import RawBrowser
-    team = create_team(server, "Rejoin Co")
-    admin = RawBrowser(server.url, address="127.0.0.70")
-    admin.open_page()
-    assert admin.call("open_admin", [team["admin_code"]]).success
-    made = admin.call("make_invite", ["rejoin", 1, 3, None])
-    link = server.url + "/#team_invite=" + made.data[0].split("data-invite='")[1].split("'")[0]
-
-    def uses() -> str:
-        return admin.call("admin_view", [None]).data[6].split("<td>rejoin</td><td>open</td><td>")[1].split("<")[0]
+    admin, link, uses = admin_with_invite_link(server, "Rejoin Co", "rejoin", "127.0.0.70")
 
     def consent(page) -> None:
         for box in ("own", "adult", "purpose"):
@@ -284,16 +291,7 @@ def test_an_invite_opened_in_a_session_already_open_asks_before_joining(server, 
     """Consent given without the invite's notice in view never joins a team: the reopened session is asked, and
     only "Join <team>" spends a use of the link."""
     from tests.app.conftest import consent_in
-    from tests.app.raw_gradio import RawBrowser
-    team = create_team(server, "Ask First Co")
-    admin = RawBrowser(server.url, address="127.0.0.71")
-    admin.open_page()
-    assert admin.call("open_admin", [team["admin_code"]]).success
-    made = admin.call("make_invite", ["ask", 1, 3, None])
-    link = server.url + "/#team_invite=" + made.data[0].split("data-invite='")[1].split("'")[0]
-
-    def uses() -> str:
-        return admin.call("admin_view", [None]).data[6].split("<td>ask</td><td>open</td><td>")[1].split("<")[0]
+    admin, link, uses = admin_with_invite_link(server, "Ask First Co", "ask", "127.0.0.71")
 
     context = browser.new_context(viewport={"width": 1366, "height": 900})
     page = context.new_page()

@@ -212,15 +212,20 @@ def _once(browser: RawBrowser, api_name: str, data: list):
     return browser.call(api_name, data)
 
 
+def admin_with_invite(server, team_name: str, label: str, uses: int, address: str) -> tuple[RawBrowser, str]:
+    """A new team (cli.py), its admin's page from `address`, and the code of one invite link it made."""
+    team = create_team(server, team_name)
+    admin = RawBrowser(server.url, address=address)
+    admin.open_page()
+    assert _call(admin, "open_admin", [team["admin_code"]]).success
+    made = _call(admin, "make_invite", [label, 1, uses, None])
+    return admin, re.search(r"data-invite='([0-9A-Z-]+)'", made.data[0]).group(1)
+
+
 def test_an_invite_names_its_team_before_consent_and_peeking_spends_no_use(server):
     from privacy.teams import InvitePeek
     from web.team_render import render_invite_pending
-    team = create_team(server, "Peek Co")
-    admin = RawBrowser(server.url, address="127.0.0.60")
-    admin.open_page()
-    assert _call(admin, "open_admin", [team["admin_code"]]).success
-    made = _call(admin, "make_invite", ["one person", 1, 1, None])
-    invite = re.search(r"data-invite='([0-9A-Z-]+)'", made.data[0]).group(1)
+    admin, invite = admin_with_invite(server, "Peek Co", "one person", 1, "127.0.0.60")
     visitor = RawBrowser(server.url, address="127.0.0.61")
     visitor.open_page()
     # Before consent, as often as the page asks: the team's name, retention and what it never gets; nothing else.
@@ -257,12 +262,7 @@ def test_invite_peeks_are_limited_like_other_key_guesses(server):
 
 
 def test_a_members_delete_now_makes_the_page_forget_the_invite_instead_of_spending_another_use(server):
-    team = create_team(server, "Leave Co")
-    admin = RawBrowser(server.url, address="127.0.0.64")
-    admin.open_page()
-    assert _call(admin, "open_admin", [team["admin_code"]]).success
-    made = _call(admin, "make_invite", ["leavers", 1, 5, None])
-    invite = re.search(r"data-invite='([0-9A-Z-]+)'", made.data[0]).group(1)
+    admin, invite = admin_with_invite(server, "Leave Co", "leavers", 5, "127.0.0.64")
     member = RawBrowser(server.url, address="127.0.0.65")
     member.open_page()
     assert member.consent().success
@@ -284,12 +284,7 @@ def test_a_members_delete_now_makes_the_page_forget_the_invite_instead_of_spendi
 def test_a_session_reopened_with_its_key_is_asked_before_an_invite_joins_it(server):
     """Consent given without an invite's notice in view never joins a team: a session reopened with its return key
     that reads an invite gets the question, and only `join_team` (the page's "Join <team>") spends a use."""
-    team = create_team(server, "Reopen Co")
-    admin = RawBrowser(server.url, address="127.0.0.66")
-    admin.open_page()
-    assert _call(admin, "open_admin", [team["admin_code"]]).success
-    made = _call(admin, "make_invite", ["reopen", 1, 5, None])
-    invite = re.search(r"data-invite='([0-9A-Z-]+)'", made.data[0]).group(1)
+    admin, invite = admin_with_invite(server, "Reopen Co", "reopen", 5, "127.0.0.66")
     first = RawBrowser(server.url, address="127.0.0.67")
     first.open_page()
     consented = first.consent()
