@@ -83,7 +83,7 @@ def install() -> None:
     unlink = pathlib.Path.unlink
 
     def paused_unlink(self: pathlib.Path, missing_ok: bool = False) -> None:
-        # Vault.shred removes blob files only after the keys' deletion is committed.
+        # Vault.shred removes blob files only after the deletion of their keys and index rows is committed.
         if self.parent.name == "vault" and not self.name.startswith("."):
             checkpoint("erasure")
         return unlink(self, missing_ok=missing_ok)

@@ -36,6 +36,8 @@ class Outcome:
     after: dict[str, dict] = field(default_factory=dict)  # role -> what it holds after the restart
     audit_returncode: int = -1
     audit_output: str = ""
+    erased_blob_ids: list[str] = field(default_factory=list)  # E's sealed blobs, before its delete-now
+    erased_files_at_kill: list[str] = field(default_factory=list)  # those whose file was still on disk
 
 
 def _db(server: StudioServer) -> sqlite3.Connection:
@@ -92,6 +94,7 @@ def outcome(tmp_path_factory, faces_dir) -> Outcome:
         _consent(server, result, "C")
         e = _consent(server, result, "E")
         e.predict(*_upload_args(faces_dir), api_name="/upload")
+        result.erased_blob_ids = holdings(server, result.ids["E"])["blob_ids"]
         t = _consent(server, result, "T")
         t.predict(*_upload_args(faces_dir), api_name="/upload")
         server.arm_phases("training", "erasure")
@@ -100,6 +103,7 @@ def outcome(tmp_path_factory, faces_dir) -> Outcome:
         e.submit(api_name="/delete_now")
         server.wait_for_phase("erasure")
         result.before = {role: holdings(server, sid) for role, sid in result.ids.items()}
+        result.erased_files_at_kill = [b for b in result.erased_blob_ids if (server.data_dir / "vault" / b).exists()]
         server.kill()
         with _db(server) as conn:  # the studio stayed down past C's and T's erasure time
             conn.executemany("UPDATE sessions SET identity_expires_at = ? WHERE id = ?",
@@ -136,7 +140,8 @@ def test_the_server_was_killed_at_every_phase(outcome):
     assert before["C"]["keys"] == [] and before["C"]["session"]  # consented, nothing uploaded yet
     assert "adapter" not in before["T"]["kinds"] and before["T"]["kinds"].count("photo") == 2  # training
     assert "adapter" in before["G"]["kinds"] and "headshot" not in before["G"]["kinds"]  # generating
-    assert before["E"]["keys"] == [] and before["E"]["files"]  # keys destroyed, files not yet removed
+    # Keys and index rows destroyed together (one transaction), the files not yet removed:
+    assert before["E"]["keys"] == [] and before["E"]["blob_ids"] == [] and outcome.erased_files_at_kill
 
 
 def test_expired_sessions_are_erased_by_the_start_up_sweep(outcome):
@@ -149,7 +154,8 @@ def test_expired_sessions_are_erased_by_the_start_up_sweep(outcome):
 def test_an_erasure_interrupted_after_its_keys_went_leaves_nothing_behind(outcome):
     after = outcome.after["E"]
     assert after["keys"] == [] and after["blob_ids"] == [] and after["files"] == []
-    for blob_id in outcome.before["E"]["blob_ids"]:
+    assert outcome.erased_blob_ids  # it had photos sealed before its delete-now
+    for blob_id in outcome.erased_blob_ids:
         assert not (outcome.server.data_dir / "vault" / blob_id).exists()
 
 
