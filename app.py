@@ -26,6 +26,7 @@ import os
 import sys
 import threading
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
 from settings import Settings, SettingsError, apply_privacy_environment, load_settings
@@ -36,8 +37,6 @@ if TYPE_CHECKING:  # imported for real only after the environment is set (see ma
     from pipeline.studio import Studio
 
 log = logging.getLogger("app")
-# Downloads at a derived size made at once, for everyone together (each is ~0.1-0.3 s of CPU); see `media_route`.
-DERIVED_SIZES_AT_ONCE = 2
 
 # --- the server -----------------------------------------------------------------------------------
 
@@ -72,33 +71,71 @@ def _planned_gpu_seconds(studio: "Studio", session_id: str, style_ids: list[str]
                         train_steps=studio.settings.train_steps)
 
 
+@dataclass
+class _Parts:
+    """What the server is made of, assembled once by `_assemble`."""
+
+    studio: "Studio"
+    grants: Any
+    clients: Any
+    uploads: Any
+    presence: Any
+    line: Any  # where the page's jobs go: this process's GPU line, or the queue to GPU workers
+    local_line: Any  # this process's own GPU line (Instant jobs in queue mode)
+    metrics: Any
+    team: Any
+    demo: Any
+    memory_sweep: Any
+
+
 def build_app(settings: Settings) -> "FastAPI":
     """The whole server: the boundary in front, health, policy and media routes beside the mounted page."""
     import gradio as gr
     from fastapi import FastAPI
-    from fastapi.responses import HTMLResponse, JSONResponse, Response
-    from markdown_it import MarkdownIt
-    from starlette.requests import Request
 
+    from privacy.boundary import Boundary
+    from privacy.rate_limit import Limit
+    from privacy.uploads import UploadLimits
+    from web.page import studio_theme
+    from web.render import CSS
+    from web.style_cards import STYLE_CARDS_CSS
+
+    parts = _assemble(settings)
+    app = FastAPI(lifespan=_lifespan(settings, parts), docs_url=None, redoc_url=None, openapi_url=None)
+    _add_routes(app, settings, parts)
+    app = gr.mount_gradio_app(
+        app, parts.demo, path="/", footer_links=[], run_history=False, show_error=True,
+        max_file_size=settings.max_upload_bytes, allowed_paths=[], blocked_paths=blocked_paths(settings),
+        enable_monitoring=False, mcp_server=False, ssr_mode=False, pwa=False, css=CSS + STYLE_CARDS_CSS,
+        theme=studio_theme(), head='<script src="studio.js" defer></script>')
+    # A mounted Blocks is never "launched", and Gradio checks that input files come from its upload
+    # folder only for launched ones (gradio/processing_utils.py `_check_allowed`): make it check.
+    parts.demo.has_launched = True
+    limits = UploadLimits(max_file_bytes=settings.max_upload_bytes, max_files=2 * settings.max_photos,
+                          max_request_bytes=settings.upload_budget_bytes_per_minute,
+                          stall_seconds=settings.upload_stall_seconds, timeout_seconds=settings.upload_timeout_seconds)
+    budget = settings.upload_budget_bytes_per_minute
+    app.add_middleware(Boundary, clients=parts.clients, uploads=parts.uploads, upload_limits=limits,
+                       upload_budget=Limit(capacity=budget, refill_per_second=budget / 60),
+                       trusted_proxies=settings.trusted_proxy_networks, frame_ancestors=settings.frame_ancestors,
+                       people_per_address=settings.people_per_address)
+    return app
+
+
+def _assemble(settings: Settings) -> _Parts:
+    """The studio, its GPU line (or queue), the page's handlers and the page, wired to each other."""
     from pipeline.jobs import GpuLine, JobRecords
     from pipeline.studio import Studio
-    from privacy.boundary import Boundary
-    from privacy.errors import UserError
-    from privacy.memory_sweep import SWEEP_SECONDS, MemorySweep
-    from privacy.notice import full_policy
+    from privacy.memory_sweep import MemorySweep
     from privacy.owner_presence import OwnerPresence
-    from privacy.rate_limit import Limit
-    from privacy.scheduler import start_scheduler, stop_scheduler
-    from privacy.uploads import UploadLimits, UploadStore
-    from privacy.web_access import CLIENT_COOKIE, ClientIds, MediaGrants, media_type
+    from privacy.uploads import UploadStore
+    from privacy.web_access import ClientIds, MediaGrants
     from web.handlers import StudioHandlers
     from web.operator_handlers import OperatorHandlers
-    from web.operator_page import OPERATOR_JS, OperatorPage
+    from web.operator_page import OperatorPage
     from web.page import build_demo
-    from web.render import CSS, STUDIO_JS, TEAM_JS
-    from web.team_handlers import TEAM_MEDIA, TeamHandlers
+    from web.team_handlers import TeamHandlers
     from web.team_page import TeamPage
-    from web.style_cards import STYLE_CARDS_CSS
 
     studio = Studio(settings)
     grants, clients = MediaGrants(), ClientIds()
@@ -109,6 +146,7 @@ def build_app(settings: Settings) -> "FastAPI":
     # belong to web processes (the workers own the rest: pipeline.workers). Rows do not say which replica
     # runs an Instant job: another replica's running one reads "interrupted" until it ends and records its end.
     interrupted = records.mark_interrupted(instant_only=bool(settings.queue_url))
+
     def run_job(job, report):  # `run_on_gpu` looked up at each call: `main` may wrap it for ZeroGPU
         return run_on_gpu(studio, job.session_id, job.style_ids, job.count, report, job.cancel, job.owner_key,
                           model_id=job.model_id, reuse_adapter=job.reuse_adapter, instant=job.instant,
@@ -126,16 +164,22 @@ def build_app(settings: Settings) -> "FastAPI":
                               presence=presence)
     team = TeamHandlers(handlers, grants)
     demo = build_demo(settings, handlers, TeamPage(team), OperatorPage(OperatorHandlers(handlers)))
-
     # An erasure made by another replica (or its scheduler) reaches this one's memory within seconds.
     memory_sweep = MemorySweep(studio.db, holders=[studio.drafts, presence, local_line], hooks=studio.erasure.hooks,
                                identity_hooks=[studio.drafts.forget_session])
+    return _Parts(studio, grants, clients, uploads, presence, line, local_line, metrics, team, demo, memory_sweep)
+
+
+def _lifespan(settings: Settings, parts: _Parts) -> Callable:
+    """Start-up and shut-down, and the server's own background loops."""
+    from privacy.memory_sweep import SWEEP_SECONDS
+    from privacy.scheduler import start_scheduler, stop_scheduler
 
     async def forget_sessions_erased_elsewhere() -> None:
         while True:
             await asyncio.sleep(SWEEP_SECONDS)
             try:
-                await asyncio.to_thread(memory_sweep.run_once)
+                await asyncio.to_thread(parts.memory_sweep.run_once)
             except Exception as exc:  # the database away for a moment: the next sweep tries again
                 log.error("memory sweep failed: %s", type(exc).__name__)
 
@@ -143,26 +187,39 @@ def build_app(settings: Settings) -> "FastAPI":
         # An upload no handler came for (a bare API call, a closed tab) is deleted after a short grace.
         while True:
             await asyncio.sleep(max(0.5, settings.upload_grace_seconds / 4))
-            uploads.expire()
+            parts.uploads.expire()
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI):
-        uploads.purge()  # sealed under a key that died with the last process: unreadable, now removed
+    async def lifespan(_app: Any):
+        studio = parts.studio
+        parts.uploads.purge()  # sealed under a key that died with the last process: unreadable, now removed
         studio.warm_up.start()  # the page serves at once and tells whether the model can serve (pipeline.model_state)
         started = start_scheduler(studio.erasure)  # runs the start-up sweep first (promise 20)
         log.info("retention scheduler: %s", started.reason)
-        expiry = asyncio.get_running_loop().create_task(expire_unread_uploads())
-        sweep = asyncio.get_running_loop().create_task(forget_sessions_erased_elsewhere())
+        loops = [asyncio.get_running_loop().create_task(loop())
+                 for loop in (expire_unread_uploads, forget_sessions_erased_elsewhere)]
         try:
             yield
         finally:
-            expiry.cancel()
-            sweep.cancel()
-            line.close()
+            for task in loops:
+                task.cancel()
+            parts.line.close()
             stop_scheduler()
             studio.close()
 
-    app = FastAPI(lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    return lifespan
+
+
+def _add_routes(app: "FastAPI", settings: Settings, parts: _Parts) -> None:
+    """The routes beside the page: health, metrics, the privacy policy, the receipt key, the page's script, media."""
+    from fastapi.responses import HTMLResponse, JSONResponse, Response
+    from markdown_it import MarkdownIt
+
+    from privacy.notice import full_policy
+    from web.media import MediaRoute
+    from web.operator_page import OPERATOR_JS
+    from web.render import STUDIO_JS, TEAM_JS
+
     policy_html = ("<!doctype html><html lang='en'><head><meta charset='utf-8'><meta name='viewport' "
                    "content='width=device-width, initial-scale=1'><title>Privacy policy — Headshot Studio</title>"
                    "<style>body{font-family:system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem;"
@@ -173,11 +230,11 @@ def build_app(settings: Settings) -> "FastAPI":
     def healthz() -> JSONResponse:
         return JSONResponse({"ok": True})
 
-    if metrics is not None:  # HEADSHOT_METRICS: counts and durations, no personal data (pipeline.line_metrics)
+    if parts.metrics is not None:  # HEADSHOT_METRICS: counts and durations, no personal data (pipeline.line_metrics)
         @app.get("/metrics")
         def metrics_route() -> Response:
             from prometheus_client import CONTENT_TYPE_LATEST
-            return Response(metrics.text(), media_type=CONTENT_TYPE_LATEST)
+            return Response(parts.metrics.text(), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/privacy")
     def privacy_page() -> HTMLResponse:
@@ -185,90 +242,13 @@ def build_app(settings: Settings) -> "FastAPI":
 
     @app.get("/receipt-key.pem")
     def receipt_key() -> Response:  # publishable: anyone may check a deletion receipt against it
-        return Response(studio.erasure.signer.public_pem, media_type="application/x-pem-file")
+        return Response(parts.studio.erasure.signer.public_pem, media_type="application/x-pem-file")
 
     @app.get("/studio.js")
     def studio_js() -> Response:  # the page's own script, a file so that the CSP needs no 'unsafe-eval'
         return Response(STUDIO_JS + TEAM_JS + OPERATOR_JS, media_type="text/javascript")
 
-    derived_sizes = threading.BoundedSemaphore(DERIVED_SIZES_AT_ONCE)
-
-    @app.get("/media/{token}")
-    def media_route(token: str, request: Request) -> Response:
-        grant = grants.resolve(token, clients.check(request.cookies.get(CLIENT_COOKIE)))
-        if grant is None:  # unknown token, or not this browser's: the same answer, so nothing leaks
-            return Response("Not found.", status_code=404, media_type="text/plain")
-        if grant.kind in TEAM_MEDIA:  # a team admin's share, ZIP or CSV: only while the admin's page holds the key
-            try:
-                data, kind, name = team.media(grant, request.query_params.get("ids"))
-            except UserError as exc:
-                return Response(exc.message, status_code=410, media_type="text/plain")
-            except Exception as exc:
-                log.error("media %s failed: %s", grant.kind, type(exc).__name__)
-                return Response("Not found.", status_code=404, media_type="text/plain")
-            return Response(data, media_type=kind, headers={"Content-Disposition": f'attachment; filename="{name}"'}
-                            if name else {})
-        owner_key = presence.key_of(grant.session_id)  # only while one of the owner's pages is open
-        try:
-            if grant.kind == "headshot" and "size" in request.query_params:  # one size, made in memory, marked
-                # Each derived size is resized, face-cropped and marked again (C2PA + watermark): CPU work that any
-                # owner can ask for in a loop, in the thread pool every sync route shares (/healthz included). Found
-                # by tests/app/test_photo_set_attacks.py: 48 parallel requests held /healthz past 3 s. At most a few
-                # are made at once; the rest are told to retry, at once, without holding a thread.
-                if not derived_sizes.acquire(blocking=False):
-                    return Response("Many downloads are being prepared right now. Please try again in a moment.",
-                                    status_code=429, media_type="text/plain", headers={"Retry-After": "2"})
-                try:
-                    data, name = studio.headshot_download(grant.session_id, grant.blob_id,
-                                                          request.query_params["size"][:8], owner_key)
-                finally:
-                    derived_sizes.release()
-                return Response(data, media_type=media_type(data),
-                                headers={"Content-Disposition": f'attachment; filename="{name}"'})
-            if grant.kind == "headshot":
-                data = studio.headshot_bytes(grant.session_id, grant.blob_id, owner_key)
-                return Response(data, media_type=media_type(data))
-            if grant.kind == "zip" and "ids" in request.query_params:  # "Download favourites": ids of this session
-                wanted = request.query_params["ids"][:4000].split(",")[:500]
-                data, name = studio.headshots_zip(grant.session_id, owner_key, blob_ids=wanted), "favourites.zip"
-            elif grant.kind == "zip":
-                data, name = studio.headshots_zip(grant.session_id, owner_key), "headshots.zip"
-            else:
-                data, name = studio.export(grant.session_id, owner_key=owner_key), "my-data.zip"
-        except UserError as exc:
-            # text/plain: the message may quote a few characters of the query (an unknown size); never HTML.
-            return Response(exc.message, status_code=410, media_type="text/plain")
-        except Exception as exc:  # e.g. the blob was erased a moment ago
-            log.error("media %s failed: %s", grant.kind, type(exc).__name__)
-            return Response("Not found.", status_code=404, media_type="text/plain")
-        return Response(data, media_type="application/zip",
-                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
-
-    theme = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"]).set(
-        # WCAG AA contrast (4.5:1 for text; axe-core checks every step of the journey): the default theme's
-        # orange primary (2.8:1 with white), red stop (3.8:1) and grey hints (1.9:1) fall short.
-        button_primary_background_fill="#1f3a5f", button_primary_background_fill_hover="#16304f",
-        button_primary_text_color="#ffffff", button_primary_border_color="#1f3a5f",
-        button_cancel_background_fill="#b42318", button_cancel_background_fill_hover="#912018",
-        button_cancel_text_color="#ffffff", button_cancel_border_color="#b42318",
-        body_text_color_subdued="#5b5b66", color_accent="#1f3a5f")
-    app = gr.mount_gradio_app(
-        app, demo, path="/", footer_links=[], run_history=False, show_error=True,
-        max_file_size=settings.max_upload_bytes, allowed_paths=[], blocked_paths=blocked_paths(settings),
-        enable_monitoring=False, mcp_server=False, ssr_mode=False, pwa=False, css=CSS + STYLE_CARDS_CSS, theme=theme,
-        head='<script src="studio.js" defer></script>')
-    # A mounted Blocks is never "launched", and Gradio checks that input files come from its upload
-    # folder only for launched ones (gradio/processing_utils.py `_check_allowed`): make it check.
-    demo.has_launched = True
-    limits = UploadLimits(max_file_bytes=settings.max_upload_bytes, max_files=2 * settings.max_photos,
-                          max_request_bytes=settings.upload_budget_bytes_per_minute,
-                          stall_seconds=settings.upload_stall_seconds, timeout_seconds=settings.upload_timeout_seconds)
-    budget = settings.upload_budget_bytes_per_minute
-    app.add_middleware(Boundary, clients=clients, uploads=uploads, upload_limits=limits,
-                       upload_budget=Limit(capacity=budget, refill_per_second=budget / 60),
-                       trusted_proxies=settings.trusted_proxy_networks, frame_ancestors=settings.frame_ancestors,
-                       people_per_address=settings.people_per_address)
-    return app
+    app.get("/media/{token}")(MediaRoute(parts.studio, parts.grants, parts.clients, parts.presence, parts.team))
 
 
 def line_metrics(settings: Settings, line: Any, interrupted: int) -> Any:

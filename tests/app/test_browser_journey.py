@@ -381,6 +381,9 @@ def test_the_journey_works_from_the_keyboard_with_visible_focus(server, browser,
     page.wait_for_selector("#hs-lightbox[open]", timeout=5_000)
     page.keyboard.press("Escape")
     page.wait_for_selector("#hs-lightbox[open]", state="detached", timeout=5_000)
+    # Focus returns to the picture (the dialog's close event, a moment after it closes): only then go on, or a
+    # late return of focus would take it from the star (a busy CI run pressed Enter on the picture again).
+    page.wait_for_function("!!document.activeElement?.closest('#hs-gallery [data-hs-enlarge]')", timeout=5_000)
     tab_to(page, "#hs-gallery [data-hs-star]")
     page.keyboard.press("Enter")
     page.wait_for_selector("[data-hs-star][aria-pressed=true]", timeout=5_000)
