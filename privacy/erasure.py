@@ -28,7 +28,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Callable
+from typing import Callable, Iterable
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
@@ -95,7 +95,7 @@ def erase_now(ctx: ErasureContext, session_id: str, by: str = BY_USER) -> Receip
                 consent = s.get(ConsentRow, session_id)
                 agreed_version = consent.policy_version if consent else policy_version(ctx.settings)
             shredded = ctx.vault.shred(session_id, ALL_CATEGORIES, flush=False)
-            _run_hooks(ctx, session_id)
+            run_hooks(ctx.hooks, session_id)
             now = ctx.clock()
             identity_sealed_before = _identity_ever_stored(ctx.db, audit_id, shredded, identity_erased_at)
             late = ShredResult()
@@ -150,7 +150,7 @@ def erase_categories(ctx: ErasureContext, session_id: str, categories: list[str]
                 return ShredResult(categories=list(categories))  # erased entirely meanwhile: nothing to do
             audit_id = row.audit_id
         shredded = ctx.vault.shred(session_id, categories, flush=False)
-        _run_hooks(ctx, session_id)
+        run_hooks(ctx.hooks, session_id)
         now = ctx.clock()
         with ctx.db.session.begin() as s:
             # As for delete-now: a seal of these categories that landed since the shred goes too, and none can
@@ -193,8 +193,9 @@ def _existing_receipt(db: Database, session_id: str) -> Receipt:
         return Receipt.from_json(row.receipt.encode(), repeated=True)
 
 
-def _run_hooks(ctx: ErasureContext, session_id: str) -> None:
-    for hook in ctx.hooks:
+def run_hooks(hooks: Iterable[Hook], session_id: str) -> None:
+    """An erasure's in-memory steps for one session (also run by privacy.memory_sweep for another process's)."""
+    for hook in hooks:
         try:
             hook(session_id)
         except Exception as exc:  # one failing cache cleanup must not stop the erasure; the residue audit will see it

@@ -23,6 +23,7 @@ from typing import Callable, Iterable, Protocol
 from sqlalchemy import select
 
 from privacy.database import Database, SessionRow
+from privacy.erasure import run_hooks
 
 log = logging.getLogger(__name__)
 
@@ -69,22 +70,14 @@ class MemorySweep:
         result.gone = held - set(found)
         result.identity_gone = {session_id for session_id, identity_over in found.items() if identity_over}
         for session_id in result.gone:
-            _run(self.hooks, session_id)
+            run_hooks(self.hooks, session_id)
         for session_id in result.identity_gone:
-            _run(self.identity_hooks, session_id)
+            run_hooks(self.identity_hooks, session_id)
         if result.gone or result.identity_gone:
             # Counts only: which sessions is nobody's business in a log.
             log.info("memory sweep: forgot %d erased session(s) and the photos of %d more, erased by another process",
                      len(result.gone), len(result.identity_gone))
         return result
-
-
-def _run(hooks: Iterable[Callable[[str], None]], session_id: str) -> None:
-    for hook in hooks:
-        try:
-            hook(session_id)
-        except Exception as exc:  # one failing step must not keep the others from running
-            log.error("memory sweep step %s failed: %s", getattr(hook, "__qualname__", "hook"), type(exc).__name__)
 
 
 def _chunks(items: list[str], size: int) -> Iterable[list[str]]:

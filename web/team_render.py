@@ -37,10 +37,7 @@ def render_invite_pending(peek: Any) -> str:
     return (f"<div id='hs-team-notice' role='status' data-invited='{team}'><p><strong>You were invited to join "
             f"{team}.</strong> Once you tick the three statements below, this session joins it (one use of the "
             "invite link). Joining sends the team nothing: you choose later, headshot by headshot, what to share "
-            f"with it.</p><p>{team}'s admin would be the one recipient of each headshot you choose to share, with the "
-            f"name you type beside it, kept for {_days(peek.retention_days)} after you share it unless you withdraw "
-            f"it first. {team} never receives your photos, your trained model, your photo check, or any headshot you "
-            "do not share.</p></div>")
+            f"with it.</p>{_what_the_team_would_get(team, peek.retention_days)}</div>")
 
 
 def render_invite_to_join(peek: Any) -> str:
@@ -52,10 +49,15 @@ def render_invite_to_join(peek: Any) -> str:
             f"with this session?</strong> You opened an invite link in a session that was already yours. Nothing is "
             f"joined until you choose <em>Join {team}</em> below (one use of the invite link). Joining sends the "
             "team nothing, and the headshots you already have stay yours: you choose, headshot by headshot, what "
-            f"to share, and the team's look applies to the runs you start after joining.</p><p>{team}'s admin "
-            "would be the one recipient of each headshot you choose to share, with the name you type beside it, "
-            f"kept for {_days(peek.retention_days)} after you share it unless you withdraw it first. {team} never "
-            "receives your photos, your trained model, your photo check, or any headshot you do not share.</p></div>")
+            f"to share, and the team's look applies to the runs you start after joining.</p>"
+            f"{_what_the_team_would_get(team, peek.retention_days)}</div>")
+
+
+def _what_the_team_would_get(team: str, retention_days: int) -> str:
+    """The one recipient, for how long, and what it never receives: said alike before consent and before a join."""
+    return (f"<p>{team}'s admin would be the one recipient of each headshot you choose to share, with the name you "
+            f"type beside it, kept for {_days(retention_days)} after you share it unless you withdraw it first. {team} "
+            "never receives your photos, your trained model, your photo check, or any headshot you do not share.</p>")
 
 
 def render_team_left(team_name: str) -> str:
