@@ -81,7 +81,6 @@ class _Parts:
     uploads: Any
     presence: Any
     line: Any  # where the page's jobs go: this process's GPU line, or the queue to GPU workers
-    local_line: Any  # this process's own GPU line (Instant jobs in queue mode)
     metrics: Any
     team: Any
     demo: Any
@@ -167,7 +166,7 @@ def _assemble(settings: Settings) -> _Parts:
     # An erasure made by another replica (or its scheduler) reaches this one's memory within seconds.
     memory_sweep = MemorySweep(studio.db, holders=[studio.drafts, presence, local_line], hooks=studio.erasure.hooks,
                                identity_hooks=[studio.drafts.forget_session])
-    return _Parts(studio, grants, clients, uploads, presence, line, local_line, metrics, team, demo, memory_sweep)
+    return _Parts(studio, grants, clients, uploads, presence, line, metrics, team, demo, memory_sweep)
 
 
 def _lifespan(settings: Settings, parts: _Parts) -> Callable:
