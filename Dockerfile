@@ -31,7 +31,7 @@ RUN python -m venv /opt/venv \
  && pip install --no-deps -r requirements-nodeps.txt
 
 # The application code, owned by root and read-only to the app user.
-COPY settings.py app.py cli.py PRIVACY.md SECURITY.md ./
+COPY settings.py startup_checks.py app.py cli.py PRIVACY.md SECURITY.md ./
 COPY pipeline/ pipeline/
 COPY privacy/ privacy/
 COPY web/ web/

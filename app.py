@@ -275,15 +275,20 @@ def main(environ: "dict[str, str] | None" = None) -> int:
     environ = os.environ if environ is None else environ  # type: ignore[assignment]
     from privacy.log_hygiene import quiet_third_party_loggers
     from privacy.private_dirs import ensure_private_dir
+    from startup_checks import check_before_serving
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     quiet_third_party_loggers()  # at any root level: image parsers and form parsers never log what people send
     try:
         settings = load_settings(environ)
-        ensure_private_dir(settings.data_dir)  # 0700, tightened if it exists wider
+        check_before_serving(settings)  # data dir, master key, database, face adapter: usable here, or exit 2
         ensure_private_dir(settings.gradio_temp_dir)
     except SettingsError as exc:
-        print(f"Configuration error: {exc}", file=sys.stderr)
+        print(f"Configuration error: {exc} See docs/CONFIGURATION.md.", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"Configuration error: HEADSHOT_DATA_DIR={settings.data_dir} cannot hold the studio's files "
+              f"({exc.strerror or type(exc).__name__}).", file=sys.stderr)
         return 2
     # Before gradio, huggingface_hub or torch are imported: nothing phones home, and Gradio's
     # cache lives inside the private data root.
@@ -295,7 +300,11 @@ def main(environ: "dict[str, str] | None" = None) -> int:
     run_on_gpu = zerogpu.gpu(environ, duration=_planned_gpu_seconds)(run_on_gpu)
     import uvicorn
 
-    app = build_app(settings)
+    try:
+        app = build_app(settings)
+    except SettingsError as exc:  # found while opening the stores (a key file changed since the check, say)
+        print(f"Configuration error: {exc} See docs/CONFIGURATION.md.", file=sys.stderr)
+        return 2
     zerogpu.startup(environ)  # spaces hooks Blocks.launch, which a mounted app never calls
     host = environ.get("GRADIO_SERVER_NAME", "127.0.0.1")
     port = int(environ.get("GRADIO_SERVER_PORT", "7860"))

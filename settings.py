@@ -14,6 +14,8 @@ documented defaults cannot drift from the running ones.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import dataclasses
 import os
 import re
@@ -79,14 +81,14 @@ class Settings:
     base_model: str = _setting("stabilityai/stable-diffusion-xl-base-1.0", "Base model: a hub id, a local diffusers directory, or tiny-sd / tiny-sdxl (random weights, offline demo).")
     device: str = _setting("auto", "Torch device: auto, cpu, cuda, cuda:N.")
     fp16_vae: str = _setting("", "fp16-safe VAE for an SDXL base on GPUs without native bf16 (T4, V100), where the model runs in fp16: a hub id or local diffusers VAE directory, e.g. madebyollin/sdxl-vae-fp16-fix. SDXL's own VAE overflows in fp16 and is run in fp32 there (force_upcast), costing memory. Empty means the model's own VAE; unused in bf16 or fp32 and for SD 1.5 / 2.x.")
-    face_adapter: str = _setting("h94/IP-Adapter", "Instant mode's tuning-free face adapter (IP-Adapter plus-face, Apache-2.0, with its CLIP ViT-H image encoder): a hub id or a local directory laid out like h94/IP-Adapter (models/image_encoder, models/ip-adapter-plus-face_sd15.safetensors, sdxl_models/ip-adapter-plus-face_sdxl_vit-h.safetensors), or tiny-ip-adapter (random weights, offline demo with tiny-sd / tiny-sdxl). SD 1.5 and SDXL bases only.")
+    face_adapter: str = _setting("h94/IP-Adapter", "Instant mode's tuning-free face adapter (IP-Adapter plus-face, Apache-2.0, with its CLIP ViT-H image encoder): a hub id or a local directory laid out like h94/IP-Adapter (models/image_encoder, models/ip-adapter-plus-face_sd15.safetensors, sdxl_models/ip-adapter-plus-face_sdxl_vit-h.safetensors), or tiny-ip-adapter (random weights, offline demo with tiny-sd / tiny-sdxl: the default on them unless set). SD 1.5 and SDXL bases only.")
     face_adapter_scale: float = _setting(0.7, "How strongly Instant mode's face adapter steers the image toward the photos' face (IP-Adapter scale; 0 ignores the photos, above ~0.8 the prompt's outfit and background start to fade).", minimum=0.0, maximum=1.5)
     studio_face_adapter_scale: float = _setting(0.0, "Studio mode: also steer generation with Instant mode's face adapter at this scale, on top of the trained model (0 = off, the default until it is measured on real weights; see README, research notes).", minimum=0.0, maximum=1.5)
     default_mode: str = _setting("studio", "The mode the page offers first: studio (trains a model of the face: best likeness, minutes on a GPU) or instant (the face adapter: seconds, nothing of the face stored). On a ZeroGPU Space, where a free GPU call lasts about a minute, instant is the default.", choices=("studio", "instant"))
     zero_gpu: bool = _setting(False, "Whether the studio runs on a ZeroGPU Space; taken from SPACES_ZERO_GPU (set by Hugging Face) unless given. Instant mode is then offered first and planned to fit one default ZeroGPU call; Studio mode needs dedicated GPU hardware.")
-    train_steps: int = _setting(0, "LoRA training steps; 0 scales with the number of photos.", minimum=0, maximum=10_000)
+    train_steps: int = _setting(0, "LoRA training steps; 0 scales with the number of photos (30 on the demo models tiny-sd / tiny-sdxl, unless set).", minimum=0, maximum=10_000)
     images_per_style: int = _setting(4, "Headshots generated per chosen style.", minimum=1, maximum=16)
-    likeness_threshold: float = _setting(0.5, "Lowest likeness score (0–1) for a headshot to be shown; weaker ones are held back.", minimum=0.0, maximum=1.0)
+    likeness_threshold: float = _setting(0.5, "Lowest likeness score (0–1) for a headshot to be shown; weaker ones are held back (0 on the demo models, whose pictures are noise, unless set).", minimum=0.0, maximum=1.0)
     unsafe_threshold: float = _setting(0.5, "Unsafe-content probability at which a headshot is blocked.", minimum=0.0, maximum=1.0)
     queue_size: int = _setting(8, "Most training jobs waiting for the GPU at once.", minimum=1, maximum=200)
 
@@ -107,6 +109,26 @@ class Settings:
     contact_email: str = _setting("privacy@example.org", "Address shown in the privacy notice for questions and requests.")
     host_name: str = _setting("", "Hosting provider named in the notice as the only party touching photos (e.g. 'Hugging Face'); empty when self-hosted.")
     log_client_ip: bool = _setting(False, "Record client IP addresses in the audit log (off: no IP addresses are kept).")
+
+    # --- not a setting: which of the above the operator gave (load_settings fills it) --------------
+    explicit: frozenset = field(default=frozenset(), repr=False, compare=False, metadata={"internal": True})
+
+    def __post_init__(self) -> None:
+        # One spelling of every path, fixed once at start-up: a relative HEADSHOT_DATA_DIR (the default
+        # `data`) resolved against the directory the app was started from. Stores record paths and Gradio
+        # hands handlers absolute ones; two spellings of one file made every upload unreadable.
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, Path) and str(value) not in ("", "."):
+                object.__setattr__(self, f.name, value.expanduser().resolve())
+
+    def for_model(self, is_demo: bool) -> "Settings":
+        """The settings a run on this base model uses: on a demo model (random weights), DEMO_DEFAULTS for every
+        setting the operator did not give; unchanged for a real model."""
+        if not is_demo:
+            return self
+        return dataclasses.replace(self, **{name: value for name, value in DEMO_DEFAULTS.items()
+                                            if name not in self.explicit})
 
     # --- derived paths --------------------------------------------------------------------
     @property
@@ -151,6 +173,23 @@ class Settings:
         return parse_networks(self.trusted_proxies)
 
 
+def setting_fields() -> tuple[dataclasses.Field, ...]:
+    """The settings themselves (each a HEADSHOT_* variable), without the bookkeeping field `explicit`."""
+    return tuple(f for f in dataclasses.fields(Settings) if not f.metadata.get("internal"))
+
+
+# The offline demo's models have random weights: their images are noise whatever the recipe, so a demo
+# trains only long enough to show the whole path, holds nothing back for likeness (noise resembles no one,
+# and the page would blame the person's photos), and pairs Instant mode with the random-weight face
+# adapter (the real one cannot drive a tiny model). Applied to runs on a demo model only, and never over
+# a value the operator set (`Settings.for_model`).
+DEMO_BASE_MODELS = ("tiny-sd", "tiny-sdxl")
+DEMO_FACE_ADAPTER = "tiny-ip-adapter"
+DEMO_TRAIN_STEPS = 30
+DEMO_DEFAULTS: dict[str, Any] = {"train_steps": DEMO_TRAIN_STEPS, "likeness_threshold": 0.0,
+                                 "face_adapter": DEMO_FACE_ADAPTER}
+
+
 def env_name(field_name: str) -> str:
     return PREFIX + field_name.upper()
 
@@ -188,7 +227,7 @@ def _parse(f: dataclasses.Field, raw: str) -> Any:
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Build the settings from `environ` (default: the process environment), or raise SettingsError."""
     environ = os.environ if environ is None else environ
-    fields = {env_name(f.name): f for f in dataclasses.fields(Settings)}
+    fields = {env_name(f.name): f for f in setting_fields()}
     unknown = sorted(k for k in environ if k.startswith(PREFIX) and k not in fields)
     if unknown:
         raise SettingsError(f"Unknown setting {', '.join(unknown)}; known settings are listed in docs/CONFIGURATION.md.")
@@ -199,9 +238,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         values["zero_gpu"] = environ.get("SPACES_ZERO_GPU", "").strip().lower() in ("1", "t", "true")
     if "default_mode" not in values and values["zero_gpu"]:
         values["default_mode"] = "instant"  # a Studio run cannot fit in a free ZeroGPU call
-    settings = Settings(**values)
+    settings = Settings(**values, explicit=frozenset(f.name for name, f in fields.items() if name in environ))
     _check_consistency(settings)
-    return settings
+    return settings.for_model(settings.base_model in DEMO_BASE_MODELS)
 
 
 SPACE_FRAME_ANCESTORS = "https://huggingface.co"
@@ -209,7 +248,24 @@ DATABASE_SCHEMES = ("sqlite:///", "postgresql+psycopg://")
 _FRAME_SOURCE = re.compile(r"^('none'|'self'|https://(\*\.)?[a-z0-9.-]+(:\d+)?)$")
 
 
+MASTER_KEY_BYTES = 32  # AES-256
+
+
+def decode_master_key(secret_b64: str) -> bytes:
+    """HEADSHOT_MASTER_KEY's 32 bytes, or SettingsError (the value itself is never repeated: it is a secret)."""
+    try:
+        key = base64.b64decode(secret_b64.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        key = b""
+    if len(key) != MASTER_KEY_BYTES:
+        raise SettingsError(f"HEADSHOT_MASTER_KEY must be {MASTER_KEY_BYTES} random bytes, base64-encoded "
+                            "(e.g. `python -c \"import os,base64;print(base64.b64encode(os.urandom(32)).decode())\"`).")
+    return key
+
+
 def _check_consistency(s: Settings) -> None:
+    if s.master_key:
+        decode_master_key(s.master_key)
     if s.min_photos > s.max_photos:
         raise SettingsError(f"HEADSHOT_MIN_PHOTOS ({s.min_photos}) is larger than HEADSHOT_MAX_PHOTOS ({s.max_photos}).")
     if s.upload_retention_hours > s.session_hard_cap_hours:
@@ -240,7 +296,7 @@ def _check_consistency(s: Settings) -> None:
 def configuration_reference() -> str:
     """Markdown table of every setting with its default and meaning, generated from `Settings`."""
     rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
-    for f in dataclasses.fields(Settings):
+    for f in setting_fields():
         default = "" if f.metadata["secret"] and f.default else f.default
         shown = f"`{default}`" if str(default) not in ("", ".") else "(empty)"
         bounds = []

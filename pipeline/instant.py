@@ -22,7 +22,6 @@ import tempfile
 import threading
 import weakref
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
@@ -31,36 +30,19 @@ from PIL import Image
 
 from pipeline import tiny
 from pipeline.engine import EngineProgress, _cancel_check, _Reporter, score_stage
+from pipeline.face_adapter_layout import ADAPTER_HINT, FACE_ADAPTER_FILES, FaceAdapterFiles
 from pipeline.faces import CLASS_WORD, face_crop
 from pipeline.generate import render_styles
 from pipeline.models import BaseModel, _hub_json
 from pipeline.score import ScoredHeadshot
 from pipeline.styles import Style
-from privacy.errors import ModelUnavailable, OutOfMemory
+from privacy.errors import FaceAdapterUnavailable, ModelUnavailable, OutOfMemory
 
 if TYPE_CHECKING:
     from privacy.screening import ScreenedPhoto
 
 # Share of the wall time each stage takes (rough, for a smooth progress bar): no training stage.
 INSTANT_STAGE_WEIGHTS = {"preparing": 0.15, "generating": 0.75, "scoring": 0.10}
-_ADAPTER_HINT = ("Set HEADSHOT_FACE_ADAPTER to a local directory laid out like h94/IP-Adapter that holds the "
-                 "plus-face weights and models/image_encoder, or to tiny-ip-adapter with a tiny base model "
-                 "(random weights, demo output only).")
-
-
-@dataclass(frozen=True)
-class FaceAdapterFiles:
-    subfolder: str  # of the repository, where the adapter's weight file lies
-    weight_name: str
-    image_encoder_folder: str  # a path from the repository's root (it contains "/"), as load_ip_adapter reads it
-
-
-# h94/IP-Adapter's files. SDXL's plus-face adapter was trained with the ViT-H encoder of the SD1.5 folder
-# ("_vit-h"), not with sdxl_models/image_encoder (ViT-bigG): the same 1280-wide hidden states for both.
-FACE_ADAPTER_FILES = {
-    "sd15": FaceAdapterFiles("models", "ip-adapter-plus-face_sd15.safetensors", "models/image_encoder"),
-    "sdxl": FaceAdapterFiles("sdxl_models", "ip-adapter-plus-face_sdxl_vit-h.safetensors", "models/image_encoder"),
-}
 # The tiny adapter is written in that same layout (pipeline/tiny.py; a test keeps the two in step), so the
 # demo and the real weights take one loading path.
 
@@ -105,7 +87,7 @@ def face_adapter_loaded(base: BaseModel, adapter_id: str, *, scale: float,
                                      image_encoder_folder=files.image_encoder_folder, local_files_only=local_only)
             except (OSError, ValueError, KeyError, RuntimeError) as exc:
                 raise ModelUnavailable(f"The face adapter {_shown(adapter_id)} (HEADSHOT_FACE_ADAPTER) could not "
-                                       f"be loaded ({type(exc).__name__}). {_ADAPTER_HINT}") from exc
+                                       f"be loaded ({type(exc).__name__}). {ADAPTER_HINT}") from exc
             pipe.set_ip_adapter_scale(scale)
             yield
         finally:
@@ -130,8 +112,8 @@ def _adapter_source(adapter_id: str, files: FaceAdapterFiles, is_demo: bool,
     """(what load_ip_adapter reads, local_files_only): checked first, so a bad id fails in seconds."""
     if adapter_id == tiny.TINY_FACE_ADAPTER:
         if not is_demo:
-            raise ModelUnavailable(f"The face adapter {tiny.TINY_FACE_ADAPTER} has random weights and serves only "
-                                   f"the tiny demo models. {_ADAPTER_HINT}")
+            raise FaceAdapterUnavailable(f"The face adapter {tiny.TINY_FACE_ADAPTER} has random weights and serves "
+                                         f"only the tiny demo models. {ADAPTER_HINT}")
         # Random weights, no personal data: written for the load, removed right after it.
         with tempfile.TemporaryDirectory(prefix="tiny-ip-adapter-") as directory:
             tiny.save_tiny_face_adapter(directory)
@@ -139,17 +121,20 @@ def _adapter_source(adapter_id: str, files: FaceAdapterFiles, is_demo: bool,
         return
     local = Path(adapter_id).expanduser()
     if local.is_dir():
-        for needed in (Path(files.subfolder) / files.weight_name, Path(files.image_encoder_folder) / "config.json"):
-            if not (local / needed).is_file():
-                raise ModelUnavailable(f"The face adapter directory has no {needed.as_posix()}. {_ADAPTER_HINT}")
+        missing = files.missing_in(local)
+        if missing is not None:
+            raise FaceAdapterUnavailable(f"The face adapter directory has no {missing.as_posix()}. {ADAPTER_HINT}")
         yield str(local), True
         return
     if offline is None:
         from huggingface_hub import constants
         offline = bool(constants.HF_HUB_OFFLINE)
     # The encoder's small config first: no network or no cached copy is refused as for the base model.
-    _hub_json(adapter_id, f"{files.image_encoder_folder}/config.json", offline,
-              what=f"The face adapter {_shown(adapter_id)} (HEADSHOT_FACE_ADAPTER)", hint=_ADAPTER_HINT)
+    try:
+        _hub_json(adapter_id, f"{files.image_encoder_folder}/config.json", offline,
+                  what=f"The face adapter {_shown(adapter_id)} (HEADSHOT_FACE_ADAPTER)", hint=ADAPTER_HINT)
+    except ModelUnavailable as exc:  # the face adapter's, not the base model's: the page says so
+        raise FaceAdapterUnavailable(str(exc)) from None
     yield adapter_id, offline
 
 

@@ -48,7 +48,7 @@ from typing import Any, Callable
 from sqlalchemy import select, update
 
 from privacy.database import JobRow
-from privacy.errors import Busy, Cancelled, ModelUnavailable, UserError
+from privacy.errors import Busy, Cancelled, FaceAdapterUnavailable, ModelUnavailable, UserError
 
 log = logging.getLogger(__name__)
 
@@ -250,7 +250,7 @@ class GpuLine:
             if self.metrics is not None:
                 self.metrics.waits.observe(job.started - job.submitted)
             self._save(job)
-            result, state, error = run_to_outcome(lambda: self._run(job, lambda p: _report(job, p)))
+            result, state, error = run_to_outcome(lambda: self._run(job, lambda p: _report(job, p)), instant=job.instant)
             if job.cancel.is_set() and job.instant and not job.keep:
                 # Its headshots could reach only the page that asked, and that page has gone: nothing is delivered.
                 result, state, error = None, CANCELLED, Cancelled()
@@ -281,7 +281,22 @@ class GpuLine:
             log.info("job state not recorded: %s", type(exc).__name__)
 
 
-def run_to_outcome(run: Callable[[], Any]) -> tuple[Any, str, UserError | None]:
+# What a person is told when a model cannot serve their job, in their mode's words: an Instant job's photos
+# were checked in memory and never stored, and it has no trained model; a Studio job's photos stay sealed.
+MODEL_UNAVAILABLE_WORDS = {
+    "studio": "The studio's model could not be loaded, so no headshots can be made right now. Your photos are "
+              "still here; the page shows the model's state.",
+    "instant": "The studio's image model could not be loaded, so no instant headshots can be made right now. "
+               "Your photos were checked in memory only and nothing of them was kept; the page shows the "
+               "model's state.",
+    "instant_face_adapter": "Instant mode's face model could not be loaded on this studio, so no instant "
+                            "headshots can be made right now. Your photos were checked in memory only and "
+                            "nothing of them was kept. Studio mode, which trains a model of your face, may "
+                            "still work.",
+}
+
+
+def run_to_outcome(run: Callable[[], Any], *, instant: bool = False) -> tuple[Any, str, UserError | None]:
     """(result, end state, what the person is told) of one job's run: the one way GPU errors become words,
     in the in-process line and on a queue worker (pipeline.workers) alike."""
     try:
@@ -292,9 +307,9 @@ def run_to_outcome(run: Callable[[], Any]) -> tuple[Any, str, UserError | None]:
         return None, FAILED, exc
     except ModelUnavailable as exc:  # the operator's problem: its message (configuration only) goes to the log
         log.error("GPU job cannot run: %s", exc)
-        return None, FAILED, UserError("The studio's model could not be loaded, so no headshots can be made right "
-                                       "now. Your photos are still here; the page shows the model's state.",
-                                       code="model_unavailable")
+        words = ("studio" if not instant else
+                 "instant_face_adapter" if isinstance(exc, FaceAdapterUnavailable) else "instant")
+        return None, FAILED, UserError(MODEL_UNAVAILABLE_WORDS[words], code="model_unavailable")
     except Exception as exc:  # type and frames only: messages may carry values a person sent
         log.error("GPU job failed: %s", type(exc).__name__, exc_info=False)
         return None, FAILED, UserError("Something went wrong on our side while making your headshots. "

@@ -291,13 +291,14 @@ class Studio(InstantSteps):  # Instant mode's steps: pipeline/studio_instant.py
         base = self.base_model(model_id)
         audit_id = self.vault.audit_id(session_id)
         audit.record_event(self.db, audit_id, audit.TRAINING_STARTED, self.clock(), photos=len(screened))
-        config = default_train_config(len(screened), base.family, steps_override=self.settings.train_steps,
+        run = self.settings.for_model(base.is_demo)  # a demo model's own defaults (settings.DEMO_DEFAULTS)
+        config = default_train_config(len(screened), base.family, steps_override=run.train_steps,
                                       free_memory_bytes=free_device_memory(base.device))
         try:
             outputs = make_headshots(
                 base, screened, styles, count_per_style=count_per_style, seed=seed, train_config=config,
-                likeness_threshold=self.settings.likeness_threshold, unsafe_threshold=self.settings.unsafe_threshold,
-                same_person_distance=self.settings.same_person_distance, progress=progress, cancel=cancel,
+                likeness_threshold=run.likeness_threshold, unsafe_threshold=run.unsafe_threshold,
+                same_person_distance=run.same_person_distance, progress=progress, cancel=cancel,
                 # The adapter goes straight from GPU memory into the vault, encrypted.
                 on_adapter=lambda adapter: self.vault.seal(session_id, "adapter", adapter_to_bytes(adapter)),
                 conditioning=self._face_adapter_on_top(base, screened))
@@ -384,10 +385,11 @@ class Studio(InstantSteps):  # Instant mode's steps: pipeline/studio_instant.py
         base = self.base_model(self._model_for(adapter, model_id))
         if not references:
             raise self._adapter_gone(session_id)
+        run = self.settings.for_model(base.is_demo)
         outputs = more_headshots(
             base, adapter, references, styles, count_per_style=count_per_style, seed=seed,
-            likeness_threshold=self.settings.likeness_threshold, unsafe_threshold=self.settings.unsafe_threshold,
-            same_person_distance=self.settings.same_person_distance, progress=progress, cancel=cancel,
+            likeness_threshold=run.likeness_threshold, unsafe_threshold=run.unsafe_threshold,
+            same_person_distance=run.same_person_distance, progress=progress, cancel=cancel,
             conditioning=self._face_adapter_on_top(base, screened))
         del screened
         del adapter  # encodes the person's face: no longer than the run
@@ -401,7 +403,8 @@ class Studio(InstantSteps):  # Instant mode's steps: pipeline/studio_instant.py
         scale = self.settings.studio_face_adapter_scale
         if scale <= 0 or not screened:
             return None
-        return lambda: face_conditioning(base, screened, adapter_id=self.settings.face_adapter, scale=scale)
+        adapter_id = self.settings.for_model(base.is_demo).face_adapter
+        return lambda: face_conditioning(base, screened, adapter_id=adapter_id, scale=scale)
 
     def _model_for(self, adapter: Adapter, model_id: str | None) -> str:
         """The base model an adapter runs on: the one it was trained on, and only if the studio would use it."""

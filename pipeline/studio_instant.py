@@ -82,12 +82,13 @@ class InstantSteps:
             raise PhotoSetRejected("Please upload your photos first.", code="no_photos")
         audit_id = self.vault.audit_id(session_id)
         base = self.base_model(model_id)
+        run = self.settings.for_model(base.is_demo)  # a demo model's own defaults (settings.DEMO_DEFAULTS)
         try:
             outputs = instant_headshots(
-                base, screened, styles, adapter_id=self.settings.face_adapter,
-                adapter_scale=self.settings.face_adapter_scale, count_per_style=count_per_style, seed=seed,
-                likeness_threshold=self.settings.likeness_threshold, unsafe_threshold=self.settings.unsafe_threshold,
-                same_person_distance=self.settings.same_person_distance, progress=progress, cancel=cancel)
+                base, screened, styles, adapter_id=run.face_adapter,
+                adapter_scale=run.face_adapter_scale, count_per_style=count_per_style, seed=seed,
+                likeness_threshold=run.likeness_threshold, unsafe_threshold=run.unsafe_threshold,
+                same_person_distance=run.same_person_distance, progress=progress, cancel=cancel)
         except Exception as exc:
             audit.record_event(self.db, audit_id, audit.GENERATION_FAILED, self.clock(), error=type(exc).__name__,
                                instant=True)

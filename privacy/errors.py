@@ -195,5 +195,9 @@ class ModelUnavailable(OperatorError):
     """A base model could not be loaded; the message says what to set."""
 
 
+class FaceAdapterUnavailable(ModelUnavailable):
+    """Instant mode's face adapter could not be loaded (the base model may be fine); the message says what to set."""
+
+
 class VaultIntegrityError(OperatorError):
     """Ciphertext or a wrapped key failed authentication (tampering, corruption, or a wrong master key)."""

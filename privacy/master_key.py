@@ -6,29 +6,18 @@ so rotating or losing it never requires touching a photo.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import os
 import secrets
 from pathlib import Path
 
 from privacy.key_files import create_key_file
-from settings import SettingsError
-
-KEY_BYTES = 32  # AES-256
+from settings import MASTER_KEY_BYTES as KEY_BYTES, SettingsError, decode_master_key
 
 
 def load_master_key(secret_b64: str, key_file: Path) -> bytes:
     """Return the 32-byte master key: `secret_b64` when set, else the key file (created if missing)."""
     if secret_b64:
-        try:
-            key = base64.b64decode(secret_b64, validate=True)
-        except (binascii.Error, ValueError):
-            key = b""
-        if len(key) != KEY_BYTES:
-            raise SettingsError("HEADSHOT_MASTER_KEY must be 32 random bytes, base64-encoded "
-                                "(e.g. `python -c \"import os,base64;print(base64.b64encode(os.urandom(32)).decode())\"`).")
-        return key
+        return decode_master_key(secret_b64)
     return _load_or_create_key_file(key_file)
 
 

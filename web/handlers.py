@@ -236,8 +236,11 @@ class StudioHandlers:
         if not shots:
             return ""
         tokens = [self.grants.grant(client, session_id, "headshot", shot.blob_id) for shot in shots]
+        can_make_more = self.studio.can_make_more(session_id)
+        latest = self.line.job_of(session_id)
         return render_gallery(shots, tokens, self.grants.grant(client, session_id, "zip"), self.style_labels,
-                              can_make_more=self.studio.can_make_more(session_id))
+                              can_make_more=can_make_more,
+                              instant_last=not can_make_more and latest is not None and latest.instant)
 
     def my_data(self, session_id: str | None, client: str | None) -> str:
         if not session_id or client is None:

@@ -89,7 +89,7 @@ DOWNLOAD_SIZES = (("full", "Full size"), ("1024", "1024 px"), ("600", "600×600 
 
 
 def render_gallery(shots: list, tokens: list[str], zip_token: str | None, style_labels: dict[str, str], *,
-                   can_make_more: bool = False) -> str:
+                   can_make_more: bool = False, instant_last: bool = False) -> str:
     """Every headshot of the session, newest run first: enlarge, star as a favourite, download in each size.
 
     Favourites live in this browser only (studio.js keeps them in localStorage): the studio stores nothing
@@ -123,7 +123,10 @@ def render_gallery(shots: list, tokens: list[str], zip_token: str | None, style_
                     "download='favourite-headshots.zip'>Download favourites (ZIP)</a></p>")
     more = ("<p id='hs-more-note'>Your trained model still exists: “More like this” makes new headshots of the "
             "chosen styles in seconds, without training again.</p>" if can_make_more else
-            "<p id='hs-more-note'>Your trained model is not kept any more (it is erased on schedule with your "
+            # Instant mode makes no model of the face and keeps no photos: nothing of the kind "went".
+            "<p id='hs-more-note'>Your latest headshots came from Instant mode, which keeps no photos and makes no "
+            "model of your face: for more, choose your photos again and press “Make my instant headshots”.</p>" if instant_last
+            else "<p id='hs-more-note'>Your trained model is not kept any more (it is erased on schedule with your "
             "photos), so more headshots need your photos again.</p>")
     return (f"<div id='hs-gallery'><p class='hs-gallery-order'>{counted(len(shots), 'headshot')}, newest first. "
             f"Star your favourites; they are remembered in this browser only.</p>{download}{more}"
