@@ -19,6 +19,7 @@ to do next; anything else is logged as type and frames only and shown as a neutr
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import threading
 import time
@@ -631,6 +632,7 @@ class StudioHandlers:
         """
         import anyio
         while not job.finished.is_set():
+            self._take_turn(job)
             status = self._job_text(job)
             if progress is not None:
                 progress(job.fraction, desc=status)
@@ -669,6 +671,15 @@ class StudioHandlers:
         if kept_nothing:
             gallery = render_unstored(unstored, self.style_labels) + (gallery or "")
         yield gallery or render_gallery([], [], None, {}), status, my_data
+
+    def _take_turn(self, job: Job) -> None:
+        """On ZeroGPU (an in-request line, pipeline.jobs): when the job's turn comes, run it in this request, so that
+        `spaces.GPU` sees the visitor's request (its quota and queue). On a thread of its own, started with this
+        request's context: the job runs to its end whatever becomes of this page, as it would in the line."""
+        run_turn = self.line.take_turn(job)
+        if run_turn is not None:
+            threading.Thread(target=contextvars.copy_context().run, args=(run_turn,), name="gpu-turn",
+                             daemon=True).start()
 
     def _job_text(self, job: Job, *, photos_kept: bool = True) -> str:
         """The job's state in words, as a returning page shows it too."""
