@@ -475,6 +475,8 @@ class StudioHandlers:
         else:  # consent, styles, sealed photos
             self.studio.check_ready_to_generate(session_id, list(style_ids))
         model_id = self._model_for(self.client_of(request))  # a model that can serve, or the demo model they chose
+        if not reuse_adapter:
+            self._check_zero_gpu_training_fits(session_id, len(style_ids) * int(count), model_id)
         owner_key = self.presence.key_of(session_id)
         if owner_key is None:  # the headshots are sealed for their owner: the job needs the owner's key
             raise OwnerKeyRequired("Please open your private link (or enter your code) on this page first.")
@@ -553,6 +555,21 @@ class StudioHandlers:
         if n_images > most:
             raise UserError(f"On this free GPU, one Instant request can make at most {counted(most, 'headshot')}. Please "
                             "choose fewer styles or fewer headshots per style.", code="too_many_images")
+
+    def _check_zero_gpu_training_fits(self, session_id: str, n_images: int, model_id: str | None) -> None:
+        """On ZeroGPU, a Studio job must fit in one GPU call (at most pipeline.zerogpu.MAX_DURATION_S): a call cut
+        off at its end loses all its work, so one planned longer is refused here, before it waits in line."""
+        if not self.settings.zero_gpu:
+            return
+        from pipeline.zerogpu import MAX_DURATION_S, gpu_duration
+        n_photos = max(1, len(self.studio.vault.blobs(session_id, "photo")))
+        needed = gpu_duration(n_photos, n_images, self.studio.base_model(model_id).family,
+                              train_steps=self.settings.train_steps)
+        if needed > MAX_DURATION_S:
+            raise UserError(f"On this free GPU, one job may use the GPU for at most {duration(MAX_DURATION_S)}; "
+                            f"training a model of your face here needs about {duration(needed)}. Studio mode cannot "
+                            "run on this copy of the studio: choose Instant mode above. Nothing was started.",
+                            code="too_long_for_zero_gpu")
 
     async def generate_instant(self, files: Any, style_ids: list[str], count: float, keep_choice: str, state: Any,
                                request: gr.Request, progress: gr.Progress = gr.Progress()):
