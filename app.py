@@ -15,7 +15,9 @@ keep the privacy promises (promise 8: results are private), all of it in front o
   fetches them, from `/media/<token>`: an unguessable token bound to the browser's signed
   cookie, so a leaked URL is useless to anyone else. No user file is served by any Gradio route.
 * GPU work runs in the studio's own line (`pipeline.jobs.GpuLine`), admitted only for a session
-  with consent and sealed photos; the page only watches it.
+  with consent and sealed photos; the page only watches it. On a ZeroGPU Space the page following a
+  job runs it, in its own request, when its turn comes: `spaces.GPU` (pipeline/zerogpu.py) charges
+  the visitor of that request and runs the call in a forked worker (pipeline/gpu_call.py).
 * Gradio's own check that input files come from its upload folder runs only for a "launched"
   Blocks, which a mounted app never is; `build_app` marks it launched so that check runs too.
 """
@@ -24,7 +26,6 @@ import asyncio
 import logging
 import os
 import sys
-import threading
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
@@ -39,37 +40,6 @@ if TYPE_CHECKING:  # imported for real only after the environment is set (see ma
 log = logging.getLogger("app")
 
 # --- the server -----------------------------------------------------------------------------------
-
-def run_on_gpu(studio: "Studio", session_id: str, style_ids: list[str], count: int,
-               progress: Callable[[Any], None], cancel: threading.Event, owner_key: bytes | None = None,
-               model_id: str | None = None, reuse_adapter: bool = False, instant: bool = False,
-               keep: bool = True, photos: list | None = None) -> Any:
-    """The GPU part of a job; on a ZeroGPU Space `main` wraps it in `spaces.GPU` (see pipeline/zerogpu.py).
-
-    It runs in the studio's GPU line thread, not in a Gradio request: whether ZeroGPU grants an
-    allocation there is not verified on a real ZeroGPU Space. `reuse_adapter`: "more like this",
-    generation from the session's trained adapter, no training. `instant`: Instant mode, the face
-    adapter on `photos` (screened, in memory), headshots sealed for their owner or (`keep=False`) not stored.
-    """
-    if instant:
-        return studio.instant_from_screened(session_id, list(photos or []), style_ids, count, keep=keep,
-                                            owner_key=owner_key, progress=progress, cancel=cancel, model_id=model_id)
-    if reuse_adapter:
-        return studio.more_like_this(session_id, style_ids, count, progress=progress, cancel=cancel,
-                                     owner_key=owner_key, model_id=model_id)
-    return studio.make_headshots(session_id, style_ids, count, progress=progress, cancel=cancel, owner_key=owner_key,
-                                 model_id=model_id)
-
-
-def _planned_gpu_seconds(studio: "Studio", session_id: str, style_ids: list[str], count: int, *_: Any,
-                         model_id: str | None = None, instant: bool = False, **__: Any) -> float:
-    from pipeline.zerogpu import gpu_duration, instant_gpu_duration
-    if instant:  # no training: adapter, encoder and the images
-        return instant_gpu_duration(len(style_ids) * count, studio.base_model(model_id).family)
-    n_photos = max(1, len(studio.vault.blobs(session_id, "photo")))
-    return gpu_duration(n_photos, len(style_ids) * count, studio.base_model(model_id).family,
-                        train_steps=studio.settings.train_steps)
-
 
 @dataclass
 class _Parts:
@@ -87,8 +57,11 @@ class _Parts:
     memory_sweep: Any
 
 
-def build_app(settings: Settings) -> "FastAPI":
-    """The whole server: the boundary in front, health, policy and media routes beside the mounted page."""
+def build_app(settings: Settings, *, zero_gpu_call: Callable | None = None) -> "FastAPI":
+    """The whole server: the boundary in front, health, policy and media routes beside the mounted page.
+
+    `zero_gpu_call`: on a ZeroGPU Space, `pipeline.gpu_call.stream` under `spaces.GPU` (see `main`); the jobs
+    then run through it, each in the request of a page following it. None: in the GPU line's own thread."""
     import gradio as gr
     from fastapi import FastAPI
 
@@ -99,7 +72,7 @@ def build_app(settings: Settings) -> "FastAPI":
     from web.render import CSS
     from web.style_cards import STYLE_CARDS_CSS
 
-    parts = _assemble(settings)
+    parts = _assemble(settings, zero_gpu_call)
     app = FastAPI(lifespan=_lifespan(settings, parts), docs_url=None, redoc_url=None, openapi_url=None)
     _add_routes(app, settings, parts)
     app = gr.mount_gradio_app(
@@ -121,8 +94,9 @@ def build_app(settings: Settings) -> "FastAPI":
     return app
 
 
-def _assemble(settings: Settings) -> _Parts:
+def _assemble(settings: Settings, zero_gpu_call: Callable | None = None) -> _Parts:
     """The studio, its GPU line (or queue), the page's handlers and the page, wired to each other."""
+    from pipeline import gpu_call
     from pipeline.jobs import GpuLine, JobRecords
     from pipeline.studio import Studio
     from privacy.memory_sweep import MemorySweep
@@ -146,13 +120,17 @@ def _assemble(settings: Settings) -> _Parts:
     # runs an Instant job: another replica's running one reads "interrupted" until it ends and records its end.
     interrupted = records.mark_interrupted(instant_only=bool(settings.queue_url))
 
-    def run_job(job, report):  # `run_on_gpu` looked up at each call: `main` may wrap it for ZeroGPU
-        return run_on_gpu(studio, job.session_id, job.style_ids, job.count, report, job.cancel, job.owner_key,
-                          model_id=job.model_id, reuse_adapter=job.reuse_adapter, instant=job.instant,
-                          keep=job.keep, photos=job.photos)
+    gpu_call.serve(studio)  # where the GPU call finds the studio: here, and in a worker forked from here (ZeroGPU)
 
-    # The job runs to its end in the line, whatever happens to the page that asked for it.
-    line = local_line = GpuLine(run_job, capacity=settings.queue_size, records=records)
+    def run_job(job, report):
+        if zero_gpu_call is not None:  # in a forked worker: only picklable arguments cross (pipeline.gpu_call)
+            return gpu_call.follow(zero_gpu_call, gpu_call.GpuOrder.of(job), report, job.cancel)
+        return gpu_call.run(gpu_call.GpuOrder.of(job), report, job.cancel)
+
+    # The job runs to its end in the line, whatever happens to the page that asked for it; on ZeroGPU a page
+    # following it runs it, in its request, when its turn comes (pipeline.jobs).
+    line = local_line = GpuLine(run_job, capacity=settings.queue_size, records=records,
+                                in_request=zero_gpu_call is not None)
     if settings.queue_url:  # queue mode: studio jobs go to GPU workers; Instant jobs stay in this process's line
         from pipeline.workers import queued_line
         line = queued_line(studio, settings, local=local_line, owner_key_of=presence.key_of)
@@ -296,18 +274,25 @@ def main(environ: "dict[str, str] | None" = None) -> int:
     environ["GRADIO_TEMP_DIR"] = str(settings.gradio_temp_dir.resolve())
     from pipeline import zerogpu
     zerogpu.enable(environ)  # on a ZeroGPU Space `spaces` must be imported before CUDA starts
-    global run_on_gpu
-    run_on_gpu = zerogpu.gpu(environ, duration=_planned_gpu_seconds)(run_on_gpu)
     import uvicorn
 
+    from pipeline import gpu_call
+
+    host = environ.get("GRADIO_SERVER_NAME", "127.0.0.1")
+    port = int(environ.get("GRADIO_SERVER_PORT", "7860"))
+    zero_gpu_call = None
+    if zerogpu.on_zero_gpu(environ):
+        zero_gpu_call = zerogpu.gpu(environ, duration=gpu_call.planned_seconds)(gpu_call.stream)
     try:
-        app = build_app(settings)
+        app = build_app(settings, zero_gpu_call=zero_gpu_call)
     except SettingsError as exc:  # found while opening the stores (a key file changed since the check, say)
         print(f"Configuration error: {exc} See docs/CONFIGURATION.md.", file=sys.stderr)
         return 2
-    zerogpu.startup(environ)  # spaces hooks Blocks.launch, which a mounted app never calls
-    host = environ.get("GRADIO_SERVER_NAME", "127.0.0.1")
-    port = int(environ.get("GRADIO_SERVER_PORT", "7860"))
+    if zero_gpu_call is not None:
+        # spaces packs the weights it finds in memory at start-up, and emulates CUDA in this thread only:
+        # the base model is loaded here, now, not by the background warm-up.
+        gpu_call.studio().warm_up.load_here()
+    zerogpu.startup(environ, server_port=port)  # spaces hooks Blocks.launch, which a mounted app never calls
     # No access log: no IPs kept. No proxy headers: uvicorn would believe X-Forwarded-For from any local
     # peer; privacy.boundary believes it only from HEADSHOT_TRUSTED_PROXIES.
     print(f"Headshot Studio: open http://{host}:{port} in your browser (base model {settings.base_model!r} "

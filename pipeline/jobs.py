@@ -31,6 +31,13 @@ says only `{"styles": [...], "instant": true, "keep": ...}`. A restart loses the
 process, by design: an interrupted Instant job cannot be resumed, only started again with new
 uploads. A job whose headshots are not kept can only be delivered to the page that asked for it,
 so that page cancels it when it goes away (web.handlers).
+
+On a ZeroGPU Space (`in_request`) the line keeps its order and its admission, but does not run a job
+in its own thread: `spaces.GPU` charges the GPU to the visitor whose Gradio request makes the call
+(it reads the request's headers), and a thread outside any request has none. When a job's turn comes,
+the first page following it takes the turn (`take_turn`) and runs the job in its own request, on a
+thread of its own, so the job still runs to its end whatever becomes of that page. A turn no page
+takes within TURN_TAKEN_WITHIN_SECONDS ends the job with words saying why, and the line moves on.
 """
 
 from __future__ import annotations
@@ -54,6 +61,9 @@ log = logging.getLogger(__name__)
 
 QUEUED, RUNNING, DONE, FAILED, CANCELLED, INTERRUPTED = (
     "queued", "running", "done", "failed", "cancelled", "interrupted")
+# In-request line (ZeroGPU): how long a job's turn waits for a page following it. Pages look at their job
+# every half second (web.handlers); this leaves time for a reloaded page to find its job again.
+TURN_TAKEN_WITHIN_SECONDS = 15.0
 
 
 @dataclass
@@ -116,8 +126,10 @@ class GpuLine:
     """See the module docstring. `run(job, progress)` does the GPU work and returns the job's result."""
 
     def __init__(self, run: Callable[[Job, Callable[[Any], None]], Any], *, capacity: int,
-                 records: "JobRecords | None" = None, metrics: Any = None) -> None:
+                 records: "JobRecords | None" = None, metrics: Any = None, in_request: bool = False) -> None:
         self._run = run
+        self.in_request = in_request  # ZeroGPU: a page following the job runs it, in its request (take_turn)
+        self._turn: _Turn | None = None  # in_request: the running job's turn, taken by a page or not yet
         self.records = records
         self.metrics = metrics  # pipeline.line_metrics.LineMetrics: times the jobs this line runs
         self.capacity = capacity  # jobs waiting, not counting the one running
@@ -215,6 +227,23 @@ class GpuLine:
                 self._end(job, CANCELLED, Cancelled())
             return True
 
+    def take_turn(self, job: Job) -> Callable[[], None] | None:
+        """In-request line: the running `job`'s run, to the first page that asks (None to every other caller, and
+        always on a line that runs its jobs itself). The page starts it on a thread of its own, in its request's
+        context, and the line takes the job's outcome from it."""
+        with self._lock:
+            turn = self._turn
+            if turn is None or turn.job is not job or turn.taken:
+                return None
+            turn.taken = True
+
+        def run_turn() -> None:
+            try:
+                turn.outcome = run_to_outcome(lambda: self._run(job, lambda p: _report(job, p)), instant=job.instant)
+            finally:
+                turn.done.set()
+        return run_turn
+
     def held_sessions(self) -> set[str]:
         """The sessions with a job waiting or running here (their photos may be in memory: Instant mode)."""
         with self._lock:
@@ -250,7 +279,11 @@ class GpuLine:
             if self.metrics is not None:
                 self.metrics.waits.observe(job.started - job.submitted)
             self._save(job)
-            result, state, error = run_to_outcome(lambda: self._run(job, lambda p: _report(job, p)), instant=job.instant)
+            if self.in_request:
+                result, state, error = self._run_in_a_request(job)
+            else:
+                result, state, error = run_to_outcome(lambda: self._run(job, lambda p: _report(job, p)),
+                                                      instant=job.instant)
             if job.cancel.is_set() and job.instant and not job.keep:
                 # Its headshots could reach only the page that asked, and that page has gone: nothing is delivered.
                 result, state, error = None, CANCELLED, Cancelled()
@@ -258,6 +291,27 @@ class GpuLine:
                 job.result = result
                 self._running = None
                 self._end(job, CANCELLED if job.cancel.is_set() and state != DONE else state, error)
+
+    def _run_in_a_request(self, job: Job) -> tuple[Any, str, UserError | None]:
+        """The job's outcome, run by the page that takes its turn (`take_turn`), or why nothing ran."""
+        turn = _Turn(job)
+        deadline = time.monotonic() + TURN_TAKEN_WITHIN_SECONDS
+        with self._lock:
+            self._turn = turn
+            while not turn.taken:
+                if job.cancel.is_set() or time.monotonic() > deadline:
+                    turn.taken, self._turn = True, None  # too late for any page now
+                    if job.cancel.is_set():
+                        return None, CANCELLED, Cancelled()
+                    return None, FAILED, UserError(
+                        "Your turn came while no page of yours was open, so nothing was made: on this free GPU, "
+                        "headshots are made only while their page stays open. Press “Make” again.", code="page_gone")
+                self._lock.wait(0.1)
+        turn.done.wait()
+        with self._lock:
+            self._turn = None
+        assert turn.outcome is not None
+        return turn.outcome
 
     def _end(self, job: Job, state: str, error: UserError | None) -> None:
         job.state, job.error, job.finished_at = state, error, time.monotonic()
@@ -279,6 +333,16 @@ class GpuLine:
             self.records.save(job)
         except Exception as exc:  # e.g. the session was erased a moment ago (its rows are gone): the job's end stands
             log.info("job state not recorded: %s", type(exc).__name__)
+
+
+@dataclass
+class _Turn:
+    """A running job of an in-request line: taken by a page or not yet, and what its run came to."""
+
+    job: Job
+    taken: bool = False
+    done: threading.Event = field(default_factory=threading.Event)
+    outcome: tuple[Any, str, UserError | None] | None = None
 
 
 # What a person is told when a model cannot serve their job, in their mode's words: an Instant job's photos

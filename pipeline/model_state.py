@@ -45,6 +45,7 @@ class ModelWarmUp:
         self._state = ModelState(LOADING, model_id, since=clock())
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._loaded_here = False  # `load_here` ran: nothing is left to start
 
     @property
     def state(self) -> ModelState:
@@ -52,9 +53,19 @@ class ModelWarmUp:
             return self._state
 
     def start(self) -> None:
-        if self._thread is None:
+        if self._thread is None and not self._loaded_here:
             self._thread = threading.Thread(target=self._run, name="model-warm-up", daemon=True)
             self._thread.start()
+
+    def load_here(self) -> ModelState:
+        """Load now, in the calling thread, instead of in the background (`start` is then a no-op).
+
+        On ZeroGPU the model must be in memory before spaces' start-up packs the weights, and spaces emulates
+        CUDA only in the thread that imported it (its torch modes are thread-local): the main thread."""
+        if self._thread is None and not self._loaded_here:
+            self._loaded_here = True
+            self._run()
+        return self.state
 
     def wait(self, timeout: float | None = None) -> ModelState:
         if self._thread is not None:

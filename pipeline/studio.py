@@ -533,6 +533,14 @@ class Studio(InstantSteps):  # Instant mode's steps: pipeline/studio_instant.py
     def close(self) -> None:
         self.db.dispose()
 
+    def forked(self) -> None:
+        """In a process forked from this one (a ZeroGPU worker: pipeline.gpu_call), its own database connections
+        and locks: a connection must not be shared by two processes, and a lock that another thread held at the
+        fork would never be released in the child."""
+        self.db.engine.dispose(close=False)  # SQLAlchemy's way after a fork: the parent's connections stay its own
+        self._models_lock = threading.Lock()
+        self.erasure.forked()
+
 
 def _position_of(photos: list[DraftPhoto], photo_id: object) -> int:
     for at, photo in enumerate(photos):

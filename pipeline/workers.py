@@ -445,7 +445,7 @@ def _kind(style_ids_text: str) -> str:
 
 
 def run_studio_job(studio: Any, job: Job, progress: Callable[[Any], None]) -> Any:
-    """The GPU part of a queued job: as app.run_on_gpu, without the owner's key (see the module docstring)."""
+    """The GPU part of a queued job: as pipeline.gpu_call.run, without the owner's key (see the module docstring)."""
     if job.reuse_adapter:
         return studio.more_like_this(job.session_id, job.style_ids, job.count, progress=progress, cancel=job.cancel,
                                      model_id=job.model_id)
@@ -524,6 +524,9 @@ class QueuedLine:
         if not view.active:
             self._hand_over(session_id)  # the owner's page is here (attach, watch): their headshots go to them
         return view
+
+    def take_turn(self, job: Job) -> Callable[[], None] | None:
+        return self.local.take_turn(job)  # only this process's own line runs jobs here (Instant ones)
 
     def place_in_line(self, job: Job) -> tuple[int, int] | None:
         if job.instant:

@@ -10,12 +10,12 @@ out of the process entirely. Detection reads `SPACES_ZERO_GPU` — the variable
 `spaces.config.Config.zero_gpu` is parsed from — out of an environment mapping the
 caller passes in (nothing in `pipeline/` reads `os.environ` itself).
 
-Usage in app.py:
+Usage in app.py (the call and its arguments: pipeline/gpu_call.py):
 
     zerogpu.enable(os.environ)                       # first, before anything touches CUDA
-    run_job = zerogpu.gpu(os.environ, duration=lambda n_photos, n_images: zerogpu.gpu_duration(
-        n_photos, n_images, family))(run_job)        # same arguments as run_job
-    zerogpu.startup(os.environ)                      # before uvicorn.run (no Blocks.launch)
+    call = zerogpu.gpu(os.environ, duration=gpu_call.planned_seconds)(gpu_call.stream)
+    ...                                              # build the app, load the model (in this thread)
+    zerogpu.startup(os.environ, server_port=port)    # before uvicorn.run (no Blocks.launch)
 """
 
 from __future__ import annotations
@@ -60,13 +60,19 @@ def enable(environ: Mapping[str, str]) -> bool:
     return True
 
 
-def startup(environ: Mapping[str, str]) -> None:
+def startup(environ: Mapping[str, str], *, server_port: int | None = None) -> None:
     """On ZeroGPU, run spaces' start-up (pack weights, report GPU functions); a no-op elsewhere.
 
     spaces runs it from a patched `gr.Blocks.launch`; an app served by uvicorn around
-    `gr.mount_gradio_app` never calls `launch`, so it must call this once before serving.
+    `gr.mount_gradio_app` never calls `launch`, so it must call this once before serving,
+    after the model is loaded (only weights in memory then are packed for the GPU).
+    `server_port`: the port uvicorn serves on. A forked GPU worker closes its copies of the
+    server's sockets, which spaces finds by the port of a launched Blocks' server; a mounted
+    app has none, so the port is added to the ports spaces also closes (`reload_server_ports`).
     """
     if on_zero_gpu(environ):
+        if server_port is not None:
+            importlib.import_module("spaces.reloading").reload_server_ports.add(server_port)
         importlib.import_module("spaces.zero").startup()
 
 

@@ -68,6 +68,10 @@ class ErasureContext:
         with self._locks_guard:
             self._locks.pop(session_id, None)
 
+    def forked(self) -> None:
+        """Fresh session locks in a forked process: one held by another thread at the fork stays held there."""
+        self._locks, self._locks_guard = defaultdict(threading.Lock), threading.Lock()
+
 
 def session_digest(session_id: str) -> str:
     return hashlib.sha256(b"erased-session|" + session_id.encode()).hexdigest()

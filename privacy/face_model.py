@@ -16,6 +16,7 @@ descriptor network keeps no state and needs no lock.
 
 from __future__ import annotations
 
+import os
 import pickle
 import queue
 import threading
@@ -57,6 +58,18 @@ class _Models(NamedTuple):
 _models: _Models | None = None
 _lock = threading.Lock()  # guards loading
 _predictor_lock = threading.Lock()
+
+
+def _fresh_locks_in_a_forked_child() -> None:
+    # A ZeroGPU worker is forked from the web process (pipeline.gpu_call) and scores faces: a lock or a spare
+    # detector another thread held at the fork (screening an upload) would never come back in the child.
+    global _lock, _predictor_lock, _models
+    _lock, _predictor_lock = threading.Lock(), threading.Lock()
+    if _models is not None:
+        _models = _models._replace(spare_detectors=queue.SimpleQueue())
+
+
+os.register_at_fork(after_in_child=_fresh_locks_in_a_forked_child)
 
 
 def _loaded() -> _Models:

@@ -19,6 +19,7 @@ to do next; anything else is logged as type and frames only and shown as a neutr
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import threading
 import time
@@ -477,6 +478,8 @@ class StudioHandlers:
         else:  # consent, styles, sealed photos
             self.studio.check_ready_to_generate(session_id, list(style_ids))
         model_id = self._model_for(self.client_of(request))  # a model that can serve, or the demo model they chose
+        if not reuse_adapter:
+            self._check_zero_gpu_training_fits(session_id, len(style_ids) * int(count), model_id)
         owner_key = self.presence.key_of(session_id)
         if owner_key is None:  # the headshots are sealed for their owner: the job needs the owner's key
             raise OwnerKeyRequired("Please open your private link (or enter your code) on this page first.")
@@ -556,6 +559,21 @@ class StudioHandlers:
             raise UserError(f"On this free GPU, one Instant request can make at most {counted(most, 'headshot')}. Please "
                             "choose fewer styles or fewer headshots per style.", code="too_many_images")
 
+    def _check_zero_gpu_training_fits(self, session_id: str, n_images: int, model_id: str | None) -> None:
+        """On ZeroGPU, a Studio job must fit in one GPU call (at most pipeline.zerogpu.MAX_DURATION_S): a call cut
+        off at its end loses all its work, so one planned longer is refused here, before it waits in line."""
+        if not self.settings.zero_gpu:
+            return
+        from pipeline.zerogpu import MAX_DURATION_S, gpu_duration
+        n_photos = max(1, len(self.studio.vault.blobs(session_id, "photo")))
+        needed = gpu_duration(n_photos, n_images, self.studio.base_model(model_id).family,
+                              train_steps=self.settings.train_steps)
+        if needed > MAX_DURATION_S:
+            raise UserError(f"On this free GPU, one job may use the GPU for at most {duration(MAX_DURATION_S)}; "
+                            f"training a model of your face here needs about {duration(needed)}. Studio mode cannot "
+                            "run on this copy of the studio: choose Instant mode above. Nothing was started.",
+                            code="too_long_for_zero_gpu")
+
     async def generate_instant(self, files: Any, style_ids: list[str], count: float, keep_choice: str, state: Any,
                                request: gr.Request, progress: gr.Progress = gr.Progress()):
         """Instant mode: screen the photos in memory, make headshots with the face adapter (seconds on a GPU).
@@ -634,6 +652,7 @@ class StudioHandlers:
         """
         import anyio
         while not job.finished.is_set():
+            self._take_turn(job)
             status = self._job_text(job)
             if progress is not None:
                 progress(job.fraction, desc=status)
@@ -672,6 +691,15 @@ class StudioHandlers:
         if kept_nothing:
             gallery = render_unstored(unstored, self.style_labels) + (gallery or "")
         yield gallery or render_gallery([], [], None, {}), status, my_data
+
+    def _take_turn(self, job: Job) -> None:
+        """On ZeroGPU (an in-request line, pipeline.jobs): when the job's turn comes, run it in this request, so that
+        `spaces.GPU` sees the visitor's request (its quota and queue). On a thread of its own, started with this
+        request's context: the job runs to its end whatever becomes of this page, as it would in the line."""
+        run_turn = self.line.take_turn(job)
+        if run_turn is not None:
+            threading.Thread(target=contextvars.copy_context().run, args=(run_turn,), name="gpu-turn",
+                             daemon=True).start()
 
     def _job_text(self, job: Job, *, photos_kept: bool = True) -> str:
         """The job's state in words, as a returning page shows it too."""

@@ -68,15 +68,18 @@ def server_environment(data_dir: Path, port: int) -> dict[str, str]:
     return env
 
 
-def start_server(tmp_path_factory, **overrides: str):
-    """`python app.py` on a free port with its own data root; `overrides` are extra HEADSHOT_* settings."""
+def start_server(tmp_path_factory, *, script: Path = ROOT / "app.py", environ: dict[str, str] | None = None,
+                 **overrides: str):
+    """`python app.py` on a free port with its own data root; `overrides` are extra HEADSHOT_* settings,
+    `environ` other variables, `script` what runs instead of app.py (e.g. tests/app/zerogpu_space.py)."""
     data_dir = tmp_path_factory.mktemp("studio-data")
     port = _free_port()
     log = tmp_path_factory.mktemp("studio-log") / "server.log"
     env = server_environment(data_dir, port)
     env.update({f"HEADSHOT_{k.upper()}": v for k, v in overrides.items()})
+    env.update(environ or {})
     with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen([sys.executable, str(script)], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
                                 env=env)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90

@@ -254,3 +254,62 @@ def test_a_waiting_jobs_wait_comes_from_the_line_and_is_unknown_until_a_job_has_
     finally:
         release.set()
         line.close()
+
+
+# --- ZeroGPU: the line keeps the order, a page following the job runs it in its own request -------------------
+
+def take_when_running(line, job, *, by: list[str], name: str) -> None:
+    """A page following `job`: when its turn comes, take it and run it on a thread of this page's own."""
+    while not job.finished.is_set():
+        run = line.take_turn(job)
+        if run is not None:
+            by.append(name)
+            threading.Thread(target=run, name=name).start()
+            return
+        time.sleep(0.01)
+
+
+def test_on_zerogpu_each_job_runs_in_the_thread_of_the_one_page_that_takes_its_turn_in_arrival_order(gpu):
+    threads = []
+    gpu_in_threads = lambda job, progress: threads.append(threading.current_thread().name) or gpu(job, progress)
+    line = GpuLine(gpu_in_threads, capacity=3, in_request=True)
+    try:
+        first, second = line.submit("s1", ["a"], 1), line.submit("s2", ["a"], 1)
+        takers: list[str] = []
+        pages = [threading.Thread(target=take_when_running, args=(line, job), kwargs={"by": takers, "name": name})
+                 for job, name in ((second, "page-2"), (first, "page-1"), (first, "page-1-other-tab"))]
+        for page in pages:
+            page.start()
+        assert first.finished.wait(10) and second.finished.wait(10)
+        assert (first.state, second.state) == (DONE, DONE) and gpu.started == ["s1", "s2"] and gpu.most_at_once == 1
+        assert threads == ["page-1", "page-2"] or threads == ["page-1-other-tab", "page-2"]
+        assert sorted(takers) in (["page-1", "page-2"], ["page-1-other-tab", "page-2"])  # one page per turn
+    finally:
+        line.close()
+
+
+def test_on_zerogpu_a_turn_no_page_takes_ends_the_job_in_words_and_the_line_goes_on(gpu, monkeypatch):
+    monkeypatch.setattr("pipeline.jobs.TURN_TAKEN_WITHIN_SECONDS", 0.3)
+    line = GpuLine(gpu, capacity=3, in_request=True)
+    try:
+        left = line.submit("gone", ["a"], 1)  # its page went away
+        waiting = line.submit("here", ["a"], 1)
+        page = threading.Thread(target=take_when_running, args=(line, waiting), kwargs={"by": [], "name": "page"})
+        page.start()
+        assert left.finished.wait(5) and left.state == FAILED and left.error.code == "page_gone"
+        assert "Press “Make” again" in left.error.message
+        assert waiting.finished.wait(5) and waiting.state == DONE and gpu.started == ["here"]
+        assert line.take_turn(left) is None  # too late: nothing of it runs
+    finally:
+        line.close()
+
+
+def test_on_zerogpu_a_job_cancelled_before_a_page_takes_its_turn_never_runs(gpu):
+    line = GpuLine(gpu, capacity=3, in_request=True)
+    try:
+        job = line.submit("s1", ["a"], 1)
+        wait_until_running(job)
+        assert line.cancel("s1")
+        assert job.finished.wait(5) and job.state == CANCELLED and gpu.started == []
+    finally:
+        line.close()

@@ -164,7 +164,7 @@ def test_a_more_job_runs_through_the_line_and_reads_back_as_one_after_a_restart(
     forbid_training()
     records = JobRecords(studio.db, clock=studio.clock)
 
-    def run(job, report):  # as app.py's run_on_gpu
+    def run(job, report):  # as pipeline.gpu_call.run
         assert job.reuse_adapter
         return studio.more_like_this(session_id, job.style_ids, job.count, progress=report, cancel=job.cancel,
                                      owner_key=job.owner_key)
