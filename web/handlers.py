@@ -566,8 +566,9 @@ class StudioHandlers:
             return
         from pipeline.zerogpu import MAX_DURATION_S, gpu_duration
         n_photos = max(1, len(self.studio.vault.blobs(session_id, "photo")))
-        needed = gpu_duration(n_photos, n_images, self.studio.base_model(model_id).family,
-                              train_steps=self.settings.train_steps)
+        base = self.studio.base_model(model_id)
+        needed = gpu_duration(n_photos, n_images, base.family,
+                              train_steps=self.settings.for_model(base.is_demo).train_steps)
         if needed > MAX_DURATION_S:
             raise UserError(f"On this free GPU, one job may use the GPU for at most {duration(MAX_DURATION_S)}; "
                             f"training a model of your face here needs about {duration(needed)}. Studio mode cannot "

@@ -39,7 +39,9 @@ KEEP_CODE_JS = """(code) => { if (code && code.trim()) sessionStorage.setItem('h
 # On a ZeroGPU Space (settings.zero_gpu) beside the mode choice: why Instant comes first there.
 ZERO_GPU_NOTE = ("This copy of the studio runs on a free, shared GPU (ZeroGPU) that lends a GPU for about a minute at "
                  "a time, so Instant mode comes first here. Studio mode trains a model of your face for several "
-                 "minutes, longer than one such loan: it needs the studio to run on its own GPU hardware.")
+                 "minutes, longer than one such loan: it needs the studio to run on its own GPU hardware. (On a "
+                 "smaller model whose training fits in one loan it runs here; “Make” tells you before anything "
+                 "starts.)")
 
 # Events waiting in Gradio's queue, all kinds together: a memory bound only. Who may add events is
 # limited per browser and per address at the boundary (privacy.boundary), and GPU jobs wait in the
