@@ -31,9 +31,11 @@ RUN python -m venv /opt/venv \
  && pip install --no-deps -r requirements-nodeps.txt
 
 # The application code, owned by root and read-only to the app user.
-COPY settings.py startup_checks.py app.py cli.py PRIVACY.md SECURITY.md ./
-COPY pipeline/ pipeline/
+COPY settings.py errors.py startup_checks.py app.py cli.py PRIVACY.md SECURITY.md ./
+COPY faces/ faces/
 COPY privacy/ privacy/
+COPY pipeline/ pipeline/
+COPY studio/ studio/
 COPY web/ web/
 COPY assets/ assets/
 COPY docs/ docs/

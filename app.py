@@ -3,10 +3,10 @@
     python app.py        serves on GRADIO_SERVER_NAME:GRADIO_SERVER_PORT (default 127.0.0.1:7860)
 
 The page is `web.page` (layout and events), its handlers `web.handlers` (one call into
-`pipeline.studio.Studio` each), its markup `web.render`. This module adds what the web needs to
+`studio.service.Studio` each), its markup `web.render`. This module adds what the web needs to
 keep the privacy promises (promise 8: results are private), all of it in front of Gradio:
 
-* `privacy.boundary.Boundary` is the only way in: it opens only the routes the page uses, binds
+* `web.boundary.middleware.Boundary` is the only way in: it opens only the routes the page uses, binds
   every Gradio session hash to the browser that first used it, replaces Gradio's upload route
   (uploads are sealed in memory-keyed ciphertext, owned, referenced by opaque ids: a dropped
   upload leaves nothing readable), refuses any input file that is not this browser's upload,
@@ -14,10 +14,10 @@ keep the privacy promises (promise 8: results are private), all of it in front o
 * Headshots, the ZIP and the data export are decrypted from the vault only when their owner
   fetches them, from `/media/<token>`: an unguessable token bound to the browser's signed
   cookie, so a leaked URL is useless to anyone else. No user file is served by any Gradio route.
-* GPU work runs in the studio's own line (`pipeline.jobs.GpuLine`), admitted only for a session
+* GPU work runs in the studio's own line (`studio.jobs.GpuLine`), admitted only for a session
   with consent and sealed photos; the page only watches it. On a ZeroGPU Space the page following a
-  job runs it, in its own request, when its turn comes: `spaces.GPU` (pipeline/zerogpu.py) charges
-  the visitor of that request and runs the call in a forked worker (pipeline/gpu_call.py).
+  job runs it, in its own request, when its turn comes: `spaces.GPU` (studio/zerogpu.py) charges
+  the visitor of that request and runs the call in a forked worker (studio/gpu_call.py).
 * Gradio's own check that input files come from its upload folder runs only for a "launched"
   Blocks, which a mounted app never is; `build_app` marks it launched so that check runs too.
 """
@@ -35,7 +35,7 @@ from settings import Settings, SettingsError, apply_privacy_environment, load_se
 if TYPE_CHECKING:  # imported for real only after the environment is set (see main)
     from fastapi import FastAPI
 
-    from pipeline.studio import Studio
+    from studio.service import Studio
 
 log = logging.getLogger("app")
 
@@ -60,14 +60,14 @@ class _Parts:
 def build_app(settings: Settings, *, zero_gpu_call: Callable | None = None) -> "FastAPI":
     """The whole server: the boundary in front, health, policy and media routes beside the mounted page.
 
-    `zero_gpu_call`: on a ZeroGPU Space, `pipeline.gpu_call.stream` under `spaces.GPU` (see `main`); the jobs
+    `zero_gpu_call`: on a ZeroGPU Space, `studio.gpu_call.stream` under `spaces.GPU` (see `main`); the jobs
     then run through it, each in the request of a page following it. None: in the GPU line's own thread."""
     import gradio as gr
     from fastapi import FastAPI
 
-    from privacy.boundary import Boundary
-    from privacy.rate_limit import Limit
-    from privacy.uploads import UploadLimits
+    from web.boundary.middleware import Boundary
+    from web.boundary.rate_limit import Limit
+    from web.boundary.uploads import UploadLimits
     from web.page import studio_theme
     from web.render import CSS
     from web.style_cards import STYLE_CARDS_CSS
@@ -96,13 +96,13 @@ def build_app(settings: Settings, *, zero_gpu_call: Callable | None = None) -> "
 
 def _assemble(settings: Settings, zero_gpu_call: Callable | None = None) -> _Parts:
     """The studio, its GPU line (or queue), the page's handlers and the page, wired to each other."""
-    from pipeline import gpu_call
-    from pipeline.jobs import GpuLine, JobRecords
-    from pipeline.studio import Studio
-    from privacy.memory_sweep import MemorySweep
-    from privacy.owner_presence import OwnerPresence
-    from privacy.uploads import UploadStore
-    from privacy.web_access import ClientIds, MediaGrants
+    from studio import gpu_call
+    from studio.jobs import GpuLine, JobRecords
+    from studio.service import Studio
+    from privacy.lifecycle.memory_sweep import MemorySweep
+    from privacy.store.owner_presence import OwnerPresence
+    from web.boundary.uploads import UploadStore
+    from web.boundary.web_access import ClientIds, MediaGrants
     from web.handlers import StudioHandlers
     from web.operator_handlers import OperatorHandlers
     from web.operator_page import OperatorPage
@@ -116,23 +116,23 @@ def _assemble(settings: Settings, zero_gpu_call: Callable | None = None) -> _Par
     presence = OwnerPresence()
     records = JobRecords(studio.db)
     # What the last process was running can no longer finish by itself; in queue mode only Instant jobs
-    # belong to web processes (the workers own the rest: pipeline.workers). Rows do not say which replica
+    # belong to web processes (the workers own the rest: studio.workers). Rows do not say which replica
     # runs an Instant job: another replica's running one reads "interrupted" until it ends and records its end.
     interrupted = records.mark_interrupted(instant_only=bool(settings.queue_url))
 
     gpu_call.serve(studio)  # where the GPU call finds the studio: here, and in a worker forked from here (ZeroGPU)
 
     def run_job(job, report):
-        if zero_gpu_call is not None:  # in a forked worker: only picklable arguments cross (pipeline.gpu_call)
+        if zero_gpu_call is not None:  # in a forked worker: only picklable arguments cross (studio.gpu_call)
             return gpu_call.follow(zero_gpu_call, gpu_call.GpuOrder.of(job), report, job.cancel)
         return gpu_call.run(gpu_call.GpuOrder.of(job), report, job.cancel)
 
     # The job runs to its end in the line, whatever happens to the page that asked for it; on ZeroGPU a page
-    # following it runs it, in its request, when its turn comes (pipeline.jobs).
+    # following it runs it, in its request, when its turn comes (studio.jobs).
     line = local_line = GpuLine(run_job, capacity=settings.queue_size, records=records,
                                 in_request=zero_gpu_call is not None)
     if settings.queue_url:  # queue mode: studio jobs go to GPU workers; Instant jobs stay in this process's line
-        from pipeline.workers import queued_line
+        from studio.workers import queued_line
         line = queued_line(studio, settings, local=local_line, owner_key_of=presence.key_of)
     metrics = line_metrics(settings, line, interrupted)
     local_line.metrics = metrics  # times the jobs this process runs (a worker times its own)
@@ -149,8 +149,8 @@ def _assemble(settings: Settings, zero_gpu_call: Callable | None = None) -> _Par
 
 def _lifespan(settings: Settings, parts: _Parts) -> Callable:
     """Start-up and shut-down, and the server's own background loops."""
-    from privacy.memory_sweep import SWEEP_SECONDS
-    from privacy.scheduler import start_scheduler, stop_scheduler
+    from privacy.lifecycle.memory_sweep import SWEEP_SECONDS
+    from privacy.lifecycle.scheduler import start_scheduler, stop_scheduler
 
     async def forget_sessions_erased_elsewhere() -> None:
         while True:
@@ -170,7 +170,7 @@ def _lifespan(settings: Settings, parts: _Parts) -> Callable:
     async def lifespan(_app: Any):
         studio = parts.studio
         parts.uploads.purge()  # sealed under a key that died with the last process: unreadable, now removed
-        studio.warm_up.start()  # the page serves at once and tells whether the model can serve (pipeline.model_state)
+        studio.warm_up.start()  # the page serves at once and tells whether the model can serve (studio.model_state)
         started = start_scheduler(studio.erasure)  # runs the start-up sweep first (promise 20)
         log.info("retention scheduler: %s", started.reason)
         loops = [asyncio.get_running_loop().create_task(loop())
@@ -192,7 +192,7 @@ def _add_routes(app: "FastAPI", settings: Settings, parts: _Parts) -> None:
     from fastapi.responses import HTMLResponse, JSONResponse, Response
     from markdown_it import MarkdownIt
 
-    from privacy.notice import full_policy
+    from privacy.records.notice import full_policy
     from web.media import MediaRoute
     from web.operator_page import OPERATOR_JS
     from web.render import STUDIO_JS, TEAM_JS
@@ -207,7 +207,7 @@ def _add_routes(app: "FastAPI", settings: Settings, parts: _Parts) -> None:
     def healthz() -> JSONResponse:
         return JSONResponse({"ok": True})
 
-    if parts.metrics is not None:  # HEADSHOT_METRICS: counts and durations, no personal data (pipeline.line_metrics)
+    if parts.metrics is not None:  # HEADSHOT_METRICS: counts and durations, no personal data (studio.line_metrics)
         @app.get("/metrics")
         def metrics_route() -> Response:
             from prometheus_client import CONTENT_TYPE_LATEST
@@ -233,7 +233,7 @@ def line_metrics(settings: Settings, line: Any, interrupted: int) -> Any:
     and the `interrupted` jobs it found at start-up."""
     if not settings.metrics:
         return None
-    from pipeline.line_metrics import SCRAPE_CACHE_SECONDS, LineMetrics
+    from studio.line_metrics import SCRAPE_CACHE_SECONDS, LineMetrics
     metrics = LineMetrics(line.depth, line.running, cache_seconds=SCRAPE_CACHE_SECONDS)
     metrics.interrupted.inc(interrupted)
     return metrics
@@ -252,7 +252,7 @@ def blocked_paths(settings: Settings) -> list[str]:
 def main(environ: "dict[str, str] | None" = None) -> int:
     environ = os.environ if environ is None else environ  # type: ignore[assignment]
     from privacy.log_hygiene import quiet_third_party_loggers
-    from privacy.private_dirs import ensure_private_dir
+    from privacy.store.private_dirs import ensure_private_dir
     from startup_checks import check_before_serving
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -272,11 +272,11 @@ def main(environ: "dict[str, str] | None" = None) -> int:
     # cache lives inside the private data root.
     apply_privacy_environment(environ)
     environ["GRADIO_TEMP_DIR"] = str(settings.gradio_temp_dir.resolve())
-    from pipeline import zerogpu
+    from studio import zerogpu
     zerogpu.enable(environ)  # on a ZeroGPU Space `spaces` must be imported before CUDA starts
     import uvicorn
 
-    from pipeline import gpu_call
+    from studio import gpu_call
 
     host = environ.get("GRADIO_SERVER_NAME", "127.0.0.1")
     port = int(environ.get("GRADIO_SERVER_PORT", "7860"))
@@ -294,7 +294,7 @@ def main(environ: "dict[str, str] | None" = None) -> int:
         gpu_call.studio().warm_up.load_here()
     zerogpu.startup(environ, server_port=port)  # spaces hooks Blocks.launch, which a mounted app never calls
     # No access log: no IPs kept. No proxy headers: uvicorn would believe X-Forwarded-For from any local
-    # peer; privacy.boundary believes it only from HEADSHOT_TRUSTED_PROXIES.
+    # peer; web.boundary.middleware believes it only from HEADSHOT_TRUSTED_PROXIES.
     print(f"Headshot Studio: open http://{host}:{port} in your browser (base model {settings.base_model!r} "
           "loading in the background; the page shows its state).", flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, proxy_headers=False,

@@ -44,8 +44,8 @@ def _register_check(sub) -> None:
 
 def cmd_check(args) -> int:
     """Screen the photos with the app's own limits and rules; exit 0 only if the set is usable."""
-    from privacy.ingest import IngestLimits
-    from privacy.screening import ScreeningRules, screen_uploads
+    from privacy.intake.ingest import IngestLimits
+    from privacy.intake.screening import ScreeningRules, screen_uploads
 
     settings = load_settings()
     try:
@@ -76,7 +76,7 @@ def _register_verify(sub) -> None:
 
 def cmd_verify(args) -> int:
     """Exit 0 only when the image carries our provenance (trusted C2PA or our watermark)."""
-    from privacy.provenance import Provenance
+    from privacy.marks.provenance import Provenance
 
     try:
         data = args.image.read_bytes()
@@ -117,9 +117,9 @@ def cmd_run(args) -> int:
     import dataclasses
     import tempfile
 
-    from pipeline.studio import Studio
-    from privacy.consent import Attestations
-    from privacy.errors import UserError
+    from studio.service import Studio
+    from privacy.lifecycle.consent import Attestations
+    from errors import UserError
 
     if not args.consent:
         print("Refused: pass --consent to confirm that these are photos of you, that you are 18 or older, "
@@ -214,8 +214,8 @@ def _register_audit(sub) -> None:
 def cmd_audit(args) -> int:
     import time
 
-    from privacy.database import Database
-    from privacy.residue import audit_residue
+    from privacy.store.database import Database
+    from privacy.lifecycle.residue import audit_residue
 
     settings = load_settings()
     db = Database(settings.database)
@@ -241,7 +241,7 @@ def _register_verify_receipt(sub) -> None:
 
 def cmd_verify_receipt(args) -> int:
     """VALID (exit 0) only against the deployment's key; a receipt checked against its own key is UNVERIFIED (1)."""
-    from privacy.receipts import PUBLIC_KEY_NAME, UNVERIFIED, key_dir, verify_receipt
+    from privacy.records.receipts import PUBLIC_KEY_NAME, UNVERIFIED, key_dir, verify_receipt
 
     try:
         data = args.file.read_bytes()
@@ -295,7 +295,7 @@ def configuration_doc() -> str:
 
 def privacy_doc() -> str:
     """PRIVACY.md: the full policy for the default settings, from the same source as the in-app notice."""
-    from privacy.notice import full_policy
+    from privacy.records.notice import full_policy
 
     return full_policy(load_settings({}))
 
@@ -342,12 +342,12 @@ def _register_team(sub) -> None:
 
 def cmd_team_create(args) -> int:
     """The admin link is printed once: the studio keeps only a locator of its key, so it cannot show it again."""
-    from privacy.database import Database
-    from privacy.errors import UserError
-    from privacy.notice import policy_version
-    from privacy.receipts import load_receipt_signer
-    from privacy.team_shares import share_dir
-    from privacy.teams import Teams
+    from privacy.store.database import Database
+    from errors import UserError
+    from privacy.records.notice import policy_version
+    from privacy.records.receipts import load_receipt_signer
+    from privacy.teams.team_shares import share_dir
+    from privacy.teams.teams import Teams
 
     settings = load_settings()
     db = Database(settings.database)
@@ -381,9 +381,9 @@ def _register_operator_link(sub) -> None:
 
 
 def cmd_operator_link(args) -> int:
-    """The link is printed once: the studio keeps only a verifier of its key (privacy.operator_keys)."""
-    from privacy.database import Database
-    from privacy.operator_keys import OperatorKeys
+    """The link is printed once: the studio keeps only a verifier of its key (privacy.teams.operator_keys)."""
+    from privacy.store.database import Database
+    from privacy.teams.operator_keys import OperatorKeys
 
     db = Database(load_settings().database)
     try:
@@ -410,7 +410,7 @@ def cmd_operator_link(args) -> int:
 # --- end team ----------------------------------------------------------------------------
 
 
-# --- worker (owner: pipeline.workers) ------------------------------------------------------
+# --- worker (owner: studio.workers) ------------------------------------------------------
 def _register_worker(sub) -> None:
     p = sub.add_parser("worker", help="queue mode: run studio jobs from HEADSHOT_QUEUE_URL, one at a time")
     p.add_argument("--name", default=None, help="this worker's name in claims and logs (default: host-pid)")
@@ -432,12 +432,12 @@ def cmd_worker(args) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     quiet_third_party_loggers()
     # Celery sets the root logger to its --loglevel (WARNING: its INFO lines name tasks); ours say job ids only.
-    logging.getLogger("pipeline.workers").setLevel(logging.INFO)
-    from pipeline.studio import Studio
-    from pipeline.workers import (QUEUE_NAME, TASK_NAME, JobWorker, broker_job_ids, celery_app, run_studio_job,
+    logging.getLogger("studio.workers").setLevel(logging.INFO)
+    from studio.service import Studio
+    from studio.workers import (QUEUE_NAME, TASK_NAME, JobWorker, broker_job_ids, celery_app, run_studio_job,
                                   worker_name)
 
-    from pipeline.worker_health import WorkerMetrics, database_answers, serve_health
+    from studio.worker_health import WorkerMetrics, database_answers, serve_health
 
     studio = Studio(settings)
     broker = celery_app(settings.queue_url, visibility_seconds=settings.job_visibility_seconds)

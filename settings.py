@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import ipaddress
 import os
 import re
 from dataclasses import dataclass, field
@@ -169,8 +170,23 @@ class Settings:
 
     @property
     def trusted_proxy_networks(self) -> tuple:
-        from privacy.client_address import parse_networks
         return parse_networks(self.trusted_proxies)
+
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_networks(spec: str) -> tuple[IPNetwork, ...]:
+    """'10.0.0.0/8, 127.0.0.1' -> networks; raises ValueError naming the bad entry."""
+    networks = []
+    for part in (p.strip() for p in spec.split(",")):
+        if not part:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(part, strict=False))
+        except ValueError:
+            raise ValueError(f"{part!r} is not an IP address or network") from None
+    return tuple(networks)
 
 
 def setting_fields() -> tuple[dataclasses.Field, ...]:
@@ -234,7 +250,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     values = {f.name: _parse(f, environ[name]) for name, f in fields.items() if name in environ}
     if not values.get("frame_ancestors") and environ.get("SPACE_ID"):
         values["frame_ancestors"] = SPACE_FRAME_ANCESTORS  # a Space shows the app in an iframe on huggingface.co
-    if "zero_gpu" not in values:  # the platform's own variable (pipeline/zerogpu.py reads the same one)
+    if "zero_gpu" not in values:  # the platform's own variable (studio/zerogpu.py reads the same one)
         values["zero_gpu"] = environ.get("SPACES_ZERO_GPU", "").strip().lower() in ("1", "t", "true")
     if "default_mode" not in values and values["zero_gpu"]:
         values["default_mode"] = "instant"  # a Studio run cannot fit in a free ZeroGPU call
@@ -282,7 +298,7 @@ def _check_consistency(s: Settings) -> None:
     if any(not _FRAME_SOURCE.match(src) for src in sources) or ("'none'" in sources and len(sources) > 1):
         raise SettingsError(f"HEADSHOT_FRAME_ANCESTORS={s.frame_ancestors!r}: use 'none', 'self' or https origins.")
     if s.database_url and not s.database_url.startswith(DATABASE_SCHEMES):
-        # Only these two are made to forget erased rows (privacy/database.py). Name the scheme only:
+        # Only these two are made to forget erased rows (privacy/store/database.py). Name the scheme only:
         # the rest of the URL may carry a password.
         scheme = s.database_url.split("://", 1)[0] if "://" in s.database_url else "(no scheme)"
         raise SettingsError(f"HEADSHOT_DATABASE_URL: {scheme}://… is not supported; use "

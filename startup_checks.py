@@ -30,7 +30,7 @@ def check_before_serving(settings: Settings) -> None:
 
 def check_data_dir(data_dir: Path) -> None:
     """The private data root exists (made 0700 if not) and this user can write in it."""
-    from privacy.private_dirs import ensure_private_dir
+    from privacy.store.private_dirs import ensure_private_dir
 
     try:
         ensure_private_dir(data_dir)
@@ -46,7 +46,7 @@ def check_data_dir(data_dir: Path) -> None:
 
 def check_master_key(settings: Settings) -> None:
     """The master key is usable: the variable's value (checked by load_settings) or the key file, made if absent."""
-    from privacy.master_key import load_master_key
+    from privacy.store.master_key import load_master_key
 
     try:
         load_master_key(settings.master_key, settings.key_file)

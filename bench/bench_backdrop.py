@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pipeline import backdrop  # noqa: E402
-from privacy.face_model import detect_faces  # noqa: E402
+from faces.face_model import detect_faces  # noqa: E402
 
 FACES = ROOT / "tests" / "fixtures" / "faces"
 PHOTOS = ("biden_2.jpg", "obama_1.jpg", "biden_1.jpg", "obama_4.jpg")

@@ -19,14 +19,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from privacy import retention  # noqa: E402
-from privacy.consent import Attestations, record_consent  # noqa: E402
-from privacy.database import Database  # noqa: E402
-from privacy.erasure import ErasureContext, erase_now  # noqa: E402
-from privacy.notice import policy_version  # noqa: E402
-from privacy.receipts import load_receipt_signer  # noqa: E402
-from privacy.residue import audit_residue  # noqa: E402
-from privacy.vault import Vault  # noqa: E402
+from privacy.lifecycle import retention  # noqa: E402
+from privacy.lifecycle.consent import Attestations, record_consent  # noqa: E402
+from privacy.store.database import Database  # noqa: E402
+from privacy.lifecycle.erasure import ErasureContext, erase_now  # noqa: E402
+from privacy.records.notice import policy_version  # noqa: E402
+from privacy.records.receipts import load_receipt_signer  # noqa: E402
+from privacy.lifecycle.residue import audit_residue  # noqa: E402
+from privacy.store.vault import Vault  # noqa: E402
 from settings import load_settings  # noqa: E402
 
 TARGET_MS = 100.0

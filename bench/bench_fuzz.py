@@ -53,7 +53,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--examples", type=int, default=5000)
     args = parser.parse_args()
-    from privacy.provenance import Provenance
+    from privacy.marks.provenance import Provenance
     from settings import load_settings
 
     seeds, genuine, public = test_fuzz.SEEDS, test_fuzz.GENUINE, test_fuzz.PUBLIC

@@ -96,8 +96,8 @@ def screened_fixtures(path: Path | None = None) -> list:
     or as an earlier `--save-screened` wrote them to `path`."""
     if path is not None:
         return pickle.loads(path.read_bytes())  # our own file, written by --save-screened
-    from privacy.ingest import IngestLimits, ingest
-    from privacy.screening import ScreeningRules, screen_photo
+    from privacy.intake.ingest import IngestLimits, ingest
+    from privacy.intake.screening import ScreeningRules, screen_photo
     settings = load_settings({})
     limits, rules = IngestLimits.from_settings(settings), ScreeningRules.from_settings(settings)
     return [screen_photo(ingest(p.read_bytes(), limits), rules) for p in FIXTURE_PHOTOS]

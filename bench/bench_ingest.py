@@ -2,15 +2,15 @@
 
     .venv/bin/python bench/bench_ingest.py [--runs 10] [--store vault|aesgcm]
 
-Calls the same functions the app calls (privacy.ingest.ingest, privacy.screening.screen_photo,
-CleanPhoto.to_png_bytes, privacy.vault.Vault.seal) on an in-memory JPEG made from a fixture
+Calls the same functions the app calls (privacy.intake.ingest.ingest, privacy.intake.screening.screen_photo,
+CleanPhoto.to_png_bytes, privacy.store.vault.Vault.seal) on an in-memory JPEG made from a fixture
 (obama_1.jpg resized to 3000 px high, edge-extended to 4000x3000, with EXIF and GPS, quality
 92), and prints per-stage milliseconds (median and best of N, after one warm-up run that loads
 the models) against the 250 ms per-photo target, and the total as a multiple of decode+strip
 in the same run (issue 13 asks for at most 3x): a ratio, so it holds on a busy machine.
 The screening stage is broken down into its two model calls (detection with landmarks, the
 face descriptor), timed separately on the same photo and not counted in the total. Last, an
-upload of four such photos through privacy.screening.screen_uploads, one thread against
+upload of four such photos through privacy.intake.screening.screen_uploads, one thread against
 the configured number (HEADSHOT_SCREENING_THREADS; 0 = one per core, at most 4).
 `--store aesgcm` replaces the vault by AES-256-GCM plus an fsynced file write, for
 comparison. Everything lives in a temporary directory that is removed at the end.
@@ -37,9 +37,9 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import ExifTags, Image  # noqa: E402
 
-from privacy.face_model import detect_faces, face_embedding  # noqa: E402
-from privacy.ingest import IngestLimits, ingest  # noqa: E402
-from privacy.screening import ScreeningRules, screen_photo, screen_uploads  # noqa: E402
+from faces.face_model import detect_faces, face_embedding  # noqa: E402
+from privacy.intake.ingest import IngestLimits, ingest  # noqa: E402
+from privacy.intake.screening import ScreeningRules, screen_photo, screen_uploads  # noqa: E402
 from settings import load_settings  # noqa: E402
 
 TARGET_MS = 250.0
@@ -63,9 +63,9 @@ def twelve_megapixel_jpeg() -> bytes:
 
 def vault_store(data_dir: Path, settings) -> Callable[[bytes], object]:
     """The real vault: a session with consent, then `seal` (AES-256-GCM, fsynced blob, index row)."""
-    from privacy.consent import Attestations, record_consent
-    from privacy.database import Database
-    from privacy.vault import Vault
+    from privacy.lifecycle.consent import Attestations, record_consent
+    from privacy.store.database import Database
+    from privacy.store.vault import Vault
 
     db = Database(f"sqlite:///{data_dir / 'bench.db'}")
     vault = Vault(db, data_dir / "vault", secrets.token_bytes(32))

@@ -32,10 +32,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a benchmark never downloads anyt
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pipeline.generate as generate  # noqa: E402
-from pipeline.studio import Studio  # noqa: E402
+from studio.service import Studio  # noqa: E402
 from pipeline.tiny import TINY_FACE_ADAPTER  # noqa: E402
-from privacy.consent import Attestations  # noqa: E402
-from privacy.vault import IDENTITY  # noqa: E402
+from privacy.lifecycle.consent import Attestations  # noqa: E402
+from privacy.store.vault import IDENTITY  # noqa: E402
 from settings import load_settings  # noqa: E402
 
 FACES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "faces"

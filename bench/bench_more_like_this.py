@@ -31,8 +31,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a benchmark never downloads anyt
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pipeline.engine as engine  # noqa: E402
-from pipeline.studio import Studio  # noqa: E402
-from privacy.consent import Attestations  # noqa: E402
+from studio.service import Studio  # noqa: E402
+from privacy.lifecycle.consent import Attestations  # noqa: E402
 from settings import load_settings  # noqa: E402
 
 FACES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "faces"

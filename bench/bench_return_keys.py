@@ -21,9 +21,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.studio import Studio  # noqa: E402
-from privacy.consent import Attestations  # noqa: E402
-from privacy.return_keys import ReturnKey, parse_return_key  # noqa: E402
+from studio.service import Studio  # noqa: E402
+from privacy.lifecycle.consent import Attestations  # noqa: E402
+from privacy.store.return_keys import ReturnKey, parse_return_key  # noqa: E402
 from settings import load_settings  # noqa: E402
 
 

@@ -7,7 +7,7 @@ Images: synthetic gradients + noise + shapes, and square crops of the face fixtu
 resize to 75% / 50% and back, a 10% crop (5% off each side, not resized back).
 Target: detected after JPEG 80 and a 50% resize; <= 300 ms to mark one image.
 `--compare` also runs invisible-watermark's own encoders on the first images (32-bit
-payload, exact-bits match), the measurement behind the choice in privacy/watermark.py.
+payload, exact-bits match), the measurement behind the choice in privacy/marks/watermark.py.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from privacy import watermark  # noqa: E402
-from privacy.provenance import Provenance  # noqa: E402
+from privacy.marks import watermark  # noqa: E402
+from privacy.marks.provenance import Provenance  # noqa: E402
 from settings import Settings  # noqa: E402
 
 SIDE = 1024

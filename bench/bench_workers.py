@@ -5,7 +5,7 @@ own cost per job (enqueue → start on an idle worker), on Redis and PostgreSQL,
 
 Starts a throwaway Redis and PostgreSQL as the tests do (tests/redis_server.py, tests/postgres.py: Debian's
 packages, installed with apt when run as root), one shared data directory, and the web side in this process
-(`pipeline.workers.queued_line`, as app.py wires it). Each round starts its workers, waits until they consume,
+(`studio.workers.queued_line`, as app.py wires it). Each round starts its workers, waits until they consume,
 submits `--jobs` sessions' jobs at once and times the first submission to the last end; then the workers stop.
 The overhead is measured first, on one idle worker: `--probes` jobs one after another, each from its row's
 creation (the enqueue) to the worker's claim (the start); both times come from this machine's clock.
@@ -30,11 +30,11 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ["OMP_NUM_THREADS"] = "1"
 
-from pipeline.jobs import GpuLine, JobRecords  # noqa: E402
-from pipeline.studio import Studio  # noqa: E402
-from pipeline.workers import queued_line  # noqa: E402
-from privacy.consent import Attestations  # noqa: E402
-from privacy.database import JobClaimRow, JobRow  # noqa: E402
+from studio.jobs import GpuLine, JobRecords  # noqa: E402
+from studio.service import Studio  # noqa: E402
+from studio.workers import queued_line  # noqa: E402
+from privacy.lifecycle.consent import Attestations  # noqa: E402
+from privacy.store.database import JobClaimRow, JobRow  # noqa: E402
 from settings import load_settings  # noqa: E402
 from tests.postgres import PostgresServer, find_or_install_postgres  # noqa: E402
 from tests.redis_server import RedisServer, find_or_install_redis  # noqa: E402

@@ -7,9 +7,9 @@ module makes it a property of the image. What is exact and what is approximate:
     exact        every pixel classified as background is the "#rrggbb" itself, bit for bit;
                  pixels well inside the person are the generated ones, bit for bit.
     approximate  where the boundary of the person lies: found by OpenCV's GrabCut, seeded from
-                 the face box of the studio's face detector (privacy/face_model.py, dlib).
+                 the face box of the studio's face detector (faces/face_model.py, dlib).
 
-Exact in the image generation hands on. The delivered file is marked later (privacy/provenance.py):
+Exact in the image generation hands on. The delivered file is marked later (privacy/marks/provenance.py):
 the invisible watermark moves every pixel's chroma by a few levels and JPEG rings at edges, so a
 download is the colour to within ~5 of 255 per channel away from the person, not bit for bit.
 
@@ -48,7 +48,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from privacy.face_model import detect_faces
+from faces.face_model import detect_faces
 
 WORK_SIDE = 320  # px, long side GrabCut runs at: ~0.1 s on one core; its colour models need no more
 GRABCUT_ITERATIONS = 4  # at most; the mask settles after 2-3 on headshots

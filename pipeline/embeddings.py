@@ -33,7 +33,7 @@ import torch
 from transformers import AddedToken
 
 from pipeline.tiny import TRIGGER_WORD
-from privacy.errors import ModelUnavailable
+from errors import ModelUnavailable
 
 # Text encoders of each family, under the names diffusers' pipelines give them, and the
 # key each takes in the kohya / A1111 embedding file (the advanced script's `_emb` file).

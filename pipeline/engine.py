@@ -28,10 +28,10 @@ from pipeline.models import BaseModel
 from pipeline.score import ScoredHeadshot, rank_and_filter
 from pipeline.styles import Style
 from pipeline.train_lora import TrainConfig, train_lora
-from privacy.errors import Cancelled
+from errors import Cancelled
 
 if TYPE_CHECKING:
-    from privacy.screening import ScreenedPhoto
+    from privacy.intake.screening import ScreenedPhoto
 
 __all__ = ["EngineProgress", "ScoredHeadshot", "make_headshots", "more_headshots"]
 

@@ -1,6 +1,6 @@
 """Turn screened photos (in memory) into face-centred, captioned training examples.
 
-Where the crop lies is one rule shared with screening (`privacy/headshot_crop.py`): a
+Where the crop lies is one rule shared with screening (`faces/headshot_crop.py`): a
 landmark-placed square that never leaves the photo, so no border is ever invented
 (reflection padding used to mirror hair, ears and shoulders into close selfies).
 
@@ -22,10 +22,10 @@ from PIL import Image
 
 from pipeline.captions import describe
 from pipeline.tiny import TRIGGER_WORD
-from privacy.headshot_crop import CropSquare, fitted_crop, ideal_crop
+from faces.headshot_crop import CropSquare, fitted_crop, ideal_crop
 
 if TYPE_CHECKING:  # the screening types are only annotations here
-    from privacy.screening import ScreenedPhoto
+    from privacy.intake.screening import ScreenedPhoto
 
 TRIGGER = TRIGGER_WORD  # one added token in every tokenizer (pipeline/embeddings.py add_trigger_token)
 CLASS_WORD = "person"

@@ -32,7 +32,7 @@ from pipeline.embeddings import trigger_embeddings_applied
 from pipeline.faces import CLASS_WORD, TRIGGER
 from pipeline.models import BaseModel
 from pipeline.styles import Style
-from privacy.errors import Cancelled, OutOfMemory
+from errors import Cancelled, OutOfMemory
 
 # Denoising steps for real models with DPM++ 2M Karras (pipeline/models.py): 25-30 is
 # where portrait workflows settle for this sampler; 28 leaves a margin over 25.

@@ -36,10 +36,10 @@ from pipeline.generate import render_styles
 from pipeline.models import BaseModel, _hub_json
 from pipeline.score import ScoredHeadshot
 from pipeline.styles import Style
-from privacy.errors import FaceAdapterUnavailable, ModelUnavailable, OutOfMemory
+from errors import FaceAdapterUnavailable, ModelUnavailable, OutOfMemory
 
 if TYPE_CHECKING:
-    from privacy.screening import ScreenedPhoto
+    from privacy.intake.screening import ScreenedPhoto
 
 # Share of the wall time each stage takes (rough, for a smooth progress bar): no training stage.
 INSTANT_STAGE_WEIGHTS = {"preparing": 0.15, "generating": 0.75, "scoring": 0.10}

@@ -54,7 +54,7 @@ from diffusers.models.attention_processor import AttnProcessor2_0
 
 from pipeline import tiny
 from pipeline.embeddings import add_trigger_token
-from privacy.errors import ModelUnavailable
+from errors import ModelUnavailable
 
 FAMILY_PIPELINES = {"sd15": StableDiffusionPipeline, "sd2": StableDiffusionPipeline, "sdxl": StableDiffusionXLPipeline}
 FAMILIES_TEXT = "Stable Diffusion 1.5, Stable Diffusion 2.x or SDXL base (text-to-image)"

@@ -42,7 +42,7 @@ import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from privacy.team_look import OUTFITS  # the outfit words a team look may name
+from privacy.teams.team_look import OUTFITS  # the outfit words a team look may name
 
 DEFAULT_STYLES_PATH = Path(__file__).resolve().parents[1] / "assets" / "styles.json"
 MIN_STYLES = 8
@@ -168,7 +168,7 @@ MAX_SD15_SIDE = 768  # SD 1.5 / 2.x repeat or stretch faces far above their trai
 def team_styles(styles: dict[str, Style], look: object) -> list[Style]:
     """The Styles a team's look makes: its preset, its exact background colour and its size, once per allowed outfit.
 
-    `look` is a `privacy.team_look.TeamLook` (checked vocabulary only: a preset id, "#rrggbb", outfit ids, a size),
+    `look` is a `privacy.teams.team_look.TeamLook` (checked vocabulary only: a preset id, "#rrggbb", outfit ids, a size),
     so no free text reaches the prompt. Every Style keeps the preset's id, so a member's headshots and the team's
     shares name the preset; everyone in the team gets the same prompt, colour and size for the same outfit.
     The colour is asked for in the prompt and then made exact: `exact_backdrop` has generation paint every

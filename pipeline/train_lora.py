@@ -49,7 +49,7 @@ from pipeline.adapter import EMBEDDINGS_PREFIX, Adapter
 from pipeline.embeddings import ENCODERS, initial_embeddings, trigger_embeddings_applied
 from pipeline.faces import TrainingExample
 from pipeline.models import BaseModel
-from privacy.errors import Cancelled, OutOfMemory
+from errors import Cancelled, OutOfMemory
 
 # Attention projections, as in diffusers' DreamBooth LoRA examples (`target_modules`).
 UNET_TARGET_MODULES = ("to_k", "to_q", "to_v", "to_out.0")

@@ -143,7 +143,7 @@ class PostgresServer:
                 if attempt == 2:
                     raise RuntimeError("PostgreSQL did not start: " + self.log_tail()) from None
         # pgstattuple in the template, callable by the studio's role: every test database has it, so the
-        # residue audit counts dead rows exactly (privacy/residue.py) instead of reading the statistics.
+        # residue audit counts dead rows exactly (privacy/lifecycle/residue.py) instead of reading the statistics.
         self.execute("template1", "CREATE EXTENSION IF NOT EXISTS pgstattuple")
         self.execute("postgres", f"CREATE ROLE {STUDIO_ROLE} LOGIN")
         self.execute("postgres", f"GRANT pg_stat_scan_tables TO {STUDIO_ROLE}")

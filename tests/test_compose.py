@@ -71,7 +71,7 @@ def test_a_page_stays_on_its_replica_by_a_cookie_not_by_its_address():
     name, *options = cookie.split()[1:]
     assert {"insert", "indirect", "nocache", "httponly", "dynamic"} <= set(options)
     assert 'attr "SameSite=Lax"' in cookie
-    from privacy.web_access import CLIENT_COOKIE
+    from web.boundary.web_access import CLIENT_COOKIE
     assert name != CLIENT_COOKIE  # the balancer's cookie never overwrites the app's own
     assert any(line.startswith("dynamic-cookie-key ") for line in backend)
     # Not by address: an office behind one address would all land on one replica, a phone changing networks
@@ -87,7 +87,7 @@ def test_the_balancer_finds_every_replica_by_name_and_checks_its_health():
     assert re.fullmatch(r"server-template app 1-\d+ app:7860 check resolvers docker init-addr none", template)
     assert haproxy()["resolvers docker"][0] == "nameserver dns 127.0.0.11:53"  # Docker's DNS: `--scale app=N`
     assert "http-check send meth GET uri /healthz" in backend
-    from privacy.boundary import ROUTES
+    from web.boundary.middleware import ROUTES
     assert any(method == "GET" and pattern.fullmatch("/healthz") and kind == "page" for method, pattern, kind in ROUTES)
 
 

@@ -26,8 +26,8 @@ import pytest
 import yaml
 
 import cli
-from pipeline import zerogpu
-from privacy.notice import RetentionFigures, full_policy, policy_version, short_notice, third_parties
+from studio import zerogpu
+from privacy.records.notice import RetentionFigures, full_policy, policy_version, short_notice, third_parties
 from settings import PRIVACY_ENVIRONMENT, Settings, configuration_reference, env_name, load_settings, setting_fields
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -277,7 +277,7 @@ def test_dockerignore_keeps_data_secrets_tests_and_venv_out_of_the_build_context
                  "signer.pem", "tests/fixtures/faces/obama_1.jpg", ".venv/bin/python", ".git/config",
                  "pipeline/__pycache__/studio.cpython-311.pyc"):
         assert dockerignored(path, patterns), path
-    for path in ("app.py", "settings.py", "pipeline/studio.py", "privacy/vault.py", "assets/styles.json",
+    for path in ("app.py", "settings.py", "studio/service.py", "privacy/store/vault.py", "assets/styles.json",
                  "docker-entrypoint.sh", "requirements.txt", "PRIVACY.md", "docs/CONFIGURATION.md"):
         assert not dockerignored(path, patterns), path
 
@@ -402,7 +402,7 @@ def test_privacy_md_answers_every_question_of_the_promises():
 
 # --- ZeroGPU ---------------------------------------------------------------------------------
 def test_gpu_decorator_is_a_no_op_off_zerogpu_and_never_imports_spaces():
-    code = ("import sys\nfrom pipeline import zerogpu\n"
+    code = ("import sys\nfrom studio import zerogpu\n"
             "def job(n):\n    return n * 2\n"
             "assert zerogpu.gpu({}, duration=lambda n: 60)(job) is job\n"
             "assert zerogpu.enable({'SPACES_ZERO_GPU': 'false'}) is False\n"

@@ -2,14 +2,14 @@
 
 Every handler treats its caller as a stranger. The studio session it acts on is the one in this
 tab's server-side state *and* owned by the browser's signed cookie (`_owned`): a borrowed Gradio
-`session_hash` gets an empty state (privacy.boundary refuses it before this point anyway), and
+`session_hash` gets an empty state (web.boundary.middleware refuses it before this point anyway), and
 even a state that somehow reached another browser opens nothing. Files arrive only as sealed
 uploads of this client (`_take_uploads`), and limits are charged to the browser and its address.
 
-A session outlives its tab. At consent the owner receives a return key (privacy.return_keys);
+A session outlives its tab. At consent the owner receives a return key (privacy.store.return_keys);
 presenting it (`attach`: on every page load from this tab's sessionStorage, or from the private
 link or code in any browser) binds the session to that page again and holds the owner key in
-memory (privacy.owner_presence) while the page is open, so headshots sealed for the owner can
+memory (privacy.store.owner_presence) while the page is open, so headshots sealed for the owner can
 be shown. Jobs run in the GPU line whatever the page does; pages only watch them.
 
 `shown` / `shown_stream` are the one boundary where errors become messages: `UserError` says what
@@ -31,17 +31,17 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import gradio as gr
 
-from pipeline.jobs import CANCELLED, DONE, FAILED, INTERRUPTED, GpuLine, Job
-from pipeline.model_state import DEMO_MODEL, LOADING, UNAVAILABLE
-from privacy.boundary import ADDRESS_HEADER, LISTENING_PAGES
-from privacy.consent import Attestations
-from privacy.errors import Busy, ConsentRequired, OwnerKeyRequired, SessionGone, UserError
-from privacy.owner_presence import OwnerPresence
-from privacy.rate_limit import (ADDRESS_GENERATION_LIMIT, ADDRESS_KEY_LIMIT, ADDRESS_UPLOAD_LIMIT, CLIENT_KEY_LIMIT,
+from studio.jobs import CANCELLED, DONE, FAILED, INTERRUPTED, GpuLine, Job
+from studio.model_state import DEMO_MODEL, LOADING, UNAVAILABLE
+from web.boundary.middleware import ADDRESS_HEADER, LISTENING_PAGES
+from privacy.lifecycle.consent import Attestations
+from errors import Busy, ConsentRequired, OwnerKeyRequired, SessionGone, UserError
+from privacy.store.owner_presence import OwnerPresence
+from web.boundary.rate_limit import (ADDRESS_GENERATION_LIMIT, ADDRESS_KEY_LIMIT, ADDRESS_UPLOAD_LIMIT, CLIENT_KEY_LIMIT,
                                 GENERATION_LIMIT, UPLOAD_LIMIT, Limit, RateLimiter)
-from privacy.return_keys import ReturnKey, parse_return_key
-from privacy.uploads import UploadStore
-from privacy.web_access import CLIENT_COOKIE, ClientIds, MediaGrants
+from privacy.store.return_keys import ReturnKey, parse_return_key
+from web.boundary.uploads import UploadStore
+from web.boundary.web_access import CLIENT_COOKIE, ClientIds, MediaGrants
 from web.line_words import waiting_text
 from web.render import (counted, duration, render_gallery, render_model_banner, render_my_data,
                         render_nothing_to_delete, photo_choices, render_receipt, render_return, render_return_key, render_screening,
@@ -49,7 +49,7 @@ from web.render import (counted, duration, render_gallery, render_model_banner, 
 from web.style_cards import variant_choices
 
 if TYPE_CHECKING:
-    from pipeline.studio import Studio
+    from studio.service import Studio
     from settings import Settings
 
 log = logging.getLogger("app")
@@ -550,21 +550,21 @@ class StudioHandlers:
         return job, report
 
     def _check_zero_gpu_fit(self, n_images: int, model_id: str | None) -> None:
-        """On ZeroGPU, an Instant job must fit in one default GPU call (pipeline.zerogpu plans its duration)."""
+        """On ZeroGPU, an Instant job must fit in one default GPU call (studio.zerogpu plans its duration)."""
         if not self.settings.zero_gpu:
             return
-        from pipeline.zerogpu import ZERO_GPU_DEFAULT_DURATION_S, instant_images_within
+        from studio.zerogpu import ZERO_GPU_DEFAULT_DURATION_S, instant_images_within
         most = instant_images_within(ZERO_GPU_DEFAULT_DURATION_S, self.studio.base_model(model_id).family)
         if n_images > most:
             raise UserError(f"On this free GPU, one Instant request can make at most {counted(most, 'headshot')}. Please "
                             "choose fewer styles or fewer headshots per style.", code="too_many_images")
 
     def _check_zero_gpu_training_fits(self, session_id: str, n_images: int, model_id: str | None) -> None:
-        """On ZeroGPU, a Studio job must fit in one GPU call (at most pipeline.zerogpu.MAX_DURATION_S): a call cut
+        """On ZeroGPU, a Studio job must fit in one GPU call (at most studio.zerogpu.MAX_DURATION_S): a call cut
         off at its end loses all its work, so one planned longer is refused here, before it waits in line."""
         if not self.settings.zero_gpu:
             return
-        from pipeline.zerogpu import MAX_DURATION_S, gpu_duration
+        from studio.zerogpu import MAX_DURATION_S, gpu_duration
         n_photos = max(1, len(self.studio.vault.blobs(session_id, "photo")))
         base = self.studio.base_model(model_id)
         needed = gpu_duration(n_photos, n_images, base.family,
@@ -602,7 +602,7 @@ class StudioHandlers:
             delivered = True
         finally:
             if not job.keep and not delivered:  # the page went away: nobody else can ever receive these
-                job.cancel.set()  # the line then drops whatever the job still makes (pipeline.jobs)
+                job.cancel.set()  # the line then drops whatever the job still makes (studio.jobs)
                 if self.line.job_of(job.session_id) is job:  # not a later job another tab started meanwhile
                     self.line.cancel(job.session_id)
                 _hand_over(job)  # finished a moment before the page went: dropped, shown to no one
@@ -694,7 +694,7 @@ class StudioHandlers:
         yield gallery or render_gallery([], [], None, {}), status, my_data
 
     def _take_turn(self, job: Job) -> None:
-        """On ZeroGPU (an in-request line, pipeline.jobs): when the job's turn comes, run it in this request, so that
+        """On ZeroGPU (an in-request line, studio.jobs): when the job's turn comes, run it in this request, so that
         `spaces.GPU` sees the visitor's request (its quota and queue). On a thread of its own, started with this
         request's context: the job runs to its end whatever becomes of this page, as it would in the line."""
         run_turn = self.line.take_turn(job)
@@ -793,7 +793,7 @@ class StudioHandlers:
     def unload(self, request: gr.Request) -> None:
         # Closing or reloading a tab erases nothing: the session waits for its owner's return key, and the
         # schedule erases it if they never come back. The owner key leaves memory with the last open page.
-        # Only the browser that owns the tab gets here (privacy.boundary refuses a borrowed heartbeat).
+        # Only the browser that owns the tab gets here (web.boundary.middleware refuses a borrowed heartbeat).
         self.presence.release(request.session_hash)
 
     # --- the Verify tab -------------------------------------------------------------------------------

@@ -1,9 +1,9 @@
 """`/media/<token>`: the one route that serves a person's files, decrypted from the vault only when fetched.
 
-A token (privacy.web_access.MediaGrants) is unguessable and bound to the browser's signed cookie, so a
+A token (web.boundary.web_access.MediaGrants) is unguessable and bound to the browser's signed cookie, so a
 leaked URL is useless to anyone else; an unknown token and another browser's get the same 404. A
 session's headshots, ZIPs and data export open only while one of its owner's pages holds the owner key
-(privacy.owner_presence); a team admin's shares, ZIP and CSV only while the admin's page holds the team
+(privacy.store.owner_presence); a team admin's shares, ZIP and CSV only while the admin's page holds the team
 key (web.team_handlers). Every failure is a short plain-text answer, never a traceback or HTML.
 """
 
@@ -16,14 +16,14 @@ from typing import TYPE_CHECKING
 from starlette.requests import Request
 from starlette.responses import Response
 
-from privacy.errors import UserError
-from privacy.web_access import CLIENT_COOKIE, media_type
+from errors import UserError
+from web.boundary.web_access import CLIENT_COOKIE, media_type
 from web.team_handlers import TEAM_MEDIA
 
 if TYPE_CHECKING:
-    from pipeline.studio import Studio
-    from privacy.owner_presence import OwnerPresence
-    from privacy.web_access import ClientIds, Grant, MediaGrants
+    from studio.service import Studio
+    from privacy.store.owner_presence import OwnerPresence
+    from web.boundary.web_access import ClientIds, Grant, MediaGrants
     from web.team_handlers import TeamHandlers
 
 log = logging.getLogger(__name__)

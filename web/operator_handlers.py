@@ -2,7 +2,7 @@
 
 The operator is whoever presented the operator key in this tab (`OperatorState`, server-side, bound
 to the browser's cookie). Every act checks the key again against the stored verifier
-(privacy.operator_keys), so a key replaced or revoked on the command line stops working at once,
+(privacy.teams.operator_keys), so a key replaced or revoked on the command line stops working at once,
 even in a tab that opened it earlier. Presenting a key is limited per browser and per address like
 a return key or a team admin key. Nothing here reads a session, a photo, a headshot or a share: the
 operator creates a team, and what the team holds is opened only with its admin key.
@@ -15,9 +15,9 @@ from typing import Any
 
 import gradio as gr
 
-from privacy.errors import ConsentRequired, OperatorKeyRefused
-from privacy.operator_keys import OperatorKey, OperatorKeys
-from privacy.rate_limit import ADDRESS_KEY_LIMIT, CLIENT_KEY_LIMIT
+from errors import ConsentRequired, OperatorKeyRefused
+from privacy.teams.operator_keys import OperatorKey, OperatorKeys
+from web.boundary.rate_limit import ADDRESS_KEY_LIMIT, CLIENT_KEY_LIMIT
 from web.handlers import LimitPair, StudioHandlers
 from web.operator_render import render_new_team, render_operator_ready, render_operator_refused
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import gradio as gr
 
-from privacy.teams import MAX_TEAM_NAME
+from privacy.teams.teams import MAX_TEAM_NAME
 from web.handlers import shown
 from web.operator_handlers import OPERATOR_TAB, OperatorHandlers
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import gradio as gr
 
-from privacy.notice import mode_sentences, short_notice
+from privacy.records.notice import mode_sentences, short_notice
 from web.handlers import KEEP, KEEP_NOTHING, StudioHandlers, shown, shown_stream
 from web.render import QUEUE_NOTE, render_model_banner, render_my_data
 from web.style_cards import render_style_cards, variant_choices
@@ -44,8 +44,8 @@ ZERO_GPU_NOTE = ("This copy of the studio runs on a free, shared GPU (ZeroGPU) t
                  "starts.)")
 
 # Events waiting in Gradio's queue, all kinds together: a memory bound only. Who may add events is
-# limited per browser and per address at the boundary (privacy.boundary), and GPU jobs wait in the
-# studio's own line (pipeline.jobs), bounded by HEADSHOT_QUEUE_SIZE.
+# limited per browser and per address at the boundary (web.boundary.middleware), and GPU jobs wait in the
+# studio's own line (studio.jobs), bounded by HEADSHOT_QUEUE_SIZE.
 GRADIO_QUEUE_EVENTS = 2000
 
 
@@ -166,7 +166,7 @@ def lay_out(settings: "Settings", handlers: StudioHandlers, team: "TeamPage | No
     # state (a closed tab) loses nothing: the return key finds the session again.
     page.session = gr.State(None, time_to_live=settings.headshot_retention_seconds)
     gr.Markdown("# Headshot Studio\nProfessional headshots from your selfies, private by design.")
-    # Whether the model can serve, before anything else (pipeline.model_state): polled until it is settled.
+    # Whether the model can serve, before anything else (studio.model_state): polled until it is settled.
     page.model_banner = gr.HTML(render_model_banner(handlers.studio.warm_up.state, time.time()),
                                 elem_id="hs-model-box")
     page.use_demo = gr.Checkbox(label="Use the demo model (random weights: pictures are noise, marked DEMO)",

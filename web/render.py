@@ -11,8 +11,8 @@ import html
 from pathlib import Path
 from typing import Any
 
-from pipeline.model_state import LOADING, READY
-from privacy.web_access import media_type
+from studio.model_state import LOADING, READY
+from web.boundary.web_access import media_type
 
 def _esc(text: Any) -> str:
     return html.escape(str(text), quote=True)
@@ -83,7 +83,7 @@ def counted(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
-# The sizes each headshot can be downloaded in (pipeline.downloads), as the page names them.
+# The sizes each headshot can be downloaded in (studio.downloads), as the page names them.
 DOWNLOAD_SIZES = (("full", "Full size"), ("1024", "1024 px"), ("600", "600×600 square (profile picture)"),
                   ("400", "400×400 square (LinkedIn)"))
 
@@ -193,7 +193,7 @@ def render_my_data(expiry: Any | None, export_token: str | None, now: float) -> 
 
 
 def render_model_banner(model: Any, now: float, *, chosen_demo: bool = False) -> str:
-    """What the studio can do right now (pipeline.model_state), shown at the top of the page, before consent."""
+    """What the studio can do right now (studio.model_state), shown at the top of the page, before consent."""
     state = model.state
     if state == LOADING:
         waited = f" ({duration(max(0.0, now - model.since))} so far)" if model.since else ""
@@ -286,7 +286,7 @@ def receipt_summary(payload: dict) -> str:
 
 
 def render_verification(report: Any) -> str:
-    """A `privacy.provenance.VerificationReport` in words: the verdict first, then each signal."""
+    """A `privacy.marks.provenance.VerificationReport` in words: the verdict first, then each signal."""
     head = ("<p class='hs-ok' role='status'><strong>Made by this studio: an AI-generated headshot.</strong></p>"
             if report.is_ours else
             "<p class='hs-no' role='status'><strong>No provenance from this studio found.</strong></p>")

@@ -23,14 +23,14 @@ from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
-from privacy.errors import (ConsentRequired, InviteRefused, NotInTeam, OwnerKeyRequired, TeamKeyRefused,
+from errors import (ConsentRequired, InviteRefused, NotInTeam, OwnerKeyRequired, TeamKeyRefused,
                             UserError)
-from privacy.owner_presence import OwnerPresence
-from privacy.rate_limit import ADDRESS_KEY_LIMIT, CLIENT_KEY_LIMIT
-from privacy.team_look import OUTFITS, SIZES
-from privacy.team_seal import AdminKey
-from privacy.return_keys import parse_bearer_key
-from privacy.web_access import Grant, MediaGrants, media_type
+from privacy.store.owner_presence import OwnerPresence
+from web.boundary.rate_limit import ADDRESS_KEY_LIMIT, CLIENT_KEY_LIMIT
+from privacy.teams.team_look import OUTFITS, SIZES
+from privacy.teams.team_seal import AdminKey
+from privacy.store.return_keys import parse_bearer_key
+from web.boundary.web_access import Grant, MediaGrants, media_type
 from web.handlers import LimitPair, Owned, StudioHandlers
 from web.team_render import (invite_choices, render_admin_header, render_admin_refused, render_admin_shares,
                              render_invite_pending, render_invite_refused, render_invite_to_join, render_invites,
@@ -38,7 +38,7 @@ from web.team_render import (invite_choices, render_admin_header, render_admin_r
                              render_team_receipt, share_choices, withdraw_choices)
 
 if TYPE_CHECKING:
-    from privacy.teams import TeamAdmin
+    from privacy.teams.teams import TeamAdmin
 
 DAY = 86400.0
 TEAM_SHARE, TEAM_ZIP, TEAM_CSV = "team_share", "team_zip", "team_csv"

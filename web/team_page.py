@@ -1,7 +1,7 @@
 """The team parts of the studio page (issue 16): the member's notice and share panel, and the admin's tab.
 
 A tab of the one studio Blocks, not a second Blocks mounted beside it: one page means one config,
-one queue and one set of routes, so the boundary (privacy.boundary.ROUTES) opens nothing new, every
+one queue and one set of routes, so the boundary (web.boundary.middleware.ROUTES) opens nothing new, every
 team event is bound to the browser like the studio's, and enumerating the page's API covers both.
 The admin tab stays hidden until the page is opened with an admin link (`#team_admin=…`, read by the
 page's script like the return key, then removed from the address bar).

@@ -12,7 +12,7 @@ import base64
 import time
 from typing import Any
 
-from privacy.team_look import OUTFITS
+from privacy.teams.team_look import OUTFITS
 from web.render import _esc, _readable_utc, counted
 
 

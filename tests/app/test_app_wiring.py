@@ -9,9 +9,9 @@ import pytest
 
 import app
 from web.page import delete_cache_schedule
-from privacy.screening import ReportItem, ScreeningReport, SetProblem
+from privacy.intake.screening import ReportItem, ScreeningReport, SetProblem
 from web.render import duration, render_screening
-from privacy import web_access
+from web.boundary import web_access
 from settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from privacy.receipts import verify_receipt
+from privacy.records.receipts import verify_receipt
 from tests.app.test_browser_journey import VIEWPORTS, Steps, axe  # noqa: F401  (axe: the module's fixture)
 from tests.app.test_browser_return import closing_warns
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from privacy.receipts import verify_receipt
+from privacy.records.receipts import verify_receipt
 
 pytestmark = pytest.mark.browser
 

@@ -1,7 +1,7 @@
 """A page that meets the request limit waits and goes on; it does not lose the click (Debian's Chromium).
 
 The boundary answers a request over its browser's or its network's budget with 429 and a Retry-After
-(privacy.boundary); Gradio's client would drop that click. The page's script sends a refused queue join,
+(web.boundary.middleware); Gradio's client would drop that click. The page's script sends a refused queue join,
 or the opening of its event stream, again once the wait has passed (web/studio.js). A flood is not retried
 into success: what it sent beyond the budget stays refused.
 """

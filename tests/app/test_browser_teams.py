@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from privacy.receipts import verify_receipt
+from privacy.records.receipts import verify_receipt
 from tests.app.conftest import ROOT, server_environment
 from tests.app.test_browser_journey import Steps, axe  # noqa: F401  (axe: the module's fixture)
 

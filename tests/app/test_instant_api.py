@@ -133,7 +133,7 @@ def test_on_zerogpu_instant_comes_first_says_why_and_refuses_more_than_one_call_
         assert mode["props"]["value"] == "instant"
         assert "it needs the studio to run on its own GPU hardware" in json.dumps(config)
         client.predict(True, True, True, api_name="/consent")
-        # tiny-sd is an SD 1.5 model: 25 images fit one default 60 s call (pipeline.zerogpu); 2 styles x 16 do not.
+        # tiny-sd is an SD 1.5 model: 25 images fit one default 60 s call (studio.zerogpu); 2 styles x 16 do not.
         with pytest.raises(AppError, match="at most 25 headshots"):
             client.predict(_photos(faces_dir), ["linkedin_classic", "corporate_grey"], 16, "nothing",
                            api_name="/instant")

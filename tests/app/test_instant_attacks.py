@@ -467,7 +467,7 @@ def _runs(data: bytes, n: int = 4) -> list[bytes]:
 
 
 def test_no_fragment_of_an_instant_photo_or_headshot_is_on_disk_or_in_the_log(server, browsers, faces_dir, clean_log):
-    from privacy.ingest import IngestLimits, ingest
+    from privacy.intake.ingest import IngestLimits, ingest
     from settings import load_settings
     visitor, _ = consented(browsers)
     answer = visitor.call("instant", instant_data(visitor, faces_dir, ["linkedin_classic"], 2, "nothing"))

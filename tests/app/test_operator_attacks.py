@@ -18,8 +18,8 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from privacy.database import Database, TeamRow
-from privacy.operator_keys import OperatorKey
+from privacy.store.database import Database, TeamRow
+from privacy.teams.operator_keys import OperatorKey
 from settings import load_settings
 from tests.app.conftest import ROOT, healthy, server_environment
 from tests.app.test_browser_teams import create_team

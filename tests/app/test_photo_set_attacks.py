@@ -27,7 +27,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from privacy.photo_set import PhotoDraft, PhotoDrafts
+from privacy.intake.photo_set import PhotoDraft, PhotoDrafts
 from tests.app.conftest import healthy, start_server, stop_server
 from tests.app.raw_gradio import Answer, RawBrowser
 

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from privacy.return_keys import ALPHABET, ReturnKey
+from privacy.store.return_keys import ALPHABET, ReturnKey
 from tests.app.raw_gradio import RawBrowser
 
 GUESSES = 1000

@@ -223,7 +223,7 @@ def admin_with_invite(server, team_name: str, label: str, uses: int, address: st
 
 
 def test_an_invite_names_its_team_before_consent_and_peeking_spends_no_use(server):
-    from privacy.teams import InvitePeek
+    from privacy.teams.teams import InvitePeek
     from web.team_render import render_invite_pending
     admin, invite = admin_with_invite(server, "Peek Co", "one person", 1, "127.0.0.60")
     visitor = RawBrowser(server.url, address="127.0.0.61")
@@ -251,7 +251,7 @@ def test_an_invite_names_its_team_before_consent_and_peeking_spends_no_use(serve
 
 
 def test_invite_peeks_are_limited_like_other_key_guesses(server):
-    from privacy.team_seal import InviteToken
+    from privacy.teams.team_seal import InviteToken
     guesser = RawBrowser(server.url, address="127.0.0.63")
     guesser.open_page()
     answers = [_once(guesser, "on_session", [InviteToken.new().code, None, None]) for _ in range(11)]

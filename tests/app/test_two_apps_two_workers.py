@@ -31,7 +31,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-from pipeline.jobs import DONE, QUEUED, RUNNING
+from studio.jobs import DONE, QUEUED, RUNNING
 from tests.app.conftest import ROOT, _free_port, server_environment, stop_server
 from tests.app.raw_gradio import Answer, RawBrowser
 

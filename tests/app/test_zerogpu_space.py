@@ -155,7 +155,7 @@ def test_a_studio_job_trains_and_generates_in_the_worker_and_its_headshots_are_s
         visitor.close()
     [scheduled] = device_api.named("/schedule")[before:]
     assert scheduled["token"] == ip_token("studio-visitor")
-    assert 30 <= int(scheduled["durationSeconds"]) <= 300  # pipeline.zerogpu's plan, within ZeroGPU's limit
+    assert 30 <= int(scheduled["durationSeconds"]) <= 300  # studio.zerogpu's plan, within ZeroGPU's limit
     assert device_api.named("/release")[-1]["fail"] == "false"
     assert "PicklingError" not in log_of(space) and "ZeroGPU worker error" not in log_of(space)
 

@@ -52,7 +52,7 @@ def report_the_model_state_at_spaces_startup() -> None:
     startup = spaces.zero.startup
 
     def reported() -> None:
-        from pipeline import gpu_call
+        from studio import gpu_call
         print(f"ZEROGPU-STARTUP model={gpu_call.studio().warm_up.state.state} "
               f"thread={threading.current_thread().name}", flush=True)
         startup()
@@ -69,8 +69,8 @@ def serve() -> int:
 def hand_over_something_unpicklable() -> int:
     """The app's GPU call under spaces.GPU, given an order pickle refuses (a lock among Instant's photos)."""
     emulate_a_gpu_device()
-    from pipeline import gpu_call, zerogpu
-    from pipeline.studio import Studio
+    from studio import gpu_call, zerogpu
+    from studio.service import Studio
     from settings import load_settings
     settings = load_settings(dict(os.environ))
     gpu_call.serve(Studio(settings))
@@ -80,7 +80,7 @@ def hand_over_something_unpicklable() -> int:
     try:
         gpu_call.follow(call, order, progress=lambda p: None, cancel=threading.Event())
         outcome = "returned"
-    except BaseException as exc:  # what the line would record (pipeline.jobs.run_to_outcome logs its type)
+    except BaseException as exc:  # what the line would record (studio.jobs.run_to_outcome logs its type)
         outcome = type(exc).__name__
     print(json.dumps({"outcome": outcome, "seconds": time.monotonic() - started}), flush=True)
     return 0

@@ -2,8 +2,8 @@
 
 Nothing here is committed as a binary: every file is built from a face fixture or from
 scratch when the tests run (`build_corpus(faces_dir)`, a few seconds). Each `Case` says
-what screening must answer — "accepted" or a stable reason code from privacy/ingest.py
-or privacy/screening.py — and why, so a change of verdict is a visible decision.
+what screening must answer — "accepted" or a stable reason code from privacy/intake/ingest.py
+or privacy/intake/screening.py — and why, so a change of verdict is a visible decision.
 """
 
 from __future__ import annotations

@@ -18,10 +18,10 @@ import numpy as np
 from hypothesis import strategies as st
 from PIL import Image
 
-from privacy import ingest as ingest_module
-from privacy.errors import PhotoRejected
-from privacy.ingest import CleanPhoto, IngestLimits, ingest
-from privacy.receipts import ReceiptCheck, verify_receipt
+from privacy.intake import ingest as ingest_module
+from errors import PhotoRejected
+from privacy.intake.ingest import CleanPhoto, IngestLimits, ingest
+from privacy.records.receipts import ReceiptCheck, verify_receipt
 
 # Decoding is what is fuzzed, so tiny pictures must get past the size check.
 LIMITS = IngestLimits(max_bytes=2**20, max_pixels=4_000_000, min_side=8, stored_max_side=64)

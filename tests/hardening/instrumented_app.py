@@ -51,15 +51,15 @@ def checkpoint(phase: str) -> None:
 def install() -> None:
     import pipeline.engine
     import pipeline.train_lora
-    import privacy.vault
+    import privacy.store.vault
 
-    write_atomically = privacy.vault._write_atomically
+    write_atomically = privacy.store.vault._write_atomically
 
     def paused_write(path: Path, data: bytes) -> None:
         write_atomically(path, data)
         checkpoint("upload")
 
-    privacy.vault._write_atomically = paused_write
+    privacy.store.vault._write_atomically = paused_write
 
     run_steps = pipeline.train_lora.run_steps
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from privacy.ingest import IngestLimits, ingest
+from privacy.intake.ingest import IngestLimits, ingest
 from settings import load_settings
 from tests.hardening.journey import run_visit
 

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from privacy.provenance import Provenance
-from privacy.receipts import ReceiptSigner, verify_receipt
+from privacy.marks.provenance import Provenance
+from privacy.records.receipts import ReceiptSigner, verify_receipt
 from settings import load_settings
 from tests.hardening.fuzz_targets import check_ingest, check_receipt, mutated, receipt_mutations, seed_images
 

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline.studio import Studio
-from privacy.consent import Attestations
-from privacy.ingest import IngestLimits, ingest
-from privacy.screening import ADVICE, ReportItem, ScreeningReport
+from studio.service import Studio
+from privacy.lifecycle.consent import Attestations
+from privacy.intake.ingest import IngestLimits, ingest
+from privacy.intake.screening import ADVICE, ReportItem, ScreeningReport
 from settings import load_settings
 from tests.hardening.corpus import ACCEPTED, build_corpus, oriented_jpeg
 

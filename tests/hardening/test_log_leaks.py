@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from privacy.ingest import IngestLimits, ingest
-from privacy.screening import ScreeningRules, screen_photo
+from privacy.intake.ingest import IngestLimits, ingest
+from privacy.intake.screening import ScreeningRules, screen_photo
 from settings import load_settings
 from tests.hardening.journey import run_visit
 

@@ -15,11 +15,11 @@ import time
 
 import pytest
 
-import privacy.vault
-from pipeline.studio import Studio
-from privacy.consent import Attestations
-from privacy.errors import UserError
-from privacy.residue import audit_residue
+import privacy.store.vault
+from studio.service import Studio
+from privacy.lifecycle.consent import Attestations
+from errors import UserError
+from privacy.lifecycle.residue import audit_residue
 from settings import load_settings
 
 CONSENT = Attestations(own_photos=True, adult=True, purpose=True)
@@ -63,7 +63,7 @@ def photos(faces_dir) -> list[bytes]:
 
 def test_disk_full_in_the_middle_of_a_set_keeps_nothing_of_it(tmp_path, photos, monkeypatch):
     studio = _studio(tmp_path / "data")
-    real_write, calls = privacy.vault._write_atomically, []
+    real_write, calls = privacy.store.vault._write_atomically, []
 
     def fills_up(path, data):
         calls.append(path)
@@ -76,7 +76,7 @@ def test_disk_full_in_the_middle_of_a_set_keeps_nothing_of_it(tmp_path, photos, 
                 tmp.unlink()  # what _write_atomically's own cleanup does
         return real_write(path, data)
 
-    monkeypatch.setattr(privacy.vault, "_write_atomically", fills_up)
+    monkeypatch.setattr(privacy.store.vault, "_write_atomically", fills_up)
     try:
         session_id = _upload_fails_clearly(studio, photos)
         assert len(calls) == 4
@@ -98,13 +98,13 @@ def test_a_really_full_disk_gives_a_clear_error_and_leaves_nothing(vault_on_tmpf
     # Three photos stored at up to 1536 px need more than the 2 MB this disk has: the set
     # fills it part-way, after at least one photo is sealed.
     studio = _studio(vault_on_tmpfs.parent)
-    real_write, written = privacy.vault._write_atomically, []
+    real_write, written = privacy.store.vault._write_atomically, []
 
     def counting(path, data):  # observes only: the real write, the real ENOSPC
         real_write(path, data)
         written.append(len(data))
 
-    monkeypatch.setattr(privacy.vault, "_write_atomically", counting)
+    monkeypatch.setattr(privacy.store.vault, "_write_atomically", counting)
     try:
         session_id = _upload_fails_clearly(studio, photos)
         assert len(written) >= 1  # something of the set was sealed before the disk was full ...

@@ -8,7 +8,7 @@ import pytest
 
 from pipeline.models import load_base
 from pipeline.tiny import save_tiny_face_adapter
-from privacy.screening import ScreenedPhoto
+from privacy.intake.screening import ScreenedPhoto
 from tests.pipeline.helpers import screen
 
 

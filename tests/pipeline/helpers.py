@@ -13,8 +13,8 @@ from pipeline.train_lora import TrainConfig, default_train_config
 
 def screen(path):
     """A fixture photo through the real ingest and screening (dlib), as the studio does it."""
-    from privacy.ingest import IngestLimits, ingest
-    from privacy.screening import ScreeningRules, screen_photo
+    from privacy.intake.ingest import IngestLimits, ingest
+    from privacy.intake.screening import ScreeningRules, screen_photo
     from settings import load_settings
     settings = load_settings({})
     return screen_photo(ingest(path.read_bytes(), IngestLimits.from_settings(settings)),
@@ -46,7 +46,7 @@ def pipe_is_clean(pipe) -> bool:
 
 def session_with_photos(studio, faces_dir, photo: str = "obama_1.jpg") -> tuple[str, bytes]:
     """A consented session with one sealed fixture photo, and its owner key (as the page holds it)."""
-    from privacy.consent import Attestations
+    from privacy.lifecycle.consent import Attestations
     session_id = studio.start_session()
     studio.give_consent(session_id, Attestations(own_photos=True, adult=True, purpose=True))
     key = studio.issue_return_key(session_id)

@@ -16,10 +16,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from pipeline.jobs import GpuLine, JobRecords  # noqa: E402
-from pipeline.studio import Studio  # noqa: E402
-from pipeline.workers import queued_line  # noqa: E402
-from privacy.vault import HEADSHOTS  # noqa: E402
+from studio.jobs import GpuLine, JobRecords  # noqa: E402
+from studio.service import Studio  # noqa: E402
+from studio.workers import queued_line  # noqa: E402
+from privacy.store.vault import HEADSHOTS  # noqa: E402
 from settings import load_settings  # noqa: E402
 from tests.pipeline.helpers import session_with_photos  # noqa: E402
 
@@ -29,7 +29,7 @@ WAIT_SECONDS = 240
 def main(count: int, photo: Path) -> int:
     settings = load_settings()
     studio = Studio(settings)
-    keys: dict[str, bytes] = {}  # privacy.owner_presence's part: the owners' pages are open
+    keys: dict[str, bytes] = {}  # privacy.store.owner_presence's part: the owners' pages are open
     local = GpuLine(lambda job, report: None, capacity=settings.queue_size, records=JobRecords(studio.db))
     line = queued_line(studio, settings, local=local, owner_key_of=keys.get)
     jobs = []

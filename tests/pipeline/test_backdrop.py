@@ -20,8 +20,8 @@ import pipeline.generate
 from pipeline.backdrop import FEATHER_FRACTION, apply_backdrop, parse_colour, replace_backdrop
 from pipeline.generate import render_styles
 from pipeline.styles import load_styles, resolve_style, team_styles
-from privacy.face_model import detect_faces
-from privacy.team_look import checked_look
+from faces.face_model import detect_faces
+from privacy.teams.team_look import checked_look
 
 SIDE = 1024  # the size of a team's default look
 NAVY, GREY = "#1f2a44", "#d9d9d9"
@@ -201,10 +201,10 @@ def test_an_image_smaller_than_any_style_is_refused():
 
 
 def test_the_delivered_file_keeps_the_colour_to_within_the_watermarks_few_levels(shots, tmp_path):
-    """What a member downloads is marked after this step (privacy/provenance.py): the invisible watermark moves the
+    """What a member downloads is marked after this step (privacy/marks/provenance.py): the invisible watermark moves the
     chroma of every pixel a little and JPEG rings at edges, so the file's backdrop is the hex to within a few levels
     away from the person (measured: at most 3-5 of 255 per channel), not bit for bit; the mark still reads."""
-    from privacy.provenance import Provenance
+    from privacy.marks.provenance import Provenance
     from settings import Settings
     composite_, result = shots["biden_2.jpg"]
     provenance = Provenance.from_settings(Settings(data_dir=tmp_path))

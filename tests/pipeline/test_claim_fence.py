@@ -2,7 +2,7 @@
 
 A worker can be alive and silent: paused by the OS, or cut off from the database, past the stale time. The reaper
 then gives its job to another worker. When the paused attempt wakes, nothing of it may be sealed: its seals are
-fenced by its claim (pipeline.workers, privacy.vault.sealing_only_while), inside each seal's own transaction.
+fenced by its claim (studio.workers, privacy.store.vault.sealing_only_while), inside each seal's own transaction.
 """
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ import threading
 
 import pytest
 
-from pipeline.jobs import DONE, INTERRUPTED, QUEUED, GpuLine, JobRecords
-from pipeline.studio import Studio
-from pipeline.workers import JobClaims, JobWorker, QueuedLine, run_studio_job
-from privacy.database import JobClaimRow
-from privacy.errors import Cancelled
-from privacy.vault import sealing_only_while
+from studio.jobs import DONE, INTERRUPTED, QUEUED, GpuLine, JobRecords
+from studio.service import Studio
+from studio.workers import JobClaims, JobWorker, QueuedLine, run_studio_job
+from privacy.store.database import JobClaimRow
+from errors import Cancelled
+from privacy.store.vault import sealing_only_while
 from settings import load_settings
 from tests.pipeline.helpers import session_with_photos
 

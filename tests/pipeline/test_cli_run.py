@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from privacy.receipts import UNVERIFIED, verify_receipt
+from privacy.records.receipts import UNVERIFIED, verify_receipt
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import pytest
 
-import pipeline.studio as studio_module
-import pipeline.studio_instant as studio_instant_module
-from pipeline.model_state import DEMO_MODEL
-from pipeline.studio import Studio
-from privacy.consent import Attestations
+import studio.service as studio_module
+import studio.instant_steps as studio_instant_module
+from studio.model_state import DEMO_MODEL
+from studio.service import Studio
+from privacy.lifecycle.consent import Attestations
 from settings import DEMO_TRAIN_STEPS, load_settings
 
 CONSENT = Attestations(own_photos=True, adult=True, purpose=True)

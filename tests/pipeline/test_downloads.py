@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline import downloads
-from pipeline.studio import Studio
-from privacy.consent import Attestations
-from privacy.errors import SessionGone, UnknownDownloadSize
-from privacy.face_model import detect_faces
-from privacy.provenance import Provenance
+from studio import downloads
+from studio.service import Studio
+from privacy.lifecycle.consent import Attestations
+from errors import SessionGone, UnknownDownloadSize
+from faces.face_model import detect_faces
+from privacy.marks.provenance import Provenance
 from settings import load_settings
 
 CONSENT = Attestations(own_photos=True, adult=True, purpose=True)
@@ -145,7 +145,7 @@ def test_the_long_side_is_exactly_the_target_up_or_down():
 
 def test_the_derived_sizes_must_be_marked_again():
     """Why every size is re-marked: a crop resized to 400 px loses the original's watermark grid."""
-    from privacy import watermark
+    from privacy.marks import watermark
     photo = np.asarray(Image.open(io.BytesIO(_marked_noise())).convert("RGB"))
     crop = Image.fromarray(photo[40:460, 20:440]).resize((400, 400), Image.Resampling.LANCZOS)
     assert watermark.detect(np.asarray(crop)) is None
@@ -154,7 +154,7 @@ def test_the_derived_sizes_must_be_marked_again():
 def _marked_noise() -> bytes:
     rng = np.random.default_rng(3)
     pixels = rng.integers(60, 200, (512, 512, 3), dtype=np.uint8)
-    from privacy import watermark
+    from privacy.marks import watermark
     marked = watermark.embed(pixels, watermark.WatermarkPayload(demo=True))
     buffer = io.BytesIO()
     Image.fromarray(marked).save(buffer, "PNG")

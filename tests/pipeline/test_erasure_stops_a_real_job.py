@@ -11,8 +11,8 @@ import time
 import pytest
 
 import pipeline.engine as engine_module
-from pipeline.jobs import CANCELLED, RUNNING, GpuLine, JobRecords
-from pipeline.studio import Studio
+from studio.jobs import CANCELLED, RUNNING, GpuLine, JobRecords
+from studio.service import Studio
 from settings import load_settings
 from tests.pipeline.helpers import session_with_photos
 

@@ -9,7 +9,7 @@ import torch
 from pipeline.generate import adapter_loaded, generate, generate_styles
 from pipeline.styles import load_styles
 from pipeline.train_lora import train_lora
-from privacy.errors import Cancelled, OutOfMemory
+from errors import Cancelled, OutOfMemory
 from tests.pipeline.helpers import fast_config, noise_examples, pipe_is_clean
 
 STYLE = load_styles()["linkedin_classic"]

@@ -15,13 +15,13 @@ import pytest
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from pipeline.studio import Studio
-from privacy.consent import Attestations
-from privacy.database import Database
-from privacy.errors import OwnerKeyRequired
-from privacy.master_key import load_master_key
-from privacy.return_keys import ReturnKey
-from privacy.vault import HEADSHOTS, IDENTITY, KEY_HOLDERS, MAGIC, MASTER, NONCE_BYTES, OWNER, Vault
+from studio.service import Studio
+from privacy.lifecycle.consent import Attestations
+from privacy.store.database import Database
+from errors import OwnerKeyRequired
+from privacy.store.master_key import load_master_key
+from privacy.store.return_keys import ReturnKey
+from privacy.store.vault import HEADSHOTS, IDENTITY, KEY_HOLDERS, MAGIC, MASTER, NONCE_BYTES, OWNER, Vault
 from settings import load_settings
 
 CONSENT = Attestations(own_photos=True, adult=True, purpose=True)
@@ -61,7 +61,7 @@ def test_the_copy_holds_the_headshots_but_no_master_wrapped_key_for_them(after_a
         master_wrapped = {c for (c,) in db.execute("SELECT category FROM data_keys WHERE session_id = ?", (session_id,))}
         owner_wrapped = {c for (c,) in db.execute("SELECT category FROM owner_keys WHERE session_id = ?", (session_id,))}
     # Identity data stays under the master key for its short processing window; headshots are the owner's alone,
-    # as the policy's table (generated from privacy.vault.KEY_HOLDERS) tells the person.
+    # as the policy's table (generated from privacy.store.vault.KEY_HOLDERS) tells the person.
     assert master_wrapped == {IDENTITY} and owner_wrapped == {HEADSHOTS}
     once_made = dict(KEY_HOLDERS)["once they are made"]
     assert {c for c, holder in once_made.items() if holder == MASTER} == master_wrapped

@@ -17,17 +17,17 @@ from sqlalchemy import select
 
 import pipeline.instant as instant_module
 from pipeline.instant import is_face_adapter_processor
-from pipeline.studio import Studio
+from studio.service import Studio
 from pipeline.tiny import TINY_FACE_ADAPTER, save_tiny_face_adapter
-from privacy import audit
-from privacy.consent import Attestations
-from privacy.database import AuditEventRow, BlobRow, DataKey
-from privacy.errors import Cancelled, ModelUnavailable, PhotoSetRejected
-from privacy.ingest import IngestLimits, ingest
-from privacy.receipts import verify_receipt
-from privacy.residue import audit_residue
-from privacy.screening import ScreeningRules, screen_uploads
-from privacy.vault import HEADSHOTS, IDENTITY
+from privacy.records import audit
+from privacy.lifecycle.consent import Attestations
+from privacy.store.database import AuditEventRow, BlobRow, DataKey
+from errors import Cancelled, ModelUnavailable, PhotoSetRejected
+from privacy.intake.ingest import IngestLimits, ingest
+from privacy.records.receipts import verify_receipt
+from privacy.lifecycle.residue import audit_residue
+from privacy.intake.screening import ScreeningRules, screen_uploads
+from privacy.store.vault import HEADSHOTS, IDENTITY
 from settings import load_settings
 
 CONSENT = Attestations(own_photos=True, adult=True, purpose=True)
@@ -251,7 +251,7 @@ def test_an_unusable_set_is_refused_with_the_screening_message_and_nothing_is_ma
 
 
 def test_instant_mode_needs_consent(studio, face_bytes):
-    from privacy.errors import ConsentRequired
+    from errors import ConsentRequired
     with pytest.raises(ConsentRequired):
         studio.instant_headshots(studio.start_session(), _files(face_bytes), ["linkedin_classic"], 1)
 

@@ -6,8 +6,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from pipeline.jobs import CANCELLED, DONE, FAILED, GpuLine
-from privacy.errors import Busy, Cancelled, ModelUnavailable, OutOfMemory
+from studio.jobs import CANCELLED, DONE, FAILED, GpuLine
+from errors import Busy, Cancelled, ModelUnavailable, OutOfMemory
 
 
 class FakeGpu:
@@ -146,7 +146,7 @@ def test_a_failed_job_tells_the_person_in_words_and_the_line_goes_on(line, gpu):
 
 def test_a_model_that_cannot_load_is_told_to_the_person_in_words_and_to_the_operator_in_the_log(line, gpu, caplog):
     gpu.fail_with = ModelUnavailable("Base model 'x' is not available. Set HEADSHOT_BASE_MODEL to a local directory.")
-    with caplog.at_level("ERROR", logger="pipeline.jobs"):
+    with caplog.at_level("ERROR", logger="studio.jobs"):
         job = line.submit("no-model", ["c"], 1)
         assert job.finished.wait(5)
     assert job.state == FAILED and job.error.code == "model_unavailable"
@@ -166,8 +166,8 @@ def test_progress_never_exceeds_the_whole(line):
 # --- Instant jobs: their photos live in memory only ------------------------------------------------------------
 
 def test_an_instant_job_holds_its_photos_only_until_it_ends_and_its_record_names_no_photo(tmp_path, gpu):
-    from pipeline.jobs import JobRecords
-    from privacy.database import Database, JobRow
+    from studio.jobs import JobRecords
+    from privacy.store.database import Database, JobRow
     db = Database(f"sqlite:///{tmp_path / 'jobs.db'}")
     session_id = _session_row(db)
     records = JobRecords(db)
@@ -209,14 +209,14 @@ def test_an_instant_job_that_keeps_nothing_delivers_nothing_once_cancelled(gpu):
 
 
 def _session_row(db) -> str:
-    from privacy.database import SessionRow
+    from privacy.store.database import SessionRow
     with db.session.begin() as s:
         s.add(SessionRow(id="s" * 32, audit_id="a" * 16, created_at=0.0))
     return "s" * 32
 
 
 def test_a_wait_is_the_work_ahead_over_the_workers_times_the_median_duration():
-    from pipeline.jobs import median_durations, wait_estimate
+    from studio.jobs import median_durations, wait_estimate
     medians = median_durations([("studio", 600), ("studio", 900), ("studio", 1200), ("more", 60), ("more", 180)])
     assert medians == {"studio": 900, "more": 120}
     assert wait_estimate([("studio", 1.0)] * 3, 1, medians) == 3 * 900  # 3 jobs ahead, one worker
@@ -289,7 +289,7 @@ def test_on_zerogpu_each_job_runs_in_the_thread_of_the_one_page_that_takes_its_t
 
 
 def test_on_zerogpu_a_turn_no_page_takes_ends_the_job_in_words_and_the_line_goes_on(gpu, monkeypatch):
-    monkeypatch.setattr("pipeline.jobs.TURN_TAKEN_WITHIN_SECONDS", 0.3)
+    monkeypatch.setattr("studio.jobs.TURN_TAKEN_WITHIN_SECONDS", 0.3)
     line = GpuLine(gpu, capacity=3, in_request=True)
     try:
         left = line.submit("gone", ["a"], 1)  # its page went away

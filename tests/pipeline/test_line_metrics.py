@@ -8,8 +8,8 @@ from types import SimpleNamespace
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from pipeline.jobs import GpuLine
-from pipeline.line_metrics import LineMetrics
+from studio.jobs import GpuLine
+from studio.line_metrics import LineMetrics
 
 
 def samples(metrics: LineMetrics) -> dict[tuple[str, tuple], float]:

@@ -3,8 +3,8 @@
 import logging
 import threading
 
-from pipeline.model_state import LOADING, READY, UNAVAILABLE, ModelWarmUp
-from privacy.errors import ModelUnavailable
+from studio.model_state import LOADING, READY, UNAVAILABLE, ModelWarmUp
+from errors import ModelUnavailable
 
 
 def test_the_state_is_loading_until_the_model_is_ready():
@@ -27,7 +27,7 @@ def test_an_unavailable_model_says_why_and_what_to_set_in_the_state_and_the_log(
         raise ModelUnavailable("Base model 'x' is not available. Set HEADSHOT_BASE_MODEL to a local directory.")
 
     warm_up = ModelWarmUp("x", no_weights)
-    with caplog.at_level(logging.ERROR, logger="pipeline.model_state"):
+    with caplog.at_level(logging.ERROR, logger="studio.model_state"):
         warm_up.start()
         state = warm_up.wait(10)
     assert state.state == UNAVAILABLE and not state.can_serve
@@ -39,7 +39,7 @@ def test_an_unexpected_failure_is_told_by_its_type_only(caplog):
         raise RuntimeError("/secret/path/to/weights")
 
     warm_up = ModelWarmUp("x", broken)
-    with caplog.at_level(logging.ERROR, logger="pipeline.model_state"):
+    with caplog.at_level(logging.ERROR, logger="studio.model_state"):
         warm_up.start()
         state = warm_up.wait(10)
     assert state.state == UNAVAILABLE and "RuntimeError" in state.reason

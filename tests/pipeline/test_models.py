@@ -9,7 +9,7 @@ from diffusers.models.attention_processor import AttnProcessor2_0
 import json
 
 from pipeline.models import family_from_configs, family_from_index, load_base, pick_dtype
-from privacy.errors import ModelUnavailable
+from errors import ModelUnavailable
 
 
 @pytest.mark.parametrize("model_id,family,cls", [("tiny-sd", "sd15", "StableDiffusionPipeline"),

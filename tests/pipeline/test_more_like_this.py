@@ -6,11 +6,12 @@ import pytest
 
 import pipeline.engine as engine_module
 import pipeline.train_lora as train_lora_module
-from pipeline.jobs import DONE, INTERRUPTED, GpuLine, Job, JobRecords
-from pipeline.studio import Studio
-from privacy import audit, retention
-from privacy.consent import Attestations
-from privacy.errors import AdapterGone, Cancelled, ModelMismatch, OwnerKeyRequired
+from studio.jobs import DONE, INTERRUPTED, GpuLine, Job, JobRecords
+from studio.service import Studio
+from privacy.lifecycle import retention
+from privacy.records import audit
+from privacy.lifecycle.consent import Attestations
+from errors import AdapterGone, Cancelled, ModelMismatch, OwnerKeyRequired
 from settings import load_settings
 
 CONSENT = Attestations(own_photos=True, adult=True, purpose=True)
@@ -164,7 +165,7 @@ def test_a_more_job_runs_through_the_line_and_reads_back_as_one_after_a_restart(
     forbid_training()
     records = JobRecords(studio.db, clock=studio.clock)
 
-    def run(job, report):  # as pipeline.gpu_call.run
+    def run(job, report):  # as studio.gpu_call.run
         assert job.reuse_adapter
         return studio.more_like_this(session_id, job.style_ids, job.count, progress=report, cancel=job.cancel,
                                      owner_key=job.owner_key)

@@ -12,12 +12,12 @@ import html
 
 import pytest
 
-from pipeline.studio import Studio
-from privacy.consent import Attestations
-from privacy.erasure import erase_categories
-from privacy.errors import UserError
-from privacy.photo_set import PhotoDrafts
-from privacy.vault import IDENTITY
+from studio.service import Studio
+from privacy.lifecycle.consent import Attestations
+from privacy.lifecycle.erasure import erase_categories
+from errors import UserError
+from privacy.intake.photo_set import PhotoDrafts
+from privacy.store.vault import IDENTITY
 from settings import load_settings
 from web.render import render_screening
 
@@ -166,7 +166,7 @@ def test_a_sealed_set_is_rebuilt_from_the_vault_when_memory_forgot_it(studio, se
 def test_drafts_are_bounded_in_number_and_lifetime():
     clock = [0.0]
     drafts = PhotoDrafts(capacity=2, ttl_seconds=60, clock=lambda: clock[0])
-    from privacy.photo_set import PhotoDraft
+    from privacy.intake.photo_set import PhotoDraft
     for name in ("a", "b", "c"):
         drafts.put(name, PhotoDraft(()))
     assert drafts.get("a") is None and drafts.get("b") is not None and len(drafts) == 2

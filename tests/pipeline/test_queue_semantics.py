@@ -10,11 +10,11 @@ import time
 
 import pytest
 
-from pipeline.jobs import CANCELLED, DONE, INTERRUPTED, QUEUED, RUNNING, GpuLine, Job, JobRecords
-from pipeline.studio import Studio
-from pipeline.workers import JobClaims, JobWorker, QueuedLine, run_studio_job
-from privacy.database import JobClaimRow
-from privacy.vault import HEADSHOTS
+from studio.jobs import CANCELLED, DONE, INTERRUPTED, QUEUED, RUNNING, GpuLine, Job, JobRecords
+from studio.service import Studio
+from studio.workers import JobClaims, JobWorker, QueuedLine, run_studio_job
+from privacy.store.database import JobClaimRow
+from privacy.store.vault import HEADSHOTS
 from settings import load_settings
 from tests.pipeline.helpers import session_with_photos
 
@@ -37,7 +37,7 @@ def queue(tmp_path):
     })
     studio = Studio(settings)
     broker = Broker()
-    keys: dict[str, bytes] = {}  # the owner keys of the pages open now (privacy.owner_presence's part)
+    keys: dict[str, bytes] = {}  # the owner keys of the pages open now (privacy.store.owner_presence's part)
     local = GpuLine(lambda job, report: None, capacity=4, records=JobRecords(studio.db))
     line = QueuedLine(studio, send=broker.send, local=local, capacity=4, owner_key_of=keys.get, poll_seconds=0.05)
     studio.erasure.hooks.append(line.cancel_session)  # as app.py wires it
@@ -82,7 +82,7 @@ def test_place_in_line_counts_the_queued_rows_before_the_job(queue, faces_dir):
 
 def _rows_of_a_busy_studio(studio: Studio) -> dict[str, object]:
     """Finished, running and queued jobs as the workers leave them in the shared database, with known times."""
-    from privacy.database import JobRow
+    from privacy.store.database import JobRow
     now = time.time()
     claims = JobClaims(studio.db)
     jobs: dict[str, object] = {}
@@ -126,9 +126,9 @@ def test_the_wait_of_a_queued_job_is_the_work_ahead_over_the_live_workers_times_
 
 
 def test_the_page_says_the_place_and_wait_of_a_queued_job_from_the_real_queue(queue, tmp_path, monkeypatch):
-    from privacy.owner_presence import OwnerPresence
-    from privacy.uploads import UploadStore
-    from privacy.web_access import ClientIds, MediaGrants
+    from privacy.store.owner_presence import OwnerPresence
+    from web.boundary.uploads import UploadStore
+    from web.boundary.web_access import ClientIds, MediaGrants
     from web.handlers import StudioHandlers
     studio, line, _, _ = queue
     handlers = StudioHandlers(studio.settings, studio, grants=MediaGrants(), clients=ClientIds(),
@@ -143,7 +143,7 @@ def test_the_page_says_the_place_and_wait_of_a_queued_job_from_the_real_queue(qu
             claim.heartbeat_at -= 3600
     status = handlers._job_text(line.job_of(jobs["second"].session_id))
     assert status.endswith("about 17 min.")  # a page asks twice a second: the estimate is kept a few seconds
-    monkeypatch.setattr("pipeline.workers.WAIT_CACHE_SECONDS", 0.0)
+    monkeypatch.setattr("studio.workers.WAIT_CACHE_SECONDS", 0.0)
     assert handlers._job_text(line.job_of(jobs["second"].session_id)) == (
         "Waiting for the GPU: you are 2nd of 3 in line.")
 
@@ -169,7 +169,7 @@ def test_cancel_reaches_the_worker_within_one_step(queue, faces_dir):
         while not job.cancel.is_set():
             steps.append(time.perf_counter())
             time.sleep(0.05)
-        from privacy.errors import Cancelled
+        from errors import Cancelled
         raise Cancelled()
 
     worker = worker_with(studio, training, broker, "gpu-a")
@@ -211,7 +211,7 @@ def test_a_dead_workers_job_runs_again_once_and_its_earlier_outputs_are_not_seal
 
 
 def test_a_queued_job_whose_message_the_broker_lost_is_sent_again_and_runs_once(queue, faces_dir):
-    from privacy.database import JobRow
+    from privacy.store.database import JobRow
     studio, line, broker, _ = queue
     session_id, owner_key = session_with_photos(studio, faces_dir)
     job = line.submit(session_id, ["linkedin_classic"], 1, owner_key=owner_key)
@@ -306,7 +306,7 @@ def test_queue_mode_is_off_by_default_and_takes_only_redis_urls():
 
 
 def test_worker_metrics_count_and_time_jobs_without_naming_any(queue, faces_dir):
-    from pipeline.worker_health import WorkerMetrics
+    from studio.worker_health import WorkerMetrics
     studio, line, broker, _ = queue
     session_id, owner_key = session_with_photos(studio, faces_dir)
     job = line.submit(session_id, ["linkedin_classic"], 1, owner_key=owner_key)
@@ -324,7 +324,7 @@ def test_worker_metrics_count_and_time_jobs_without_naming_any(queue, faces_dir)
 
 def test_a_workers_health_port_answers_ready_only_once_it_consumes(queue):
     import httpx
-    from pipeline.worker_health import WorkerMetrics, serve_health
+    from studio.worker_health import WorkerMetrics, serve_health
     from tests.postgres import _free_port
     studio, _, _, _ = queue
     consuming = threading.Event()
@@ -343,7 +343,7 @@ def test_a_workers_health_port_answers_ready_only_once_it_consumes(queue):
 
 
 def test_the_policy_in_queue_mode_says_headshots_become_the_owners_once_their_page_is_open():
-    from privacy.notice import full_policy
+    from privacy.records.notice import full_policy
     default = full_policy(load_settings({}))
     queued = full_policy(load_settings({"HEADSHOT_QUEUE_URL": "redis://redis:6379/0"}))
     assert "As soon as the headshots are made, their key is re-locked" in default
@@ -353,7 +353,7 @@ def test_the_policy_in_queue_mode_says_headshots_become_the_owners_once_their_pa
 
 
 def test_celery_acknowledges_a_job_only_when_it_ends_takes_one_at_a_time_and_waits_longer_than_a_job():
-    from pipeline.workers import celery_app
+    from studio.workers import celery_app
     settings = load_settings({})
     conf = celery_app("redis://127.0.0.1:1/0", visibility_seconds=settings.job_visibility_seconds).conf
     assert conf.task_acks_late and conf.task_reject_on_worker_lost

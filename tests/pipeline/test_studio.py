@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import pipeline.studio as studio_module
-from pipeline.studio import Studio
-from privacy.consent import Attestations
-from privacy.errors import ConsentRequired, SessionGone
-from privacy.face_model import embedding_distance
-from privacy.receipts import verify_receipt
+import studio.service as studio_module
+from studio.service import Studio
+from privacy.lifecycle.consent import Attestations
+from errors import ConsentRequired, SessionGone
+from faces.face_model import embedding_distance
+from privacy.records.receipts import verify_receipt
 from settings import load_settings
 
 CONSENT = Attestations(own_photos=True, adult=True, purpose=True)
@@ -128,7 +128,7 @@ def test_the_trigger_embeddings_are_sealed_exported_and_erased_with_the_adapter(
     import zipfile
 
     from pipeline.adapter import EMBEDDINGS_FILE, adapter_from_bytes
-    from privacy.export import ADAPTER_DIR
+    from privacy.lifecycle.export import ADAPTER_DIR
     session_id = _consented_session(studio)
     studio.upload(session_id, [face_bytes("obama_1.jpg")])
     studio.make_headshots(session_id, ["linkedin_classic"], 1)

@@ -14,8 +14,8 @@ from diffusers.models.attention_processor import AttnProcessor2_0
 
 import pipeline.generate as generate_module
 from pipeline.instant import is_face_adapter_processor
-from pipeline.studio import Studio
-from privacy.consent import Attestations
+from studio.service import Studio
+from privacy.lifecycle.consent import Attestations
 from settings import load_settings
 
 CONSENT = Attestations(own_photos=True, adult=True, purpose=True)

@@ -8,7 +8,7 @@ import pytest
 
 from pipeline.styles import (DEFAULT_STYLES_PATH, MAX_REF_LENGTH, StyleError, UnknownStyle, load_styles, parse_styles,
                              resolve_style)
-from privacy.errors import PhotoSetRejected
+from errors import PhotoSetRejected
 
 # Styles whose backdrop is a photographed scene: a plain colour would not be that style any more.
 SCENE_STYLES = {"realtor_warm_outdoor", "startup_casual", "academic", "medical"}
@@ -188,7 +188,7 @@ def test_references_longer_than_two_ids_are_refused_before_any_lookup(styles):
 # --- the studio takes references ----------------------------------------------------------------
 @pytest.fixture(scope="module")
 def studio(tmp_path_factory):
-    from pipeline.studio import Studio
+    from studio.service import Studio
     from settings import load_settings
     s = Studio(load_settings({"HEADSHOT_DATA_DIR": str(tmp_path_factory.mktemp("variants")),
                               "HEADSHOT_BASE_MODEL": "tiny-sd", "HEADSHOT_DEVICE": "cpu"}))
@@ -212,7 +212,7 @@ def test_the_studio_rejects_a_bad_reference_as_unknown_style_without_echoing_it(
 
 
 def test_admission_to_the_gpu_line_accepts_variant_references(studio):
-    from privacy.consent import Attestations
+    from privacy.lifecycle.consent import Attestations
     session_id = studio.start_session()
     studio.give_consent(session_id, Attestations(own_photos=True, adult=True, purpose=True))
     # The styles pass; what stops this session is that it has no photos yet.

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.studio import Studio
+from studio.service import Studio
 from pipeline.styles import load_styles, team_styles
-from privacy.consent import Attestations
-from privacy.team_look import OUTFITS, checked_look
+from privacy.lifecycle.consent import Attestations
+from privacy.teams.team_look import OUTFITS, checked_look
 from settings import load_settings
 
 

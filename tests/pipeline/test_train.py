@@ -10,7 +10,7 @@ from pipeline.embeddings import ENCODERS, initial_embeddings, trigger_ids
 from pipeline.faces import prepare_examples
 from pipeline.train_lora import (TrainProgress, _loss, default_train_config, encode_captions, encode_tokens,
                                  needs_checkpointing, tokenize_captions, train_lora)
-from privacy.errors import Cancelled, OutOfMemory
+from errors import Cancelled, OutOfMemory
 from tests.pipeline.helpers import fast_config, noise_examples, pipe_is_clean
 
 

@@ -24,10 +24,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pipeline.jobs import DONE, QUEUED, RUNNING
-from pipeline.studio import Studio
-from pipeline.workers import queued_line
-from privacy.database import JobClaimRow, JobRow
+from studio.jobs import DONE, QUEUED, RUNNING
+from studio.service import Studio
+from studio.workers import queued_line
+from privacy.store.database import JobClaimRow, JobRow
 from settings import load_settings
 from tests.pipeline.helpers import session_with_photos
 
@@ -204,7 +204,7 @@ def test_a_queued_job_whose_session_is_erased_never_runs(cluster, faces_dir):
 def test_a_queued_job_whose_message_redis_lost_still_runs_once_within_seconds(cluster, faces_dir, redis_server):
     import redis
 
-    from pipeline.workers import broker_job_ids, celery_app
+    from studio.workers import broker_job_ids, celery_app
     line = queued_line(cluster.studio, cluster.settings, local=_no_local(cluster), owner_key_of=lambda _: None)
     broker = celery_app(cluster.settings.queue_url, visibility_seconds=600)
     try:
@@ -236,5 +236,5 @@ def test_the_residue_audit_is_clean_on_the_shared_storage_at_the_end(cluster):
 
 
 def _no_local(cluster: Cluster):
-    from pipeline.jobs import GpuLine, JobRecords
+    from studio.jobs import GpuLine, JobRecords
     return GpuLine(lambda job, report: None, capacity=4, records=JobRecords(cluster.studio.db))

@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from privacy import scheduler  # noqa: E402
+from privacy.lifecycle import scheduler  # noqa: E402
 from tests.privacy.helpers import FakeClock, consented_session, make_env  # noqa: E402
 
 STANDBY_RETRY_SECONDS = 0.2

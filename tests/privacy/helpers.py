@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from privacy import retention
-from privacy.consent import Attestations, record_consent
-from privacy.database import Database
-from privacy.erasure import ErasureContext
-from privacy.notice import policy_version
-from privacy.receipts import load_receipt_signer
-from privacy.vault import Vault
+from privacy.lifecycle import retention
+from privacy.lifecycle.consent import Attestations, record_consent
+from privacy.store.database import Database
+from privacy.lifecycle.erasure import ErasureContext
+from privacy.records.notice import policy_version
+from privacy.records.receipts import load_receipt_signer
+from privacy.store.vault import Vault
 from settings import Settings, load_settings
 
 T0 = 1_700_000_000.0  # a fixed start time: 2023-11-14T22:13:20Z

@@ -32,8 +32,8 @@ LONE_FACE_WIDTHS = (56, 64, 70, 76, 82, 90, 100, 120, 140, 170, 200)
 
 
 def _limits_and_rules():
-    from privacy.ingest import IngestLimits
-    from privacy.screening import ScreeningRules
+    from privacy.intake.ingest import IngestLimits
+    from privacy.intake.screening import ScreeningRules
     from settings import load_settings
     settings = load_settings({})
     return IngestLimits.from_settings(settings), ScreeningRules.from_settings(settings)
@@ -41,7 +41,7 @@ def _limits_and_rules():
 
 def cases(faces_dir: Path = FACES) -> Iterator[tuple[str, object]]:
     """(name, bytes or CleanPhoto) for every case, in a stable order."""
-    from privacy.ingest import CleanPhoto
+    from privacy.intake.ingest import CleanPhoto
     from tests.hardening.corpus import build_corpus
     sys.path.insert(0, str(ROOT / "bench"))
     from bench_ingest import twelve_megapixel_jpeg
@@ -65,7 +65,7 @@ def cases(faces_dir: Path = FACES) -> Iterator[tuple[str, object]]:
 
 def _face_crop(path: Path) -> tuple[Image.Image, float]:
     """A head-and-shoulders crop around the fixture's face, and the face width as a fraction of the crop."""
-    from privacy.face_model import detect_faces
+    from faces.face_model import detect_faces
     rgb = np.asarray(Image.open(path).convert("RGB"))
     (face,) = detect_faces(rgb, threshold=0.5)
     left, top, right, bottom = face.box
@@ -90,10 +90,10 @@ def _paste_face(canvas: Image.Image, crop: tuple[Image.Image, float], face_width
 
 def verdict(item, limits, rules) -> dict:
     """The reason code and every face the detector reports, in stored-photo pixels."""
-    from privacy.errors import PhotoRejected
-    from privacy.face_model import detect_faces
-    from privacy.ingest import CleanPhoto, ingest
-    from privacy.screening import screen_photo
+    from errors import PhotoRejected
+    from faces.face_model import detect_faces
+    from privacy.intake.ingest import CleanPhoto, ingest
+    from privacy.intake.screening import screen_photo
     try:
         photo = item if isinstance(item, CleanPhoto) else ingest(item, limits)
     except PhotoRejected as exc:

@@ -5,11 +5,11 @@ import json
 
 import pytest
 
-from privacy.boundary import ADDRESS_HEADER, ISSUED_HEADER, Boundary
-from privacy.client_address import client_address, parse_networks
-from privacy.rate_limit import Limit
-from privacy.uploads import UploadLimits, UploadStore
-from privacy.web_access import CLIENT_COOKIE, ClientIds
+from web.boundary.middleware import ADDRESS_HEADER, ISSUED_HEADER, Boundary
+from web.boundary.client_address import client_address, parse_networks
+from web.boundary.rate_limit import Limit
+from web.boundary.uploads import UploadLimits, UploadStore
+from web.boundary.web_access import CLIENT_COOKIE, ClientIds
 
 
 class Downstream:

@@ -2,11 +2,11 @@
 
 import pytest
 
-from privacy.consent import Attestations, get_consent, record_consent, require_consent
-from privacy.database import Database
-from privacy.errors import ConsentRequired
-from privacy.notice import policy_version, short_notice
-from privacy.vault import Vault
+from privacy.lifecycle.consent import Attestations, get_consent, record_consent, require_consent
+from privacy.store.database import Database
+from errors import ConsentRequired
+from privacy.records.notice import policy_version, short_notice
+from privacy.store.vault import Vault
 from settings import load_settings
 
 pytestmark = pytest.mark.databases("sqlite", "postgresql")

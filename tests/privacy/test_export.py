@@ -6,11 +6,12 @@ import zipfile
 
 import pytest
 
-from privacy import audit, retention
-from privacy.erasure import erase_now
-from privacy.errors import SessionGone
-from privacy.export import ADAPTER_DIR, NoAdapter, export_session
-from privacy.notice import policy_version
+from privacy.lifecycle import retention
+from privacy.records import audit
+from privacy.lifecycle.erasure import erase_now
+from errors import SessionGone
+from privacy.lifecycle.export import ADAPTER_DIR, NoAdapter, export_session
+from privacy.records.notice import policy_version
 from tests.privacy.helpers import HOUR, consented_session, generate
 
 

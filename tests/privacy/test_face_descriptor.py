@@ -1,4 +1,4 @@
-"""privacy/face_descriptor.py: dlib's face-recognition network in numpy gives dlib's own descriptors."""
+"""faces/face_descriptor.py: dlib's face-recognition network in numpy gives dlib's own descriptors."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import dlib
 import numpy as np
 import pytest
 
-from privacy import face_descriptor
-from privacy.errors import ModelUnavailable
-from privacy.face_model import _shape, detect_faces, face_embedding
-from privacy.ingest import IngestLimits, ingest
+from faces import face_descriptor
+from errors import ModelUnavailable
+from faces.face_model import _shape, detect_faces, face_embedding
+from privacy.intake.ingest import IngestLimits, ingest
 from settings import load_settings
 
 LIMITS = IngestLimits.from_settings(load_settings({}))

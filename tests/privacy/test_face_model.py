@@ -1,4 +1,4 @@
-"""privacy/face_model.py: dlib detection, landmarks and embeddings on plain pixel arrays."""
+"""faces/face_model.py: dlib detection, landmarks and embeddings on plain pixel arrays."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from privacy.face_model import detect_faces, embedding_distance, face_embedding
-from privacy.ingest import IngestLimits, ingest
+from faces.face_model import detect_faces, embedding_distance, face_embedding
+from privacy.intake.ingest import IngestLimits, ingest
 from settings import load_settings
 
 LIMITS = IngestLimits.from_settings(load_settings({}))

@@ -1,4 +1,4 @@
-"""privacy/ingest.py: only real photos get in, and nothing but their pixels survives (promise 12)."""
+"""privacy/intake/ingest.py: only real photos get in, and nothing but their pixels survives (promise 12)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from PIL import ExifTags, Image, ImageCms, ImageOps
 
-from privacy.errors import PhotoRejected
-from privacy.ingest import CleanPhoto, IngestLimits, ingest
+from errors import PhotoRejected
+from privacy.intake.ingest import CleanPhoto, IngestLimits, ingest
 from settings import load_settings
 
 SMALL = IngestLimits(max_bytes=2_000_000, max_pixels=1_000_000, min_side=32, stored_max_side=256)

@@ -2,7 +2,7 @@
 
 import stat
 
-from privacy.key_files import create_key_file, replace_key_file
+from privacy.store.key_files import create_key_file, replace_key_file
 
 
 def test_a_key_file_is_created_once_with_owner_only_permissions(tmp_path):

@@ -7,7 +7,7 @@ import logging
 import pytest
 from PIL import Image, PngImagePlugin
 
-from privacy.ingest import IngestLimits, ingest
+from privacy.intake.ingest import IngestLimits, ingest
 from privacy.log_hygiene import CHATTY_LOGGERS, QUIET_LEVEL, quiet_third_party_loggers
 
 LIMITS = IngestLimits(max_bytes=2_000_000, max_pixels=1_000_000, min_side=32, stored_max_side=256)

@@ -1,4 +1,4 @@
-"""An erasure made by another process reaches this one's memory within one sweep (privacy/memory_sweep.py).
+"""An erasure made by another process reaches this one's memory within one sweep (privacy/lifecycle/memory_sweep.py).
 
 "This process" holds a photo draft and an owner key per session, as a web replica does; "another process" (its
 own engine on the same database, its own erasure context whose hooks know nothing of this one's memory) erases.
@@ -6,12 +6,12 @@ own engine on the same database, its own erasure context whose hooks know nothin
 
 import pytest
 
-from privacy.database import Database
-from privacy.erasure import ErasureContext, erase_categories, erase_now
-from privacy.memory_sweep import MemorySweep
-from privacy.owner_presence import OwnerPresence
-from privacy.photo_set import PhotoDraft, PhotoDrafts
-from privacy.vault import IDENTITY, Vault
+from privacy.store.database import Database
+from privacy.lifecycle.erasure import ErasureContext, erase_categories, erase_now
+from privacy.lifecycle.memory_sweep import MemorySweep
+from privacy.store.owner_presence import OwnerPresence
+from privacy.intake.photo_set import PhotoDraft, PhotoDrafts
+from privacy.store.vault import IDENTITY, Vault
 from tests.privacy.helpers import consented_session, generate
 
 pytestmark = pytest.mark.databases("sqlite", "postgresql")

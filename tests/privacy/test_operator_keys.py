@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from privacy.database import OperatorKeyRow
-from privacy.errors import OperatorKeyRefused, TeamSettingRejected
-from privacy.operator_keys import OperatorKey, OperatorKeys
-from privacy.return_keys import ReturnKey
-from privacy.team_seal import AdminKey, InviteToken
-from privacy.teams import Teams
+from privacy.store.database import OperatorKeyRow
+from errors import OperatorKeyRefused, TeamSettingRejected
+from privacy.teams.operator_keys import OperatorKey, OperatorKeys
+from privacy.store.return_keys import ReturnKey
+from privacy.teams.team_seal import AdminKey, InviteToken
+from privacy.teams.teams import Teams
 from tests.privacy.helpers import files_under, make_env
 
 ROOT = Path(__file__).resolve().parents[2]

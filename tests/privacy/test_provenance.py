@@ -18,9 +18,9 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from PIL import Image
 
-from privacy import content_credentials
-from privacy.content_credentials import TRAINED_ALGORITHMIC_MEDIA, load_identity
-from privacy.provenance import Provenance, VerificationReport
+from privacy.marks import content_credentials
+from privacy.marks.content_credentials import TRAINED_ALGORITHMIC_MEDIA, load_identity
+from privacy.marks.provenance import Provenance, VerificationReport
 from settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]

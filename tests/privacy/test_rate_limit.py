@@ -2,7 +2,7 @@
 
 import pytest
 
-from privacy.rate_limit import ADDRESS_REQUEST_LIMIT, GENERATION_LIMIT, UPLOAD_LIMIT, Limit, RateLimiter
+from web.boundary.rate_limit import ADDRESS_REQUEST_LIMIT, GENERATION_LIMIT, UPLOAD_LIMIT, Limit, RateLimiter
 
 
 class FakeClock:

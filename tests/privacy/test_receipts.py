@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from privacy.erasure import erase_now
+from privacy.lifecycle.erasure import erase_now
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from privacy.receipts import (INVALID, PRIVATE_KEY_NAME, PUBLIC_KEY_NAME, UNVERIFIED, VALID, ReceiptSigner,
+from privacy.records.receipts import (INVALID, PRIVATE_KEY_NAME, PUBLIC_KEY_NAME, UNVERIFIED, VALID, ReceiptSigner,
                               canonical_json, load_receipt_signer, verify_receipt)
 from tests.privacy.helpers import consented_session, generate, make_env
 

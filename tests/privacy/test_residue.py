@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete, text
 
-from privacy import retention
-from privacy.database import DataKey
-from privacy.erasure import erase_now
-from privacy.residue import audit_residue
+from privacy.lifecycle import retention
+from privacy.store.database import DataKey
+from privacy.lifecycle.erasure import erase_now
+from privacy.lifecycle.residue import audit_residue
 from tests.postgres import database_name
 from tests.privacy.helpers import DAY, HOUR, MARKER, consented_session, generate, make_env
 

@@ -3,10 +3,11 @@
 import pytest
 from sqlalchemy import func, select
 
-from privacy import audit, retention
-from privacy.database import AuditEventRow, ConsentRow, ErasureRow, SessionRow
-from privacy.errors import SessionGone
-from privacy.vault import HEADSHOTS, IDENTITY
+from privacy.lifecycle import retention
+from privacy.records import audit
+from privacy.store.database import AuditEventRow, ConsentRow, ErasureRow, SessionRow
+from errors import SessionGone
+from privacy.store.vault import HEADSHOTS, IDENTITY
 from tests.privacy.helpers import DAY, HOUR, T0, consented_session, generate, make_env
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, text
 
-from privacy import scheduler
-from privacy.database import ErasureRow, SessionRow
+from privacy.lifecycle import scheduler
+from privacy.store.database import ErasureRow, SessionRow
 from tests.privacy.helpers import HOUR, FakeClock, consented_session, generate, make_env
 
 SCRIPT = Path(__file__).with_name("crash_session.py")
@@ -147,7 +147,7 @@ def test_two_app_processes_on_one_database_run_one_scheduler_and_the_survivor_ta
     data_dir = tmp_path / "data"
     if not database_url:
         # SQLite's create_all is not safe against a second process creating the same tables at that
-        # instant (PostgreSQL's is: privacy/database.py takes a lock for it): the schema exists first.
+        # instant (PostgreSQL's is: privacy/store/database.py takes a lock for it): the schema exists first.
         make_env(data_dir).close()
     workers = [run_script("serve", data_dir, database_url) for _ in range(2)]  # started at the same moment
     try:

@@ -1,4 +1,4 @@
-"""privacy/screening.py: one face, whole, large enough, the same person in every photo (promises 13, 14)."""
+"""privacy/intake/screening.py: one face, whole, large enough, the same person in every photo (promises 13, 14)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from privacy.errors import PhotoRejected, PhotoSetRejected
-from privacy.face_model import detect_faces
-from privacy.ingest import CleanPhoto, IngestLimits, ingest
-from privacy.screening import (ScreenedPhoto, ScreeningRules, screen_photo, screen_set, screen_uploads)
+from errors import PhotoRejected, PhotoSetRejected
+from faces.face_model import detect_faces
+from privacy.intake.ingest import CleanPhoto, IngestLimits, ingest
+from privacy.intake.screening import (ScreenedPhoto, ScreeningRules, screen_photo, screen_set, screen_uploads)
 from settings import load_settings
 
 SETTINGS = load_settings({})
@@ -221,7 +221,7 @@ def test_detector_finds_each_fixture_face_once(clean):
 
 
 def test_an_oversized_batch_is_refused_before_any_photo_is_decoded(monkeypatch):
-    import privacy.screening as screening
+    import privacy.intake.screening as screening
     rules = ScreeningRules.from_settings(load_settings({"HEADSHOT_MIN_PHOTOS": "2", "HEADSHOT_MAX_PHOTOS": "3"}))
     limits = IngestLimits.from_settings(load_settings({}))
 
@@ -256,7 +256,7 @@ def test_face_crop_that_would_be_upscaled_past_the_limit_is_refused_with_the_fac
 
 
 def test_photos_of_an_upload_are_screened_one_thread_per_core_by_default_at_most_four(monkeypatch):
-    import privacy.screening as screening
+    import privacy.intake.screening as screening
     monkeypatch.setattr(screening, "_usable_cores", lambda: 16)
     assert ScreeningRules.from_settings(load_settings({})).threads == 4
     monkeypatch.setattr(screening, "_usable_cores", lambda: 1)

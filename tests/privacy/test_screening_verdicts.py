@@ -14,7 +14,7 @@ import json
 
 import pytest
 
-from privacy.screening import screen_uploads
+from privacy.intake.screening import screen_uploads
 from tests.privacy.screening_cases import RECORD, _limits_and_rules, record
 
 LIMITS, RULES = _limits_and_rules()

@@ -15,18 +15,20 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from privacy import audit, retention, team_shares
-from privacy.database import (ErasureRow, TeamInviteRow, TeamLookRow, TeamMemberRow, TeamRow, TeamRunRow,
+from privacy.lifecycle import retention
+from privacy.records import audit
+from privacy.teams import team_shares
+from privacy.store.database import (ErasureRow, TeamInviteRow, TeamLookRow, TeamMemberRow, TeamRow, TeamRunRow,
                               TeamShareRow)
-from privacy.erasure import erase_now
-from privacy.errors import (InviteExpired, InviteRefused, InviteRevoked, InviteUnknown, InviteUsedUp, NotInTeam,
+from privacy.lifecycle.erasure import erase_now
+from errors import (InviteExpired, InviteRefused, InviteRevoked, InviteUnknown, InviteUsedUp, NotInTeam,
                             ShareGone, ShareRejected, TeamKeyRefused, TeamSettingRejected, UserError)
-from privacy.receipts import verify_receipt
-from privacy.residue import audit_residue
-from privacy.team_look import MAX_RETENTION_DAYS, OUTFITS, SIZES, checked_look, style_ids
-from privacy.team_seal import AdminKey, InviteToken
-from privacy.team_shares import CSV_COLUMNS, share_dir
-from privacy.teams import InvitePeek, Teams
+from privacy.records.receipts import verify_receipt
+from privacy.lifecycle.residue import audit_residue
+from privacy.teams.team_look import MAX_RETENTION_DAYS, OUTFITS, SIZES, checked_look, style_ids
+from privacy.teams.team_seal import AdminKey, InviteToken
+from privacy.teams.team_shares import CSV_COLUMNS, share_dir
+from privacy.teams.teams import InvitePeek, Teams
 from tests.privacy.helpers import DAY, HOUR, MARKER, consented_session, fake_jpeg, files_under, make_env
 
 ROOT = Path(__file__).resolve().parents[2]

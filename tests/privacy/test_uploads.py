@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from privacy.uploads import UploadLimits, UploadRefused, UploadStore, receive_files
+from web.boundary.uploads import UploadLimits, UploadRefused, UploadStore, receive_files
 
 PHOTO = b"\xff\xd8\xff\xe0" + b"pretend-jpeg-bytes " * 200
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from privacy import watermark
-from privacy.watermark import WatermarkPayload
+from privacy.marks import watermark
+from privacy.marks.watermark import WatermarkPayload
 
 PAYLOAD = WatermarkPayload(demo=True)
 

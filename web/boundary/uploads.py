@@ -1,0 +1,320 @@
+"""Uploads between the upload route and the handler that reads them: sealed, owned, short-lived.
+
+Gradio's own upload route streams each file into a named plaintext temp file and leaves it there
+when the client drops the connection; it answers with absolute server paths, and any later
+request may name any path. This module replaces that path of a photo:
+
+* `receive_files` parses the multipart body as it streams in, with every limit applied while
+  reading (bytes per file, files per request, bytes per request, a stall and a total deadline).
+  A file is held in memory only until its part ends, then sealed; nothing is written in plaintext,
+  so a dropped or refused upload leaves no readable byte anywhere, at any moment.
+* `UploadStore` seals each file with AES-256-GCM under a key that exists only in this process's
+  memory (a crash or restart crypto-shreds every upload still waiting; `purge` then removes the
+  ciphertext), binds it to the client that sent it, and hands that client an opaque reference,
+  never a path. Only `path_for(ref, owner)` turns a reference back into the sealed file's path,
+  for its owner, within the grace period; only `take(path, owner)` opens it, once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import stat
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import AsyncIterator, Awaitable, Callable
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+REF_PREFIX = "upload-"
+SEALED_SUFFIX = ".sealed"
+
+
+class UploadRefused(Exception):
+    """An upload request that is not accepted: `status` for HTTP, `message` for the person."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True)
+class UploadLimits:
+    max_file_bytes: int
+    max_files: int
+    max_request_bytes: int
+    stall_seconds: float
+    timeout_seconds: float
+
+
+# Once a queued event names an upload, the upload may wait for that event's turn at the screening
+# CPU, behind everyone else's: it is kept this many graces from the moment it was named.
+CLAIMED_GRACES = 3
+
+
+@dataclass
+class _Entry:
+    ref: str
+    owner: str
+    path: str
+    size: int
+    created: float
+    claimed: float | None = None  # when a queue join named it (see CLAIMED_GRACES)
+
+
+class UploadStore:
+    """Sealed uploads waiting for their handler; see the module docstring."""
+
+    def __init__(self, directory: Path, *, grace_seconds: float, max_entries: int = 10_000,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.directory = Path(directory)
+        self.grace_seconds = grace_seconds
+        self.max_entries = max_entries
+        self._aead = AESGCM(AESGCM.generate_key(bit_length=256))  # never written anywhere
+        self._entries: dict[str, _Entry] = {}
+        self._by_path: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self._clock = clock
+
+    # --- lifecycle ---------------------------------------------------------------------------------
+    def purge(self) -> int:
+        """Start-up: remove every sealed file left by an earlier process (its key died with it)."""
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(self.directory, 0o700)
+        removed = 0
+        for entry in os.scandir(self.directory):
+            try:
+                os.unlink(entry.path)
+                removed += 1
+            except OSError:
+                pass
+        return removed
+
+    def expire(self) -> int:
+        """Remove the uploads no handler came for within the grace period (a bare call, a closed tab)."""
+        with self._lock:
+            stale = [e for e in self._entries.values() if self._expired(e)]
+            for entry in stale:
+                self._forget(entry)
+        for entry in stale:
+            _unlink(entry.path)
+        return len(stale)
+
+    # --- the upload route's side ---------------------------------------------------------------------
+    def put(self, owner: str, data: bytes) -> str:
+        """Seal `data` for `owner` and return its opaque reference."""
+        with self._lock:
+            if len(self._entries) >= self.max_entries:
+                raise UploadRefused(503, "The studio is very busy right now. Please try again in a minute.")
+        token = secrets.token_urlsafe(18)
+        ref = REF_PREFIX + token
+        path = str(self.directory / (token + SEALED_SUFFIX))
+        nonce = os.urandom(12)
+        sealed = nonce + self._aead.encrypt(nonce, data, _aad(ref, owner))
+        temp = path + ".part"
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(sealed)
+            os.replace(temp, path)
+        except BaseException:
+            _unlink(temp)
+            raise
+        with self._lock:
+            entry = _Entry(ref, owner, path, len(data), self._clock())
+            self._entries[ref] = entry
+            self._by_path[path] = ref
+        return ref
+
+    def discard(self, refs: list[str]) -> None:
+        """Drop uploads whose request failed after they were sealed."""
+        with self._lock:
+            entries = [self._entries[r] for r in refs if r in self._entries]
+            for entry in entries:
+                self._forget(entry)
+        for entry in entries:
+            _unlink(entry.path)
+
+    def discard_paths(self, paths: list[str]) -> int:
+        """Drop the sealed uploads at `paths` (a request refused before its handler ran); others are ignored.
+
+        Only paths of sealed uploads count, and only the boundary puts those into a request, for the browser that
+        uploaded them (web.boundary.middleware), so a caller can discard nothing but its own uploads.
+        """
+        with self._lock:
+            refs = [self._by_path[p] for p in paths if isinstance(p, str) and p in self._by_path]
+        self.discard(refs)
+        return len(refs)
+
+    # --- the handler's side ----------------------------------------------------------------------------
+    def path_for(self, ref: str, owner: str | None) -> str | None:
+        """The sealed file behind `ref`, only for its owner and within the grace period; else None."""
+        if owner is None or not isinstance(ref, str) or not ref.startswith(REF_PREFIX):
+            return None
+        with self._lock:
+            entry = self._entries.get(ref)
+        if entry is None or not secrets.compare_digest(entry.owner, owner) or self._expired(entry):
+            return None
+        with self._lock:
+            entry.claimed = self._clock()
+        return entry.path
+
+    def is_sealed_path(self, path: str) -> bool:
+        with self._lock:
+            return path in self._by_path
+
+    def take(self, path: str, owner: str | None) -> bytes:
+        """Open a sealed upload once, for its owner: its bytes, and it is gone. KeyError if not theirs."""
+        with self._lock:
+            ref = self._by_path.get(str(path))
+            entry = self._entries.get(ref) if ref else None
+            if entry is None or owner is None or not secrets.compare_digest(entry.owner, owner):
+                raise KeyError("not an upload of this client")
+            self._forget(entry)  # once: a second read of the same reference finds nothing
+        try:
+            if self._expired(entry):
+                raise KeyError("expired")
+            sealed = _read_regular_file(entry.path, entry.size + 12 + 16)
+            return self._aead.decrypt(sealed[:12], sealed[12:], _aad(entry.ref, entry.owner))
+        finally:
+            _unlink(entry.path)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._entries)
+
+    def _expired(self, entry: _Entry) -> bool:
+        now = self._clock()
+        if entry.claimed is not None:
+            return now - entry.claimed > CLAIMED_GRACES * self.grace_seconds
+        return now - entry.created > self.grace_seconds
+
+    def _forget(self, entry: _Entry) -> None:  # with the lock held
+        self._entries.pop(entry.ref, None)
+        self._by_path.pop(entry.path, None)
+
+
+def _aad(ref: str, owner: str) -> bytes:
+    return f"upload|{ref}|{owner}".encode()
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def _read_regular_file(path: str, limit: int) -> bytes:
+    """Read at most `limit` bytes of a regular file, refusing links, devices and FIFOs before reading."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
+            raise KeyError("not a sealed upload")
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            return f.read(limit)
+    finally:
+        os.close(fd)
+
+
+# --- streaming multipart parsing --------------------------------------------------------------------
+
+async def receive_files(chunks: AsyncIterator[bytes], content_type: str, limits: UploadLimits,
+                        on_file: Callable[[bytes], Awaitable[None]]) -> int:
+    """Parse a multipart/form-data body as it streams, calling `on_file` with each complete `files` part.
+
+    Every limit is applied while reading, so an oversized, endless or stalled request is cut off
+    early. Returns the number of bytes read. Raises UploadRefused.
+    """
+    from python_multipart.multipart import MultipartParser, parse_options_header
+
+    kind, params = parse_options_header(content_type or "")
+    boundary = params.get(b"boundary")
+    if kind != b"multipart/form-data" or not boundary:
+        raise UploadRefused(400, "This is not a file upload.")
+
+    parts: list[bytearray | None] = []  # the current part's bytes (None: a field we ignore)
+    finished: list[bytes] = []
+    header: dict[str, bytes] = {"field": b"", "value": b""}
+    disposition: list[bytes] = []
+    too_big: list[bool] = []
+
+    def on_part_begin() -> None:
+        disposition.clear()
+
+    def on_header_field(data: bytes, start: int, end: int) -> None:
+        header["field"] += data[start:end]
+
+    def on_header_value(data: bytes, start: int, end: int) -> None:
+        header["value"] += data[start:end]
+
+    def on_header_end() -> None:
+        if header["field"].lower() == b"content-disposition":
+            disposition.append(header["value"])
+        header["field"] = header["value"] = b""
+
+    def on_headers_finished() -> None:
+        _, options = parse_options_header(disposition[0] if disposition else b"")
+        is_file = options.get(b"name") == b"files" and b"filename" in options
+        if is_file and len(finished) + 1 > limits.max_files:
+            raise UploadRefused(413, f"Please send at most {limits.max_files} files at once.")
+        parts.append(bytearray() if is_file else None)
+
+    def on_part_data(data: bytes, start: int, end: int) -> None:
+        current = parts[-1] if parts else None
+        if current is None:
+            return
+        current.extend(data[start:end])
+        if len(current) > limits.max_file_bytes:
+            too_big.append(True)
+
+    def on_part_end() -> None:
+        current = parts.pop() if parts else None
+        if current is not None:
+            finished.append(bytes(current))
+
+    parser = MultipartParser(boundary, {
+        "on_part_begin": on_part_begin, "on_part_data": on_part_data, "on_part_end": on_part_end,
+        "on_header_field": on_header_field, "on_header_value": on_header_value,
+        "on_header_end": on_header_end, "on_headers_finished": on_headers_finished,
+    })
+    received = 0
+    deadline = time.monotonic() + limits.timeout_seconds
+    iterator = chunks.__aiter__()
+    while True:
+        wait = min(limits.stall_seconds, deadline - time.monotonic())
+        if wait <= 0:
+            raise UploadRefused(408, "The upload took too long. Please try again on a steadier connection.")
+        try:
+            chunk = await asyncio.wait_for(iterator.__anext__(), timeout=wait)
+        except StopAsyncIteration:
+            break
+        except asyncio.TimeoutError:
+            raise UploadRefused(408, "The upload stalled. Please try again on a steadier connection.") from None
+        received += len(chunk)
+        if received > limits.max_request_bytes:
+            raise UploadRefused(413, "These files are too large to send at once. Please send fewer or smaller photos.")
+        try:
+            parser.write(chunk)
+        except UploadRefused:
+            raise
+        except Exception:  # python-multipart's parse errors: a malformed body
+            raise UploadRefused(400, "The upload could not be read. Please try again.") from None
+        if too_big:
+            raise UploadRefused(413, f"A file is larger than the {limits.max_file_bytes // (1024 * 1024)} MB limit.")
+        while finished:
+            await on_file(finished.pop(0))
+    try:
+        parser.finalize()
+    except Exception:
+        raise UploadRefused(400, "The upload was incomplete. Please try again.") from None
+    if parts:  # a part that never ended: the body was cut short
+        raise UploadRefused(400, "The upload was incomplete. Please try again.")
+    while finished:
+        await on_file(finished.pop(0))
+    return received
