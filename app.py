@@ -96,11 +96,11 @@ def build_app(settings: Settings, *, zero_gpu_call: Callable | None = None) -> "
 
 def _assemble(settings: Settings, zero_gpu_call: Callable | None = None) -> _Parts:
     """The studio, its GPU line (or queue), the page's handlers and the page, wired to each other."""
+    from privacy.lifecycle.memory_sweep import MemorySweep
+    from privacy.store.owner_presence import OwnerPresence
     from studio import gpu_call
     from studio.jobs import GpuLine, JobRecords
     from studio.service import Studio
-    from privacy.lifecycle.memory_sweep import MemorySweep
-    from privacy.store.owner_presence import OwnerPresence
     from web.boundary.uploads import UploadStore
     from web.boundary.web_access import ClientIds, MediaGrants
     from web.handlers import StudioHandlers

@@ -117,9 +117,9 @@ def cmd_run(args) -> int:
     import dataclasses
     import tempfile
 
-    from studio.service import Studio
-    from privacy.lifecycle.consent import Attestations
     from errors import UserError
+    from privacy.lifecycle.consent import Attestations
+    from studio.service import Studio
 
     if not args.consent:
         print("Refused: pass --consent to confirm that these are photos of you, that you are 18 or older, "
@@ -214,8 +214,8 @@ def _register_audit(sub) -> None:
 def cmd_audit(args) -> int:
     import time
 
-    from privacy.store.database import Database
     from privacy.lifecycle.residue import audit_residue
+    from privacy.store.database import Database
 
     settings = load_settings()
     db = Database(settings.database)
@@ -275,9 +275,11 @@ def configuration_doc() -> str:
 
     platform = [("GRADIO_SERVER_NAME", "`0.0.0.0` in the Docker image", "Interface Gradio listens on."),
                 ("GRADIO_SERVER_PORT", "`7860`", "Port Gradio listens on (the Docker HEALTHCHECK follows it)."),
-                ("HF_HOME", "`/models` in the Docker image", "Cache of downloaded base-model weights (not personal data)."),
+                ("HF_HOME", "`/models` in the Docker image",
+                 "Cache of downloaded base-model weights (not personal data)."),
                 ("TMPDIR", "`/tmp`", "Scratch files of the libraries; mount a tmpfs there (`--tmpfs /tmp`)."),
-                ("SPACES_ZERO_GPU", "set by Hugging Face", "`true` on a ZeroGPU Space: GPU work then runs under `spaces.GPU`.")]
+                ("SPACES_ZERO_GPU", "set by Hugging Face",
+                 "`true` on a ZeroGPU Space: GPU work then runs under `spaces.GPU`.")]
     platform += [(name, f"`{value}`", "Set before any library loads so nothing phones home; do not change.")
                  for name, value in PRIVACY_ENVIRONMENT.items()]
     rows = "\n".join(f"| `{name}` | {default} | {meaning} |" for name, default, meaning in platform)
@@ -287,8 +289,8 @@ def configuration_doc() -> str:
             "or a bad value, and a value that cannot work on this machine (a data directory it cannot write, "
             "a master key of the wrong length, a database it cannot reach, a face-adapter directory without "
             "the adapter), stops the app before it serves anything: `python app.py` and the Docker entrypoint "
-            "exit with status 2 and one sentence naming the variable. Retention periods and the contact address are also shown to "
-            "people in the privacy notice, from these same values.\n\n" + configuration_reference()
+            "exit with status 2 and one sentence naming the variable. Retention periods and the contact address "
+            "are also shown to people in the privacy notice, from these same values.\n\n" + configuration_reference()
             + "\n## Variables of the platform and libraries\n\n| variable | default | meaning |\n| --- | --- | --- |\n"
             + rows + "\n")
 
@@ -342,10 +344,10 @@ def _register_team(sub) -> None:
 
 def cmd_team_create(args) -> int:
     """The admin link is printed once: the studio keeps only a locator of its key, so it cannot show it again."""
-    from privacy.store.database import Database
     from errors import UserError
     from privacy.records.notice import policy_version
     from privacy.records.receipts import load_receipt_signer
+    from privacy.store.database import Database
     from privacy.teams.team_shares import share_dir
     from privacy.teams.teams import Teams
 
@@ -434,10 +436,8 @@ def cmd_worker(args) -> int:
     # Celery sets the root logger to its --loglevel (WARNING: its INFO lines name tasks); ours say job ids only.
     logging.getLogger("studio.workers").setLevel(logging.INFO)
     from studio.service import Studio
-    from studio.workers import (QUEUE_NAME, TASK_NAME, JobWorker, broker_job_ids, celery_app, run_studio_job,
-                                  worker_name)
-
     from studio.worker_health import WorkerMetrics, database_answers, serve_health
+    from studio.workers import QUEUE_NAME, TASK_NAME, JobWorker, broker_job_ids, celery_app, run_studio_job, worker_name
 
     studio = Studio(settings)
     broker = celery_app(settings.queue_url, visibility_seconds=settings.job_visibility_seconds)

@@ -56,7 +56,8 @@ class UserError(StudioError):
 
 
 class PhotoRejected(UserError):
-    """One photo cannot be used. Codes are listed in the docstrings of privacy/intake/ingest.py and privacy/intake/screening.py."""
+    """One photo cannot be used. Codes are listed in the docstrings of privacy/intake/ingest.py and
+    privacy/intake/screening.py."""
 
 
 class PhotoSetRejected(UserError):
@@ -66,7 +67,8 @@ class PhotoSetRejected(UserError):
 class ConsentRequired(UserError):
     code = "consent_required"
 
-    def __init__(self, message: str = "Please confirm the three consent statements before uploading photos. Nothing has been stored."):
+    def __init__(self, message: str = ("Please confirm the three consent statements before uploading photos. "
+                                       "Nothing has been stored.")):
         super().__init__(message)
 
 
@@ -99,7 +101,8 @@ class Cancelled(UserError):
 class OutOfMemory(UserError):
     code = "out_of_memory"
 
-    def __init__(self, message: str = ("The GPU ran out of memory for this job; it has been stopped and its memory freed. "
+    def __init__(self, message: str = ("The GPU ran out of memory for this job; "
+                                       "it has been stopped and its memory freed. "
                                        "Try fewer photos or headshots, or try again when the studio is less busy.")):
         super().__init__(message)
 

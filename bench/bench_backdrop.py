@@ -5,8 +5,9 @@
 Images: the face fixtures cropped square around the face, once with their own rooms as the background to
 replace (a hard case: textured, far from the colour) and once on a gradient near the colour (what a model asked
 for it paints: the usual case), and one of noise (no face: the default framing, no GrabCut). Each is timed
-whole (`replace_backdrop`) and by stage: face detection, the mask (GrabCut), the feathered blend. The reference, measured in the same run on the same
-image, is one PIL resize to half the side (LANCZOS), so the ratio says how the step compares whatever the CPU.
+whole (`replace_backdrop`) and by stage: face detection, the mask (GrabCut), the feathered blend. The reference,
+measured in the same run on the same image, is one PIL resize to half the side (LANCZOS), so the ratio says how
+the step compares whatever the CPU.
 The step runs on the GPU line once per image of a team style, after the image leaves the pipeline.
 """
 
@@ -25,8 +26,8 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline import backdrop  # noqa: E402
 from faces.face_model import detect_faces  # noqa: E402
+from pipeline import backdrop  # noqa: E402
 
 FACES = ROOT / "tests" / "fixtures" / "faces"
 PHOTOS = ("biden_2.jpg", "obama_1.jpg", "biden_1.jpg", "obama_4.jpg")

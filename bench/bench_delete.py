@@ -21,11 +21,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from privacy.lifecycle import retention  # noqa: E402
 from privacy.lifecycle.consent import Attestations, record_consent  # noqa: E402
-from privacy.store.database import Database  # noqa: E402
 from privacy.lifecycle.erasure import ErasureContext, erase_now  # noqa: E402
+from privacy.lifecycle.residue import audit_residue  # noqa: E402
 from privacy.records.notice import policy_version  # noqa: E402
 from privacy.records.receipts import load_receipt_signer  # noqa: E402
-from privacy.lifecycle.residue import audit_residue  # noqa: E402
+from privacy.store.database import Database  # noqa: E402
 from privacy.store.vault import Vault  # noqa: E402
 from settings import load_settings  # noqa: E402
 

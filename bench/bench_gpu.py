@@ -172,7 +172,8 @@ def speed(base: BaseModel, args: argparse.Namespace) -> dict:
     row["unet_tflop_per_step"] = round(flops / 1e12, 4)
     if dev.type == "cuda":
         gpu = torch.cuda.get_device_name(dev)
-        peak = args.peak_tflops * 1e12 if args.peak_tflops else next((v for k, v in PEAK_FLOPS.items() if k in gpu), None)
+        peak = (args.peak_tflops * 1e12 if args.peak_tflops
+                else next((v for k, v in PEAK_FLOPS.items() if k in gpu), None))
         if peak:
             row.update(ours_mfu=round(flops / ours / peak, 3), baseline_mfu=round(flops / baseline / peak, 3))
     return row
@@ -276,12 +277,13 @@ def run(arch: str, screened: list, adapter_dir: Path, args: argparse.Namespace) 
            "unet_params_m": round(sum(p.numel() for p in base.pipe.unet.parameters()) / 1e6, 1),
            "build_s": round(time.perf_counter() - started, 1)}
     _log(arch, "build", row)
-    for stage, measure in (("speed", lambda: speed(base, args)),
-                           ("instant", lambda: instant_first_headshot(base, screened, adapter_dir)),
-                           ("studio", lambda: first_headshot(base, screened, args))):
+    # Each stage is handed the model rather than closing over `base`, a name `del base` below removes.
+    for stage, measure in (("speed", lambda b: speed(b, args)),
+                           ("instant", lambda b: instant_first_headshot(b, screened, adapter_dir)),
+                           ("studio", lambda b: first_headshot(b, screened, args))):
         if stage not in args.only:
             continue
-        part = measure()
+        part = measure(base)
         _log(arch, stage, part)
         row.update(part)
     if "instant_first_headshot_s" in row and "first_headshot_s" in row:
@@ -302,7 +304,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--warmup", type=int, default=10, help="steps excluded from the speed timing")
     parser.add_argument("--repeats", type=int, default=2, help="alternating runs per loop; the fastest counts")
     parser.add_argument("--first-steps", type=int, default=0, help="training steps to the first headshot; 0 = recipe")
-    parser.add_argument("--denoise-steps", type=int, default=0, help="denoising steps of the first headshot; 0 = default")
+    parser.add_argument("--denoise-steps", type=int, default=0,
+                        help="denoising steps of the first headshot; 0 = default")
     parser.add_argument("--peak-tflops", type=float, default=0.0, help="override the GPU's peak dense TFLOP/s")
     parser.add_argument("--only", nargs="+", choices=STAGES, default=list(STAGES),
                         help="measure only these parts (default: all; the ratio needs instant and studio)")

@@ -128,13 +128,15 @@ def main() -> int:
     totals = [sum(values) for values in zip(*stages.values())]
     ratios = [total / decode for total, decode in zip(totals, stages["decode+strip"])]
     print(f"12 MP JPEG ({len(data) / 1e6:.1f} MB, 4000x3000) -> {photo.width}x{photo.height} stored, "
-          f"PNG {len(png) / 1e6:.2f} MB; store={args.store}; OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '(unset)')}; "
+          f"PNG {len(png) / 1e6:.2f} MB; store={args.store}; "
+          f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '(unset)')}; "
           f"{args.runs} runs")
     for name, values in stages.items():
         print(f"  {name:<18} median {statistics.median(values):7.1f} ms   best {min(values):7.1f} ms")
         if name == "screen":
             for part, part_values in parts.items():
-                print(f"    {part:<16} median {statistics.median(part_values):7.1f} ms   best {min(part_values):7.1f} ms")
+                print(f"    {part:<16} median {statistics.median(part_values):7.1f} ms   "
+                      f"best {min(part_values):7.1f} ms")
     median = statistics.median(totals)
     print(f"  {'total':<18} median {median:7.1f} ms   best {min(totals):7.1f} ms   "
           f"target {TARGET_MS:.0f} ms: {median / TARGET_MS:.2f}x of target (median)")

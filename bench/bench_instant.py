@@ -32,11 +32,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a benchmark never downloads anyt
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pipeline.generate as generate  # noqa: E402
-from studio.service import Studio  # noqa: E402
 from pipeline.tiny import TINY_FACE_ADAPTER  # noqa: E402
 from privacy.lifecycle.consent import Attestations  # noqa: E402
 from privacy.store.vault import IDENTITY  # noqa: E402
 from settings import load_settings  # noqa: E402
+from studio.service import Studio  # noqa: E402
 
 FACES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "faces"
 PHOTOS = [f"obama_{i}.jpg" for i in range(1, 5)]
@@ -44,7 +44,8 @@ PHOTOS = [f"obama_{i}.jpg" for i in range(1, 5)]
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="tiny-sd", help="base model id (tiny-sd, tiny-sdxl, a hub id or a directory)")
+    parser.add_argument("--model", default="tiny-sd",
+                        help="base model id (tiny-sd, tiny-sdxl, a hub id or a directory)")
     parser.add_argument("--face-adapter", default=TINY_FACE_ADAPTER, help="HEADSHOT_FACE_ADAPTER for the instant run")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--styles", default="linkedin_classic,corporate_grey", help="comma-separated style ids")

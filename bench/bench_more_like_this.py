@@ -31,9 +31,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a benchmark never downloads anyt
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pipeline.engine as engine  # noqa: E402
-from studio.service import Studio  # noqa: E402
 from privacy.lifecycle.consent import Attestations  # noqa: E402
 from settings import load_settings  # noqa: E402
+from studio.service import Studio  # noqa: E402
 
 FACES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "faces"
 PHOTOS = [f"obama_{i}.jpg" for i in range(1, 5)]
@@ -41,7 +41,8 @@ PHOTOS = [f"obama_{i}.jpg" for i in range(1, 5)]
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="tiny-sd", help="base model id (tiny-sd, tiny-sdxl, a hub id or a directory)")
+    parser.add_argument("--model", default="tiny-sd",
+                        help="base model id (tiny-sd, tiny-sdxl, a hub id or a directory)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--styles", default="linkedin_classic,corporate_grey", help="comma-separated style ids")
     parser.add_argument("--count", type=int, default=2, help="headshots per style")

@@ -21,10 +21,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from studio.service import Studio  # noqa: E402
 from privacy.lifecycle.consent import Attestations  # noqa: E402
 from privacy.store.return_keys import ReturnKey, parse_return_key  # noqa: E402
 from settings import load_settings  # noqa: E402
+from studio.service import Studio  # noqa: E402
 
 
 def present(studio: Studio, code: str) -> bool:

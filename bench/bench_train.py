@@ -48,7 +48,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
 from diffusers import (  # noqa: E402
     AutoencoderKL,
     DDPMScheduler,
@@ -60,10 +59,10 @@ from diffusers.training_utils import cast_training_params  # noqa: E402
 from PIL import Image  # noqa: E402
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection  # noqa: E402
 
+from pipeline.embeddings import ENCODERS, trigger_ids  # noqa: E402
 from pipeline.faces import TrainingExample, caption  # noqa: E402
 from pipeline.models import BaseModel, load_base, pick_dtype, resolve_device, wrap_pipeline  # noqa: E402
 from pipeline.tiny import _scheduler, tiny_tokenizer  # noqa: E402
-from pipeline.embeddings import ENCODERS, trigger_ids  # noqa: E402
 from pipeline.train_lora import (  # noqa: E402
     TrainConfig,
     _loss,
@@ -319,7 +318,8 @@ def photos(n: int, res: int) -> list[TrainingExample]:
     """Noise crops with per-photo captions and a source size, as prepare_examples makes them."""
     rng = np.random.default_rng(0)
     return [TrainingExample(Image.fromarray(rng.integers(0, 256, (res, res, 3), dtype=np.uint8)),
-                            caption(f"head and shoulders, {c} background, even light"), original_size=(res // 2 + i, res // 2 + i))
+                            caption(f"head and shoulders, {c} background, even light"),
+                            original_size=(res // 2 + i, res // 2 + i))
             for i, c in zip(range(n), ["white", "grey", "blue", "dark grey"] * n)]
 
 
@@ -375,7 +375,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--photos", type=int, default=4)
     parser.add_argument("--rank", type=int, default=0, help="LoRA rank; 0 = the recipe's (32)")
     parser.add_argument("--repeats", type=int, default=5,
-                        help="runs per loop, alternating; the fastest counts (fewer than 5 is noisy on a shared 2-core CPU)")
+                        help="runs per loop, alternating; the fastest counts "
+                             "(fewer than 5 is noisy on a shared 2-core CPU)")
     parser.add_argument("--peak-tflops", type=float, default=0.0, help="override the GPU's peak dense TFLOP/s")
     parser.add_argument("--optimizers", action="store_true",
                         help="time only the optimizer step: AdamW (ours) vs Prodigy, on the recipe's LoRA tensors")

@@ -43,7 +43,8 @@ def synthetic(seed: int) -> np.ndarray:
     img = np.stack([rng.uniform(40, 220) + rng.uniform(-80, 80) * ramp for _ in range(3)], -1)
     for _ in range(rng.integers(2, 6)):
         cy, cx, r = rng.uniform(0, 1, 2).tolist() + [rng.uniform(0.05, 0.3)]
-        mask = (yy - cy) ** 2 + (xx - cx) ** 2 < r**2 if rng.random() < 0.5 else (abs(yy - cy) < r) & (abs(xx - cx) < r / 2)
+        mask = ((yy - cy) ** 2 + (xx - cx) ** 2 < r**2 if rng.random() < 0.5
+                else (abs(yy - cy) < r) & (abs(xx - cx) < r / 2))
         img[mask] = rng.integers(0, 256, 3)
     img += rng.normal(0, rng.uniform(1, 15), img.shape)
     return np.clip(img, 0, 255).astype(np.uint8)

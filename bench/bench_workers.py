@@ -30,12 +30,12 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ["OMP_NUM_THREADS"] = "1"
 
-from studio.jobs import GpuLine, JobRecords  # noqa: E402
-from studio.service import Studio  # noqa: E402
-from studio.workers import queued_line  # noqa: E402
 from privacy.lifecycle.consent import Attestations  # noqa: E402
 from privacy.store.database import JobClaimRow, JobRow  # noqa: E402
 from settings import load_settings  # noqa: E402
+from studio.jobs import GpuLine, JobRecords  # noqa: E402
+from studio.service import Studio  # noqa: E402
+from studio.workers import queued_line  # noqa: E402
 from tests.postgres import PostgresServer, find_or_install_postgres  # noqa: E402
 from tests.redis_server import RedisServer, find_or_install_redis  # noqa: E402
 

@@ -29,8 +29,8 @@ import cv2
 import dlib
 import numpy as np
 
-from faces import face_descriptor
 from errors import ModelUnavailable
+from faces import face_descriptor
 
 # Detection runs on a copy whose long side is at most this many pixels. dlib's HOG
 # window is 80x80, so at 1280 the smallest face found is ~6% of the photo's long side
@@ -45,7 +45,8 @@ DEFAULT_DETECTION_SIDE = 1280
 class Face:
     box: tuple[int, int, int, int]  # (left, top, right, bottom) in image pixels; may reach outside the image
     score: float  # HOG detector confidence; higher is surer
-    landmarks: np.ndarray = field(repr=False)  # (5, 2) float x, y; dlib order: right eye corners, left eye corners, nose
+    # (5, 2) float x, y; dlib order: right eye corners, left eye corners, nose
+    landmarks: np.ndarray = field(repr=False)
 
 
 class _Models(NamedTuple):

@@ -4,7 +4,8 @@ An `Adapter` holds the LoRA state dict (CPU tensors, keys in diffusers' PEFT lay
 prefixed by component, e.g. "unet.down_blocks.1...to_q.lora_A.weight"), the trigger
 token's trained input embeddings per text encoder ("token_embeddings.text_encoder",
 "token_embeddings.text_encoder_2": (n_tokens, hidden), pivotal tuning) — so they are
-sealed, erased and exported with the LoRA, as one blob — and the metadata needed to use it again: family, base model id, LoRA rank/alpha/targets and
+sealed, erased and exported with the LoRA, as one blob — and the metadata needed to
+use it again: family, base model id, LoRA rank/alpha/targets and
 the effective `TrainConfig` (saved beside the weights, as nanoGPT keeps its config
 inside each checkpoint). Serialisation is in memory (`safetensors.torch.save`/`load`):
 the studio seals the bytes in the encrypted vault, so a plaintext adapter, which
@@ -107,9 +108,11 @@ def to_kohya_lora_bytes(adapter: Adapter) -> bytes:
     diffusers' own converter, as its advanced DreamBooth script uses for the same purpose.
     """
     from diffusers.utils import convert_state_dict_to_kohya
-    kohya = convert_state_dict_to_kohya({k: v.detach().to("cpu").contiguous() for k, v in adapter.unet_state_dict().items()})
+    kohya = convert_state_dict_to_kohya({k: v.detach().to("cpu").contiguous()
+                                         for k, v in adapter.unet_state_dict().items()})
     # The converter writes alpha = rank; ours may differ, and kohya scales by alpha / rank.
-    kohya = {k: (torch.tensor(float(adapter.alpha)) if k.endswith(".alpha") else v.contiguous()) for k, v in kohya.items()}
+    kohya = {k: (torch.tensor(float(adapter.alpha)) if k.endswith(".alpha") else v.contiguous())
+             for k, v in kohya.items()}
     return st_save(kohya, metadata={"format": "pt"})
 
 
@@ -146,7 +149,8 @@ def export_files(adapter: Adapter) -> dict[str, bytes]:
         f"    pipe.load_lora_weights('.', weight_name='{DIFFUSERS_LORA_FILE}')\n"
         + (f"    from safetensors.torch import load_file; emb = load_file('{EMBEDDINGS_FILE}')\n"
            + "".join(f"    {line}\n" for line in loads.splitlines()) if n else "")
-        + f"    image = pipe('professional headshot photo of {subject}, navy suit, grey studio background').images[0]\n\n"
+        + f"    image = pipe('professional headshot photo of {subject}, "
+        "navy suit, grey studio background').images[0]\n\n"
         f"AUTOMATIC1111 / ComfyUI / SD.Next: put {KOHYA_LORA_FILE} in models/Lora"
         + (f" and {EMBEDDINGS_FILE} in embeddings, then prompt e.g. "
            f"'professional headshot photo of {EMBEDDINGS_FILE.removesuffix('.safetensors')} person <lora:"

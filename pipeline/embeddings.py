@@ -32,8 +32,8 @@ from typing import Iterator
 import torch
 from transformers import AddedToken
 
-from pipeline.tiny import TRIGGER_WORD
 from errors import ModelUnavailable
+from pipeline.tiny import TRIGGER_WORD
 
 # Text encoders of each family, under the names diffusers' pipelines give them, and the
 # key each takes in the kohya / A1111 embedding file (the advanced script's `_emb` file).

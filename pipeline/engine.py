@@ -19,8 +19,10 @@ from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
+from errors import Cancelled
 from pipeline.adapter import Adapter
 from pipeline.faces import prepare_examples
+
 # The generation stage is one call under one name, `generate` (tests/hardening pause it there).
 from pipeline.generate import Conditioning
 from pipeline.generate import generate_styles as generate
@@ -28,7 +30,6 @@ from pipeline.models import BaseModel
 from pipeline.score import ScoredHeadshot, rank_and_filter
 from pipeline.styles import Style
 from pipeline.train_lora import TrainConfig, train_lora
-from errors import Cancelled
 
 if TYPE_CHECKING:
     from privacy.intake.screening import ScreenedPhoto

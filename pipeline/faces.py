@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 from PIL import Image
 
+from faces.headshot_crop import CropSquare, fitted_crop, ideal_crop
 from pipeline.captions import describe
 from pipeline.tiny import TRIGGER_WORD
-from faces.headshot_crop import CropSquare, fitted_crop, ideal_crop
 
 if TYPE_CHECKING:  # the screening types are only annotations here
     from privacy.intake.screening import ScreenedPhoto

@@ -26,13 +26,13 @@ from typing import Callable, ContextManager, Iterator, Sequence
 import torch
 from PIL import Image
 
+from errors import Cancelled, OutOfMemory
 from pipeline.adapter import Adapter
 from pipeline.backdrop import apply_backdrop
 from pipeline.embeddings import trigger_embeddings_applied
 from pipeline.faces import CLASS_WORD, TRIGGER
 from pipeline.models import BaseModel
 from pipeline.styles import Style
-from errors import Cancelled, OutOfMemory
 
 # Denoising steps for real models with DPM++ 2M Karras (pipeline/models.py): 25-30 is
 # where portrait workflows settle for this sampler; 28 leaves a margin over 25.

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 import torch
 from PIL import Image
 
+from errors import FaceAdapterUnavailable, ModelUnavailable, OutOfMemory
 from pipeline import tiny
 from pipeline.engine import EngineProgress, _cancel_check, _Reporter, score_stage
 from pipeline.face_adapter_layout import ADAPTER_HINT, FACE_ADAPTER_FILES, FaceAdapterFiles
@@ -36,7 +37,6 @@ from pipeline.generate import render_styles
 from pipeline.models import BaseModel, _hub_json
 from pipeline.score import ScoredHeadshot
 from pipeline.styles import Style
-from errors import FaceAdapterUnavailable, ModelUnavailable, OutOfMemory
 
 if TYPE_CHECKING:
     from privacy.intake.screening import ScreenedPhoto

@@ -49,12 +49,18 @@ from pathlib import Path
 from typing import Protocol
 
 import torch
-from diffusers import AutoencoderKL, DiffusionPipeline, DPMSolverMultistepScheduler, StableDiffusionPipeline, StableDiffusionXLPipeline
+from diffusers import (
+    AutoencoderKL,
+    DiffusionPipeline,
+    DPMSolverMultistepScheduler,
+    StableDiffusionPipeline,
+    StableDiffusionXLPipeline,
+)
 from diffusers.models.attention_processor import AttnProcessor2_0
 
+from errors import ModelUnavailable
 from pipeline import tiny
 from pipeline.embeddings import add_trigger_token
-from errors import ModelUnavailable
 
 FAMILY_PIPELINES = {"sd15": StableDiffusionPipeline, "sd2": StableDiffusionPipeline, "sdxl": StableDiffusionXLPipeline}
 FAMILIES_TEXT = "Stable Diffusion 1.5, Stable Diffusion 2.x or SDXL base (text-to-image)"
@@ -188,7 +194,8 @@ def load_base(model_id: str, device: str = "auto", *, fp16_vae: str = "", offlin
     if local.is_dir():
         index_file = local / "model_index.json"
         if not index_file.is_file():
-            raise ModelUnavailable(f"The base model directory has no model_index.json (not a diffusers model). {_FIX_HINT}")
+            raise ModelUnavailable("The base model directory has no model_index.json (not a diffusers model). "
+                                   f"{_FIX_HINT}")
         configs = {name: json.loads((local / name).read_text()) for name in CONFIG_FILES if (local / name).is_file()}
         source, local_only = str(local), True
     else:
@@ -285,12 +292,14 @@ def _from_pretrained(cls, source: str, dtype: torch.dtype, local_only: bool,
                 pass
         return cls.from_pretrained(source, **kwargs)
     except (OSError, ValueError) as exc:
-        raise ModelUnavailable(f"The base model's weights could not be loaded ({type(exc).__name__}). {_FIX_HINT}") from exc
+        raise ModelUnavailable(f"The base model's weights could not be loaded ({type(exc).__name__}). "
+                               f"{_FIX_HINT}") from exc
 
 
 def wrap_pipeline(pipe: DiffusionPipeline, family: str, model_id: str, dev: torch.device, dtype: torch.dtype,
                   *, is_demo: bool) -> BaseModel:
-    """A `BaseModel` around a pipeline already on `dev`: SDPA attention, frozen weights, eval mode, the trigger token."""
+    """A `BaseModel` around a pipeline already on `dev`: SDPA attention, frozen weights, eval mode, the trigger
+    token."""
     pipe.unet.set_attn_processor(AttnProcessor2_0())
     pipe.vae.set_attn_processor(AttnProcessor2_0())
     pipe.set_progress_bar_config(disable=True)

@@ -20,9 +20,9 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
+from faces.face_model import detect_faces, embedding_distance, face_embedding
 from pipeline.generate import GeneratedImage
 from pipeline.safety import unsafe_probability
-from faces.face_model import detect_faces, embedding_distance, face_embedding
 
 FACE_THRESHOLD = 0.0  # HOG score a face in a generated image needs; low: we look for the face we asked for
 

@@ -168,9 +168,9 @@ MAX_SD15_SIDE = 768  # SD 1.5 / 2.x repeat or stretch faces far above their trai
 def team_styles(styles: dict[str, Style], look: object) -> list[Style]:
     """The Styles a team's look makes: its preset, its exact background colour and its size, once per allowed outfit.
 
-    `look` is a `privacy.teams.team_look.TeamLook` (checked vocabulary only: a preset id, "#rrggbb", outfit ids, a size),
-    so no free text reaches the prompt. Every Style keeps the preset's id, so a member's headshots and the team's
-    shares name the preset; everyone in the team gets the same prompt, colour and size for the same outfit.
+    `look` is a `privacy.teams.team_look.TeamLook` (checked vocabulary only: a preset id, "#rrggbb", outfit ids,
+    a size), so no free text reaches the prompt. Every Style keeps the preset's id, so a member's headshots and the
+    team's shares name the preset; everyone in the team gets the same prompt, colour and size for the same outfit.
     The colour is asked for in the prompt and then made exact: `exact_backdrop` has generation paint every
     background pixel with it (pipeline/backdrop.py), by the same procedure for every member.
     """

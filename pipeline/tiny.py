@@ -58,7 +58,8 @@ beige blue burgundy cobalt coral muted mustard pale slate taupe yellow""".split(
 
 def _bytes_to_unicode() -> dict[int, str]:
     """GPT-2/CLIP byte-level alphabet: every byte maps to a printable character."""
-    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    printable = (list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1))
+                 + list(range(ord("®"), ord("ÿ") + 1)))
     chars = printable[:]
     n = 0
     for b in range(256):

@@ -45,11 +45,11 @@ from diffusers.training_utils import cast_training_params
 from peft import LoraConfig
 from peft.utils import get_peft_model_state_dict
 
+from errors import Cancelled, OutOfMemory
 from pipeline.adapter import EMBEDDINGS_PREFIX, Adapter
 from pipeline.embeddings import ENCODERS, initial_embeddings, trigger_embeddings_applied
 from pipeline.faces import TrainingExample
 from pipeline.models import BaseModel
-from errors import Cancelled, OutOfMemory
 
 # Attention projections, as in diffusers' DreamBooth LoRA examples (`target_modules`).
 UNET_TARGET_MODULES = ("to_k", "to_q", "to_v", "to_out.0")
@@ -60,7 +60,8 @@ class TrainConfig:
     steps: int  # optimizer steps
     rank: int  # LoRA rank r
     alpha: int  # LoRA alpha; = rank (scale 1), as the diffusers examples set it
-    learning_rate: float  # UNet LoRA, constant, no warm-up (diffusers README: --lr_scheduler constant --lr_warmup_steps 0)
+    # UNet LoRA, constant, no warm-up (diffusers README: --lr_scheduler constant --lr_warmup_steps 0)
+    learning_rate: float
     batch_size: int = 2  # images per step (LoRA Ease's face preset)
     weight_decay: float = 1e-2  # AdamW on the LoRA weights, diffusers' --adam_weight_decay default
     max_grad_norm: float = 1.0  # gradient clipping, diffusers' --max_grad_norm default
@@ -328,7 +329,8 @@ def _train_locked(base, examples, config, progress, cancel, step_hook) -> Adapte
         _restore_base(base, encoders)
     if out_of_memory:
         raise OutOfMemory()
-    effective = config.to_dict() | {"mixed_precision": str(autocast_dtype).replace("torch.", "") if autocast_dtype else "no",
+    effective = config.to_dict() | {"mixed_precision": (str(autocast_dtype).replace("torch.", "")
+                                                        if autocast_dtype else "no"),
                                     "resolution": examples[0].image.width, "n_photos": len(examples),
                                     "pivotal_steps": pivotal_steps(config),
                                     "fp16_vae": base.vae_id}  # "" = the base model's own VAE

@@ -32,9 +32,9 @@ import numpy as np
 from PIL import Image
 
 from errors import UnknownDownloadSize
-from privacy.lifecycle.export import image_extension
 from faces.face_model import detect_faces
 from faces.headshot_crop import CropSquare, fitted_crop
+from privacy.lifecycle.export import image_extension
 from privacy.marks.provenance import Provenance
 
 FULL, LONG_1024, SQUARE_600, SQUARE_400 = "full", "1024", "600", "400"

@@ -57,7 +57,8 @@ class GpuOrder:
     reuse_adapter: bool = False  # "more like this": the session's trained adapter, no training
     instant: bool = False  # Instant mode: the face adapter on `photos`, no training
     keep: bool = True  # Instant: seal the headshots for their owner (False: hand them over, store nothing)
-    photos: tuple = dataclasses.field(default=(), repr=False)  # Instant: privacy.intake.screening.ScreenedPhoto, in memory
+    # Instant: privacy.intake.screening.ScreenedPhoto, in memory
+    photos: tuple = dataclasses.field(default=(), repr=False)
 
     @classmethod
     def of(cls, job: "Job") -> "GpuOrder":

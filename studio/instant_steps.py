@@ -14,15 +14,15 @@ from __future__ import annotations
 import threading
 from typing import Callable
 
+from errors import OwnerKeyRequired, PhotoSetRejected
 from pipeline.engine import EngineProgress
 from pipeline.instant import instant_headshots
-from studio.runs import HeadshotRun, UnstoredHeadshot
-from privacy.records import audit
-from privacy.lifecycle.consent import require_consent
-from errors import OwnerKeyRequired, PhotoSetRejected
 from privacy.intake.photo_set import preview_jpeg
 from privacy.intake.screening import ScreenedPhoto, ScreeningReport, check_batch_size, report_for, screen_files
+from privacy.lifecycle.consent import require_consent
+from privacy.records import audit
 from privacy.store.vault import HEADSHOTS
+from studio.runs import HeadshotRun, UnstoredHeadshot
 
 
 class InstantSteps:

@@ -54,8 +54,8 @@ from typing import Any, Callable
 
 from sqlalchemy import select, update
 
-from privacy.store.database import JobRow
 from errors import Busy, Cancelled, FaceAdapterUnavailable, ModelUnavailable, UserError
+from privacy.store.database import JobRow
 
 log = logging.getLogger(__name__)
 

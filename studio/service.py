@@ -5,7 +5,8 @@ person takes, and each step is a call into the module that owns it:
 
     give_consent      privacy.lifecycle.consent      (+ retention clock starts, audit event)
     upload            privacy.intake.screening    → privacy.store.vault.seal   (only screened pixels, encrypted)
-    make_headshots    privacy.store.vault.open   → pipeline.engine      → privacy.marks.provenance → privacy.store.vault.seal
+    make_headshots    privacy.store.vault.open   → pipeline.engine      → privacy.marks.provenance
+                      → privacy.store.vault.seal
     more_like_this    the sealed adapter   → pipeline.engine (no training) → the same marking and sealing
     instant_headshots screening in memory  → pipeline.instant (face adapter) → marked, sealed or handed over
                       (Instant mode's steps live in studio/instant_steps.py; what runs return, studio/runs.py)
@@ -30,38 +31,45 @@ from typing import Callable
 import numpy as np
 from sqlalchemy import func, select
 
-from studio import downloads
+from errors import AdapterGone, ModelMismatch, OwnerKeyRequired, PhotoSetRejected, SessionGone, UserError
+from faces.face_model import Face
 from pipeline.adapter import Adapter, adapter_from_bytes, adapter_to_bytes, export_files
 from pipeline.engine import EngineProgress, ScoredHeadshot, make_headshots, more_headshots
 from pipeline.generate import Conditioning
 from pipeline.instant import face_conditioning
-from studio.model_state import ModelWarmUp
 from pipeline.models import BaseModel, ModelLoader, load_base
-from studio.runs import DeliveredHeadshot, HeadshotRun, KeyLookup
-from studio.instant_steps import InstantSteps
 from pipeline.styles import Style, UnknownStyle, load_styles, resolve_style, team_styles
 from pipeline.tiny import TINY_IDS
 from pipeline.train_lora import default_train_config, free_device_memory
-from privacy.lifecycle import retention
-from privacy.records import audit
-from privacy.lifecycle.consent import Attestations, ConsentRecord, record_consent, require_consent
-from privacy.store.database import Database, ReturnKeyRow
-from privacy.lifecycle.erasure import ErasureContext, erase_now
-from errors import AdapterGone, ModelMismatch, OwnerKeyRequired, PhotoSetRejected, SessionGone, UserError
-from privacy.lifecycle.export import export_session
-from faces.face_model import Face
 from privacy.intake.ingest import CleanPhoto, IngestLimits
-from privacy.store.master_key import load_master_key
-from privacy.records.notice import policy_version
-from privacy.marks.provenance import Provenance
-from privacy.records.receipts import Receipt, load_receipt_signer
-from privacy.store.return_keys import ReturnKey
 from privacy.intake.photo_set import DraftPhoto, PhotoDraft, PhotoDrafts, new_photo_id, preview_jpeg
-from privacy.intake.screening import (FileVerdict, ScreenedPhoto, ScreeningReport, ScreeningRules, check_batch_size,
-                               report_for, screen_files)
-from privacy.teams.teams import Teams
+from privacy.intake.screening import (
+    FileVerdict,
+    ScreenedPhoto,
+    ScreeningReport,
+    ScreeningRules,
+    check_batch_size,
+    report_for,
+    screen_files,
+)
+from privacy.lifecycle import retention
+from privacy.lifecycle.consent import Attestations, ConsentRecord, record_consent, require_consent
+from privacy.lifecycle.erasure import ErasureContext, erase_now
+from privacy.lifecycle.export import export_session
+from privacy.marks.provenance import Provenance
+from privacy.records import audit
+from privacy.records.notice import policy_version
+from privacy.records.receipts import Receipt, load_receipt_signer
+from privacy.store.database import Database, ReturnKeyRow
+from privacy.store.master_key import load_master_key
+from privacy.store.return_keys import ReturnKey
 from privacy.store.vault import HEADSHOTS, IDENTITY, Vault
+from privacy.teams.teams import Teams
 from settings import Settings
+from studio import downloads
+from studio.instant_steps import InstantSteps
+from studio.model_state import ModelWarmUp
+from studio.runs import DeliveredHeadshot, HeadshotRun, KeyLookup
 
 log = logging.getLogger(__name__)
 

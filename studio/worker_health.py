@@ -19,8 +19,8 @@ from typing import Any, Callable
 
 from sqlalchemy import func, select, text
 
-from studio.line_metrics import LineMetrics
 from privacy.store.database import JobRow
+from studio.line_metrics import LineMetrics
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,8 @@ def database_answers(db: Any) -> bool:
         return False
 
 
-def serve_health(port: int, metrics: WorkerMetrics, ready: Callable[[], bool], host: str = "0.0.0.0") -> ThreadingHTTPServer:
+def serve_health(port: int, metrics: WorkerMetrics, ready: Callable[[], bool],
+                 host: str = "0.0.0.0") -> ThreadingHTTPServer:
     """Start the health port in a daemon thread; returns the server (`shutdown()` stops it)."""
 
     class Handler(BaseHTTPRequestHandler):

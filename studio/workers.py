@@ -75,11 +75,25 @@ from typing import Any, Callable
 
 from sqlalchemy import and_, delete, exists, func, select, update
 
-from studio.jobs import (CANCELLED, DONE, INTERRUPTED, QUEUED, RUNNING, RECENT_JOBS, GpuLine, Job, JobRecords,
-                           _read_styles_field, _report, median_durations, run_to_outcome, wait_estimate)
-from privacy.store.database import JobClaimRow, JobRow
 from errors import Busy, SessionGone, UserError
+from privacy.store.database import JobClaimRow, JobRow
 from privacy.store.vault import HEADSHOTS, sealing_only_while
+from studio.jobs import (
+    CANCELLED,
+    DONE,
+    INTERRUPTED,
+    QUEUED,
+    RECENT_JOBS,
+    RUNNING,
+    GpuLine,
+    Job,
+    JobRecords,
+    _read_styles_field,
+    _report,
+    median_durations,
+    run_to_outcome,
+    wait_estimate,
+)
 
 log = logging.getLogger(__name__)
 
@@ -386,7 +400,8 @@ class JobWorker:
 
     def _discard_earlier_outputs(self, session_id: str, since: float) -> None:
         """A re-run seals its outputs again: what the crashed attempt sealed goes first (idempotent sealing)."""
-        earlier = [b.id for b in self.studio.vault.blobs(session_id) if b.kind in OUTPUT_KINDS and b.created_at >= since]
+        earlier = [b.id for b in self.studio.vault.blobs(session_id)
+                   if b.kind in OUTPUT_KINDS and b.created_at >= since]
         if earlier:
             self.studio.vault.discard(session_id, earlier)
             log.info("discarded %d outputs of an earlier attempt", len(earlier))
@@ -453,7 +468,8 @@ def run_studio_job(studio: Any, job: Job, progress: Callable[[Any], None]) -> An
                                  model_id=job.model_id)
 
 
-def queued_line(studio: Any, settings: Any, *, local: GpuLine, owner_key_of: Callable[[str], bytes | None]) -> "QueuedLine":
+def queued_line(studio: Any, settings: Any, *, local: GpuLine,
+                owner_key_of: Callable[[str], bytes | None]) -> "QueuedLine":
     """A web replica's line in queue mode, as the app wires it: messages to the Celery broker of HEADSHOT_QUEUE_URL."""
     broker = celery_app(settings.queue_url, visibility_seconds=settings.job_visibility_seconds)
     return QueuedLine(studio, send=lambda job_id: broker.send_task(TASK_NAME, args=[job_id], queue=QUEUE_NAME),

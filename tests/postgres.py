@@ -66,7 +66,8 @@ def find_or_install_postgres() -> Path:
     if found is not None:
         return found
     if not may_install():
-        raise PostgresUnavailable(f"PostgreSQL is not installed and these tests may not install it: run `sudo {INSTALL}`.")
+        raise PostgresUnavailable("PostgreSQL is not installed and these tests may not install it: "
+                                  f"run `sudo {INSTALL}`.")
     # The package's own post-install starts a cluster of the machine; ours never uses it.
     installed = apt_install("postgresql")
     found = find_binaries()
@@ -124,7 +125,8 @@ class PostgresServer:
         # cwd: the checkout may sit where `postgres` cannot enter (/root), and initdb would stop there.
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False, cwd=self.root)
         if done.returncode != 0:
-            raise RuntimeError(f"{args[0]} failed (exit {done.returncode}): {(done.stderr or done.stdout).strip()[-800:]}")
+            raise RuntimeError(f"{args[0]} failed (exit {done.returncode}): "
+                               f"{(done.stderr or done.stdout).strip()[-800:]}")
         return done
 
     def start(self) -> "PostgresServer":

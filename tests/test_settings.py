@@ -1,14 +1,22 @@
 """The settings module: documented defaults, validation with clear messages, privacy-first defaults."""
 
 import base64
-import dataclasses
 from pathlib import Path
 
 import pytest
 
-from settings import (DEMO_BASE_MODELS, DEMO_DEFAULTS, DEMO_TRAIN_STEPS, PRIVACY_ENVIRONMENT, Settings, SettingsError,
-                      apply_privacy_environment, configuration_reference, decode_master_key, load_settings,
-                      setting_fields)
+from settings import (
+    DEMO_BASE_MODELS,
+    DEMO_DEFAULTS,
+    DEMO_TRAIN_STEPS,
+    PRIVACY_ENVIRONMENT,
+    SettingsError,
+    apply_privacy_environment,
+    configuration_reference,
+    decode_master_key,
+    load_settings,
+    setting_fields,
+)
 
 
 def test_defaults_load_from_an_empty_environment():

@@ -26,9 +26,9 @@ import pytest
 import yaml
 
 import cli
-from studio import zerogpu
 from privacy.records.notice import RetentionFigures, full_policy, policy_version, short_notice, third_parties
 from settings import PRIVACY_ENVIRONMENT, Settings, configuration_reference, env_name, load_settings, setting_fields
+from studio import zerogpu
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")

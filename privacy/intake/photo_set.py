@@ -10,9 +10,9 @@ that is wrong instead of uploading all of them again:
     forget_session             an erasure hook: delete-now and the identity schedule drop it at once
 
 A draft lives at most `ttl_seconds` after its last edit and at most `capacity` drafts, holding at most
-`max_photos` photos together, are held (the least recently edited goes first); a person whose draft went sees their sealed set again
-if there is one (rebuilt from the vault), or starts the set again. Nothing here is ever written
-to disk. Each photo gets a random id so that the page can name "this photo" across edits.
+`max_photos` photos together, are held (the least recently edited goes first); a person whose draft went
+sees their sealed set again if there is one (rebuilt from the vault), or starts the set again. Nothing here
+is ever written to disk. Each photo gets a random id so that the page can name "this photo" across edits.
 """
 
 from __future__ import annotations
@@ -103,7 +103,8 @@ class PhotoDrafts:
             self._drop(session_id)
 
     def held_sessions(self) -> set[str]:
-        """The sessions with a draft in memory (privacy.lifecycle.memory_sweep asks, to forget those erased elsewhere)."""
+        """The sessions with a draft in memory (privacy.lifecycle.memory_sweep asks, to forget those erased
+        elsewhere)."""
         with self._lock:
             self._expire()
             return set(self._drafts)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from privacy.store.database import ConsentRow, Database, SessionRow
 from errors import ConsentRequired, SessionGone
+from privacy.store.database import ConsentRow, Database, SessionRow
 
 
 @dataclass(frozen=True)

@@ -32,11 +32,11 @@ from typing import Callable, Iterable
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
-from privacy.records import audit
-from privacy.store.database import ConsentRow, Database, ErasureRow, ReturnKeyRow, SessionRow
 from errors import SessionGone
+from privacy.records import audit
 from privacy.records.notice import policy_version
-from privacy.records.receipts import iso_utc, Receipt, ReceiptSigner
+from privacy.records.receipts import Receipt, ReceiptSigner, iso_utc
+from privacy.store.database import ConsentRow, Database, ErasureRow, ReturnKeyRow, SessionRow
 from privacy.store.vault import ALL_CATEGORIES, HEADSHOTS, IDENTITY, ShredResult, Vault
 from settings import Settings
 
@@ -193,7 +193,8 @@ def _existing_receipt(db: Database, session_id: str) -> Receipt:
 
 
 def run_hooks(hooks: Iterable[Hook], session_id: str) -> None:
-    """An erasure's in-memory steps for one session (also run by privacy.lifecycle.memory_sweep for another process's)."""
+    """An erasure's in-memory steps for one session (also run by privacy.lifecycle.memory_sweep for another
+    process's)."""
     for hook in hooks:
         try:
             hook(session_id)

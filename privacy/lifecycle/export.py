@@ -20,11 +20,11 @@ import json
 import zipfile
 from typing import Callable
 
-from privacy.records import audit
+from errors import SessionGone, UserError
 from privacy.lifecycle.consent import get_consent
 from privacy.lifecycle.erasure import ErasureContext
+from privacy.records import audit
 from privacy.records.receipts import iso_utc
-from errors import SessionGone, UserError
 
 ADAPTER_DIR = "model/"  # the adapter's files, kept together so `load_lora_weights("model/")` finds them
 

@@ -22,8 +22,8 @@ from typing import Callable, Iterable, Protocol
 
 from sqlalchemy import select
 
-from privacy.store.database import Database, SessionRow
 from privacy.lifecycle.erasure import run_hooks
+from privacy.store.database import Database, SessionRow
 
 log = logging.getLogger(__name__)
 

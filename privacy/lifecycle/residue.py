@@ -27,7 +27,6 @@ scanned root; they hold blob ids and audit ids, never session ids.
 from __future__ import annotations
 
 import hashlib
-
 import json
 import re
 import struct
@@ -38,10 +37,20 @@ from typing import Iterable
 from PIL import Image
 from sqlalchemy import and_, or_, select, text
 
-from privacy.store.database import BlobRow, ConsentRow, Database, DataKey, OwnerKey, ReturnKeyRow, SessionRow, TeamShareRow
-from privacy.teams.team_seal import SHARE_MAGIC
-from privacy.teams.team_shares import SHARE_DIR_NAME, share_dir as team_share_dir
+from privacy.store.database import (
+    BlobRow,
+    ConsentRow,
+    Database,
+    DataKey,
+    OwnerKey,
+    ReturnKeyRow,
+    SessionRow,
+    TeamShareRow,
+)
 from privacy.store.vault import HEADSHOTS, IDENTITY, MAGIC, Vault
+from privacy.teams.team_seal import SHARE_MAGIC
+from privacy.teams.team_shares import SHARE_DIR_NAME
+from privacy.teams.team_shares import share_dir as team_share_dir
 from settings import Settings
 
 # Signatures searched anywhere in a non-vault file: each is at least 4 constrained bytes,

@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import delete, or_, select
 
-from privacy.records import audit
-from privacy.teams import team_shares
-from privacy.store.database import BlobRow, Database, DataKey, ErasureRow, OwnerKey, ReturnKeyRow, SessionRow
-from privacy.lifecycle.erasure import BY_SCHEDULE, ErasureContext, erase_categories, erase_now
 from errors import SessionGone
+from privacy.lifecycle.erasure import BY_SCHEDULE, ErasureContext, erase_categories, erase_now
+from privacy.records import audit
+from privacy.store.database import BlobRow, Database, DataKey, ErasureRow, OwnerKey, ReturnKeyRow, SessionRow
 from privacy.store.vault import HEADSHOTS, IDENTITY
+from privacy.teams import team_shares
 from settings import Settings
 
 log = logging.getLogger(__name__)
@@ -107,7 +107,8 @@ def sweep(ctx: ErasureContext, now: float) -> SweepResult:
         # Due: not erased yet, or erased but holding identity data again (a seal that raced the
         # erasure): what counts is whether an identity key or blob exists, not the erased mark.
         still_holds_identity = or_(
-            select(DataKey.session_id).where(DataKey.session_id == SessionRow.id, DataKey.category == IDENTITY).exists(),
+            select(DataKey.session_id).where(DataKey.session_id == SessionRow.id,
+                                             DataKey.category == IDENTITY).exists(),
             select(BlobRow.id).where(BlobRow.session_id == SessionRow.id, BlobRow.category == IDENTITY).exists())
         due_identity = list(s.scalars(select(SessionRow.id).where(
             SessionRow.identity_expires_at <= now,

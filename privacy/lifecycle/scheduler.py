@@ -45,9 +45,9 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
 from privacy.lifecycle import retention
-from privacy.teams import team_shares
-from privacy.store.database import Database
 from privacy.lifecycle.erasure import ErasureContext
+from privacy.store.database import Database
+from privacy.teams import team_shares
 
 log = logging.getLogger(__name__)
 

@@ -118,7 +118,8 @@ def _local_identity(keys_dir: Path, now: dt.datetime) -> SigningIdentity:
     if ca_cert.not_valid_after_utc <= now + RENEW_WITHIN:
         # Replacing the CA would silently make every earlier headshot "untrusted"; an operator decides.
         raise CredentialsError(f"The local C2PA CA in {keys_dir.name}/ expires soon or has expired; move the "
-                               "c2pa-ca.* files aside to create a new one (earlier headshots stop verifying as trusted).")
+                               "c2pa-ca.* files aside to create a new one "
+                               "(earlier headshots stop verifying as trusted).")
     signer_cert = x509.load_pem_x509_certificate(cert_path.read_bytes()) if cert_path.exists() else None
     stale = (signer_cert is None or not key_path.exists()
              or signer_cert.not_valid_after_utc <= now + RENEW_WITHIN

@@ -102,7 +102,8 @@ class Provenance:
         return cls(credentials, visible_mark=settings.visible_mark, max_pixels=settings.max_pixels)
 
     # --- marking ----------------------------------------------------------------------------
-    def mark_headshot(self, image: Image.Image, *, style_id: str, demo: bool, visible_mark: bool | None = None) -> bytes:
+    def mark_headshot(self, image: Image.Image, *, style_id: str, demo: bool,
+                      visible_mark: bool | None = None) -> bytes:
         """The delivered file: JPEG bytes carrying watermark, XMP source type and a signed C2PA manifest.
 
         `visible_mark=False` leaves out the corner label even when the settings ask for it: for an image

@@ -20,7 +20,7 @@ import logging
 import os
 from pathlib import Path
 
-from sqlalchemy import (Boolean, Float, ForeignKey, Integer, LargeBinary, String, Text, create_engine, event, text)
+from sqlalchemy import Boolean, Float, ForeignKey, Integer, LargeBinary, String, Text, create_engine, event, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
@@ -187,7 +187,8 @@ class ErasureRow(Base):
 
 
 class TeamRow(Base):
-    """A team. The admin key is never stored: only its locator, and the private key wrapped by it (privacy.teams.team_seal)."""
+    """A team. The admin key is never stored: only its locator, and the private key wrapped by it
+    (privacy.teams.team_seal)."""
 
     __tablename__ = "teams"
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -359,7 +360,8 @@ class Database:
                      populate_existing=True)
 
     def autocommit_connection(self) -> Connection:
-        """A connection outside any transaction: for VACUUM, and for session-level locks (privacy/lifecycle/scheduler.py)."""
+        """A connection outside any transaction: for VACUUM, and for session-level locks
+        (privacy/lifecycle/scheduler.py)."""
         return self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
 
     def dispose(self) -> None:

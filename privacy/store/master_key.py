@@ -11,7 +11,8 @@ import secrets
 from pathlib import Path
 
 from privacy.store.key_files import create_key_file
-from settings import MASTER_KEY_BYTES as KEY_BYTES, SettingsError, decode_master_key
+from settings import MASTER_KEY_BYTES as KEY_BYTES
+from settings import SettingsError, decode_master_key
 
 
 def load_master_key(secret_b64: str, key_file: Path) -> bytes:

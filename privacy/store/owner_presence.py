@@ -52,7 +52,8 @@ class OwnerPresence:
                 self._tab_session.pop(tab, None)
 
     def held_sessions(self) -> set[str]:
-        """The sessions whose owner key is held (privacy.lifecycle.memory_sweep asks, to forget those erased elsewhere)."""
+        """The sessions whose owner key is held (privacy.lifecycle.memory_sweep asks, to forget those erased
+        elsewhere)."""
         with self._lock:
             return set(self._held)
 

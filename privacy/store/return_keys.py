@@ -103,7 +103,8 @@ def parse_return_key(text: str | None) -> ReturnKey | None:
 
 
 def parse_bearer_key(text: str | None, kind: type[K]) -> K | None:
-    """A key of `kind` as typed or pasted (code or whole link); None if it is not one (typo, or another kind's check)."""
+    """A key of `kind` as typed or pasted (code or whole link); None if it is not one (typo, or another kind's
+    check)."""
     if not text or len(text) > 400:
         return None
     match = re.search(rf"(?<![A-Za-z_]){kind.LINK_PARAM}=([0-9A-Za-z-]+)", text)

@@ -48,8 +48,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import delete, select
 
-from privacy.store.database import BlobRow, ConsentRow, Database, DataKey, OwnerKey, SessionRow
 from errors import Cancelled, ConsentRequired, OwnerKeyRequired, SessionGone, VaultIntegrityError
+from privacy.store.database import BlobRow, ConsentRow, Database, DataKey, OwnerKey, SessionRow
 from privacy.store.private_dirs import ensure_private_dir
 
 MAGIC = b"HSV1"
@@ -180,7 +180,8 @@ class Vault:
             nonce = secrets.token_bytes(NONCE_BYTES)
             ciphertext = MAGIC + nonce + AESGCM(data_key).encrypt(nonce, plaintext, _aad(session_id, blob_id, kind))
             _write_atomically(self.blob_dir / blob_id, ciphertext)
-            ref = BlobRef(blob_id, kind, category, len(ciphertext), hashlib.sha256(ciphertext).hexdigest(), self.clock())
+            ref = BlobRef(blob_id, kind, category, len(ciphertext), hashlib.sha256(ciphertext).hexdigest(),
+                          self.clock())
             s.add(BlobRow(id=ref.id, session_id=session_id, category=category, kind=kind, size=ref.size,
                           digest=ref.digest, created_at=ref.created_at))
         return ref
@@ -231,7 +232,8 @@ class Vault:
             delete(DataKey).where(DataKey.session_id == session_id, DataKey.category.in_(categories))).rowcount
         result.keys_destroyed += s.execute(
             delete(OwnerKey).where(OwnerKey.session_id == session_id, OwnerKey.category.in_(categories))).rowcount
-        rows = list(s.scalars(select(BlobRow).where(BlobRow.session_id == session_id, BlobRow.category.in_(categories))))
+        rows = list(s.scalars(select(BlobRow).where(BlobRow.session_id == session_id,
+                                                    BlobRow.category.in_(categories))))
         result.blobs = [_ref(row) for row in rows]
         if rows:
             s.execute(delete(BlobRow).where(BlobRow.id.in_([r.id for r in rows])))
@@ -272,7 +274,8 @@ class Vault:
 
     def has_key(self, session_id: str, category: str) -> bool:
         with self.db.session() as s:
-            return s.get(DataKey, (session_id, category)) is not None or s.get(OwnerKey, (session_id, category)) is not None
+            return (s.get(DataKey, (session_id, category)) is not None
+                    or s.get(OwnerKey, (session_id, category)) is not None)
 
     def held_by_owner(self, session_id: str, category: str) -> bool:
         with self.db.session() as s:
@@ -315,7 +318,8 @@ class Vault:
             data_key = _unwrap_owner(held, owner_key, session_id, category)
             nonce = secrets.token_bytes(NONCE_BYTES)
             s.add(DataKey(session_id=session_id, category=category, created_at=self.clock(),
-                          wrapped=nonce + self._master.encrypt(nonce, data_key, f"key|{session_id}|{category}".encode())))
+                          wrapped=nonce + self._master.encrypt(nonce, data_key,
+                                                               f"key|{session_id}|{category}".encode())))
             s.delete(held)
         return True
 
@@ -356,7 +360,8 @@ class Vault:
         try:
             return self._master.decrypt(row.wrapped[:NONCE_BYTES], row.wrapped[NONCE_BYTES:], aad)
         except InvalidTag:
-            raise VaultIntegrityError("A session key failed to unwrap: wrong master key or tampered database.") from None
+            raise VaultIntegrityError("A session key failed to unwrap: "
+                                      "wrong master key or tampered database.") from None
 
 
 def _owner_aad(session_id: str, category: str) -> bytes:

@@ -27,8 +27,8 @@ from typing import Callable
 
 from sqlalchemy import delete
 
-from privacy.store.database import Database, OperatorKeyRow
 from errors import OperatorKeyRefused
+from privacy.store.database import Database, OperatorKeyRow
 from privacy.store.return_keys import BearerKey, parse_bearer_key
 
 ROW_ID = "operator"

@@ -31,13 +31,13 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from privacy.records import audit
-from privacy.store.database import Database, TeamLookRow, TeamMemberRow, TeamRow, TeamShareRow
-from privacy.records.receipts import iso_utc
 from errors import NotInTeam, ShareGone, ShareRejected, VaultIntegrityError
+from privacy.records import audit
+from privacy.records.receipts import iso_utc
+from privacy.store.database import Database, TeamLookRow, TeamMemberRow, TeamRow, TeamShareRow
+from privacy.store.vault import _remove, _write_atomically  # the vault's careful file habits, for the same reasons
 from privacy.teams.team_look import style_ids
 from privacy.teams.team_seal import IMAGE, NAME, SHARE_MAGIC, open_sealed, seal
-from privacy.store.vault import _remove, _write_atomically  # the vault's careful file habits, for the same reasons
 
 SHARE_DIR_NAME = "team-shares"
 BY_MEMBER, BY_SCHEDULE, BY_TEAM = "member", "schedule", "team_admin"

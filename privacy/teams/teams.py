@@ -32,16 +32,33 @@ from typing import TYPE_CHECKING, Callable
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from errors import (
+    InviteExpired,
+    InviteRefused,
+    InviteRevoked,
+    InviteUnknown,
+    InviteUsedUp,
+    SessionGone,
+    TeamKeyRefused,
+    TeamSettingRejected,
+)
 from privacy.records import audit
-from privacy.teams import team_shares
-from privacy.store.database import (Database, ErasureRow, SessionRow, TeamInviteRow, TeamLookRow, TeamMemberRow, TeamRow,
-                              TeamRunRow, TeamShareRow)
-from errors import (InviteExpired, InviteRefused, InviteRevoked, InviteUnknown, InviteUsedUp, SessionGone,
-                            TeamKeyRefused, TeamSettingRejected)
 from privacy.records.notice import policy_version
-from privacy.store.private_dirs import ensure_private_dir
 from privacy.records.receipts import Receipt, ReceiptSigner, iso_utc
+from privacy.store.database import (
+    Database,
+    ErasureRow,
+    SessionRow,
+    TeamInviteRow,
+    TeamLookRow,
+    TeamMemberRow,
+    TeamRow,
+    TeamRunRow,
+    TeamShareRow,
+)
+from privacy.store.private_dirs import ensure_private_dir
 from privacy.store.return_keys import parse_bearer_key
+from privacy.teams import team_shares
 from privacy.teams.team_look import TeamLook, checked_look, default_look
 from privacy.teams.team_seal import AdminKey, InviteToken, new_team_keys, unwrap_private_key
 

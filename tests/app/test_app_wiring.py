@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 import app
-from web.page import delete_cache_schedule
 from privacy.intake.screening import ReportItem, ScreeningReport, SetProblem
-from web.render import duration, render_screening
-from web.boundary import web_access
 from settings import load_settings
+from web.boundary import web_access
+from web.page import delete_cache_schedule
+from web.render import duration, render_screening
 
 ROOT = Path(__file__).resolve().parents[2]
 

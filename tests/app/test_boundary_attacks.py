@@ -8,7 +8,6 @@ After each attack the server must still answer, and nothing of anyone must have 
 from __future__ import annotations
 
 import os
-import re
 import socket
 import stat
 import subprocess
@@ -86,7 +85,8 @@ from settings import load_settings
 from gradio.context import LocalContext
 from gradio.exceptions import InvalidPathError
 from gradio.processing_utils import _check_allowed
-server = app.build_app(load_settings({{"HEADSHOT_DATA_DIR": {str(tmp_path / "data")!r}, "HEADSHOT_BASE_MODEL": "tiny-sd"}}))
+server = app.build_app(load_settings({{"HEADSHOT_DATA_DIR": {str(tmp_path / "data")!r},
+                                      "HEADSHOT_BASE_MODEL": "tiny-sd"}}))
 blocks = next(r.app.get_blocks() for r in server.routes if hasattr(getattr(r, "app", None), "get_blocks"))
 LocalContext.blocks.set(blocks)
 for path in ("/etc/passwd", "/dev/zero", {str(tmp_path / "data" / "studio.db")!r}):
@@ -332,7 +332,8 @@ def test_the_data_root_is_private_and_the_database_files_are_the_owners_only(ser
         path = server.data_dir / name
         if path.exists():
             assert stat.S_IMODE(path.stat().st_mode) == 0o600, name
-    private_keys = [f for f in (server.data_dir / "keys").iterdir() if f.name == "master.key" or b"PRIVATE KEY" in f.read_bytes()]
+    private_keys = [f for f in (server.data_dir / "keys").iterdir()
+                    if f.name == "master.key" or b"PRIVATE KEY" in f.read_bytes()]
     assert len(private_keys) >= 3  # the master key, the receipt key, the C2PA signer's key
     for key_file in private_keys:
         assert stat.S_IMODE(key_file.stat().st_mode) == 0o600, key_file.name

@@ -154,13 +154,15 @@ def test_the_whole_journey_from_consent_to_signed_deletion(viewport, server, bro
     page.wait_for_function("document.querySelector('#hs-make').disabled", timeout=10_000)
     step("making")
     page.wait_for_selector("#hs-gallery figure.hs-shot img", timeout=180_000)
-    page.wait_for_function("!document.querySelector('#hs-make').disabled && document.querySelector('#hs-cancel').disabled"
+    page.wait_for_function("!document.querySelector('#hs-make').disabled"
+                           " && document.querySelector('#hs-cancel').disabled"
                            " && !document.querySelector('#hs-more').disabled", timeout=15_000)
 
     # 6. The gallery: every image loaded, scored, badged as AI-generated, labelled DEMO (tiny model).
     figures = page.locator("#hs-gallery figure.hs-shot")
     assert figures.count() == 4  # two styles, two each
-    page.wait_for_function("() => [...document.querySelectorAll('#hs-gallery img')].every(i => i.complete && i.naturalWidth > 0)",
+    page.wait_for_function("() => [...document.querySelectorAll('#hs-gallery img')]"
+                           ".every(i => i.complete && i.naturalWidth > 0)",
                            timeout=20_000)
     for i in range(figures.count()):
         caption = figures.nth(i).inner_text()
@@ -327,7 +329,8 @@ def test_cancelling_is_a_quiet_choice_and_deleting_nothing_is_no_error(slow_jour
     assert page.locator(".toast-body, .error").count() == 0  # no red toast, no "Error" labels
     for box in ("own", "adult", "purpose"):
         page.locator(f"#hs-consent-{box} input").check()
-    page.locator("#hs-upload input[type=file]").set_input_files([str(faces_dir / n) for n in ("obama_1.jpg", "obama_4.jpg")])
+    page.locator("#hs-upload input[type=file]").set_input_files(
+        [str(faces_dir / n) for n in ("obama_1.jpg", "obama_4.jpg")])
     page.wait_for_selector("#hs-screening", timeout=60_000)
     page.wait_for_function("!document.querySelector('#hs-make').disabled", timeout=15_000)
     page.locator("#hs-consent-purpose input").uncheck()  # consent withdrawn: nothing can be made
@@ -341,7 +344,8 @@ def test_cancelling_is_a_quiet_choice_and_deleting_nothing_is_no_error(slow_jour
     page.wait_for_function("(document.querySelector('#hs-status textarea')?.value || '').startsWith('Cancelled')",
                            timeout=60_000)
     assert page.locator(".toast-body").count() == 0  # a choice, not an error
-    page.wait_for_function("!document.querySelector('#hs-make').disabled && document.querySelector('#hs-cancel').disabled",
+    page.wait_for_function("!document.querySelector('#hs-make').disabled"
+                           " && document.querySelector('#hs-cancel').disabled",
                            timeout=15_000)
     page.locator("#hs-delete").click()
     page.locator("#hs-delete-yes").click()
@@ -368,7 +372,8 @@ def test_the_journey_works_from_the_keyboard_with_visible_focus(server, browser,
         page.keyboard.press("Space")
     page.wait_for_selector("#hs-upload input[type=file]", state="attached", timeout=15_000)
     # Choosing files is the system's own dialog; what it hands over is the same as this.
-    page.locator("#hs-upload input[type=file]").set_input_files([str(faces_dir / n) for n in ("obama_1.jpg", "obama_4.jpg")])
+    page.locator("#hs-upload input[type=file]").set_input_files(
+        [str(faces_dir / n) for n in ("obama_1.jpg", "obama_4.jpg")])
     page.wait_for_function("!document.querySelector('#hs-make').disabled", timeout=60_000)
     tab_to(page, "#hs-make")
     outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")

@@ -35,7 +35,8 @@ def test_an_unloadable_model_is_announced_and_the_demo_is_a_choice_that_works(un
     for box in ("own", "adult", "purpose"):
         page.locator(f"#hs-consent-{box} input").check()
     page.wait_for_selector("#hs-upload input[type=file]", state="attached", timeout=15_000)
-    page.locator("#hs-upload input[type=file]").set_input_files([str(faces_dir / n) for n in ("obama_1.jpg", "obama_4.jpg")])
+    page.locator("#hs-upload input[type=file]").set_input_files(
+        [str(faces_dir / n) for n in ("obama_1.jpg", "obama_4.jpg")])
     page.wait_for_selector("#hs-screening", timeout=60_000)
     assert page.locator("#hs-screening [data-accepted=true]").count() == 2
     page.wait_for_timeout(2000)  # past a poll of the model's state: still nothing offered that cannot work

@@ -52,7 +52,8 @@ def test_a_session_survives_closing_the_browser_mid_training_and_opens_with_its_
     assert code in key_file and link in key_file
     reload_keeps(page, ("#hs-keypanel-box", code))  # a reload keeps the consent and the key
 
-    page.locator("#hs-upload input[type=file]").set_input_files([str(faces_dir / n) for n in ("obama_1.jpg", "obama_4.jpg")])
+    page.locator("#hs-upload input[type=file]").set_input_files(
+        [str(faces_dir / n) for n in ("obama_1.jpg", "obama_4.jpg")])
     page.wait_for_selector("#hs-screening", timeout=60_000)
     assert page.locator("#hs-screening [data-accepted=true]").count() == 2
     reload_keeps(page, ("#hs-mydata-box", "Your photos, face measurements and trained model"))  # the photos stay
@@ -137,7 +138,8 @@ def test_leaving_warns_only_while_something_is_at_stake_and_the_key_is_unsaved(s
 
     page = context.new_page()
     consent_in(page, slow_server.url)  # the same tab's key is gone with the page: a new session
-    page.locator("#hs-upload input[type=file]").set_input_files([str(faces_dir / n) for n in ("obama_1.jpg", "obama_4.jpg")])
+    page.locator("#hs-upload input[type=file]").set_input_files(
+        [str(faces_dir / n) for n in ("obama_1.jpg", "obama_4.jpg")])
     page.wait_for_selector("#hs-screening", timeout=60_000)
     page.locator("#hs-make").click()
     page.wait_for_function("/Waiting|Training|Preparing|Starting/.test("

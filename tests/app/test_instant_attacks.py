@@ -192,7 +192,8 @@ def test_without_consent_instant_is_refused_and_its_uploads_are_deleted(server, 
 
 @pytest.mark.parametrize("styles,count,keep", [
     (["linkedin_classic"], 10**9, "nothing"), (["linkedin_classic"], -1, "nothing"), (["linkedin_classic"], 0, "keep"),
-    (["linkedin_classic"], "2", "nothing"), (["linkedin_classic"], 1.5e308, "nothing"), (["no_such_style"], 1, "nothing"),
+    (["linkedin_classic"], "2", "nothing"), (["linkedin_classic"], 1.5e308, "nothing"),
+    (["no_such_style"], 1, "nothing"),
     ([123], 1, "nothing"), ("linkedin_classic", 1, "nothing"), ([], 1, "nothing"), (["linkedin_classic"], 1, "KEEP"),
     (["linkedin_classic"], 1, ["keep"]), (["linkedin_classic"], 1, "x" * 100_000),
 ], ids=["count-huge", "count-negative", "count-zero", "count-text", "count-1e308", "unknown-style", "style-int",
@@ -203,7 +204,8 @@ def test_a_value_the_page_never_sends_is_one_message_and_keeps_no_upload(server,
     before = blob_kinds(server)
     answer = visitor.call("instant", instant_data(visitor, faces_dir, styles, count, keep))
     assert not answer.success
-    assert re.search(REFUSED_INPUT + "|keep your headshots|at least one style|between 1 and", answer.error), answer.error
+    assert re.search(REFUSED_INPUT + "|keep your headshots|at least one style|between 1 and",
+                     answer.error), answer.error
     assert blob_kinds(server) == before
     assert uploads_left(server) == []
 
@@ -225,7 +227,8 @@ def test_a_thousand_copies_of_one_style_make_one_styles_headshots(server, browse
 
 # --- 3. files that are not photos ------------------------------------------------------------------------------
 
-SVG = b"<?xml version='1.0'?><svg xmlns='http://www.w3.org/2000/svg' width='9' height='9'><script>alert(1)</script></svg>"
+SVG = (b"<?xml version='1.0'?><svg xmlns='http://www.w3.org/2000/svg' width='9' height='9'>"
+       b"<script>alert(1)</script></svg>")
 
 
 @pytest.mark.parametrize("bad", [png_bomb(), PDF, SVG, b"", b"\xff\xd8\xff" + os.urandom(2000)],
@@ -427,6 +430,7 @@ def test_many_addresses_checking_huge_instant_photos_at_once_stay_within_bounded
     """Ten addresses (each within its own limits) send /instant at once, each with four 49-megapixel JPEGs of a
     megabyte: decoding one takes ~150 MB, so the photo checks run two at a time, and /healthz answers throughout."""
     import io
+
     from PIL import Image
     buffer = io.BytesIO()
     Image.open(faces_dir / PHOTOS[0]).convert("RGB").resize((7000, 7000)).save(buffer, "JPEG", quality=30)

@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import io
 import itertools
-import json
 import re
 import socket
 import sqlite3
 import struct
-import threading
 import time
 import zipfile
 import zlib
@@ -116,7 +114,8 @@ def raw_get(server, target: str, cookies) -> tuple[int, bytes]:
     data = b""
     with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
         try:
-            s.sendall(f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n".encode())
+            s.sendall((f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: {cookie}\r\n"
+                       "Connection: close\r\n\r\n").encode())
             while chunk := s.recv(65536):
                 data += chunk
         except (ConnectionResetError, BrokenPipeError):
@@ -187,12 +186,13 @@ def test_another_browsers_photo_id_names_nothing_in_mine(server, browsers, faces
     vault_is_consistent(server)
 
 
-@pytest.mark.parametrize("api_name, data", [("upload", [[123], None]), ("upload", [123, None]), ("upload", [[None], None]),
-                                            ("upload", [{"x": 1}, None]), ("replace_photo", [123, "p1", None]),
-                                            ("replace_photo", [[], "p1", None]), ("verify", [[1, 2]]),
-                                            ("generate", [None, None, None]), ("generate", [["nope"], 1, None])],
-                         ids=["int-in-list", "int", "null-in-list", "dict", "replace-int", "replace-list", "verify-list",
-                              "generate-nulls", "generate-unknown-style"])
+@pytest.mark.parametrize("api_name, data", [("upload", [[123], None]), ("upload", [123, None]),
+                                            ("upload", [[None], None]), ("upload", [{"x": 1}, None]),
+                                            ("replace_photo", [123, "p1", None]), ("replace_photo", [[], "p1", None]),
+                                            ("verify", [[1, 2]]), ("generate", [None, None, None]),
+                                            ("generate", [["nope"], 1, None])],
+                         ids=["int-in-list", "int", "null-in-list", "dict", "replace-int", "replace-list",
+                              "verify-list", "generate-nulls", "generate-unknown-style"])
 def test_a_value_where_a_file_or_choice_belongs_is_one_neutral_message(server, browsers, clean_log, api_name, data):
     visitor = browsers(fresh())
     assert visitor.consent().success
@@ -248,7 +248,8 @@ def test_edits_racing_each_other_leave_the_vault_holding_the_passing_set_or_noth
     before = blob_rows(server)
     visitor, ids = with_photos(browsers, faces_dir, fresh())
     session_id = new_session(before, blob_rows(server))
-    refs = visitor.upload(*(faces_dir / n for n in ("obama_2.jpg", "obama_3.jpg", "biden_1.jpg", "two_people.jpg"))).json()
+    refs = visitor.upload(*(faces_dir / n for n in ("obama_2.jpg", "obama_3.jpg", "biden_1.jpg",
+                                                    "two_people.jpg"))).json()
     calls = [("upload", [visitor.file_data([refs[0]]), None]), ("remove_photo", [ids[0], None]),
              ("replace_photo", [visitor.file_data([refs[1]])[0], ids[1], None]), ("remove_photo", [ids[1], None]),
              ("upload", [visitor.file_data([refs[2]]), None]), ("remove_photo", [ids[0], None]),
@@ -272,7 +273,8 @@ def test_edits_racing_delete_now_leave_no_photo_and_no_upload_behind(server, bro
     visitor, ids = with_photos(browsers, faces_dir, fresh())
     session_id = new_session(before, blob_rows(server))
     refs = visitor.upload(*(faces_dir / n for n in ("obama_2.jpg", "obama_3.jpg", "obama_1.jpg"))).json()
-    calls = [("upload", [visitor.file_data([refs[0]]), None]), ("replace_photo", [visitor.file_data([refs[1]])[0], ids[0], None]),
+    calls = [("upload", [visitor.file_data([refs[0]]), None]),
+             ("replace_photo", [visitor.file_data([refs[1]])[0], ids[0], None]),
              ("delete_now", [None]), ("remove_photo", [ids[1], None]), ("upload", [visitor.file_data([refs[2]]), None])]
     answers = call_together(visitor, calls)
     assert answers[2].success and "Everything is erased" in answers[2].data[1]
@@ -340,7 +342,8 @@ def test_a_replace_racing_a_new_job_never_leaves_a_model_of_photos_no_longer_in_
 
 @pytest.mark.parametrize("delay", [0.0, 0.6, 1.2])
 def test_delete_now_during_a_job_leaves_no_blob_of_the_session(server, browsers, faces_dir, clean_log, delay):
-    """Erased while in line, while training or while sealing: nothing of the session is left, in the index or on disk."""
+    """Erased while in line, while training or while sealing: nothing of the session is left, in the index or on
+    disk."""
     before = blob_rows(server)
     visitor, _ = with_photos(browsers, faces_dir, fresh())
     session_id = new_session(before, blob_rows(server))
@@ -372,9 +375,9 @@ def test_more_like_this_without_a_trained_model_or_as_a_stranger_is_a_message(se
     assert stranger.delete_now().success and photos_only.delete_now().success
 
 
-@pytest.mark.parametrize("styles, count", [(["corporate_grey"], 10**9), (["corporate_grey"], -1), (["corporate_grey"], "1"),
-                                           (None, 1), (["x" * 100_000], 1), (["corporate_grey"], None), ([{"a": 1}], 1),
-                                           ("corporate_grey", 1)],
+@pytest.mark.parametrize("styles, count", [(["corporate_grey"], 10**9), (["corporate_grey"], -1),
+                                           (["corporate_grey"], "1"), (None, 1), (["x" * 100_000], 1),
+                                           (["corporate_grey"], None), ([{"a": 1}], 1), ("corporate_grey", 1)],
                          ids=["10**9", "negative", "string", "null-styles", "100k-style", "null-count", "dict-style",
                               "string-styles"])
 def test_more_like_this_with_values_the_page_never_sends_is_refused_without_a_traceback(server, browsers, clean_log,

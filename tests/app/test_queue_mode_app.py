@@ -60,10 +60,10 @@ def test_in_queue_mode_the_page_gets_its_headshots_from_a_worker_and_they_are_th
 def test_in_queue_mode_the_apps_metrics_read_the_shared_queue(queued_studio):
     import time
 
+    from settings import load_settings
     from studio.jobs import Job, JobRecords
     from studio.service import Studio
     from studio.workers import JobClaims
-    from settings import load_settings
     from tests.app.test_metrics_route import scrape
     server, _, database_url = queued_studio
     env = server_environment(server.data_dir, 0)

@@ -61,7 +61,8 @@ def test_a_thousand_random_keys_open_nothing_and_all_get_the_unknown_key_answer(
     guesses = near_misses + [ReturnKey.new().code for _ in range(GUESSES - len(near_misses))]
     per_guesser = GUESSES // GUESSERS
     with ThreadPoolExecutor(4) as pool:
-        answers = [a for batch in pool.map(lambda n: guess_from(server, n, guesses[n * per_guesser:(n + 1) * per_guesser]),
+        answers = [a for batch in pool.map(lambda n: guess_from(server, n,
+                                                                guesses[n * per_guesser:(n + 1) * per_guesser]),
                                            range(GUESSERS)) for a in batch]
     assert len(answers) == GUESSES and all(a.success for a in answers)
     # One answer for all of them, to the byte: no session, no gallery, no key panel, no countdowns.

@@ -69,9 +69,9 @@ def serve() -> int:
 def hand_over_something_unpicklable() -> int:
     """The app's GPU call under spaces.GPU, given an order pickle refuses (a lock among Instant's photos)."""
     emulate_a_gpu_device()
+    from settings import load_settings
     from studio import gpu_call, zerogpu
     from studio.service import Studio
-    from settings import load_settings
     settings = load_settings(dict(os.environ))
     gpu_call.serve(Studio(settings))
     call = zerogpu.gpu(os.environ, duration=gpu_call.planned_seconds)(gpu_call.stream)

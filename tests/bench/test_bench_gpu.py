@@ -1,4 +1,5 @@
-"""bench/bench_gpu.py runs end to end in its CPU dry-run mode (tiny models, shapes only), so the GPU run is ready to go."""
+"""bench/bench_gpu.py runs end to end in its CPU dry-run mode (tiny models, shapes only), so the GPU run is ready
+to go."""
 
 import pytest
 

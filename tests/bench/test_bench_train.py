@@ -1,4 +1,5 @@
-"""bench/bench_train.py --optimizers: the optimizer-step comparison behind the AdamW-vs-Prodigy decision runs in seconds."""
+"""bench/bench_train.py --optimizers: the optimizer-step comparison behind the AdamW-vs-Prodigy decision runs in
+seconds."""
 
 from bench import bench_train
 

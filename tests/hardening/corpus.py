@@ -266,7 +266,8 @@ def build_corpus(faces_dir: Path) -> list[Case]:
         struct.pack(">BBH", 0xFF, 0xE2 + i % 12, 60_006) + b"JUNK" + bytes([i % 256]) * 60_000 for i in range(200)
     ) + face_jpeg[2:]
     add("metadata_12mb.jpg", many_app, ACCEPTED, "200 APPn segments, 12 MB of metadata around a small photo")
-    add("exif_malformed.jpg", _jpeg_with_segment(face_jpeg, 0xE1, b"Exif\x00\x00II*\x00\xff\xff\xff\x7f" + b"\x01" * 40),
+    add("exif_malformed.jpg",
+        _jpeg_with_segment(face_jpeg, 0xE1, b"Exif\x00\x00II*\x00\xff\xff\xff\x7f" + b"\x01" * 40),
         ACCEPTED, "EXIF whose first IFD offset points far outside the block: read as upright")
     loop = b"Exif\x00\x00II*\x00\x08\x00\x00\x00" + struct.pack("<H", 1) + struct.pack("<HHII", 0x8769, 4, 1, 8) \
         + struct.pack("<I", 8)

@@ -18,8 +18,8 @@ import numpy as np
 from hypothesis import strategies as st
 from PIL import Image
 
-from privacy.intake import ingest as ingest_module
 from errors import PhotoRejected
+from privacy.intake import ingest as ingest_module
 from privacy.intake.ingest import CleanPhoto, IngestLimits, ingest
 from privacy.records.receipts import ReceiptCheck, verify_receipt
 

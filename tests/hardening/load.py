@@ -44,7 +44,8 @@ class LoadReport:
         return (f"{len(self.visits)}/{self.sessions} sessions in {self.seconds:.1f} s "
                 f"({self.sessions_per_minute:.1f}/min), errors {len(self.errors)}, p95 non-GPU step "
                 f"{self.p95():.2f} s, peak server RSS {self.peak_rss_mb:.0f} MB, cross-session fetches served "
-                f"{self.cross_session_fetches_served}/{self.cross_session_fetches_refused + self.cross_session_fetches_served}, "
+                f"{self.cross_session_fetches_served}/"
+                f"{self.cross_session_fetches_refused + self.cross_session_fetches_served}, "
                 f"max concurrent generations {self.max_concurrent_generations}"
                 + (f", flooding client: {self.flood_refused}/{self.flood_requests} requests refused"
                    if self.flood_requests else ""))

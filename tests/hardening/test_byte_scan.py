@@ -16,7 +16,6 @@ from settings import load_settings
 from tests.hardening.journey import run_visit
 
 
-
 def _runs(data: bytes, n: int = 4) -> list[bytes]:
     return [data[i:i + 64] for i in (len(data) * k // (n + 1) for k in range(1, n + 1))]
 

@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from studio.service import Studio
-from privacy.lifecycle.consent import Attestations
 from privacy.intake.ingest import IngestLimits, ingest
 from privacy.intake.screening import ADVICE, ReportItem, ScreeningReport
+from privacy.lifecycle.consent import Attestations
 from settings import load_settings
+from studio.service import Studio
 from tests.hardening.corpus import ACCEPTED, build_corpus, oriented_jpeg
 
 CONSENT = Attestations(own_photos=True, adult=True, purpose=True)

@@ -63,12 +63,13 @@ def test_a_stranger_flooding_the_queue_throughout_costs_the_real_visitors_nothin
 
 
 def test_two_sessions_uploading_the_same_files_at_once_both_succeed(studio, faces_dir):
-    """Identical files sent at once by several sessions are sealed separately, one upload each (web.boundary.uploads)."""
+    """Identical files sent at once by several sessions are sealed separately, one upload each
+    (web.boundary.uploads)."""
     sets = [[faces_dir / n for n in ("obama_1.jpg", "obama_4.jpg")]] * 3
     report = run_load(studio.url, studio.proc.pid, studio.data_dir, sets)
     assert report.errors == []
 
 
-@pytest.mark.slow
+@pytest.mark.extended
 def test_eight_concurrent_sessions(studio, faces_dir, tmp_path):
     _check(run_load(studio.url, studio.proc.pid, studio.data_dir, own_copies(faces_dir, tmp_path, 8)), 8)

@@ -116,7 +116,8 @@ def test_an_owner_who_never_returns_is_erased_on_schedule_across_the_restart(res
     server = restarted["server"]
     assert session_row(server, restarted["waiter_id"]) is None
     with sqlite3.connect(server.data_dir / "studio.db") as db:
-        left = [db.execute(f"SELECT count(*) FROM {table} WHERE session_id = ?", (restarted["waiter_id"],)).fetchone()[0]
+        left = [db.execute(f"SELECT count(*) FROM {table} WHERE session_id = ?",
+                           (restarted["waiter_id"],)).fetchone()[0]
                 for table in ("blobs", "data_keys", "owner_keys", "jobs", "consents")]
     assert left == [0, 0, 0, 0, 0]
     visitor = RawBrowser(server.url, address="127.0.9.4")

@@ -16,11 +16,11 @@ import time
 import pytest
 
 import privacy.store.vault
-from studio.service import Studio
-from privacy.lifecycle.consent import Attestations
 from errors import UserError
+from privacy.lifecycle.consent import Attestations
 from privacy.lifecycle.residue import audit_residue
 from settings import load_settings
+from studio.service import Studio
 
 CONSENT = Attestations(own_photos=True, adult=True, purpose=True)
 PHOTOS = ("obama_1.jpg", "obama_2.jpg", "obama_4.jpg")

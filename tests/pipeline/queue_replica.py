@@ -16,11 +16,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from privacy.store.vault import HEADSHOTS  # noqa: E402
+from settings import load_settings  # noqa: E402
 from studio.jobs import GpuLine, JobRecords  # noqa: E402
 from studio.service import Studio  # noqa: E402
 from studio.workers import queued_line  # noqa: E402
-from privacy.store.vault import HEADSHOTS  # noqa: E402
-from settings import load_settings  # noqa: E402
 from tests.pipeline.helpers import session_with_photos  # noqa: E402
 
 WAIT_SECONDS = 240

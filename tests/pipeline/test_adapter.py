@@ -1,4 +1,5 @@
-"""Adapters travel as bytes (for the vault) with their token embeddings, and export for diffusers and kohya / A1111 UIs."""
+"""Adapters travel as bytes (for the vault) with their token embeddings, and export for diffusers and kohya / A1111
+UIs."""
 
 import dataclasses
 
@@ -7,8 +8,15 @@ import pytest
 import torch
 from safetensors.torch import load as st_load
 
-from pipeline.adapter import (DIFFUSERS_LORA_FILE, EMBEDDINGS_FILE, KOHYA_LORA_FILE, USAGE_FILE, adapter_from_bytes,
-                              adapter_to_bytes, export_files)
+from pipeline.adapter import (
+    DIFFUSERS_LORA_FILE,
+    EMBEDDINGS_FILE,
+    KOHYA_LORA_FILE,
+    USAGE_FILE,
+    adapter_from_bytes,
+    adapter_to_bytes,
+    export_files,
+)
 from pipeline.embeddings import KOHYA_KEYS, export_tokens
 from pipeline.generate import generate
 from pipeline.models import load_base

@@ -17,10 +17,10 @@ import pytest
 from PIL import Image
 
 import pipeline.generate
+from faces.face_model import detect_faces
 from pipeline.backdrop import FEATHER_FRACTION, apply_backdrop, parse_colour, replace_backdrop
 from pipeline.generate import render_styles
 from pipeline.styles import load_styles, resolve_style, team_styles
-from faces.face_model import detect_faces
 from privacy.teams.team_look import checked_look
 
 SIDE = 1024  # the size of a team's default look
@@ -201,9 +201,9 @@ def test_an_image_smaller_than_any_style_is_refused():
 
 
 def test_the_delivered_file_keeps_the_colour_to_within_the_watermarks_few_levels(shots, tmp_path):
-    """What a member downloads is marked after this step (privacy/marks/provenance.py): the invisible watermark moves the
-    chroma of every pixel a little and JPEG rings at edges, so the file's backdrop is the hex to within a few levels
-    away from the person (measured: at most 3-5 of 255 per channel), not bit for bit; the mark still reads."""
+    """What a member downloads is marked after this step (privacy/marks/provenance.py): the invisible watermark moves
+    the chroma of every pixel a little and JPEG rings at edges, so the file's backdrop is the hex to within a few
+    levels away from the person (measured: at most 3-5 of 255 per channel), not bit for bit; the mark still reads."""
     from privacy.marks.provenance import Provenance
     from settings import Settings
     composite_, result = shots["biden_2.jpg"]

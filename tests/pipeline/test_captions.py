@@ -1,4 +1,5 @@
-"""Captions name what varies and is not the person (background, light, framing, colour), from pixels, nothing personal."""
+"""Captions name what varies and is not the person (background, light, framing, colour), from pixels, nothing
+personal."""
 
 import numpy as np
 import pytest

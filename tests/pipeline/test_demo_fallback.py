@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import pytest
 
-import studio.service as studio_module
 import studio.instant_steps as studio_instant_module
-from studio.model_state import DEMO_MODEL
-from studio.service import Studio
+import studio.service as studio_module
 from privacy.lifecycle.consent import Attestations
 from settings import DEMO_TRAIN_STEPS, load_settings
+from studio.model_state import DEMO_MODEL
+from studio.service import Studio
 
 CONSENT = Attestations(own_photos=True, adult=True, purpose=True)
 

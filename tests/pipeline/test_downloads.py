@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from studio import downloads
-from studio.service import Studio
-from privacy.lifecycle.consent import Attestations
 from errors import SessionGone, UnknownDownloadSize
 from faces.face_model import detect_faces
+from privacy.lifecycle.consent import Attestations
 from privacy.marks.provenance import Provenance
 from settings import load_settings
+from studio import downloads
+from studio.service import Studio
 
 CONSENT = Attestations(own_photos=True, adult=True, purpose=True)
 SIZES = {"1024": None, "600": (600, 600), "400": (400, 400)}
@@ -162,7 +162,8 @@ def _marked_noise() -> bytes:
 
 
 def test_with_the_visible_label_on_each_size_shows_exactly_one(tmp_path, faces_dir):
-    labelled = Provenance.from_settings(load_settings({"HEADSHOT_DATA_DIR": str(tmp_path), "HEADSHOT_VISIBLE_MARK": "1"}))
+    labelled = Provenance.from_settings(load_settings({"HEADSHOT_DATA_DIR": str(tmp_path),
+                                                       "HEADSHOT_VISIBLE_MARK": "1"}))
     stored = labelled.mark_headshot(Image.open(faces_dir / "obama_1.jpg"), style_id="linkedin_classic", demo=False)
     original = Image.open(io.BytesIO(stored)).convert("RGB")
 

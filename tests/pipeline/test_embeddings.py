@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from pipeline.captions import _HUES
-from pipeline.embeddings import ENCODERS, _TOKENIZER, add_trigger_token, trigger_embeddings_applied, trigger_ids
+from pipeline.embeddings import _TOKENIZER, ENCODERS, add_trigger_token, trigger_embeddings_applied, trigger_ids
 from pipeline.faces import CLASS_WORD, TRIGGER
 from pipeline.styles import load_styles
 from pipeline.tiny import build_tiny_pipeline, tiny_tokenizer

@@ -11,10 +11,11 @@ import time
 import pytest
 
 import pipeline.engine as engine_module
+from settings import load_settings
 from studio.jobs import CANCELLED, RUNNING, GpuLine, JobRecords
 from studio.service import Studio
-from settings import load_settings
 from tests.pipeline.helpers import session_with_photos
+
 
 class StepClock:
     """When each training step of each session started (`train_lora`'s step hook)."""

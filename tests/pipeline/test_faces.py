@@ -1,7 +1,7 @@
-"""Training crops are face-centred squares from the landmarks, never padded, captioned with the trigger and what varies."""
+"""Training crops are face-centred squares from the landmarks, never padded, captioned with the trigger and what
+varies."""
 
 import numpy as np
-
 from PIL import Image
 
 from pipeline.faces import CLASS_WORD, TRIGGER, crop_box, crop_square, face_crop, prepare_examples

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
+from errors import Cancelled, OutOfMemory
 from pipeline.generate import adapter_loaded, generate, generate_styles
 from pipeline.styles import load_styles
 from pipeline.train_lora import train_lora
-from errors import Cancelled, OutOfMemory
 from tests.pipeline.helpers import fast_config, noise_examples, pipe_is_clean
 
 STYLE = load_styles()["linkedin_classic"]

@@ -15,14 +15,14 @@ import pytest
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from studio.service import Studio
+from errors import OwnerKeyRequired
 from privacy.lifecycle.consent import Attestations
 from privacy.store.database import Database
-from errors import OwnerKeyRequired
 from privacy.store.master_key import load_master_key
 from privacy.store.return_keys import ReturnKey
 from privacy.store.vault import HEADSHOTS, IDENTITY, KEY_HOLDERS, MAGIC, MASTER, NONCE_BYTES, OWNER, Vault
 from settings import load_settings
+from studio.service import Studio
 
 CONSENT = Attestations(own_photos=True, adult=True, purpose=True)
 
@@ -58,8 +58,10 @@ def test_the_copy_holds_the_headshots_but_no_master_wrapped_key_for_them(after_a
     stolen, session_id, _, served = after_a_run
     assert len(served) == 2 and all((stolen / "vault" / blob_id).exists() for blob_id in served)
     with sqlite3.connect(stolen / "studio.db") as db:
-        master_wrapped = {c for (c,) in db.execute("SELECT category FROM data_keys WHERE session_id = ?", (session_id,))}
-        owner_wrapped = {c for (c,) in db.execute("SELECT category FROM owner_keys WHERE session_id = ?", (session_id,))}
+        master_wrapped = {c for (c,) in db.execute("SELECT category FROM data_keys WHERE session_id = ?",
+                                                   (session_id,))}
+        owner_wrapped = {c for (c,) in db.execute("SELECT category FROM owner_keys WHERE session_id = ?",
+                                                  (session_id,))}
     # Identity data stays under the master key for its short processing window; headshots are the owner's alone,
     # as the policy's table (generated from privacy.store.vault.KEY_HOLDERS) tells the person.
     assert master_wrapped == {IDENTITY} and owner_wrapped == {HEADSHOTS}
@@ -89,7 +91,8 @@ def test_no_key_the_copy_holds_decrypts_a_headshot_blob(after_a_run):
     master = AESGCM(load_master_key("", stolen / "keys" / "master.key"))
     with sqlite3.connect(stolen / "studio.db") as db:
         rows = db.execute("SELECT session_id, category, wrapped FROM data_keys").fetchall()
-    recoverable = [master.decrypt(w[:NONCE_BYTES], w[NONCE_BYTES:], f"key|{sid}|{cat}".encode()) for sid, cat, w in rows]
+    recoverable = [master.decrypt(w[:NONCE_BYTES], w[NONCE_BYTES:], f"key|{sid}|{cat}".encode())
+                   for sid, cat, w in rows]
     assert recoverable  # the identity key: the attack is real, the copy does yield keys
     for blob_id in served:
         blob = (stolen / "vault" / blob_id).read_bytes()
@@ -105,19 +108,22 @@ def test_with_the_return_key_the_same_code_on_the_same_copy_opens_every_headshot
     """The positive control: what failed above fails for want of the key, not because the copy is broken."""
     stolen, session_id, key, served = after_a_run
     vault = _vault_on(stolen)
-    opened = {ref.id: vault.open(session_id, ref.id, owner_key=key.owner_key) for ref in vault.blobs(session_id, "headshot")}
+    opened = {ref.id: vault.open(session_id, ref.id, owner_key=key.owner_key)
+              for ref in vault.blobs(session_id, "headshot")}
     assert opened == served
 
 
 def test_the_database_holds_no_value_the_key_can_be_recomputed_from(after_a_run):
-    """Only the locator is derived from the key: HKDF-SHA256 of 128 random bits, so inverting it means trying 2^128 keys.
+    """Only the locator is derived from the key: HKDF-SHA256 of 128 random bits, so inverting it means trying 2^128
+    keys.
 
     Neither the key, its code, nor the owner key appears anywhere in the copy (database, WAL, blob files).
     """
     stolen, session_id, key, _ = after_a_run
     everything = b"".join(p.read_bytes() for p in sorted(stolen.rglob("*")) if p.is_file())
     code = key.code.encode()
-    for secret in (key.raw, key.raw.hex().encode(), code, code.replace(b"-", b""), key.owner_key, key.owner_key.hex().encode()):
+    for secret in (key.raw, key.raw.hex().encode(), code, code.replace(b"-", b""), key.owner_key,
+                   key.owner_key.hex().encode()):
         assert secret not in everything
     with sqlite3.connect(stolen / "studio.db") as db:
         columns = [row[1] for row in db.execute("PRAGMA table_info(return_keys)")]

@@ -16,19 +16,19 @@ from diffusers.models.attention_processor import AttnProcessor2_0
 from sqlalchemy import select
 
 import pipeline.instant as instant_module
-from pipeline.instant import is_face_adapter_processor
-from studio.service import Studio
-from pipeline.tiny import TINY_FACE_ADAPTER, save_tiny_face_adapter
-from privacy.records import audit
-from privacy.lifecycle.consent import Attestations
-from privacy.store.database import AuditEventRow, BlobRow, DataKey
 from errors import Cancelled, ModelUnavailable, PhotoSetRejected
+from pipeline.instant import is_face_adapter_processor
+from pipeline.tiny import TINY_FACE_ADAPTER
 from privacy.intake.ingest import IngestLimits, ingest
-from privacy.records.receipts import verify_receipt
-from privacy.lifecycle.residue import audit_residue
 from privacy.intake.screening import ScreeningRules, screen_uploads
+from privacy.lifecycle.consent import Attestations
+from privacy.lifecycle.residue import audit_residue
+from privacy.records import audit
+from privacy.records.receipts import verify_receipt
+from privacy.store.database import BlobRow, DataKey
 from privacy.store.vault import HEADSHOTS, IDENTITY
 from settings import load_settings
+from studio.service import Studio
 
 CONSENT = Attestations(own_photos=True, adult=True, purpose=True)
 PHOTOS = ("obama_1.jpg", "obama_4.jpg")

@@ -6,8 +6,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from studio.jobs import CANCELLED, DONE, FAILED, GpuLine
 from errors import Busy, Cancelled, ModelUnavailable, OutOfMemory
+from studio.jobs import CANCELLED, DONE, FAILED, GpuLine
 
 
 class FakeGpu:
@@ -166,8 +166,8 @@ def test_progress_never_exceeds_the_whole(line):
 # --- Instant jobs: their photos live in memory only ------------------------------------------------------------
 
 def test_an_instant_job_holds_its_photos_only_until_it_ends_and_its_record_names_no_photo(tmp_path, gpu):
-    from studio.jobs import JobRecords
     from privacy.store.database import Database, JobRow
+    from studio.jobs import JobRecords
     db = Database(f"sqlite:///{tmp_path / 'jobs.db'}")
     session_id = _session_row(db)
     records = JobRecords(db)
@@ -271,7 +271,11 @@ def take_when_running(line, job, *, by: list[str], name: str) -> None:
 
 def test_on_zerogpu_each_job_runs_in_the_thread_of_the_one_page_that_takes_its_turn_in_arrival_order(gpu):
     threads = []
-    gpu_in_threads = lambda job, progress: threads.append(threading.current_thread().name) or gpu(job, progress)
+
+    def gpu_in_threads(job, progress):
+        threads.append(threading.current_thread().name)
+        return gpu(job, progress)
+
     line = GpuLine(gpu_in_threads, capacity=3, in_request=True)
     try:
         first, second = line.submit("s1", ["a"], 1), line.submit("s2", ["a"], 1)

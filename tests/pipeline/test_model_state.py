@@ -3,8 +3,8 @@
 import logging
 import threading
 
-from studio.model_state import LOADING, READY, UNAVAILABLE, ModelWarmUp
 from errors import ModelUnavailable
+from studio.model_state import LOADING, READY, UNAVAILABLE, ModelWarmUp
 
 
 def test_the_state_is_loading_until_the_model_is_ready():

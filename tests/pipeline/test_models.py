@@ -1,15 +1,14 @@
 """Loading a base model: both families, auto device/dtype, SDPA, and a fast, explicit failure when offline."""
 
+import json
 import time
 
 import pytest
 import torch
 from diffusers.models.attention_processor import AttnProcessor2_0
 
-import json
-
-from pipeline.models import family_from_configs, family_from_index, load_base, pick_dtype
 from errors import ModelUnavailable
+from pipeline.models import family_from_configs, family_from_index, load_base, pick_dtype
 
 
 @pytest.mark.parametrize("model_id,family,cls", [("tiny-sd", "sd15", "StableDiffusionPipeline"),

@@ -6,13 +6,13 @@ import pytest
 
 import pipeline.engine as engine_module
 import pipeline.train_lora as train_lora_module
+from errors import AdapterGone, Cancelled, ModelMismatch, OwnerKeyRequired
+from privacy.lifecycle import retention
+from privacy.lifecycle.consent import Attestations
+from privacy.records import audit
+from settings import load_settings
 from studio.jobs import DONE, INTERRUPTED, GpuLine, Job, JobRecords
 from studio.service import Studio
-from privacy.lifecycle import retention
-from privacy.records import audit
-from privacy.lifecycle.consent import Attestations
-from errors import AdapterGone, Cancelled, ModelMismatch, OwnerKeyRequired
-from settings import load_settings
 
 CONSENT = Attestations(own_photos=True, adult=True, purpose=True)
 HOUR = 3600.0

@@ -12,13 +12,13 @@ import html
 
 import pytest
 
-from studio.service import Studio
-from privacy.lifecycle.consent import Attestations
-from privacy.lifecycle.erasure import erase_categories
 from errors import UserError
 from privacy.intake.photo_set import PhotoDrafts
+from privacy.lifecycle.consent import Attestations
+from privacy.lifecycle.erasure import erase_categories
 from privacy.store.vault import IDENTITY
 from settings import load_settings
+from studio.service import Studio
 from web.render import render_screening
 
 CONSENT = Attestations(own_photos=True, adult=True, purpose=True)
@@ -117,7 +117,8 @@ def test_adding_a_refused_photo_leaves_the_sealed_set_and_the_trained_model_alon
 
     report = studio.add_photos(session, [face_bytes("two_people.jpg")])
     assert report.acceptable and report.items[-1].code == "several_faces"
-    assert sealed == {ref.id for ref in studio.vault.blobs(session, None) if ref.kind in ("photo", "embedding", "adapter")}
+    assert sealed == {ref.id for ref in studio.vault.blobs(session, None)
+                      if ref.kind in ("photo", "embedding", "adapter")}
 
 
 def test_an_unknown_photo_id_changes_nothing(studio, session, face_bytes):

@@ -10,13 +10,14 @@ import time
 
 import pytest
 
-from studio.jobs import CANCELLED, DONE, INTERRUPTED, QUEUED, RUNNING, GpuLine, Job, JobRecords
-from studio.service import Studio
-from studio.workers import JobClaims, JobWorker, QueuedLine, run_studio_job
 from privacy.store.database import JobClaimRow
 from privacy.store.vault import HEADSHOTS
 from settings import load_settings
+from studio.jobs import CANCELLED, DONE, INTERRUPTED, QUEUED, GpuLine, Job, JobRecords
+from studio.service import Studio
+from studio.workers import JobClaims, JobWorker, QueuedLine, run_studio_job
 from tests.pipeline.helpers import session_with_photos
+
 
 class Broker:
     """Stands in for Redis: the messages sent, in order (each only a job id)."""
@@ -324,6 +325,7 @@ def test_worker_metrics_count_and_time_jobs_without_naming_any(queue, faces_dir)
 
 def test_a_workers_health_port_answers_ready_only_once_it_consumes(queue):
     import httpx
+
     from studio.worker_health import WorkerMetrics, serve_health
     from tests.postgres import _free_port
     studio, _, _, _ = queue

@@ -40,7 +40,8 @@ def as_generated(screened, seed):
 def test_outputs_are_ranked_and_weak_ones_held_back(screened_a, screened_b):
     references = [s.embedding for s in screened_a[1:]]
     images = [as_generated(screened_b[0], 1), as_generated(screened_a[0], 2)]
-    scored = rank_and_filter(images, references, likeness_threshold=0.5, unsafe_threshold=0.5, same_person_distance=SAME)
+    scored = rank_and_filter(images, references, likeness_threshold=0.5, unsafe_threshold=0.5,
+                             same_person_distance=SAME)
     assert [s.seed for s in scored] == [2, 1]  # best likeness first
     assert scored[0].kept and scored[0].reason is None
     assert not scored[1].kept and scored[1].reason == "low_likeness"
@@ -49,7 +50,8 @@ def test_outputs_are_ranked_and_weak_ones_held_back(screened_a, screened_b):
 
 def test_unsafe_outputs_are_blocked_whatever_their_likeness(screened_a):
     references = [s.embedding for s in screened_a[1:]]
-    scored = rank_and_filter([as_generated(screened_a[0], 1)], references, likeness_threshold=0.0, same_person_distance=SAME,
+    scored = rank_and_filter([as_generated(screened_a[0], 1)], references, likeness_threshold=0.0,
+                             same_person_distance=SAME,
                              unsafe_threshold=0.0)  # every image counts as unsafe at threshold 0
     assert scored[0].likeness > 0.5
     assert not scored[0].kept and scored[0].reason == "unsafe"

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 
 import studio.service as studio_module
-from studio.service import Studio
-from privacy.lifecycle.consent import Attestations
 from errors import ConsentRequired, SessionGone
 from faces.face_model import embedding_distance
+from privacy.lifecycle.consent import Attestations
 from privacy.records.receipts import verify_receipt
 from settings import load_settings
+from studio.service import Studio
 
 CONSENT = Attestations(own_photos=True, adult=True, purpose=True)
 

@@ -14,9 +14,9 @@ from diffusers.models.attention_processor import AttnProcessor2_0
 
 import pipeline.generate as generate_module
 from pipeline.instant import is_face_adapter_processor
-from studio.service import Studio
 from privacy.lifecycle.consent import Attestations
 from settings import load_settings
+from studio.service import Studio
 
 CONSENT = Attestations(own_photos=True, adult=True, purpose=True)
 

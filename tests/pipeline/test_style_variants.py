@@ -6,9 +6,16 @@ import json
 
 import pytest
 
-from pipeline.styles import (DEFAULT_STYLES_PATH, MAX_REF_LENGTH, StyleError, UnknownStyle, load_styles, parse_styles,
-                             resolve_style)
 from errors import PhotoSetRejected
+from pipeline.styles import (
+    DEFAULT_STYLES_PATH,
+    MAX_REF_LENGTH,
+    StyleError,
+    UnknownStyle,
+    load_styles,
+    parse_styles,
+    resolve_style,
+)
 
 # Styles whose backdrop is a photographed scene: a plain colour would not be that style any more.
 SCENE_STYLES = {"realtor_warm_outdoor", "startup_casual", "academic", "medical"}
@@ -188,8 +195,8 @@ def test_references_longer_than_two_ids_are_refused_before_any_lookup(styles):
 # --- the studio takes references ----------------------------------------------------------------
 @pytest.fixture(scope="module")
 def studio(tmp_path_factory):
-    from studio.service import Studio
     from settings import load_settings
+    from studio.service import Studio
     s = Studio(load_settings({"HEADSHOT_DATA_DIR": str(tmp_path_factory.mktemp("variants")),
                               "HEADSHOT_BASE_MODEL": "tiny-sd", "HEADSHOT_DEVICE": "cpu"}))
     yield s

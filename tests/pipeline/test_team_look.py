@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import pytest
 
-from studio.service import Studio
 from pipeline.styles import load_styles, team_styles
 from privacy.lifecycle.consent import Attestations
 from privacy.teams.team_look import OUTFITS, checked_look
 from settings import load_settings
+from studio.service import Studio
 
 
 @pytest.fixture

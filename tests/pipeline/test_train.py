@@ -6,11 +6,19 @@ import threading
 import pytest
 import torch
 
+from errors import Cancelled, OutOfMemory
 from pipeline.embeddings import ENCODERS, initial_embeddings, trigger_ids
 from pipeline.faces import prepare_examples
-from pipeline.train_lora import (TrainProgress, _loss, default_train_config, encode_captions, encode_tokens,
-                                 needs_checkpointing, tokenize_captions, train_lora)
-from errors import Cancelled, OutOfMemory
+from pipeline.train_lora import (
+    TrainProgress,
+    _loss,
+    default_train_config,
+    encode_captions,
+    encode_tokens,
+    needs_checkpointing,
+    tokenize_captions,
+    train_lora,
+)
 from tests.pipeline.helpers import fast_config, noise_examples, pipe_is_clean
 
 
@@ -59,7 +67,8 @@ def test_out_of_memory_becomes_a_clear_error_and_frees_everything(base):
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 MiB")
 
     with pytest.raises(OutOfMemory) as err:
-        train_lora(base, noise_examples(base.resolution), fast_config(base.family, steps=5), step_hook=run_out_of_memory)
+        train_lora(base, noise_examples(base.resolution), fast_config(base.family, steps=5),
+                   step_hook=run_out_of_memory)
     assert err.value.code == "out_of_memory" and "memory" in err.value.message
     assert err.value.__context__ is None  # the OOM traceback (holding tensors) was dropped
     assert_base_untouched(base, before)
@@ -72,7 +81,8 @@ def test_training_is_reproducible_for_a_seed(tiny_sd):
 
 
 def test_default_recipe_is_the_face_preset_scaled_with_photos():
-    few, some, many = default_train_config(4, "sdxl"), default_train_config(10, "sdxl"), default_train_config(30, "sdxl")
+    few, some, many = (default_train_config(4, "sdxl"), default_train_config(10, "sdxl"),
+                       default_train_config(30, "sdxl"))
     assert (few.steps, some.steps, many.steps) == (500, 750, 1500)  # 75 per photo in [500, 1500]
     assert few.rank == few.alpha == 32 and few.batch_size == 2 and few.learning_rate == 1e-4
     assert few.pivotal_fraction == 0.5 and few.snr_gamma == 5.0 and few.noise_offset == 0.0

@@ -24,11 +24,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from privacy.store.database import JobClaimRow, JobRow
+from settings import load_settings
 from studio.jobs import DONE, QUEUED, RUNNING
 from studio.service import Studio
 from studio.workers import queued_line
-from privacy.store.database import JobClaimRow, JobRow
-from settings import load_settings
 from tests.pipeline.helpers import session_with_photos
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,10 +7,10 @@ from pathlib import Path
 
 from privacy.lifecycle import retention
 from privacy.lifecycle.consent import Attestations, record_consent
-from privacy.store.database import Database
 from privacy.lifecycle.erasure import ErasureContext
 from privacy.records.notice import policy_version
 from privacy.records.receipts import load_receipt_signer
+from privacy.store.database import Database
 from privacy.store.vault import Vault
 from settings import Settings, load_settings
 

@@ -3,10 +3,10 @@
 import pytest
 from sqlalchemy import select
 
-from privacy.records import audit
-from privacy.store.database import AuditEventRow
 from privacy.lifecycle.erasure import erase_now
 from privacy.lifecycle.export import export_session
+from privacy.records import audit
+from privacy.store.database import AuditEventRow
 from tests.privacy.helpers import MARKER, consented_session, generate
 
 

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from web.boundary.middleware import ADDRESS_HEADER, ISSUED_HEADER, Boundary
 from web.boundary.client_address import client_address, parse_networks
+from web.boundary.middleware import ADDRESS_HEADER, ISSUED_HEADER, Boundary
 from web.boundary.rate_limit import Limit
 from web.boundary.uploads import UploadLimits, UploadStore
 from web.boundary.web_access import CLIENT_COOKIE, ClientIds
@@ -75,8 +75,9 @@ def join(session_hash, data, cookie):
 @pytest.mark.parametrize("method, path", [
     ("POST", "/gradio_api/run/generate"), ("POST", "/gradio_api/call/generate"), ("POST", "/gradio_api/api/generate"),
     ("POST", "/gradio_api/call/v2/generate"), ("GET", "/gradio_api/file=/etc/passwd"), ("GET", "/file=/etc/passwd"),
-    ("GET", "/gradio_api/file/etc/passwd"), ("POST", "/gradio_api/component_server"), ("GET", "/gradio_api/openapi.json"),
-    ("POST", "/gradio_api/process_recording"), ("GET", "/monitoring"), ("POST", "/login"), ("GET", "/gradio_api/proxy=x"),
+    ("GET", "/gradio_api/file/etc/passwd"), ("POST", "/gradio_api/component_server"),
+    ("GET", "/gradio_api/openapi.json"), ("POST", "/gradio_api/process_recording"), ("GET", "/monitoring"),
+    ("POST", "/login"), ("GET", "/gradio_api/proxy=x"),
     ("GET", "/gradio_api/stream/abc/1/1/playlist.m3u8"), ("POST", "/gradio_api/vibe-edit"), ("DELETE", "/"),
 ])
 def test_every_route_the_page_does_not_use_is_closed(tmp_path, method, path):
@@ -151,7 +152,8 @@ def test_a_session_hash_belongs_to_the_first_browser_that_used_it(tmp_path):
     body, headers = join("alicehash01", [], mallory)
     assert call(boundary, "POST", "/gradio_api/queue/join", body=body, headers=headers)[0] == 403
     assert call(boundary, "GET", "/gradio_api/heartbeat/alicehash01", headers=[mallory])[0] == 403
-    assert call(boundary, "GET", "/gradio_api/queue/data", query=b"session_hash=alicehash01", headers=[mallory])[0] == 403
+    assert call(boundary, "GET", "/gradio_api/queue/data", query=b"session_hash=alicehash01",
+                headers=[mallory])[0] == 403
     cancel = json.dumps({"session_hash": "alicehash01", "fn_index": 1, "event_id": "e"}).encode()
     assert call(boundary, "POST", "/gradio_api/cancel", body=cancel, headers=[mallory])[0] == 403
     assert call(boundary, "GET", "/gradio_api/heartbeat/alicehash01", headers=[alice])[0] == 200

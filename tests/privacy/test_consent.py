@@ -2,10 +2,10 @@
 
 import pytest
 
-from privacy.lifecycle.consent import Attestations, get_consent, record_consent, require_consent
-from privacy.store.database import Database
 from errors import ConsentRequired
+from privacy.lifecycle.consent import Attestations, get_consent, record_consent, require_consent
 from privacy.records.notice import policy_version, short_notice
+from privacy.store.database import Database
 from privacy.store.vault import Vault
 from settings import load_settings
 

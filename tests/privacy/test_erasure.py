@@ -6,16 +6,15 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from privacy.lifecycle import retention
-from privacy.records import audit
-from privacy.store.database import AuditEventRow, BlobRow, ConsentRow, Database, DataKey, ErasureRow, SessionRow
-from privacy.lifecycle.erasure import ErasureContext, erase_categories, erase_now
 from errors import SessionGone
-from privacy.records.receipts import PUBLIC_KEY_NAME, verify_receipt
+from privacy.lifecycle import retention
+from privacy.lifecycle.erasure import ErasureContext, erase_categories, erase_now
 from privacy.lifecycle.residue import audit_residue
+from privacy.records import audit
+from privacy.records.receipts import PUBLIC_KEY_NAME, verify_receipt
+from privacy.store.database import AuditEventRow, BlobRow, ConsentRow, Database, DataKey, ErasureRow, SessionRow
 from privacy.store.vault import IDENTITY, Vault, sealing_only_while
 from tests.privacy.helpers import DAY, MARKER, consented_session, files_under, generate
-
 
 pytestmark = pytest.mark.databases("sqlite", "postgresql")
 

@@ -1,4 +1,5 @@
-"""Export: the owner downloads their headshots, consent record, audit trail and, if asked, their adapter (promise 17)."""
+"""Export: the owner downloads their headshots, consent record, audit trail and, if asked, their adapter
+(promise 17)."""
 
 import io
 import json
@@ -6,11 +7,11 @@ import zipfile
 
 import pytest
 
-from privacy.lifecycle import retention
-from privacy.records import audit
-from privacy.lifecycle.erasure import erase_now
 from errors import SessionGone
+from privacy.lifecycle import retention
+from privacy.lifecycle.erasure import erase_now
 from privacy.lifecycle.export import ADAPTER_DIR, NoAdapter, export_session
+from privacy.records import audit
 from privacy.records.notice import policy_version
 from tests.privacy.helpers import HOUR, consented_session, generate
 

@@ -8,8 +8,8 @@ import dlib
 import numpy as np
 import pytest
 
-from faces import face_descriptor
 from errors import ModelUnavailable
+from faces import face_descriptor
 from faces.face_model import _shape, detect_faces, face_embedding
 from privacy.intake.ingest import IngestLimits, ingest
 from settings import load_settings

@@ -17,7 +17,8 @@ LIMITS = IngestLimits.from_settings(load_settings({}))
 
 @pytest.fixture(scope="module")
 def pixels(faces_dir):
-    return {n: ingest((faces_dir / n).read_bytes(), LIMITS).pixels for n in ["obama_1.jpg", "obama_4.jpg", "biden_2.jpg"]}
+    return {n: ingest((faces_dir / n).read_bytes(), LIMITS).pixels
+            for n in ["obama_1.jpg", "obama_4.jpg", "biden_2.jpg"]}
 
 
 def test_boxes_from_the_downscaled_detection_copy_are_in_image_pixels(pixels):

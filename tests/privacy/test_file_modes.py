@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from privacy.marks.content_credentials import load_identity
+from privacy.records.receipts import PUBLIC_KEY_NAME
 from privacy.store.database import Database
 from privacy.store.master_key import load_master_key
 from privacy.store.private_dirs import ensure_private_dir, make_private_dirs
-from privacy.records.receipts import PUBLIC_KEY_NAME
 from settings import SettingsError
 from tests.privacy.helpers import consented_session, make_env
 

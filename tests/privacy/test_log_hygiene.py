@@ -121,7 +121,8 @@ def test_a_child_logger_set_to_debug_explicitly_is_quieted_too(debug_logs, tmp_p
 def test_quieting_is_idempotent_and_adds_no_handlers_or_filters(debug_logs):
     root_handlers = logging.getLogger().handlers[:]
     # Libraries may carry their own handlers (urllib3 adds a NullHandler on import): those stay as they were.
-    before = {name: (logging.getLogger(name).handlers[:], logging.getLogger(name).filters[:]) for name in CHATTY_LOGGERS}
+    before = {name: (logging.getLogger(name).handlers[:], logging.getLogger(name).filters[:])
+              for name in CHATTY_LOGGERS}
     quiet_third_party_loggers()
     quiet_third_party_loggers()
     for name in CHATTY_LOGGERS:

@@ -6,11 +6,11 @@ own engine on the same database, its own erasure context whose hooks know nothin
 
 import pytest
 
-from privacy.store.database import Database
+from privacy.intake.photo_set import PhotoDraft, PhotoDrafts
 from privacy.lifecycle.erasure import ErasureContext, erase_categories, erase_now
 from privacy.lifecycle.memory_sweep import MemorySweep
+from privacy.store.database import Database
 from privacy.store.owner_presence import OwnerPresence
-from privacy.intake.photo_set import PhotoDraft, PhotoDrafts
 from privacy.store.vault import IDENTITY, Vault
 from tests.privacy.helpers import consented_session, generate
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from privacy.store.database import OperatorKeyRow
 from errors import OperatorKeyRefused, TeamSettingRejected
-from privacy.teams.operator_keys import OperatorKey, OperatorKeys
+from privacy.store.database import OperatorKeyRow
 from privacy.store.return_keys import ReturnKey
+from privacy.teams.operator_keys import OperatorKey, OperatorKeys
 from privacy.teams.team_seal import AdminKey, InviteToken
 from privacy.teams.teams import Teams
 from tests.privacy.helpers import files_under, make_env

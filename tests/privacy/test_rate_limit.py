@@ -71,7 +71,8 @@ def test_limits_reject_nonsense():
 
 
 def test_default_limits_allow_a_normal_journey_and_stop_a_flood():
-    uploads, generations = RateLimiter(UPLOAD_LIMIT, clock=FakeClock()), RateLimiter(GENERATION_LIMIT, clock=FakeClock())
+    uploads, generations = (RateLimiter(UPLOAD_LIMIT, clock=FakeClock()),
+                            RateLimiter(GENERATION_LIMIT, clock=FakeClock()))
     assert all(uploads.allow("a") for _ in range(5))       # a few retries of a rejected photo
     assert all(generations.allow("a") for _ in range(2))   # a second set of styles
     assert not all(uploads.allow("a") for _ in range(100))

@@ -11,12 +11,20 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from privacy.lifecycle.erasure import erase_now
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from privacy.records.receipts import (INVALID, PRIVATE_KEY_NAME, PUBLIC_KEY_NAME, UNVERIFIED, VALID, ReceiptSigner,
-                              canonical_json, load_receipt_signer, verify_receipt)
+from privacy.lifecycle.erasure import erase_now
+from privacy.records.receipts import (
+    INVALID,
+    PRIVATE_KEY_NAME,
+    PUBLIC_KEY_NAME,
+    UNVERIFIED,
+    VALID,
+    ReceiptSigner,
+    canonical_json,
+    load_receipt_signer,
+    verify_receipt,
+)
 from tests.privacy.helpers import consented_session, generate, make_env
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import delete, text
 
 from privacy.lifecycle import retention
-from privacy.store.database import DataKey
 from privacy.lifecycle.erasure import erase_now
 from privacy.lifecycle.residue import audit_residue
+from privacy.store.database import DataKey
 from tests.postgres import database_name
 from tests.privacy.helpers import DAY, HOUR, MARKER, consented_session, generate, make_env
 

@@ -3,13 +3,12 @@
 import pytest
 from sqlalchemy import func, select
 
+from errors import SessionGone
 from privacy.lifecycle import retention
 from privacy.records import audit
 from privacy.store.database import AuditEventRow, ConsentRow, ErasureRow, SessionRow
-from errors import SessionGone
 from privacy.store.vault import HEADSHOTS, IDENTITY
 from tests.privacy.helpers import DAY, HOUR, T0, consented_session, generate, make_env
-
 
 pytestmark = pytest.mark.databases("sqlite", "postgresql")
 

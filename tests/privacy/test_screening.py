@@ -13,7 +13,7 @@ from PIL import Image
 from errors import PhotoRejected, PhotoSetRejected
 from faces.face_model import detect_faces
 from privacy.intake.ingest import CleanPhoto, IngestLimits, ingest
-from privacy.intake.screening import (ScreenedPhoto, ScreeningRules, screen_photo, screen_set, screen_uploads)
+from privacy.intake.screening import ScreenedPhoto, ScreeningRules, screen_photo, screen_set, screen_uploads
 from settings import load_settings
 
 SETTINGS = load_settings({})

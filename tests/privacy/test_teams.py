@@ -15,16 +15,34 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from errors import (
+    InviteExpired,
+    InviteRefused,
+    InviteRevoked,
+    InviteUnknown,
+    InviteUsedUp,
+    NotInTeam,
+    ShareGone,
+    ShareRejected,
+    TeamKeyRefused,
+    TeamSettingRejected,
+    UserError,
+)
 from privacy.lifecycle import retention
-from privacy.records import audit
-from privacy.teams import team_shares
-from privacy.store.database import (ErasureRow, TeamInviteRow, TeamLookRow, TeamMemberRow, TeamRow, TeamRunRow,
-                              TeamShareRow)
 from privacy.lifecycle.erasure import erase_now
-from errors import (InviteExpired, InviteRefused, InviteRevoked, InviteUnknown, InviteUsedUp, NotInTeam,
-                            ShareGone, ShareRejected, TeamKeyRefused, TeamSettingRejected, UserError)
-from privacy.records.receipts import verify_receipt
 from privacy.lifecycle.residue import audit_residue
+from privacy.records import audit
+from privacy.records.receipts import verify_receipt
+from privacy.store.database import (
+    ErasureRow,
+    TeamInviteRow,
+    TeamLookRow,
+    TeamMemberRow,
+    TeamRow,
+    TeamRunRow,
+    TeamShareRow,
+)
+from privacy.teams import team_shares
 from privacy.teams.team_look import MAX_RETENTION_DAYS, OUTFITS, SIZES, checked_look, style_ids
 from privacy.teams.team_seal import AdminKey, InviteToken
 from privacy.teams.team_shares import CSV_COLUMNS, share_dir

@@ -22,16 +22,16 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 
-from privacy.store.database import Database
-from privacy.lifecycle.erasure import ErasureContext
 from errors import TeamKeyRefused
-from privacy.store.master_key import load_master_key
+from privacy.lifecycle.erasure import ErasureContext
 from privacy.records.notice import policy_version
 from privacy.records.receipts import load_receipt_signer
+from privacy.store.database import Database
+from privacy.store.master_key import load_master_key
+from privacy.store.vault import NONCE_BYTES, Vault
 from privacy.teams.team_seal import IMAGE, NAME, SHARE_MAGIC, AdminKey, open_sealed
 from privacy.teams.team_shares import share_dir
 from privacy.teams.teams import Teams
-from privacy.store.vault import NONCE_BYTES, Vault
 from settings import load_settings
 from tests.privacy.helpers import FakeClock, consented_session, fake_jpeg, generate, make_env
 

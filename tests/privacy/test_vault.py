@@ -6,11 +6,10 @@ import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import select
 
-from privacy.store.database import BlobRow, DataKey
 from errors import ConsentRequired, SessionGone
+from privacy.store.database import BlobRow, DataKey
 from privacy.store.vault import HEADSHOTS, IDENTITY, MAGIC, NONCE_BYTES, Vault
 from tests.privacy.helpers import MARKER, consented_session, fake_jpeg
-
 
 pytestmark = pytest.mark.databases("sqlite", "postgresql")
 
