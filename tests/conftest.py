@@ -37,6 +37,40 @@ def face_bytes():
     return lambda name: (FACES / name).read_bytes()
 
 
+# --- two tiers: `pytest -m "not slow"` for the minutes-long loop, the README's command for all -----------
+# A test is in the slow tier when it needs a whole process or service of its own: a browser, a spawned
+# server (every fixture below starts one, directly or through another fixture), PostgreSQL or Redis, or a
+# module that spawns Pythons itself (SLOW_MODULES). Everything else runs in-process on the tiny models.
+SLOW_FIXTURES = frozenset({
+    "browser", "browsers", "server", "instant_server", "zero_gpu_server", "slow_journey_server", "readme_demo",
+    "team_server", "queue_server", "two_apps", "postgres_server", "redis_server", "zerogpu_space",
+})
+SLOW_MODULES = frozenset({
+    "tests/app/",  # the studio as a served app: every module starts `python app.py` (or two)
+    "tests/hardening/",  # an instrumented server, kill points, restarts, storage faults
+    "tests/bench/",  # each bench script run as the README says, in a process of its own
+    "tests/test_ship.py", "tests/test_startup_checks.py", "tests/pipeline/test_cli_run.py",
+    "tests/privacy/test_cli_check.py", "tests/pipeline/test_workers_on_redis.py",
+    "tests/pipeline/test_erasure_stops_a_real_job.py", "tests/privacy/test_file_modes.py",
+    # Re-screens the whole recorded corpus (~100 files, ~25 s); tests/privacy/test_screening.py covers each verdict.
+    "tests/privacy/test_screening_verdicts.py",
+})
+# What stays fast even inside a slow folder: pure functions of those modules, no process of their own.
+FAST_EXCEPTIONS = frozenset({"tests/app/test_line_words.py", "tests/app/test_style_cards.py"})
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        where = Path(str(item.fspath)).resolve().relative_to(ROOT).as_posix()
+        in_slow_module = any(where == m or (m.endswith("/") and where.startswith(m)) for m in SLOW_MODULES)
+        postgres = getattr(item, "callspec", None) is not None and item.callspec.params.get("database_url") == \
+            "postgresql"
+        if where in FAST_EXCEPTIONS and not (SLOW_FIXTURES & set(item.fixturenames)):
+            continue
+        if in_slow_module or postgres or "browser" in item.keywords or SLOW_FIXTURES & set(item.fixturenames):
+            item.add_marker(pytest.mark.slow)
+
+
 # --- the databases: SQLite always, PostgreSQL when a test asks (tests/postgres.py) -------------
 def pytest_generate_tests(metafunc):
     # A test marked `databases("sqlite", "postgresql")` (usually a whole module, by `pytestmark`)

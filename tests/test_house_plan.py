@@ -167,7 +167,8 @@ def test_the_layers_form_no_circle():
     ("pipeline/web_peek.py", "from web.handlers import StudioHandlers\n", "pipeline may not import web"),
     ("errors.py", "from settings import Settings\n", "errors may not import settings"),
     ("privacy/store/env.py", "import os\nKEY = os.environ['K']\n", "reads the environment"),
-    ("privacy/records/teams_up.py", "from privacy.teams.teams import Teams\n", "privacy.records may not import privacy.teams"),
+    ("privacy/records/teams_up.py", "from privacy.teams.teams import Teams\n",
+     "privacy.records may not import privacy.teams"),
     ("faces/torch_faces.py", "import torch\n", "only pipeline/ and studio/ import torch"),
 ])
 def test_each_rule_fails_when_it_is_broken(tmp_path, where, code, broken):

@@ -1,7 +1,7 @@
-"""Hardening tests: `slow` variants skipped unless HEADSHOT_TEST_SLOW=1; one instrumented server shared by a run.
+"""Hardening tests: `extended` variants skipped unless HEADSHOT_TEST_SLOW=1; one instrumented server shared by a run.
 
 The default suite runs every category (corpus, fuzz, faults, kills, leaks, load) at small
-sizes; `slow` only makes them longer. The shared `studio` server logs at DEBUG into a file
+sizes; `extended` only makes them longer. The shared `studio` server logs at DEBUG into a file
 that test_log_leaks searches, and has its own TMPDIR that test_byte_scan scans.
 """
 
@@ -20,9 +20,9 @@ SLOW = os.environ.get("HEADSHOT_TEST_SLOW") == "1"
 def pytest_collection_modifyitems(config, items):
     if SLOW:
         return
-    skip = pytest.mark.skip(reason="slow variant: set HEADSHOT_TEST_SLOW=1 to run it")
+    skip = pytest.mark.skip(reason="extended variant: set HEADSHOT_TEST_SLOW=1 to run it")
     for item in items:
-        if "slow" in item.keywords and "tests/hardening" in str(item.fspath).replace(os.sep, "/"):
+        if "extended" in item.keywords and "tests/hardening" in str(item.fspath).replace(os.sep, "/"):
             item.add_marker(skip)
 
 

@@ -75,7 +75,7 @@ def test_provenance_verify_never_raises_and_never_calls_a_stranger_ours(provenan
     assert not report.is_ours  # none of these bytes were ever marked by this studio
 
 
-@pytest.mark.slow
+@pytest.mark.extended
 @SLOW
 @given(data=mutated(SEEDS))
 def test_ingest_long_fuzz(data):
