@@ -78,6 +78,10 @@ def start_server(tmp_path_factory, *, script: Path = ROOT / "app.py", environ: d
     env = server_environment(data_dir, port)
     env.update({f"HEADSHOT_{k.upper()}": v for k, v in overrides.items()})
     env.update(environ or {})
+    if env["HEADSHOT_BASE_MODEL"] not in ("tiny-sd", "tiny-sdxl") and "face_adapter" not in overrides:
+        # The random-weight face adapter serves only the demo models (start-up refuses the pair); a real
+        # model's studio keeps the real default, and the demo a person may choose brings its own.
+        del env["HEADSHOT_FACE_ADAPTER"]
     with open(log, "wb") as out:
         proc = subprocess.Popen([sys.executable, str(script)], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
                                 env=env)
