@@ -140,7 +140,7 @@ def cmd_run(args) -> int:
             studio.give_consent(session_id, Attestations(own_photos=True, adult=True, purpose=True))
             if args.mode == "instant":
                 # keep=False: the headshots come back marked and the (temporary) vault never holds them.
-                run = studio.instant_headshots(session_id, [p.read_bytes() for p in photo_files], args.style,
+                run = studio.instant.instant_headshots(session_id, [p.read_bytes() for p in photo_files], args.style,
                                                args.count or settings.images_per_style, keep=False,
                                                seed=args.seed, progress=_print_progress)
                 kept = iter(shot.data for shot in run.unstored)

@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> dict:
             studio.give_consent(instant_session, consent)
             first_batch.clear()
             start = time.perf_counter()
-            instant_run = studio.instant_headshots(instant_session, files, styles, args.count)
+            instant_run = studio.instant.instant_headshots(instant_session, files, styles, args.count)
             instant_done = time.perf_counter() - start
             instant_first = first_batch[0] - start
             identity_blobs = [b for b in studio.vault.blobs(instant_session) if b.category == IDENTITY]

@@ -102,9 +102,9 @@ def run(order: GpuOrder, progress: Callable[[Any], None] | None = None,
     """The GPU part of a job, in this process: train and generate, "more like this", or Instant."""
     served = studio()
     if order.instant:
-        return served.instant_from_screened(order.session_id, list(order.photos), list(order.style_ids), order.count,
-                                            keep=order.keep, owner_key=order.owner_key, progress=progress,
-                                            cancel=cancel, model_id=order.model_id)
+        return served.instant.instant_from_screened(order.session_id, list(order.photos), list(order.style_ids),
+                                                    order.count, keep=order.keep, owner_key=order.owner_key,
+                                                    progress=progress, cancel=cancel, model_id=order.model_id)
     if order.reuse_adapter:
         return served.more_like_this(order.session_id, list(order.style_ids), order.count, progress=progress,
                                      cancel=cancel, owner_key=order.owner_key, model_id=order.model_id)

@@ -5,14 +5,15 @@
                             or marked and handed over unstored
     instant_headshots       the two at once (the CLI's path)
 
-`InstantSteps` is a part of `studio.service.Studio`, kept in a file of its own so that each reads in one
-sitting: it uses the Studio's database, vault, rules, provenance, styles and `_keep`, and is never made alone.
+`InstantSteps` is a part of `studio.service.Studio` (`studio.instant`), kept in a file of its own so that each
+reads in one sitting: it is made by its Studio and uses that Studio's public parts (database, vault, rules,
+provenance, styles, `keep_headshots`), never its private ones.
 """
 
 from __future__ import annotations
 
 import threading
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from errors import OwnerKeyRequired, PhotoSetRejected
 from pipeline.engine import EngineProgress
@@ -24,8 +25,14 @@ from privacy.records import audit
 from privacy.store.vault import HEADSHOTS
 from studio.runs import HeadshotRun, UnstoredHeadshot
 
+if TYPE_CHECKING:
+    from studio.service import Studio
+
 
 class InstantSteps:
+    def __init__(self, studio: "Studio") -> None:
+        self.studio = studio
+
     def instant_headshots(self, session_id: str, files: list[bytes], style_ids: list[str], count_per_style: int,
                           *, keep: bool = True, owner_key: bytes | None = None, seed: int = 0,
                           progress: Callable[[EngineProgress], None] | None = None,
@@ -54,10 +61,11 @@ class InstantSteps:
 
     def screen_instant(self, session_id: str, files: list[bytes]) -> ScreeningReport:
         """Instant mode's photo check: the same screening as an upload, in memory only (no draft, no vault)."""
-        require_consent(self.db, session_id)
-        check_batch_size(len(files), self.rules)
-        report = report_for(screen_files(files, self.limits, self.rules, preview=preview_jpeg), self.rules)
-        audit.record_event(self.db, self.vault.audit_id(session_id), audit.PHOTOS_SCREENED, self.clock(),
+        require_consent(self.studio.db, session_id)
+        check_batch_size(len(files), self.studio.rules)
+        studio = self.studio
+        report = report_for(screen_files(files, studio.limits, studio.rules, preview=preview_jpeg), studio.rules)
+        audit.record_event(studio.db, studio.vault.audit_id(session_id), audit.PHOTOS_SCREENED, studio.clock(),
                            accepted=len(report.accepted()), rejected=len(report.items) - len(report.accepted()),
                            instant=True)
         return report
@@ -65,10 +73,10 @@ class InstantSteps:
     def check_ready_for_instant(self, session_id: str, style_ids: list[str], *, keep: bool,
                                 owner_key: bytes | None) -> None:
         """Admission of an Instant job: consent, known styles, and a way to seal kept headshots beside earlier ones."""
-        require_consent(self.db, session_id)
+        require_consent(self.studio.db, session_id)
         for style_id in style_ids:
-            self.style(style_id)
-        if keep and owner_key is None and self.vault.held_by_owner(session_id, HEADSHOTS):
+            self.studio.style(style_id)
+        if keep and owner_key is None and self.studio.vault.held_by_owner(session_id, HEADSHOTS):
             raise OwnerKeyRequired()  # the new headshots could not be sealed beside the owner's earlier ones
 
     def instant_from_screened(self, session_id: str, screened: list[ScreenedPhoto], style_ids: list[str],
@@ -77,12 +85,12 @@ class InstantSteps:
                               cancel: threading.Event | None = None, model_id: str | None = None) -> HeadshotRun:
         """Instant headshots from photos screened by `screen_instant` (held in memory by the caller only)."""
         self.check_ready_for_instant(session_id, style_ids, keep=keep, owner_key=owner_key)
-        styles = self.run_styles(session_id, style_ids)
+        styles = self.studio.run_styles(session_id, style_ids)
         if not screened:
             raise PhotoSetRejected("Please upload your photos first.", code="no_photos")
-        audit_id = self.vault.audit_id(session_id)
-        base = self.base_model(model_id)
-        run = self.settings.for_model(base.is_demo)  # a demo model's own defaults (settings.DEMO_DEFAULTS)
+        audit_id = self.studio.vault.audit_id(session_id)
+        base = self.studio.base_model(model_id)
+        run = self.studio.settings.for_model(base.is_demo)  # a demo model's own defaults (settings.DEMO_DEFAULTS)
         try:
             outputs = instant_headshots(
                 base, screened, styles, adapter_id=run.face_adapter,
@@ -90,20 +98,20 @@ class InstantSteps:
                 likeness_threshold=run.likeness_threshold, unsafe_threshold=run.unsafe_threshold,
                 same_person_distance=run.same_person_distance, progress=progress, cancel=cancel)
         except Exception as exc:
-            audit.record_event(self.db, audit_id, audit.GENERATION_FAILED, self.clock(), error=type(exc).__name__,
-                               instant=True)
+            audit.record_event(self.studio.db, audit_id, audit.GENERATION_FAILED, self.studio.clock(),
+                               error=type(exc).__name__, instant=True)
             raise
         finally:
             del screened  # the face crops and embeddings went with the run
-        require_consent(self.db, session_id)  # erased while it ran: nothing is kept, nothing handed over
+        require_consent(self.studio.db, session_id)  # erased while it ran: nothing is kept, nothing handed over
         if keep:
-            delivered = self._keep(session_id, outputs, demo=base.is_demo, owner_key=owner_key, audit_id=audit_id,
-                                   instant=True)
+            delivered = self.studio.keep_headshots(session_id, outputs, demo=base.is_demo, owner_key=owner_key,
+                                                   audit_id=audit_id, instant=True)
             return HeadshotRun(delivered, outputs)
-        unstored = [UnstoredHeadshot(self.provenance.mark_headshot(out.image, style_id=out.style_id,
+        unstored = [UnstoredHeadshot(self.studio.provenance.mark_headshot(out.image, style_id=out.style_id,
                                                                    demo=base.is_demo),
                                      out.style_id, out.seed, out.likeness, base.is_demo)
                     for out in outputs if out.kept]
-        audit.record_event(self.db, audit_id, audit.HEADSHOTS_GENERATED, self.clock(), count=len(unstored),
-                           held_back=len(outputs) - len(unstored), instant=True, stored=False)
+        audit.record_event(self.studio.db, audit_id, audit.HEADSHOTS_GENERATED, self.studio.clock(),
+                           count=len(unstored), held_back=len(outputs) - len(unstored), instant=True, stored=False)
         return HeadshotRun([], outputs, unstored)

@@ -74,7 +74,7 @@ from studio.runs import DeliveredHeadshot, HeadshotRun, KeyLookup
 log = logging.getLogger(__name__)
 
 
-class Studio(InstantSteps):  # Instant mode's steps: studio/instant_steps.py
+class Studio:
     def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time,
                  model_loader: ModelLoader = load_base):
         self.settings = settings
@@ -106,6 +106,8 @@ class Studio(InstantSteps):  # Instant mode's steps: studio/instant_steps.py
         self._models_lock = threading.Lock()
         # Started by the app (not the CLI): loads the configured model in the background at start-up.
         self.warm_up = ModelWarmUp(settings.base_model, self.base_model, clock)
+        # Instant mode's steps (face adapter, nothing of the face stored): a part of it, studio/instant_steps.py.
+        self.instant = InstantSteps(self)
 
     # --- 1. consent -------------------------------------------------------------------------
     def start_session(self) -> str:
@@ -315,10 +317,10 @@ class Studio(InstantSteps):  # Instant mode's steps: studio/instant_steps.py
             audit.record_event(self.db, audit_id, audit.TRAINING_FAILED, self.clock(), error=type(exc).__name__)
             raise
         audit.record_event(self.db, audit_id, audit.TRAINING_FINISHED, self.clock())
-        delivered = self._keep(session_id, outputs, demo=base.is_demo, owner_key=owner_key, audit_id=audit_id)
+        delivered = self.keep_headshots(session_id, outputs, demo=base.is_demo, owner_key=owner_key, audit_id=audit_id)
         return HeadshotRun(delivered, outputs)
 
-    def _keep(self, session_id: str, outputs: list[ScoredHeadshot], *, demo: bool, owner_key: bytes | None,
+    def keep_headshots(self, session_id: str, outputs: list[ScoredHeadshot], *, demo: bool, owner_key: bytes | None,
               audit_id: str, **audit_details: bool) -> list[DeliveredHeadshot]:
         """Mark and seal the kept outputs, seal the run's report, start the retention clocks, audit: the one
         way headshots are kept, after a full run and after "more like this" alike."""
@@ -402,7 +404,7 @@ class Studio(InstantSteps):  # Instant mode's steps: studio/instant_steps.py
             conditioning=self._face_adapter_on_top(base, screened))
         del screened
         del adapter  # encodes the person's face: no longer than the run
-        delivered = self._keep(session_id, outputs, demo=base.is_demo, owner_key=owner_key,
+        delivered = self.keep_headshots(session_id, outputs, demo=base.is_demo, owner_key=owner_key,
                                audit_id=self.vault.audit_id(session_id), adapter_reused=True)
         return HeadshotRun(delivered, outputs)
 

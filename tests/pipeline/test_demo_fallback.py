@@ -64,7 +64,8 @@ def test_an_instant_run_on_the_chosen_demo_model_uses_the_random_weight_face_ada
 
     monkeypatch.setattr(studio_instant_module, "instant_headshots", spying_instant)
     session_id = consented(studio)
-    screened = studio.screen_instant(session_id, [face_bytes("obama_4.jpg")]).accepted()
-    run = studio.instant_from_screened(session_id, screened, ["linkedin_classic"], 1, keep=False, model_id=DEMO_MODEL)
+    screened = studio.instant.screen_instant(session_id, [face_bytes("obama_4.jpg")]).accepted()
+    run = studio.instant.instant_from_screened(session_id, screened, ["linkedin_classic"], 1, keep=False,
+                                               model_id=DEMO_MODEL)
     assert seen == {"adapter_id": "tiny-ip-adapter", "likeness_threshold": 0.0}
     assert len(run.unstored) == 1

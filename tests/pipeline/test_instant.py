@@ -81,7 +81,8 @@ def _runs(data: bytes, n: int = 4) -> list[bytes]:
 def test_instant_headshots_are_scored_marked_and_kept_without_any_identity_data(studio, face_bytes):
     session_id = _session(studio)
     temp_before = set(Path(tempfile.gettempdir()).rglob("*"))
-    run = studio.instant_headshots(session_id, _files(face_bytes), ["linkedin_classic", "corporate_grey"], 2, seed=3)
+    run = studio.instant.instant_headshots(session_id, _files(face_bytes), ["linkedin_classic", "corporate_grey"], 2,
+                                           seed=3)
 
     assert len(run.all_outputs) == 4 and {o.style_id for o in run.all_outputs} == {"linkedin_classic",
                                                                                     "corporate_grey"}
@@ -115,7 +116,7 @@ def test_instant_headshots_are_scored_marked_and_kept_without_any_identity_data(
 def test_no_embedding_of_the_photos_reaches_the_database(studio, face_bytes):
     """Beyond the index rows: the photos' dlib embeddings are not in any database file, as floats or text."""
     session_id = _session(studio)
-    studio.instant_headshots(session_id, _files(face_bytes), ["linkedin_classic"], 1)
+    studio.instant.instant_headshots(session_id, _files(face_bytes), ["linkedin_classic"], 1)
     rules = ScreeningRules.from_settings(studio.settings)
     report = screen_uploads(_files(face_bytes), IngestLimits.from_settings(studio.settings), rules)
     database_files = [p for p in Path(studio.settings.data_dir).glob("studio.db*") if p.is_file()]
@@ -130,7 +131,7 @@ def test_no_embedding_of_the_photos_reaches_the_database(studio, face_bytes):
 def test_dont_keep_anything_hands_over_marked_headshots_and_stores_none(studio, face_bytes):
     session_id = _session(studio)
     vault_before = sorted(Path(studio.settings.blob_dir).iterdir())
-    run = studio.instant_headshots(session_id, _files(face_bytes), ["linkedin_classic"], 2, keep=False)
+    run = studio.instant.instant_headshots(session_id, _files(face_bytes), ["linkedin_classic"], 2, keep=False)
 
     assert run.delivered == [] and len(run.unstored) == 2
     assert all(studio.provenance.verify_image(shot.data).is_ours for shot in run.unstored)
@@ -158,7 +159,7 @@ def test_the_face_adapter_is_loaded_by_diffusers_during_generation_and_gone_afte
     monkeypatch.setattr(instant_module, "render_styles", spying_render)
     base = studio.base_model()
     assert _pipe_is_plain(base.pipe)
-    studio.instant_headshots(_session(studio), _files(face_bytes), ["linkedin_classic"], 1, keep=False)
+    studio.instant.instant_headshots(_session(studio), _files(face_bytes), ["linkedin_classic"], 1, keep=False)
 
     [(ip_processors, has_encoder, embeds_shape, subject, scales)] = seen
     assert scales == {(studio.settings.face_adapter_scale,)} == {(0.7,)}  # HEADSHOT_FACE_ADAPTER_SCALE's default
@@ -178,7 +179,7 @@ def test_the_studio_pipeline_is_unchanged_after_an_instant_run(tmp_path_factory,
         base, style = studio.base_model(), studio.style("linkedin_classic")
         with base.lock:
             before = np.asarray(render_styles(base, [style], count=1, seed=5, subject="person")[0].image)
-        studio.instant_headshots(_session(studio), _files(face_bytes), ["linkedin_classic"], 1, keep=False)
+        studio.instant.instant_headshots(_session(studio), _files(face_bytes), ["linkedin_classic"], 1, keep=False)
         with base.lock:
             after = np.asarray(render_styles(base, [style], count=1, seed=5, subject="person")[0].image)
         assert np.array_equal(before, after)
@@ -197,7 +198,7 @@ def test_a_cancelled_instant_run_stops_and_keeps_nothing(studio, face_bytes):
             cancel.set()
 
     with pytest.raises(Cancelled):
-        studio.instant_headshots(session_id, _files(face_bytes), ["linkedin_classic", "corporate_grey"], 2,
+        studio.instant.instant_headshots(session_id, _files(face_bytes), ["linkedin_classic", "corporate_grey"], 2,
                                  progress=progress, cancel=cancel)
     assert "scoring" not in stages and stages.count("generating") <= 2
     assert studio.vault.blobs(session_id) == []
@@ -212,7 +213,7 @@ def test_missing_face_adapter_weights_are_refused_with_what_to_set(tmp_path_fact
     try:
         session_id = _session(studio)
         with pytest.raises(ModelUnavailable) as offline:
-            studio.instant_headshots(session_id, _files(face_bytes), ["linkedin_classic"], 1)
+            studio.instant.instant_headshots(session_id, _files(face_bytes), ["linkedin_classic"], 1)
         assert "offline mode is on" in str(offline.value) and "HEADSHOT_FACE_ADAPTER" in str(offline.value)
         assert "no local copy of its weights exists" in str(offline.value)
         assert _pipe_is_plain(studio.base_model().pipe) and studio.vault.blobs(session_id) == []
@@ -221,7 +222,7 @@ def test_missing_face_adapter_weights_are_refused_with_what_to_set(tmp_path_fact
     empty = _studio(tmp_path_factory, "tiny-sd", str(tmp_path))
     try:
         with pytest.raises(ModelUnavailable, match="face adapter directory has no models/ip-adapter-plus-face_sd15"):
-            empty.instant_headshots(_session(empty), _files(face_bytes), ["linkedin_classic"], 1)
+            empty.instant.instant_headshots(_session(empty), _files(face_bytes), ["linkedin_classic"], 1)
     finally:
         empty.close()
 
@@ -229,8 +230,8 @@ def test_missing_face_adapter_weights_are_refused_with_what_to_set(tmp_path_fact
 def test_the_demo_face_adapter_serves_only_tiny_models(tmp_path_factory, face_bytes):
     studio = _studio(tmp_path_factory, "tiny-sdxl", TINY_FACE_ADAPTER)
     try:
-        run = studio.instant_headshots(_session(studio), _files(face_bytes, PHOTOS[:1]), ["linkedin_classic"], 1,
-                                       keep=False)
+        run = studio.instant.instant_headshots(_session(studio), _files(face_bytes, PHOTOS[:1]), ["linkedin_classic"],
+                                               1, keep=False)
         assert len(run.unstored) == 1 and run.unstored[0].demo
     finally:
         studio.close()
@@ -245,7 +246,7 @@ def test_an_unusable_set_is_refused_with_the_screening_message_and_nothing_is_ma
     expected = screen_uploads(files, studio.limits, studio.rules).set_problems[0]
     session_id = _session(studio)
     with pytest.raises(PhotoSetRejected) as refused:
-        studio.instant_headshots(session_id, files, ["linkedin_classic"], 1)
+        studio.instant.instant_headshots(session_id, files, ["linkedin_classic"], 1)
     assert refused.value.code == expected.code == "different_person" and str(refused.value) == expected.message
     assert studio.vault.blobs(session_id) == []
 
@@ -253,13 +254,13 @@ def test_an_unusable_set_is_refused_with_the_screening_message_and_nothing_is_ma
 def test_instant_mode_needs_consent(studio, face_bytes):
     from errors import ConsentRequired
     with pytest.raises(ConsentRequired):
-        studio.instant_headshots(studio.start_session(), _files(face_bytes), ["linkedin_classic"], 1)
+        studio.instant.instant_headshots(studio.start_session(), _files(face_bytes), ["linkedin_classic"], 1)
 
 
 def test_kept_instant_headshots_can_be_owner_held(studio, face_bytes):
     session_id = _session(studio)
     key = studio.issue_return_key(session_id)
-    run = studio.instant_headshots(session_id, _files(face_bytes, PHOTOS[:1]), ["linkedin_classic"], 1,
+    run = studio.instant.instant_headshots(session_id, _files(face_bytes, PHOTOS[:1]), ["linkedin_classic"], 1,
                                    owner_key=key.owner_key)
     assert studio.vault.held_by_owner(session_id, HEADSHOTS)
     assert studio.headshot_bytes(session_id, run.delivered[0].blob_id, owner_key=key.owner_key)
@@ -267,7 +268,7 @@ def test_kept_instant_headshots_can_be_owner_held(studio, face_bytes):
 
 def test_the_receipt_of_an_instant_session_says_no_identity_data_was_ever_stored(studio, face_bytes):
     instant = _session(studio)
-    studio.instant_headshots(instant, _files(face_bytes, PHOTOS[:1]), ["linkedin_classic"], 1)
+    studio.instant.instant_headshots(instant, _files(face_bytes, PHOTOS[:1]), ["linkedin_classic"], 1)
     receipt = studio.delete_now(instant)
     assert receipt.payload["identity_data_stored"] is False
     assert verify_receipt(receipt.to_json(), public_key=studio.erasure.signer.public_key).status == "valid"
@@ -313,12 +314,13 @@ def test_instant_mode_refuses_an_sd2_base_before_loading_anything(tiny_sd):
 def test_the_adapters_image_encoder_is_loaded_once_and_the_pipeline_stays_plain_between_runs(studio, face_bytes,
                                                                                               monkeypatch):
     import diffusers.loaders.ip_adapter as ip_adapter_loader
-    studio.instant_headshots(_session(studio), _files(face_bytes, PHOTOS[:1]), ["linkedin_classic"], 1, keep=False)
+    studio.instant.instant_headshots(_session(studio), _files(face_bytes, PHOTOS[:1]), ["linkedin_classic"], 1,
+                                     keep=False)
     loads = []
     real = ip_adapter_loader.CLIPVisionModelWithProjection.from_pretrained
     monkeypatch.setattr(ip_adapter_loader.CLIPVisionModelWithProjection, "from_pretrained",
                         lambda *a, **k: loads.append(a) or real(*a, **k))
-    run = studio.instant_headshots(_session(studio), _files(face_bytes, PHOTOS[:1]), ["linkedin_classic"], 1,
+    run = studio.instant.instant_headshots(_session(studio), _files(face_bytes, PHOTOS[:1]), ["linkedin_classic"], 1,
                                    keep=False)
     assert len(run.unstored) == 1
     assert loads == []  # the encoder came from the cache: only the adapter's own weights were read
