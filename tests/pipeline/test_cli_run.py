@@ -37,7 +37,9 @@ def test_run_on_tiny_sd_writes_headshots_held_back_folder_report_and_receipt(tmp
     out = tmp_path / "out"
     result = _run(["--photos", str(photos), "--style", "linkedin_classic", "--base", "tiny-sd", "--out", str(out),
                    "--consent", "--count", "2"],
-                  HEADSHOT_MIN_PHOTOS="2", HEADSHOT_TRAIN_STEPS="2", HEADSHOT_DATA_DIR=str(tmp_path / "unused"))
+                  HEADSHOT_MIN_PHOTOS="2", HEADSHOT_TRAIN_STEPS="2", HEADSHOT_DATA_DIR=str(tmp_path / "unused"),
+                  # Set, so it wins over the demo model's own 0: the held-back path is what this run shows.
+                  HEADSHOT_LIKENESS_THRESHOLD="0.5")
     assert result.returncode == 0, result.stderr[-2000:]
     assert "two_people.jpg: rejected several_faces" in result.stderr
     report = json.loads((out / "report.json").read_text())["headshots"]
@@ -45,7 +47,7 @@ def test_run_on_tiny_sd_writes_headshots_held_back_folder_report_and_receipt(tmp
     for entry in report:
         assert (out / entry["file"]).is_file()
         assert entry["style"] == "linkedin_classic" and entry["demo"] is True
-        # Random tiny weights draw no face: likeness 0, held back below the default threshold, in held_back/.
+        # Random tiny weights draw no face: likeness 0, held back below the operator's threshold, in held_back/.
         assert entry["likeness"] == 0.0 and entry["kept"] is False
         assert entry["held_back_reason"] == "low_likeness" and entry["file"].startswith("held_back/")
     # The run's key died with its temporary data root: the receipt is intact but nobody can vouch for its key.
