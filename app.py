@@ -51,6 +51,7 @@ class _Parts:
     uploads: Any
     presence: Any
     line: Any  # where the page's jobs go: this process's GPU line, or the queue to GPU workers
+    listening: Any  # the pages reading their events: written by the Boundary, read by the handlers
     metrics: Any
     team: Any
     demo: Any
@@ -90,7 +91,7 @@ def build_app(settings: Settings, *, zero_gpu_call: Callable | None = None) -> "
     app.add_middleware(Boundary, clients=parts.clients, uploads=parts.uploads, upload_limits=limits,
                        upload_budget=Limit(capacity=budget, refill_per_second=budget / 60),
                        trusted_proxies=settings.trusted_proxy_networks, frame_ancestors=settings.frame_ancestors,
-                       people_per_address=settings.people_per_address)
+                       people_per_address=settings.people_per_address, listening=parts.listening)
     return app
 
 
@@ -101,6 +102,7 @@ def _assemble(settings: Settings, zero_gpu_call: Callable | None = None) -> _Par
     from studio import gpu_call
     from studio.jobs import GpuLine, JobRecords
     from studio.service import Studio
+    from web.boundary.middleware import ListeningPages
     from web.boundary.uploads import UploadStore
     from web.boundary.web_access import ClientIds, MediaGrants
     from web.handlers import StudioHandlers
@@ -137,14 +139,15 @@ def _assemble(settings: Settings, zero_gpu_call: Callable | None = None) -> _Par
     metrics = line_metrics(settings, line, interrupted)
     local_line.metrics = metrics  # times the jobs this process runs (a worker times its own)
     studio.erasure.hooks.extend([grants.forget_session, line.cancel_session, presence.forget_session])
+    listening = ListeningPages()
     handlers = StudioHandlers(settings, studio, grants=grants, clients=clients, uploads=uploads, line=line,
-                              presence=presence)
+                              presence=presence, listening=listening)
     team = TeamHandlers(handlers, grants)
     demo = build_demo(settings, handlers, TeamPage(team), OperatorPage(OperatorHandlers(handlers)))
     # An erasure made by another replica (or its scheduler) reaches this one's memory within seconds.
     memory_sweep = MemorySweep(studio.db, holders=[studio.drafts, presence, local_line], hooks=studio.erasure.hooks,
                                identity_hooks=[studio.drafts.forget_session])
-    return _Parts(studio, grants, clients, uploads, presence, line, metrics, team, demo, memory_sweep)
+    return _Parts(studio, grants, clients, uploads, presence, line, listening, metrics, team, demo, memory_sweep)
 
 
 def _lifespan(settings: Settings, parts: _Parts) -> Callable:

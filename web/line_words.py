@@ -1,8 +1,13 @@
-"""How the page words a waiting job's place and wait: "you are 3rd of 5 in line · your turn in about 12 min"."""
+"""How the page words a job: its state, and a waiting job's place and wait ("you are 3rd of 5 in line · your
+turn in about 12 min")."""
 
 from __future__ import annotations
 
 import math
+from typing import Any
+
+from studio.jobs import CANCELLED, DONE, FAILED, INTERRUPTED, Job
+from web.render import duration
 
 
 def ordinal(n: int) -> str:
@@ -28,3 +33,33 @@ def waiting_text(position: int, waiting: int, wait_seconds: float | None) -> str
     if wait_seconds is not None:
         text += f" · your turn in {about(wait_seconds)}"
     return text + "."
+
+
+def job_text(job: Job, line: Any, *, photos_kept: bool = True) -> str:
+    """The job's state in words, as the page following it and a returning page show it; `line` the GPU line (or
+    the queue) that knows its place."""
+    if job.state == DONE and job.instant and not job.keep:
+        return ("Your instant headshots were shown on the page that made them, and not stored: nothing of "
+                "that run is kept.")
+    if job.state == INTERRUPTED and job.instant:
+        return ("The studio restarted while making your instant headshots. Your photos were never stored, so "
+                "choose them again and press “Make” to start again.")
+    if job.state == DONE:
+        delivered = len(job.result.delivered) if job.result is not None else None
+        return (f"{delivered} headshot{'' if delivered == 1 else 's'} ready." if delivered is not None
+                else "Your headshots are ready.")
+    if job.state == INTERRUPTED and not photos_kept:
+        return ("The studio restarted while making your headshots, and your photos have since been erased "
+                "on schedule. Upload them again to make new headshots.")
+    if job.state == INTERRUPTED:
+        return ("The studio restarted while making your headshots, so that run stopped. "
+                "Press “Resume” to start it again; your photos are still here.")
+    if job.state == CANCELLED:
+        return "Cancelled. Nothing more was generated."
+    if job.state == FAILED:
+        return job.error.message if job.error is not None else "That run did not finish. Please try again."
+    place = line.place_in_line(job)
+    if place is not None:  # from the line itself: in queue mode the jobs table the broker's messages name
+        return waiting_text(place[0], place[1], line.wait_seconds(job))
+    eta = f" · about {duration(job.eta_seconds)} left" if job.eta_seconds is not None else ""
+    return f"{job.stage.capitalize()} · {job.fraction:.0%}{eta}"

@@ -21,8 +21,8 @@ from web.boundary.web_access import CLIENT_COOKIE, media_type
 from web.team_handlers import TEAM_MEDIA
 
 if TYPE_CHECKING:
-    from studio.service import Studio
     from privacy.store.owner_presence import OwnerPresence
+    from studio.service import Studio
     from web.boundary.web_access import ClientIds, Grant, MediaGrants
     from web.team_handlers import TeamHandlers
 

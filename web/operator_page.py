@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING
 import gradio as gr
 
 from privacy.teams.teams import MAX_TEAM_NAME
-from web.handlers import shown
+from web.events import PAGE_ONLY_NO_SPINNER, Wiring
 from web.operator_handlers import OPERATOR_TAB, OperatorHandlers
 
 if TYPE_CHECKING:
-    from web.page import Page
+    from web.components import Page
 
 OPERATOR_JS = (Path(__file__).parent / "operator.js").read_text(encoding="utf-8")  # served with studio.js
 # Runs in the browser when the page loads: the operator key from the fragment (then removed from the address bar),
@@ -33,7 +33,6 @@ OPERATOR_LINK_JS = """(code) => {
   }
   return sessionStorage.getItem('hs-operator') || '';
 }"""
-QUICK = dict(concurrency_limit=None, show_progress="hidden", api_visibility="private")
 
 
 class OperatorPage:
@@ -55,10 +54,11 @@ class OperatorPage:
                 self.create = gr.Button("Create the team", variant="primary", elem_id="hs-operator-create", scale=1)
             self.new_team = gr.HTML(elem_id="hs-operator-team-new-box")
 
-    def connect(self, demo: gr.Blocks, page: "Page") -> None:
+    def connect(self, demo: gr.Blocks, wire: Wiring, page: "Page") -> None:
         h = self.handlers
-        demo.load(None, inputs=[self.code], outputs=[self.code], js=OPERATOR_LINK_JS, **QUICK)
-        self.code.change(shown(h.open_operator), inputs=[self.code],
-                         outputs=[self.state, self.tab, page.tabs, self.header], **QUICK)
-        self.create.click(shown(h.create_team), inputs=[self.name, self.state], outputs=[self.new_team, self.name],
-                          **QUICK)
+        wire.guard(self.state, h.operator_of)  # the operator key this tab presented, checked again, or a refusal
+        demo.load(None, inputs=[self.code], outputs=[self.code], js=OPERATOR_LINK_JS, **PAGE_ONLY_NO_SPINNER)
+        self.code.change(**wire.event(h.open_operator, inputs=[self.code],
+                                      outputs=[self.state, self.tab, page.tabs, self.header], **PAGE_ONLY_NO_SPINNER))
+        self.create.click(**wire.event(h.create_team, inputs=[self.name, self.state],
+                                       outputs=[self.new_team, self.name], **PAGE_ONLY_NO_SPINNER))

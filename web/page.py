@@ -13,7 +13,17 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 import gradio as gr
 
 from privacy.records.notice import mode_sentences, short_notice
-from web.handlers import KEEP, KEEP_NOTHING, StudioHandlers, shown, shown_stream
+from web.components import Page, UploadedButton, UploadedFiles
+from web.events import (
+    PAGE_ONLY_NO_SPINNER,
+    PAGE_ONLY_WITH_PROGRESS,
+    PUBLIC_NO_SPINNER,
+    PUBLIC_SCREENING,
+    PUBLIC_WITH_PROGRESS,
+    Wiring,
+    unguarded_events,
+)
+from web.handlers import KEEP, KEEP_NOTHING, StudioHandlers
 from web.render import QUEUE_NOTE, render_model_banner, render_my_data
 from web.style_cards import render_style_cards, variant_choices
 
@@ -34,7 +44,8 @@ ATTACH_JS = """(code) => {
   return sessionStorage.getItem('hs-return-key') || '';
 }"""
 # A code typed in by hand is kept for this tab like one from a link.
-KEEP_CODE_JS = """(code) => { if (code && code.trim()) sessionStorage.setItem('hs-return-key', code.trim()); return code; }"""
+KEEP_CODE_JS = ("(code) => { if (code && code.trim()) sessionStorage.setItem('hs-return-key', code.trim()); "
+                "return code; }")
 
 # On a ZeroGPU Space (settings.zero_gpu) beside the mode choice: why Instant comes first there.
 ZERO_GPU_NOTE = ("This copy of the studio runs on a free, shared GPU (ZeroGPU) that lends a GPU for about a minute at "
@@ -47,81 +58,6 @@ ZERO_GPU_NOTE = ("This copy of the studio runs on a free, shared GPU (ZeroGPU) t
 # limited per browser and per address at the boundary (web.boundary.middleware), and GPU jobs wait in the
 # studio's own line (studio.jobs), bounded by HEADSHOT_QUEUE_SIZE.
 GRADIO_QUEUE_EVENTS = 2000
-
-
-class UploadedFiles(gr.File):
-    """gr.File that hands the handler the sealed upload's path and creates nothing else.
-
-    Gradio 6.31's File.preprocess (type="filepath") opens a NamedTemporaryFile(delete=False) in the
-    cache for every uploaded file and never uses or removes it; those would outlive the upload.
-    `is_template` keeps the stock File front end.
-    """
-
-    is_template = True
-
-    def _process_single_file(self, f: Any) -> Any:
-        # No file-type check here: a refusal at this point would skip the handler and its cleanup,
-        # leaving the upload behind. Ingest decides by content anyway, and then the upload is deleted.
-        from gradio.utils import NamedString
-        return NamedString(f.path)
-
-
-class UploadedButton(gr.UploadButton):
-    """gr.UploadButton with the same fix as `UploadedFiles` (its preprocess leaves a cache file per upload too)."""
-
-    is_template = True
-
-    def _process_single_file(self, f: Any) -> Any:
-        from gradio.utils import NamedString
-        return NamedString(f.path)
-
-
-class Page:
-    """The components events read or write, set by `lay_out` as it builds the page top to bottom."""
-
-    session: gr.State
-    model_banner: gr.HTML
-    use_demo: gr.Checkbox
-    model_poll: gr.Timer
-    code_in: gr.Textbox
-    open_code: gr.Button
-    return_note: gr.HTML
-    own: gr.Checkbox
-    adult: gr.Checkbox
-    purpose: gr.Checkbox
-    consent_note: gr.Markdown
-    key_panel: gr.HTML
-    mode: gr.Radio
-    studio_photos: gr.Group
-    instant_photos: gr.Group
-    instant_files: gr.File
-    instant_check: gr.HTML
-    keep: gr.Radio
-    files: gr.File
-    screening: gr.HTML
-    photo_tools: gr.Row
-    photo_pick: gr.Dropdown
-    remove_one: gr.Button
-    replace_one: gr.UploadButton
-    styles: gr.CheckboxGroup
-    count: gr.Slider
-    make: gr.Button
-    more: gr.Button
-    make_instant: gr.Button
-    stop: gr.Button
-    resume: gr.Button
-    status: gr.Textbox
-    gallery: gr.HTML
-    mydata: gr.HTML
-    delete: gr.Button
-    confirm_box: gr.Group
-    confirm_text: gr.Markdown
-    confirm_yes: gr.Button
-    confirm_no: gr.Button
-    receipt: gr.HTML
-    to_check: gr.File
-    verdict: gr.HTML
-    tabs: gr.Tabs
 
 
 def studio_theme() -> gr.themes.Base:
@@ -143,14 +79,20 @@ def build_demo(settings: "Settings", handlers: StudioHandlers, team: "TeamPage |
     with gr.Blocks(title="Headshot Studio — private AI headshots", delete_cache=delete_cache_schedule(settings),
                    analytics_enabled=False) as demo:
         page = lay_out(settings, handlers, team, operator)
-        connect_session_events(demo, page, handlers)
-        connect_photo_events(page, handlers)
-        connect_job_events(page, handlers)
-        connect_end_events(page, handlers)
+        # Every event through one path (web.events): the caller resolved first, outputs by name.
+        wire = Wiring(page, *(part for part in (team, operator) if part is not None))
+        wire.guard(page.session, handlers.owned)
+        connect_session_events(demo, wire, page, handlers)
+        connect_photo_events(wire, page, handlers)
+        connect_job_events(wire, page, handlers)
+        connect_end_events(wire, page, handlers)
         if team is not None:
-            team.connect(demo, page)
+            team.connect(demo, wire, page)
         if operator is not None:
-            operator.connect(demo, page)
+            operator.connect(demo, wire, page)
+    unguarded = unguarded_events(demo)
+    if unguarded:  # a page whose events read a state as sent is not served (tests/app/test_event_wiring.py)
+        raise RuntimeError(f"events that read a state without resolving their caller: {unguarded}")
     demo.queue(max_size=GRADIO_QUEUE_EVENTS, api_open=False)
     quiet_input_errors(demo, discard_uploads=handlers.uploads.discard_paths)
     return demo
@@ -276,110 +218,111 @@ def lay_out(settings: "Settings", handlers: StudioHandlers, team: "TeamPage | No
     return page
 
 
-# Settings most events share: answered at once, never queued behind another person, no spinner.
-QUICK = dict(concurrency_limit=None, show_progress="hidden")
-PRIVATE = dict(api_visibility="private")
-
-
-def _buttons_after_job(page: Page, handlers: StudioHandlers) -> dict:
+def _buttons_after_job(wire: Wiring, page: Page, handlers: StudioHandlers) -> dict:
     """After a job's watch ends (done, failed or cancelled), or a page attached to none: Make and More on if
     they can work, Cancel on if a job runs."""
-    return dict(fn=shown(handlers.buttons_after_job), inputs=[page.session], outputs=[page.make, page.stop, page.more],
-                **PRIVATE, **QUICK)
+    return wire.event(handlers.buttons_after_job, inputs=[page.session], outputs=[page.make, page.stop, page.more],
+                      **PAGE_ONLY_NO_SPINNER)
 
 
-def _instant_controls(page: Page, handlers: StudioHandlers) -> dict:
-    """Instant's upload and Make, on once this browser's session has consent (after consent, a return, a job, delete)."""
-    return dict(fn=shown(handlers.instant_controls), inputs=[page.session],
-                outputs=[page.instant_files, page.make_instant], **PRIVATE, **QUICK)
+def _instant_controls(wire: Wiring, page: Page, handlers: StudioHandlers) -> dict:
+    """Instant's upload and Make, on once this browser's session has consent (after consent, a return, a job,
+    delete)."""
+    return wire.event(handlers.instant_controls, inputs=[page.session], outputs=[page.instant_files, page.make_instant],
+                      **PAGE_ONLY_NO_SPINNER)
 
 
-def connect_session_events(demo: gr.Blocks, page: Page, handlers: StudioHandlers) -> None:
+def connect_session_events(demo: gr.Blocks, wire: Wiring, page: Page, handlers: StudioHandlers) -> None:
     """The model's state, consent, and coming back with the private key."""
     # `.input`: only the person's own ticks; a returning session's boxes are ticked by `attach`.
     # "always_last": three quick ticks on a busy server must end in consent. Gradio's default ("once")
     # drops a tick made while the previous one is still being answered, leaving the upload locked.
-    gr.on([page.own.input, page.adult.input, page.purpose.input], shown(handlers.consent),
-          inputs=[page.own, page.adult, page.purpose, page.session],
-          outputs=[page.session, page.files, page.consent_note, page.mydata, page.key_panel, page.make],
-          api_name="consent", trigger_mode="always_last", **QUICK).then(**_instant_controls(page, handlers))
+    gr.on([page.own.input, page.adult.input, page.purpose.input], **wire.event(
+        handlers.consent, inputs=[page.own, page.adult, page.purpose, page.session],
+        outputs=[page.session, page.files, page.consent_note, page.mydata, page.key_panel, page.make],
+        api_name="consent", trigger_mode="always_last", **PUBLIC_NO_SPINNER)).then(
+        **_instant_controls(wire, page, handlers))
     returning = [page.session, page.own, page.adult, page.purpose, page.files, page.make, page.consent_note,
                  page.key_panel, page.return_note, page.gallery, page.status, page.mydata, page.stop, page.screening,
                  page.photo_pick, page.photo_tools]
-    watching = dict(fn=shown_stream(handlers.watch), inputs=[page.session],
-                    outputs=[page.gallery, page.status, page.mydata], concurrency_limit=None,
-                    show_progress_on=[page.status], **PRIVATE)
-    attached = demo.load(shown(handlers.attach), inputs=[page.code_in], outputs=returning, js=ATTACH_JS,
-                         api_name="attach", **QUICK)
-    attached.success(**watching).then(**_buttons_after_job(page, handlers))
-    attached.then(**_instant_controls(page, handlers))
-    opened = page.open_code.click(shown(handlers.attach), inputs=[page.code_in], outputs=returning,
-                                  js=KEEP_CODE_JS, concurrency_limit=None, **PRIVATE)
-    opened.success(**watching).then(**_buttons_after_job(page, handlers))
-    opened.then(**_instant_controls(page, handlers))
-    page.mode.change(handlers.choose_mode, inputs=[page.mode],
-                     outputs=[page.studio_photos, page.instant_photos, page.make, page.more, page.make_instant],
-                     **PRIVATE, **QUICK)
-    page.model_poll.tick(shown(handlers.model_banner), inputs=[page.session],
-                         outputs=[page.model_banner, page.use_demo, page.make, page.model_poll], **PRIVATE, **QUICK)
-    page.use_demo.input(shown(handlers.choose_demo), inputs=[page.use_demo, page.session],
-                        outputs=[page.model_banner, page.make], **PRIVATE, **QUICK)
+    watching = wire.event(handlers.watch, inputs=[page.session], outputs=[page.gallery, page.status, page.mydata],
+                          show_progress_on=[page.status], **PAGE_ONLY_WITH_PROGRESS)
+    attached = demo.load(**wire.event(handlers.attach, inputs=[page.code_in], outputs=returning, js=ATTACH_JS,
+                                      api_name="attach", **PUBLIC_NO_SPINNER))
+    attached.success(**watching).then(**_buttons_after_job(wire, page, handlers))
+    attached.then(**_instant_controls(wire, page, handlers))
+    opened = page.open_code.click(**wire.event(handlers.attach, inputs=[page.code_in], outputs=returning,
+                                               js=KEEP_CODE_JS, **PAGE_ONLY_WITH_PROGRESS))
+    opened.success(**watching).then(**_buttons_after_job(wire, page, handlers))
+    opened.then(**_instant_controls(wire, page, handlers))
+    page.mode.change(**wire.event(handlers.choose_mode, inputs=[page.mode], outputs=[
+        page.studio_photos, page.instant_photos, page.make, page.more, page.make_instant], **PAGE_ONLY_NO_SPINNER))
+    page.model_poll.tick(**wire.event(handlers.model_banner, inputs=[page.session], outputs=[
+        page.model_banner, page.use_demo, page.make, page.model_poll], **PAGE_ONLY_NO_SPINNER))
+    page.use_demo.input(**wire.event(handlers.choose_demo, inputs=[page.use_demo, page.session],
+                                     outputs=[page.model_banner, page.make], **PAGE_ONLY_NO_SPINNER))
     demo.unload(handlers.unload)
 
 
-def connect_photo_events(page: Page, handlers: StudioHandlers) -> None:
+def connect_photo_events(wire: Wiring, page: Page, handlers: StudioHandlers) -> None:
     """Add photos, remove one, replace one: each answered with the whole photo check."""
     outputs = [page.screening, page.make, page.mydata, page.photo_pick, page.photo_tools, page.more]
-    screening = dict(concurrency_limit=2, concurrency_id="screening")  # CPU-bound: two at a time
-    page.files.upload(shown(handlers.upload), inputs=[page.files, page.session],
-                      outputs=[page.screening, page.files, *outputs[1:]], api_name="upload", **screening)
-    page.replace_one.upload(shown(handlers.replace_photo), inputs=[page.replace_one, page.photo_pick, page.session],
-                            outputs=outputs, api_name="replace_photo", **screening)
-    page.photo_pick.change(handlers.photo_chosen, inputs=[page.photo_pick], outputs=[page.remove_one, page.replace_one],
-                           **PRIVATE, **QUICK)
-    page.remove_one.click(shown(handlers.remove_photo), inputs=[page.photo_pick, page.session], outputs=outputs,
-                          api_name="remove_photo", concurrency_limit=None)
+    page.files.upload(**wire.event(handlers.upload, inputs=[page.files, page.session],
+                                   outputs=[page.screening, page.files, *outputs[1:]], api_name="upload",
+                                   **PUBLIC_SCREENING))
+    page.replace_one.upload(**wire.event(handlers.replace_photo, inputs=[page.replace_one, page.photo_pick,
+                                                                         page.session],
+                                         outputs=outputs, api_name="replace_photo", **PUBLIC_SCREENING))
+    page.photo_pick.change(**wire.event(handlers.photo_chosen, inputs=[page.photo_pick],
+                                        outputs=[page.remove_one, page.replace_one], **PAGE_ONLY_NO_SPINNER))
+    page.remove_one.click(**wire.event(handlers.remove_photo, inputs=[page.photo_pick, page.session],
+                                       outputs=outputs, api_name="remove_photo", **PUBLIC_WITH_PROGRESS))
 
 
-def connect_job_events(page: Page, handlers: StudioHandlers) -> None:
+def connect_job_events(wire: Wiring, page: Page, handlers: StudioHandlers) -> None:
     """Make, More like this, Cancel, Resume. Admission and watching only: the job runs in the GPU line."""
-    during = dict(fn=buttons_during_job, outputs=[page.make, page.stop, page.more], **PRIVATE, **QUICK)
-    instant_during = dict(fn=lambda: (gr.update(interactive=False), gr.update(interactive=True)),
-                          outputs=[page.make_instant, page.stop], **PRIVATE, **QUICK)
-    watched = dict(inputs=[page.styles, page.count, page.session], outputs=[page.gallery, page.status, page.mydata],
-                   concurrency_limit=None, show_progress_on=[page.status])
-    page.make.click(**during).then(shown_stream(handlers.generate), api_name="generate", **watched).then(
-        **_buttons_after_job(page, handlers))
-    page.more.click(**during).then(shown_stream(handlers.more), api_name="more_like_this", **watched).then(
-        **_buttons_after_job(page, handlers))
+    during = wire.event(buttons_during_job, outputs=[page.make, page.stop, page.more], **PAGE_ONLY_NO_SPINNER)
+    instant_during = wire.event(lambda: {"make_instant": gr.update(interactive=False),
+                                         "stop": gr.update(interactive=True)},
+                                outputs=[page.make_instant, page.stop], **PAGE_ONLY_NO_SPINNER)
+    watched = dict(outputs=[page.gallery, page.status, page.mydata], show_progress_on=[page.status])
+    make_inputs = [page.styles, page.count, page.session]
+    page.make.click(**during).then(**wire.event(handlers.generate, inputs=make_inputs, api_name="generate",
+                                                **watched, **PUBLIC_WITH_PROGRESS)).then(
+        **_buttons_after_job(wire, page, handlers))
+    page.more.click(**during).then(**wire.event(handlers.more, inputs=make_inputs, api_name="more_like_this",
+                                                **watched, **PUBLIC_WITH_PROGRESS)).then(
+        **_buttons_after_job(wire, page, handlers))
     # Instant: the photos, the styles and Make in one request; the photo check answers in the Instant area.
-    page.make_instant.click(**instant_during).then(
-        shown_stream(handlers.generate_instant), inputs=[page.instant_files, page.styles, page.count, page.keep,
-                                                         page.session],
+    page.make_instant.click(**instant_during).then(**wire.event(
+        handlers.generate_instant, inputs=[page.instant_files, page.styles, page.count, page.keep, page.session],
         outputs=[page.instant_check, page.instant_files, page.gallery, page.status, page.mydata],
-        api_name="instant", concurrency_limit=None, show_progress_on=[page.status]).then(
-        **_buttons_after_job(page, handlers)).then(**_instant_controls(page, handlers))
-    page.stop.click(shown(handlers.cancel), inputs=[page.session], outputs=[page.status], **PRIVATE, **QUICK)
-    page.resume.click(shown(handlers.resume), inputs=[page.session], outputs=[page.styles, page.count],
-                      **PRIVATE, **QUICK).success(**during).then(
-        shown_stream(handlers.resume_job), inputs=[page.session], outputs=watched["outputs"], concurrency_limit=None,
-        show_progress_on=[page.status], **PRIVATE).then(**_buttons_after_job(page, handlers))
+        api_name="instant", show_progress_on=[page.status], **PUBLIC_WITH_PROGRESS)).then(
+        **_buttons_after_job(wire, page, handlers)).then(**_instant_controls(wire, page, handlers))
+    page.stop.click(**wire.event(handlers.cancel, inputs=[page.session], outputs=[page.status], **PAGE_ONLY_NO_SPINNER))
+    page.resume.click(**wire.event(handlers.resume, inputs=[page.session], outputs=[page.styles, page.count],
+                                   **PAGE_ONLY_NO_SPINNER)).success(**during).then(
+        **wire.event(handlers.resume_job, inputs=[page.session], **watched, **PAGE_ONLY_WITH_PROGRESS)).then(
+        **_buttons_after_job(wire, page, handlers))
 
 
-def connect_end_events(page: Page, handlers: StudioHandlers) -> None:
+def connect_end_events(wire: Wiring, page: Page, handlers: StudioHandlers) -> None:
     """Delete (asked first, saying what will go; only "Yes" erases: the API's delete_now) and Verify."""
-    page.delete.click(shown(handlers.ask_delete), inputs=[page.session],
-                      outputs=[page.confirm_box, page.confirm_text, page.receipt], **PRIVATE, **QUICK)
-    page.confirm_no.click(lambda: gr.update(visible=False), outputs=[page.confirm_box], api_visibility="private",
-                          show_progress="hidden")
-    page.confirm_yes.click(
-        shown(handlers.delete), inputs=[page.session], api_name="delete_now", concurrency_limit=None,
+    page.delete.click(**wire.event(handlers.ask_delete, inputs=[page.session],
+                                   outputs=[page.confirm_box, page.confirm_text, page.receipt],
+                                   **PAGE_ONLY_NO_SPINNER))
+    page.confirm_no.click(**wire.event(lambda: {"confirm_box": gr.update(visible=False)},
+                                       outputs=[page.confirm_box], **PAGE_ONLY_NO_SPINNER))
+    page.confirm_yes.click(**wire.event(
+        handlers.delete, inputs=[page.session], api_name="delete_now", **PUBLIC_WITH_PROGRESS,
         outputs=[page.session, page.receipt, page.screening, page.gallery, page.own, page.adult, page.purpose,
                  page.files, page.make, page.mydata, page.key_panel, page.status, page.consent_note,
-                 page.return_note, page.confirm_box, page.stop, page.photo_pick, page.photo_tools]).then(
-        **_buttons_after_job(page, handlers)).then(**_instant_controls(page, handlers))
-    page.to_check.upload(shown(handlers.verify), inputs=[page.to_check], outputs=[page.verdict], api_name="verify",
-                         concurrency_limit=2, concurrency_id="screening")
+                 page.return_note, page.confirm_box, page.stop, page.photo_pick, page.photo_tools])).then(
+        **_buttons_after_job(wire, page, handlers)).then(**_instant_controls(wire, page, handlers))
+    page.to_check.upload(**wire.event(handlers.verify, inputs=[page.to_check], outputs=[page.verdict],
+                                      api_name="verify", **PUBLIC_SCREENING))
+
+
 # One answer for a value the page itself never sends (a style it does not list, a count off the slider, a file
 # field that is not a file, the wrong number of inputs): the protocol is an API, and such a request is a caller's.
 REFUSED_INPUT = "This request could not be read: one of its values is not one this page offers. Please reload the page."
@@ -422,9 +365,10 @@ def _named_paths(value: Any, depth: int = 0) -> Iterator[str]:
             yield from _named_paths(item, depth + 1)
 
 
-def buttons_during_job():
-    """Runs in the page before the job is admitted: no second click on Make or More, Cancel available."""
-    return gr.update(interactive=False), gr.update(interactive=True), gr.update(interactive=False)
+def buttons_during_job() -> dict:
+    """Runs before the job is admitted: no second click on Make or More, Cancel available."""
+    return {"make": gr.update(interactive=False), "stop": gr.update(interactive=True),
+            "more": gr.update(interactive=False)}
 
 
 def _days(settings: "Settings") -> str:

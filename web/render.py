@@ -14,6 +14,7 @@ from typing import Any
 from studio.model_state import LOADING, READY
 from web.boundary.web_access import media_type
 
+
 def _esc(text: Any) -> str:
     return html.escape(str(text), quote=True)
 
@@ -125,7 +126,8 @@ def render_gallery(shots: list, tokens: list[str], zip_token: str | None, style_
             "chosen styles in seconds, without training again.</p>" if can_make_more else
             # Instant mode makes no model of the face and keeps no photos: nothing of the kind "went".
             "<p id='hs-more-note'>Your latest headshots came from Instant mode, which keeps no photos and makes no "
-            "model of your face: for more, choose your photos again and press “Make my instant headshots”.</p>" if instant_last
+            "model of your face: for more, choose your photos again and press “Make my instant headshots”.</p>"
+            if instant_last
             else "<p id='hs-more-note'>Your trained model is not kept any more (it is erased on schedule with your "
             "photos), so more headshots need your photos again.</p>")
     return (f"<div id='hs-gallery'><p class='hs-gallery-order'>{counted(len(shots), 'headshot')}, newest first. "
@@ -189,7 +191,8 @@ def render_my_data(expiry: Any | None, export_token: str | None, now: float) -> 
                     f"{duration(left)}</span></li>")
     download = (f"<p><a id='hs-export' class='hs-button' href='media/{export_token}' download='my-data.zip'>"
                 "Download my data</a></p>") if export_token else ""
-    return f"<div id='hs-mydata'><ul>{''.join(rows) or '<li>Stored, no erasure time set yet.</li>'}</ul>{download}</div>"
+    listed = "".join(rows) or "<li>Stored, no erasure time set yet.</li>"
+    return f"<div id='hs-mydata'><ul>{listed}</ul>{download}</div>"
 
 
 def render_model_banner(model: Any, now: float, *, chosen_demo: bool = False) -> str:
@@ -253,7 +256,8 @@ def render_receipt(receipt: Any) -> str:
 
 
 def render_nothing_to_delete() -> str:
-    return "<p id='hs-nothing-to-delete' role='status'>Nothing of yours is stored in this page, so there is nothing to delete.</p>"
+    return ("<p id='hs-nothing-to-delete' role='status'>Nothing of yours is stored in this page, so there is nothing "
+            "to delete.</p>")
 
 
 def what_is_held(counts: dict[str, int]) -> str:

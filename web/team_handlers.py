@@ -3,11 +3,13 @@
 Two kinds of caller, each proven the same way the studio proves its owners:
 
 * **A member** is the studio session in this tab's state, owned by this browser's cookie
-  (`StudioHandlers._owned`); sharing opens one of *their own* kept headshots with their own key
-  (present while their page is open) and seals a copy to the team.
+  (`StudioHandlers.owned`, resolved before the handler runs: web.events); sharing opens one of
+  *their own* kept headshots with their own key (present while their page is open) and seals a
+  copy to the team.
 * **The admin** is whoever presented the team's admin key in this tab (`AdminState`, server-side,
-  bound to the browser's cookie). Every admin act starts again from the key (`Teams.admin`), so a
-  deleted team or a wrong key opens nothing. `TeamAdmin` reaches shares and nothing else, so no
+  bound to the browser's cookie). Every admin act starts again from the key (`admin_of`, the
+  resolver of the admin's state, run before the handler), so a deleted team or a wrong key opens
+  nothing. `TeamAdmin` reaches shares and nothing else, so no
   handler here can hand a team key a selfie, a photo check or an unshared headshot.
 
 Images, the ZIP and the CSV go through `/media/<token>` grants bound to the browser's cookie, and
@@ -19,26 +21,37 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import gradio as gr
 
-from errors import (ConsentRequired, InviteRefused, NotInTeam, OwnerKeyRequired, TeamKeyRefused,
-                            UserError)
+from errors import ConsentRequired, InviteRefused, NotInTeam, OwnerKeyRequired, TeamKeyRefused, UserError
 from privacy.store.owner_presence import OwnerPresence
-from web.boundary.rate_limit import ADDRESS_KEY_LIMIT, CLIENT_KEY_LIMIT
+from privacy.store.return_keys import parse_bearer_key
 from privacy.teams.team_look import OUTFITS, SIZES
 from privacy.teams.team_seal import AdminKey
-from privacy.store.return_keys import parse_bearer_key
+from privacy.teams.teams import TeamAdmin  # at run time: Gradio reads the handlers' annotations to pass the request
+from web.admission import LimitPair
+from web.boundary.rate_limit import ADDRESS_KEY_LIMIT, CLIENT_KEY_LIMIT
 from web.boundary.web_access import Grant, MediaGrants, media_type
-from web.handlers import LimitPair, Owned, StudioHandlers
-from web.team_render import (invite_choices, render_admin_header, render_admin_refused, render_admin_shares,
-                             render_invite_pending, render_invite_refused, render_invite_to_join, render_invites,
-                             render_my_shares, render_new_invite, render_team_left, render_team_notice,
-                             render_team_receipt, share_choices, withdraw_choices)
-
-if TYPE_CHECKING:
-    from privacy.teams.teams import TeamAdmin
+from web.handlers import Owned, StudioHandlers, session_of
+from web.team_render import (
+    invite_choices,
+    render_admin_header,
+    render_admin_refused,
+    render_admin_shares,
+    render_invite_pending,
+    render_invite_refused,
+    render_invite_to_join,
+    render_invites,
+    render_my_shares,
+    render_new_invite,
+    render_team_left,
+    render_team_notice,
+    render_team_receipt,
+    share_choices,
+    withdraw_choices,
+)
 
 DAY = 86400.0
 TEAM_SHARE, TEAM_ZIP, TEAM_CSV = "team_share", "team_zip", "team_csv"
@@ -76,7 +89,7 @@ class TeamHandlers:
         self.style_names = {style_id: style.name for style_id, style in self.studio.styles.items()}
 
     # --- the member -----------------------------------------------------------------------------------
-    def on_session(self, invite_code: str | None, state: Any, joined: Any, request: gr.Request):
+    def on_session(self, invite_code: str | None, mine: Owned | None, joined: Any, request: gr.Request):
         """The page's session changed (consent, a return, delete): join the invite's team if one was opened.
 
         The invite is joined here only for a session this page's own consent started, the invite's notice in
@@ -87,45 +100,41 @@ class TeamHandlers:
         (its owner's "Delete everything now"), the page forgets the invite (the hidden field here, its
         sessionStorage in team.js), so that consenting again starts a session outside the team instead of
         silently spending another use of the link; the notice says so, and that opening the link again rejoins.
-
-        Outputs: team notice, share panel (visibility), share choice, share button, my shares, withdraw choice,
-        the style choice (hidden for a member: the team's look decides), the invite field, `joined`, the join
-        button.
+        A member's style choice is hidden: the team's look decides.
         """
-        session_id = self.studio_handlers._owned(state, request)
-        started_here = isinstance(state, Owned) and state.started_here
-        return self._member_view(session_id, invite_code, joined, request, join_now=started_here)
+        started_here = mine is not None and mine.started_here
+        return self._member_view(session_of(mine), invite_code, joined, request, join_now=started_here)
 
-    def join_team(self, invite_code: str | None, state: Any, joined: Any, request: gr.Request):
-        """"Join the team", clicked in a reopened session that read an invite (outputs: those of `on_session`)."""
-        session_id = self.studio_handlers._owned(state, request)
-        return self._member_view(session_id, invite_code, joined, request, join_now=True)
+    def join_team(self, invite_code: str | None, mine: Owned | None, joined: Any, request: gr.Request):
+        """"Join the team", clicked in a reopened session that read an invite (changes what `on_session` does)."""
+        return self._member_view(session_of(mine), invite_code, joined, request, join_now=True)
 
     def _member_view(self, session_id: str | None, invite_code: str | None, joined: Any, request: gr.Request, *,
-                     join_now: bool) -> tuple:
+                     join_now: bool) -> dict:
         handlers = self.studio_handlers
-        outside = (gr.update(visible=False), gr.update(), gr.update(), "", gr.update(), gr.update(visible=True))
-        no_button = gr.update(visible=False)
+        # Outside a team: no share panel, the style choice back, no join button, no team remembered.
+        outside = {"share_box": gr.update(visible=False), "my_shares": "", "styles": gr.update(visible=True),
+                   "joined": None, "join_button": gr.update(visible=False)}
         if session_id is None and isinstance(joined, str) and joined:
-            return render_team_left(joined), *outside, "", None, no_button
+            return {"notice": render_team_left(joined), **outside, "invite_code": ""}
         if session_id is None:
-            return self._peek(invite_code, request), *outside, gr.update(), None, no_button
+            return {"notice": self._peek(invite_code, request), **outside}
         membership = self.teams.membership(session_id)
         if membership is None and invite_code:
             self.key_limits.charge(handlers.client_of(request), handlers.address_of(request))
             try:
                 if not join_now:
                     peek = self.teams.peek(invite_code)
-                    return (render_invite_to_join(peek), *outside, gr.update(), None,
-                            gr.update(visible=True, value=f"Join {peek.team_name}"))
+                    return {"notice": render_invite_to_join(peek), **outside,
+                            "join_button": gr.update(visible=True, value=f"Join {peek.team_name}")}
                 membership = self.teams.redeem(session_id, invite_code)
             except InviteRefused as refused:
-                return render_invite_refused(refused.message), *outside, gr.update(), None, no_button
+                return {"notice": render_invite_refused(refused.message), **outside}
         if membership is None:
-            return "", *outside, gr.update(), None, no_button
-        return (render_team_notice(membership, self.style_names), gr.update(visible=True),
-                *self._share_panel(session_id, membership.team_name), gr.update(visible=False), gr.update(),
-                membership.team_name, no_button)
+            return {"notice": "", **outside}
+        return {"notice": render_team_notice(membership, self.style_names), "share_box": gr.update(visible=True),
+                **self._share_panel(session_id, membership.team_name), "styles": gr.update(visible=False),
+                "joined": membership.team_name, "join_button": gr.update(visible=False)}
 
     def _peek(self, invite_code: str | None, request: gr.Request) -> Any:
         """Before consent: the invite's team, retention and what it never receives; or why the link cannot be used.
@@ -141,30 +150,29 @@ class TeamHandlers:
         except InviteRefused as refused:
             return render_invite_refused(refused.message)
 
-    def share_panel(self, state: Any, request: gr.Request):
-        """After the gallery changes: what can be shared and what is shared (outputs: share choice, share button,
-        my shares, withdraw choice)."""
-        session_id = self.studio_handlers._owned(state, request)
+    def share_panel(self, mine: Owned | None, request: gr.Request):
+        """After the gallery changes: what can be shared and what is shared."""
+        session_id = session_of(mine)
         membership = self.teams.membership(session_id) if session_id else None
         if membership is None:
-            return gr.update(), gr.update(), gr.update(), gr.update()
+            return {}
         return self._share_panel(session_id, membership.team_name)
 
-    def _share_panel(self, session_id: str, team_name: str) -> tuple:
+    def _share_panel(self, session_id: str, team_name: str) -> dict:
         owner_key = self.studio_handlers.presence.key_of(session_id)
         try:
             shots = self.studio.headshots(session_id, owner_key)
         except (OwnerKeyRequired, UserError):
             shots = []
         mine = self.teams.my_shares(session_id)
-        return (gr.update(choices=share_choices(shots, self.style_names), value=[]),
-                gr.update(value=f"Share with {team_name}", interactive=bool(shots)),
-                render_my_shares(mine, team_name, self.style_names),
-                gr.update(choices=withdraw_choices(mine, self.style_names), value=None))
+        return {"share_pick": gr.update(choices=share_choices(shots, self.style_names), value=[]),
+                "share_button": gr.update(value=f"Share with {team_name}", interactive=bool(shots)),
+                "my_shares": render_my_shares(mine, team_name, self.style_names),
+                "withdraw_pick": gr.update(choices=withdraw_choices(mine, self.style_names), value=None)}
 
-    def share(self, blob_ids: Any, name: str | None, state: Any, request: gr.Request):
-        """Seal a copy of each chosen headshot to the team, under the name typed (outputs as `share_panel`)."""
-        session_id = self._member(state, request)
+    def share(self, blob_ids: Any, name: str | None, mine: Owned | None, request: gr.Request):
+        """Seal a copy of each chosen headshot to the team, under the name typed."""
+        session_id = self._member(mine)
         chosen = [b for b in (blob_ids if isinstance(blob_ids, list) else [blob_ids]) if isinstance(b, str) and b][:50]
         if not chosen:
             raise UserError("Choose the headshot(s) to share first.", code="nothing_chosen")
@@ -175,16 +183,16 @@ class TeamHandlers:
             self.studio.share_with_team(session_id, blob_id, name or "", owner_key)
         return self._share_panel(session_id, self.teams.membership(session_id).team_name)
 
-    def withdraw(self, share_id: Any, state: Any, request: gr.Request):
-        """Erase the team's copy of one share at once (outputs as `share_panel`)."""
-        session_id = self._member(state, request)
+    def withdraw(self, share_id: Any, mine: Owned | None, request: gr.Request):
+        """Erase the team's copy of one share at once."""
+        session_id = self._member(mine)
         if not isinstance(share_id, str) or not share_id:
             raise UserError("Choose the shared headshot to withdraw first.", code="nothing_chosen")
         self.teams.withdraw(session_id, share_id)
         return self._share_panel(session_id, self.teams.membership(session_id).team_name)
 
-    def _member(self, state: Any, request: gr.Request) -> str:
-        session_id = self.studio_handlers._owned(state, request)
+    def _member(self, mine: Owned | None) -> str:
+        session_id = session_of(mine)
         if session_id is None:
             raise ConsentRequired()
         if self.teams.membership(session_id) is None:
@@ -193,10 +201,10 @@ class TeamHandlers:
 
     # --- the admin ------------------------------------------------------------------------------------
     def open_admin(self, admin_code: str | None, request: gr.Request):
-        """Present the admin key from the link's fragment (outputs: admin state, the tab, the tabs' choice, then
-        `admin_view`'s outputs). Nothing changes for a page opened without one."""
+        """Present the admin key from the link's fragment: the admin tab, shown and chosen, with everything it
+        shows. Nothing changes for a page opened without one."""
         if not admin_code:
-            return (None, gr.update(), gr.update(), *(gr.update(),) * len(ADMIN_VIEW))
+            return {"admin_state": None}
         handlers = self.studio_handlers
         client = handlers.client_of(request)
         if client is None:
@@ -206,31 +214,36 @@ class TeamHandlers:
         try:
             admin = self.teams.admin(key)
         except TeamKeyRefused as refused:
-            return (None, gr.update(visible=True), gr.Tabs(selected="team-admin"), render_admin_refused(refused.message),
-                    *(gr.update(),) * (len(ADMIN_VIEW) - 1))
+            return {"admin_state": None, "admin_tab": gr.update(visible=True),
+                    "tabs": gr.Tabs(selected="team-admin"), "header": render_admin_refused(refused.message)}
         state = AdminState(client, admin.team_id, key)
         self.admin_presence.hold(team_scope(admin.team_id), key.raw, request.session_hash)
-        return (state, gr.update(visible=True), gr.Tabs(selected="team-admin"), *self._view(admin, client))
+        return {"admin_state": state, "admin_tab": gr.update(visible=True), "tabs": gr.Tabs(selected="team-admin"),
+                **self._view(admin, client)}
 
-    def _admin(self, state: Any, request: gr.Request) -> "TeamAdmin":
+    def admin_of(self, state: Any, request: gr.Request | None) -> TeamAdmin:
+        """The team this tab's admin key opens, if this browser presented it: the resolver of the admin's state
+        (web.events.Wiring.guard), run before every admin handler. Refused otherwise."""
         client = self.studio_handlers.client_of(request)
         if not isinstance(state, AdminState) or client is None or state.owner != client:
             raise TeamKeyRefused(ADMIN_GONE)
         return self.teams.admin(state.key)
 
-    def admin_view(self, state: Any, request: gr.Request):
-        """Everything the admin tab shows (outputs: ADMIN_VIEW)."""
-        return self._view(self._admin(state, request), self.studio_handlers.client_of(request))
+    def admin_view(self, admin: TeamAdmin, request: gr.Request):
+        """Everything the admin tab shows."""
+        return self._view(admin, self.studio_handlers.client_of(request))
 
-    def _view(self, admin: "TeamAdmin", client: str) -> tuple:
+    def _view(self, admin: TeamAdmin, client: str) -> dict:
         look, now = admin.look(), time.time()
         invites = admin.invites()
-        return (render_admin_header(admin.name, admin.members(), look, self.style_names),
-                gr.update(value=look.style_id), look.background, list(look.outfits), look.size, look.retention_days,
-                render_invites(invites, now), gr.update(choices=invite_choices(invites, now), value=None),
-                self._shares_html(admin, client))
+        return {"header": render_admin_header(admin.name, admin.members(), look, self.style_names),
+                "look_style": gr.update(value=look.style_id), "look_background": look.background,
+                "look_outfits": list(look.outfits), "look_size": look.size, "look_retention": look.retention_days,
+                "invites": render_invites(invites, now),
+                "revoke_pick": gr.update(choices=invite_choices(invites, now), value=None),
+                "shares": self._shares_html(admin, client)}
 
-    def _shares_html(self, admin: "TeamAdmin", client: str) -> str:
+    def _shares_html(self, admin: TeamAdmin, client: str) -> str:
         scope = team_scope(admin.team_id)
         grouped = admin.shares_by_member()
         tokens = {s.share_id: self.grants.grant(client, scope, TEAM_SHARE, s.share_id)
@@ -238,43 +251,39 @@ class TeamHandlers:
         return render_admin_shares(grouped, tokens, self.grants.grant(client, scope, TEAM_ZIP),
                                    self.grants.grant(client, scope, TEAM_CSV), self.style_names)
 
-    def save_look(self, style_id: Any, background: Any, outfits: Any, size: Any, retention: Any, state: Any,
+    def save_look(self, style_id: Any, background: Any, outfits: Any, size: Any, retention: Any, admin: TeamAdmin,
                   request: gr.Request):
-        """A new version of the look, for new runs (outputs: ADMIN_VIEW)."""
-        admin = self._admin(state, request)
+        """A new version of the look, for new runs."""
         admin.set_look(style_id, str(background or ""), list(outfits or []), _whole(size), _whole(retention))
         return self._view(admin, self.studio_handlers.client_of(request))
 
-    def make_invite(self, label: Any, days: Any, uses: Any, state: Any, request: gr.Request):
-        """A new invite link, shown once (outputs: the new link, then ADMIN_VIEW)."""
-        admin = self._admin(state, request)
+    def make_invite(self, label: Any, days: Any, uses: Any, admin: TeamAdmin, request: gr.Request):
+        """A new invite link, shown once."""
         days = days if isinstance(days, (int, float)) and not isinstance(days, bool) else -1
         invite = admin.make_invite(str(label or ""), float(days) * DAY, _whole(uses))
-        return (render_new_invite(invite.token.code, invite.label, invite.expires_at, invite.max_uses),
-                *self._view(admin, self.studio_handlers.client_of(request)))
+        return {"new_invite": render_new_invite(invite.token.code, invite.label, invite.expires_at, invite.max_uses),
+                **self._view(admin, self.studio_handlers.client_of(request))}
 
-    def revoke_invite(self, invite_id: Any, state: Any, request: gr.Request):
-        admin = self._admin(state, request)
+    def revoke_invite(self, invite_id: Any, admin: TeamAdmin, request: gr.Request):
         if not isinstance(invite_id, str) or not invite_id:
             raise UserError("Choose the invite link to revoke first.", code="nothing_chosen")
         admin.revoke_invite(invite_id)
         return self._view(admin, self.studio_handlers.client_of(request))
 
-    def ask_delete_team(self, state: Any, request: gr.Request):
-        admin = self._admin(state, request)
-        return gr.update(visible=True), (f"**Delete {admin.name}?** Every shared headshot, invite link and "
-                                         "membership of the team is erased at once, and its key destroyed. This "
-                                         "cannot be undone; you get a signed receipt.")
+    def ask_delete_team(self, admin: TeamAdmin, request: gr.Request):
+        return {"confirm_box": gr.update(visible=True),
+                "confirm_text": f"**Delete {admin.name}?** Every shared headshot, invite link and membership of the "
+                                "team is erased at once, and its key destroyed. This cannot be undone; you get a "
+                                "signed receipt."}
 
-    def delete_team(self, state: Any, request: gr.Request):
-        """Erase the team at once (outputs: admin state, confirm box, receipt, team header, shares)."""
-        admin = self._admin(state, request)
+    def delete_team(self, admin: TeamAdmin, request: gr.Request):
+        """Erase the team at once; the tab keeps only the receipt."""
         receipt = admin.delete_team()
         scope = team_scope(admin.team_id)
         self.grants.forget_session(scope)  # no token of the team resolves any more
         self.admin_presence.forget_session(scope)
-        return (None, gr.update(visible=False), render_team_receipt(receipt),
-                render_admin_refused("This team no longer exists."), "")
+        return {"admin_state": None, "confirm_box": gr.update(visible=False), "receipt": render_team_receipt(receipt),
+                "header": render_admin_refused("This team no longer exists."), "shares": ""}
 
     def unload(self, request: gr.Request) -> None:
         self.admin_presence.release(request.session_hash)
@@ -303,9 +312,6 @@ class TeamHandlers:
         return admin.csv_of_shares().encode(), "text/csv; charset=utf-8", "team-headshots.csv"
 
 
-# The admin view's outputs, in `_view`'s order (web.team_page lists the components in the same order).
-ADMIN_VIEW = ("header", "look_style", "look_background", "look_outfits", "look_size", "look_retention", "invites",
-              "revoke_pick", "shares")
 OUTFIT_CHOICES = [(words, outfit_id) for outfit_id, words in OUTFITS.items()]
 SIZE_CHOICES = [(f"{size}×{size} px", size) for size in SIZES]
 

@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING
 
 import gradio as gr
 
-from web.handlers import shown
+from web.events import PAGE_ONLY_NO_SPINNER, Wiring
 from web.team_handlers import OUTFIT_CHOICES, SIZE_CHOICES, TeamHandlers
 
 if TYPE_CHECKING:
-    from web.page import Page
+    from web.components import Page
 
 # Runs in the browser when the page loads: an invite or admin link's key from the fragment (then removed from the
 # address bar), kept for this tab in sessionStorage so that a reload keeps it.
@@ -30,7 +30,6 @@ TEAM_LINKS_JS = """(invite, admin) => {
   if (i || a) history.replaceState(null, '', location.pathname + location.search);
   return [sessionStorage.getItem('hs-team-invite') || '', sessionStorage.getItem('hs-team-admin') || ''];
 }"""
-QUICK = dict(concurrency_limit=None, show_progress="hidden", api_visibility="private")
 
 
 class TeamPage:
@@ -81,7 +80,8 @@ class TeamPage:
                                               label="Style", elem_id="hs-team-look-style")
                 self.look_background = gr.Textbox(label="Background colour (exact hex, e.g. #1f2a44)", max_lines=1,
                                                   elem_id="hs-team-look-background")
-            self.look_outfits = gr.CheckboxGroup(OUTFIT_CHOICES, label="Allowed outfits", elem_id="hs-team-look-outfits")
+            self.look_outfits = gr.CheckboxGroup(OUTFIT_CHOICES, label="Allowed outfits",
+                                                 elem_id="hs-team-look-outfits")
             with gr.Row():
                 self.look_size = gr.Radio(SIZE_CHOICES, label="Output size", elem_id="hs-team-look-size")
                 self.look_retention = gr.Slider(1, 90, step=1, value=30, label="Keep shared headshots for (days)",
@@ -89,7 +89,8 @@ class TeamPage:
             self.save_look = gr.Button("Save the look", variant="primary", elem_id="hs-team-look-save")
             gr.Markdown("### Invite links")
             with gr.Row():
-                self.invite_label = gr.Textbox(label="Label (who it is for)", max_lines=1, elem_id="hs-team-invite-label")
+                self.invite_label = gr.Textbox(label="Label (who it is for)", max_lines=1,
+                                               elem_id="hs-team-invite-label")
                 self.invite_days = gr.Slider(1, 90, step=1, value=7, label="Valid for (days)",
                                              elem_id="hs-team-invite-days")
                 self.invite_uses = gr.Number(value=10, minimum=1, maximum=1000, precision=0, label="Uses at most",
@@ -109,51 +110,57 @@ class TeamPage:
             with gr.Group(visible=False, elem_id="hs-team-confirm") as self.confirm_box:
                 self.confirm_text = gr.Markdown(elem_id="hs-team-confirm-text")
                 with gr.Row():
-                    self.confirm_yes = gr.Button("Yes, delete the team now", variant="stop", elem_id="hs-team-delete-yes")
+                    self.confirm_yes = gr.Button("Yes, delete the team now", variant="stop",
+                                                 elem_id="hs-team-delete-yes")
                     self.confirm_no = gr.Button("Keep the team", variant="secondary", elem_id="hs-team-delete-no")
             self.receipt = gr.HTML(elem_id="hs-team-receipt-box")
 
     # --- events -------------------------------------------------------------------------------------
-    def connect(self, demo: gr.Blocks, page: "Page") -> None:
+    def connect(self, demo: gr.Blocks, wire: Wiring, page: "Page") -> None:
         h = self.handlers
+        wire.guard(self.admin_state, h.admin_of)  # the team this tab's admin key opens, or a refusal
+        wire.plain(self.joined)  # a team's name the page remembers, not a credential
         view = [self.header, self.look_style, self.look_background, self.look_outfits, self.look_size,
                 self.look_retention, self.invites, self.revoke_pick, self.shares]
         panel = [self.share_pick, self.share_button, self.my_shares, self.withdraw_pick]
         # The links' keys land in two hidden fields, in the browser alone (no request for a page without a link);
         # an admin key that lands there is then presented.
         demo.load(None, inputs=[self.invite_code, self.admin_code], outputs=[self.invite_code, self.admin_code],
-                  js=TEAM_LINKS_JS, **QUICK)
-        self.admin_code.change(shown(h.open_admin), inputs=[self.admin_code],
-                               outputs=[self.admin_state, self.admin_tab, page.tabs, *view], **QUICK)
+                  js=TEAM_LINKS_JS, **PAGE_ONLY_NO_SPINNER)
+        self.admin_code.change(**wire.event(h.open_admin, inputs=[self.admin_code],
+                                            outputs=[self.admin_state, self.admin_tab, page.tabs, *view],
+                                            **PAGE_ONLY_NO_SPINNER))
         member = dict(inputs=[self.invite_code, page.session, self.joined],
                       outputs=[self.notice, self.share_box, *panel, page.styles, self.invite_code, self.joined,
-                               self.join_button], **QUICK)
+                               self.join_button], **PAGE_ONLY_NO_SPINNER)
         # One listener for both, each run after the last one's answer with the values of then ("always_last"):
         # two answers in flight at once could land in either order, and a notice computed before the session
         # reopened ("tick the statements below") would stay over the one computed after it.
-        gr.on([page.session.change, self.invite_code.change], shown(h.on_session), trigger_mode="always_last",
-              **member)  # the invite field changes when the page's own load has read the link
-        self.join_button.click(shown(h.join_team), **member)
-        page.gallery.change(shown(h.share_panel), inputs=[page.session], outputs=panel, **QUICK)
-        self.share_pick.change(lambda chosen: gr.update(interactive=bool(chosen)), inputs=[self.share_pick],
-                               outputs=[self.share_button], **QUICK)
-        self.share_button.click(shown(h.share), inputs=[self.share_pick, self.share_name, page.session],
-                                outputs=panel, **QUICK)
-        self.withdraw_button.click(shown(h.withdraw), inputs=[self.withdraw_pick, page.session], outputs=panel,
-                                   **QUICK)
-        admin = dict(outputs=view, **QUICK)
-        self.save_look.click(shown(h.save_look), inputs=[self.look_style, self.look_background, self.look_outfits,
-                                                         self.look_size, self.look_retention, self.admin_state],
-                             **admin)
-        self.make_invite.click(shown(h.make_invite), inputs=[self.invite_label, self.invite_days, self.invite_uses,
-                                                             self.admin_state],
-                               outputs=[self.new_invite, *view], **QUICK)
-        self.revoke.click(shown(h.revoke_invite), inputs=[self.revoke_pick, self.admin_state], **admin)
-        self.refresh.click(shown(h.admin_view), inputs=[self.admin_state], **admin)
-        self.delete.click(shown(h.ask_delete_team), inputs=[self.admin_state],
-                          outputs=[self.confirm_box, self.confirm_text], **QUICK)
-        self.confirm_no.click(lambda: gr.update(visible=False), outputs=[self.confirm_box], **QUICK)
-        self.confirm_yes.click(shown(h.delete_team), inputs=[self.admin_state],
-                               outputs=[self.admin_state, self.confirm_box, self.receipt, self.header, self.shares],
-                               **QUICK)
+        gr.on([page.session.change, self.invite_code.change], trigger_mode="always_last",
+              **wire.event(h.on_session, **member))  # the invite field changes when the page's own load read the link
+        self.join_button.click(**wire.event(h.join_team, **member))
+        page.gallery.change(**wire.event(h.share_panel, inputs=[page.session], outputs=panel, **PAGE_ONLY_NO_SPINNER))
+        self.share_pick.change(**wire.event(lambda chosen: {"share_button": gr.update(interactive=bool(chosen))},
+                                            inputs=[self.share_pick], outputs=[self.share_button],
+                                            **PAGE_ONLY_NO_SPINNER))
+        self.share_button.click(**wire.event(h.share, inputs=[self.share_pick, self.share_name, page.session],
+                                             outputs=panel, **PAGE_ONLY_NO_SPINNER))
+        self.withdraw_button.click(**wire.event(h.withdraw, inputs=[self.withdraw_pick, page.session], outputs=panel,
+                                                **PAGE_ONLY_NO_SPINNER))
+        admin = dict(outputs=view, **PAGE_ONLY_NO_SPINNER)
+        self.save_look.click(**wire.event(h.save_look, inputs=[self.look_style, self.look_background,
+                                                               self.look_outfits, self.look_size, self.look_retention,
+                                                               self.admin_state], **admin))
+        self.make_invite.click(**wire.event(h.make_invite, inputs=[self.invite_label, self.invite_days,
+                                                                   self.invite_uses, self.admin_state],
+                                            outputs=[self.new_invite, *view], **PAGE_ONLY_NO_SPINNER))
+        self.revoke.click(**wire.event(h.revoke_invite, inputs=[self.revoke_pick, self.admin_state], **admin))
+        self.refresh.click(**wire.event(h.admin_view, inputs=[self.admin_state], **admin))
+        self.delete.click(**wire.event(h.ask_delete_team, inputs=[self.admin_state],
+                                       outputs=[self.confirm_box, self.confirm_text], **PAGE_ONLY_NO_SPINNER))
+        self.confirm_no.click(**wire.event(lambda: {"confirm_box": gr.update(visible=False)},
+                                           outputs=[self.confirm_box], **PAGE_ONLY_NO_SPINNER))
+        self.confirm_yes.click(**wire.event(h.delete_team, inputs=[self.admin_state],
+                                            outputs=[self.admin_state, self.confirm_box, self.receipt, self.header,
+                                                     self.shares], **PAGE_ONLY_NO_SPINNER))
         demo.unload(h.unload)

@@ -187,10 +187,12 @@ def render_team_receipt(receipt: Any) -> str:
     count = lambda kind: team.get(kind, {}).get("count", 0)  # noqa: E731
     href = "data:application/json;base64," + base64.b64encode(data).decode()
     return ("<div id='hs-team-receipt'><p role='status'><strong>The team is deleted.</strong> Erased at "
-            f"{_esc(_readable_utc(str(payload.get('erased_at', ''))))}: {counted(count('shared_headshot'), 'shared headshot')}, "
+            f"{_esc(_readable_utc(str(payload.get('erased_at', ''))))}: "
+            f"{counted(count('shared_headshot'), 'shared headshot')}, "
             f"{counted(count('invites'), 'invite link')} and {counted(count('memberships'), 'membership')}; the team's "
             "key is destroyed, so no copy of a share can be opened again.</p>"
-            f"<p><a id='hs-team-receipt-download' class='hs-button' href='{href}' download='team-deletion-receipt.json'>"
+            f"<p><a id='hs-team-receipt-download' class='hs-button' href='{href}' "
+            "download='team-deletion-receipt.json'>"
             "Download the receipt</a></p><details id='hs-team-receipt-details'><summary>Receipt details</summary>"
             "<p>Check it with the studio's public key (<a href='receipt-key.pem' download='receipt-key.pem'>"
             "receipt-key.pem</a>): <code>python cli.py verify-receipt team-deletion-receipt.json --public-key "

@@ -84,8 +84,9 @@ class ListeningPages:
 
     Instant headshots that are not kept exist only in the answer to the page that asked; Gradio keeps an answer
     nobody reads in memory for as long as it remembers the session. So the handler hands them over only while
-    this says the page is listening, and drops them otherwise (web.handlers: `_follow`). Until a Boundary runs
-    in this process, nothing is known and every page counts as listening.
+    this says the page is listening, and drops them otherwise (web.handlers: `_follow`). One object, made by
+    app.build_app and given to both the Boundary (which writes it) and the handlers (which read it). Until a
+    Boundary is built with it, nothing is known and every page counts as listening.
     """
 
     def __init__(self) -> None:
@@ -108,9 +109,6 @@ class ListeningPages:
     def listening(self, session_hash: str | None) -> bool:
         with self._lock:
             return not self.enabled or bool(session_hash and self._open.get(session_hash))
-
-
-LISTENING_PAGES = ListeningPages()  # one server per process: the Boundary writes it, the handlers read it
 
 
 class SessionOwners:
@@ -153,6 +151,7 @@ class Boundary:
     addresses: AddressKeys = field(default_factory=AddressKeys)
     owners: SessionOwners = field(default_factory=SessionOwners)
     people_per_address: int = 1  # HEADSHOT_PEOPLE_PER_ADDRESS: multiplies each per-address limit
+    listening: ListeningPages = field(default_factory=ListeningPages)  # the pages reading their events, for handlers
 
     def __post_init__(self) -> None:
         people = self.people_per_address
@@ -163,7 +162,7 @@ class Boundary:
         self.max_streams_per_address = MAX_STREAMS_PER_ADDRESS * people
         self._streams: dict[str, int] = {}
         self._streams_lock = threading.Lock()
-        LISTENING_PAGES.enabled = True
+        self.listening.enabled = True
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] == "lifespan":
@@ -193,8 +192,8 @@ class Boundary:
         if route in ("upload", "join", "small", "stream") and (wait := self._charge_request(client, address)):
             # Retry-After: the page tries a refused join again after it (web/studio.js), so a busy page meets
             # the limit as a pause, not as a click that did nothing; a flood meets it as refusals.
-            return await _respond(send, 429, "Too many requests from this network in a short time. Please wait a moment.",
-                                  retry_after=wait)
+            return await _respond(send, 429, "Too many requests from this network in a short time. "
+                                  "Please wait a moment.", retry_after=wait)
         if route == "upload":
             return await self._upload(scope, receive, send, client, address)
         if route in ("join", "small"):
@@ -280,12 +279,12 @@ class Boundary:
             return await _respond(send, 403, "This session belongs to another browser. Please reload the page.")
         events = scope.get("path", "").endswith("/queue/data")
         if events:
-            LISTENING_PAGES.opened(session_hash)
+            self.listening.opened(session_hash)
         try:
             await _quietly_ended(self.app, scope, receive, send)
         finally:
             if events:
-                LISTENING_PAGES.closed(session_hash)
+                self.listening.closed(session_hash)
             self._release_stream(address)
 
     def _release_stream(self, address: str) -> None:
@@ -302,7 +301,8 @@ class Boundary:
         if path.startswith(API + "/heartbeat/"):
             return path.rsplit("/", 1)[1]
         # Blank values kept: `?session_hash=mine&session_hash=` must not pass one hash here and another to Gradio.
-        values = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True).get("session_hash", [])
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+        values = query.get("session_hash", [])
         return values[0] if len(values) == 1 else None
 
     async def _upload(self, scope: dict, receive: Callable, send: Callable, client: str, address: str) -> None:
@@ -311,7 +311,8 @@ class Boundary:
         if length is None:
             return await _respond(send, 411, "Please send the upload with its length.")
         if length > limits.max_request_bytes:
-            return await _respond(send, 413, "These files are too large to send at once. Please send fewer or smaller photos.")
+            return await _respond(send, 413, "These files are too large to send at once. "
+                                  "Please send fewer or smaller photos.")
         for limiter, key in ((self.address_bytes, address), (self.client_bytes, client)):
             wait = limiter.try_take(key, cost=length)
             if wait:
@@ -326,8 +327,9 @@ class Boundary:
 
         try:
             await receive_files(_body_chunks(receive), _header(scope["headers"], b"content-type") or "",
-                                UploadLimits(limits.max_file_bytes, limits.max_files, min(length, limits.max_request_bytes),
-                                             limits.stall_seconds, limits.timeout_seconds), seal)
+                                UploadLimits(limits.max_file_bytes, limits.max_files,
+                                             min(length, limits.max_request_bytes), limits.stall_seconds,
+                                             limits.timeout_seconds), seal)
             done = True
         except UploadRefused as exc:
             return await _respond(send, exc.status, exc.message)
@@ -377,7 +379,8 @@ class Boundary:
         # 'unsafe-eval': Gradio 6's gr.HTML renders its template (and js_on_load) with `new Function`; the
         # page cannot show a single result without it. What stays closed is the usual XSS path: no inline
         # script runs without this response's nonce, and no script loads from anywhere but this origin.
-        csp = (f"default-src 'self'; script-src 'self' 'nonce-{nonce}' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
+        csp = (f"default-src 'self'; script-src 'self' 'nonce-{nonce}' 'unsafe-eval'; "
+               "style-src 'self' 'unsafe-inline'; "
                "img-src 'self' data: blob:; media-src 'self' data: blob:; font-src 'self' data:; "
                f"connect-src 'self'; worker-src 'self' blob:; object-src 'none'; base-uri 'self'; "
                f"form-action 'self'; frame-ancestors {frame}")

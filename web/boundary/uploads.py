@@ -29,6 +29,8 @@ from typing import AsyncIterator, Awaitable, Callable
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from errors import UserError
+
 REF_PREFIX = "upload-"
 SEALED_SUFFIX = ".sealed"
 
@@ -182,6 +184,21 @@ class UploadStore:
             return self._aead.decrypt(sealed[:12], sealed[12:], _aad(entry.ref, entry.owner))
         finally:
             _unlink(entry.path)
+
+    def take_all(self, paths: list[str] | str | None, owner: str | None) -> list[bytes]:
+        """Open every sealed upload a request names, once, for its owner; every one named is deleted, whatever
+        happens (a refused one never keeps the others on disk). A `UserError` if any could not be opened."""
+        paths = [paths] if isinstance(paths, str) else list(paths or [])
+        contents, refused = [], False
+        for path in paths:
+            try:
+                contents.append(self.take(str(path), owner))
+            except Exception:  # not theirs, expired, unreadable, InvalidTag
+                refused = True
+        if refused:
+            raise UserError("A file could not be read from the upload. Please upload it again.",
+                            code="upload_unreadable")
+        return contents
 
     def __len__(self) -> int:
         with self._lock:
