@@ -25,6 +25,7 @@ import inspect
 import logging
 import traceback
 from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import wraps
 from typing import Any, Callable, Iterable
 
@@ -50,6 +51,25 @@ PAGE_ONLY_WITH_PROGRESS = dict(api_visibility="private", concurrency_limit=None)
 PUBLIC_SCREENING = dict(api_visibility="public", concurrency_limit=2, concurrency_id="screening")
 
 GUARD_MARK = "resolved_inputs"  # set on every function `Wiring.event` makes: the input positions it resolves
+
+
+@dataclass(frozen=True)
+class Owned:
+    """The studio session in a tab's state, with the browser that opened it.
+
+    `started_here`: the session began with this page's own consent, not reopened with a return key. A team
+    invite read by the page is joined on consent only then: the invite's notice was in view when the person
+    ticked the statements. A session reopened in a tab that then reads an invite asks first (web.team_handlers).
+    """
+
+    session_id: str
+    owner: str
+    started_here: bool = False
+
+
+def session_of(mine: Owned | None) -> str | None:
+    """The session id of the caller's resolved session (web.events.Wiring), or None."""
+    return mine.session_id if mine is not None else None
 
 
 def _as_message(fn_name: str, exc: Exception) -> gr.Error:

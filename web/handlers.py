@@ -9,12 +9,11 @@ only as sealed uploads of this client (`_take_uploads`), and limits are charged 
 its address. A handler returns what it changes, by component name (`web.components.Page`).
 
 A session outlives its tab. At consent the owner receives a return key (privacy.store.return_keys);
-presenting it (`attach`: on every page load from this tab's sessionStorage, or from the private
-link or code in any browser) binds the session to that page again and holds the owner key in
-memory (privacy.store.owner_presence) while the page is open, so headshots sealed for the owner can
-be shown. Jobs run in the GPU line whatever the page does; pages only watch them.
-
-Errors become messages at one place, where every event is wired (web.events).
+presenting it (`attach`: on every page load from this tab's sessionStorage, or from the private link or
+code in any browser) binds the session to that page again and holds the owner key in memory
+(privacy.store.owner_presence) while the page is open, so headshots sealed for the owner can be shown.
+Jobs run in the GPU line whatever the page does; pages only watch them. Errors become messages at one
+place, where every event is wired (web.events).
 """
 
 from __future__ import annotations
@@ -23,7 +22,6 @@ import asyncio
 import contextvars
 import threading
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import gradio as gr
@@ -39,7 +37,7 @@ from web.boundary.middleware import ADDRESS_HEADER, ListeningPages
 from web.boundary.rate_limit import ADDRESS_KEY_LIMIT, ADDRESS_UPLOAD_LIMIT, CLIENT_KEY_LIMIT, UPLOAD_LIMIT
 from web.boundary.uploads import UploadStore
 from web.boundary.web_access import CLIENT_COOKIE, ClientIds, MediaGrants
-from web.events import GENERIC_FAILURE
+from web.events import GENERIC_FAILURE, Owned, session_of
 from web.line_words import job_text
 from web.render import (
     counted,
@@ -88,25 +86,6 @@ def _refuse_instant_resume(job: Job) -> None:
     if job.instant:  # its photos lived only in the memory of the process that restarted
         raise UserError("Instant headshots cannot be resumed: your photos were never stored. Choose them again "
                         "and press “Make”.", code="nothing_to_resume")
-
-
-@dataclass(frozen=True)
-class Owned:
-    """The studio session in a tab's state, with the browser that opened it.
-
-    `started_here`: the session began with this page's own consent, not reopened with a return key. A team
-    invite read by the page is joined on consent only then: the invite's notice was in view when the person
-    ticked the statements. A session reopened in a tab that then reads an invite asks first (web.team_handlers).
-    """
-
-    session_id: str
-    owner: str
-    started_here: bool = False
-
-
-def session_of(mine: Owned | None) -> str | None:
-    """The session id of the caller's resolved session (web.events.Wiring), or None."""
-    return mine.session_id if mine is not None else None
 
 
 class StudioHandlers:

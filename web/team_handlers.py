@@ -34,7 +34,8 @@ from privacy.teams.teams import TeamAdmin  # at run time: Gradio reads the handl
 from web.admission import LimitPair
 from web.boundary.rate_limit import ADDRESS_KEY_LIMIT, CLIENT_KEY_LIMIT
 from web.boundary.web_access import Grant, MediaGrants, media_type
-from web.handlers import Owned, StudioHandlers, session_of
+from web.events import Owned, session_of
+from web.handlers import StudioHandlers
 from web.team_render import (
     invite_choices,
     render_admin_header,
