@@ -4,7 +4,9 @@ These variables must be set before torch, huggingface_hub or gradio are imported
 which is why they live at the top of the root conftest (pytest imports it first).
 """
 
+import inspect
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -55,8 +57,24 @@ SLOW_MODULES = frozenset({
     # Re-screens the whole recorded corpus (~100 files, ~25 s); tests/privacy/test_screening.py covers each verdict.
     "tests/privacy/test_screening_verdicts.py",
 })
+# A test elsewhere that spawns a process itself: its body calls subprocess or one of these helpers.
+SPAWNING_CALLS = re.compile(r"\bsubprocess\.|\bsys\.executable\b|\b(run_cli|run_script|_cli|start_server)\(")
 # What stays fast even inside a slow folder: pure functions of those modules, no process of their own.
 FAST_EXCEPTIONS = frozenset({"tests/app/test_line_words.py", "tests/app/test_style_cards.py"})
+
+
+def pytest_ignore_collect(collection_path, config):
+    """In a `-m "not slow"` run, folders whose every test is slow are not even imported (their imports cost
+    seconds of collection: browsers, servers, the bench scripts)."""
+    if config.getoption("markexpr", "").replace(" ", "") != "notslow":
+        return None
+    where = Path(collection_path).resolve()
+    if where.is_file() and where.relative_to(ROOT).as_posix() in FAST_EXCEPTIONS:
+        return None
+    for folder in ("tests/app", "tests/hardening", "tests/bench"):
+        if where.is_relative_to(ROOT / folder) and where.suffix == ".py" and where.name.startswith("test_"):
+            return True
+    return None
 
 
 def pytest_collection_modifyitems(config, items):
@@ -67,8 +85,17 @@ def pytest_collection_modifyitems(config, items):
             "postgresql"
         if where in FAST_EXCEPTIONS and not (SLOW_FIXTURES & set(item.fixturenames)):
             continue
-        if in_slow_module or postgres or "browser" in item.keywords or SLOW_FIXTURES & set(item.fixturenames):
+        if in_slow_module or postgres or "browser" in item.keywords or SLOW_FIXTURES & set(item.fixturenames) \
+                or _spawns(item):
             item.add_marker(pytest.mark.slow)
+
+
+def _spawns(item) -> bool:
+    function = getattr(item, "function", None)
+    try:
+        return function is not None and bool(SPAWNING_CALLS.search(inspect.getsource(function)))
+    except (OSError, TypeError):
+        return False
 
 
 # --- the databases: SQLite always, PostgreSQL when a test asks (tests/postgres.py) -------------
