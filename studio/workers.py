@@ -16,8 +16,7 @@ is present: the page watching the job, or any page that presents the return key 
 (`QueuedLine.job_of`, which `attach` calls). A session whose headshots are already owner-held
 is lent back to the studio at submission (`Vault.lend_to_studio`), with the owner present: the
 new headshots are sealed beside the old ones, under the key KEY_HOLDERS calls the studio's
-"while your headshots are being made". Instant jobs carry photos in memory only: in queue mode
-they stay in the web process's own `GpuLine`, never in a message.
+"while your headshots are being made". Instant jobs (photos in memory only) stay in the web process's own `GpuLine`.
 
 What a person can trust (`JobWorker`, `JobClaims`):
 - at most once at a time: a worker starts a job only by the conditional UPDATE queued→running of
@@ -82,6 +81,7 @@ from studio.jobs import (
     CANCELLED,
     DONE,
     INTERRUPTED,
+    MODEL_UNAVAILABLE_WORDS,
     QUEUED,
     RECENT_JOBS,
     RUNNING,
@@ -640,8 +640,7 @@ class QueuedLine:
 _ERROR_WORDS = {
     "internal_error": "Something went wrong on our side while making your headshots. Nothing you sent was kept "
                       "outside your encrypted session. Please try again.",
-    "model_unavailable": "The studio's model could not be loaded, so no headshots can be made right now. Your "
-                         "photos are still here; the page shows the model's state.",
+    "model_unavailable": MODEL_UNAVAILABLE_WORDS["studio"],  # a queued job is a Studio job
     "out_of_memory": "The GPU ran out of memory while making your headshots. Please try again with fewer styles.",
     "no_photos": "Please upload your photos first; none are stored for this session.",
     "owner_key_required": "Please open your private link (or enter your code) on this page first, then try again.",

@@ -86,20 +86,25 @@ def start_server(tmp_path_factory, *, script: Path = ROOT / "app.py", environ: d
         proc = subprocess.Popen([sys.executable, str(script)], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
                                 env=env)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
+    wait_until_healthy(proc, url, log, seconds=90, what="the studio server", kill=proc.kill)
+    return Server(url, data_dir, log, proc.pid), proc
+
+
+def wait_until_healthy(proc, url: str, log: Path, *, seconds: float, what: str, kill) -> None:
+    """Until `url`/healthz answers 200; fails the test, with the log's tail, if `proc` exits or time runs out."""
+    deadline = time.monotonic() + seconds
     while True:
         if proc.poll() is not None:
-            pytest.fail(f"the studio server exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+            pytest.fail(f"{what} exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
         try:
             if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                break
+                return
         except httpx.HTTPError:
             pass
         if time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"the studio server did not start:\n{log.read_text()[-3000:]}")
+            kill()
+            pytest.fail(f"{what} did not start:\n{log.read_text()[-3000:]}")
         time.sleep(0.3)
-    return Server(url, data_dir, log, proc.pid), proc
 
 
 def stop_server(proc) -> None:

@@ -16,10 +16,9 @@ import subprocess
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.app.conftest import ROOT
+from tests.app.conftest import ROOT, wait_until_healthy
 
 pytestmark = pytest.mark.browser
 FOUR_PHOTOS = ("obama_1.jpg", "obama_2.jpg", "obama_3.jpg", "obama_4.jpg")
@@ -62,19 +61,8 @@ def readme_demo(tmp_path_factory):
         proc = subprocess.Popen(["bash", "-c", readme_demo_line()], cwd=clone, env=env, stdout=out,
                                 stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"the README's demo exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            os.killpg(proc.pid, signal.SIGKILL)
-            pytest.fail(f"the README's demo did not start:\n{log.read_text()[-3000:]}")
-        time.sleep(0.3)
+    wait_until_healthy(proc, url, log, seconds=120, what="the README's demo",
+                       kill=lambda: os.killpg(proc.pid, signal.SIGKILL))
     yield url, clone, log
     os.killpg(proc.pid, signal.SIGTERM)
     try:
