@@ -114,14 +114,22 @@ def run(order: GpuOrder, progress: Callable[[Any], None] | None = None,
 
 def planned_seconds(order: GpuOrder) -> float:
     """Seconds of GPU to ask ZeroGPU for (spaces calls it with the call's own arguments)."""
-    from studio.zerogpu import gpu_duration, instant_gpu_duration
+    from studio.zerogpu import instant_gpu_duration
     served = studio()
-    base = served.base_model(order.model_id)
+    n_images = len(order.style_ids) * order.count
     if order.instant:  # no training: adapter, encoder and the images
-        return instant_gpu_duration(len(order.style_ids) * order.count, base.family)
-    n_photos = max(1, len(served.vault.blobs(order.session_id, "photo")))
-    steps = served.settings.for_model(base.is_demo).train_steps  # the steps the run will train (demo: fewer)
-    return gpu_duration(n_photos, len(order.style_ids) * order.count, base.family, train_steps=steps)
+        return instant_gpu_duration(n_images, served.base_model(order.model_id).family)
+    return training_seconds(served, order.session_id, n_images, order.model_id)
+
+
+def training_seconds(served: "Studio", session_id: str, n_images: int, model_id: str | None) -> int:
+    """Seconds of GPU a Studio job (train on the session's photos, then `n_images`) is planned to need, with the
+    steps the run will really train (a demo model's fewer): what ZeroGPU is asked for, and what admission checks."""
+    from studio.zerogpu import gpu_duration
+    base = served.base_model(model_id)
+    n_photos = max(1, len(served.vault.blobs(session_id, "photo")))
+    steps = served.settings.for_model(base.is_demo).train_steps
+    return gpu_duration(n_photos, n_images, base.family, train_steps=steps)
 
 
 def stream(order: GpuOrder) -> Iterator[Any]:

@@ -239,7 +239,7 @@ class GpuLine:
 
         def run_turn() -> None:
             try:
-                turn.outcome = run_to_outcome(lambda: self._run(job, lambda p: _report(job, p)), instant=job.instant)
+                turn.outcome = self._outcome_of(job)
             finally:
                 turn.done.set()
         return run_turn
@@ -282,8 +282,7 @@ class GpuLine:
             if self.in_request:
                 result, state, error = self._run_in_a_request(job)
             else:
-                result, state, error = run_to_outcome(lambda: self._run(job, lambda p: _report(job, p)),
-                                                      instant=job.instant)
+                result, state, error = self._outcome_of(job)
             if job.cancel.is_set() and job.instant and not job.keep:
                 # Its headshots could reach only the page that asked, and that page has gone: nothing is delivered.
                 result, state, error = None, CANCELLED, Cancelled()
@@ -291,6 +290,10 @@ class GpuLine:
                 job.result = result
                 self._running = None
                 self._end(job, CANCELLED if job.cancel.is_set() and state != DONE else state, error)
+
+    def _outcome_of(self, job: Job) -> tuple[Any, str, UserError | None]:
+        """Run the job here and now, reporting its progress on it: (result, end state, what the person is told)."""
+        return run_to_outcome(lambda: self._run(job, lambda p: _report(job, p)), instant=job.instant)
 
     def _run_in_a_request(self, job: Job) -> tuple[Any, str, UserError | None]:
         """The job's outcome, run by the page that takes its turn (`take_turn`), or why nothing ran."""

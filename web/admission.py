@@ -143,11 +143,9 @@ class Admission:
         off at its end loses all its work, so one planned longer is refused here, before it waits in line."""
         if not self.settings.zero_gpu:
             return
-        from studio.zerogpu import MAX_DURATION_S, gpu_duration
-        n_photos = max(1, len(self.studio.vault.blobs(session_id, "photo")))
-        base = self.studio.base_model(model_id)
-        needed = gpu_duration(n_photos, n_images, base.family,
-                              train_steps=self.settings.for_model(base.is_demo).train_steps)
+        from studio.gpu_call import training_seconds
+        from studio.zerogpu import MAX_DURATION_S
+        needed = training_seconds(self.studio, session_id, n_images, model_id)
         if needed > MAX_DURATION_S:
             raise UserError(f"On this free GPU, one job may use the GPU for at most {duration(MAX_DURATION_S)}; "
                             f"training a model of your face here needs about {duration(needed)}. Studio mode cannot "
