@@ -174,8 +174,9 @@ def _syncs_outside_optimizer(events, steps: int) -> dict:
             "host_ms": round(sum(e.cpu_time_total for e in chosen) * 1e-3 / steps, 3), "gpu_ms": None}
 
 
-def print_window(arch: str, title: str, row: dict, on_gpu: bool, out=sys.stdout) -> None:
-    """The window as plain-text tables."""
+def print_window(arch: str, title: str, row: dict, on_gpu: bool, out=None) -> None:
+    """The window as plain-text tables (on stdout as it is when called, unless `out`)."""
+    out = out or sys.stdout
     what = "kernels" if on_gpu else "CPU operators (dry run: no kernels)"
     print(f"\n== {arch} · {title}: {row['steps']} steps, {row['wall_ms_per_step']} ms/step wall, "
           f"{row['busy_ms_per_step']} ms/step busy ({what})", file=out)

@@ -151,3 +151,46 @@ def test_regional_compile_is_off_on_a_cpu_even_when_asked():
     base = load_base("tiny-sd", device="cpu")
     apply_to_base(base, SpeedOptions(compile_blocks=True))
     assert not base.speed.compile_blocks and compiled_blocks(base.pipe.unet) == 0
+
+
+def _instant_images(base, screened, adapter_id: str, sources: list) -> list[np.ndarray]:
+    from pipeline import instant
+    from pipeline.generate import render_styles
+    with instant.face_conditioning(base, screened, adapter_id=adapter_id, scale=0.7) as kwargs:
+        images = render_styles(base, [STYLE], count=1, seed=0, steps=2, subject="person", pipe_kwargs=kwargs)
+    assert base.pipe.image_encoder is None  # the pipeline is plain between requests, warm or not
+    assert not any(instant.is_face_adapter_processor(p) for p in base.pipe.unet.attn_processors.values())
+    return pixels(images)
+
+
+def test_instant_runs_warm_from_weights_read_once_and_makes_the_same_images(tiny_sd, screened_a, adapter_dir,
+                                                                           monkeypatch):
+    from pipeline import instant
+    from pipeline.speed import warm_adapter
+    warm_adapter.forget(tiny_sd.pipe)
+    instant._encoders.pop(tiny_sd.pipe, None)
+    sources = []
+    load = type(tiny_sd.pipe).load_ip_adapter
+
+    def recorded(pipe, source, **kwargs):
+        sources.append(type(source))
+        return load(pipe, source, **kwargs)
+
+    monkeypatch.setattr(type(tiny_sd.pipe), "load_ip_adapter", recorded)
+    cold = _instant_images(tiny_sd, screened_a[:2], str(adapter_dir), sources)
+    warm = _instant_images(tiny_sd, screened_a[:2], str(adapter_dir), sources)
+    assert sources == [str, dict]  # the file once, then the weights kept in memory
+    assert np.array_equal(cold[0], warm[0])
+    # Bounded: one adapter's weights per pipeline; another adapter replaces them.
+    _instant_images(tiny_sd, screened_a[:2], "tiny-ip-adapter", sources)
+    assert warm_adapter.warm_weights(tiny_sd.pipe, str(adapter_dir)) is None
+    assert warm_adapter.warm_weights(tiny_sd.pipe, "tiny-ip-adapter") is not None
+
+
+def test_instant_image_encoder_stays_on_the_gpu_only_while_training_would_still_fit(tiny_sd, monkeypatch):
+    from pipeline.speed import warm_adapter
+    assert not warm_adapter.keep_on_device(tiny_sd, torch.nn.Linear(1, 1))  # a CPU: nothing to keep warm
+    gpu = dataclasses.replace(tiny_sd, device=torch.device("cuda"))
+    for free_gib, kept in ((80, True), (4, False)):  # SD1.5 training is estimated at 9 GiB (+ headroom)
+        monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device, f=free_gib: (f * 2**30, 80 * 2**30))
+        assert warm_adapter.keep_on_device(gpu, torch.nn.Linear(1, 1)) is kept
