@@ -19,6 +19,8 @@ def apply_to_base(base: "BaseModel", options: SpeedOptions) -> "BaseModel":
     Compilation is skipped off CUDA (see `SpeedOptions.compile_blocks`) unless the backend is "eager", which
     only traces: the demo on a CPU runs as before, and a test can still prove the wiring there.
     """
+    if options == SpeedOptions():
+        return base  # nothing on: the base is left exactly as loaded (its `speed` is this default already)
     if options.channels_last:
         for module in (base.pipe.unet, base.pipe.vae):
             module.to(memory_format=torch.channels_last)
