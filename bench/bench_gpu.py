@@ -3,6 +3,15 @@
     python bench/bench_gpu.py                # one CUDA GPU; both architectures; 8.8 min on one H200 (--repeats 1)
     python bench/bench_gpu.py --arch sdxl    # one architecture
     python bench/bench_gpu.py --dry-run      # CPU, tiny models, a few steps: the whole script in seconds
+    python bench/bench_gpu.py --arch sdxl --speed-compare --screened .gpurun/screened.pkl   # before/after, one go
+    bash .gpurun/run.sh                      # that line on a bare GPU machine: bench/prepare_gpu_run.py writes it
+
+`--speed-compare` (issue 29): on the same weights in the same process, first with no speed option on ("before":
+our training step, one image through peft's unfused LoRA layers), then with every option of pipeline/speed that
+applies on the device (channels-last, regional torch.compile on CUDA, the LoRA fused for generation) for the
+stages below ("after"; the reference loop is left out). The row gains `before_*`, `speed_options`, `apply_s`,
+`step_speedup` (step before / after), `second_image_s` and `image_speedup` (image before / the second image after:
+the first after a compile pays for its graph, and is counted in `first_headshot_s`).
 
 Per architecture, in the same process and on the same weights:
   1. speed: our training step (`pipeline.train_lora`, imported) vs the diffusers
@@ -71,6 +80,7 @@ from pipeline import instant  # noqa: E402
 from pipeline.faces import prepare_examples  # noqa: E402
 from pipeline.generate import generate_styles  # noqa: E402
 from pipeline.models import BaseModel, load_base, resolve_device  # noqa: E402
+from pipeline.speed import SpeedOptions, apply_to_base  # noqa: E402
 from pipeline.styles import load_styles  # noqa: E402
 from pipeline.tiny import TINY_FACE_ADAPTER_SIZE, FaceAdapterSize, save_tiny_face_adapter  # noqa: E402
 from pipeline.train_lora import default_train_config, free_device_memory, pivotal_steps, train_lora  # noqa: E402
@@ -156,18 +166,22 @@ def speed(base: BaseModel, args: argparse.Namespace) -> dict:
     examples = photos(4, base.resolution)
     times: dict[str, list[float]] = {"ours": [], "baseline": []}
     peaks: dict[str, float | None] = {}
+    loops = ("ours",) if args.speed_compare else ("baseline", "ours")  # compare: ours before/after instead
     for _ in range(args.repeats):  # alternate, so drift hits both alike
-        for name in ("baseline", "ours"):
+        for name in loops:
             _reset_peak(dev)
             per_step = (ours_steps(base, examples, config)[0] if name == "ours"
                         else baseline_steps(base, examples, config, args.steps))
             times[name].append(per_step)
             peaks[name] = _peak_gib(dev)
-    ours, baseline = min(times["ours"]), min(times["baseline"])
+    ours = min(times["ours"])
     row = {"steps": args.steps, "rank": config.rank, "batch": config.batch_size,
            "pivotal_steps": pivotal_steps(config), "grad_ckpt": config.gradient_checkpointing,
-           "memory_note": config.memory_note, "ours_step_s": round(ours, 4), "baseline_step_s": round(baseline, 4),
-           "speedup": round(baseline / ours, 3), "ours_peak_gib": peaks["ours"], "baseline_peak_gib": peaks["baseline"]}
+           "memory_note": config.memory_note, "ours_step_s": round(ours, 4), "ours_peak_gib": peaks["ours"]}
+    if times["baseline"]:
+        baseline = min(times["baseline"])
+        row.update(baseline_step_s=round(baseline, 4), speedup=round(baseline / ours, 3),
+                   baseline_peak_gib=peaks["baseline"])
     flops = unet_step_flops(base, config, base.resolution)
     row["unet_tflop_per_step"] = round(flops / 1e12, 4)
     if dev.type == "cuda":
@@ -175,8 +189,43 @@ def speed(base: BaseModel, args: argparse.Namespace) -> dict:
         peak = (args.peak_tflops * 1e12 if args.peak_tflops
                 else next((v for k, v in PEAK_FLOPS.items() if k in gpu), None))
         if peak:
-            row.update(ours_mfu=round(flops / ours / peak, 3), baseline_mfu=round(flops / baseline / peak, 3))
+            row["ours_mfu"] = round(flops / ours / peak, 3)
+            if times["baseline"]:
+                row["baseline_mfu"] = round(flops / min(times["baseline"]) / peak, 3)
     return row
+
+
+def speed_before(base: BaseModel, args: argparse.Namespace) -> dict:
+    """The "before" of `--speed-compare`, with no speed option on: our step time, and one image of the first
+    style generated with a (briefly trained) adapter through peft's unfused layers, as the app did before."""
+    import dataclasses
+    dev = base.device
+    part = {f"before_{k}": v for k, v in speed(base, args).items() if k in ("ours_step_s", "ours_peak_gib",
+                                                                              "ours_mfu")}
+    style = next(iter(load_styles().values()))
+    config = dataclasses.replace(default_train_config(4, base.family, steps_override=2), sync_every=2)
+    adapter = train_lora(base, photos(4, base.resolution), config)
+    generate_styles(base, adapter, [style], count=1, seed=0, steps=2)  # first-call costs outside the timing
+    _reset_peak(dev)
+    _sync(dev)
+    t0 = time.perf_counter()
+    generate_styles(base, adapter, [style], count=1, seed=0, steps=args.denoise_steps)
+    _sync(dev)
+    part.update(before_image_s=round(time.perf_counter() - t0, 2), before_image_peak_gib=_peak_gib(dev))
+    return part
+
+
+def apply_speed_options(base: BaseModel, args: argparse.Namespace) -> dict:
+    """The "after" of `--speed-compare`: every speed option that applies on the device (pipeline/speed)."""
+    options = SpeedOptions.all_on(base.device)
+    if args.no_compile:
+        options = SpeedOptions(channels_last=True, fuse_lora=True)
+    if options.compile_blocks:
+        import torch._dynamo
+        torch._dynamo.config.suppress_errors = True  # a graph dynamo cannot compile runs eagerly, logged
+    started = time.perf_counter()
+    apply_to_base(base, options)
+    return {"speed_options": base.speed.to_dict(), "apply_s": round(time.perf_counter() - started, 2)}
 
 
 def first_headshot(base: BaseModel, screened: list, args: argparse.Namespace) -> dict:
@@ -196,6 +245,11 @@ def first_headshot(base: BaseModel, screened: list, args: argparse.Namespace) ->
     [image] = generate_styles(base, adapter, [style], count=1, seed=0, steps=args.denoise_steps)
     _sync(dev)
     t3 = time.perf_counter()
+    again = None
+    if args.speed_compare:  # the first image after a compile pays for its graph: time a second one too
+        generate_styles(base, adapter, [style], count=1, seed=1, steps=args.denoise_steps)
+        _sync(dev)
+        again = round(time.perf_counter() - t3, 2)
     expected = style.size_for(base.family, base.is_demo, base.resolution)
     # Shapes: what the dry run checks on the tiny models, and the real run on the real ones.
     assert image.image.size == expected, (image.image.size, expected)
@@ -207,6 +261,7 @@ def first_headshot(base: BaseModel, screened: list, args: argparse.Namespace) ->
     return {"train_steps": config.steps, "first_prepare_s": round(t1 - t0, 2), "first_train_s": round(t2 - t1, 2),
             "first_image_s": round(t3 - t2, 2), "first_headshot_s": round(total, 2),
             "first_peak_gib": _peak_gib(dev), "within_budget": total < BUDGET_S, "image_size": list(image.image.size),
+            "second_image_s": again,
             "embeddings": {n: list(v.shape) for n, v in vectors.items()}}
 
 
@@ -277,6 +332,11 @@ def run(arch: str, screened: list, adapter_dir: Path, args: argparse.Namespace) 
            "unet_params_m": round(sum(p.numel() for p in base.pipe.unet.parameters()) / 1e6, 1),
            "build_s": round(time.perf_counter() - started, 1)}
     _log(arch, "build", row)
+    if args.speed_compare:  # before: no speed option on; then every option that applies, for all stages below
+        for stage, measure in (("before", speed_before), ("apply", apply_speed_options)):
+            part = measure(base, args)
+            _log(arch, stage, part)
+            row.update(part)
     # Each stage is handed the model rather than closing over `base`, a name `del base` below removes.
     for stage, measure in (("speed", lambda b: speed(b, args)),
                            ("instant", lambda b: instant_first_headshot(b, screened, adapter_dir)),
@@ -286,6 +346,10 @@ def run(arch: str, screened: list, adapter_dir: Path, args: argparse.Namespace) 
         part = measure(base)
         _log(arch, stage, part)
         row.update(part)
+    if "before_ours_step_s" in row and "ours_step_s" in row:
+        row["step_speedup"] = round(row["before_ours_step_s"] / row["ours_step_s"], 3)
+    if "before_image_s" in row and row.get("second_image_s"):
+        row["image_speedup"] = round(row["before_image_s"] / row["second_image_s"], 3)
     if "instant_first_headshot_s" in row and "first_headshot_s" in row:
         row["instant_over_studio"] = round(row["instant_first_headshot_s"] / row["first_headshot_s"], 4)
     row["wall_s"] = round(time.perf_counter() - started, 1)
@@ -309,6 +373,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--peak-tflops", type=float, default=0.0, help="override the GPU's peak dense TFLOP/s")
     parser.add_argument("--only", nargs="+", choices=STAGES, default=list(STAGES),
                         help="measure only these parts (default: all; the ratio needs instant and studio)")
+    parser.add_argument("--speed-compare", action="store_true",
+                        help="before/after: our step and one image with no speed option on, then every option "
+                             "(pipeline/speed) for the stages; the reference loop is left out")
+    parser.add_argument("--no-compile", action="store_true", help="with --speed-compare: leave torch.compile off")
     parser.add_argument("--out", type=Path, help="also write the rows here, one JSON object per line")
     parser.add_argument("--save-screened", type=Path, metavar="FILE",
                         help="screen the fixture photos (CPU), write them to FILE and stop")

@@ -32,6 +32,7 @@ from pipeline.backdrop import apply_backdrop
 from pipeline.embeddings import trigger_embeddings_applied
 from pipeline.faces import CLASS_WORD, TRIGGER
 from pipeline.models import BaseModel
+from pipeline.speed.fused_lora import lora_fused
 from pipeline.styles import Style
 
 # Denoising steps for real models with DPM++ 2M Karras (pipeline/models.py): 25-30 is
@@ -99,7 +100,9 @@ def generate_styles(base: BaseModel, adapter: Adapter, styles: Sequence[Style], 
     results: list[GeneratedImage] = []
     out_of_memory = False
     try:
-        with adapter_loaded(base, adapter), (conditioning() if conditioning else nullcontext({})) as pipe_kwargs:
+        # With `base.speed.fuse_lora` the LoRA is folded into a copy of the weights for the run (pipeline/speed).
+        loaded = lora_fused(base, adapter) if base.speed.fuse_lora else adapter_loaded(base, adapter)
+        with loaded, (conditioning() if conditioning else nullcontext({})) as pipe_kwargs:
             results = render_styles(base, styles, count=count, seed=seed, steps=steps, progress=progress,
                                     cancel=cancel, pipe_kwargs=pipe_kwargs)
     except torch.OutOfMemoryError:

@@ -36,6 +36,7 @@ from pipeline.faces import CLASS_WORD, face_crop
 from pipeline.generate import render_styles
 from pipeline.models import BaseModel, _hub_json
 from pipeline.score import ScoredHeadshot
+from pipeline.speed import warm_adapter
 from pipeline.styles import Style
 
 if TYPE_CHECKING:
@@ -82,9 +83,12 @@ def face_adapter_loaded(base: BaseModel, adapter_id: str, *, scale: float,
         try:
             if cached is not None:
                 pipe.register_modules(image_encoder=cached.to(base.device))
+            # Warm (pipeline/speed/warm_adapter.py): with the encoder kept, the adapter's weights kept too.
+            weights = warm_adapter.warm_weights(pipe, adapter_id) if cached is not None else None
             try:
-                pipe.load_ip_adapter(source, subfolder=files.subfolder, weight_name=files.weight_name,
+                pipe.load_ip_adapter(weights or source, subfolder=files.subfolder, weight_name=files.weight_name,
                                      image_encoder_folder=files.image_encoder_folder, local_files_only=local_only)
+                warm_adapter.keep_weights(pipe, adapter_id, source, files, local_only)
             except (OSError, ValueError, KeyError, RuntimeError) as exc:
                 raise ModelUnavailable(f"The face adapter {_shown(adapter_id)} (HEADSHOT_FACE_ADAPTER) could not "
                                        f"be loaded ({type(exc).__name__}). {ADAPTER_HINT}") from exc
@@ -94,7 +98,8 @@ def face_adapter_loaded(base: BaseModel, adapter_id: str, *, scale: float,
             encoder = getattr(pipe, "image_encoder", None)
             _unload(pipe, feature_extractor)
             if encoder is not None:
-                _encoders.setdefault(pipe, {})[adapter_id] = encoder.to("cpu")
+                keep = warm_adapter.keep_on_device(base, encoder)
+                _encoders.setdefault(pipe, {})[adapter_id] = encoder if keep else encoder.to("cpu")
 
 
 def _unload(pipe, feature_extractor) -> None:

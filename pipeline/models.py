@@ -61,6 +61,7 @@ from diffusers.models.attention_processor import AttnProcessor2_0
 from errors import ModelUnavailable
 from pipeline import tiny
 from pipeline.embeddings import add_trigger_token
+from pipeline.speed.options import SpeedOptions
 
 FAMILY_PIPELINES = {"sd15": StableDiffusionPipeline, "sd2": StableDiffusionPipeline, "sdxl": StableDiffusionXLPipeline}
 FAMILIES_TEXT = "Stable Diffusion 1.5, Stable Diffusion 2.x or SDXL base (text-to-image)"
@@ -86,6 +87,7 @@ class BaseModel:
     model_id: str
     is_demo: bool  # True for tiny random-weight models: outputs must be labelled "demo"
     vae_id: str = ""  # the fp16-safe VAE loaded in place of the model's own; "" = its own
+    speed: SpeedOptions = field(default_factory=SpeedOptions)  # what pipeline.speed.apply_to_base turned on
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
 
 

@@ -38,6 +38,7 @@ from pipeline.engine import EngineProgress, ScoredHeadshot, make_headshots, more
 from pipeline.generate import Conditioning
 from pipeline.instant import face_conditioning
 from pipeline.models import BaseModel, ModelLoader, load_base
+from pipeline.speed import SpeedOptions, apply_to_base
 from pipeline.styles import Style, UnknownStyle, load_styles, resolve_style, team_styles
 from pipeline.tiny import TINY_IDS
 from pipeline.train_lora import default_train_config, free_device_memory
@@ -274,7 +275,8 @@ class Studio:
             model_id = model_id or self.settings.base_model
             key = (model_id, self.settings.fp16_vae)
             if key not in self._models:
-                self._models[key] = self._model_loader(model_id, self.settings.device, fp16_vae=self.settings.fp16_vae)
+                loaded = self._model_loader(model_id, self.settings.device, fp16_vae=self.settings.fp16_vae)
+                self._models[key] = apply_to_base(loaded, SpeedOptions.from_settings(self.settings))
             return self._models[key]
 
     def check_ready_to_generate(self, session_id: str, style_ids: list[str]) -> None:
