@@ -25,7 +25,8 @@ The default base model (settings.base_model) is SDXL base 1.0
   * VRAM (estimates, not measured here; bench/bench_gpu.py measures them):
     generation at 1024 px needs ~10 GB in bf16; LoRA training (rank 32, batch 2,
     cached latents, pivotal tuning) is estimated at ~12-14 GB with gradient
-    checkpointing and the encoders moved off the GPU, ~30 GB without; the trainer
+    checkpointing and the encoders moved off the GPU; without, it peaked at 22.4 GiB
+    on an H200 (bench/bench_gpu.py, ~16 GiB above the weights); the trainer
     picks from the measured free memory (pipeline/train_lora.py
     `needs_checkpointing`), so a 16 GB GPU is the practical minimum.
   * Time (estimated from published SDXL DreamBooth-LoRA runs, not measured
