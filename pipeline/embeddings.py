@@ -21,7 +21,8 @@ word before BPE runs and gets an id past the vocabulary, which no caption or pro
 word can produce; the table grows by one row for it where it has no spare row.
 
 Vectors are initialised as the reference does: random normal scaled by the std of the
-encoder's existing embedding table.
+encoder's existing embedding table, and pulled back towards that spread after every step
+while they train (`retract`, the reference's `retract_embeddings`).
 """
 
 from __future__ import annotations
@@ -108,6 +109,25 @@ def initial_embeddings(pipe, family: str, generator: torch.Generator) -> dict[st
         std = table.detach().float().std()
         out[name] = (torch.randn((n, table.shape[1]), generator=generator) * std.cpu()).to(table.device)
     return out
+
+
+def table_stds(pipe, family: str) -> dict[str, torch.Tensor]:
+    """The std of each encoder's whole token-embedding table (on its device): where `retract` pulls the trigger."""
+    return {name: getattr(pipe, name).get_input_embeddings().weight.detach().float().std() for name in ENCODERS[family]}
+
+
+@torch.no_grad()
+def retract(embeddings: dict[str, torch.Tensor], stds: dict[str, torch.Tensor], power: float) -> None:
+    """Rescale each encoder's trained vectors in place by (table std / their std) ** `power`.
+
+    diffusers' advanced DreamBooth script does this after every optimizer step
+    (`TokenEmbeddingsHandler.retract_embeddings`, power 0.1): a trigger vector whose scale drifts
+    far from the table's ordinary words dominates the text encoder's attention and prompts lose
+    their other words; each step takes back a tenth (in log scale) of the drift. Stays on the
+    device: no host sync.
+    """
+    for name, vectors in embeddings.items():
+        vectors.mul_((stds[name] / vectors.float().std()).pow(power).to(vectors.dtype))
 
 
 def _hook(ids: torch.Tensor, vectors: torch.Tensor):

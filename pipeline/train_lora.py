@@ -47,7 +47,7 @@ from peft.utils import get_peft_model_state_dict
 
 from errors import Cancelled, OutOfMemory
 from pipeline.adapter import EMBEDDINGS_PREFIX, Adapter
-from pipeline.embeddings import ENCODERS, initial_embeddings, trigger_embeddings_applied
+from pipeline.embeddings import ENCODERS, initial_embeddings, retract, table_stds, trigger_embeddings_applied
 from pipeline.faces import TrainingExample
 from pipeline.models import BaseModel
 
@@ -70,6 +70,9 @@ class TrainConfig:
     # then freeze them and cache the text conditioning for the rest. 0 turns it off.
     pivotal_fraction: float = 0.5
     embedding_learning_rate: float = 5e-4  # diffusers examples/textual_inversion README: --learning_rate=5.0e-04
+    # After each step the trained vectors are rescaled by (table std / their std) ** this (pipeline/embeddings.py
+    # `retract`; diffusers' advanced script's `retract_embeddings` uses 0.1). 0 turns it off.
+    embedding_retraction: float = 0.1
     # Min-SNR loss weighting (Hang et al. 2023, "Efficient Diffusion Training via Min-SNR
     # Weighting Strategy"; diffusers' --snr_gamma, recommended 5.0). 0 = plain MSE.
     snr_gamma: float = 5.0
@@ -370,6 +373,7 @@ def run_steps(base: BaseModel, data: TrainingTensors, params: list[torch.nn.Para
     scaling, shift = vae_config.scaling_factor, getattr(vae_config, "shift_factor", None) or 0.0
     n, steps, bs = data.latent_mean.shape[0], config.steps, config.batch_size
     ti_steps = pivotal_steps(config) if embeddings else 0
+    stds = table_stds(base.pipe, base.family) if ti_steps and config.embedding_retraction else None
     autocast = dict(device_type=dev.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None)
 
     cpu_gen = torch.Generator().manual_seed(config.seed)
@@ -431,6 +435,8 @@ def run_steps(base: BaseModel, data: TrainingTensors, params: list[torch.nn.Para
                                            config.max_grad_norm, foreach=True)
             scaler.step(optimizer)
             scaler.update()
+            if stds is not None and step < ti_steps:
+                retract(embeddings, stds, config.embedding_retraction)
             optimizer.zero_grad(set_to_none=True)
             loss_sum += loss.detach()
             window += 1
