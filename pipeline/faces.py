@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 from PIL import Image
 
+from faces.face_parts import face_landmarks_68
 from faces.headshot_crop import CropSquare, fitted_crop, ideal_crop
 from pipeline.captions import describe
 from pipeline.tiny import TRIGGER_WORD
@@ -104,6 +105,8 @@ def prepare_examples(screened: Sequence["ScreenedPhoto"], resolution: int) -> li
     for s in screened:
         square = crop_square(s.photo.pixels, s.face.landmarks, s.face.box)
         image = _resize(s.photo.pixels, square, resolution)
-        examples.append(TrainingExample(image=image, caption=caption(describe(image, fit=square.fit)),
+        # The face's 68 landmarks, found in the full photo and carried into the crop's pixels.
+        points = (face_landmarks_68(s.photo.pixels, s.face.box) - [square.left, square.top]) * resolution / square.side
+        examples.append(TrainingExample(image=image, caption=caption(describe(image, fit=square.fit, points=points)),
                                         original_size=(square.side, square.side)))
     return examples
