@@ -30,19 +30,30 @@ def _fresh_lock_in_a_forked_child() -> None:
 os.register_at_fork(after_in_child=_fresh_lock_in_a_forked_child)
 
 
+def load() -> None:
+    """Read the model now (~5 s) rather than at the first caption (studio.service loads it with the base model)."""
+    with _lock:
+        _load_locked()
+
+
+def _load_locked():
+    global _predictor
+    if _predictor is None:
+        with warnings.catch_warnings():  # the package imports pkg_resources, which warns on import
+            warnings.simplefilter("ignore")
+            import face_recognition_models as files
+        try:
+            _predictor = dlib.shape_predictor(files.pose_predictor_model_location())
+        except RuntimeError as exc:
+            raise ModelUnavailable(f"dlib's 68-point landmark model could not be loaded: {exc}. "
+                                   "Reinstall face-recognition-models (see requirements.txt).") from None
+    return _predictor
+
+
 def face_landmarks_68(rgb: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
     """(68, 2) float x, y in `rgb`'s pixels for the face dlib detected at `box` (left, top, right, bottom)."""
-    global _predictor
     with _lock:
-        if _predictor is None:
-            with warnings.catch_warnings():  # the package imports pkg_resources, which warns on import
-                warnings.simplefilter("ignore")
-                import face_recognition_models as files
-            try:
-                _predictor = dlib.shape_predictor(files.pose_predictor_model_location())
-            except RuntimeError as exc:
-                raise ModelUnavailable(f"dlib's 68-point landmark model could not be loaded: {exc}. "
-                                       "Reinstall face-recognition-models (see requirements.txt).") from None
+        predictor = _load_locked()
         left, top, right, bottom = (int(round(v)) for v in box)
-        shape = _predictor(np.ascontiguousarray(rgb, dtype=np.uint8), dlib.rectangle(left, top, right, bottom))
+        shape = predictor(np.ascontiguousarray(rgb, dtype=np.uint8), dlib.rectangle(left, top, right, bottom))
     return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)

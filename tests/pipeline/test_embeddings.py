@@ -29,7 +29,7 @@ from tests.pipeline.helpers import fast_config, noise_examples
 
 # Every word a caption can hold (pipeline/captions.py), and words that contain the trigger's letters.
 CAPTION_WORDS = ("a photo of close-up head and shoulders background black white grey dark light bright dim "
-                 "warm cool even " + " ".join(name for _, name in _HUES))
+                 "warm cool even smiling glasses wearing and " + " ".join(name for _, name in _HUES))
 LOOKALIKES = "bohwx ohwxy ohw wx oh ohwxohwx"
 
 
