@@ -69,7 +69,7 @@ def add_trigger_token(pipe, family: str) -> None:
                 encoder.get_input_embeddings().weight[rows:] = mean
 
 
-def pool_at_end_of_text(encoder, eos_token_id: int) -> None:
+def pool_at_end_of_text(encoder, eos_token_id: int | None) -> None:
     """Make `encoder` pool (SDXL's `text_embeds`, any CLIP `pooler_output`) at the first end-of-text token.
 
     The real SD1.5, SD2 and SDXL text-encoder configs carry the legacy `eos_token_id: 2`, and
@@ -82,6 +82,8 @@ def pool_at_end_of_text(encoder, eos_token_id: int) -> None:
     The config is changed, not just our call sites, so `encode_prompt`, our trainer and a pipeline
     saved from this one all pool where other tools (which never see the added id) pool.
     """
+    if eos_token_id is None:  # a tokenizer without an end-of-text token: nothing to point the pooling at
+        return
     encoders = [m for m in encoder.modules() if hasattr(m, "eos_token_id") and hasattr(m, "config")]
     for module in [encoder, *encoders]:
         module.config.eos_token_id = eos_token_id

@@ -100,7 +100,8 @@ class TrainConfig:
 # against ~16 GiB measured above the weights, and a 40 GB A100 checkpointed and offloaded when it need not).
 # sd15, sdxl: MEASURED by bench/bench_gpu.py on an H200 (2026-12-04, bf16, rank 32, README "For researchers"):
 # training peak 4.43 / 22.38 GiB less the bf16 weights (UNet, text encoders, VAE: 1.07e9 / 3.47e9 parameters,
-# 1.99 / 6.46 GiB). sd2: not measured; estimated (768 px, OpenCLIP-H text encoder) from published runs.
+# 1.99 / 6.46 GiB). sd2: NOT measured: the earlier published-runs estimate (3.5 GiB resident + 2 x 5.5 GiB
+# activations at 768 px) less its ~2.5 GiB of bf16 weights (UNet and OpenCLIP-H text encoder).
 TRAINING_GIB_AT_BATCH_2 = {"sd15": 2.4, "sd2": 12.0, "sdxl": 15.9}
 MEMORY_HEADROOM = 0.85  # plan to use at most this share of the free memory (fragmentation, VAE, spikes)
 
