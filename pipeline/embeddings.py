@@ -21,7 +21,8 @@ word before BPE runs and gets an id past the vocabulary, which no caption or pro
 word can produce; the table grows by one row for it where it has no spare row.
 
 Vectors are initialised as the reference does: random normal scaled by the std of the
-encoder's existing embedding table.
+encoder's existing embedding table, and pulled back towards that spread after every step
+while they train (`retract`, the reference's `retract_embeddings`).
 """
 
 from __future__ import annotations
@@ -59,12 +60,35 @@ def add_trigger_token(pipe, family: str) -> None:
             raise ModelUnavailable(f"The base model's {_TOKENIZER[name]} already uses the trigger word "
                                    f"{TRIGGER_WORD!r} inside its vocabulary, so it cannot be trained as a new "
                                    "token. Use a Stable Diffusion 1.5, 2.x or SDXL base with CLIP's own tokenizer.")
+        pool_at_end_of_text(encoder, tokenizer.eos_token_id)
         table = encoder.get_input_embeddings()
         if ids[0] >= table.num_embeddings:
             rows, mean = table.num_embeddings, table.weight.detach().mean(0)
             encoder.resize_token_embeddings(ids[0] + 1, mean_resizing=False)
             with torch.no_grad():
                 encoder.get_input_embeddings().weight[rows:] = mean
+
+
+def pool_at_end_of_text(encoder, eos_token_id: int | None) -> None:
+    """Make `encoder` pool (SDXL's `text_embeds`, any CLIP `pooler_output`) at the first end-of-text token.
+
+    The real SD1.5, SD2 and SDXL text-encoder configs carry the legacy `eos_token_id: 2`, and
+    with that value transformers' CLIP pools at `argmax(input_ids)` (the highest id, which was
+    end-of-text, 49407, before any token was added). The trigger's added id (49408) is higher,
+    so the pooled vector would be the trigger's and SDXL's global conditioning would drop every
+    word after it (outfit, background, lighting). Setting the real end-of-text id (as
+    transformers' configs do since its PR #24773) switches CLIP to "first position of that id",
+    which is the same position for any prompt without an added token, so those stay bit-identical.
+    The config is changed, not just our call sites, so `encode_prompt`, our trainer and a pipeline
+    saved from this one all pool where other tools (which never see the added id) pool.
+    """
+    if eos_token_id is None:  # a tokenizer without an end-of-text token: nothing to point the pooling at
+        return
+    encoders = [m for m in encoder.modules() if hasattr(m, "eos_token_id") and hasattr(m, "config")]
+    for module in [encoder, *encoders]:
+        module.config.eos_token_id = eos_token_id
+    for module in encoders:  # CLIPTextModel copies the config's value at construction: the forward reads this one
+        module.eos_token_id = eos_token_id
 
 
 def trigger_ids(pipe, encoder_name: str) -> list[int]:
@@ -87,6 +111,25 @@ def initial_embeddings(pipe, family: str, generator: torch.Generator) -> dict[st
         std = table.detach().float().std()
         out[name] = (torch.randn((n, table.shape[1]), generator=generator) * std.cpu()).to(table.device)
     return out
+
+
+def table_stds(pipe, family: str) -> dict[str, torch.Tensor]:
+    """The std of each encoder's whole token-embedding table (on its device): where `retract` pulls the trigger."""
+    return {name: getattr(pipe, name).get_input_embeddings().weight.detach().float().std() for name in ENCODERS[family]}
+
+
+@torch.no_grad()
+def retract(embeddings: dict[str, torch.Tensor], stds: dict[str, torch.Tensor], power: float) -> None:
+    """Rescale each encoder's trained vectors in place by (table std / their std) ** `power`.
+
+    diffusers' advanced DreamBooth script does this after every optimizer step
+    (`TokenEmbeddingsHandler.retract_embeddings`, power 0.1): a trigger vector whose scale drifts
+    far from the table's ordinary words dominates the text encoder's attention and prompts lose
+    their other words; each step takes back a tenth (in log scale) of the drift. Stays on the
+    device: no host sync.
+    """
+    for name, vectors in embeddings.items():
+        vectors.mul_((stds[name] / vectors.float().std()).pow(power).to(vectors.dtype))
 
 
 def _hook(ids: torch.Tensor, vectors: torch.Tensor):

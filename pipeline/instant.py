@@ -32,7 +32,7 @@ from errors import FaceAdapterUnavailable, ModelUnavailable, OutOfMemory
 from pipeline import tiny
 from pipeline.engine import EngineProgress, _cancel_check, _Reporter, score_stage
 from pipeline.face_adapter_layout import ADAPTER_HINT, FACE_ADAPTER_FILES, FaceAdapterFiles
-from pipeline.faces import CLASS_WORD, face_crop
+from pipeline.faces import CLASS_WORD, adapter_face_crop
 from pipeline.generate import render_styles
 from pipeline.models import BaseModel, _hub_json
 from pipeline.score import ScoredHeadshot
@@ -148,8 +148,9 @@ def _shown(adapter_id: str) -> str:
 
 
 def face_crops(screened: Sequence["ScreenedPhoto"], size: int) -> list[Image.Image]:
-    """Each screened photo's face as a `size` square, by screening's own crop rule (in memory)."""
-    return [face_crop(s.photo.pixels, s.face.landmarks, s.face.box, size) for s in screened]
+    """Each screened photo's face alone as a `size` square (in memory): the face adapter's input, not the headshot
+    crop (`pipeline.faces.adapter_face_square`)."""
+    return [adapter_face_crop(s.photo.pixels, s.face.landmarks, s.face.box, size) for s in screened]
 
 
 def face_image_embeds(base: BaseModel, crops: Sequence[Image.Image]) -> list[torch.Tensor]:

@@ -25,7 +25,8 @@ The default base model (settings.base_model) is SDXL base 1.0
   * VRAM (estimates, not measured here; bench/bench_gpu.py measures them):
     generation at 1024 px needs ~10 GB in bf16; LoRA training (rank 32, batch 2,
     cached latents, pivotal tuning) is estimated at ~12-14 GB with gradient
-    checkpointing and the encoders moved off the GPU, ~30 GB without; the trainer
+    checkpointing and the encoders moved off the GPU; without, it peaked at 22.4 GiB
+    on an H200 (bench/bench_gpu.py, ~16 GiB above the weights); the trainer
     picks from the measured free memory (pipeline/train_lora.py
     `needs_checkpointing`), so a 16 GB GPU is the practical minimum.
   * Time (estimated from published SDXL DreamBooth-LoRA runs, not measured
@@ -298,6 +299,20 @@ def _from_pretrained(cls, source: str, dtype: torch.dtype, local_only: bool,
                                f"{_FIX_HINT}") from exc
 
 
+def drop_diffusers_watermark(pipe: DiffusionPipeline) -> DiffusionPipeline:
+    """Remove the invisible watermark diffusers puts on SDXL outputs; call it on every SDXL pipeline we build.
+
+    diffusers gives each SDXL pipeline (text-to-image, img2img, `from_pipe` copies too) its own watermarker
+    whenever the invisible-watermark package is installed (ours is, for bench/bench_watermark.py's
+    comparison) and stamps it on every image of 256 px or more: on a flat studio backdrop it changes ~6 % of
+    the pixels, some by 16+ levels (the coloured dots of diffusers issues #4014 and #7841). Our outputs
+    carry our own marks (privacy/marks) and nothing else.
+    """
+    if getattr(pipe, "watermark", None) is not None:
+        pipe.watermark = None
+    return pipe
+
+
 def wrap_pipeline(pipe: DiffusionPipeline, family: str, model_id: str, dev: torch.device, dtype: torch.dtype,
                   *, is_demo: bool) -> BaseModel:
     """A `BaseModel` around a pipeline already on `dev`: SDPA attention, frozen weights, eval mode, the trigger
@@ -309,6 +324,7 @@ def wrap_pipeline(pipe: DiffusionPipeline, family: str, model_id: str, dev: torc
     # Decode one image at a time: at 832x1024 in fp32 (the path SDXL's VAE takes on fp16
     # GPUs via force_upcast) a batch of 4 costs ~10 GB more than one image.
     pipe.vae.enable_slicing()
+    drop_diffusers_watermark(pipe)  # here, not at `from_pretrained`, so every base (tiny, loaded) has none
     add_trigger_token(pipe, family)  # before the freeze below: a grown table must be frozen too
     for module in (pipe.unet, pipe.vae, pipe.text_encoder, getattr(pipe, "text_encoder_2", None)):
         if module is not None:

@@ -47,7 +47,7 @@ from peft.utils import get_peft_model_state_dict
 
 from errors import Cancelled, OutOfMemory
 from pipeline.adapter import EMBEDDINGS_PREFIX, Adapter
-from pipeline.embeddings import ENCODERS, initial_embeddings, trigger_embeddings_applied
+from pipeline.embeddings import ENCODERS, initial_embeddings, retract, table_stds, trigger_embeddings_applied
 from pipeline.faces import TrainingExample
 from pipeline.models import BaseModel
 
@@ -70,6 +70,9 @@ class TrainConfig:
     # then freeze them and cache the text conditioning for the rest. 0 turns it off.
     pivotal_fraction: float = 0.5
     embedding_learning_rate: float = 5e-4  # diffusers examples/textual_inversion README: --learning_rate=5.0e-04
+    # After each step the trained vectors are rescaled by (table std / their std) ** this (pipeline/embeddings.py
+    # `retract`; diffusers' advanced script's `retract_embeddings` uses 0.1). 0 turns it off.
+    embedding_retraction: float = 0.1
     # Min-SNR loss weighting (Hang et al. 2023, "Efficient Diffusion Training via Min-SNR
     # Weighting Strategy"; diffusers' --snr_gamma, recommended 5.0). 0 = plain MSE.
     snr_gamma: float = 5.0
@@ -90,25 +93,32 @@ class TrainConfig:
         return d
 
 
-# Training memory per family (GiB), for the checkpointing decision. ESTIMATES from
-# published SD1.5/SDXL LoRA runs (SDXL 1024 px, rank 32, bf16: ~12-14 GB with
-# checkpointing, 24+ GB without at batch 1), not measured on this project:
-# `bench/bench_gpu.py` measures the real peaks; replace these with its numbers.
-RESIDENT_GIB = {"sd15": 3.0, "sd2": 3.5, "sdxl": 8.5}  # weights, LoRA + optimizer state, cached tensors
-ACTIVATION_GIB_PER_IMAGE = {"sd15": 3.0, "sd2": 5.5, "sdxl": 11.0}  # without checkpointing
-CHECKPOINTED_SHARE = 0.3  # activations kept with checkpointing, as a share of those without
+# Training memory per family ABOVE the loaded base weights (GiB), at batch 2 without checkpointing: LoRA
+# weights, their gradients and AdamW state, the cached latents and text, and the activations. The caller
+# measures the free memory with the base already on the GPU (`free_device_memory` after `load_base`), so the
+# weights are in neither side of the comparison (they once were counted again: SDXL was estimated at 30.5 GiB
+# against ~16 GiB measured above the weights, and a 40 GB A100 checkpointed and offloaded when it need not).
+# sd15, sdxl: MEASURED by bench/bench_gpu.py on an H200 (2026-12-04, bf16, rank 32, README "For researchers"):
+# training peak 4.43 / 22.38 GiB less the bf16 weights (UNet, text encoders, VAE: 1.07e9 / 3.47e9 parameters,
+# 1.99 / 6.46 GiB). sd2: NOT measured: the earlier published-runs estimate (3.5 GiB resident + 2 x 5.5 GiB
+# activations at 768 px) less its ~2.5 GiB of bf16 weights (UNet and OpenCLIP-H text encoder).
+TRAINING_GIB_AT_BATCH_2 = {"sd15": 2.4, "sd2": 12.0, "sdxl": 15.9}
 MEMORY_HEADROOM = 0.85  # plan to use at most this share of the free memory (fragmentation, VAE, spikes)
 
 
 def needs_checkpointing(family: str, batch_size: int, free_memory_bytes: int | None) -> tuple[bool, str]:
-    """(checkpoint?, reason) from the measured free memory; no GPU (None) never checkpoints."""
+    """(checkpoint?, reason) from the free memory measured with the base loaded; no GPU (None) never checkpoints.
+
+    The need scales with the batch as if all of it were activations (at batch 2 it is mostly activations;
+    scaling the rest too errs towards checkpointing).
+    """
     if free_memory_bytes is None:
         return False, "no GPU: checkpointing off"
     free = free_memory_bytes / 2**30
-    plain = RESIDENT_GIB[family] + batch_size * ACTIVATION_GIB_PER_IMAGE[family]
+    plain = TRAINING_GIB_AT_BATCH_2[family] * batch_size / 2
     if plain <= MEMORY_HEADROOM * free:
-        return False, f"estimated {plain:.1f} GiB fits in {free:.1f} GiB free: checkpointing off"
-    return True, f"estimated {plain:.1f} GiB does not fit in {free:.1f} GiB free: checkpointing on"
+        return False, f"needs ~{plain:.1f} GiB above the loaded weights, {free:.1f} GiB free: checkpointing off"
+    return True, f"needs ~{plain:.1f} GiB above the loaded weights, only {free:.1f} GiB free: checkpointing on"
 
 
 def free_device_memory(device: torch.device) -> int | None:
@@ -364,6 +374,7 @@ def run_steps(base: BaseModel, data: TrainingTensors, params: list[torch.nn.Para
     scaling, shift = vae_config.scaling_factor, getattr(vae_config, "shift_factor", None) or 0.0
     n, steps, bs = data.latent_mean.shape[0], config.steps, config.batch_size
     ti_steps = pivotal_steps(config) if embeddings else 0
+    stds = table_stds(base.pipe, base.family) if ti_steps and config.embedding_retraction else None
     autocast = dict(device_type=dev.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None)
 
     cpu_gen = torch.Generator().manual_seed(config.seed)
@@ -425,6 +436,8 @@ def run_steps(base: BaseModel, data: TrainingTensors, params: list[torch.nn.Para
                                            config.max_grad_norm, foreach=True)
             scaler.step(optimizer)
             scaler.update()
+            if stds is not None and step < ti_steps:
+                retract(embeddings, stds, config.embedding_retraction)
             optimizer.zero_grad(set_to_none=True)
             loss_sum += loss.detach()
             window += 1

@@ -32,6 +32,7 @@ import numpy as np
 from sqlalchemy import func, select
 
 from errors import AdapterGone, ModelMismatch, OwnerKeyRequired, PhotoSetRejected, SessionGone, UserError
+from faces import face_parts
 from faces.face_model import Face
 from pipeline.adapter import Adapter, adapter_from_bytes, adapter_to_bytes, export_files
 from pipeline.engine import EngineProgress, ScoredHeadshot, make_headshots, more_headshots
@@ -277,6 +278,7 @@ class Studio:
             if key not in self._models:
                 loaded = self._model_loader(model_id, self.settings.device, fp16_vae=self.settings.fp16_vae)
                 self._models[key] = apply_to_base(loaded, SpeedOptions.from_settings(self.settings))
+                face_parts.load()  # the captions' landmark model (~5 s), here in the warm-up, not in a person's run
             return self._models[key]
 
     def check_ready_to_generate(self, session_id: str, style_ids: list[str]) -> None:

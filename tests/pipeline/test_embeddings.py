@@ -6,18 +6,30 @@ ordinary word token (47993 in openai/CLIP's bpe_simple_vocab_16e6): the tests pr
 the hook never keys on that vocabulary id, only on the added one.
 """
 
+import dataclasses
+
 import pytest
 import torch
 
 from pipeline.captions import _HUES
-from pipeline.embeddings import _TOKENIZER, ENCODERS, add_trigger_token, trigger_embeddings_applied, trigger_ids
+from pipeline.embeddings import (
+    _TOKENIZER,
+    ENCODERS,
+    add_trigger_token,
+    retract,
+    table_stds,
+    trigger_embeddings_applied,
+    trigger_ids,
+)
 from pipeline.faces import CLASS_WORD, TRIGGER
 from pipeline.styles import load_styles
 from pipeline.tiny import build_tiny_pipeline, tiny_tokenizer
+from pipeline.train_lora import pivotal_steps, train_lora
+from tests.pipeline.helpers import fast_config, noise_examples
 
 # Every word a caption can hold (pipeline/captions.py), and words that contain the trigger's letters.
 CAPTION_WORDS = ("a photo of close-up head and shoulders background black white grey dark light bright dim "
-                 "warm cool even " + " ".join(name for _, name in _HUES))
+                 "warm cool even smiling glasses wearing and " + " ".join(name for _, name in _HUES))
 LOOKALIKES = "bohwx ohwxy ohw wx oh ohwxohwx"
 
 
@@ -83,3 +95,27 @@ def test_a_pipeline_without_the_added_trigger_is_never_hooked():
     pipe = build_tiny_pipeline("sd15")  # straight from the builder, not through pipeline.models
     with pytest.raises(RuntimeError, match="not an added token"):
         trigger_ids(pipe, "text_encoder")
+
+
+def test_retraction_takes_back_a_tenth_of_the_drift_from_the_tables_spread_in_log_scale():
+    stds = {"text_encoder": torch.tensor(0.02)}
+    drifted = {"text_encoder": torch.randn(1, 32, generator=torch.Generator().manual_seed(0)) * 0.02 * 8}
+    before = drifted["text_encoder"].std()
+    retract(drifted, stds, 0.1)
+    after = drifted["text_encoder"].std()
+    assert torch.allclose(after, before * (0.02 / before) ** 0.1)  # diffusers' `retract_embeddings` rule
+    assert abs(torch.log(after / 0.02)) < abs(torch.log(before / 0.02))
+
+
+def test_training_pulls_the_trigger_vectors_towards_the_tables_spread_while_they_train(tiny_sd):
+    # A large embedding learning rate makes the vectors drift far from the table's spread within a few steps.
+    config = dataclasses.replace(fast_config("sd15", steps=6), embedding_learning_rate=0.5)
+    assert config.embedding_retraction == 0.1 and pivotal_steps(config) == 3  # the default, as the reference
+    table = table_stds(tiny_sd.pipe, "sd15")["text_encoder"]
+    drift = {}
+    for power in (0.1, 0.0):
+        adapter = train_lora(tiny_sd, noise_examples(tiny_sd.resolution),
+                             dataclasses.replace(config, embedding_retraction=power))
+        drift[power] = abs(torch.log(adapter.token_embeddings()["text_encoder"].std() / table))
+        assert adapter.train_config["embedding_retraction"] == power  # saved beside the adapter
+    assert drift[0.1] < drift[0.0]

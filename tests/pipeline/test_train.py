@@ -96,13 +96,29 @@ def test_gradient_checkpointing_only_when_the_free_memory_needs_it_and_the_reaso
     roomy, tight = default_train_config(4, "sdxl", free_memory_bytes=80 * gib), default_train_config(
         4, "sdxl", free_memory_bytes=16 * gib)
     assert not roomy.gradient_checkpointing and tight.gradient_checkpointing and tight.offload_encoders
-    assert "does not fit in 16.0 GiB" in tight.memory_note and "fits in 80.0 GiB" in roomy.memory_note
+    assert "only 16.0 GiB free: checkpointing on" in tight.memory_note
+    assert "80.0 GiB free: checkpointing off" in roomy.memory_note
     cpu = default_train_config(4, "sdxl")
     assert not cpu.gradient_checkpointing and "no GPU" in cpu.memory_note
     assert needs_checkpointing("sd15", 2, 24 * gib)[0] is False
     adapter = train_lora(tiny_sd, noise_examples(tiny_sd.resolution), fast_config("sd15", steps=2))
     assert adapter.train_config["memory_note"] == cpu.memory_note
     assert adapter.train_config["gradient_checkpointing"] is False
+
+
+def test_the_checkpointing_decision_does_not_count_the_loaded_weights_twice():
+    """The free memory is measured with the base loaded, so only what training adds is compared with it."""
+    gib = 2**30
+    # What `torch.cuda.mem_get_info` reports with SDXL's bf16 weights (6.46 GiB) and the CUDA context (~0.6 GiB)
+    # resident: an A100 40 GB (39.6 GiB usable) has ~32.5 GiB free; an A10G 24 GB (22.0 usable) ~15 GiB.
+    a100_free, a10g_free = (39.6 - 6.46 - 0.6) * gib, (22.0 - 6.46 - 0.6) * gib
+    on_a100 = default_train_config(4, "sdxl", free_memory_bytes=int(a100_free))
+    assert not on_a100.gradient_checkpointing and not on_a100.offload_encoders
+    assert on_a100.memory_note == "needs ~15.9 GiB above the loaded weights, 32.5 GiB free: checkpointing off"
+    on_a10g = default_train_config(4, "sdxl", free_memory_bytes=int(a10g_free))
+    assert on_a10g.gradient_checkpointing and on_a10g.offload_encoders  # 15.9 GiB does not fit in 85 % of 14.9
+    # SD1.5 in fp16 on a 16 GB T4 (14.6 GiB usable, 1.99 GiB of weights): never checkpointed.
+    assert needs_checkpointing("sd15", 2, int((14.6 - 1.99 - 0.6) * gib))[0] is False
 
 
 def test_pivotal_tuning_trains_the_trigger_embeddings_in_every_text_encoder(base):
