@@ -12,6 +12,7 @@ the current stage.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from pipeline.generate import generate_styles as generate
 from pipeline.models import BaseModel
 from pipeline.recipe.finish import Finished, final_scores, finish_candidates
 from pipeline.recipe.options import Recipe
+from pipeline.recipe.prior_set import prior_set
 from pipeline.recipe.ranking import Judge, judge_for
 from pipeline.score import ScoredHeadshot, rank_and_filter
 from pipeline.styles import Style
@@ -101,10 +103,14 @@ def make_headshots(base: BaseModel, screened: Sequence["ScreenedPhoto"], styles:
     references = [s.embedding for s in screened]
     judge = judge_for(references, [(s.photo.pixels, s.face) for s in screened],
                       same_person_distance=same_person_distance, sface_model=recipe.sface_model)
+    prior = None
+    if recipe.prior_preservation_weight > 0:  # the base model's own class set: made once per process, then cached
+        prior = prior_set(base, recipe.prior_class_images)
+        train_config = dataclasses.replace(train_config, prior_loss_weight=recipe.prior_preservation_weight)
     check_cancel()
 
     report.start("training")
-    adapter = train_lora(base, examples, train_config, cancel=cancel, progress=lambda p: report(
+    adapter = train_lora(base, examples, train_config, cancel=cancel, prior=prior, progress=lambda p: report(
         "training", p.step / p.total, f"step {p.step}/{p.total}, loss {p.loss:.4f}", p.eta_seconds))
     del examples  # the crops are personal data: keep them no longer than needed
     if on_adapter is not None:
