@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,13 @@ class Recipe:
             raise ValueError("candidates_per_headshot must be at least 1")
         if not 0.0 < self.face_detail_strength <= 1.0:
             raise ValueError("face_detail_strength must be in (0, 1]")
+
+
+def images_made(recipe: Recipe, kept: int) -> int:
+    """Image generations a run that keeps `kept` headshots costs (for GPU-time plans): every candidate, and the
+    face-detail pass as `strength` of an image for each kept one (img2img runs that share of the steps)."""
+    detail = kept * recipe.face_detail_strength if recipe.face_detail else 0.0
+    return math.ceil(kept * recipe.candidates_per_headshot + detail)
 
 
 def recipe_from_settings(settings) -> Recipe:
