@@ -159,7 +159,8 @@ def _generate_and_score(base: BaseModel, adapter: Adapter, references: Sequence[
     check_cancel = _cancel_check(cancel)
     report.start("generating")
     finish = recipe_finisher(base, styles, recipe=recipe, judge=judge, count_per_style=count_per_style,
-                             likeness_threshold=likeness_threshold, unsafe_threshold=unsafe_threshold, report=report)
+                             likeness_threshold=likeness_threshold, unsafe_threshold=unsafe_threshold, report=report,
+                             cancel=cancel)
     # One adapter load for all styles (SDXL: ~3 s per load and unload on CPU).
     generated = generate(base, adapter, styles, count=count_per_style * recipe.candidates_per_headshot, seed=seed,
                          cancel=cancel, conditioning=conditioning, finish=finish,

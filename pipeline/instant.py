@@ -211,7 +211,7 @@ def instant_headshots(base: BaseModel, screened: Sequence["ScreenedPhoto"], styl
                       same_person_distance=same_person_distance, sface_model=recipe.sface_model)
     finish = recipe_finisher(base, styles, recipe=recipe, judge=judge, count_per_style=count_per_style,
                              likeness_threshold=likeness_threshold, unsafe_threshold=unsafe_threshold,
-                             report=report, subject=CLASS_WORD)
+                             report=report, subject=CLASS_WORD, cancel=cancel)
     check_cancel()
 
     report.start("preparing")

@@ -12,9 +12,11 @@ the face-detail pass changed them, so the likeness a person sees is the likeness
 from __future__ import annotations
 
 import dataclasses
+import threading
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
+from errors import Cancelled
 from pipeline.faces import CLASS_WORD, TRIGGER
 from pipeline.generate import DEFAULT_STEPS, DEMO_STEPS, GeneratedImage
 from pipeline.recipe.face_detail import redraw_face
@@ -37,7 +39,8 @@ class Finished:
 def finish_candidates(base, generated: Sequence[GeneratedImage], styles: Sequence[Style], *, recipe: Recipe,
                       judge: Judge, count_per_style: int, likeness_threshold: float, unsafe_threshold: float,
                       subject: str = f"{TRIGGER} {CLASS_WORD}", pipe_kwargs: dict | None = None,
-                      progress: Callable[[int, int], None] | None = None) -> Finished:
+                      progress: Callable[[int, int], None] | None = None,
+                      cancel: threading.Event | None = None) -> Finished:
     """Rank (when over-generating) and redraw faces (when the pass is on). The caller holds `base.lock` with
     the run's model loaded."""
     finished = Finished(images=list(generated))
@@ -56,6 +59,8 @@ def finish_candidates(base, generated: Sequence[GeneratedImage], styles: Sequenc
         steps = DEMO_STEPS if base.is_demo else DEFAULT_STEPS[base.family]
         final = []
         for n, g in enumerate(finished.images):
+            if cancel is not None and cancel.is_set():
+                raise Cancelled()  # unwinds through the caller's unloading `finally`
             style = by_style[g.style_id]
             image, redrawn = redraw_face(base, g.image, prompt=f"{DETAIL_PROMPT}, {style.prompt(subject)}",
                                          negative_prompt=style.negative_prompt(),

@@ -116,10 +116,10 @@ def test_the_best_of_each_style_are_kept_safe_first():
     assert rest == [shots[0], shots[1], shots[3]]
 
 
-def test_the_face_detail_pass_redraws_only_the_square_around_the_face(tiny_sd, faces_dir):
+def test_the_face_detail_pass_redraws_only_the_square_around_the_face(base, faces_dir):
     image = _photo(faces_dir, "obama_2.jpg", width=320)
-    with tiny_sd.lock:
-        out, redrawn = redraw_face(tiny_sd, image, prompt="a photo of a person", negative_prompt="",
+    with base.lock:
+        out, redrawn = redraw_face(base, image, prompt="a photo of a person", negative_prompt="",
                                    strength=0.3, seed=0, steps=4)
     assert redrawn and out.size == image.size
     before, after = np.asarray(image).astype(int), np.asarray(out).astype(int)
@@ -135,7 +135,7 @@ def test_the_face_detail_pass_redraws_only_the_square_around_the_face(tiny_sd, f
     assert np.abs(before[centre] - after[centre]).mean() > 1.0  # the face itself was redrawn
     # Feathered: the square's outermost ring is (almost) the old image, so no seam shows.
     assert np.abs(before[top, left:right] - after[top, left:right]).max() <= 8
-    assert pipe_is_clean(tiny_sd.pipe)
+    assert pipe_is_clean(base.pipe)
 
 
 def test_no_face_no_redraw(tiny_sd):
