@@ -4,10 +4,11 @@
     python bench/bench_likeness.py PHOTO_DIR --model stabilityai/stable-diffusion-xl-base-1.0 --device cuda \\
         --candidates 3 --face-detail --sface-model face_recognition_sface_2021dec.onnx --clip-model ./clip-vit-l
 
-The photos of PHOTO_DIR go through the studio's own ingest and screening (the same one face, same person rules);
-one of them (`--holdout`, default the last by name) is held out, the others train the person's model through
-`pipeline.engine.make_headshots`, the very flow the studio runs, with the recipe given on the command line
-(candidates per headshot, face-detail pass, prior preservation, second face encoder). Nothing is stored: the
+The photos of PHOTO_DIR go through the studio's own ingest and screening (one face, whole and large enough);
+one of them (`--holdout`, default the last by name) is held out, and the others that show the same person
+(dlib's same-person distance to it) train the person's model through `pipeline.engine.make_headshots`, the very
+flow the studio runs, with the recipe given on the command line (candidates per headshot, face-detail pass,
+prior preservation, second face encoder). Nothing is stored: the
 photos, the model and the images live in this process only, and the report holds numbers alone.
 
 The report, per run:
@@ -40,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 from errors import PhotoRejected  # noqa: E402
-from faces.face_model import detect_faces  # noqa: E402
+from faces.face_model import detect_faces, embedding_distance  # noqa: E402
 from pipeline.engine import make_headshots  # noqa: E402
 from pipeline.models import load_base  # noqa: E402
 from pipeline.recipe.options import Recipe  # noqa: E402
@@ -133,7 +134,12 @@ def _screened_photos(folder: Path, holdout: str, settings) -> tuple[list, object
     if name not in accepted:
         raise SystemExit(f"--holdout {name!r} is not a usable photo in {folder}.")
     held_out = accepted.pop(name)
-    return list(accepted.values()), held_out, refused
+    # One person, as the studio's set check asks: the held-out selfie says who; anyone else is left out.
+    training = [s for s in accepted.values()
+                if embedding_distance(s.embedding, held_out.embedding) <= settings.same_person_distance]
+    if not training:
+        raise SystemExit(f"{folder}: no other photo shows the person of {name}; the harness needs at least 2.")
+    return training, held_out, refused + len(accepted) - len(training)
 
 
 def _faces(shown: list) -> list[tuple[np.ndarray, object]]:
