@@ -132,9 +132,11 @@ def test_the_face_detail_pass_redraws_only_the_square_around_the_face(base, face
     assert np.array_equal(before[~inside], after[~inside])  # outside the square: every pixel as it was
     centre = (slice(top + square.side // 3, bottom - square.side // 3), slice(left + square.side // 3,
                                                                            right - square.side // 3))
-    assert np.abs(before[centre] - after[centre]).mean() > 1.0  # the face itself was redrawn
-    # Feathered: the square's outermost ring is (almost) the old image, so no seam shows.
-    assert np.abs(before[top, left:right] - after[top, left:right]).max() <= 8
+    redrawn_by = np.abs(before[centre] - after[centre]).mean()
+    assert redrawn_by > 1.0  # the face itself was redrawn
+    # Feathered: just inside the square's edge the new face has barely begun, so no seam shows.
+    near_edge = slice(left + 8, right - 8)
+    assert np.abs(before[top + 2, near_edge] - after[top + 2, near_edge]).mean() < 0.25 * redrawn_by
     assert pipe_is_clean(base.pipe)
 
 
