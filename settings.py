@@ -92,6 +92,12 @@ class Settings:
     zero_gpu: bool = _setting(False, "Whether the studio runs on a ZeroGPU Space; taken from SPACES_ZERO_GPU (set by Hugging Face) unless given. Instant mode is then offered first and planned to fit one default ZeroGPU call; Studio mode needs dedicated GPU hardware.")
     train_steps: int = _setting(0, "LoRA training steps; 0 scales with the number of photos (30 on the demo models tiny-sd / tiny-sdxl, unless set).", minimum=0, maximum=10_000)
     images_per_style: int = _setting(4, "Headshots generated per chosen style.", minimum=1, maximum=16)
+    candidates_per_headshot: int = _setting(3, "Over-generation: candidates made per headshot shown; each style's candidates are ranked by likeness (dlib, and SFace when SFACE_MODEL is set) and the best IMAGES_PER_STYLE kept. The others are dropped in memory, never stored (1 on the demo models, unless set).", minimum=1, maximum=8)
+    sface_model: Path = _setting(Path(""), "Second face encoder for ranking: a local copy of OpenCV Zoo's SFace (face_recognition_sface_2021dec.onnx, Apache-2.0), run by the installed OpenCV. Empty: dlib ranks alone (no PyPI package ships the file).")
+    face_detail: bool = _setting(True, "Face-detail pass on each kept headshot (Studio and Instant): the face is cropped, redrawn at the model's native size by img2img with the same model at FACE_DETAIL_STRENGTH, and pasted back with a feathered edge (off on the demo models, unless set).")
+    face_detail_strength: float = _setting(0.3, "How much the face-detail pass redraws the face (img2img strength: 0 keeps it, 1 redraws it from noise).", minimum=0.05, maximum=0.8)
+    prior_preservation_weight: float = _setting(0.0, "Prior preservation: weight of the class loss on a 'photo of a person' set the base model makes once for itself (never a visitor's photo), cached per base model with its latents and text embeddings; 0 = off (the default until measured on real weights).", minimum=0.0, maximum=2.0)
+    prior_class_images: int = _setting(24, "Prior preservation: images in the base model's class set (made once per base model, per process).", minimum=1, maximum=400)
     likeness_threshold: float = _setting(0.5, "Lowest likeness score (0–1) for a headshot to be shown; weaker ones are held back (0 on the demo models, whose pictures are noise, unless set).", minimum=0.0, maximum=1.0)
     unsafe_threshold: float = _setting(0.5, "Unsafe-content probability at which a headshot is blocked.", minimum=0.0, maximum=1.0)
     queue_size: int = _setting(8, "Most training jobs waiting for the GPU at once.", minimum=1, maximum=200)
@@ -206,7 +212,10 @@ DEMO_BASE_MODELS = ("tiny-sd", "tiny-sdxl")
 DEMO_FACE_ADAPTER = "tiny-ip-adapter"
 DEMO_TRAIN_STEPS = 30
 DEMO_DEFAULTS: dict[str, Any] = {"train_steps": DEMO_TRAIN_STEPS, "likeness_threshold": 0.0,
-                                 "face_adapter": DEMO_FACE_ADAPTER}
+                                 "face_adapter": DEMO_FACE_ADAPTER,
+                                 # Noise has no face to rank or redraw: over-generating and the face-detail pass
+                                 # would only triple a CPU demo's wait.
+                                 "candidates_per_headshot": 1, "face_detail": False}
 
 
 def env_name(field_name: str) -> str:

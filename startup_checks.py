@@ -2,7 +2,8 @@
 
 `settings.load_settings` refuses a malformed value; this module refuses a well-formed one that cannot work
 here: a data directory this user cannot write, a master key file of the wrong size or mode, a database URL
-that reaches no database, a face-adapter directory without the adapter's files. Each failure is a
+that reaches no database, a face-adapter directory without the adapter's files, a second face encoder's file
+that is not there or not SFace. Each failure is a
 `SettingsError` naming the variable in one sentence, so `python app.py` and the container's entrypoint
 (`python startup_checks.py`, before `exec python app.py`) both exit 2 with it, never a traceback.
 
@@ -26,6 +27,7 @@ def check_before_serving(settings: Settings) -> None:
     check_master_key(settings)
     check_database(settings.database_url)
     check_face_adapter(settings.face_adapter, settings.base_model)
+    check_sface_model(settings.sface_model)
 
 
 def check_data_dir(data_dir: Path) -> None:
@@ -100,6 +102,21 @@ def check_face_adapter(face_adapter: str, base_model: str) -> None:
     if all(m is not None for m in missing):  # neither family's weights (or no image encoder)
         raise SettingsError(f"HEADSHOT_FACE_ADAPTER={face_adapter} has no {missing[0].as_posix()} (nor the SDXL "
                             f"adapter's files). {ADAPTER_HINT}")
+
+
+def check_sface_model(sface_model: Path) -> None:
+    """The second face encoder's file, when one is named, is there and loads as SFace (OpenCV, ~0.1 s)."""
+    if str(sface_model) in ("", "."):
+        return
+    if not Path(sface_model).is_file():
+        raise SettingsError(f"HEADSHOT_SFACE_MODEL={sface_model} is not a file: name a local copy of OpenCV Zoo's "
+                            "face_recognition_sface_2021dec.onnx, or leave it empty to rank with dlib alone.")
+    from errors import ModelUnavailable
+    from pipeline.recipe.ranking import sface_encoder
+    try:
+        sface_encoder(Path(sface_model))
+    except ModelUnavailable as exc:
+        raise SettingsError(str(exc)) from None
 
 
 def _looks_like_a_path(value: str) -> bool:

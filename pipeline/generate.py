@@ -88,12 +88,16 @@ def generate(base: BaseModel, adapter: Adapter, style: Style, *, count: int, see
 def generate_styles(base: BaseModel, adapter: Adapter, styles: Sequence[Style], *, count: int, seed: int,
                     steps: int | None = None, progress: Callable[[int, int, int], None] | None = None,
                     cancel: threading.Event | None = None,
-                    conditioning: Conditioning | None = None) -> list[GeneratedImage]:
+                    conditioning: Conditioning | None = None,
+                    finish: Callable[[list[GeneratedImage], dict], list[GeneratedImage]] | None = None,
+                    ) -> list[GeneratedImage]:
     """`count` headshots per style with the adapter loaded ONCE for all of them (SDXL: ~3 s per load on CPU).
 
     `progress(style_index, done, total)` counts denoising steps within a style, never past `total`.
     `conditioning`: more to load beside the adapter for the run, e.g. the face adapter on the person's photos
     (`pipeline.instant.face_conditioning`, Studio mode's option); it yields the pipeline calls' extra arguments.
+    `finish(images, pipe_kwargs)`: run on the images while all of that is still loaded (pipeline/recipe/finish.py:
+    rank the candidates, redraw the kept faces with the same model); its images are the ones returned.
     """
     if count < 1:
         raise ValueError("count must be at least 1")
@@ -105,6 +109,8 @@ def generate_styles(base: BaseModel, adapter: Adapter, styles: Sequence[Style], 
         with loaded, (conditioning() if conditioning else nullcontext({})) as pipe_kwargs:
             results = render_styles(base, styles, count=count, seed=seed, steps=steps, progress=progress,
                                     cancel=cancel, pipe_kwargs=pipe_kwargs)
+            if finish is not None:
+                results = finish(results, pipe_kwargs)
     except torch.OutOfMemoryError:
         out_of_memory = True  # raised below, outside the handler, so the traceback's tensors die
     if out_of_memory:

@@ -30,11 +30,13 @@ from PIL import Image
 
 from errors import FaceAdapterUnavailable, ModelUnavailable, OutOfMemory
 from pipeline import tiny
-from pipeline.engine import EngineProgress, _cancel_check, _Reporter, score_stage
+from pipeline.engine import EngineProgress, _cancel_check, _Reporter, recipe_finisher, score_stage
 from pipeline.face_adapter_layout import ADAPTER_HINT, FACE_ADAPTER_FILES, FaceAdapterFiles
 from pipeline.faces import CLASS_WORD, adapter_face_crop
 from pipeline.generate import render_styles
 from pipeline.models import BaseModel, _hub_json
+from pipeline.recipe.options import Recipe
+from pipeline.recipe.ranking import judge_for
 from pipeline.score import ScoredHeadshot
 from pipeline.speed import warm_adapter
 from pipeline.styles import Style
@@ -193,8 +195,10 @@ def instant_headshots(base: BaseModel, screened: Sequence["ScreenedPhoto"], styl
                       adapter_id: str, adapter_scale: float, count_per_style: int, seed: int,
                       likeness_threshold: float, unsafe_threshold: float, same_person_distance: float,
                       progress: Callable[[EngineProgress], None] | None = None,
-                      cancel: threading.Event | None = None, offline: bool | None = None) -> list[ScoredHeadshot]:
+                      cancel: threading.Event | None = None, offline: bool | None = None,
+                      recipe: Recipe = Recipe()) -> list[ScoredHeadshot]:
     """`count_per_style` headshots per style conditioned on `screened`'s faces, scored and ranked (best first).
+    `recipe`: over-generation and the face-detail pass, with the face adapter still loaded (pipeline/recipe/).
 
     Prompts portray a plain "person" (no trigger token: nothing was trained). Likeness is scored against
     the photos' own face embeddings, as in Studio mode. Progress: "preparing" (adapter and embeddings),
@@ -209,6 +213,11 @@ def instant_headshots(base: BaseModel, screened: Sequence["ScreenedPhoto"], styl
     report = _Reporter(progress, INSTANT_STAGE_WEIGHTS)
     check_cancel = _cancel_check(cancel)
     references = [s.embedding for s in screened]
+    judge = judge_for(references, [(s.photo.pixels, s.face) for s in screened],
+                      same_person_distance=same_person_distance, sface_model=recipe.sface_model)
+    finish = recipe_finisher(base, styles, recipe=recipe, judge=judge, count_per_style=count_per_style,
+                             likeness_threshold=likeness_threshold, unsafe_threshold=unsafe_threshold,
+                             report=report, subject=CLASS_WORD, cancel=cancel)
     check_cancel()
 
     report.start("preparing")
@@ -219,9 +228,11 @@ def instant_headshots(base: BaseModel, screened: Sequence["ScreenedPhoto"], styl
             check_cancel()
             report.start("generating")
             generated = render_styles(
-                base, styles, count=count_per_style, seed=seed, subject=CLASS_WORD, pipe_kwargs=pipe_kwargs,
-                cancel=cancel, progress=lambda i, done, total: report(
+                base, styles, count=count_per_style * recipe.candidates_per_headshot, seed=seed, subject=CLASS_WORD,
+                pipe_kwargs=pipe_kwargs, cancel=cancel, progress=lambda i, done, total: report(
                     "generating", (i + done / total) / len(styles), f"style {i + 1}/{len(styles)}"))
+            if finish is not None:  # rank, and redraw the kept faces, while the face adapter is loaded
+                generated = finish(generated, pipe_kwargs)
     except torch.OutOfMemoryError:
         out_of_memory = True  # raised below, outside the handler, so the traceback's tensors die
     if out_of_memory:
@@ -230,4 +241,5 @@ def instant_headshots(base: BaseModel, screened: Sequence["ScreenedPhoto"], styl
         raise OutOfMemory()
     check_cancel()
     return score_stage(report, generated, references, likeness_threshold=likeness_threshold,
-                       unsafe_threshold=unsafe_threshold, same_person_distance=same_person_distance)
+                       unsafe_threshold=unsafe_threshold, same_person_distance=same_person_distance,
+                       judge=judge, finished=finish.finished if finish is not None else None)

@@ -5,9 +5,10 @@ The recipe is LoRA Ease's face preset on diffusers' advanced DreamBooth script
 LoRA on the attention projections plus pivotal tuning (the trigger's input embeddings
 in every text encoder train for the first half, pipeline/embeddings.py), per-photo
 captions (pipeline/captions.py), min-SNR weighting, SDXL micro-conditioning with the
-crop's true source size (`sdxl_time_ids`). Not taken over: prior preservation (it
-needs ~150 class images generated or downloaded first, minutes of GPU time per session
-before training starts) and Prodigy (see `default_train_config`). What makes it fast
+crop's true source size (`sdxl_time_ids`). Prior preservation is optional
+(`prior_loss_weight`, off by default): its class set is made once per base model by the
+model itself and cached (pipeline/recipe/prior_set.py), so no session waits for it twice.
+Not taken over: Prodigy (see `default_train_config`). What makes it fast
 on a shared GPU:
   * VAE latents (their mean and std) are computed ONCE before the loop, one image per
     VAE call; text conditioning once the trigger embeddings freeze. The example
@@ -35,7 +36,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 import torch
@@ -50,6 +51,9 @@ from pipeline.adapter import EMBEDDINGS_PREFIX, Adapter
 from pipeline.embeddings import ENCODERS, initial_embeddings, retract, table_stds, trigger_embeddings_applied
 from pipeline.faces import TrainingExample
 from pipeline.models import BaseModel
+
+if TYPE_CHECKING:
+    from pipeline.recipe.prior_set import PriorSet
 
 # Attention projections, as in diffusers' DreamBooth LoRA examples (`target_modules`).
 UNET_TARGET_MODULES = ("to_k", "to_q", "to_v", "to_out.0")
@@ -86,6 +90,9 @@ class TrainConfig:
     seed: int = 0  # noise, timesteps, batch order, initial LoRA and embedding weights
     target_modules: tuple[str, ...] = UNET_TARGET_MODULES
     memory_note: str = ""  # why gradient checkpointing is on or off (saved in the effective config)
+    # Prior preservation (DreamBooth's --prior_loss_weight, 1.0 there): weight of the class loss on the base
+    # model's own "photo of a person" set, trained beside each batch. 0 = off.
+    prior_loss_weight: float = 0.0
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -282,18 +289,21 @@ def unet_lora_config(config: TrainConfig) -> LoraConfig:
 def train_lora(base: BaseModel, examples: Sequence[TrainingExample], config: TrainConfig, *,
                progress: Callable[[TrainProgress], None] | None = None,
                cancel: threading.Event | None = None,
-               step_hook: Callable[[int], None] | None = None) -> Adapter:
+               step_hook: Callable[[int], None] | None = None, prior: "PriorSet | None" = None) -> Adapter:
     """Train a LoRA adapter (and the trigger's embeddings) for the person in `examples`; the base is left as it was.
 
-    `step_hook(step)` runs before every step (tests inject failures through it).
+    `step_hook(step)` runs before every step (tests inject failures through it). `prior`: the base model's
+    class set, trained beside each batch at `config.prior_loss_weight` (pipeline/recipe/prior_set.py).
     """
     if not examples:
         raise ValueError("no training examples")
+    if config.prior_loss_weight > 0 and prior is None:
+        raise ValueError("prior_loss_weight > 0 needs the base model's class set")
     with base.lock:  # the shared UNet carries this adapter's layers until we return
-        return _train_locked(base, examples, config, progress, cancel, step_hook)
+        return _train_locked(base, examples, config, progress, cancel, step_hook, prior)
 
 
-def _train_locked(base, examples, config, progress, cancel, step_hook) -> Adapter:
+def _train_locked(base, examples, config, progress, cancel, step_hook, prior=None) -> Adapter:
     pipe, unet, dev = base.pipe, base.pipe.unet, base.device
     on_cuda = dev.type == "cuda"
     autocast_dtype = base.dtype if (on_cuda and base.dtype != torch.float32) else None
@@ -327,7 +337,8 @@ def _train_locked(base, examples, config, progress, cancel, step_hook) -> Adapte
                            "weight_decay": 0.0})
         optimizer = torch.optim.AdamW(groups, betas=(0.9, 0.999), eps=1e-8, fused=on_cuda, foreach=not on_cuda)
         run_steps(base, data, params, optimizer, config, autocast_dtype=autocast_dtype,
-                  progress=progress, cancel=cancel, step_hook=step_hook, embeddings=embeddings)
+                  progress=progress, cancel=cancel, step_hook=step_hook, embeddings=embeddings,
+                  prior=prior if config.prior_loss_weight > 0 else None)
         weights = get_peft_model_state_dict(unet, adapter_name=adapter_name)
         state = {f"unet.{k}": v.detach().to("cpu", torch.float32).clone() for k, v in weights.items()}
         for name, v in (embeddings or {}).items():
@@ -343,6 +354,7 @@ def _train_locked(base, examples, config, progress, cancel, step_hook) -> Adapte
                                                         if autocast_dtype else "no"),
                                     "resolution": examples[0].image.width, "n_photos": len(examples),
                                     "pivotal_steps": pivotal_steps(config),
+                                    "prior_class_images": len(prior) if prior and config.prior_loss_weight else 0,
                                     "fp16_vae": base.vae_id}  # "" = the base model's own VAE
     return Adapter(state_dict=state, family=base.family, base_model_id=base.model_id, rank=config.rank,
                    alpha=config.alpha, target_modules=tuple(config.target_modules), train_config=effective)
@@ -357,13 +369,16 @@ def run_steps(base: BaseModel, data: TrainingTensors, params: list[torch.nn.Para
               optimizer: torch.optim.Optimizer, config: TrainConfig, *, autocast_dtype: torch.dtype | None = None,
               progress: Callable[[TrainProgress], None] | None = None, cancel: threading.Event | None = None,
               step_hook: Callable[[int], None] | None = None,
-              embeddings: dict[str, torch.Tensor] | None = None) -> float:
+              embeddings: dict[str, torch.Tensor] | None = None, prior: "PriorSet | None" = None) -> float:
     """The optimisation loop on cached tensors; returns the mean loss of the last reporting window.
 
     With `embeddings` (trainable trigger vectors per text encoder) the captions are
     encoded every step for the first `pivotal_steps(config)` steps, through the encoders
     with the vectors swapped in; then the vectors freeze, the conditioning is cached once
     and (with `offload_encoders`) the text encoders leave the GPU.
+    With `prior`, each step's UNet call also carries a batch of the class set (its own indices, timesteps and
+    noise, so the instance half draws exactly what it draws without it) and the loss adds its class loss at
+    `config.prior_loss_weight`.
     Public so bench/ times exactly this loop (no copy of it).
     """
     unet, dev = base.pipe.unet, base.device
@@ -381,6 +396,11 @@ def run_steps(base: BaseModel, data: TrainingTensors, params: list[torch.nn.Para
     order = torch.randint(0, n, (steps, bs), generator=cpu_gen).to(dev)
     timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (steps, bs), generator=cpu_gen).to(dev)
     noise_gen = torch.Generator(device=dev).manual_seed(config.seed)
+    if prior is not None:
+        prior_gen = torch.Generator().manual_seed(config.seed + 1)
+        prior_order = torch.randint(0, len(prior), (steps, bs), generator=prior_gen).to(dev)
+        prior_times = torch.randint(0, scheduler.config.num_train_timesteps, (steps, bs), generator=prior_gen).to(dev)
+        prior_noise_gen = torch.Generator(device=dev).manual_seed(config.seed + 1)
     scaler = torch.amp.GradScaler("cuda", enabled=autocast_dtype == torch.float16)
     loss_sum = torch.zeros((), device=dev)
     window, last_loss = 0, float("nan")
@@ -428,8 +448,21 @@ def run_steps(base: BaseModel, data: TrainingTensors, params: list[torch.nn.Para
                 added = None
                 if pooled is not None:
                     added = {"text_embeds": pooled, "time_ids": data.time_ids[idx]}
-                pred = unet(noisy, t, encoder_hidden_states=embeds, added_cond_kwargs=added).sample
+                unet_in = (noisy, t, embeds, added)
+                if prior is not None:  # the class half, after the instance half, in the same UNet call
+                    pt = prior_times[step]
+                    p_noisy, p_target = _noised(prior.latent_mean[prior_order[step]],
+                                                prior.latent_std[prior_order[step]], alphas[pt], prior_noise_gen,
+                                                shift=shift, scaling=scaling, prediction_type=prediction_type)
+                    unet_in = _with_class_half(unet_in, prior, p_noisy, pt)
+                pred = unet(unet_in[0], unet_in[1], encoder_hidden_states=unet_in[2],
+                            added_cond_kwargs=unet_in[3]).sample
+            if prior is not None:
+                pred, p_pred = pred.chunk(2)
             loss = _loss(pred.float(), target.float(), alphas[t], prediction_type, config.snr_gamma)
+            if prior is not None:
+                loss = loss + config.prior_loss_weight * _loss(p_pred.float(), p_target.float(), alphas[pt],
+                                                               prediction_type, config.snr_gamma)
             scaler.scale(loss).backward()
             scaler.unscale_(optimizer)
             torch.nn.utils.clip_grad_norm_(params + [v for v in (embeddings or {}).values() if v.requires_grad],
@@ -450,6 +483,30 @@ def run_steps(base: BaseModel, data: TrainingTensors, params: list[torch.nn.Para
                     progress(TrainProgress(step=step + 1, total=steps, loss=last_loss,
                                            eta_seconds=elapsed / (step + 1) * (steps - step - 1)))
     return last_loss
+
+
+def _noised(mean: torch.Tensor, std: torch.Tensor, alpha_bar: torch.Tensor, generator: torch.Generator, *,
+            shift: float, scaling: float, prediction_type: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(noisy latents, target) for cached latent distributions at timesteps with `alpha_bar`, as the loop does it."""
+    latents = (mean + std * torch.randn(mean.shape, generator=generator, device=mean.device) - shift) * scaling
+    noise = torch.randn(latents.shape, generator=generator, device=latents.device)
+    a = alpha_bar.view(-1, 1, 1, 1)
+    target = noise if prediction_type == "epsilon" else a.sqrt() * noise - (1 - a).sqrt() * latents
+    return a.sqrt() * latents + (1 - a).sqrt() * noise, target
+
+
+def _with_class_half(unet_in: tuple, prior: "PriorSet", noisy: torch.Tensor, t: torch.Tensor) -> tuple:
+    """The UNet's inputs with the class batch appended: its noisy latents, timesteps and the class prompt's
+    conditioning (one row, repeated), in the instance half's dtypes."""
+    inst_noisy, inst_t, embeds, added = unet_in
+    n = noisy.shape[0]
+    class_embeds = prior.text_embeds.to(embeds.dtype).expand(n, -1, -1)
+    if added is not None:
+        added = {"text_embeds": torch.cat([added["text_embeds"], prior.pooled_embeds.to(
+                     added["text_embeds"].dtype).expand(n, -1)]),
+                 "time_ids": torch.cat([added["time_ids"], prior.time_ids.expand(n, -1)])}
+    return torch.cat([inst_noisy, noisy.to(inst_noisy.dtype)]), torch.cat([inst_t, t]), \
+        torch.cat([embeds, class_embeds]), added
 
 
 def _loss(pred: torch.Tensor, target: torch.Tensor, alpha_bar: torch.Tensor, prediction_type: str,

@@ -114,22 +114,27 @@ def run(order: GpuOrder, progress: Callable[[Any], None] | None = None,
 
 def planned_seconds(order: GpuOrder) -> float:
     """Seconds of GPU to ask ZeroGPU for (spaces calls it with the call's own arguments)."""
+    from pipeline.recipe.options import images_made, recipe_from_settings
     from studio.zerogpu import instant_gpu_duration
     served = studio()
     n_images = len(order.style_ids) * order.count
-    if order.instant:  # no training: adapter, encoder and the images
-        return instant_gpu_duration(n_images, served.base_model(order.model_id).family)
+    if order.instant:  # no training: adapter, encoder and the images (every candidate, and the face-detail pass)
+        base = served.base_model(order.model_id)
+        made = images_made(recipe_from_settings(served.settings.for_model(base.is_demo)), n_images)
+        return instant_gpu_duration(made, base.family)
     return training_seconds(served, order.session_id, n_images, order.model_id)
 
 
 def training_seconds(served: "Studio", session_id: str, n_images: int, model_id: str | None) -> int:
     """Seconds of GPU a Studio job (train on the session's photos, then `n_images`) is planned to need, with the
     steps the run will really train (a demo model's fewer): what ZeroGPU is asked for, and what admission checks."""
+    from pipeline.recipe.options import images_made, recipe_from_settings
     from studio.zerogpu import gpu_duration
     base = served.base_model(model_id)
     n_photos = max(1, len(served.vault.blobs(session_id, "photo")))
-    steps = served.settings.for_model(base.is_demo).train_steps
-    return gpu_duration(n_photos, n_images, base.family, train_steps=steps)
+    run = served.settings.for_model(base.is_demo)
+    return gpu_duration(n_photos, images_made(recipe_from_settings(run), n_images), base.family,
+                        train_steps=run.train_steps)
 
 
 def stream(order: GpuOrder) -> Iterator[Any]:

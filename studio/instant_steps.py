@@ -18,12 +18,13 @@ from typing import TYPE_CHECKING, Callable
 from errors import OwnerKeyRequired, PhotoSetRejected
 from pipeline.engine import EngineProgress
 from pipeline.instant import instant_headshots
+from pipeline.recipe.options import recipe_from_settings
 from privacy.intake.photo_set import preview_jpeg
 from privacy.intake.screening import ScreenedPhoto, ScreeningReport, check_batch_size, report_for, screen_files
 from privacy.lifecycle.consent import require_consent
 from privacy.records import audit
 from privacy.store.vault import HEADSHOTS
-from studio.runs import HeadshotRun, UnstoredHeadshot
+from studio.runs import HeadshotRun, UnstoredHeadshot, held_back, shown
 
 if TYPE_CHECKING:
     from studio.service import Studio
@@ -96,7 +97,8 @@ class InstantSteps:
                 base, screened, styles, adapter_id=run.face_adapter,
                 adapter_scale=run.face_adapter_scale, count_per_style=count_per_style, seed=seed,
                 likeness_threshold=run.likeness_threshold, unsafe_threshold=run.unsafe_threshold,
-                same_person_distance=run.same_person_distance, progress=progress, cancel=cancel)
+                same_person_distance=run.same_person_distance, progress=progress, cancel=cancel,
+                recipe=recipe_from_settings(run))
         except Exception as exc:
             audit.record_event(self.studio.db, audit_id, audit.GENERATION_FAILED, self.studio.clock(),
                                error=type(exc).__name__, instant=True)
@@ -107,11 +109,11 @@ class InstantSteps:
         if keep:
             delivered = self.studio.keep_headshots(session_id, outputs, demo=base.is_demo, owner_key=owner_key,
                                                    audit_id=audit_id, instant=True)
-            return HeadshotRun(delivered, outputs)
+            return HeadshotRun(delivered, shown(outputs))
         unstored = [UnstoredHeadshot(self.studio.provenance.mark_headshot(out.image, style_id=out.style_id,
                                                                    demo=base.is_demo),
                                      out.style_id, out.seed, out.likeness, base.is_demo)
                     for out in outputs if out.kept]
         audit.record_event(self.studio.db, audit_id, audit.HEADSHOTS_GENERATED, self.studio.clock(),
-                           count=len(unstored), held_back=len(outputs) - len(unstored), instant=True, stored=False)
-        return HeadshotRun([], outputs, unstored)
+                           count=len(unstored), held_back=held_back(outputs), instant=True, stored=False)
+        return HeadshotRun([], shown(outputs), unstored)

@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from pipeline.engine import ScoredHeadshot
+from pipeline.recipe.ranking import REASON_RANKED_OUT
 
 
 @dataclass(frozen=True)
@@ -43,3 +44,14 @@ class HeadshotRun:
     # Instant mode with keep=False: the kept headshots, marked, best first, stored nowhere (`delivered` is
     # then empty: there is no blob to name). Empty for every run that keeps its headshots.
     unstored: list[UnstoredHeadshot] = dataclasses.field(default_factory=list)
+
+
+def shown(outputs: list[ScoredHeadshot]) -> list[ScoredHeadshot]:
+    """A run's outputs less the candidates over-generation dropped (they have no image; only the report names
+    their seeds and scores)."""
+    return [out for out in outputs if out.reason != REASON_RANKED_OUT]
+
+
+def held_back(outputs: list[ScoredHeadshot]) -> int:
+    """How many shown outputs were held back (weak likeness or unsafe)."""
+    return sum(1 for out in shown(outputs) if not out.kept)

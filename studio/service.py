@@ -39,6 +39,7 @@ from pipeline.engine import EngineProgress, ScoredHeadshot, make_headshots, more
 from pipeline.generate import Conditioning
 from pipeline.instant import face_conditioning
 from pipeline.models import BaseModel, ModelLoader, load_base
+from pipeline.recipe.options import recipe_from_settings
 from pipeline.speed import SpeedOptions, apply_to_base
 from pipeline.styles import Style, UnknownStyle, load_styles, resolve_style, team_styles
 from pipeline.tiny import TINY_IDS
@@ -71,7 +72,7 @@ from settings import Settings
 from studio import downloads
 from studio.instant_steps import InstantSteps
 from studio.model_state import ModelWarmUp
-from studio.runs import DeliveredHeadshot, HeadshotRun, KeyLookup
+from studio.runs import DeliveredHeadshot, HeadshotRun, KeyLookup, held_back, shown
 
 log = logging.getLogger(__name__)
 
@@ -316,13 +317,13 @@ class Studio:
                 same_person_distance=run.same_person_distance, progress=progress, cancel=cancel,
                 # The adapter goes straight from GPU memory into the vault, encrypted.
                 on_adapter=lambda adapter: self.vault.seal(session_id, "adapter", adapter_to_bytes(adapter)),
-                conditioning=self._face_adapter_on_top(base, screened))
+                conditioning=self._face_adapter_on_top(base, screened), recipe=recipe_from_settings(run))
         except Exception as exc:
             audit.record_event(self.db, audit_id, audit.TRAINING_FAILED, self.clock(), error=type(exc).__name__)
             raise
         audit.record_event(self.db, audit_id, audit.TRAINING_FINISHED, self.clock())
         delivered = self.keep_headshots(session_id, outputs, demo=base.is_demo, owner_key=owner_key, audit_id=audit_id)
-        return HeadshotRun(delivered, outputs)
+        return HeadshotRun(delivered, shown(outputs))
 
     def keep_headshots(self, session_id: str, outputs: list[ScoredHeadshot], *, demo: bool, owner_key: bytes | None,
               audit_id: str, **audit_details: bool) -> list[DeliveredHeadshot]:
@@ -342,7 +343,7 @@ class Studio:
         now = self.clock()
         retention.on_generated(self.db, session_id, now, self.policy)
         audit.record_event(self.db, audit_id, audit.HEADSHOTS_GENERATED, now,
-                           count=len(delivered), held_back=len(outputs) - len(delivered), **audit_details)
+                           count=len(delivered), held_back=held_back(outputs), **audit_details)
         return delivered
 
     # --- 3b. more like this: the trained adapter again, no training ------------------------------
@@ -395,8 +396,11 @@ class Studio:
             adapter = adapter_from_bytes(self.vault.open(session_id, self.vault.blobs(session_id, "adapter")[-1].id))
             references = [np.array(json.loads(self.vault.open(session_id, ref.id))["embedding"])
                           for ref in self.vault.blobs(session_id, "embedding")]
-            # The photos themselves only for the optional face adapter on top of the model (off by default).
-            screened = self.sealed_photos(session_id) if self.settings.studio_face_adapter_scale > 0 else []
+            # The photos themselves only for the optional face adapter on top of the model (off by default),
+            # or for a second face encoder's references (HEADSHOT_SFACE_MODEL).
+            needs_photos = (self.settings.studio_face_adapter_scale > 0
+                            or recipe_from_settings(self.settings).sface_model is not None)
+            screened = self.sealed_photos(session_id) if needs_photos else []
         base = self.base_model(self._model_for(adapter, model_id))
         if not references:
             raise self._adapter_gone(session_id)
@@ -405,12 +409,13 @@ class Studio:
             base, adapter, references, styles, count_per_style=count_per_style, seed=seed,
             likeness_threshold=run.likeness_threshold, unsafe_threshold=run.unsafe_threshold,
             same_person_distance=run.same_person_distance, progress=progress, cancel=cancel,
-            conditioning=self._face_adapter_on_top(base, screened))
+            conditioning=self._face_adapter_on_top(base, screened), recipe=recipe_from_settings(run),
+            reference_photos=screened)
         del screened
         del adapter  # encodes the person's face: no longer than the run
         delivered = self.keep_headshots(session_id, outputs, demo=base.is_demo, owner_key=owner_key,
                                audit_id=self.vault.audit_id(session_id), adapter_reused=True)
-        return HeadshotRun(delivered, outputs)
+        return HeadshotRun(delivered, shown(outputs))
 
     def _face_adapter_on_top(self, base: BaseModel, screened: list[ScreenedPhoto]) -> Conditioning | None:
         """Studio mode's option: Instant's face adapter on the photos, on top of the trained model, at
@@ -578,4 +583,5 @@ def _face_record(photo_blob_id: str, screened: ScreenedPhoto) -> bytes:
 def _describe(out: ScoredHeadshot, demo: bool, blob_id: str | None) -> dict:
     return {"blob": blob_id, "style": out.style_id, "seed": out.seed, "likeness": round(float(out.likeness), 4),
             "unsafe": round(float(out.unsafe), 4), "kept": out.kept, "reason": out.reason,
-            "demo": demo}
+            "demo": demo, "scores": {name: round(float(v), 4) for name, v in out.scores.items()},
+            "detailed": out.detailed}

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from settings import SettingsError, load_settings
-from startup_checks import check_before_serving, check_face_adapter
+from startup_checks import check_before_serving, check_face_adapter, check_sface_model
 
 ROOT = Path(__file__).resolve().parents[1]
 ENTRYPOINT = ROOT / "docker-entrypoint.sh"
@@ -89,6 +89,17 @@ def test_face_adapter_checks_accept_what_can_serve_and_refuse_what_cannot(tmp_pa
     check_face_adapter(str(adapter), "my/sdxl")  # the SDXL adapter alone is enough
     with pytest.raises(SettingsError, match="is not a directory"):
         check_face_adapter(str(tmp_path / "nowhere"), "my/sdxl")
+
+
+def test_a_second_face_encoder_file_must_be_there_and_be_sface(tmp_path):
+    from tests.pipeline.helpers import save_tiny_sface
+    check_sface_model(Path(""))  # none named: dlib ranks alone
+    check_sface_model(save_tiny_sface(tmp_path / "sface.onnx"))  # SFace's input and output: loads
+    with pytest.raises(SettingsError, match="HEADSHOT_SFACE_MODEL=.* is not a file"):
+        check_sface_model(tmp_path / "missing.onnx")
+    (tmp_path / "bogus.onnx").write_bytes(b"not onnx")
+    with pytest.raises(SettingsError, match="HEADSHOT_SFACE_MODEL"):
+        check_sface_model(tmp_path / "bogus.onnx")
 
 
 def test_good_settings_pass_every_check_and_leave_a_private_data_dir(tmp_path):

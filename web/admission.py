@@ -132,8 +132,13 @@ class Admission:
         """On ZeroGPU, an Instant job must fit in one default GPU call (studio.zerogpu plans its duration)."""
         if not self.settings.zero_gpu:
             return
+        from pipeline.recipe.options import images_made, recipe_from_settings
         from studio.zerogpu import ZERO_GPU_DEFAULT_DURATION_S, instant_images_within
-        most = instant_images_within(ZERO_GPU_DEFAULT_DURATION_S, self.studio.base_model(model_id).family)
+        base = self.studio.base_model(model_id)
+        within = instant_images_within(ZERO_GPU_DEFAULT_DURATION_S, base.family)
+        # Over-generation and the face-detail pass make more images than are shown: the plan counts them all.
+        recipe = recipe_from_settings(self.settings.for_model(base.is_demo))
+        most = next(k for k in range(within, -1, -1) if images_made(recipe, k) <= within)
         if n_images > most:
             raise UserError(f"On this free GPU, one Instant request can make at most {counted(most, 'headshot')}. "
                             "Please choose fewer styles or fewer headshots per style.", code="too_many_images")

@@ -52,3 +52,21 @@ def session_with_photos(studio, faces_dir, photo: str = "obama_1.jpg") -> tuple[
     key = studio.issue_return_key(session_id)
     assert studio.upload(session_id, [(faces_dir / photo).read_bytes()]).acceptable
     return session_id, key.owner_key
+
+
+def save_tiny_sface(path):
+    """A random-weight stand-in for OpenCV Zoo's SFace file: an ONNX model with SFace's input (1, 3, 112, 112) and
+    output (1, 128), so `cv2.FaceRecognizerSF` loads and runs it as it would the real one (whose file no package
+    ships). Its scores mean nothing; what it proves is the loading, alignment and bookkeeping around them."""
+    import warnings
+
+    import torch
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 5, stride=4), torch.nn.ReLU(), torch.nn.AvgPool2d(6),
+                              torch.nn.Flatten(), torch.nn.Linear(128, 128))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(net.eval(), (torch.zeros(1, 3, 112, 112),), str(path), dynamo=False,
+                          input_names=["data"], output_names=["fc1"])
+    return path
