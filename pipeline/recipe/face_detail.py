@@ -22,6 +22,7 @@ import torch
 from PIL import Image, ImageFilter
 
 from faces.face_model import detect_faces
+from pipeline.models import drop_diffusers_watermark
 from pipeline.recipe.ranking import FACE_THRESHOLD, largest
 
 FACE_MARGIN = 1.8  # crop side / face box side: the face, hair and chin, with context to blend into
@@ -93,4 +94,4 @@ def _img2img(base):
 
     pipe = AutoPipelineForImage2Image.from_pipe(base.pipe)
     pipe.set_progress_bar_config(disable=True)
-    return pipe
+    return drop_diffusers_watermark(pipe)  # from_pipe gives an SDXL copy diffusers' watermarker back

@@ -27,3 +27,11 @@ def test_an_sdxl_image_is_exactly_its_decoded_latents_with_no_watermark_stamped_
     changed = np.abs(image - plain).max(-1) > 0
     assert not changed.any(), f"{changed.mean():.1%} of the pixels differ from the decoded latents"
     assert pipe.watermark is None
+
+
+def test_the_face_detail_pass_img2img_copy_has_no_watermarker_either():
+    """`from_pipe` builds the face-detail pass's img2img pipeline anew, and diffusers gives it a watermarker."""
+    from pipeline.recipe.face_detail import _img2img
+
+    base = load_base("tiny-sdxl", "cpu")
+    assert _img2img(base).watermark is None
