@@ -56,6 +56,7 @@ class _Parts:
     team: Any
     demo: Any
     memory_sweep: Any
+    consented: Any  # the browsers whose page gave consent: added by the handlers, asked by the Boundary
 
 
 def build_app(settings: Settings, *, zero_gpu_call: Callable | None = None) -> "FastAPI":
@@ -91,7 +92,8 @@ def build_app(settings: Settings, *, zero_gpu_call: Callable | None = None) -> "
     app.add_middleware(Boundary, clients=parts.clients, uploads=parts.uploads, upload_limits=limits,
                        upload_budget=Limit(capacity=budget, refill_per_second=budget / 60),
                        trusted_proxies=settings.trusted_proxy_networks, frame_ancestors=settings.frame_ancestors,
-                       people_per_address=settings.people_per_address, listening=parts.listening)
+                       people_per_address=settings.people_per_address, listening=parts.listening,
+                       consented=parts.consented)
     return app
 
 
@@ -102,6 +104,7 @@ def _assemble(settings: Settings, zero_gpu_call: Callable | None = None) -> _Par
     from studio import gpu_call
     from studio.jobs import GpuLine, JobRecords
     from studio.service import Studio
+    from web.boundary.fair_share import ConsentedBrowsers
     from web.boundary.middleware import ListeningPages
     from web.boundary.uploads import UploadStore
     from web.boundary.web_access import ClientIds, MediaGrants
@@ -114,7 +117,9 @@ def _assemble(settings: Settings, zero_gpu_call: Callable | None = None) -> _Par
 
     studio = Studio(settings)
     grants, clients = MediaGrants(), ClientIds()
-    uploads = UploadStore(settings.gradio_temp_dir / "sealed-uploads", grace_seconds=settings.upload_grace_seconds)
+    uploads = UploadStore(settings.gradio_temp_dir / "sealed-uploads", grace_seconds=settings.upload_grace_seconds,
+                          people=settings.people_per_address)
+    consented = ConsentedBrowsers()
     presence = OwnerPresence()
     records = JobRecords(studio.db)
     # What the last process was running can no longer finish by itself; in queue mode only Instant jobs
@@ -141,13 +146,14 @@ def _assemble(settings: Settings, zero_gpu_call: Callable | None = None) -> _Par
     studio.erasure.hooks.extend([grants.forget_session, line.cancel_session, presence.forget_session])
     listening = ListeningPages()
     handlers = StudioHandlers(settings, studio, grants=grants, clients=clients, uploads=uploads, line=line,
-                              presence=presence, listening=listening)
+                              presence=presence, listening=listening, consented=consented)
     team = TeamHandlers(handlers, grants)
     demo = build_demo(settings, handlers, TeamPage(team), OperatorPage(OperatorHandlers(handlers)))
     # An erasure made by another replica (or its scheduler) reaches this one's memory within seconds.
     memory_sweep = MemorySweep(studio.db, holders=[studio.drafts, presence, local_line], hooks=studio.erasure.hooks,
                                identity_hooks=[studio.drafts.forget_session])
-    return _Parts(studio, grants, clients, uploads, presence, line, listening, metrics, team, demo, memory_sweep)
+    return _Parts(studio, grants, clients, uploads, presence, line, listening, metrics, team, demo, memory_sweep,
+                  consented)
 
 
 def _lifespan(settings: Settings, parts: _Parts) -> Callable:

@@ -33,6 +33,7 @@ from privacy.store.return_keys import ReturnKey, parse_return_key
 from studio.jobs import CANCELLED, DONE, INTERRUPTED, GpuLine, Job
 from studio.model_state import LOADING, UNAVAILABLE
 from web.admission import Admission, DemoChoices, LimitPair
+from web.boundary.fair_share import ConsentedBrowsers
 from web.boundary.middleware import ADDRESS_HEADER, ListeningPages
 from web.boundary.rate_limit import ADDRESS_KEY_LIMIT, ADDRESS_UPLOAD_LIMIT, CLIENT_KEY_LIMIT, UPLOAD_LIMIT
 from web.boundary.uploads import UploadStore
@@ -93,8 +94,10 @@ class StudioHandlers:
 
     def __init__(self, settings: "Settings", studio: "Studio", *, grants: MediaGrants, clients: ClientIds,
                  uploads: UploadStore, line: GpuLine, presence: OwnerPresence,
-                 listening: ListeningPages | None = None) -> None:
+                 listening: ListeningPages | None = None, consented: ConsentedBrowsers | None = None) -> None:
         self.settings, self.studio, self.grants, self.clients = settings, studio, grants, clients
+        # The browsers whose page gave consent, for the Boundary's upload shares (web.boundary.fair_share).
+        self.consented = consented if consented is not None else ConsentedBrowsers()
         self.uploads, self.line, self.presence = uploads, line, presence
         # Which pages have their event stream open, as the Boundary in front sees it (app.build_app gives both
         # the same one); without a Boundary nothing is known and every page counts as listening.
@@ -207,6 +210,7 @@ class StudioHandlers:
         except SessionGone:  # erased by the schedule while the tab stayed open: consent starts a new session
             session_id, started_here = self.studio.start_session(), True
             self.studio.give_consent(session_id, attestations)
+        self.consented.add(client)
         key = self.studio.issue_return_key(session_id)  # None: this session's key was handed out already
         if key is not None:
             self.presence.hold(session_id, key.owner_key, request.session_hash)
@@ -246,6 +250,7 @@ class StudioHandlers:
                     "gallery": "", "status": "", "mydata": render_my_data(None, None, time.time()),
                     "stop": gr.update(interactive=False), "screening": "", **self._photo_pick(None)}
         session_id = found.session_id
+        self.consented.add(client)
         self.presence.hold(session_id, key.owner_key, request.session_hash)
         has_photos = bool(self.studio.vault.blobs(session_id, "embedding"))
         job = self.line.job_of(session_id)

@@ -40,6 +40,7 @@ from typing import Any, Callable
 from urllib.parse import parse_qs
 
 from web.boundary.client_address import AddressKeys, IPNetwork, client_address, is_trusted_proxy
+from web.boundary.fair_share import ConsentedBrowsers
 from web.boundary.rate_limit import ADDRESS_REQUEST_LIMIT, CLIENT_REQUEST_LIMIT, Limit, RateLimiter
 from web.boundary.uploads import UploadLimits, UploadRefused, UploadStore, receive_files
 from web.boundary.web_access import CLIENT_COOKIE, ClientIds
@@ -152,6 +153,9 @@ class Boundary:
     owners: SessionOwners = field(default_factory=SessionOwners)
     people_per_address: int = 1  # HEADSHOT_PEOPLE_PER_ADDRESS: multiplies each per-address limit
     listening: ListeningPages = field(default_factory=ListeningPages)  # the pages reading their events, for handlers
+    # The browsers whose page gave consent (the handlers add them); the others may hold only a couple of uploads
+    # (web.boundary.uploads). None: not known here, every browser counts as consented.
+    consented: ConsentedBrowsers | None = None
 
     def __post_init__(self) -> None:
         people = self.people_per_address
@@ -323,7 +327,9 @@ class Boundary:
 
         async def seal(data: bytes) -> None:
             import anyio
-            refs.append(await anyio.to_thread.run_sync(self.uploads.put, client, data))
+            consented = self.consented is None or client in self.consented
+            refs.append(await anyio.to_thread.run_sync(
+                lambda: self.uploads.put(client, data, address=address, consented=consented)))
 
         try:
             await receive_files(_body_chunks(receive), _header(scope["headers"], b"content-type") or "",
