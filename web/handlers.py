@@ -44,6 +44,7 @@ from web.render import (
     counted,
     photo_choices,
     render_gallery,
+    render_lost_set,
     render_model_banner,
     render_my_data,
     render_nothing_to_delete,
@@ -292,36 +293,42 @@ class StudioHandlers:
         session_id = self._editable_set(mine, request)
         if not contents:
             raise UserError("Please choose your photos first.", code="no_files")
-        report = self.studio.add_photos(session_id, contents)
+        report = self.studio.add_photos(session_id, contents, self.address_of(request))
         return self._photo_outputs(session_id, request, report, files_reset=True)
 
     def replace_photo(self, path: str | None, photo_id: str | None, mine: Owned | None, request: gr.Request):
         """Put one new photo in the place of the chosen one."""
         contents = self._take_uploads(path, request)
-        session_id = self._editable_set(mine, request)
+        session_id = self._editable_set(mine, request, adding=False)
         if not photo_id:
             raise UserError("Choose which photo to replace first.", code="no_photo_chosen")
         if len(contents) != 1:
             raise UserError("Please choose one photo to put in its place.", code="no_files")
-        report = self.studio.replace_photo(session_id, photo_id, contents[0])
+        report = self.studio.replace_photo(session_id, photo_id, contents[0], self.address_of(request))
         return self._photo_outputs(session_id, request, report)
 
     def remove_photo(self, photo_id: str | None, mine: Owned | None, request: gr.Request):
         """Take the chosen photo out of the set."""
-        session_id = self._editable_set(mine, request, charge=False)
+        session_id = self._editable_set(mine, request, charge=False, adding=False)
         if not photo_id:
             raise UserError("Choose which photo to remove first.", code="no_photo_chosen")
-        report = self.studio.remove_photo(session_id, photo_id)
+        report = self.studio.remove_photo(session_id, photo_id, self.address_of(request))
         return self._photo_outputs(session_id, request, report)
 
-    def _editable_set(self, mine: Owned | None, request: gr.Request, *, charge: bool = True) -> str:
-        """The session whose set this page may change: consented, owned, and not being trained on right now."""
+    def _editable_set(self, mine: Owned | None, request: gr.Request, *, charge: bool = True,
+                      adding: bool = True) -> str:
+        """The session whose set this page may change: consented, owned, and not being trained on right now.
+
+        A remove or replace names a photo of a set that may have had to leave memory (privacy.intake.photo_set):
+        then the person is told so, in words, and nothing changes; an upload goes on and says it beside the check."""
         session_id = session_of(mine)
         if session_id is None:
             raise ConsentRequired()
         if charge:  # screening costs CPU; removing a photo costs none
             self.upload_limits.charge(self.client_of(request), self.address_of(request))
         self._refuse_while_job(session_id)  # at once, before screening; and again when the set changes
+        if not adding and (lost := self.studio.drafts.dropped(session_id)):
+            raise UserError(f"{lost} Nothing was changed.", code="draft_dropped")
         return session_id
 
     def _refuse_while_job(self, session_id: str) -> None:
@@ -338,7 +345,7 @@ class StudioHandlers:
     def _photo_outputs(self, session_id: str, request: gr.Request, report: Any, *, files_reset: bool = False):
         """The whole photo check after a change, with Make, my data, the photo choice and More like this."""
         client = self.client_of(request)
-        changes = {"screening": render_screening(report),
+        changes = {"screening": render_lost_set(self.studio.drafts.dropped(session_id)) + render_screening(report),
                    "make": gr.update(interactive=report.acceptable and self._can_make(session_id, client)),
                    "mydata": self.my_data(session_id, client), **self._photo_pick(report),
                    "more": gr.update(interactive=self._can_make_more(session_id, client))}  # a new set: no model yet
@@ -354,8 +361,9 @@ class StudioHandlers:
 
     def photo_check(self, session_id: str) -> dict:
         """A returning page's photo check and photo choice, from the set as it stands."""
-        report = self.studio.photo_set(session_id)
-        return {"screening": render_screening(report) if report.items else "", **self._photo_pick(report)}
+        lost, report = self.studio.drafts.dropped(session_id), self.studio.photo_set(session_id)
+        return {"screening": render_lost_set(lost) + (render_screening(report) if report.items else ""),
+                **self._photo_pick(report)}
 
     @staticmethod
     def photo_chosen(photo_id: str | None):

@@ -25,7 +25,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from privacy.intake.photo_set import PhotoDraft, PhotoDrafts
+from privacy.intake.photo_set import DROPPED_WORDS, DraftPhoto, PhotoDraft, PhotoDrafts
 from tests.app.conftest import healthy, start_server, stop_server
 from tests.app.raw_gradio import Answer, RawBrowser
 
@@ -527,6 +527,46 @@ def test_the_photos_held_in_all_drafts_together_are_bounded_too():
     assert drafts.photos_held() == 15 * 40
 
 
+def unfinished(n: int = 1) -> PhotoDraft:
+    """A set of `n` photos of which none is sealed (a verdict needs only an id here)."""
+    return PhotoDraft(tuple(DraftPhoto(_Verdict(f"p{i}")) for i in range(n)))
+
+
+class _Verdict:
+    def __init__(self, photo_id: str) -> None:
+        self.photo_id = photo_id
+
+
+def test_one_address_cannot_push_another_persons_unfinished_set_out_of_memory():
+    """Issue 28: 33 one-photo sets from one address silently dropped another person's photos (32 are held)."""
+    drafts = PhotoDrafts()
+    drafts.put("victim", unfinished(2), holder="addr-victim")
+    for i in range(100):  # fresh cookies and sessions, one network
+        drafts.put(f"attacker-{i}", unfinished(), holder="addr-attacker")
+    assert drafts.get("victim") is not None and drafts.dropped("victim") is None
+    assert len(drafts) == 1 + drafts.drafts_per_holder and drafts.drafts_per_holder <= 32 // 2
+    assert drafts.get("attacker-99") is not None  # its own newest stay; its own oldest went
+
+
+def test_when_memory_is_full_the_network_holding_the_most_gives_way_first():
+    drafts = PhotoDrafts(capacity=8, people=4)  # an office: a network may hold half
+    drafts.put("alone", unfinished(), holder="addr-alone")
+    for i in range(20):
+        drafts.put(f"office-{i % 6}-{i}", unfinished(), holder=f"addr-office-{i % 2}")
+    assert drafts.get("alone") is not None and len(drafts) == 8
+
+
+def test_a_person_whose_unfinished_set_went_is_told_once_in_words_and_a_sealed_one_is_not_lost():
+    drafts = PhotoDrafts(capacity=2)
+    drafts.put("unsealed", unfinished(), holder="addr-1")
+    drafts.put("sealed", PhotoDraft(unfinished().photos, sealed_ids=("p0",)), holder="addr-2")
+    drafts.put("third", unfinished(), holder="addr-3")
+    drafts.put("fourth", unfinished(), holder="addr-4")
+    assert drafts.get("unsealed") is None and drafts.get("sealed") is None
+    assert drafts.dropped("unsealed") == DROPPED_WORDS and drafts.dropped("unsealed") is None  # told once
+    assert drafts.dropped("sealed") is None  # all its photos are in the vault: it comes back from there
+
+
 def test_many_browsers_making_drafts_evict_the_oldest_and_memory_stays_bounded(server, browsers, faces_dir, clean_log):
     """Other people's drafts are evicted (least recently edited first): a denial of service of an unsealed set at
     worst, never a leak; a sealed set is rebuilt from the vault with new ids."""
@@ -541,7 +581,8 @@ def test_many_browsers_making_drafts_evict_the_oldest_and_memory_stays_bounded(s
         assert visitor.consent().success
         [ref] = visitor.upload(b"").json()
         assert visitor.call("upload", [visitor.file_data([ref]), None]).success
-    assert NOT_IN_SET in first.call("remove_photo", [first_ids[0], None]).error  # its draft was evicted
+    # Forty networks, one set each, are more than memory holds: the oldest set went, and its person is told so.
+    assert DROPPED_WORDS in first.call("remove_photo", [first_ids[0], None]).error
     assert _rss(server) - rss_before < 200 * 2**20
     assert healthy(server)
 
