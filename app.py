@@ -234,7 +234,8 @@ def _add_routes(app: "FastAPI", settings: Settings, parts: _Parts) -> None:
     def studio_js() -> Response:  # the page's own script, a file so that the CSP needs no 'unsafe-eval'
         return Response(STUDIO_JS + TEAM_JS + OPERATOR_JS, media_type="text/javascript")
 
-    app.get("/media/{token}")(MediaRoute(parts.studio, parts.grants, parts.clients, parts.presence, parts.team))
+    app.get("/media/{token}")(MediaRoute(parts.studio, parts.grants, parts.clients, parts.presence, parts.team,
+                                         people=settings.people_per_address))
 
 
 def line_metrics(settings: Settings, line: Any, interrupted: int) -> Any:
@@ -306,8 +307,10 @@ def main(environ: "dict[str, str] | None" = None) -> int:
     # peer; web.boundary.middleware believes it only from HEADSHOT_TRUSTED_PROXIES.
     print(f"Headshot Studio: open http://{host}:{port} in your browser (base model {settings.base_model!r} "
           "loading in the background; the page shows its state).", flush=True)
+    # Half-sent request headers are closed after HEADSHOT_HEADER_TIMEOUT_SECONDS (uvicorn has no setting for it).
+    from web.boundary.header_timeout import protocol_with_header_timeout
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, proxy_headers=False,
-                server_header=False)
+                server_header=False, http=protocol_with_header_timeout(settings.header_timeout_seconds))
     return 0
 
 

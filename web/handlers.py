@@ -33,9 +33,9 @@ from privacy.store.return_keys import ReturnKey, parse_return_key
 from studio.jobs import CANCELLED, DONE, INTERRUPTED, GpuLine, Job
 from studio.model_state import LOADING, UNAVAILABLE
 from web.admission import Admission, DemoChoices, LimitPair
+from web.boundary import rate_limit as limits
 from web.boundary.fair_share import ConsentedBrowsers
 from web.boundary.middleware import ADDRESS_HEADER, ListeningPages
-from web.boundary.rate_limit import ADDRESS_KEY_LIMIT, ADDRESS_UPLOAD_LIMIT, CLIENT_KEY_LIMIT, UPLOAD_LIMIT
 from web.boundary.uploads import UploadStore
 from web.boundary.web_access import CLIENT_COOKIE, ClientIds, MediaGrants
 from web.events import GENERIC_FAILURE, Owned, session_of
@@ -104,8 +104,11 @@ class StudioHandlers:
         # the same one); without a Boundary nothing is known and every page counts as listening.
         self.listening = listening if listening is not None else ListeningPages()
         people = settings.people_per_address  # per-address limits are for that many people at once
-        self.upload_limits = LimitPair(UPLOAD_LIMIT, ADDRESS_UPLOAD_LIMIT.times(people), "uploads")
-        self.key_limits = LimitPair(CLIENT_KEY_LIMIT, ADDRESS_KEY_LIMIT.times(people), "attempts to open a session")
+        self.upload_limits = LimitPair(limits.UPLOAD_LIMIT, limits.ADDRESS_UPLOAD_LIMIT.times(people), "uploads")
+        self.key_limits = LimitPair(limits.CLIENT_KEY_LIMIT, limits.ADDRESS_KEY_LIMIT.times(people),
+                                    "attempts to open a session")
+        self.session_limits = LimitPair(limits.CLIENT_SESSION_LIMIT, limits.ADDRESS_SESSION_LIMIT.times(people),
+                                        "new sessions")
         self.demo_choices = DemoChoices()
         self.style_labels = {ref: label for label, ref in variant_choices(studio.styles)}  # every style reference
         self.admission = Admission(settings, studio, line, self.demo_choices, len(self.style_labels))
@@ -205,11 +208,11 @@ class StudioHandlers:
             return {"session": mine, "files": gr.update(interactive=False), "consent_note": note,
                     "mydata": self.my_data(session_id, client), "make": gr.update(interactive=False)}
         started_here = mine is None or mine.started_here
-        session_id = session_id or self.studio.start_session()
+        session_id = session_id or self._new_session(client, request)
         try:
             self.studio.give_consent(session_id, attestations)
         except SessionGone:  # erased by the schedule while the tab stayed open: consent starts a new session
-            session_id, started_here = self.studio.start_session(), True
+            session_id, started_here = self._new_session(client, request), True
             self.studio.give_consent(session_id, attestations)
         self.consented.add(client)
         key = self.studio.issue_return_key(session_id)  # None: this session's key was handed out already
@@ -222,6 +225,10 @@ class StudioHandlers:
         if key is not None:
             changes["key_panel"] = render_return_key(key.code)
         return changes
+
+    def _new_session(self, client: str, request: gr.Request) -> str:
+        self.session_limits.charge(client, self.address_of(request))
+        return self.studio.start_session()
 
     # --- coming back: the return key ------------------------------------------------------------------
     def attach(self, key_text: str | None, request: gr.Request):
@@ -317,17 +324,14 @@ class StudioHandlers:
 
     def _editable_set(self, mine: Owned | None, request: gr.Request, *, charge: bool = True,
                       adding: bool = True) -> str:
-        """The session whose set this page may change: consented, owned, and not being trained on right now.
-
-        A remove or replace names a photo of a set that may have had to leave memory (privacy.intake.photo_set):
-        then the person is told so, in words, and nothing changes; an upload goes on and says it beside the check."""
+        """The session whose set this page may change: consented, owned, and not being trained on right now."""
         session_id = session_of(mine)
         if session_id is None:
             raise ConsentRequired()
         if charge:  # screening costs CPU; removing a photo costs none
             self.upload_limits.charge(self.client_of(request), self.address_of(request))
         self._refuse_while_job(session_id)  # at once, before screening; and again when the set changes
-        if not adding and (lost := self.studio.drafts.dropped(session_id)):
+        if not adding and (lost := self.studio.drafts.dropped(session_id)):  # it names a photo of a set that went
             raise UserError(f"{lost} Nothing was changed.", code="draft_dropped")
         return session_id
 

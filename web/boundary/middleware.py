@@ -41,7 +41,14 @@ from urllib.parse import parse_qs
 
 from web.boundary.client_address import AddressKeys, IPNetwork, client_address, is_trusted_proxy
 from web.boundary.fair_share import ConsentedBrowsers
-from web.boundary.rate_limit import ADDRESS_REQUEST_LIMIT, CLIENT_REQUEST_LIMIT, Limit, RateLimiter
+from web.boundary.rate_limit import (
+    ADDRESS_MEDIA_LIMIT,
+    ADDRESS_REQUEST_LIMIT,
+    CLIENT_MEDIA_LIMIT,
+    CLIENT_REQUEST_LIMIT,
+    Limit,
+    RateLimiter,
+)
 from web.boundary.uploads import UploadLimits, UploadRefused, UploadStore, receive_files
 from web.boundary.web_access import CLIENT_COOKIE, ClientIds
 
@@ -60,7 +67,7 @@ ROUTES: tuple[tuple[str, re.Pattern, str], ...] = tuple((m, re.compile(p), k) fo
     ("GET", r"/privacy", "page"),
     ("GET", r"/receipt-key\.pem", "page"),  # the public key deletion receipts are signed with
     ("GET", r"/studio\.js", "static"),
-    ("GET", r"/media/[A-Za-z0-9_-]{16,64}", "page"),  # the token itself is checked against the cookie
+    ("GET", r"/media/[A-Za-z0-9_-]{16,64}", "media"),  # the token itself is checked against the cookie
     ("GET", r"/config/?", "page"),
     ("GET", API + r"/info/?", "page"),  # the API's description (no data): gradio_client needs it
     ("GET", r"/(assets|static|svelte)/[A-Za-z0-9_./@-]+", "static"),
@@ -161,6 +168,8 @@ class Boundary:
         people = self.people_per_address
         self.address_requests = RateLimiter(ADDRESS_REQUEST_LIMIT.times(people))
         self.client_requests = RateLimiter(CLIENT_REQUEST_LIMIT)
+        self.address_media = RateLimiter(ADDRESS_MEDIA_LIMIT.times(people))
+        self.client_media = RateLimiter(CLIENT_MEDIA_LIMIT)
         self.address_bytes = RateLimiter(self.upload_budget.times(people))
         self.client_bytes = RateLimiter(self.upload_budget)
         self.max_streams_per_address = MAX_STREAMS_PER_ADDRESS * people
@@ -182,7 +191,7 @@ class Boundary:
         headers = self._clean_headers(scope)
         address = self.addresses.key(self._address(scope))
         client = self.clients.check(_cookie(headers, CLIENT_COOKIE))
-        if client is None and route not in ("page", "static"):
+        if client is None and route not in ("page", "static", "media"):
             return await _respond(send, 403, "Please reload the studio page.")
         if client is None:
             client = self.clients.issue()
@@ -197,6 +206,10 @@ class Boundary:
             # Retry-After: the page tries a refused join again after it (web/studio.js), so a busy page meets
             # the limit as a pause, not as a click that did nothing; a flood meets it as refusals.
             return await _respond(send, 429, "Too many requests from this network in a short time. "
+                                  "Please wait a moment.", retry_after=wait)
+        if route == "media" and (wait := self._charge_media(client, address)):
+            # A person's downloads are a few a click; a loop of them meets this (web.media shares the slots too).
+            return await _respond(send, 429, "Too many downloads from this network in a short time. "
                                   "Please wait a moment.", retry_after=wait)
         if route == "upload":
             return await self._upload(scope, receive, send, client, address)
@@ -370,13 +383,10 @@ class Boundary:
 
     def _charge_request(self, client: str, address: str) -> float:
         """0.0 when the request may go on, else the seconds until its address and browser could pay for it."""
-        wait = self.address_requests.try_take(address)
-        if wait:
-            return wait
-        wait = self.client_requests.try_take(client)
-        if wait:
-            self.address_requests.refund(address, 1)
-        return wait
+        return _charge(self.address_requests, address, self.client_requests, client)
+
+    def _charge_media(self, client: str, address: str) -> float:
+        return _charge(self.address_media, address, self.client_media, client)
 
     # --- what the browser is told ---------------------------------------------------------------------
     def _with_headers(self, send: Callable, *, https: bool, static: bool) -> Callable:
@@ -433,6 +443,17 @@ def _add_nonces(html: bytes, nonce: str) -> bytes:
 
 
 # --- small ASGI helpers ---------------------------------------------------------------------------------
+
+def _charge(addresses: RateLimiter, address: str, clients: RateLimiter, client: str) -> float:
+    """One token of the address's and of the browser's: 0.0, or the seconds until both could pay (nothing spent)."""
+    wait = addresses.try_take(address)
+    if wait:
+        return wait
+    wait = clients.try_take(client)
+    if wait:
+        addresses.refund(address, 1)
+    return wait
+
 
 class _Disconnected(Exception):
     pass
