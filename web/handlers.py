@@ -36,6 +36,7 @@ from web.admission import Admission, DemoChoices, LimitPair
 from web.boundary import rate_limit as limits
 from web.boundary.fair_share import ConsentedBrowsers
 from web.boundary.middleware import ADDRESS_HEADER, ListeningPages
+from web.boundary.shared_limits import MakeLimiter, in_process
 from web.boundary.uploads import UploadStore
 from web.boundary.web_access import CLIENT_COOKIE, ClientIds, MediaGrants
 from web.events import GENERIC_FAILURE, Owned, session_of
@@ -95,30 +96,30 @@ class StudioHandlers:
 
     def __init__(self, settings: "Settings", studio: "Studio", *, grants: MediaGrants, clients: ClientIds,
                  uploads: UploadStore, line: GpuLine, presence: OwnerPresence,
-                 listening: ListeningPages | None = None, consented: ConsentedBrowsers | None = None) -> None:
+                 listening: ListeningPages | None = None, consented: ConsentedBrowsers | None = None,
+                 limiters: MakeLimiter = in_process) -> None:
         self.settings, self.studio, self.grants, self.clients = settings, studio, grants, clients
-        # The browsers whose page gave consent, for the Boundary's upload shares (web.boundary.fair_share).
-        self.consented = consented if consented is not None else ConsentedBrowsers()
+        # Consented browsers, for the Boundary's upload shares; per-address limits, shared in queue mode (web.boundary).
+        self.consented, self.limiters = consented if consented is not None else ConsentedBrowsers(), limiters
         self.uploads, self.line, self.presence = uploads, line, presence
-        # Which pages have their event stream open, as the Boundary in front sees it (app.build_app gives both
-        # the same one); without a Boundary nothing is known and every page counts as listening.
+        # Which pages have their event stream open, as the Boundary sees it (without one, every page listens).
         self.listening = listening if listening is not None else ListeningPages()
-        people = settings.people_per_address  # per-address limits are for that many people at once
-        self.upload_limits = LimitPair(limits.UPLOAD_LIMIT, limits.ADDRESS_UPLOAD_LIMIT.times(people), "uploads")
-        self.key_limits = LimitPair(limits.CLIENT_KEY_LIMIT, limits.ADDRESS_KEY_LIMIT.times(people),
-                                    "attempts to open a session")
-        self.session_limits = LimitPair(limits.CLIENT_SESSION_LIMIT, limits.ADDRESS_SESSION_LIMIT.times(people),
-                                        "new sessions")
+        pair = self.limit_pair
+        self.upload_limits = pair(limits.UPLOAD_LIMIT, limits.ADDRESS_UPLOAD_LIMIT, "uploads")
+        self.key_limits = pair(limits.CLIENT_KEY_LIMIT, limits.ADDRESS_KEY_LIMIT, "attempts to open a session")
+        self.session_limits = pair(limits.CLIENT_SESSION_LIMIT, limits.ADDRESS_SESSION_LIMIT, "new sessions")
         self.demo_choices = DemoChoices()
         self.style_labels = {ref: label for label, ref in variant_choices(studio.styles)}  # every style reference
-        self.admission = Admission(settings, studio, line, self.demo_choices, len(self.style_labels))
-        # Instant's photo check, at most two at once across the server, like the studio's upload (Gradio's
-        # "screening" concurrency): `/instant` itself is not limited (it then follows a job for minutes), and
-        # without this, requests from many addresses each decoded 50-megapixel photos at once (~150 MB apiece,
-        # up to Gradio's 40 worker threads: gigabytes; tests/app/test_instant_attacks.py).
+        self.admission = Admission(settings, studio, line, self.demo_choices, len(self.style_labels), limiters)
+        # Instant's photo check, two at once server-wide like the studio's ("screening"): without it, many addresses
+        # decoded 50-megapixel photos at once (~150 MB each, 40 threads: gigabytes; tests/app/test_instant_attacks.py).
         self._instant_screening = asyncio.Semaphore(2)
         # Checked again under the session's lock just before an edit changes the set (see `_editable_set`).
         studio.edit_guards.append(self._refuse_while_job)
+
+    def limit_pair(self, per_client: limits.Limit, per_address: limits.Limit, what: str) -> LimitPair:
+        """One action's limits; the per-address one is for HEADSHOT_PEOPLE_PER_ADDRESS people at once."""
+        return LimitPair(per_client, per_address.times(self.settings.people_per_address), what, self.limiters)
 
     # --- who is asking --------------------------------------------------------------------------------
     def client_of(self, request: gr.Request | None) -> str | None:

@@ -18,9 +18,11 @@ The Gradio protocol is an API anyone can speak, so nothing here trusts the calle
    in a queue join, every object that names a `path` must be a reference of this client's, which
    is rewritten to the sealed file for Gradio; any other path (a server file, a device, another
    client's upload, a URL) refuses the whole request before anything is opened.
-5. **How much.** Queue joins and uploads are charged to the client *and* the address
-   (`web.boundary.rate_limit`); uploads by their byte size, checked from `Content-Length` before
-   reading. Open event streams are capped per address.
+5. **How much.** Queue joins, uploads and `/media` are charged to the client *and* the address
+   (`web.boundary.rate_limit`; the address's limits in Redis for every replica in queue mode,
+   `web.boundary.shared_limits`); uploads by their byte size, checked from `Content-Length` before
+   reading, and each browser and address holds only its share of the sealed uploads waiting
+   (`web.boundary.fair_share`). Open event streams are capped per address.
 6. **What the browser is told.** A nonce-based Content-Security-Policy, frame-ancestors,
    `Referrer-Policy: no-referrer`, `Cache-Control: no-store` on everything but versioned static
    assets, `nosniff`, a `Secure` cookie over HTTPS; forwarded host/proto headers are dropped
@@ -49,6 +51,7 @@ from web.boundary.rate_limit import (
     Limit,
     RateLimiter,
 )
+from web.boundary.shared_limits import Limiter, MakeLimiter, in_process
 from web.boundary.uploads import UploadLimits, UploadRefused, UploadStore, receive_files
 from web.boundary.web_access import CLIENT_COOKIE, ClientIds
 
@@ -163,14 +166,16 @@ class Boundary:
     # The browsers whose page gave consent (the handlers add them); the others may hold only a couple of uploads
     # (web.boundary.uploads). None: not known here, every browser counts as consented.
     consented: ConsentedBrowsers | None = None
+    # Where per-address limits are kept: this process, or Redis for every replica (web.boundary.shared_limits).
+    limiters: MakeLimiter = in_process
 
     def __post_init__(self) -> None:
         people = self.people_per_address
-        self.address_requests = RateLimiter(ADDRESS_REQUEST_LIMIT.times(people))
+        self.address_requests = self.limiters(ADDRESS_REQUEST_LIMIT.times(people), "requests")
         self.client_requests = RateLimiter(CLIENT_REQUEST_LIMIT)
-        self.address_media = RateLimiter(ADDRESS_MEDIA_LIMIT.times(people))
+        self.address_media = self.limiters(ADDRESS_MEDIA_LIMIT.times(people), "media")
         self.client_media = RateLimiter(CLIENT_MEDIA_LIMIT)
-        self.address_bytes = RateLimiter(self.upload_budget.times(people))
+        self.address_bytes = self.limiters(self.upload_budget.times(people), "upload-bytes")
         self.client_bytes = RateLimiter(self.upload_budget)
         self.max_streams_per_address = MAX_STREAMS_PER_ADDRESS * people
         self._streams: dict[str, int] = {}
@@ -444,7 +449,7 @@ def _add_nonces(html: bytes, nonce: str) -> bytes:
 
 # --- small ASGI helpers ---------------------------------------------------------------------------------
 
-def _charge(addresses: RateLimiter, address: str, clients: RateLimiter, client: str) -> float:
+def _charge(addresses: Limiter, address: str, clients: Limiter, client: str) -> float:
     """One token of the address's and of the browser's: 0.0, or the seconds until both could pay (nothing spent)."""
     wait = addresses.try_take(address)
     if wait:
