@@ -62,10 +62,11 @@ def test_a_consented_address_holds_only_its_share_of_the_upload_store(server, br
 
 def test_one_address_cannot_start_sessions_without_end(server, browsers, clean_log):
     """Issue 28: 223 sessions in 27 s from one address, each with database rows and a return key kept for a day."""
-    answers = [browsers(ATTACKER).consent() for _ in range(24)]
+    started = time.monotonic()
+    answers = [browsers(ATTACKER).consent() for _ in range(40)]
     refused = [a for a in answers if not a.success]
     assert refused and all("Too many new sessions" in a.error for a in refused)
-    assert sum(a.success for a in answers) <= 20
+    assert sum(a.success for a in answers) <= 30 + (time.monotonic() - started) / 10 + 1  # the burst, then 1 per 10 s
     assert browsers(VICTIM).consent().success and healthy(server)
 
 

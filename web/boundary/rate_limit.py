@@ -51,7 +51,7 @@ ADDRESS_KEY_LIMIT = Limit(capacity=30, refill_per_second=1 / 10)
 # Starting a session (consent): each has database rows and a return key kept for up to a day. A person starts one,
 # or a few after deleting; one address made 223 in 27 s with only the request rate to stop it (issue 28).
 CLIENT_SESSION_LIMIT = Limit(capacity=5, refill_per_second=1 / 120)
-ADDRESS_SESSION_LIMIT = Limit(capacity=20, refill_per_second=1 / 30)
+ADDRESS_SESSION_LIMIT = Limit(capacity=30, refill_per_second=1 / 10)
 # Protocol requests (queue joins, cancels) per address and per browser: a page makes a few per
 # click; a flood of thousands is what these stop, before Gradio's queue holds any of them.
 # A whole visit is about ten joins, so an address may start some 24 visits a minute, after a burst of 12.
