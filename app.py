@@ -56,6 +56,9 @@ class _Parts:
     team: Any
     demo: Any
     memory_sweep: Any
+    consented: Any  # the browsers whose page gave consent: added by the handlers, asked by the Boundary
+    limiters: Any  # where per-address limits are kept: this process, or queue mode's Redis (shared_limits)
+    addresses: Any  # the address hashes those limits are keyed by
 
 
 def build_app(settings: Settings, *, zero_gpu_call: Callable | None = None) -> "FastAPI":
@@ -84,14 +87,15 @@ def build_app(settings: Settings, *, zero_gpu_call: Callable | None = None) -> "
     # A mounted Blocks is never "launched", and Gradio checks that input files come from its upload
     # folder only for launched ones (gradio/processing_utils.py `_check_allowed`): make it check.
     parts.demo.has_launched = True
-    limits = UploadLimits(max_file_bytes=settings.max_upload_bytes, max_files=2 * settings.max_photos,
+    upload_limits = UploadLimits(max_file_bytes=settings.max_upload_bytes, max_files=2 * settings.max_photos,
                           max_request_bytes=settings.upload_budget_bytes_per_minute,
                           stall_seconds=settings.upload_stall_seconds, timeout_seconds=settings.upload_timeout_seconds)
     budget = settings.upload_budget_bytes_per_minute
-    app.add_middleware(Boundary, clients=parts.clients, uploads=parts.uploads, upload_limits=limits,
+    app.add_middleware(Boundary, clients=parts.clients, uploads=parts.uploads, upload_limits=upload_limits,
                        upload_budget=Limit(capacity=budget, refill_per_second=budget / 60),
                        trusted_proxies=settings.trusted_proxy_networks, frame_ancestors=settings.frame_ancestors,
-                       people_per_address=settings.people_per_address, listening=parts.listening)
+                       people_per_address=settings.people_per_address, listening=parts.listening,
+                       consented=parts.consented, limiters=parts.limiters, addresses=parts.addresses)
     return app
 
 
@@ -102,6 +106,7 @@ def _assemble(settings: Settings, zero_gpu_call: Callable | None = None) -> _Par
     from studio import gpu_call
     from studio.jobs import GpuLine, JobRecords
     from studio.service import Studio
+    from web.boundary.fair_share import ConsentedBrowsers
     from web.boundary.middleware import ListeningPages
     from web.boundary.uploads import UploadStore
     from web.boundary.web_access import ClientIds, MediaGrants
@@ -114,7 +119,10 @@ def _assemble(settings: Settings, zero_gpu_call: Callable | None = None) -> _Par
 
     studio = Studio(settings)
     grants, clients = MediaGrants(), ClientIds()
-    uploads = UploadStore(settings.gradio_temp_dir / "sealed-uploads", grace_seconds=settings.upload_grace_seconds)
+    uploads = UploadStore(settings.gradio_temp_dir / "sealed-uploads", grace_seconds=settings.upload_grace_seconds,
+                          people=settings.people_per_address)
+    consented = ConsentedBrowsers()
+    limiters, addresses = address_limits(settings)
     presence = OwnerPresence()
     records = JobRecords(studio.db)
     # What the last process was running can no longer finish by itself; in queue mode only Instant jobs
@@ -141,13 +149,33 @@ def _assemble(settings: Settings, zero_gpu_call: Callable | None = None) -> _Par
     studio.erasure.hooks.extend([grants.forget_session, line.cancel_session, presence.forget_session])
     listening = ListeningPages()
     handlers = StudioHandlers(settings, studio, grants=grants, clients=clients, uploads=uploads, line=line,
-                              presence=presence, listening=listening)
+                              presence=presence, listening=listening, consented=consented, limiters=limiters)
     team = TeamHandlers(handlers, grants)
     demo = build_demo(settings, handlers, TeamPage(team), OperatorPage(OperatorHandlers(handlers)))
     # An erasure made by another replica (or its scheduler) reaches this one's memory within seconds.
     memory_sweep = MemorySweep(studio.db, holders=[studio.drafts, presence, local_line], hooks=studio.erasure.hooks,
                                identity_hooks=[studio.drafts.forget_session])
-    return _Parts(studio, grants, clients, uploads, presence, line, listening, metrics, team, demo, memory_sweep)
+    return _Parts(studio, grants, clients, uploads, presence, line, listening, metrics, team, demo, memory_sweep,
+                  consented, limiters, addresses)
+
+
+def address_limits(settings: Settings) -> tuple[Callable, Any]:
+    """Where per-address limits are kept, and the address hashes they are keyed by.
+
+    In queue mode the app may run as several replicas sharing one Redis: the limits are kept there, so an address
+    gets its budget once, not once per replica, and its hash is keyed by a secret derived from the master key that
+    every replica shares (one address, one key everywhere). Otherwise: this process, with a salt of its own."""
+    from web.boundary.client_address import AddressKeys
+    from web.boundary.shared_limits import in_process, shared_limiters
+    if not settings.queue_url:
+        return in_process, AddressKeys()
+    import hashlib
+    import hmac
+
+    from privacy.store.master_key import load_master_key
+    salt = hmac.new(load_master_key(settings.master_key, settings.key_file), b"address limits",
+                    hashlib.sha256).digest()
+    return shared_limiters(settings.queue_url), AddressKeys(salt)
 
 
 def _lifespan(settings: Settings, parts: _Parts) -> Callable:
@@ -228,7 +256,8 @@ def _add_routes(app: "FastAPI", settings: Settings, parts: _Parts) -> None:
     def studio_js() -> Response:  # the page's own script, a file so that the CSP needs no 'unsafe-eval'
         return Response(STUDIO_JS + TEAM_JS + OPERATOR_JS, media_type="text/javascript")
 
-    app.get("/media/{token}")(MediaRoute(parts.studio, parts.grants, parts.clients, parts.presence, parts.team))
+    app.get("/media/{token}")(MediaRoute(parts.studio, parts.grants, parts.clients, parts.presence, parts.team,
+                                         people=settings.people_per_address))
 
 
 def line_metrics(settings: Settings, line: Any, interrupted: int) -> Any:
@@ -300,8 +329,10 @@ def main(environ: "dict[str, str] | None" = None) -> int:
     # peer; web.boundary.middleware believes it only from HEADSHOT_TRUSTED_PROXIES.
     print(f"Headshot Studio: open http://{host}:{port} in your browser (base model {settings.base_model!r} "
           "loading in the background; the page shows its state).", flush=True)
+    # Half-sent request headers are closed after HEADSHOT_HEADER_TIMEOUT_SECONDS (uvicorn has no setting for it).
+    from web.boundary.header_timeout import protocol_with_header_timeout
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, proxy_headers=False,
-                server_header=False)
+                server_header=False, http=protocol_with_header_timeout(settings.header_timeout_seconds))
     return 0
 
 

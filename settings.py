@@ -69,6 +69,7 @@ class Settings:
     upload_budget_mb_per_minute: float = _setting(200.0, "Megabytes one browser may upload per minute (photos and checked images together), and one network address this times PEOPLE_PER_ADDRESS; also the largest single upload request.", minimum=1, maximum=5000)
     upload_stall_seconds: float = _setting(15.0, "Seconds an upload may go without sending a byte before it is cut off; nothing of it is kept.", minimum=1, maximum=300)
     upload_timeout_seconds: float = _setting(300.0, "Longest time one upload request may take in all before it is cut off; nothing of it is kept.", minimum=5, maximum=3600)
+    header_timeout_seconds: float = _setting(10.0, "Seconds a connection may take to send a request's headers (from its first byte, or from opening the connection) before it is closed: half-sent headers never hold a connection longer.", minimum=1, maximum=120)
 
     # --- face screening -------------------------------------------------------------------
     face_detection_threshold: float = _setting(0.5, "dlib HOG detector score a detection needs to count as a face.", minimum=0.0, maximum=3.0)

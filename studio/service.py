@@ -91,7 +91,7 @@ class Studio:
                                       settings=settings, clock=clock)
         # Photo sets being edited wait in memory (privacy.intake.photo_set); erasure drops them with the vault keys,
         # by delete-now and by the identity schedule alike.
-        self.drafts = PhotoDrafts()
+        self.drafts = PhotoDrafts(people=settings.people_per_address)
         self.erasure.hooks.append(self.drafts.forget_session)
         # Called with the session id under the session's lock, just before an edit changes the set: each may refuse
         # (raise a UserError). The app refuses while a job of the session is in line: the check a handler makes
@@ -150,41 +150,43 @@ class Studio:
 
     # --- 2. upload → screen → seal ------------------------------------------------------------
     # The set is edited in memory (privacy.intake.photo_set) and the vault holds it all-or-nothing: the accepted
-    # photos of a set that passes every check, sealed together, or nothing at all.
-    def upload(self, session_id: str, files: list[bytes]) -> ScreeningReport:
+    # photos of a set that passes every check, sealed together, or nothing at all. `holder`: the network address the
+    # page's edits come from, whose share of the drafts held in memory the set counts against (None: the CLI).
+    def upload(self, session_id: str, files: list[bytes], holder: str | None = None) -> ScreeningReport:
         """A whole new set, replacing any earlier one (the CLI and the API's one-shot upload)."""
-        return self._edit_photos(session_id, files, lambda current, new: new)
+        return self._edit_photos(session_id, files, lambda current, new: new, holder)
 
-    def add_photos(self, session_id: str, files: list[bytes]) -> ScreeningReport:
+    def add_photos(self, session_id: str, files: list[bytes], holder: str | None = None) -> ScreeningReport:
         """Add photos to the set being shaped (the page's upload)."""
-        return self._edit_photos(session_id, files, lambda current, new: [*current, *new])
+        return self._edit_photos(session_id, files, lambda current, new: [*current, *new], holder)
 
-    def replace_photo(self, session_id: str, photo_id: str, data: bytes) -> ScreeningReport:
+    def replace_photo(self, session_id: str, photo_id: str, data: bytes, holder: str | None = None) -> ScreeningReport:
         """Put a new photo in the place of one photo of the set."""
         def change(current: list[DraftPhoto], new: list[DraftPhoto]) -> list[DraftPhoto]:
             at = _position_of(current, photo_id)
             return [*current[:at], *new, *current[at + 1:]]
-        return self._edit_photos(session_id, [data], change)
+        return self._edit_photos(session_id, [data], change, holder)
 
-    def remove_photo(self, session_id: str, photo_id: str) -> ScreeningReport:
+    def remove_photo(self, session_id: str, photo_id: str, holder: str | None = None) -> ScreeningReport:
         """Take one photo out of the set; if it was sealed, the whole identity set is sealed again without it
         under a new key, so the removed photo is crypto-shredded, not just unlisted."""
         def change(current: list[DraftPhoto], new: list[DraftPhoto]) -> list[DraftPhoto]:
             at = _position_of(current, photo_id)
             return [*current[:at], *current[at + 1:]]
-        return self._edit_photos(session_id, [], change)
+        return self._edit_photos(session_id, [], change, holder)
 
-    def photo_set(self, session_id: str) -> ScreeningReport:
+    def photo_set(self, session_id: str, holder: str | None = None) -> ScreeningReport:
         """The set as it stands (for a page that comes back): the draft, or the sealed set, or empty."""
         require_consent(self.db, session_id)
         with self.erasure.lock_for(session_id):
             draft = self._draft(session_id)
             if draft.photos:
-                self.drafts.put(session_id, draft)  # the ids the page is given must name the same photos next time
+                self.drafts.put(session_id, draft, holder)  # the page's ids must name the same photos next time
             return report_for([p.verdict for p in draft.photos], self.rules)
 
     def _edit_photos(self, session_id: str, files: list[bytes],
-                     change: Callable[[list[DraftPhoto], list[DraftPhoto]], list[DraftPhoto]]) -> ScreeningReport:
+                     change: Callable[[list[DraftPhoto], list[DraftPhoto]], list[DraftPhoto]],
+                     holder: str | None = None) -> ScreeningReport:
         """The one path of every upload: screen the new files, apply the change, check the set, seal or not."""
         require_consent(self.db, session_id)
         check_batch_size(len(files), self.rules)
@@ -204,7 +206,7 @@ class Studio:
             audit.record_event(self.db, self.vault.audit_id(session_id), audit.PHOTOS_SCREENED, self.clock(),
                                accepted=len(report.accepted()), rejected=len(report.items) - len(report.accepted()))
             photos, sealed = self._keep_set(session_id, draft, photos, report)
-            self.drafts.put(session_id, PhotoDraft(tuple(photos), sealed))
+            self.drafts.put(session_id, PhotoDraft(tuple(photos), sealed), holder)
         return report
 
     def _keep_set(self, session_id: str, draft: PhotoDraft, photos: list[DraftPhoto],

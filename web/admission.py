@@ -16,6 +16,7 @@ from errors import Busy, UserError
 from studio.jobs import GpuLine, Job
 from studio.model_state import DEMO_MODEL
 from web.boundary.rate_limit import ADDRESS_GENERATION_LIMIT, GENERATION_LIMIT, Limit, RateLimiter
+from web.boundary.shared_limits import MakeLimiter, in_process
 from web.render import counted, duration
 
 if TYPE_CHECKING:
@@ -24,10 +25,13 @@ if TYPE_CHECKING:
 
 
 class LimitPair:
-    """One action's limits: per browser (proven by its cookie) and per address (that fresh cookies do not reset)."""
+    """One action's limits: per browser (proven by its cookie) and per address (that fresh cookies do not reset).
 
-    def __init__(self, per_client: Limit, per_address: Limit, what: str) -> None:
-        self.clients, self.addresses, self.what = RateLimiter(per_client), RateLimiter(per_address), what
+    `make` keeps the per-address one: in this process, or shared by every replica (web.boundary.shared_limits)."""
+
+    def __init__(self, per_client: Limit, per_address: Limit, what: str, make: MakeLimiter = in_process) -> None:
+        self.clients, self.what = RateLimiter(per_client), what
+        self.addresses = make(per_address, "-".join(what.split()))
 
     def charge(self, client: str, address: str) -> None:
         wait = self.addresses.try_take(address)
@@ -65,12 +69,12 @@ class Admission:
     """The checks before a job enters the line, and its submission (module docstring)."""
 
     def __init__(self, settings: "Settings", studio: "Studio", line: GpuLine, demo_choices: DemoChoices,
-                 n_styles: int) -> None:
+                 n_styles: int, limiters: MakeLimiter = in_process) -> None:
         self.settings, self.studio, self.line, self.demo_choices = settings, studio, line, demo_choices
         self.n_styles = n_styles  # every style reference the page offers
         people = settings.people_per_address  # per-address limits are for that many people at once
         self.generation_limits = LimitPair(GENERATION_LIMIT, ADDRESS_GENERATION_LIMIT.times(people),
-                                           "generation requests")
+                                           "generation requests", limiters)
         # Jobs in line per network address: one address may hold at most a third of the line, so a stranger
         # minting cookies and sessions cannot fill it (the generation limits bound the rate, this the share).
         self._jobs_by_address: dict[str, list[Job]] = {}

@@ -33,8 +33,10 @@ from privacy.store.return_keys import ReturnKey, parse_return_key
 from studio.jobs import CANCELLED, DONE, INTERRUPTED, GpuLine, Job
 from studio.model_state import LOADING, UNAVAILABLE
 from web.admission import Admission, DemoChoices, LimitPair
+from web.boundary import rate_limit as limits
+from web.boundary.fair_share import ConsentedBrowsers
 from web.boundary.middleware import ADDRESS_HEADER, ListeningPages
-from web.boundary.rate_limit import ADDRESS_KEY_LIMIT, ADDRESS_UPLOAD_LIMIT, CLIENT_KEY_LIMIT, UPLOAD_LIMIT
+from web.boundary.shared_limits import MakeLimiter, in_process
 from web.boundary.uploads import UploadStore
 from web.boundary.web_access import CLIENT_COOKIE, ClientIds, MediaGrants
 from web.events import GENERIC_FAILURE, Owned, session_of
@@ -43,6 +45,7 @@ from web.render import (
     counted,
     photo_choices,
     render_gallery,
+    render_lost_set,
     render_model_banner,
     render_my_data,
     render_nothing_to_delete,
@@ -93,25 +96,30 @@ class StudioHandlers:
 
     def __init__(self, settings: "Settings", studio: "Studio", *, grants: MediaGrants, clients: ClientIds,
                  uploads: UploadStore, line: GpuLine, presence: OwnerPresence,
-                 listening: ListeningPages | None = None) -> None:
+                 listening: ListeningPages | None = None, consented: ConsentedBrowsers | None = None,
+                 limiters: MakeLimiter = in_process) -> None:
         self.settings, self.studio, self.grants, self.clients = settings, studio, grants, clients
+        # Consented browsers, for the Boundary's upload shares; per-address limits, shared in queue mode (web.boundary).
+        self.consented, self.limiters = consented if consented is not None else ConsentedBrowsers(), limiters
         self.uploads, self.line, self.presence = uploads, line, presence
-        # Which pages have their event stream open, as the Boundary in front sees it (app.build_app gives both
-        # the same one); without a Boundary nothing is known and every page counts as listening.
+        # Which pages have their event stream open, as the Boundary sees it (without one, every page listens).
         self.listening = listening if listening is not None else ListeningPages()
-        people = settings.people_per_address  # per-address limits are for that many people at once
-        self.upload_limits = LimitPair(UPLOAD_LIMIT, ADDRESS_UPLOAD_LIMIT.times(people), "uploads")
-        self.key_limits = LimitPair(CLIENT_KEY_LIMIT, ADDRESS_KEY_LIMIT.times(people), "attempts to open a session")
+        pair = self.limit_pair
+        self.upload_limits = pair(limits.UPLOAD_LIMIT, limits.ADDRESS_UPLOAD_LIMIT, "uploads")
+        self.key_limits = pair(limits.CLIENT_KEY_LIMIT, limits.ADDRESS_KEY_LIMIT, "attempts to open a session")
+        self.session_limits = pair(limits.CLIENT_SESSION_LIMIT, limits.ADDRESS_SESSION_LIMIT, "new sessions")
         self.demo_choices = DemoChoices()
         self.style_labels = {ref: label for label, ref in variant_choices(studio.styles)}  # every style reference
-        self.admission = Admission(settings, studio, line, self.demo_choices, len(self.style_labels))
-        # Instant's photo check, at most two at once across the server, like the studio's upload (Gradio's
-        # "screening" concurrency): `/instant` itself is not limited (it then follows a job for minutes), and
-        # without this, requests from many addresses each decoded 50-megapixel photos at once (~150 MB apiece,
-        # up to Gradio's 40 worker threads: gigabytes; tests/app/test_instant_attacks.py).
+        self.admission = Admission(settings, studio, line, self.demo_choices, len(self.style_labels), limiters)
+        # Instant's photo check, two at once server-wide like the studio's ("screening"): without it, many addresses
+        # decoded 50-megapixel photos at once (~150 MB each, 40 threads: gigabytes; tests/app/test_instant_attacks.py).
         self._instant_screening = asyncio.Semaphore(2)
         # Checked again under the session's lock just before an edit changes the set (see `_editable_set`).
         studio.edit_guards.append(self._refuse_while_job)
+
+    def limit_pair(self, per_client: limits.Limit, per_address: limits.Limit, what: str) -> LimitPair:
+        """One action's limits; the per-address one is for HEADSHOT_PEOPLE_PER_ADDRESS people at once."""
+        return LimitPair(per_client, per_address.times(self.settings.people_per_address), what, self.limiters)
 
     # --- who is asking --------------------------------------------------------------------------------
     def client_of(self, request: gr.Request | None) -> str | None:
@@ -201,12 +209,13 @@ class StudioHandlers:
             return {"session": mine, "files": gr.update(interactive=False), "consent_note": note,
                     "mydata": self.my_data(session_id, client), "make": gr.update(interactive=False)}
         started_here = mine is None or mine.started_here
-        session_id = session_id or self.studio.start_session()
+        session_id = session_id or self._new_session(client, request)
         try:
             self.studio.give_consent(session_id, attestations)
         except SessionGone:  # erased by the schedule while the tab stayed open: consent starts a new session
-            session_id, started_here = self.studio.start_session(), True
+            session_id, started_here = self._new_session(client, request), True
             self.studio.give_consent(session_id, attestations)
+        self.consented.add(client)
         key = self.studio.issue_return_key(session_id)  # None: this session's key was handed out already
         if key is not None:
             self.presence.hold(session_id, key.owner_key, request.session_hash)
@@ -217,6 +226,10 @@ class StudioHandlers:
         if key is not None:
             changes["key_panel"] = render_return_key(key.code)
         return changes
+
+    def _new_session(self, client: str, request: gr.Request) -> str:
+        self.session_limits.charge(client, self.address_of(request))
+        return self.studio.start_session()
 
     # --- coming back: the return key ------------------------------------------------------------------
     def attach(self, key_text: str | None, request: gr.Request):
@@ -246,6 +259,7 @@ class StudioHandlers:
                     "gallery": "", "status": "", "mydata": render_my_data(None, None, time.time()),
                     "stop": gr.update(interactive=False), "screening": "", **self._photo_pick(None)}
         session_id = found.session_id
+        self.consented.add(client)
         self.presence.hold(session_id, key.owner_key, request.session_hash)
         has_photos = bool(self.studio.vault.blobs(session_id, "embedding"))
         job = self.line.job_of(session_id)
@@ -287,29 +301,30 @@ class StudioHandlers:
         session_id = self._editable_set(mine, request)
         if not contents:
             raise UserError("Please choose your photos first.", code="no_files")
-        report = self.studio.add_photos(session_id, contents)
+        report = self.studio.add_photos(session_id, contents, self.address_of(request))
         return self._photo_outputs(session_id, request, report, files_reset=True)
 
     def replace_photo(self, path: str | None, photo_id: str | None, mine: Owned | None, request: gr.Request):
         """Put one new photo in the place of the chosen one."""
         contents = self._take_uploads(path, request)
-        session_id = self._editable_set(mine, request)
+        session_id = self._editable_set(mine, request, adding=False)
         if not photo_id:
             raise UserError("Choose which photo to replace first.", code="no_photo_chosen")
         if len(contents) != 1:
             raise UserError("Please choose one photo to put in its place.", code="no_files")
-        report = self.studio.replace_photo(session_id, photo_id, contents[0])
+        report = self.studio.replace_photo(session_id, photo_id, contents[0], self.address_of(request))
         return self._photo_outputs(session_id, request, report)
 
     def remove_photo(self, photo_id: str | None, mine: Owned | None, request: gr.Request):
         """Take the chosen photo out of the set."""
-        session_id = self._editable_set(mine, request, charge=False)
+        session_id = self._editable_set(mine, request, charge=False, adding=False)
         if not photo_id:
             raise UserError("Choose which photo to remove first.", code="no_photo_chosen")
-        report = self.studio.remove_photo(session_id, photo_id)
+        report = self.studio.remove_photo(session_id, photo_id, self.address_of(request))
         return self._photo_outputs(session_id, request, report)
 
-    def _editable_set(self, mine: Owned | None, request: gr.Request, *, charge: bool = True) -> str:
+    def _editable_set(self, mine: Owned | None, request: gr.Request, *, charge: bool = True,
+                      adding: bool = True) -> str:
         """The session whose set this page may change: consented, owned, and not being trained on right now."""
         session_id = session_of(mine)
         if session_id is None:
@@ -317,6 +332,8 @@ class StudioHandlers:
         if charge:  # screening costs CPU; removing a photo costs none
             self.upload_limits.charge(self.client_of(request), self.address_of(request))
         self._refuse_while_job(session_id)  # at once, before screening; and again when the set changes
+        if not adding and (lost := self.studio.drafts.dropped(session_id)):  # it names a photo of a set that went
+            raise UserError(f"{lost} Nothing was changed.", code="draft_dropped")
         return session_id
 
     def _refuse_while_job(self, session_id: str) -> None:
@@ -333,7 +350,7 @@ class StudioHandlers:
     def _photo_outputs(self, session_id: str, request: gr.Request, report: Any, *, files_reset: bool = False):
         """The whole photo check after a change, with Make, my data, the photo choice and More like this."""
         client = self.client_of(request)
-        changes = {"screening": render_screening(report),
+        changes = {"screening": render_lost_set(self.studio.drafts.dropped(session_id)) + render_screening(report),
                    "make": gr.update(interactive=report.acceptable and self._can_make(session_id, client)),
                    "mydata": self.my_data(session_id, client), **self._photo_pick(report),
                    "more": gr.update(interactive=self._can_make_more(session_id, client))}  # a new set: no model yet
@@ -349,8 +366,9 @@ class StudioHandlers:
 
     def photo_check(self, session_id: str) -> dict:
         """A returning page's photo check and photo choice, from the set as it stands."""
-        report = self.studio.photo_set(session_id)
-        return {"screening": render_screening(report) if report.items else "", **self._photo_pick(report)}
+        lost, report = self.studio.drafts.dropped(session_id), self.studio.photo_set(session_id)
+        return {"screening": render_lost_set(lost) + (render_screening(report) if report.items else ""),
+                **self._photo_pick(report)}
 
     @staticmethod
     def photo_chosen(photo_id: str | None):

@@ -41,7 +41,8 @@ class OperatorHandlers:
         self.studio_handlers = studio_handlers
         self.teams = studio_handlers.studio.teams
         self.keys = OperatorKeys(studio_handlers.studio.db)
-        self.key_limits = LimitPair(CLIENT_KEY_LIMIT, ADDRESS_KEY_LIMIT, "attempts to open an operator link")
+        self.key_limits = LimitPair(CLIENT_KEY_LIMIT, ADDRESS_KEY_LIMIT, "attempts to open an operator link",
+                                    studio_handlers.limiters)
 
     def open_operator(self, code: Any, request: gr.Request):
         """Present the key from the link's fragment: the tab, shown and chosen, says whether it opened.

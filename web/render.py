@@ -19,6 +19,11 @@ def _esc(text: Any) -> str:
     return html.escape(str(text), quote=True)
 
 
+def render_lost_set(words: str | None) -> str:
+    """A lasting word above the photo check for a person whose unfinished set had to leave memory."""
+    return f"<p class='hs-note' role='status'>{_esc(words)}</p>" if words else ""
+
+
 def render_screening(report: Any, *, instant: bool = False) -> str:
     """Each photo of the set with its thumbnail and verdict, then what the set needs: in words, no codes.
 

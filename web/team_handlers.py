@@ -31,7 +31,6 @@ from privacy.store.return_keys import parse_bearer_key
 from privacy.teams.team_look import OUTFITS, SIZES
 from privacy.teams.team_seal import AdminKey
 from privacy.teams.teams import TeamAdmin  # at run time: Gradio reads the handlers' annotations to pass the request
-from web.admission import LimitPair
 from web.boundary.rate_limit import ADDRESS_KEY_LIMIT, CLIENT_KEY_LIMIT
 from web.boundary.web_access import Grant, MediaGrants, media_type
 from web.events import Owned, session_of
@@ -84,9 +83,8 @@ class TeamHandlers:
         self.studio = studio_handlers.studio
         self.teams = self.studio.teams
         self.admin_presence = OwnerPresence()  # admin keys of open admin pages, for their media only
-        self.key_limits = LimitPair(CLIENT_KEY_LIMIT,
-                                    ADDRESS_KEY_LIMIT.times(studio_handlers.settings.people_per_address),
-                                    "attempts to open a team link")
+        self.key_limits = studio_handlers.limit_pair(CLIENT_KEY_LIMIT, ADDRESS_KEY_LIMIT,
+                                                     "attempts to open a team link")
         self.style_names = {style_id: style.name for style_id, style in self.studio.styles.items()}
 
     # --- the member -----------------------------------------------------------------------------------

@@ -236,13 +236,13 @@ def csv_of_shares(db: Database, team_id: str, private: X25519PrivateKey) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for shared in team_shares(db, team_id, private):
-        writer.writerow((_cell(shared.name), shared.file, shared.style_id, iso_utc(shared.shared_at), ""))
+        writer.writerow([_cell(c) for c in (shared.name, shared.file, shared.style_id, iso_utc(shared.shared_at), "")])
     with db.session() as s:
         erased = list(s.scalars(select(TeamShareRow).where(TeamShareRow.team_id == team_id,
                                                            TeamShareRow.erased_at.is_not(None))
                                 .order_by(TeamShareRow.erased_at, TeamShareRow.id)))
     for row in erased:
-        writer.writerow(("", "", row.style_id, iso_utc(row.shared_at), iso_utc(row.erased_at)))
+        writer.writerow([_cell(c) for c in ("", "", row.style_id, iso_utc(row.shared_at), iso_utc(row.erased_at))])
     return out.getvalue()
 
 
@@ -275,8 +275,14 @@ def _file_name(name: str, style_id: str, share_id: str) -> str:
 
 
 def _cell(text: str) -> str:
-    # A name such as "=HYPERLINK(…)" would run as a formula in a spreadsheet (CSV injection): quote it as text.
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    """A cell a spreadsheet reads as text: one that does not start with a letter or a digit gets a leading quote.
+
+    A name such as "=HYPERLINK(…)" would run as a formula (CSV injection). Listing the dangerous first characters
+    ("=", "+", "-", "@", tab, CR) missed their look-alikes that spreadsheets also accept or strip: a zero-width
+    space before "=", a fullwidth "＝" (issue 28). So the rule is the other way round: only a letter or a digit
+    may lead unquoted.
+    """
+    return text if not text or text[0].isalnum() else "'" + text
 
 
 def sealed_file_ok(head: bytes) -> bool:

@@ -61,6 +61,8 @@ def server_environment(data_dir: Path, port: int) -> dict[str, str]:
         "HEADSHOT_UPLOAD_GRACE_SECONDS": "5",
         # An upload that sends nothing for this long is cut off (the dropped-upload attack waits for it).
         "HEADSHOT_UPLOAD_STALL_SECONDS": "2",
+        # Half-sent request headers are closed after this long (the slow-headers attack waits for it).
+        "HEADSHOT_HEADER_TIMEOUT_SECONDS": "3",
         "OMP_NUM_THREADS": "1",
         "HF_HUB_OFFLINE": "1",
         "PYTHONUNBUFFERED": "1",

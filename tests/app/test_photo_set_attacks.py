@@ -25,7 +25,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from privacy.intake.photo_set import PhotoDraft, PhotoDrafts
+from privacy.intake.photo_set import DROPPED_WORDS, DraftPhoto, PhotoDraft, PhotoDrafts
 from tests.app.conftest import healthy, start_server, stop_server
 from tests.app.raw_gradio import Answer, RawBrowser
 
@@ -419,6 +419,7 @@ def gallery(server, faces_dir):
     other, other_html = make(fresh())
     tokens = re.findall(r"<img src='media/([\w-]+)'", html)
     zip_token = re.search(r"id='hs-zip'[^>]*href='media/([\w-]+)'", html).group(1)
+    other.image_tokens = re.findall(r"<img src='media/([\w-]+)'", other_html)  # the other person's own downloads
     yield (owner, tokens, zip_token, re.findall(r"data-shot='([^']+)'", html),
            re.findall(r"data-shot='([^']+)'", other_html), other)
     for browser in (owner, other):
@@ -502,6 +503,33 @@ def test_a_flood_of_derived_sizes_does_not_starve_the_health_check(server, galle
     assert owner.http.get(f"/media/{tokens[0]}", params={"size": "400"}).status_code == 200  # and it is over
 
 
+def test_one_owner_looping_resized_downloads_cannot_take_them_from_another_person(server, gallery, clean_log):
+    """Issue 28: six threads looping one's own ?size=1024 took both derived-size slots; another person's ?size=600
+    was refused 8 times in 10. Each browser and each address now holds at most its share of the slots."""
+    owner, tokens, _, _, _, other = gallery
+    from concurrent.futures import ThreadPoolExecutor
+    cookies, stop = dict(owner.http.cookies), time.monotonic() + 6
+
+    def loop(_: int) -> list[int]:
+        with httpx.Client(base_url=server.url, cookies=cookies, timeout=60,
+                          transport=httpx.HTTPTransport(local_address=owner.address)) as attacker:
+            return [attacker.get(f"/media/{tokens[0]}", params={"size": "1024"}).status_code
+                    for _ in iter(lambda: time.monotonic() < stop, False)]
+
+    with ThreadPoolExecutor(6) as pool:
+        attack = [pool.submit(loop, i) for i in range(6)]
+        time.sleep(0.5)
+        victim = []
+        for _ in range(10):
+            started = time.monotonic()
+            response = other.http.get(f"/media/{other.image_tokens[0]}", params={"size": "600"})
+            victim.append((response.status_code, time.monotonic() - started))
+        statuses = [s for future in attack for s in future.result()]
+    assert all(status == 200 for status, _ in victim), victim  # never refused: a slot is always free for them
+    assert max(took for _, took in victim) < 5 and 200 in statuses and 429 in statuses
+    assert healthy(server)
+
+
 # --- 6. drafts held in memory ----------------------------------------------------------------------------
 
 def test_drafts_are_bounded_in_count_and_in_time():
@@ -527,6 +555,46 @@ def test_the_photos_held_in_all_drafts_together_are_bounded_too():
     assert drafts.photos_held() == 15 * 40
 
 
+def unfinished(n: int = 1) -> PhotoDraft:
+    """A set of `n` photos of which none is sealed (a verdict needs only an id here)."""
+    return PhotoDraft(tuple(DraftPhoto(_Verdict(f"p{i}")) for i in range(n)))
+
+
+class _Verdict:
+    def __init__(self, photo_id: str) -> None:
+        self.photo_id = photo_id
+
+
+def test_one_address_cannot_push_another_persons_unfinished_set_out_of_memory():
+    """Issue 28: 33 one-photo sets from one address silently dropped another person's photos (32 are held)."""
+    drafts = PhotoDrafts()
+    drafts.put("victim", unfinished(2), holder="addr-victim")
+    for i in range(100):  # fresh cookies and sessions, one network
+        drafts.put(f"attacker-{i}", unfinished(), holder="addr-attacker")
+    assert drafts.get("victim") is not None and drafts.dropped("victim") is None
+    assert len(drafts) == 1 + drafts.drafts_per_holder and drafts.drafts_per_holder <= 32 // 2
+    assert drafts.get("attacker-99") is not None  # its own newest stay; its own oldest went
+
+
+def test_when_memory_is_full_the_network_holding_the_most_gives_way_first():
+    drafts = PhotoDrafts(capacity=8, people=4)  # an office: a network may hold half
+    drafts.put("alone", unfinished(), holder="addr-alone")
+    for i in range(20):
+        drafts.put(f"office-{i % 6}-{i}", unfinished(), holder=f"addr-office-{i % 2}")
+    assert drafts.get("alone") is not None and len(drafts) == 8
+
+
+def test_a_person_whose_unfinished_set_went_is_told_once_in_words_and_a_sealed_one_is_not_lost():
+    drafts = PhotoDrafts(capacity=2)
+    drafts.put("unsealed", unfinished(), holder="addr-1")
+    drafts.put("sealed", PhotoDraft(unfinished().photos, sealed_ids=("p0",)), holder="addr-2")
+    drafts.put("third", unfinished(), holder="addr-3")
+    drafts.put("fourth", unfinished(), holder="addr-4")
+    assert drafts.get("unsealed") is None and drafts.get("sealed") is None
+    assert drafts.dropped("unsealed") == DROPPED_WORDS and drafts.dropped("unsealed") is None  # told once
+    assert drafts.dropped("sealed") is None  # all its photos are in the vault: it comes back from there
+
+
 def test_many_browsers_making_drafts_evict_the_oldest_and_memory_stays_bounded(server, browsers, faces_dir, clean_log):
     """Other people's drafts are evicted (least recently edited first): a denial of service of an unsealed set at
     worst, never a leak; a sealed set is rebuilt from the vault with new ids."""
@@ -541,9 +609,31 @@ def test_many_browsers_making_drafts_evict_the_oldest_and_memory_stays_bounded(s
         assert visitor.consent().success
         [ref] = visitor.upload(b"").json()
         assert visitor.call("upload", [visitor.file_data([ref]), None]).success
-    assert NOT_IN_SET in first.call("remove_photo", [first_ids[0], None]).error  # its draft was evicted
+    # Forty networks, one set each, are more than memory holds: the oldest set went, and its person is told so.
+    assert DROPPED_WORDS in first.call("remove_photo", [first_ids[0], None]).error
     assert _rss(server) - rss_before < 200 * 2**20
     assert healthy(server)
+
+
+def test_one_address_making_sets_cannot_push_another_persons_photos_out(server, browsers, faces_dir, clean_log):
+    """Issue 28: 33 one-photo sessions from one address in 48 s dropped another person's first photos ("2 usable
+    photos so far" after their third). Sessions per address are limited, and an address holds only its share of the
+    sets in memory: the victim's photos all stay."""
+    victim = browsers(fresh())
+    assert victim.consent().success
+    assert accepted(victim.upload_photos([faces_dir / PHOTOS[0]]).data[0]) == 1  # one photo: not a set yet, unsealed
+    attacker_address = fresh()
+    made = 0
+    for _ in range(33):
+        attacker = browsers(attacker_address)
+        if not attacker.consent().success:
+            continue  # the address's sessions are limited too
+        [ref] = attacker.upload(b"").json()
+        made += attacker.call("upload", [attacker.file_data([ref]), None]).success
+    assert made >= 4  # its share of the sets in memory, at least, was taken and held
+    second = victim.upload_photos([faces_dir / PHOTOS[1]])
+    assert second.success and accepted(second.data[0]) == 2, second.error  # the first photo is still there
+    assert DROPPED_WORDS not in second.data[0] and healthy(server)
 
 
 def _rss(server) -> int:

@@ -373,6 +373,21 @@ def test_a_formula_as_a_name_is_written_as_text_in_the_csv(env, teams, team):
     assert [row[0] for row in csv.reader(io.StringIO(admin.csv_of_shares()))][1:] == ["'=1+1", "Mahsa\u200cZadeh"]
 
 
+# Each starts with something other than a letter or a digit, so a spreadsheet might read it as a formula: a zero-width
+# space then "=", a fullwidth "＝", the classic four, a tab, a carriage return, a bidi mark, a quote (issue 28).
+FORMULA_LOOKALIKES = ["\u200b=1+1", "\uff1d1+1", "+1", "-1", "@SUM(1)", "\t=1", "\r=1", "\u200e=1", "\"=1"]
+
+
+@pytest.mark.parametrize("name", FORMULA_LOOKALIKES)
+def test_every_csv_cell_that_does_not_start_with_a_letter_or_digit_is_quoted_as_text(env, teams, team, name):
+    _, admin = team
+    session_id = member(env, teams, admin)
+    teams.share(session_id, headshot(1), admin.look().style_id, name)
+    rows = list(csv.reader(io.StringIO(admin.csv_of_shares())))
+    for cell in rows[1]:
+        assert cell == "" or cell[0].isalnum() or cell[0] == "'", cell
+
+
 # --- retention ----------------------------------------------------------------------------------
 def test_shares_are_erased_by_the_sweep_after_the_teams_retention(env, teams, team):
     _, admin = team

@@ -5,7 +5,14 @@ import os
 
 import pytest
 
-from web.boundary.uploads import UploadLimits, UploadRefused, UploadStore, receive_files
+from web.boundary.uploads import (
+    UPLOADS_BEFORE_CONSENT,
+    UPLOADS_PER_BROWSER,
+    UploadLimits,
+    UploadRefused,
+    UploadStore,
+    receive_files,
+)
 
 PHOTO = b"\xff\xd8\xff\xe0" + b"pretend-jpeg-bytes " * 200
 
@@ -99,6 +106,50 @@ def test_a_late_handler_cannot_read_an_upload_past_its_grace(store):
     with pytest.raises(KeyError):
         store.take(path, "client-a")
     assert files_on_disk(store) == []
+
+
+# --- fair shares of the store (issue 28: one address filled it and every upload on the server was refused) -----
+
+def test_one_address_holds_at_most_its_share_and_another_address_is_still_served(tmp_path):
+    store = UploadStore(tmp_path / "sealed", grace_seconds=5, max_entries=200, clock=Clock())
+    store.purge()
+    held = 0
+    with pytest.raises(UploadRefused) as refused:
+        for n in range(store.max_entries):  # fresh cookies, as the attack minted them
+            store.put(f"cookie-{n // UPLOADS_PER_BROWSER}-{n}", b"x", address="addr-attacker")
+            held += 1
+    assert refused.value.status == 429 and held == store.per_address < store.max_entries // 2 + 1
+    assert store.put("victim", PHOTO, address="addr-victim").startswith("upload-")
+
+
+def test_one_browser_holds_at_most_its_share_of_the_store(store):
+    for _ in range(UPLOADS_PER_BROWSER):
+        store.put("client-a", b"x", address="addr-a")
+    with pytest.raises(UploadRefused) as refused:
+        store.put("client-a", b"x", address="addr-a")
+    assert refused.value.status == 429 and "waiting" in refused.value.message
+    store.put("client-b", b"x", address="addr-a")  # the person beside them, same network
+
+
+def test_before_consent_a_browser_may_hold_only_a_couple_of_uploads(store):
+    for _ in range(UPLOADS_BEFORE_CONSENT):
+        store.put("client-a", b"x", address="addr-a", consented=False)
+    with pytest.raises(UploadRefused) as refused:
+        store.put("client-a", b"x", address="addr-a", consented=False)
+    assert "tick the three statements" in refused.value.message
+    for n in range(store.before_consent_per_address - UPLOADS_BEFORE_CONSENT):  # fresh cookies: the address's few
+        store.put(f"fresh-{n}", b"x", address="addr-a", consented=False)
+    with pytest.raises(UploadRefused):
+        store.put("fresh-more", b"x", address="addr-a", consented=False)
+    store.put("client-c", b"x", address="addr-a")  # a consented page on that network is not held to it
+
+
+def test_a_share_is_given_back_when_its_upload_is_read_or_expires(store):
+    refs = [store.put("client-a", b"x", address="addr-a") for _ in range(UPLOADS_PER_BROWSER)]
+    store.take(store.path_for(refs[0], "client-a"), "client-a")
+    store.put("client-a", b"x", address="addr-a")
+    store._clock.now += 6
+    assert store.expire() == UPLOADS_PER_BROWSER and store.held_by("client-a") == 0
 
 
 def test_a_new_process_cannot_read_and_purges_what_an_earlier_one_sealed(tmp_path):

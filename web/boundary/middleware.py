@@ -18,9 +18,11 @@ The Gradio protocol is an API anyone can speak, so nothing here trusts the calle
    in a queue join, every object that names a `path` must be a reference of this client's, which
    is rewritten to the sealed file for Gradio; any other path (a server file, a device, another
    client's upload, a URL) refuses the whole request before anything is opened.
-5. **How much.** Queue joins and uploads are charged to the client *and* the address
-   (`web.boundary.rate_limit`); uploads by their byte size, checked from `Content-Length` before
-   reading. Open event streams are capped per address.
+5. **How much.** Queue joins, uploads and `/media` are charged to the client *and* the address
+   (`web.boundary.rate_limit`; the address's limits in Redis for every replica in queue mode,
+   `web.boundary.shared_limits`); uploads by their byte size, checked from `Content-Length` before
+   reading, and each browser and address holds only its share of the sealed uploads waiting
+   (`web.boundary.fair_share`). Open event streams are capped per address.
 6. **What the browser is told.** A nonce-based Content-Security-Policy, frame-ancestors,
    `Referrer-Policy: no-referrer`, `Cache-Control: no-store` on everything but versioned static
    assets, `nosniff`, a `Secure` cookie over HTTPS; forwarded host/proto headers are dropped
@@ -40,7 +42,16 @@ from typing import Any, Callable
 from urllib.parse import parse_qs
 
 from web.boundary.client_address import AddressKeys, IPNetwork, client_address, is_trusted_proxy
-from web.boundary.rate_limit import ADDRESS_REQUEST_LIMIT, CLIENT_REQUEST_LIMIT, Limit, RateLimiter
+from web.boundary.fair_share import ConsentedBrowsers
+from web.boundary.rate_limit import (
+    ADDRESS_MEDIA_LIMIT,
+    ADDRESS_REQUEST_LIMIT,
+    CLIENT_MEDIA_LIMIT,
+    CLIENT_REQUEST_LIMIT,
+    Limit,
+    RateLimiter,
+)
+from web.boundary.shared_limits import Limiter, MakeLimiter, in_process
 from web.boundary.uploads import UploadLimits, UploadRefused, UploadStore, receive_files
 from web.boundary.web_access import CLIENT_COOKIE, ClientIds
 
@@ -59,7 +70,7 @@ ROUTES: tuple[tuple[str, re.Pattern, str], ...] = tuple((m, re.compile(p), k) fo
     ("GET", r"/privacy", "page"),
     ("GET", r"/receipt-key\.pem", "page"),  # the public key deletion receipts are signed with
     ("GET", r"/studio\.js", "static"),
-    ("GET", r"/media/[A-Za-z0-9_-]{16,64}", "page"),  # the token itself is checked against the cookie
+    ("GET", r"/media/[A-Za-z0-9_-]{16,64}", "media"),  # the token itself is checked against the cookie
     ("GET", r"/config/?", "page"),
     ("GET", API + r"/info/?", "page"),  # the API's description (no data): gradio_client needs it
     ("GET", r"/(assets|static|svelte)/[A-Za-z0-9_./@-]+", "static"),
@@ -152,12 +163,19 @@ class Boundary:
     owners: SessionOwners = field(default_factory=SessionOwners)
     people_per_address: int = 1  # HEADSHOT_PEOPLE_PER_ADDRESS: multiplies each per-address limit
     listening: ListeningPages = field(default_factory=ListeningPages)  # the pages reading their events, for handlers
+    # The browsers whose page gave consent (the handlers add them); the others may hold only a couple of uploads
+    # (web.boundary.uploads). None: not known here, every browser counts as consented.
+    consented: ConsentedBrowsers | None = None
+    # Where per-address limits are kept: this process, or Redis for every replica (web.boundary.shared_limits).
+    limiters: MakeLimiter = in_process
 
     def __post_init__(self) -> None:
         people = self.people_per_address
-        self.address_requests = RateLimiter(ADDRESS_REQUEST_LIMIT.times(people))
+        self.address_requests = self.limiters(ADDRESS_REQUEST_LIMIT.times(people), "requests")
         self.client_requests = RateLimiter(CLIENT_REQUEST_LIMIT)
-        self.address_bytes = RateLimiter(self.upload_budget.times(people))
+        self.address_media = self.limiters(ADDRESS_MEDIA_LIMIT.times(people), "media")
+        self.client_media = RateLimiter(CLIENT_MEDIA_LIMIT)
+        self.address_bytes = self.limiters(self.upload_budget.times(people), "upload-bytes")
         self.client_bytes = RateLimiter(self.upload_budget)
         self.max_streams_per_address = MAX_STREAMS_PER_ADDRESS * people
         self._streams: dict[str, int] = {}
@@ -178,7 +196,7 @@ class Boundary:
         headers = self._clean_headers(scope)
         address = self.addresses.key(self._address(scope))
         client = self.clients.check(_cookie(headers, CLIENT_COOKIE))
-        if client is None and route not in ("page", "static"):
+        if client is None and route not in ("page", "static", "media"):
             return await _respond(send, 403, "Please reload the studio page.")
         if client is None:
             client = self.clients.issue()
@@ -193,6 +211,10 @@ class Boundary:
             # Retry-After: the page tries a refused join again after it (web/studio.js), so a busy page meets
             # the limit as a pause, not as a click that did nothing; a flood meets it as refusals.
             return await _respond(send, 429, "Too many requests from this network in a short time. "
+                                  "Please wait a moment.", retry_after=wait)
+        if route == "media" and (wait := self._charge_media(client, address)):
+            # A person's downloads are a few a click; a loop of them meets this (web.media shares the slots too).
+            return await _respond(send, 429, "Too many downloads from this network in a short time. "
                                   "Please wait a moment.", retry_after=wait)
         if route == "upload":
             return await self._upload(scope, receive, send, client, address)
@@ -323,7 +345,9 @@ class Boundary:
 
         async def seal(data: bytes) -> None:
             import anyio
-            refs.append(await anyio.to_thread.run_sync(self.uploads.put, client, data))
+            consented = self.consented is None or client in self.consented
+            refs.append(await anyio.to_thread.run_sync(
+                lambda: self.uploads.put(client, data, address=address, consented=consented)))
 
         try:
             await receive_files(_body_chunks(receive), _header(scope["headers"], b"content-type") or "",
@@ -364,13 +388,10 @@ class Boundary:
 
     def _charge_request(self, client: str, address: str) -> float:
         """0.0 when the request may go on, else the seconds until its address and browser could pay for it."""
-        wait = self.address_requests.try_take(address)
-        if wait:
-            return wait
-        wait = self.client_requests.try_take(client)
-        if wait:
-            self.address_requests.refund(address, 1)
-        return wait
+        return _charge(self.address_requests, address, self.client_requests, client)
+
+    def _charge_media(self, client: str, address: str) -> float:
+        return _charge(self.address_media, address, self.client_media, client)
 
     # --- what the browser is told ---------------------------------------------------------------------
     def _with_headers(self, send: Callable, *, https: bool, static: bool) -> Callable:
@@ -427,6 +448,17 @@ def _add_nonces(html: bytes, nonce: str) -> bytes:
 
 
 # --- small ASGI helpers ---------------------------------------------------------------------------------
+
+def _charge(addresses: Limiter, address: str, clients: Limiter, client: str) -> float:
+    """One token of the address's and of the browser's: 0.0, or the seconds until both could pay (nothing spent)."""
+    wait = addresses.try_take(address)
+    if wait:
+        return wait
+    wait = clients.try_take(client)
+    if wait:
+        addresses.refund(address, 1)
+    return wait
+
 
 class _Disconnected(Exception):
     pass

@@ -48,11 +48,19 @@ ADDRESS_GENERATION_LIMIT = Limit(capacity=12, refill_per_second=4 / 300)
 # and this keeps the cost of trying, and any timing signal, out of reach.
 CLIENT_KEY_LIMIT = Limit(capacity=10, refill_per_second=1 / 30)
 ADDRESS_KEY_LIMIT = Limit(capacity=30, refill_per_second=1 / 10)
+# Starting a session (consent): each has database rows and a return key kept for up to a day. A person starts one,
+# or a few after deleting; one address made 223 in 27 s with only the request rate to stop it (issue 28).
+CLIENT_SESSION_LIMIT = Limit(capacity=5, refill_per_second=1 / 120)
+ADDRESS_SESSION_LIMIT = Limit(capacity=30, refill_per_second=1 / 10)
 # Protocol requests (queue joins, cancels) per address and per browser: a page makes a few per
 # click; a flood of thousands is what these stop, before Gradio's queue holds any of them.
 # A whole visit is about ten joins, so an address may start some 24 visits a minute, after a burst of 12.
 ADDRESS_REQUEST_LIMIT = Limit(capacity=120, refill_per_second=4)
 CLIENT_REQUEST_LIMIT = Limit(capacity=60, refill_per_second=2)
+# `/media` requests (a gallery's images, downloads, ZIPs): a gallery loads one image per headshot at once, so the
+# burst is a large gallery's; a loop of downloads meets the refill (issue 28: 896 requests in 15 s from one owner).
+ADDRESS_MEDIA_LIMIT = Limit(capacity=240, refill_per_second=8)
+CLIENT_MEDIA_LIMIT = Limit(capacity=120, refill_per_second=4)
 
 
 @dataclass

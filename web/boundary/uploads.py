@@ -12,7 +12,9 @@ request may name any path. This module replaces that path of a photo:
   memory (a crash or restart crypto-shreds every upload still waiting; `purge` then removes the
   ciphertext), binds it to the client that sent it, and hands that client an opaque reference,
   never a path. Only `path_for(ref, owner)` turns a reference back into the sealed file's path,
-  for its owner, within the grace period; only `take(path, owner)` opens it, once.
+  for its owner, within the grace period; only `take(path, owner)` opens it, once. The store is
+  shared by everyone, so each browser and each network address may hold only its share of it
+  (`web.boundary.fair_share`), and a browser whose page has not given consent only a couple.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from typing import AsyncIterator, Awaitable, Callable
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from errors import UserError
+from web.boundary.fair_share import share_of
 
 REF_PREFIX = "upload-"
 SEALED_SUFFIX = ".sealed"
@@ -56,6 +59,19 @@ class UploadLimits:
 # Once a queued event names an upload, the upload may wait for that event's turn at the screening
 # CPU, behind everyone else's: it is kept this many graces from the moment it was named.
 CLAIMED_GRACES = 3
+# Shares of the store (issue 28: one address with no consent filled all 10,000 places with 1-byte files, and every
+# upload on the server was refused). A browser's page sends at most one set (2 x the most photos) and a replacement
+# at a time; before consent a page uploads only the Verify tab's one image. An address holds at most a twentieth
+# of the store per person behind it, never more than half; before consent, a few per person.
+UPLOADS_PER_BROWSER = 100
+UPLOADS_BEFORE_CONSENT = 2
+ADDRESS_SHARE = 1 / 20
+BEFORE_CONSENT_PER_PERSON = 4
+BROWSER_FULL = ("Many of your uploaded files are still waiting to be read. Please wait a minute, or reload the page, "
+                "then try again.")
+NETWORK_FULL = ("Many uploaded files from your network are still waiting to be read. Please try again in a few "
+                "minutes.")
+CONSENT_FIRST = "Please tick the three statements first; then you can upload your photos."
 
 
 @dataclass
@@ -66,16 +82,21 @@ class _Entry:
     size: int
     created: float
     claimed: float | None = None  # when a queue join named it (see CLAIMED_GRACES)
+    address: str = ""
+    consented: bool = True
 
 
 class UploadStore:
     """Sealed uploads waiting for their handler; see the module docstring."""
 
-    def __init__(self, directory: Path, *, grace_seconds: float, max_entries: int = 10_000,
+    def __init__(self, directory: Path, *, grace_seconds: float, max_entries: int = 10_000, people: int = 1,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.directory = Path(directory)
         self.grace_seconds = grace_seconds
         self.max_entries = max_entries
+        self.per_address = share_of(max_entries, ADDRESS_SHARE, people)
+        self.before_consent_per_address = min(self.per_address, BEFORE_CONSENT_PER_PERSON * people)
+        self._held: dict[str, int] = {}  # "c:<browser>", "a:<address>", "u:<address>" (before consent) -> entries
         self._aead = AESGCM(AESGCM.generate_key(bit_length=256))  # never written anywhere
         self._entries: dict[str, _Entry] = {}
         self._by_path: dict[str, str] = {}
@@ -107,11 +128,10 @@ class UploadStore:
         return len(stale)
 
     # --- the upload route's side ---------------------------------------------------------------------
-    def put(self, owner: str, data: bytes) -> str:
-        """Seal `data` for `owner` and return its opaque reference."""
+    def put(self, owner: str, data: bytes, *, address: str = "", consented: bool = True) -> str:
+        """Seal `data` for `owner` (from `address`) and return its opaque reference, within their shares."""
         with self._lock:
-            if len(self._entries) >= self.max_entries:
-                raise UploadRefused(503, "The studio is very busy right now. Please try again in a minute.")
+            self._check_share(owner, address, consented)
         token = secrets.token_urlsafe(18)
         ref = REF_PREFIX + token
         path = str(self.directory / (token + SEALED_SUFFIX))
@@ -127,10 +147,33 @@ class UploadStore:
             _unlink(temp)
             raise
         with self._lock:
-            entry = _Entry(ref, owner, path, len(data), self._clock())
+            try:
+                self._check_share(owner, address, consented)  # again: others may have sealed while this one did
+            except UploadRefused:
+                _unlink(path)
+                raise
+            entry = _Entry(ref, owner, path, len(data), self._clock(), address=address, consented=consented)
             self._entries[ref] = entry
             self._by_path[path] = ref
+            for key in _keys(entry):
+                self._held[key] = self._held.get(key, 0) + 1
         return ref
+
+    def _check_share(self, owner: str, address: str, consented: bool) -> None:  # with the lock held
+        if not consented and self._held.get("c:" + owner, 0) >= UPLOADS_BEFORE_CONSENT:
+            raise UploadRefused(403, CONSENT_FIRST)
+        if not consented and self._held.get("u:" + address, 0) >= self.before_consent_per_address:
+            raise UploadRefused(429, CONSENT_FIRST)
+        if self._held.get("c:" + owner, 0) >= UPLOADS_PER_BROWSER:
+            raise UploadRefused(429, BROWSER_FULL)
+        if self._held.get("a:" + address, 0) >= self.per_address:
+            raise UploadRefused(429, NETWORK_FULL)
+        if len(self._entries) >= self.max_entries:
+            raise UploadRefused(503, "The studio is very busy right now. Please try again in a minute.")
+
+    def held_by(self, owner: str) -> int:
+        with self._lock:
+            return self._held.get("c:" + owner, 0)
 
     def discard(self, refs: list[str]) -> None:
         """Drop uploads whose request failed after they were sealed."""
@@ -211,8 +254,20 @@ class UploadStore:
         return now - entry.created > self.grace_seconds
 
     def _forget(self, entry: _Entry) -> None:  # with the lock held
-        self._entries.pop(entry.ref, None)
+        if self._entries.pop(entry.ref, None) is None:
+            return
         self._by_path.pop(entry.path, None)
+        for key in _keys(entry):
+            left = self._held.get(key, 1) - 1
+            if left:
+                self._held[key] = left
+            else:
+                self._held.pop(key, None)
+
+
+def _keys(entry: _Entry) -> tuple[str, ...]:
+    """The shares an entry counts against: its browser's, its address's, and before consent its address's small one."""
+    return ("c:" + entry.owner, "a:" + entry.address) + (() if entry.consented else ("u:" + entry.address,))
 
 
 def _aad(ref: str, owner: str) -> bytes:
