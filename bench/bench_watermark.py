@@ -118,7 +118,12 @@ def bench_ours(images: list[np.ndarray]) -> dict[str, object]:
 
 def bench_library(method: str, images: list[np.ndarray]) -> dict[str, object]:
     """invisible-watermark's own encoder/decoder (imports torch for rivaGan; slow, for the comparison only)."""
-    from imwatermark import WatermarkDecoder, WatermarkEncoder
+    try:
+        from imwatermark import WatermarkDecoder, WatermarkEncoder
+    except ImportError:
+        sys.exit("--compare needs invisible-watermark, which the studio no longer installs: "
+                 ".venv/bin/pip install --no-deps invisible-watermark==0.2.0 PyWavelets==1.9.0 "
+                 "(--no-deps: it asks for opencv-python, a second OpenCV beside the headless one)")
 
     bits = list(watermark.payload_bits(watermark.WatermarkPayload())[:32])
     encoder, decoder = WatermarkEncoder(), WatermarkDecoder("bits", 32)

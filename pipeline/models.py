@@ -303,8 +303,8 @@ def drop_diffusers_watermark(pipe: DiffusionPipeline) -> DiffusionPipeline:
     """Remove the invisible watermark diffusers puts on SDXL outputs; call it on every SDXL pipeline we build.
 
     diffusers gives each SDXL pipeline (text-to-image, img2img, `from_pipe` copies too) its own watermarker
-    whenever the invisible-watermark package is installed (ours is, for bench/bench_watermark.py's
-    comparison) and stamps it on every image of 256 px or more: on a flat studio backdrop it changes ~6 % of
+    whenever the invisible-watermark package is installed (the studio no longer installs it; an operator's
+    image may) and stamps it on every image of 256 px or more: on a flat studio backdrop it changes ~6 % of
     the pixels, some by 16+ levels (the coloured dots of diffusers issues #4014 and #7841). Our outputs
     carry our own marks (privacy/marks) and nothing else.
     """
