@@ -1,8 +1,9 @@
 """What start-up checks before serving, beyond the values themselves: can the settings actually be used?
 
 `settings.load_settings` refuses a malformed value; this module refuses a well-formed one that cannot work
-here: a data directory this user cannot write, a master key file of the wrong size or mode, a database URL
-that reaches no database, a face-adapter directory without the adapter's files. Each failure is a
+here: a data directory this user cannot write, a master key file (the studio's own, or a mounted Docker or
+Kubernetes secret) that cannot be read or is of the wrong size or mode, a database password file that cannot be
+read, a database URL that reaches no database, a face-adapter directory without the adapter's files. Each failure is a
 `SettingsError` naming the variable in one sentence, so `python app.py` and the container's entrypoint
 (`python startup_checks.py`, before `exec python app.py`) both exit 2 with it, never a traceback.
 
@@ -24,7 +25,7 @@ def check_before_serving(settings: Settings) -> None:
     """Raise SettingsError, naming the variable, for the first setting that cannot be used on this machine."""
     check_data_dir(settings.data_dir)
     check_master_key(settings)
-    check_database(settings.database_url)
+    check_database(settings.database)  # with the password of HEADSHOT_DATABASE_PASSWORD_FILE, read here
     check_face_adapter(settings.face_adapter, settings.base_model)
 
 
@@ -51,8 +52,9 @@ def check_master_key(settings: Settings) -> None:
     try:
         load_master_key(settings.master_key, settings.key_file)
     except OSError as exc:
-        raise SettingsError(f"HEADSHOT_MASTER_KEY_FILE={settings.key_file} cannot be read or created "
-                            f"({exc.strerror or type(exc).__name__}).") from None
+        raise SettingsError(f"HEADSHOT_MASTER_KEY_FILE={settings.key_file} cannot be read or created by user "
+                            f"{os.geteuid()} ({exc.strerror or type(exc).__name__}); a mounted secret must be "
+                            "readable by the studio's user.") from None
 
 
 def check_database(database_url: str) -> None:
