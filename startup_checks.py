@@ -27,6 +27,7 @@ def check_before_serving(settings: Settings) -> None:
     check_master_key(settings)
     check_database(settings.database)  # with the password of HEADSHOT_DATABASE_PASSWORD_FILE, read here
     check_face_adapter(settings.face_adapter, settings.base_model)
+    check_web_replica_device(settings)
 
 
 def check_data_dir(data_dir: Path) -> None:
@@ -102,6 +103,20 @@ def check_face_adapter(face_adapter: str, base_model: str) -> None:
     if all(m is not None for m in missing):  # neither family's weights (or no image encoder)
         raise SettingsError(f"HEADSHOT_FACE_ADAPTER={face_adapter} has no {missing[0].as_posix()} (nor the SDXL "
                             f"adapter's files). {ADAPTER_HINT}")
+
+
+def check_web_replica_device(settings: Settings) -> None:
+    """In queue mode a web replica still runs Instant mode itself (its photos stay in that process's memory, never
+    in a message): with a real base model it needs a GPU. On a CPU the base model would take ~14 GB of RAM per
+    replica and minutes per headshot, so `auto` finding no GPU is refused; HEADSHOT_DEVICE=cpu accepts it."""
+    if not settings.queue_url or settings.base_model in DEMO_BASE_MODELS or settings.device != "auto":
+        return
+    from pipeline.models import resolve_device
+
+    if resolve_device("auto").type == "cpu":
+        raise SettingsError("HEADSHOT_QUEUE_URL is set and this web replica has no GPU, yet it runs Instant mode on "
+                            f"the base model {settings.base_model!r} itself; give it a GPU (docker-compose.yml: the "
+                            "app service's device_ids), or set HEADSHOT_DEVICE=cpu to run Instant on the CPU anyway.")
 
 
 def _looks_like_a_path(value: str) -> bool:

@@ -205,3 +205,20 @@ def test_a_database_password_file_beside_a_password_or_sqlite_is_refused(tmp_pat
     (tmp_path / "pw").write_text("pw\n")
     with pytest.raises(SettingsError, match=words):
         load_settings({"HEADSHOT_DATABASE_URL": url, "HEADSHOT_DATABASE_PASSWORD_FILE": str(tmp_path / "pw")})
+
+
+def test_a_queue_mode_web_replica_without_a_gpu_is_refused_for_a_real_model(tmp_path):
+    """It would run Instant on the CPU: ~14 GB of RAM per replica and minutes a headshot (issue 28)."""
+    from pipeline.models import resolve_device
+    from startup_checks import check_web_replica_device
+    queue = {"HEADSHOT_QUEUE_URL": "redis://redis:6379/0", "HEADSHOT_DATA_DIR": str(tmp_path)}
+    real = load_settings({**queue, "HEADSHOT_BASE_MODEL": "stabilityai/stable-diffusion-xl-base-1.0"})
+    if resolve_device("auto").type != "cpu":
+        check_web_replica_device(real)  # a replica with a GPU serves
+        return
+    with pytest.raises(SettingsError, match="this web replica has no GPU.*HEADSHOT_DEVICE=cpu"):
+        check_web_replica_device(real)
+    # The operator's own choice, the demo model, and a single process (no queue) all start.
+    check_web_replica_device(load_settings({**queue, "HEADSHOT_BASE_MODEL": real.base_model, "HEADSHOT_DEVICE": "cpu"}))
+    check_web_replica_device(load_settings({**queue, "HEADSHOT_BASE_MODEL": "tiny-sd"}))
+    check_web_replica_device(load_settings({"HEADSHOT_BASE_MODEL": real.base_model}))
