@@ -31,8 +31,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ["OMP_NUM_THREADS"] = "1"
 
 from privacy.lifecycle.consent import Attestations  # noqa: E402
-from privacy.store.database import JobClaimRow, JobRow  # noqa: E402
 from settings import load_settings  # noqa: E402
+from studio.job_tables import JobClaimRow, JobRow  # noqa: E402
 from studio.jobs import GpuLine, JobRecords  # noqa: E402
 from studio.service import Studio  # noqa: E402
 from studio.workers import queued_line  # noqa: E402

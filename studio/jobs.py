@@ -55,7 +55,7 @@ from typing import Any, Callable
 from sqlalchemy import select, update
 
 from errors import Busy, Cancelled, FaceAdapterUnavailable, ModelUnavailable, UserError
-from privacy.store.database import JobRow
+from studio.job_tables import JobRow
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 from sqlalchemy import func, select, text
 
-from privacy.store.database import JobRow
+from studio.job_tables import JobRow
 from studio.line_metrics import LineMetrics
 
 log = logging.getLogger(__name__)

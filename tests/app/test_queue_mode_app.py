@@ -61,9 +61,9 @@ def test_in_queue_mode_the_apps_metrics_read_the_shared_queue(queued_studio):
     import time
 
     from settings import load_settings
+    from studio.job_claims import JobClaims
     from studio.jobs import Job, JobRecords
     from studio.service import Studio
-    from studio.workers import JobClaims
     from tests.app.test_metrics_route import scrape
     server, _, database_url = queued_studio
     env = server_environment(server.data_dir, 0)

@@ -12,12 +12,13 @@ import threading
 import pytest
 
 from errors import Cancelled
-from privacy.store.database import JobClaimRow
 from privacy.store.vault import sealing_only_while
 from settings import load_settings
+from studio.job_claims import JobClaims
+from studio.job_tables import JobClaimRow
 from studio.jobs import DONE, INTERRUPTED, QUEUED, GpuLine, JobRecords
 from studio.service import Studio
-from studio.workers import JobClaims, JobWorker, QueuedLine, run_studio_job
+from studio.workers import JobWorker, QueuedLine, run_studio_job
 from tests.pipeline.helpers import session_with_photos
 
 pytestmark = pytest.mark.databases("sqlite", "postgresql")

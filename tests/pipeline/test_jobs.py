@@ -166,7 +166,8 @@ def test_progress_never_exceeds_the_whole(line):
 # --- Instant jobs: their photos live in memory only ------------------------------------------------------------
 
 def test_an_instant_job_holds_its_photos_only_until_it_ends_and_its_record_names_no_photo(tmp_path, gpu):
-    from privacy.store.database import Database, JobRow
+    from privacy.store.database import Database
+    from studio.job_tables import JobRow
     from studio.jobs import JobRecords
     db = Database(f"sqlite:///{tmp_path / 'jobs.db'}")
     session_id = _session_row(db)

@@ -10,12 +10,13 @@ import time
 
 import pytest
 
-from privacy.store.database import JobClaimRow
 from privacy.store.vault import HEADSHOTS
 from settings import load_settings
+from studio.job_claims import JobClaims
+from studio.job_tables import JobClaimRow
 from studio.jobs import CANCELLED, DONE, INTERRUPTED, QUEUED, GpuLine, Job, JobRecords
 from studio.service import Studio
-from studio.workers import JobClaims, JobWorker, QueuedLine, run_studio_job
+from studio.workers import JobWorker, QueuedLine, run_studio_job
 from tests.pipeline.helpers import session_with_photos
 
 
@@ -83,7 +84,7 @@ def test_place_in_line_counts_the_queued_rows_before_the_job(queue, faces_dir):
 
 def _rows_of_a_busy_studio(studio: Studio) -> dict[str, object]:
     """Finished, running and queued jobs as the workers leave them in the shared database, with known times."""
-    from privacy.store.database import JobRow
+    from studio.job_tables import JobRow
     now = time.time()
     claims = JobClaims(studio.db)
     jobs: dict[str, object] = {}
@@ -212,7 +213,7 @@ def test_a_dead_workers_job_runs_again_once_and_its_earlier_outputs_are_not_seal
 
 
 def test_a_queued_job_whose_message_the_broker_lost_is_sent_again_and_runs_once(queue, faces_dir):
-    from privacy.store.database import JobRow
+    from studio.job_tables import JobRow
     studio, line, broker, _ = queue
     session_id, owner_key = session_with_photos(studio, faces_dir)
     job = line.submit(session_id, ["linkedin_classic"], 1, owner_key=owner_key)

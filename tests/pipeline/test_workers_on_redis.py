@@ -24,8 +24,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from privacy.store.database import JobClaimRow, JobRow
 from settings import load_settings
+from studio.job_tables import JobClaimRow, JobRow
 from studio.jobs import DONE, QUEUED, RUNNING
 from studio.service import Studio
 from studio.workers import queued_line
