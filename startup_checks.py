@@ -124,6 +124,9 @@ def _looks_like_a_path(value: str) -> bool:
 
 
 def main(environ: "dict[str, str] | None" = None) -> int:
+    from privacy.log_hygiene import quiet_third_party_loggers
+
+    quiet_third_party_loggers()  # a check may import the ML libraries: none of their unactionable warnings
     try:
         check_before_serving(load_settings(environ))
     except SettingsError as exc:
