@@ -307,6 +307,7 @@ class QueuedLine:
         # one-winner rule as the workers' (studio.reaper), and its page says so.
         self.reaper = Reaper(studio, self.claims, enqueue=send, stale_seconds=stale_seconds, attempts=attempts)
         self._connected: tuple[float, int] | None = None  # (when, workers connected), for the pages asking
+        self.metrics: Any = None  # the app's metrics (studio.line_metrics): counts what this replica's reaper decides
         threading.Thread(target=self._reap_forever, name="queue-reaper", daemon=True).start()
 
     def submit(self, session_id: str, style_ids: list[str], count: int, *, owner_key: bytes | None = None,
@@ -447,7 +448,7 @@ class QueuedLine:
     def _reap_forever(self) -> None:
         while not self._closed.wait(self.reaper.check_seconds):
             try:
-                self.reaper.reap()
+                self.reaper.reap(self.metrics)
             except Exception as exc:  # a database or broker blip: the next check tries again
                 log.warning("reaper: %s", type(exc).__name__)
 
