@@ -21,8 +21,10 @@ from studio.jobs import INTERRUPTED, QUEUED, RUNNING
 from tests.app.raw_gradio import RawBrowser
 from tests.app.test_two_apps_two_workers import READY, Deployment, Following, _wait, join_make, join_private, visit
 
-STALE_SECONDS = 2  # a killed worker is judged dead after 2 s of silence (the setting's minimum)
-CHECK_SECONDS = 1  # each reaper looks every third of that, at least every second (studio.reaper)
+# A killed worker is judged dead after 8 s of silence: shorter, a live worker's heartbeat thread starved for CPU on
+# a loaded two-core machine (loading the model, training) reads as dead too, and its job is taken from it.
+STALE_SECONDS = 8
+CHECK_SECONDS = STALE_SECONDS / 3  # each reaper looks every third of the stale time (studio.reaper)
 
 
 @pytest.fixture
@@ -77,10 +79,10 @@ def test_every_worker_killed_mid_job_the_app_marks_it_the_page_says_so_and_resum
         [job_id] = deployment.jobs()
         deployment.workers["gpu-a"].proc.send_signal(signal.SIGKILL)  # every worker gone
         killed = time.monotonic()
-        _wait(lambda: deployment.jobs()[job_id][1] == INTERRUPTED, 30, "the job to be marked")
+        _wait(lambda: deployment.jobs()[job_id][1] == INTERRUPTED, 60, "the job to be marked")
         took = time.monotonic() - killed
         # Judged dead after the stale time, decided at the app replica's next check: no worker was left to do it.
-        assert took <= STALE_SECONDS + CHECK_SECONDS + 2.0, f"marked {took:.1f} s after the kill"
+        assert took <= STALE_SECONDS + CHECK_SECONDS + 3.0, f"marked {took:.1f} s after the kill"
         assert "lost its worker: interrupted" in deployment.apps["app-a"].text()
 
         # The page that asked: lasting words in its status, with what to do; not an error.
@@ -102,7 +104,9 @@ def test_every_worker_killed_mid_job_the_app_marks_it_the_page_says_so_and_resum
         deployment.env["HEADSHOT_TRAIN_STEPS"] = "2"
         deployment.start_worker("gpu-b")  # a worker returns: the resumed job runs on it, to the end
         done = resumed.answer(300)
-        assert done.success and READY.fullmatch(done.data[1]), done.error or done.data[1]
+        logs = "\n".join(p.text()[-1500:] for p in (*deployment.workers.values(), deployment.apps["app-a"]))
+        assert done.success and READY.fullmatch(done.data[1]), (done.error or done.data[1]) + "\n" + logs
         assert re.search(r"job \w+ ended on gpu-b: done", deployment.workers["gpu-b"].text())
+        print(f"\nevery worker killed: the app marked the job {took:.1f} s later (stale {STALE_SECONDS} s)")
     finally:
         v.browser.close()
