@@ -288,6 +288,10 @@ class Vault:
         only the return key does. False if there was no master-wrapped key to hand over.
         """
         with self.db.session.begin() as s:
+            # Two of the owner's pages (a watcher's refresh, a return) may hand over at once: the session's
+            # exclusive lock orders them, so the second finds the master-wrapped key gone instead of adding a
+            # second owner key (the shared form would let both read it on PostgreSQL).
+            self.db.lock_session(s, session_id, for_erasure=True)
             row = s.get(DataKey, (session_id, category))
             if row is None:
                 return False
@@ -312,6 +316,7 @@ class Vault:
         False if the category was not owner-held. Raises OwnerKeyRequired for a wrong owner key.
         """
         with self.db.session.begin() as s:
+            self.db.lock_session(s, session_id, for_erasure=True)  # ordered with a hand-over, as there
             held = s.get(OwnerKey, (session_id, category))
             if held is None:
                 return False

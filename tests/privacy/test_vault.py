@@ -99,3 +99,28 @@ def test_a_key_handed_to_its_owner_leaves_no_master_wrapped_copy_in_the_database
     # The master key alone must open nothing of it any more: not even from a copy of the database's files.
     assert not any(wrapped in p.read_bytes() for p in database_files())
     assert env.vault.open(session_id, ref.id, owner_key=b"o" * 32) == b"\x89PNG\r\n\x1a\nheadshot"
+
+
+def test_two_pages_handing_the_same_key_to_its_owner_at_once_hand_it_over_once(env):
+    """A queued job's watcher and the owner's return may hand over together: one wins, the other finds nothing to
+    hand, and neither fails (before the session's lock, the second added a duplicate owner key and crashed)."""
+    import threading
+
+    session_id = consented_session(env, photos=0, adapter=False)
+    ref = env.vault.seal(session_id, "headshot", b"\x89PNG\r\n\x1a\nheadshot")
+    start, results, errors = threading.Barrier(4), [], []
+
+    def hand_over():
+        start.wait()
+        try:
+            results.append(env.vault.hand_to_owner(session_id, HEADSHOTS, b"o" * 32))
+        except Exception as exc:  # the assertion below names it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=hand_over) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert errors == [] and sorted(results) == [False, False, False, True]
+    assert env.vault.open(session_id, ref.id, owner_key=b"o" * 32) == b"\x89PNG\r\n\x1a\nheadshot"
