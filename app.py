@@ -146,6 +146,8 @@ def _assemble(settings: Settings, zero_gpu_call: Callable | None = None) -> _Par
         line = queued_line(studio, settings, local=local_line, owner_key_of=presence.key_of)
     metrics = line_metrics(settings, line, interrupted)
     local_line.metrics = metrics  # times the jobs this process runs (a worker times its own)
+    if line is not local_line:
+        line.metrics = metrics  # and counts the dead workers' jobs its own reaper decides (studio.reaper)
     studio.erasure.hooks.extend([grants.forget_session, line.cancel_session, presence.forget_session])
     listening = ListeningPages()
     handlers = StudioHandlers(settings, studio, grants=grants, clients=clients, uploads=uploads, line=line,

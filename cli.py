@@ -456,6 +456,7 @@ def cmd_worker(args) -> int:
         worker.execute(str(job_id)[:32])
 
     worker.reap()  # at start-up: jobs of workers that died while none was watching
+    worker.say_connected()  # the pages waiting in line now know a worker is here
     stop = threading.Event()
     threading.Thread(target=worker.reap_forever, args=(stop,), name="reaper", daemon=True).start()
     from celery.signals import worker_ready
@@ -471,6 +472,10 @@ def cmd_worker(args) -> int:
                             "--without-gossip", "--without-mingle", "--loglevel=WARNING", "-n", f"{name}@headshots"])
     finally:
         stop.set()
+        try:
+            worker.claims.worker_gone(worker.name)
+        except Exception as exc:  # the database away: its row simply goes stale
+            logging.getLogger("studio.workers").warning("worker row not removed: %s", type(exc).__name__)
         studio.close()
     return EXIT_OK
 # --- end worker --------------------------------------------------------------------------

@@ -44,7 +44,8 @@ class Settings:
     data_dir: Path = _setting(Path("data"), "Private data root: encrypted blobs, database, keys, Gradio's temp files.")
     database_url: str = _setting("", "SQLAlchemy URL of the metadata database: empty means SQLite at DATA_DIR/studio.db; or PostgreSQL, postgresql+psycopg://USER:PASSWORD@HOST:5432/DBNAME (after each erasure the touched tables are rewritten by VACUUM FULL, and an advisory lock keeps one retention scheduler per database).")
     master_key: str = _setting("", "Master key wrapping every session key: 32 bytes, base64. Empty means a key file (MASTER_KEY_FILE) generated on first start with mode 0600.", secret=True)
-    master_key_file: Path = _setting(Path(""), "Where the generated master key lives when MASTER_KEY is empty; empty means DATA_DIR/keys/master.key.")
+    master_key_file: Path = _setting(Path(""), "The master key's file when MASTER_KEY is empty: a Docker or Kubernetes secret (mounted read-only or owned by another user; 32 raw bytes or their base64 text, read as it is), or the studio's own key file, generated on first start with mode 0600; empty means DATA_DIR/keys/master.key.")
+    database_password_file: Path = _setting(Path(""), "A file holding the password of the PostgreSQL DATABASE_URL (a Docker or Kubernetes secret, e.g. /run/secrets/postgres_password; one line), which the URL then leaves out; empty means the URL's own.")
 
     # --- retention (hours / days) --------------------------------------------------------
     upload_retention_hours: float = _setting(1.0, "Hours uploads, face embeddings and the trained adapter are kept after the headshots are generated.", minimum=0.05, maximum=72)
@@ -144,6 +145,8 @@ class Settings:
     # --- derived paths --------------------------------------------------------------------
     @property
     def database(self) -> str:
+        if str(self.database_password_file) not in ("", "."):
+            return url_with_password(self.database_url, self.database_password_file)
         return self.database_url or f"sqlite:///{(self.data_dir / 'studio.db').resolve()}"
 
     @property
@@ -292,6 +295,23 @@ def decode_master_key(secret_b64: str) -> bytes:
     return key
 
 
+def url_with_password(database_url: str, password_file: Path) -> str:
+    """The database URL with the password read from `password_file` (its first line), or SettingsError in words
+    (never the password, nor the URL, which may carry the user's name)."""
+    from sqlalchemy import make_url
+
+    name = "HEADSHOT_DATABASE_PASSWORD_FILE"
+    try:
+        lines = password_file.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        raise SettingsError(f"{name}={password_file} cannot be read by user {os.geteuid()} ({reason}); mount the "
+                            "secret there, readable by the studio's user.") from None
+    if not lines or not lines[0]:
+        raise SettingsError(f"{name}={password_file} is empty; put the database password on its first line.")
+    return make_url(database_url).set(password=lines[0]).render_as_string(hide_password=False)
+
+
 def _check_consistency(s: Settings) -> None:
     if s.master_key:
         decode_master_key(s.master_key)
@@ -316,6 +336,13 @@ def _check_consistency(s: Settings) -> None:
         scheme = s.database_url.split("://", 1)[0] if "://" in s.database_url else "(no scheme)"
         raise SettingsError(f"HEADSHOT_DATABASE_URL: {scheme}://… is not supported; use "
                             f"{' or '.join(DATABASE_SCHEMES)}…")
+    if str(s.database_password_file) not in ("", "."):
+        if not s.database_url.startswith("postgresql"):
+            raise SettingsError("HEADSHOT_DATABASE_PASSWORD_FILE is for a PostgreSQL HEADSHOT_DATABASE_URL; "
+                                "SQLite has no password.")
+        if "@" in s.database_url and ":" in s.database_url.split("://", 1)[1].split("@", 1)[0]:
+            raise SettingsError("HEADSHOT_DATABASE_URL carries a password and HEADSHOT_DATABASE_PASSWORD_FILE "
+                                "gives one too; leave it out of the URL (postgresql+psycopg://USER@HOST/DB).")
     if s.queue_url and not s.queue_url.startswith(("redis://", "rediss://")):
         raise SettingsError("HEADSHOT_QUEUE_URL: use redis://HOST:6379/0 or rediss://… (the Celery broker).")
     if s.device != "auto" and not re.fullmatch(r"cpu|cuda(:\d+)?|mps", s.device):

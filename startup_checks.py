@@ -1,9 +1,10 @@
 """What start-up checks before serving, beyond the values themselves: can the settings actually be used?
 
 `settings.load_settings` refuses a malformed value; this module refuses a well-formed one that cannot work
-here: a data directory this user cannot write, a master key file of the wrong size or mode, a database URL
-that reaches no database, a face-adapter directory without the adapter's files, a second face encoder's file
-that is not there or not SFace. Each failure is a
+here: a data directory this user cannot write, a master key file (the studio's own, or a mounted Docker or
+Kubernetes secret) that cannot be read or is of the wrong size or mode, a database password file that cannot be
+read, a database URL that reaches no database, a face-adapter directory without the adapter's files, a second face
+encoder's file that is not there or not SFace. Each failure is a
 `SettingsError` naming the variable in one sentence, so `python app.py` and the container's entrypoint
 (`python startup_checks.py`, before `exec python app.py`) both exit 2 with it, never a traceback.
 
@@ -25,9 +26,10 @@ def check_before_serving(settings: Settings) -> None:
     """Raise SettingsError, naming the variable, for the first setting that cannot be used on this machine."""
     check_data_dir(settings.data_dir)
     check_master_key(settings)
-    check_database(settings.database_url)
+    check_database(settings.database)  # with the password of HEADSHOT_DATABASE_PASSWORD_FILE, read here
     check_face_adapter(settings.face_adapter, settings.base_model)
     check_sface_model(settings.sface_model)
+    check_web_replica_device(settings)
 
 
 def check_data_dir(data_dir: Path) -> None:
@@ -53,8 +55,9 @@ def check_master_key(settings: Settings) -> None:
     try:
         load_master_key(settings.master_key, settings.key_file)
     except OSError as exc:
-        raise SettingsError(f"HEADSHOT_MASTER_KEY_FILE={settings.key_file} cannot be read or created "
-                            f"({exc.strerror or type(exc).__name__}).") from None
+        raise SettingsError(f"HEADSHOT_MASTER_KEY_FILE={settings.key_file} cannot be read or created by user "
+                            f"{os.geteuid()} ({exc.strerror or type(exc).__name__}); a mounted secret must be "
+                            "readable by the studio's user.") from None
 
 
 def check_database(database_url: str) -> None:
@@ -119,11 +122,28 @@ def check_sface_model(sface_model: Path) -> None:
         raise SettingsError(str(exc)) from None
 
 
+def check_web_replica_device(settings: Settings) -> None:
+    """In queue mode a web replica still runs Instant mode itself (its photos stay in that process's memory, never
+    in a message): with a real base model it needs a GPU. On a CPU the base model would take ~14 GB of RAM per
+    replica and minutes per headshot, so `auto` finding no GPU is refused; HEADSHOT_DEVICE=cpu accepts it."""
+    if not settings.queue_url or settings.base_model in DEMO_BASE_MODELS or settings.device != "auto":
+        return
+    from pipeline.models import resolve_device
+
+    if resolve_device("auto").type == "cpu":
+        raise SettingsError("HEADSHOT_QUEUE_URL is set and this web replica has no GPU, yet it runs Instant mode on "
+                            f"the base model {settings.base_model!r} itself; give it a GPU (docker-compose.yml: the "
+                            "app service's device_ids), or set HEADSHOT_DEVICE=cpu to run Instant on the CPU anyway.")
+
+
 def _looks_like_a_path(value: str) -> bool:
     return value.startswith(("/", ".", "~")) or value.count("/") != 1
 
 
 def main(environ: "dict[str, str] | None" = None) -> int:
+    from privacy.log_hygiene import quiet_third_party_loggers
+
+    quiet_third_party_loggers()  # a check may import the ML libraries: none of their unactionable warnings
     try:
         check_before_serving(load_settings(environ))
     except SettingsError as exc:

@@ -11,6 +11,7 @@ root's level is consulted, so these stay quiet even under `logging.basicConfig(l
 from __future__ import annotations
 
 import logging
+import re
 
 QUIET_LEVEL = logging.WARNING
 
@@ -30,14 +31,37 @@ CHATTY_LOGGERS: dict[str, str] = {
 }
 
 
+# Start-up warnings an operator can do nothing about, dropped where they are made. transformers warns once per
+# class that its torchvision image processors fall back to the Pillow ones; diffusers imports two such classes
+# (CLIPImageProcessor, SiglipImageProcessor) in every process. The Pillow processors are what the studio wants:
+# torchvision is not a dependency, and installing it only to silence this would add a second image stack.
+UNACTIONABLE_WARNINGS: dict[str, re.Pattern] = {
+    "transformers.utils.import_utils": re.compile(r"requires torchvision \(not installed\); falling back to"),
+}
+
+
+class _DropMatching(logging.Filter):
+    def __init__(self, pattern: re.Pattern) -> None:
+        super().__init__()
+        self.pattern = pattern
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not self.pattern.search(str(record.msg))
+
+
 def quiet_third_party_loggers() -> None:
     """Set every logger in CHATTY_LOGGERS to WARNING, and any child already set lower. Idempotent.
 
-    Call once at start-up, after logging is configured (app.main). Children created later
+    Also drops the start-up warnings in UNACTIONABLE_WARNINGS. Call once at start-up, after logging is configured
+    (app.main, the worker, startup_checks), before the ML libraries are imported. Children created later
     (Pillow imports plugins lazily) have no level of their own and inherit WARNING.
     """
     for name in CHATTY_LOGGERS:
         logging.getLogger(name).setLevel(QUIET_LEVEL)
+    for name, pattern in UNACTIONABLE_WARNINGS.items():
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _DropMatching) for f in logger.filters):
+            logger.addFilter(_DropMatching(pattern))
     for name, logger in list(logging.root.manager.loggerDict.items()):
         if isinstance(logger, logging.Logger) and _is_child(name) and logging.NOTSET < logger.level < QUIET_LEVEL:
             logger.setLevel(QUIET_LEVEL)  # someone set it to DEBUG explicitly: that would bypass its parent

@@ -14,7 +14,7 @@ from typing import Any, Callable
 from sqlalchemy import and_, delete, exists, func, select, update
 
 from errors import UserError
-from studio.job_tables import JobClaimRow, JobRow
+from studio.job_tables import JobClaimRow, JobRow, WorkerRow
 from studio.jobs import (
     CANCELLED,
     DONE,
@@ -29,6 +29,7 @@ from studio.jobs import (
 )
 
 INSTANT_ROW = '%"instant": true%'  # Instant jobs' rows: run by a web process, never by the queue
+WORKER_ROWS_KEPT_SECONDS = 86400.0  # a worker gone this long is forgotten (its row names a host and a pid)
 
 
 def _kind(style_ids_text: str) -> str:
@@ -50,7 +51,7 @@ class JobClaims:
         token, now = secrets.token_hex(8), self.clock()
         with self.db.session.begin() as s:
             won = s.execute(update(JobRow).where(JobRow.id == job_id, JobRow.state == QUEUED)
-                            .values(state=RUNNING, stage="starting")).rowcount
+                            .values(state=RUNNING, stage="starting", error_code=None)).rowcount
             if won != 1:
                 return None
             claim = s.get(JobClaimRow, job_id)
@@ -115,7 +116,8 @@ class JobClaims:
                         JobClaimRow.heartbeat_at < self.clock() - stale_seconds).values(token=None)).rowcount:
                     continue
                 state = QUEUED if tries < attempts else INTERRUPTED
-                values: dict[str, Any] = {"state": state, "stage": "waiting"}
+                # Queued again, the row keeps why, for the pages waiting on it: their job's worker was lost.
+                values: dict[str, Any] = {"state": state, "stage": "waiting", "error_code": "worker_lost"}
                 if state == INTERRUPTED:
                     values.update(stage="stopped", finished_at=self.clock(), error_code="worker_lost")
                 if s.execute(update(JobRow).where(JobRow.id == job_id, JobRow.state == RUNNING)
@@ -198,6 +200,28 @@ class JobClaims:
         with self.db.session.begin() as s:
             return s.execute(query.values(state=CANCELLED, stage="stopped", finished_at=self.clock(),
                                           error_code="cancelled")).rowcount
+
+    def worker_seen(self, name: str) -> None:
+        """A worker says it is connected (busy or idle); rows of workers gone a day are dropped on the way."""
+        now = self.clock()
+        with self.db.session.begin() as s:
+            if not s.execute(update(WorkerRow).where(WorkerRow.name == name).values(seen_at=now)).rowcount:
+                s.add(WorkerRow(name=name, seen_at=now))
+            s.execute(delete(WorkerRow).where(WorkerRow.seen_at < now - WORKER_ROWS_KEPT_SECONDS))
+
+    def worker_gone(self, name: str) -> None:
+        """A worker stopping cleanly says so: pages waiting need not wait the stale time to know."""
+        with self.db.session.begin() as s:
+            s.execute(delete(WorkerRow).where(WorkerRow.name == name))
+
+    def workers_connected(self, stale_seconds: float) -> int:
+        """How many workers are connected: said so, or beat for a running job, within `stale_seconds`."""
+        since = self.clock() - stale_seconds
+        with self.db.session() as s:
+            said = s.scalars(select(WorkerRow.name).where(WorkerRow.seen_at >= since)).all()
+            busy = s.scalars(select(JobClaimRow.worker).where(JobClaimRow.token.is_not(None),
+                                                              JobClaimRow.heartbeat_at >= since)).all()
+        return len(set(said) | set(busy))
 
     def forget_claims(self, job_ids: list[str]) -> None:
         with self.db.session.begin() as s:

@@ -2,7 +2,8 @@
 
 They are the studio's, not privacy's: no personal data (style ids, counts, times, an opaque token), tied to
 a session by a foreign key that cascades, so erasing the session erases its jobs. They join the one
-`Base.metadata`, so `Database` creates them wherever this module has been imported (every studio process).
+`Base.metadata`; the schema's revisions (privacy/store/migrations/) create them in every database, and
+tests/privacy/test_schema_migrations.py checks that the revisions and these models agree.
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ class JobRow(Base):
 class JobClaimRow(Base):
     """Which worker holds a queued job (studio.workers), and its progress: no personal data, an opaque token.
 
-    A row of its own, not columns of `jobs`: `create_all` adds a new table to an existing database, never a
-    column to an existing table. The claim itself is the conditional queued→running UPDATE of `jobs.state`.
+    A row of its own, not columns of `jobs` (made before the schema had migrations, when only a new table could
+    be added to an existing database). The claim itself is the conditional queued→running UPDATE of `jobs.state`.
     """
 
     __tablename__ = "job_claims"
@@ -45,3 +46,12 @@ class JobClaimRow(Base):
     heartbeat_at: Mapped[float] = mapped_column(Float)
     fraction: Mapped[float] = mapped_column(Float, default=0.0)
     eta_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class WorkerRow(Base):
+    """A GPU worker that is connected: its name and when it last said so (every few seconds, busy or idle), so
+    that a page can tell a person waiting in line that no worker is there to take the job (studio.workers)."""
+
+    __tablename__ = "workers"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)  # host and process id, never a person
+    seen_at: Mapped[float] = mapped_column(Float, index=True)

@@ -5,7 +5,7 @@
     headshot_job_duration_seconds        time a job ran in this process, by outcome (done, failed, cancelled, ...)
     headshot_job_wait_seconds            time from a job's submission to its start in this process
     headshot_jobs_interrupted_total      jobs this process found interrupted (a restart) or marked so (a lost worker)
-    headshot_jobs_lost_worker_total      jobs whose worker stopped beating, by this reaper's decision (workers)
+    headshot_jobs_lost_worker_total      jobs whose worker stopped beating, by this reaper's decision (any process)
     headshot_jobs_republished_total      queued jobs whose broker message was lost, sent again (workers)
 
 Each process times the jobs it runs (the app: in-process jobs, and Instant jobs in queue mode; a worker: the

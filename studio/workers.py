@@ -77,7 +77,6 @@ from studio.job_claims import JobClaims
 from studio.jobs import (
     CANCELLED,
     DONE,
-    INTERRUPTED,
     MODEL_UNAVAILABLE_WORDS,
     QUEUED,
     RUNNING,
@@ -87,6 +86,7 @@ from studio.jobs import (
     _report,
     run_to_outcome,
 )
+from studio.reaper import Reaper
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,6 @@ TASK_NAME = "headshots.run_job"
 QUEUE_NAME = "headshots"
 HEARTBEAT_SECONDS = 0.5  # how often a running job's worker proves it is alive and reads whether to stop
 WAIT_CACHE_SECONDS = 5.0  # how long a queued job's estimated wait is shown before it is estimated again
-OUTPUT_KINDS = ("adapter", "headshot", "report")  # what a job seals
 
 
 def celery_app(queue_url: str, *, visibility_seconds: float) -> Any:
@@ -174,6 +173,7 @@ class JobWorker:
         self.records = JobRecords(studio.db)
         self.claims = JobClaims(studio.db)
         self.stale_seconds, self.attempts, self.heartbeat_seconds = stale_seconds, attempts, heartbeat_seconds
+        self.reaper = Reaper(studio, self.claims, enqueue=enqueue, stale_seconds=stale_seconds, attempts=attempts)
 
     def execute(self, job_id: str) -> str:
         """Run one job if it is still queued; returns the state it ended in, or "skipped"."""
@@ -224,35 +224,16 @@ class JobWorker:
                 log.warning("job %s heartbeat failed: %s", job.id, type(exc).__name__)
 
     def _discard_earlier_outputs(self, session_id: str, since: float) -> None:
-        """A re-run seals its outputs again: what the crashed attempt sealed goes first (idempotent sealing)."""
-        earlier = [b.id for b in self.studio.vault.blobs(session_id)
-                   if b.kind in OUTPUT_KINDS and b.created_at >= since]
-        if earlier:
-            self.studio.vault.discard(session_id, earlier)
-            log.info("discarded %d outputs of an earlier attempt", len(earlier))
+        self.reaper.discard_outputs_since(session_id, since)
 
     def reap(self) -> list[tuple[str, str]]:
-        """Decide for the jobs of dead workers, and send a message again for those to be run again: (job id, state)."""
-        decided = self.claims.reap(self.stale_seconds, self.attempts)
-        for job_id, state, session_id, first_started_at in decided:
-            log.warning("job %s lost its worker: %s", job_id, "queued again" if state == QUEUED else "interrupted")
-            if self.metrics is not None:
-                self.metrics.lost.labels(decision=state).inc()
-                if state == INTERRUPTED:
-                    self.metrics.interrupted.inc()
-            if state == QUEUED:
-                self.enqueue(job_id)
-            else:  # no re-run will discard what the lost attempt sealed before it went silent: it goes now
-                try:
-                    self._discard_earlier_outputs(session_id, first_started_at)
-                except SessionGone:
-                    pass
-        return [(job_id, state) for job_id, state, _, _ in decided]
+        """Decide for the jobs of dead workers (studio.reaper), as every web replica does too: (job id, state)."""
+        return self.reaper.reap(self.metrics)
 
     @property
     def check_seconds(self) -> float:
         """How often the reaper looks for dead workers and lost messages."""
-        return max(1.0, self.stale_seconds / 3)
+        return self.reaper.check_seconds
 
     def republish_lost(self) -> list[str]:
         """Send a message again for each queued job the broker has lost (see the module docstring): missing at
@@ -270,9 +251,13 @@ class JobWorker:
         self._missing -= set(lost)
         return lost
 
+    def say_connected(self) -> None:
+        """Tell the pages that a worker is here to take jobs (`JobClaims.workers_connected`)."""
+        self.claims.worker_seen(self.name)
+
     def reap_forever(self, stop: threading.Event) -> None:
         while not stop.wait(self.check_seconds):
-            for check in (self.reap, self.republish_lost):
+            for check in (self.say_connected, self.reap, self.republish_lost):
                 try:
                     check()
                 except Exception as exc:  # a database or broker blip: the next check tries again
@@ -294,7 +279,7 @@ def queued_line(studio: Any, settings: Any, *, local: GpuLine,
     broker = celery_app(settings.queue_url, visibility_seconds=settings.job_visibility_seconds)
     return QueuedLine(studio, send=lambda job_id: broker.send_task(TASK_NAME, args=[job_id], queue=QUEUE_NAME),
                       local=local, capacity=settings.queue_size, owner_key_of=owner_key_of,
-                      stale_seconds=settings.worker_stale_seconds)
+                      stale_seconds=settings.worker_stale_seconds, attempts=settings.job_attempts)
 
 
 class QueuedLine:
@@ -306,7 +291,7 @@ class QueuedLine:
 
     def __init__(self, studio: Any, *, send: Callable[[str], None], local: GpuLine, capacity: int,
                  owner_key_of: Callable[[str], bytes | None], poll_seconds: float = HEARTBEAT_SECONDS,
-                 stale_seconds: float = 60.0) -> None:
+                 stale_seconds: float = 60.0, attempts: int = 2) -> None:
         self.studio, self.vault, self._send, self.local = studio, studio.vault, send, local
         self.stale_seconds = stale_seconds  # a worker silent this long is not counted in the wait
         self.capacity, self._owner_key_of, self.poll_seconds = capacity, owner_key_of, poll_seconds
@@ -318,6 +303,12 @@ class QueuedLine:
         self._closed = threading.Event()
         self._refresher = threading.Thread(target=self._refresh_forever, name="queue-watch", daemon=True)
         self._refresher.start()
+        # A web replica reaps too: with every worker gone, a job is still decided within one check, by the same
+        # one-winner rule as the workers' (studio.reaper), and its page says so.
+        self.reaper = Reaper(studio, self.claims, enqueue=send, stale_seconds=stale_seconds, attempts=attempts)
+        self._connected: tuple[float, int] | None = None  # (when, workers connected), for the pages asking
+        self.metrics: Any = None  # the app's metrics (studio.line_metrics): counts what this replica's reaper decides
+        threading.Thread(target=self._reap_forever, name="queue-reaper", daemon=True).start()
 
     def submit(self, session_id: str, style_ids: list[str], count: int, *, owner_key: bytes | None = None,
                model_id: str | None = None, reuse_adapter: bool = False, instant: bool = False, keep: bool = True,
@@ -393,6 +384,15 @@ class QueuedLine:
             self._waits[job.id] = (now, estimate)
         return estimate
 
+    def workers_connected(self) -> int:
+        """GPU workers connected now (a worker says so every third of the stale time); read at most every few
+        seconds, however many pages ask."""
+        now = time.monotonic()
+        cached = self._connected
+        if cached is None or now - cached[0] >= WAIT_CACHE_SECONDS:
+            cached = self._connected = (now, self.claims.workers_connected(self.stale_seconds))
+        return cached[1]
+
     def cancel(self, session_id: str) -> bool:
         live = self.local.live_job(session_id)
         if live is not None and live.active:
@@ -418,7 +418,12 @@ class QueuedLine:
             view.state, view.error = CANCELLED, None
         else:
             view.state, view.stage, view.fraction, view.eta_seconds, code = seen
-            if view.state not in (QUEUED, RUNNING, DONE, CANCELLED) and code and view.error is None:
+            if view.state in (QUEUED, RUNNING, DONE, CANCELLED):
+                # Queued again after its worker was lost, the row says so until a worker claims it: the page
+                # tells the person what happened (web.line_words).
+                lost = view.state == QUEUED and code == WORKER_LOST
+                view.error = UserError(_ERROR_WORDS[REQUEUED], code=WORKER_LOST) if lost else None
+            elif code and (view.error is None or view.error.code != code):
                 view.error = UserError(_ERROR_WORDS.get(code, _ERROR_WORDS["internal_error"]), code=code)
         if not view.active and not view.finished.is_set():
             if view.state == DONE:
@@ -439,6 +444,13 @@ class QueuedLine:
             with self._lock:
                 if len(self._watched) > 10_000:  # forget ended views; a page asking again reads the row
                     self._watched = {i: j for i, j in self._watched.items() if j.active}
+
+    def _reap_forever(self) -> None:
+        while not self._closed.wait(self.reaper.check_seconds):
+            try:
+                self.reaper.reap(self.metrics)
+            except Exception as exc:  # a database or broker blip: the next check tries again
+                log.warning("reaper: %s", type(exc).__name__)
 
     def _hand_over(self, session_id: str) -> None:
         """Give the session's headshot key to its owner, if one of their pages is open and no job is sealing."""
@@ -466,4 +478,7 @@ _ERROR_WORDS = {
     "owner_key_required": "Please open your private link (or enter your code) on this page first, then try again.",
     "worker_lost": "The studio's GPU worker stopped while making your headshots, so that run stopped. "
                    "Press “Resume” to start it again; your photos are still here.",
+    "requeued": "The GPU worker making your headshots stopped, so your job went back in line and starts again "
+                "by itself, from the beginning.",
 }
+WORKER_LOST, REQUEUED = "worker_lost", "requeued"

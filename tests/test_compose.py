@@ -29,28 +29,89 @@ def haproxy() -> dict[str, list[str]]:
     return sections
 
 
-def test_compose_runs_app_replicas_behind_a_balancer_a_worker_redis_and_postgres():
+def workers() -> dict[str, dict]:
+    return {name: service for name, service in compose()["services"].items() if name.startswith("worker")}
+
+
+def gpu_devices(service: dict) -> list[dict]:
+    return service["deploy"]["resources"]["reservations"]["devices"]
+
+
+def test_compose_runs_app_replicas_behind_a_balancer_gpu_workers_redis_and_postgres():
     services = compose()["services"]
-    assert set(services) == {"lb", "app", "worker", "redis", "postgres"}
+    assert set(services) - set(workers()) == {"lb", "app", "redis", "postgres"} and workers()
     assert services["app"]["deploy"]["replicas"] >= 2
 
 
-def test_the_worker_is_the_cli_command_and_reserves_one_gpu():
-    worker = compose()["services"]["worker"]
-    assert worker["entrypoint"] == ["python", "cli.py", "worker"]
-    [device] = worker["deploy"]["resources"]["reservations"]["devices"]
-    assert device["capabilities"] == ["gpu"] and device["count"] == 1
-    assert "/readyz" in " ".join(worker["healthcheck"]["test"])
+def test_each_worker_is_the_cli_command_on_a_gpu_of_its_own():
+    seen: set[str] = set()
+    for name, worker in workers().items():
+        assert worker["entrypoint"] == ["python", "cli.py", "worker"]
+        assert "/readyz" in " ".join(worker["healthcheck"]["test"])
+        assert worker.get("deploy", {}).get("replicas", 1) == 1, f"{name}: replicas would share its GPU"
+        [device] = gpu_devices(worker)
+        # By device id, never `count`: `count: 1` gives every replica and every service the same first GPU.
+        assert "count" not in device and device["capabilities"] == ["gpu"]
+        [gpu] = device["device_ids"]
+        assert name == f"worker-gpu{gpu}" and gpu not in seen, f"{name} reserves GPU {gpu}"
+        seen.add(gpu)
 
 
-def test_app_and_worker_share_the_database_the_queue_the_master_key_and_the_data_volume():
+def test_the_app_replicas_run_instant_on_a_gpu_no_worker_has():
+    [device] = gpu_devices(compose()["services"]["app"])
+    assert device["capabilities"] == ["gpu"] and "count" not in device
+    worker_gpus = {gpu for worker in workers().values() for d in gpu_devices(worker) for gpu in d["device_ids"]}
+    assert not set(device["device_ids"]) & worker_gpus
+
+
+def test_every_service_comes_back_after_a_crash_or_a_reboot():
+    for name, service in compose()["services"].items():
+        assert service.get("restart") == "unless-stopped", name
+
+
+def test_app_and_workers_share_the_database_the_queue_the_master_key_and_the_data_volume():
     services = compose()["services"]
-    app, worker = services["app"], services["worker"]
-    for name in ("HEADSHOT_DATABASE_URL", "HEADSHOT_QUEUE_URL", "HEADSHOT_MASTER_KEY"):
-        assert app["environment"][name] == worker["environment"][name]
+    app = services["app"]
+    for worker in workers().values():
+        for name in ("HEADSHOT_DATABASE_URL", "HEADSHOT_DATABASE_PASSWORD_FILE", "HEADSHOT_QUEUE_URL",
+                     "HEADSHOT_MASTER_KEY_FILE"):
+            assert app["environment"][name] == worker["environment"][name]
+        assert app["volumes"] == worker["volumes"] and app["secrets"] == worker["secrets"]
     assert app["environment"]["HEADSHOT_DATABASE_URL"].startswith("postgresql+psycopg://")
     assert app["environment"]["HEADSHOT_QUEUE_URL"].startswith("redis://redis:")
-    assert "headshot-data:/data" in app["volumes"] and app["volumes"] == worker["volumes"]
+    assert "headshot-data:/data" in app["volumes"]
+
+
+def test_secrets_come_from_mounted_files_never_from_the_environment():
+    services, secrets = compose()["services"], compose()["secrets"]
+    text = (ROOT / "docker-compose.yml").read_text()
+    assert "HEADSHOT_MASTER_KEY:" not in text and "POSTGRES_PASSWORD:" not in text
+    env = services["app"]["environment"]
+    from sqlalchemy import make_url
+    assert make_url(env["HEADSHOT_DATABASE_URL"]).password is None  # the password is only in its file
+    for variable, secret in (("HEADSHOT_MASTER_KEY_FILE", "headshot_master_key"),
+                             ("HEADSHOT_DATABASE_PASSWORD_FILE", "postgres_password")):
+        assert env[variable] == f"/run/secrets/{secret}" and secret in services["app"]["secrets"]
+        assert secrets[secret]["file"].startswith("./secrets/")
+    postgres = services["postgres"]
+    assert postgres["environment"]["POSTGRES_PASSWORD_FILE"] == "/run/secrets/postgres_password"
+    assert "postgres_password" in postgres["secrets"]
+    # The folder of secrets never reaches an image (tests/test_dockerignore.py checks the pattern at any depth).
+    assert "**/secrets" in (ROOT / ".dockerignore").read_text().split()
+
+
+def test_the_compose_settings_pass_the_studios_own_checks(tmp_path):
+    """The environment compose gives the app, with its secrets where compose mounts them, loads as settings and
+    hands the database its password from the file."""
+    from sqlalchemy import make_url
+
+    from settings import load_settings
+    (tmp_path / "postgres_password").write_text("from-the-secret\n")
+    env = {k: v for k, v in compose()["services"]["app"]["environment"].items() if k.startswith("HEADSHOT_")}
+    env["HEADSHOT_CONTACT_EMAIL"] = "privacy@example.org"
+    env["HEADSHOT_DATABASE_PASSWORD_FILE"] = str(tmp_path / "postgres_password")
+    settings = load_settings(env)
+    assert make_url(settings.database).password == "from-the-secret"
 
 
 def test_redis_keeps_its_messages_across_a_restart():
@@ -108,7 +169,8 @@ def test_the_balancer_states_the_visitors_address_itself_and_the_replicas_believ
     services = compose()["services"]
     lb_address = services["lb"]["networks"]["edge"]["ipv4_address"]
     assert services["app"]["environment"]["HEADSHOT_TRUSTED_PROXIES"] == lb_address
-    assert "HEADSHOT_TRUSTED_PROXIES" not in services["worker"]["environment"]  # a worker serves no visitor
+    for worker in workers().values():
+        assert "HEADSHOT_TRUSTED_PROXIES" not in worker["environment"]  # a worker serves no visitor
     # The fixed address lies outside the range the replicas' addresses are drawn from.
     [edge] = compose()["networks"]["edge"]["ipam"]["config"]
     import ipaddress

@@ -8,7 +8,6 @@ image's own ENV values, exactly as the image would run it.
 from __future__ import annotations
 
 import ast
-import fnmatch
 import json
 import os
 import re
@@ -86,18 +85,6 @@ def copy_sources() -> list[str]:
         parts = [p for p in shlex.split(args) if not p.startswith("--")]
         sources += parts[:-1]  # the last one is the destination
     return sources
-
-
-def dockerignored(path: str, patterns: list[str]) -> bool:
-    """Docker's rule, enough for our patterns: a match of the path or of any parent directory."""
-    parts = path.split("/")
-    candidates = ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
-    for pattern in patterns:
-        regex = fnmatch.translate(pattern).replace(".*", "[^/]*")
-        regex = regex.replace("[^/]*[^/]*/", "(.*/)?")  # `**/` matches any number of directories
-        if any(re.match(regex, c) for c in candidates):
-            return True
-    return False
 
 
 def free_port() -> int:
@@ -268,18 +255,6 @@ def test_entrypoint_is_the_start_script():
     assert "docker-entrypoint.sh" in copy_sources()
     assert os.access(ENTRYPOINT, os.X_OK)
     assert ENTRYPOINT.read_text().rstrip().endswith('exec python app.py "$@"')
-
-
-def test_dockerignore_keeps_data_secrets_tests_and_venv_out_of_the_build_context():
-    patterns = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
-                if line.strip() and not line.startswith("#")]
-    for path in ("data/studio.db", "data/keys/master.key", ".env", ".env.production", "keys/master.key",
-                 "signer.pem", "tests/fixtures/faces/obama_1.jpg", ".venv/bin/python", ".git/config",
-                 "pipeline/__pycache__/studio.cpython-311.pyc"):
-        assert dockerignored(path, patterns), path
-    for path in ("app.py", "settings.py", "studio/service.py", "privacy/store/vault.py", "assets/styles.json",
-                 "docker-entrypoint.sh", "requirements.txt", "PRIVACY.md", "docs/CONFIGURATION.md"):
-        assert not dockerignored(path, patterns), path
 
 
 # --- the container's start command -----------------------------------------------------------

@@ -107,3 +107,129 @@ def test_good_settings_pass_every_check_and_leave_a_private_data_dir(tmp_path):
     assert (tmp_path / "data").stat().st_mode & 0o777 == 0o700
     assert (tmp_path / "data" / "keys" / "master.key").stat().st_size == 32
     assert not (tmp_path / "data" / ".write-probe").exists()
+
+
+# --- secrets from files: Docker and Kubernetes mount them read-only, owned by the platform -------------------
+KEY = os.urandom(32)
+
+
+def mounted_read_only(source: Path, target: Path, command: list[str]) -> list[str]:
+    """`command` run where `target` is `source` bind-mounted read-only, as Docker Compose and Kubernetes mount a
+    secret (in a user and mount namespace of its own: no root needed, the host untouched)."""
+    script = f'mount --bind "{source}" "{target}" && mount -o remount,bind,ro "{target}" && exec "$@"'
+    return ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script, "sh", *command]
+
+
+def can_mount_read_only(tmp_path: Path) -> bool:
+    (tmp_path / "probe-src").mkdir()
+    (tmp_path / "probe-dst").mkdir()
+    try:
+        return subprocess.run(mounted_read_only(tmp_path / "probe-src", tmp_path / "probe-dst", ["true"]),
+                              capture_output=True, timeout=30).returncode == 0
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.parametrize("content", [KEY, base64.b64encode(KEY) + b"\n"], ids=["raw", "base64 text"])
+def test_the_master_key_file_may_be_a_world_readable_secret_on_a_read_only_mount(tmp_path, content):
+    if not can_mount_read_only(tmp_path):
+        pytest.skip("user and mount namespaces are not available here")
+    secrets_dir, mounted = tmp_path / "host-secrets", tmp_path / "run-secrets"
+    secrets_dir.mkdir()
+    mounted.mkdir()
+    (secrets_dir / "master_key").write_bytes(content)
+    (secrets_dir / "master_key").chmod(0o444)  # a secret's usual mode: the platform guards who sees the mount
+    key_file = mounted / "master_key"
+    check = [sys.executable, "-c", "import startup_checks, sys; sys.exit(startup_checks.main())"]
+    env = environment(tmp_path, master_key_file=str(key_file))
+    env["PYTHONPATH"] = str(ROOT)
+    result = subprocess.run(mounted_read_only(secrets_dir, mounted, check), cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    # The studio reads the same key the secret holds, and left the secret's folder and mode as they were.
+    read = [sys.executable, "-c", "from privacy.store.master_key import load_master_key; from pathlib import Path; "
+            f"print(load_master_key('', Path({str(key_file)!r})).hex())"]
+    result = subprocess.run(mounted_read_only(secrets_dir, mounted, read), cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert result.stdout.strip() == KEY.hex(), result.stderr[-2000:]
+    assert (secrets_dir / "master_key").stat().st_mode & 0o777 == 0o444
+
+
+def test_a_master_key_secret_owned_by_the_platform_is_read_as_it_is(tmp_path):
+    from privacy.store.master_key import load_master_key
+    if os.geteuid() != 0:
+        pytest.skip("making a file another user owns needs root")
+    secret = tmp_path / "run" / "secrets" / "master_key"
+    secret.parent.mkdir(parents=True)
+    secret.write_text(base64.b64encode(KEY).decode() + "\n")
+    os.chown(secret, 4242, 4242)  # Swarm's secrets: another user's file, mode 0444
+    secret.chmod(0o444)
+    assert load_master_key("", secret) == KEY
+    assert secret.parent.stat().st_mode & 0o777 != 0o700  # not the studio's folder: left alone
+
+
+def test_the_studios_own_key_file_must_still_be_private(tmp_path):
+    from privacy.store.master_key import load_master_key
+    own = tmp_path / "keys" / "master.key"
+    own.parent.mkdir()
+    own.write_bytes(KEY)
+    own.chmod(0o644)
+    with pytest.raises(SettingsError, match="chmod 600"):
+        load_master_key("", own)
+
+
+def test_a_master_key_file_that_holds_no_key_stops_start_up_in_words(tmp_path):
+    bad = tmp_path / "master_key"
+    bad.write_text("not a key\n")
+    bad.chmod(0o600)
+    message = refused(START, tmp_path, master_key_file=str(bad))
+    assert "HEADSHOT_MASTER_KEY_FILE" in message and "neither 32 raw bytes nor their base64 text" in message
+
+
+def test_the_database_password_comes_from_a_secret_file_and_never_shows(tmp_path):
+    secret = tmp_path / "postgres_password"
+    secret.write_text("hunter2 with spaces/and@signs\n")
+    settings = load_settings({"HEADSHOT_DATA_DIR": str(tmp_path / "data"),
+                              "HEADSHOT_DATABASE_URL": "postgresql+psycopg://studio@db:5432/headshots",
+                              "HEADSHOT_DATABASE_PASSWORD_FILE": str(secret)})
+    from sqlalchemy import make_url
+    url = make_url(settings.database)
+    assert url.password == "hunter2 with spaces/and@signs" and url.host == "db" and url.username == "studio"
+    assert "hunter2" not in repr(settings)
+    port = closed_port()  # and start-up uses it, naming neither the password nor the user when the server is away
+    message = refused(START, tmp_path, database_url=f"postgresql+psycopg://studio@127.0.0.1:{port}/studio",
+                      database_password_file=str(secret))
+    assert f"127.0.0.1:{port}/studio cannot be reached" in message and "hunter2" not in message
+
+
+def test_a_database_password_file_that_cannot_be_read_stops_start_up_in_words(tmp_path):
+    message = refused(START, tmp_path, database_url="postgresql+psycopg://studio@db:5432/headshots",
+                      database_password_file=str(tmp_path / "missing"))
+    assert "HEADSHOT_DATABASE_PASSWORD_FILE" in message and "cannot be read" in message
+
+
+@pytest.mark.parametrize("url, words", [
+    ("postgresql+psycopg://studio:inline@db/headshots", "carries a password"),
+    ("sqlite:////data/studio.db", "SQLite has no password"),
+])
+def test_a_database_password_file_beside_a_password_or_sqlite_is_refused(tmp_path, url, words):
+    (tmp_path / "pw").write_text("pw\n")
+    with pytest.raises(SettingsError, match=words):
+        load_settings({"HEADSHOT_DATABASE_URL": url, "HEADSHOT_DATABASE_PASSWORD_FILE": str(tmp_path / "pw")})
+
+
+def test_a_queue_mode_web_replica_without_a_gpu_is_refused_for_a_real_model(tmp_path):
+    """It would run Instant on the CPU: ~14 GB of RAM per replica and minutes a headshot (issue 28)."""
+    from pipeline.models import resolve_device
+    from startup_checks import check_web_replica_device
+    queue = {"HEADSHOT_QUEUE_URL": "redis://redis:6379/0", "HEADSHOT_DATA_DIR": str(tmp_path)}
+    real = load_settings({**queue, "HEADSHOT_BASE_MODEL": "stabilityai/stable-diffusion-xl-base-1.0"})
+    if resolve_device("auto").type != "cpu":
+        check_web_replica_device(real)  # a replica with a GPU serves
+        return
+    with pytest.raises(SettingsError, match="this web replica has no GPU.*HEADSHOT_DEVICE=cpu"):
+        check_web_replica_device(real)
+    # The operator's own choice, the demo model, and a single process (no queue) all start.
+    check_web_replica_device(load_settings({**queue, "HEADSHOT_BASE_MODEL": real.base_model, "HEADSHOT_DEVICE": "cpu"}))
+    check_web_replica_device(load_settings({**queue, "HEADSHOT_BASE_MODEL": "tiny-sd"}))
+    check_web_replica_device(load_settings({"HEADSHOT_BASE_MODEL": real.base_model}))

@@ -526,7 +526,9 @@ class StudioHandlers:
                 progress(job.fraction, desc=status)
             yield {"status": status}
             await asyncio.sleep(WATCH_INTERVAL_SECONDS)
-        if job.state == CANCELLED:  # the person's own choice (or their erasure): a neutral word, not an error
+        if job.state in (CANCELLED, INTERRUPTED):
+            # The person's own choice (or their erasure), or a lost worker or restart: words that stay on the page,
+            # with what to do next (Resume), not an error toast that vanishes and leaves a bare "Error".
             yield {"status": self._job_text(job)}
             return
         if job.state != DONE:

@@ -35,6 +35,27 @@ def waiting_text(position: int, waiting: int, wait_seconds: float | None) -> str
     return text + "."
 
 
+# Queue mode: the GPUs are the workers', and the page says when none is connected (studio.workers).
+QUEUE_MODE_NOTE = ("Headshots are made on the studio's GPU workers, one set at a time on each. If other people are "
+                   "ahead of you, the status shows your place in line, and your job starts by itself. You can close "
+                   "this page meanwhile: your job keeps its place, and your private link brings you back to it.")
+NO_WORKER_RESUME = (" No GPU worker is connected right now: after “Resume” your job waits in line and starts as "
+                    "soon as one is back.")
+
+
+def no_worker_text(position: int, waiting: int) -> str:
+    """A waiting job's status when no GPU worker is connected: no wait can be told, only what will happen."""
+    return (f"No GPU worker is connected right now, so nothing is being made. You are {ordinal(position)} of "
+            f"{waiting} in line, and your job starts by itself as soon as a worker is back: you can wait here, or "
+            "close this page and come back with your private link.")
+
+
+def _workers_connected(line: Any, job: Job) -> int | None:
+    """How many GPU workers are connected, where the line has workers (queue mode, studio jobs), else None."""
+    count = getattr(line, "workers_connected", None)
+    return count() if count is not None and not job.instant else None
+
+
 def job_text(job: Job, line: Any, *, photos_kept: bool = True) -> str:
     """The job's state in words, as the page following it and a returning page show it; `line` the GPU line (or
     the queue) that knows its place."""
@@ -51,6 +72,9 @@ def job_text(job: Job, line: Any, *, photos_kept: bool = True) -> str:
     if job.state == INTERRUPTED and not photos_kept:
         return ("The studio restarted while making your headshots, and your photos have since been erased "
                 "on schedule. Upload them again to make new headshots.")
+    workers = _workers_connected(line, job)
+    if job.state == INTERRUPTED and job.error is not None and job.error.code == "worker_lost":
+        return job.error.message + (NO_WORKER_RESUME if workers == 0 else "")
     if job.state == INTERRUPTED:
         return ("The studio restarted while making your headshots, so that run stopped. "
                 "Press “Resume” to start it again; your photos are still here.")
@@ -60,6 +84,9 @@ def job_text(job: Job, line: Any, *, photos_kept: bool = True) -> str:
         return job.error.message if job.error is not None else "That run did not finish. Please try again."
     place = line.place_in_line(job)
     if place is not None:  # from the line itself: in queue mode the jobs table the broker's messages name
-        return waiting_text(place[0], place[1], line.wait_seconds(job))
+        lost = job.error.message + " " if job.error is not None and job.error.code == "worker_lost" else ""
+        if workers == 0:
+            return lost + no_worker_text(place[0], place[1])
+        return lost + waiting_text(place[0], place[1], line.wait_seconds(job))
     eta = f" · about {duration(job.eta_seconds)} left" if job.eta_seconds is not None else ""
     return f"{job.stage.capitalize()} · {job.fraction:.0%}{eta}"

@@ -24,6 +24,7 @@ from web.events import (
     unguarded_events,
 )
 from web.handlers import KEEP, KEEP_NOTHING, StudioHandlers
+from web.line_words import QUEUE_MODE_NOTE
 from web.render import QUEUE_NOTE, render_model_banner, render_my_data
 from web.style_cards import render_style_cards, variant_choices
 
@@ -178,7 +179,7 @@ def lay_out(settings: "Settings", handlers: StudioHandlers, team: "TeamPage | No
             per_style = settings.images_per_style
             page.count = gr.Slider(1, max(per_style, 2), value=min(2, per_style), step=1, visible=per_style > 1,
                                    label="Headshots per style", elem_id="hs-count")
-            gr.Markdown("### 5. Make your headshots\n" + QUEUE_NOTE)
+            gr.Markdown("### 5. Make your headshots\n" + (QUEUE_MODE_NOTE if settings.queue_url else QUEUE_NOTE))
             with gr.Row():
                 page.make = gr.Button("Make my headshots", variant="primary", interactive=False, elem_id="hs-make",
                                       visible=not instant_first)

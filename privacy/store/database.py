@@ -26,6 +26,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 from privacy.store.private_dirs import make_private_dirs
+from privacy.store.schema_migrations import upgrade_to_head
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,6 @@ SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
 # their dead rows without rewriting them. Every other table is rewritten (see the module docstring).
 APPEND_MOSTLY_TABLES = ("audit_events", "erasures")
 VACUUM_LOCK_TIMEOUT = "10s"
-SCHEMA_LOCK_KEY = 0x68656164_73686f74  # "headshot": serialises create_all across processes (PostgreSQL)
 
 
 class Base(DeclarativeBase):
@@ -263,12 +263,10 @@ class Database:
                                             pool_pre_ping=url.startswith("postgresql"))
         if self.dialect == "sqlite":
             event.listen(self.engine, "connect", _harden_sqlite)
-        with self.engine.begin() as conn:
-            if self.dialect == "postgresql":
-                # Several app processes may start at once on a new database: one creates the tables,
-                # the others wait for its transaction and then find them (the lock ends with it).
-                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
-            Base.metadata.create_all(conn)
+        # Several processes may start at once: one brings the schema to the newest revision, the others
+        # wait for it and find it done (privacy.store.schema_migrations; the tables are the revisions', not
+        # create_all's, so that a change of a column has a path).
+        upgrade_to_head(self.engine, self.sqlite_path)
         self.session = sessionmaker(self.engine, expire_on_commit=False)
 
     @property

@@ -146,8 +146,11 @@ def test_the_page_says_the_place_and_wait_of_a_queued_job_from_the_real_queue(qu
     status = handlers._job_text(line.job_of(jobs["second"].session_id))
     assert status.endswith("about 17 min.")  # a page asks twice a second: the estimate is kept a few seconds
     monkeypatch.setattr("studio.workers.WAIT_CACHE_SECONDS", 0.0)
+    # No worker beats, none says it is connected: the page says so, and what will happen (issue 28).
     assert handlers._job_text(line.job_of(jobs["second"].session_id)) == (
-        "Waiting for the GPU: you are 2nd of 3 in line.")
+        "No GPU worker is connected right now, so nothing is being made. You are 2nd of 3 in line, and your job "
+        "starts by itself as soon as a worker is back: you can wait here, or close this page and come back with "
+        "your private link.")
 
 
 def test_a_job_whose_session_was_erased_while_queued_never_starts(queue, faces_dir):
@@ -363,3 +366,81 @@ def test_celery_acknowledges_a_job_only_when_it_ends_takes_one_at_a_time_and_wai
     assert conf.worker_prefetch_multiplier == 1 and conf.worker_concurrency == 1
     assert conf.broker_transport_options["visibility_timeout"] == settings.job_visibility_seconds >= 3600
     assert conf.accept_content == ["json"]  # a message is data (a job id), never a pickled object
+
+
+# --- no live worker (issue 28): the web replicas reap too, and the page says what happened ----------------------
+
+def dead_claim(studio: Studio, job: Job) -> None:
+    """A worker claimed the job, then was killed: its heartbeat stopped two minutes ago."""
+    JobClaims(studio.db).claim(job.id, "gpu-dead")
+    with studio.db.session.begin() as s:
+        s.get(JobClaimRow, job.id).heartbeat_at -= 120
+
+
+def replica_line(studio: Studio, broker: Broker, **kwargs) -> QueuedLine:
+    local = GpuLine(lambda job, report: None, capacity=4, records=JobRecords(studio.db))
+    return QueuedLine(studio, send=broker.send, local=local, capacity=4, owner_key_of=dict().get, poll_seconds=0.05,
+                      **kwargs)
+
+
+def test_with_every_worker_gone_a_web_replica_marks_the_job_within_one_check(queue, faces_dir):
+    from web.line_words import job_text
+    studio, line, broker, _ = queue
+    session_id, owner_key = session_with_photos(studio, faces_dir)
+    job = line.submit(session_id, ["linkedin_classic"], 1, owner_key=owner_key)
+    dead_claim(studio, job)
+    replica = replica_line(studio, broker, stale_seconds=2, attempts=1)  # no JobWorker anywhere
+    try:
+        started = time.monotonic()
+        while replica.job_of(session_id).state != INTERRUPTED and time.monotonic() - started < 10:
+            time.sleep(0.05)
+        assert time.monotonic() - started <= replica.reaper.check_seconds + 1.0  # decided at its first check
+        seen = replica.job_of(session_id)
+        assert seen.state == INTERRUPTED and seen.error.code == "worker_lost"
+        words = job_text(seen, replica)
+        assert "GPU worker stopped" in words and "Resume" in words and "No GPU worker is connected" in words
+        assert "single GPU" not in words
+    finally:
+        replica.close()
+
+
+def test_a_worker_and_a_web_replica_looking_at_once_decide_once(queue, faces_dir):
+    studio, line, broker, _ = queue
+    session_id, owner_key = session_with_photos(studio, faces_dir)
+    job = line.submit(session_id, ["linkedin_classic"], 1, owner_key=owner_key)
+    dead_claim(studio, job)
+    worker = worker_with(studio, lambda job, report: None, broker, "gpu-b", stale_seconds=60, attempts=2)
+    decisions = [line.reaper.reap(), worker.reap(), line.reaper.reap()]
+    assert sorted(decisions, key=len) == [[], [], [(job.id, QUEUED)]]  # one decision, whoever looked first
+    assert broker.messages == [job.id, job.id]  # and one message to run it again
+
+
+def test_a_job_queued_again_after_its_worker_died_says_so_and_says_when_no_worker_is_connected(queue, faces_dir):
+    from web.line_words import job_text
+    studio, line, broker, _ = queue
+    session_id, owner_key = session_with_photos(studio, faces_dir)
+    job = line.submit(session_id, ["linkedin_classic"], 1, owner_key=owner_key)
+    dead_claim(studio, job)
+    assert line.reaper.reap() == [(job.id, QUEUED)]
+    seen = line.job_of(session_id)
+    words = job_text(seen, line)
+    assert seen.state == QUEUED and "stopped, so your job went back in line" in words
+    assert "No GPU worker is connected right now" in words and "1st of 1 in line" in words
+    worker = worker_with(studio, lambda job, report: None, broker, "gpu-b", stale_seconds=60)
+    worker.say_connected()
+    line._connected = None  # the page's next look, past the few seconds the count is kept
+    assert line.workers_connected() == 1
+    assert "No GPU worker" not in job_text(line.job_of(session_id), line)
+    assert worker.execute(job.id) == DONE
+    assert line.job_of(session_id).error is None  # claimed again, the row forgot why it had waited
+
+
+def test_a_worker_silent_past_the_stale_time_is_not_counted_as_connected(queue):
+    studio, line, broker, _ = queue
+    worker = worker_with(studio, lambda job, report: None, broker, "gpu-a", stale_seconds=60)
+    worker.say_connected()
+    assert JobClaims(studio.db).workers_connected(60) == 1
+    from studio.job_tables import WorkerRow
+    with studio.db.session.begin() as s:
+        s.get(WorkerRow, "gpu-a").seen_at -= 61
+    assert JobClaims(studio.db).workers_connected(60) == 0

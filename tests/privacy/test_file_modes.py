@@ -103,7 +103,8 @@ def test_existing_database_files_with_wide_modes_are_tightened_before_sqlite_ope
     db = Database(f"sqlite:///{db_file}")
     try:
         assert {f.name: mode(f) for f in tmp_path.iterdir()} == {
-            "studio.db": 0o600, "studio.db-wal": 0o600, "studio.db-shm": 0o600}
+            "studio.db": 0o600, "studio.db-wal": 0o600, "studio.db-shm": 0o600,
+            "studio.db-schema.lock": 0o600}  # held while one process migrates (privacy.store.schema_migrations)
     finally:
         db.dispose()
 

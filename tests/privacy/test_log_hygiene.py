@@ -135,3 +135,23 @@ def test_quieting_is_idempotent_and_adds_no_handlers_or_filters(debug_logs):
 def test_every_quieted_logger_belongs_to_an_installed_package(name):
     # A misspelt name would quiet nothing and pass every other test.
     assert importlib.util.find_spec(name) is not None
+
+
+def test_start_up_prints_no_warning_an_operator_cannot_act_on():
+    """transformers warns, in every process, that two image processors diffusers imports fall back from
+    torchvision to Pillow: the studio wants Pillow's, and nothing the operator sets changes it (issue 28)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[2]
+    code = ("import logging; logging.basicConfig(level=logging.INFO)\n"
+            "from privacy.log_hygiene import quiet_third_party_loggers; quiet_third_party_loggers()\n"
+            "import pipeline.models, pipeline.instant\n"
+            "import diffusers.loaders.ip_adapter, diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion\n")
+    quiet = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=300)
+    assert quiet.returncode == 0, quiet.stderr[-2000:]
+    assert "torchvision" not in quiet.stderr, quiet.stderr[-2000:]
+    # Without the filter the warnings are there: the test would see them come back.
+    loud = subprocess.run([sys.executable, "-c", code.replace("quiet_third_party_loggers()\n", "\n")], cwd=root,
+                          capture_output=True, text=True, timeout=300)
+    assert loud.returncode == 0 and "requires torchvision" in loud.stderr, loud.stderr[-2000:]

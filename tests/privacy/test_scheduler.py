@@ -145,10 +145,8 @@ def test_a_sigkilled_process_is_swept_at_restart_and_never_two_schedulers_run(tm
 
 def test_two_app_processes_on_one_database_run_one_scheduler_and_the_survivor_takes_over(tmp_path, database_url):
     data_dir = tmp_path / "data"
-    if not database_url:
-        # SQLite's create_all is not safe against a second process creating the same tables at that
-        # instant (PostgreSQL's is: privacy/store/database.py takes a lock for it): the schema exists first.
-        make_env(data_dir).close()
+    # No schema first: both processes open a new database at the same moment, and one migrates it while the
+    # other waits (privacy/store/schema_migrations.py: a flock on SQLite, an advisory lock on PostgreSQL).
     workers = [run_script("serve", data_dir, database_url) for _ in range(2)]  # started at the same moment
     try:
         first = [json.loads(w.stdout.readline()) for w in workers]
