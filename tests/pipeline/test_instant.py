@@ -6,6 +6,7 @@ The face adapter is a random-weight plus-face IP-Adapter written in h94/IP-Adapt
 
 from __future__ import annotations
 
+import os
 import tempfile
 import threading
 from pathlib import Path
@@ -32,6 +33,21 @@ from studio.service import Studio
 
 CONSENT = Attestations(own_photos=True, adult=True, purpose=True)
 PHOTOS = ("obama_1.jpg", "obama_4.jpg")
+
+
+def _temp_files() -> set[Path]:
+    """Every file under the temporary directory now; other processes' folders may vanish mid-walk (skipped)."""
+    found = set()
+    for folder, _, names in os.walk(tempfile.gettempdir(), onerror=lambda _: None):
+        found.update(Path(folder, name) for name in names if os.path.isfile(os.path.join(folder, name)))
+    return found
+
+
+def _bytes_of(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:  # another process's temporary file, gone since the walk
+        return b""
 
 
 def _studio(tmp_path_factory, base_model: str, face_adapter: str) -> Studio:
@@ -80,7 +96,7 @@ def _runs(data: bytes, n: int = 4) -> list[bytes]:
 
 def test_instant_headshots_are_scored_marked_and_kept_without_any_identity_data(studio, face_bytes):
     session_id = _session(studio)
-    temp_before = set(Path(tempfile.gettempdir()).rglob("*"))
+    temp_before = _temp_files()
     run = studio.instant.instant_headshots(session_id, _files(face_bytes), ["linkedin_classic", "corporate_grey"], 2,
                                            seed=3)
 
@@ -103,10 +119,10 @@ def test_instant_headshots_are_scored_marked_and_kept_without_any_identity_data(
     for data in _files(face_bytes):
         clean = ingest(data, limits)
         needles += _runs(data) + _runs(clean.pixels.tobytes()) + _runs(clean.to_png_bytes()[64:])
-    new_temp = [p for p in set(Path(tempfile.gettempdir()).rglob("*")) - temp_before if p.is_file()]
+    new_temp = sorted(_temp_files() - temp_before)
     files = [p for p in Path(studio.settings.data_dir).rglob("*") if p.is_file()] + new_temp
     assert any(p.name == "studio.db" for p in files)
-    assert [str(p) for p in files for n in needles if n in p.read_bytes()] == []
+    assert [str(p) for p in files for n in needles if n in _bytes_of(p)] == []
     residue = audit_residue(studio.settings, studio.db, studio.vault, studio.clock())
     assert residue.clean, residue.findings
     events = [e["event"] for e in audit.events_for(studio.db, studio.vault.audit_id(session_id))]
