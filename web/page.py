@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import gradio as gr
 
-from privacy.records.notice import mode_sentences, short_notice
+from privacy.records.notice import RetentionFigures, mode_sentences, short_notice
 from web.components import Page, UploadedButton, UploadedFiles
 from web.events import (
     PAGE_ONLY_NO_SPINNER,
@@ -26,6 +26,7 @@ from web.events import (
 from web.handlers import KEEP, KEEP_NOTHING, StudioHandlers
 from web.render import QUEUE_NOTE, render_model_banner, render_my_data
 from web.style_cards import render_style_cards, variant_choices
+from web.visitor.first_screen import Offer, render_first_screen
 
 if TYPE_CHECKING:
     from settings import Settings
@@ -107,7 +108,8 @@ def lay_out(settings: "Settings", handlers: StudioHandlers, team: "TeamPage | No
     # The id lives here, server-side, beside the browser that owns it (web.handlers.Owned). Losing this
     # state (a closed tab) loses nothing: the return key finds the session again.
     page.session = gr.State(None, time_to_live=settings.headshot_retention_seconds)
-    gr.Markdown("# Headshot Studio\nProfessional headshots from your selfies, private by design.")
+    gr.Markdown("# Headshot Studio\nProfessional headshots from your selfies, private by design.",
+                elem_id="hs-title")
     # Whether the model can serve, before anything else (studio.model_state): polled until it is settled.
     page.model_banner = gr.HTML(render_model_banner(handlers.studio.warm_up.state, time.time()),
                                 elem_id="hs-model-box")
@@ -116,16 +118,15 @@ def lay_out(settings: "Settings", handlers: StudioHandlers, team: "TeamPage | No
     page.model_poll = gr.Timer(1.5, active=True)
     with gr.Tabs() as page.tabs:
         with gr.Tab("Studio", id="studio"):
-            with gr.Accordion("Coming back? Enter your private code", open=False, elem_id="hs-return"):
-                with gr.Row():
-                    page.code_in = gr.Textbox(label="Your private code", max_lines=1, elem_id="hs-code-in", scale=4,
-                                              placeholder="XXXX-XXXX-XXXX-XXXX-XXXX-XXXX-XXXX")
-                    page.open_code = gr.Button("Open my session", elem_id="hs-code-open", scale=1)
-            page.return_note = gr.HTML(elem_id="hs-return-note-box")
+            # The first screen (web.visitor.first_screen): what you get, how, the promise; then consent at once,
+            # with the full notice (the same text, from the same code, as before) one tap above it.
+            gr.HTML(render_first_screen(styles_by_id, Offer.from_settings(settings),
+                                        RetentionFigures.from_settings(settings)), elem_id="hs-hero-box")
             if team is not None:
                 team.lay_out_notice()
-            gr.Markdown(short_notice(settings), elem_id="hs-notice")
-            with gr.Group():
+            with gr.Accordion("Read the full privacy notice", open=False, elem_id="hs-notice-more"):
+                gr.Markdown(short_notice(settings), elem_id="hs-notice")
+            with gr.Group(elem_id="hs-consent"):
                 gr.Markdown("### 1. Your consent")
                 page.own = gr.Checkbox(label="These are photos of me (only me)", elem_id="hs-consent-own")
                 page.adult = gr.Checkbox(label="I am 18 or older", elem_id="hs-consent-adult")
@@ -134,6 +135,12 @@ def lay_out(settings: "Settings", handlers: StudioHandlers, team: "TeamPage | No
                 page.consent_note = gr.Markdown("Tick all three statements to unlock the upload.",
                                                 elem_id="hs-consent-note")
                 page.key_panel = gr.HTML(elem_id="hs-keypanel-box")
+            with gr.Accordion("Coming back? Enter your private code", open=False, elem_id="hs-return"):
+                with gr.Row():
+                    page.code_in = gr.Textbox(label="Your private code", max_lines=1, elem_id="hs-code-in", scale=4,
+                                              placeholder="XXXX-XXXX-XXXX-XXXX-XXXX-XXXX-XXXX")
+                    page.open_code = gr.Button("Open my session", elem_id="hs-code-open", scale=1)
+            page.return_note = gr.HTML(elem_id="hs-return-note-box")
             instant_first = settings.default_mode == "instant"
             gr.Markdown("### 2. Instant or Studio\nChoose before you upload; you can change your mind at any time.")
             modes = mode_sentences(settings)

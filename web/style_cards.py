@@ -55,7 +55,7 @@ def _card(index: int, style: Style) -> str:
         variants = (f"<p class='hs-card-label'>Backgrounds you can choose:</p>"
                     f"<ul class='hs-swatches'>{''.join(swatches)}</ul>")
     return (f"<li class='hs-card' data-style='{_esc(style.id)}'>"
-            f"<figure class='hs-card-figure'>{_illustration(index, style)}"
+            f"<figure class='hs-card-figure'>{illustration(index, style)}"
             f"<figcaption class='hs-card-note'>{ILLUSTRATION_NOTE}</figcaption></figure>"
             f"<p class='hs-card-name'>{_esc(style.name)}</p>"
             f"<p class='hs-card-desc'>{_esc(style.description)}</p>{variants}</li>")
@@ -68,7 +68,7 @@ def _swatch(name: str, colour: str) -> str:
             f"stroke='#6b7078' stroke-width='1'/></svg><span>{_esc(name)}</span></li>")
 
 
-def _illustration(index: int, style: Style) -> str:
+def illustration(index: int, style: Style) -> str:
     """A 4:5 head-and-shoulders drawing on the style's backdrop, lit from its key-light side."""
     palette, light = style.palette, style.palette.light
     uid = f"hs-sc{index}"  # gradient ids must be unique on the page; the index is, whatever the style id holds

@@ -82,8 +82,11 @@ def test_the_whole_journey_from_consent_to_signed_deletion(viewport, server, bro
     page.goto(server.url)
     step = Steps(page, artifacts, axe, viewport)
 
-    # 1. The notice comes first, from the running settings, with the full policy one click away.
+    # 1. The notice comes first, from the running settings, one tap above consent (web.visitor.first_screen's
+    # promise in three lines is above it), with the full policy one click away.
     page.wait_for_selector("#hs-consent-own")
+    page.locator("#hs-notice-more button.label-wrap").click()
+    page.wait_for_selector("#hs-notice", state="visible")
     notice = page.locator("#hs-notice").inner_text()
     assert "Before you upload" in notice and "1 hour" in notice and "7 days" in notice
     assert page.locator("#hs-notice a[href='/privacy']").count() == 1
