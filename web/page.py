@@ -186,7 +186,8 @@ def lay_out(settings: "Settings", handlers: StudioHandlers, team: "TeamPage | No
             page.count = gr.Slider(1, max(per_style, 2), value=min(2, per_style), step=1, visible=per_style > 1,
                                    label="Headshots per style", elem_id="hs-count")
             gr.Markdown("### 5. Make your headshots\n" + QUEUE_NOTE)
-            with gr.Row():
+            # On a phone the bar stays at the bottom of the screen while it has an action to offer (studio.css).
+            with gr.Row(elem_id="hs-action-bar"):
                 page.make = gr.Button("Make my headshots", variant="primary", interactive=False, elem_id="hs-make",
                                       visible=not instant_first)
                 page.more = gr.Button("More like this (no new training)", variant="secondary", interactive=False,
@@ -194,7 +195,7 @@ def lay_out(settings: "Settings", handlers: StudioHandlers, team: "TeamPage | No
                 page.make_instant = gr.Button("Make my instant headshots", variant="primary", interactive=False,
                                               elem_id="hs-make-instant", visible=instant_first)
                 page.stop = gr.Button("Cancel", variant="secondary", interactive=False, elem_id="hs-cancel")
-                page.resume = gr.Button("Resume", elem_id="hs-resume")
+                page.resume = gr.Button("Resume", variant="secondary", visible=False, elem_id="hs-resume")
             page.status = gr.Textbox(label="Status", interactive=False, elem_id="hs-status")
             gr.Markdown(f"### 6. Your headshots\nKept ones are kept for you for {_days(settings)}, locked with "
                         "your private key. You can close this page while they are made; come back with your "
@@ -204,7 +205,8 @@ def lay_out(settings: "Settings", handlers: StudioHandlers, team: "TeamPage | No
                 team.lay_out_share()
             gr.Markdown("### 7. Your data")
             page.mydata = gr.HTML(render_my_data(None, None, time.time()), label="Your data", elem_id="hs-mydata-box")
-            page.delete = gr.Button("Delete everything now", variant="stop", elem_id="hs-delete")
+            # Red only while something is stored (handlers.buttons_after_job): an empty session has nothing to lose.
+            page.delete = gr.Button("Delete everything now", variant="secondary", elem_id="hs-delete")
             with gr.Group(visible=False, elem_id="hs-confirm-delete") as page.confirm_box:
                 page.confirm_text = gr.Markdown(elem_id="hs-confirm-text")
                 with gr.Row():
@@ -228,8 +230,8 @@ def lay_out(settings: "Settings", handlers: StudioHandlers, team: "TeamPage | No
 def _buttons_after_job(wire: Wiring, page: Page, handlers: StudioHandlers) -> dict:
     """After a job's watch ends (done, failed or cancelled), or a page attached to none: Make and More on if
     they can work, Cancel on if a job runs."""
-    return wire.event(handlers.buttons_after_job, inputs=[page.session], outputs=[page.make, page.stop, page.more],
-                      **PAGE_ONLY_NO_SPINNER)
+    return wire.event(handlers.buttons_after_job, inputs=[page.session],
+                      outputs=[page.make, page.stop, page.more, page.resume, page.delete], **PAGE_ONLY_NO_SPINNER)
 
 
 def _instant_controls(wire: Wiring, page: Page, handlers: StudioHandlers) -> dict:
@@ -276,14 +278,15 @@ def connect_photo_events(wire: Wiring, page: Page, handlers: StudioHandlers) -> 
     outputs = [page.screening, page.make, page.mydata, page.photo_pick, page.photo_tools, page.more]
     page.files.upload(**wire.event(handlers.upload, inputs=[page.files, page.session],
                                    outputs=[page.screening, page.files, *outputs[1:]], api_name="upload",
-                                   **PUBLIC_SCREENING))
+                                   **PUBLIC_SCREENING)).then(**_buttons_after_job(wire, page, handlers))
     page.replace_one.upload(**wire.event(handlers.replace_photo, inputs=[page.replace_one, page.photo_pick,
                                                                          page.session],
                                          outputs=outputs, api_name="replace_photo", **PUBLIC_SCREENING))
     page.photo_pick.change(**wire.event(handlers.photo_chosen, inputs=[page.photo_pick],
                                         outputs=[page.remove_one, page.replace_one], **PAGE_ONLY_NO_SPINNER))
     page.remove_one.click(**wire.event(handlers.remove_photo, inputs=[page.photo_pick, page.session],
-                                       outputs=outputs, api_name="remove_photo", **PUBLIC_WITH_PROGRESS))
+                                       outputs=outputs, api_name="remove_photo", **PUBLIC_WITH_PROGRESS)).then(
+        **_buttons_after_job(wire, page, handlers))
 
 
 def connect_job_events(wire: Wiring, page: Page, handlers: StudioHandlers) -> None:

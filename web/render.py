@@ -85,8 +85,18 @@ def counted(n: int, noun: str) -> str:
 
 
 # The sizes each headshot can be downloaded in (studio.downloads), as the page names them.
-DOWNLOAD_SIZES = (("full", "Full size"), ("1024", "1024 px"), ("600", "600×600 square (profile picture)"),
-                  ("400", "400×400 square (LinkedIn)"))
+# Named by use: a person picks "for LinkedIn", not a pixel count.
+DOWNLOAD_SIZES = (("400", "LinkedIn 400×400"), ("600", "Profile 600×600"), ("1024", "Web 1024 px"),
+                  ("full", "Print full size"))
+# The likeness score (pipeline.score: 1 - d / 1.2 of dlib's face distance d, so 0.5 is dlib's same-person line
+# d = 0.6) in words, from the strongest: d <= 0.36 strong, d <= 0.48 good, up to the line fair, below it weak.
+LIKENESS_WORDS = ((0.70, "Strong likeness"), (0.60, "Good likeness"), (0.50, "Fair likeness"),
+                  (0.0001, "Weak likeness"))
+
+
+def likeness_words(score: float) -> str:
+    """The likeness score as a person reads it; the number stays beside it (render_gallery)."""
+    return next((words for floor, words in LIKENESS_WORDS if score >= floor), "No face found")
 
 
 def render_gallery(shots: list, tokens: list[str], zip_token: str | None, style_labels: dict[str, str], *,
@@ -110,8 +120,9 @@ def render_gallery(shots: list, tokens: list[str], zip_token: str | None, style_
             f"<figure class='hs-shot' data-shot='{_esc(shot.blob_id)}'>"
             f"<button type='button' class='hs-enlarge' data-hs-enlarge aria-label='Enlarge {name}'>"
             f"<img src='media/{token}' alt='{name}' loading='lazy'></button>"
-            f"<figcaption><span class='hs-badge'>AI-generated · content credentials</span>{demo}"
-            f"<span class='hs-meta'>Likeness <span class='hs-likeness'>{shot.likeness:.2f}</span> · {style}</span>"
+            f"<figcaption><span class='hs-word'>{likeness_words(shot.likeness)}</span>"
+            f"<span class='hs-badge'>AI-generated · content credentials</span>{demo}"
+            f"<span class='hs-meta'>Likeness <span class='hs-likeness'>{shot.likeness:.2f}</span> of 1 · {style}</span>"
             f"<span class='hs-actions'><button type='button' class='hs-star' data-hs-star aria-pressed='false' "
             f"aria-label='Favourite: {name}'>☆ Favourite</button>"
             f"<details class='hs-sizes'><summary>Download</summary><ul>{sizes}</ul></details></span>"
@@ -156,8 +167,9 @@ def render_unstored(shots: list, style_labels: dict[str, str]) -> str:
         figures.append(
             f"<figure class='hs-shot'><button type='button' class='hs-enlarge' data-hs-enlarge "
             f"aria-label='Enlarge {name}'><img src='{uri}' alt='{name}'></button>"
-            f"<figcaption><span class='hs-badge'>AI-generated · content credentials</span>{demo}"
-            f"<span class='hs-meta'>Likeness <span class='hs-likeness'>{shot.likeness:.2f}</span> · {style}</span>"
+            f"<figcaption><span class='hs-word'>{likeness_words(shot.likeness)}</span>"
+            f"<span class='hs-badge'>AI-generated · content credentials</span>{demo}"
+            f"<span class='hs-meta'>Likeness <span class='hs-likeness'>{shot.likeness:.2f}</span> of 1 · {style}</span>"
             f"<span class='hs-actions'><a class='hs-button' href='{uri}' download='{file_name}'>Download</a></span>"
             "</figcaption></figure>")
     return ("<div id='hs-unstored'><p id='hs-unstored-note' role='status'><strong>Not stored anywhere.</strong> "

@@ -12,6 +12,8 @@ from settings import load_settings
 
 pytestmark = pytest.mark.browser
 
+# Whether a download's note beside its link says this (studio.js writes one per link).
+NOTE_SAYS = "(words) => [...document.querySelectorAll('.hs-download-note')].some((n) => n.textContent.includes(words))"
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1366, "height": 900}
 
@@ -74,4 +76,88 @@ def test_first_screen_says_what_you_get_and_consent_is_on_it(viewport, server, b
         assert heading.rstrip(":") in shown, heading
     assert page.locator("#hs-notice a[href='/privacy']").count() == 1
     page.screenshot(path=str(shots / "02-full-notice.png"), full_page=True)
+    context.close()
+
+
+def _tap_targets_under(page, scope: str, least: int = 44) -> list[str]:
+    """Every visible button, link, summary and form control under `scope` smaller than `least` px either way."""
+    return page.evaluate("""([scope, least]) => [...document.querySelectorAll(
+        scope + ' button, ' + scope + ' a[href], ' + scope + ' summary, ' + scope + ' input:not([type=hidden])')]
+      .filter((el) => el.offsetParent !== null && getComputedStyle(el).visibility !== 'hidden')
+      .map((el) => [el, el.getBoundingClientRect()])
+      .filter(([el, r]) => r.width > 0 && (r.width < least || r.height < least))
+      .map(([el, r]) => `${el.tagName} '${(el.innerText || el.getAttribute('aria-label') || '').trim().slice(0, 30)}' `
+           + `${Math.round(r.width)}×${Math.round(r.height)}`)""", [scope, least])
+
+
+def _smallest_tap_target(page, scope: str) -> float:
+    return page.evaluate("""(scope) => Math.min(...[...document.querySelectorAll(
+        scope + ' button, ' + scope + ' a[href], ' + scope + ' summary')]
+      .filter((el) => el.offsetParent !== null).map((el) => el.getBoundingClientRect())
+      .filter((r) => r.width > 0).map((r) => Math.min(r.width, r.height)))""", scope)
+
+
+def test_phone_gallery_downloads_retry_when_busy_and_never_save_an_error(server, browser, faces_dir, artifacts):
+    from io import BytesIO
+    from pathlib import Path
+
+    from PIL import Image
+
+    from tests.app.conftest import consent_in
+    context = browser.new_context(viewport=PHONE, accept_downloads=True)
+    page = context.new_page()
+    shots = artifacts / "visitor-phone"
+    shots.mkdir(parents=True, exist_ok=True)
+    consent_in(page, server.url)
+    page.locator("#hs-upload input[type=file]").set_input_files(
+        [str(faces_dir / "obama_1.jpg"), str(faces_dir / "obama_2.jpg")])
+    page.wait_for_function("!document.querySelector('#hs-make').disabled", timeout=90_000)
+    page.locator("#hs-make").click()
+    page.wait_for_selector("#hs-gallery figure.hs-shot img", timeout=180_000)
+    page.wait_for_function("!document.querySelector('#hs-make').disabled", timeout=60_000)
+    figure = page.locator("#hs-gallery figure.hs-shot").first
+    # The likeness in plain words, the number beside it.
+    caption = figure.locator("figcaption").inner_text()
+    assert re.search(r"(Strong|Good|Fair|Weak) likeness|No face found", caption), caption
+    assert re.search(r"Likeness \d\.\d\d of 1", caption), caption
+    figure.locator(".hs-sizes summary").click()
+    names = figure.locator(".hs-sizes a").all_inner_texts()
+    assert names == ["LinkedIn 400×400", "Profile 600×600", "Web 1024 px", "Print full size"]
+    page.screenshot(path=str(shots / "03-gallery.png"), full_page=True)
+    small = _tap_targets_under(page, "#hs-gallery")
+    assert not small, small
+    print(f"\nphone gallery: smallest tap target {_smallest_tap_target(page, '#hs-gallery'):.0f} px")
+
+    # A busy studio answers 429 with Retry-After: the page asks again and saves the real picture.
+    refused = []
+
+    def busy_once(route):
+        if not refused:
+            refused.append(route.request.url)
+            route.fulfill(status=429, body="The studio is busy", headers={"Retry-After": "1",
+                                                                          "Content-Type": "text/plain"})
+        else:
+            route.continue_()
+    page.route("**/media/**size=400*", busy_once)
+    with page.expect_download(timeout=30_000) as got:
+        figure.locator(".hs-sizes a", has_text="LinkedIn").click()
+    assert refused, "the download did not go through the page's fetch"
+    assert Image.open(BytesIO(Path(got.value.path()).read_bytes())).size == (400, 400)
+    assert got.value.suggested_filename.endswith((".jpg", ".jpeg", ".png", ".webp"))
+    page.unroute("**/media/**size=400*")
+
+    # Refused every time (or any other error): nothing is saved, and the link says why in words.
+    saved = []
+    page.on("download", lambda download: saved.append(download))
+    page.route("**/media/**size=600*", lambda route: route.fulfill(
+        status=429, body="The studio is busy", headers={"Retry-After": "1", "Content-Type": "text/plain"}))
+    figure.locator(".hs-sizes a", has_text="Profile").click()
+    page.wait_for_function(NOTE_SAYS, arg="busy", timeout=30_000)
+    page.route("**/media/**size=1024*", lambda route: route.fulfill(status=500, body="error",
+                                                                    headers={"Content-Type": "text/plain"}))
+    figure.locator(".hs-sizes a", has_text="Web 1024").click()
+    page.wait_for_function(NOTE_SAYS, arg="did not work", timeout=15_000)
+    page.wait_for_timeout(500)
+    assert saved == []
+    page.screenshot(path=str(shots / "04-download-refused.png"), full_page=True)
     context.close()
