@@ -504,8 +504,8 @@ class StudioHandlers:
         while not job.finished.is_set():
             self._take_turn(job)
             status = self._job_text(job)
-            if progress is not None:
-                progress(job.fraction, desc=status)
+            if progress is not None:  # no fraction: Gradio would add its own "- 2.0%" to the status's "2%"
+                progress(None, desc=status)
             yield {"status": status}
             await asyncio.sleep(WATCH_INTERVAL_SECONDS)
         if job.state == CANCELLED:  # the person's own choice (or their erasure): a neutral word, not an error

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,8 @@ def render_screening(report: Any, *, instant: bool = False) -> str:
             text = "<strong class='hs-ok'>Accepted</strong>"
         else:
             advice = f" {_esc(item.advice)}" if item.advice else ""
-            text = f"<strong class='hs-no'>Not used</strong><br>{_esc(item.message)}{advice}"
+            message = in_instant_words(item.message) if instant else item.message
+            text = f"<strong class='hs-no'>Not used</strong><br>{_esc(message)}{advice}"
         items.append(f"<li class='hs-photo' data-accepted='{str(bool(item.accepted)).lower()}' "
                      f"data-photo-id='{_esc(getattr(item, 'photo_id', ''))}'>{img}"
                      f"<div><span class='hs-label'>Photo {item.index}</span><br>{text}</div></li>")
@@ -60,6 +62,22 @@ def render_screening(report: Any, *, instant: bool = False) -> str:
     return f"<div id='{element}'>{summary}<ul class='hs-photos'>{''.join(items)}</ul></div>"
 
 
+# Instant reads the photos once, at Make, and keeps none: it has no "remove" or "replace". The screening's
+# Studio advice (privacy.intake.screening) said as Instant can follow it: choose the photos again without it.
+_INSTANT_WORDS = ((re.compile(r"Remove it, or replace it with a photo of you\."),
+                   "Choose your photos again without it."),
+                  (re.compile(r"Remove it to continue\."), "Choose your photos again without it."),
+                  (re.compile(r"Remove them to continue\."), "Choose your photos again without them."),
+                  (re.compile(r"Remove (\d+) of them\."), r"Choose again, leaving \1 of them out."))
+
+
+def in_instant_words(message: str) -> str:
+    """A screening message as Instant mode can act on it (no remove, no replace: choose again)."""
+    for pattern, words in _INSTANT_WORDS:
+        message = pattern.sub(words, message)
+    return message
+
+
 def _instant_summary(report: Any, accepted: int, unused: int) -> str:
     """Instant mode's verdict on the photos sent with “Make”: they were read once, in memory, and are gone."""
     if report.acceptable:
@@ -67,7 +85,7 @@ def _instant_summary(report: Any, accepted: int, unused: int) -> str:
         return (f"<p class='hs-ok' role='status' tabindex='-1'>{counted(accepted, 'photo')} accepted, used in memory "
                 f"for this request only; nothing of them is stored, and the files you sent are already "
                 f"deleted.{left_out}</p>")
-    problems = "".join(f"<li>{_esc(p.message)}</li>" for p in report.set_problems)
+    problems = "".join(f"<li>{_esc(in_instant_words(p.message))}</li>" for p in report.set_problems)
     return ("<p class='hs-no' role='status' tabindex='-1'>These photos cannot be used, so nothing was made and "
             "nothing of them was kept: the files you sent are already deleted. Choose other photos and press "
             "“Make” again.</p>" + (f"<ul class='hs-set-problems'>{problems}</ul>" if problems else ""))

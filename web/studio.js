@@ -215,3 +215,34 @@
     }
   });
 })();
+
+// A wait a person can leave: when a run they followed ends with headshots, the tab's title says so and, if they
+// allowed it when pressing Make, the browser shows a notification. Both come from this page alone: nothing is
+// sent anywhere (no push service; the Notification is local to the browser).
+(() => {
+  const TITLE = document.title, READY = '✓ Your headshots are ready — Headshot Studio';
+  let running = false;
+  const statusText = () => document.querySelector('#hs-status textarea')?.value || '';
+  const shots = () => document.querySelectorAll('#hs-gallery .hs-shot, #hs-unstored .hs-shot').length;
+  document.addEventListener('click', (event) => {
+    if (!event.target.closest || !event.target.closest('#hs-make, #hs-make-instant, #hs-more')) return;
+    if ('Notification' in window && Notification.permission === 'default') Notification.requestPermission();
+  }, true);
+  const check = () => {
+    const now = /Waiting for the GPU|In line|· \d+%/.test(statusText());
+    if (running && !now && shots()) {
+      if (document.hidden || !document.hasFocus()) {
+        document.title = READY;
+        if ('Notification' in window && Notification.permission === 'granted') {
+          new Notification('Your headshots are ready', {body: 'Come back to the studio to pick your favourites.'});
+        }
+      }
+      document.body.dataset.hsReady = 'true';
+    }
+    running = now;
+  };
+  setInterval(check, 1000);
+  const back = () => { if (!document.hidden) document.title = TITLE; };
+  document.addEventListener('visibilitychange', back);
+  window.addEventListener('focus', back);
+})();

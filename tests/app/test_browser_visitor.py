@@ -103,16 +103,32 @@ def test_phone_gallery_downloads_retry_when_busy_and_never_save_an_error(server,
 
     from PIL import Image
 
-    from tests.app.conftest import consent_in
     context = browser.new_context(viewport=PHONE, accept_downloads=True)
     page = context.new_page()
     shots = artifacts / "visitor-phone"
     shots.mkdir(parents=True, exist_ok=True)
-    consent_in(page, server.url)
-    page.locator("#hs-upload input[type=file]").set_input_files(
+    page.goto(server.url)
+    page.wait_for_selector("#hs-consent-own")
+    # Nothing stored yet: nothing to resume, and deleting is not the loudest thing on the page.
+    assert not page.locator("#hs-resume").is_visible()
+    assert "secondary" in page.locator("#hs-delete").get_attribute("class")
+    clicks = 0
+    for box in ("own", "adult", "purpose"):
+        page.locator(f"#hs-consent-{box} input").check()
+        clicks += 1
+    page.wait_for_selector("#hs-upload input[type=file]", state="attached", timeout=15_000)
+    page.locator("#hs-upload input[type=file]").set_input_files(  # the file chooser: a choice, not a click
         [str(faces_dir / "obama_1.jpg"), str(faces_dir / "obama_2.jpg")])
     page.wait_for_function("!document.querySelector('#hs-make').disabled", timeout=90_000)
+    page.wait_for_function("document.querySelector('#hs-delete').classList.contains('stop')", timeout=15_000)
+    # The photo step's answer is in view, and its next action (Make, one style already chosen) is on screen too.
+    make = _box(page, "#hs-make")
+    assert 0 <= make["y"] and make["y"] + make["height"] <= PHONE["height"], make
+    page.screenshot(path=str(shots / "03-photos-make-in-reach.png"))
     page.locator("#hs-make").click()
+    clicks += 1
+    assert clicks <= 4
+    print(f"\nphone: {clicks} clicks and one file choice from opening the page to Make")
     page.wait_for_selector("#hs-gallery figure.hs-shot img", timeout=180_000)
     page.wait_for_function("!document.querySelector('#hs-make').disabled", timeout=60_000)
     figure = page.locator("#hs-gallery figure.hs-shot").first
@@ -123,7 +139,7 @@ def test_phone_gallery_downloads_retry_when_busy_and_never_save_an_error(server,
     figure.locator(".hs-sizes summary").click()
     names = figure.locator(".hs-sizes a").all_inner_texts()
     assert names == ["LinkedIn 400×400", "Profile 600×600", "Web 1024 px", "Print full size"]
-    page.screenshot(path=str(shots / "03-gallery.png"), full_page=True)
+    page.screenshot(path=str(shots / "04-gallery.png"), full_page=True)
     small = _tap_targets_under(page, "#hs-gallery")
     assert not small, small
     print(f"\nphone gallery: smallest tap target {_smallest_tap_target(page, '#hs-gallery'):.0f} px")
@@ -159,5 +175,5 @@ def test_phone_gallery_downloads_retry_when_busy_and_never_save_an_error(server,
     page.wait_for_function(NOTE_SAYS, arg="did not work", timeout=15_000)
     page.wait_for_timeout(500)
     assert saved == []
-    page.screenshot(path=str(shots / "04-download-refused.png"), full_page=True)
+    page.screenshot(path=str(shots / "05-download-refused.png"), full_page=True)
     context.close()
