@@ -175,8 +175,10 @@ def lay_out(settings: "Settings", handlers: StudioHandlers, team: "TeamPage | No
                     page.replace_one = UploadedButton("Replace it with another photo", file_count="single",
                                                       variant="secondary", interactive=False,
                                                       elem_id="hs-photo-replace", scale=1)
-            gr.Markdown("### 4. Styles")
+            gr.Markdown("### 4. Pick your styles\nTap a card or a background: each one you pick makes its own "
+                        "headshots.")
             gr.HTML(render_style_cards(styles_by_id), label="What each style looks like", elem_id="hs-style-cards")
+            # The form's own field, hidden (studio.css): the cards' checkboxes set it (studio.js); Make sends it.
             page.styles = gr.CheckboxGroup(style_choices, value=[style_choices[0][1]] if style_choices else [],
                                            label="Styles (some come in other background colours)",
                                            elem_id="hs-styles")
@@ -185,6 +187,8 @@ def lay_out(settings: "Settings", handlers: StudioHandlers, team: "TeamPage | No
             per_style = settings.images_per_style
             page.count = gr.Slider(1, max(per_style, 2), value=min(2, per_style), step=1, visible=per_style > 1,
                                    label="Headshots per style", elem_id="hs-count")
+            # What Make will give, counted in the browser as styles and the slider change (studio.js).
+            gr.HTML("<p id='hs-will-get' role='status' aria-live='polite'></p>", elem_id="hs-will-get-box")
             gr.Markdown("### 5. Make your headshots\n" + QUEUE_NOTE)
             # On a phone the bar stays at the bottom of the screen while it has an action to offer (studio.css).
             with gr.Row(elem_id="hs-action-bar"):

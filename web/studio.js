@@ -246,3 +246,38 @@
   document.addEventListener('visibilitychange', back);
   window.addEventListener('focus', back);
 })();
+
+// Styles are chosen on their cards (web.style_cards): each card checkbox sets the form's own, hidden, checkbox of
+// the same style reference (Gradio's `name`), and follows it when the studio sets it (Resume). A tap on the
+// drawing picks the style's standard look. The line under the slider counts what Make will give.
+(() => {
+  const formBox = (ref) => [...document.querySelectorAll('#hs-styles input[type=checkbox]')].find((b) => b.name === ref);
+  const count = () => {
+    const line = document.getElementById('hs-will-get'); if (!line) return;
+    const chosen = [...document.querySelectorAll('#hs-styles input[type=checkbox]')].filter((b) => b.checked).length;
+    const each = Number(document.querySelector('#hs-count input[type=number]')?.value || 1);
+    const text = chosen ? `You will get ${chosen * each} headshot${chosen * each === 1 ? '' : 's'}: ` +
+      `${chosen} style${chosen === 1 ? '' : 's'} × ${each} each.` : 'Pick at least one style.';
+    if (line.textContent !== text) line.textContent = text;
+  };
+  const follow = () => {
+    document.querySelectorAll('[data-hs-choice]').forEach((pick) => {
+      const box = formBox(pick.dataset.hsChoice);
+      if (box && pick.checked !== box.checked) pick.checked = box.checked;
+    });
+    count();
+  };
+  document.addEventListener('change', (event) => {
+    const pick = event.target.closest && event.target.closest('[data-hs-choice]');
+    if (!pick) return;
+    const box = formBox(pick.dataset.hsChoice);
+    if (box && box.checked !== pick.checked) box.click();
+    count();
+  });
+  document.addEventListener('click', (event) => {
+    const art = event.target.closest && event.target.closest('#hs-style-cards .hs-card-figure');
+    if (art) art.closest('.hs-card').querySelector('[data-hs-choice]')?.click();
+  });
+  document.addEventListener('input', (event) => { if (event.target.closest && event.target.closest('#hs-count')) count(); });
+  setInterval(follow, 400);
+})();

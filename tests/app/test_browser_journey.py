@@ -148,7 +148,11 @@ def test_the_whole_journey_from_consent_to_signed_deletion(viewport, server, bro
     cards = page.locator("#hs-style-cards .hs-card")
     assert cards.count() >= 8
     assert "Illustration, not a generated headshot" in cards.first.inner_text()
-    page.locator("#hs-styles").get_by_label("LinkedIn classic · White").check()
+    # A style is picked on its card (the form's own list is hidden): the card's checkbox sets what Make sends.
+    page.locator("#hs-style-cards").get_by_label("LinkedIn classic · White").check()
+    page.wait_for_function("[...document.querySelectorAll('#hs-styles input:checked')].map(b => b.name).join() "
+                           "=== 'linkedin_classic,linkedin_classic:white'", timeout=5_000)
+    assert page.locator("#hs-will-get").inner_text() == "You will get 4 headshots: 2 styles × 2 each."
     step("styles")
 
     # 5. Make: Cancel only while something runs; Make and More cannot be pressed meanwhile.

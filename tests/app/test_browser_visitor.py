@@ -76,14 +76,36 @@ def test_first_screen_says_what_you_get_and_consent_is_on_it(viewport, server, b
         assert heading.rstrip(":") in shown, heading
     assert page.locator("#hs-notice a[href='/privacy']").count() == 1
     page.screenshot(path=str(shots / "02-full-notice.png"), full_page=True)
+
+    # Styles are picked on their cards: a tap on the drawing, a checkbox by keyboard; the count follows.
+    form = "[...document.querySelectorAll('#hs-styles input:checked')].map((b) => b.name).join()"
+    page.wait_for_function(f"{form} === 'linkedin_classic'", timeout=10_000)
+    page.wait_for_function("document.getElementById('hs-will-get').textContent.includes('2 headshots')")
+    cards = page.locator("#hs-style-cards .hs-card")
+    cards.nth(1).locator(".hs-card-figure").click()
+    second = cards.nth(1).get_attribute("data-style")
+    page.wait_for_function(f"{form} === 'linkedin_classic,{second}'", timeout=5_000)
+    assert page.locator("#hs-will-get").inner_text() == "You will get 4 headshots: 2 styles × 2 each."
+    box = cards.nth(1).locator("[data-hs-choice]").first
+    box.focus()
+    page.keyboard.press("Space")  # the same checkbox, by keyboard: unticked again
+    page.wait_for_function(f"{form} === 'linkedin_classic'", timeout=5_000)
+    assert page.locator("#hs-will-get").inner_text() == "You will get 2 headshots: 1 style × 2 each."
+    cards.first.scroll_into_view_if_needed()
+    page.screenshot(path=str(shots / "03-style-cards.png"))
+    small = _tap_targets_under(page, "#hs-style-cards")
+    assert not small, small
+    print(f"{viewport} style step: smallest tap target {_smallest_tap_target(page, '#hs-style-cards'):.0f} px")
     context.close()
 
 
 def _tap_targets_under(page, scope: str, least: int = 44) -> list[str]:
-    """Every visible button, link, summary and form control under `scope` smaller than `least` px either way."""
+    """Every visible button, link, summary and form control under `scope` smaller than `least` px either way (a
+    checkbox in a label is tapped anywhere on its label: the label is measured)."""
     return page.evaluate("""([scope, least]) => [...document.querySelectorAll(
         scope + ' button, ' + scope + ' a[href], ' + scope + ' summary, ' + scope + ' input:not([type=hidden])')]
       .filter((el) => el.offsetParent !== null && getComputedStyle(el).visibility !== 'hidden')
+      .map((el) => (el.tagName === 'INPUT' && el.closest('label')) || el)  // a box's target is its whole label
       .map((el) => [el, el.getBoundingClientRect()])
       .filter(([el, r]) => r.width > 0 && (r.width < least || r.height < least))
       .map(([el, r]) => `${el.tagName} '${(el.innerText || el.getAttribute('aria-label') || '').trim().slice(0, 30)}' `
@@ -124,14 +146,16 @@ def test_phone_gallery_downloads_retry_when_busy_and_never_save_an_error(server,
     # The photo step's answer is in view, and its next action (Make, one style already chosen) is on screen too.
     make = _box(page, "#hs-make")
     assert 0 <= make["y"] and make["y"] + make["height"] <= PHONE["height"], make
-    page.screenshot(path=str(shots / "03-photos-make-in-reach.png"))
+    page.screenshot(path=str(shots / "04-photos-make-in-reach.png"))
     page.locator("#hs-make").click()
     clicks += 1
     assert clicks <= 4
     print(f"\nphone: {clicks} clicks and one file choice from opening the page to Make")
-    page.wait_for_selector("#hs-gallery figure.hs-shot img", timeout=180_000)
+    page.wait_for_selector("#hs-gallery figure.hs-shot img", state="attached", timeout=180_000)
     page.wait_for_function("!document.querySelector('#hs-make').disabled", timeout=60_000)
     figure = page.locator("#hs-gallery figure.hs-shot").first
+    figure.scroll_into_view_if_needed()  # the pictures load lazily, as the person scrolls to them
+    page.wait_for_selector("#hs-gallery figure.hs-shot img", timeout=30_000)
     # The likeness in plain words, the number beside it.
     caption = figure.locator("figcaption").inner_text()
     assert re.search(r"(Strong|Good|Fair|Weak) likeness|No face found", caption), caption
@@ -139,7 +163,7 @@ def test_phone_gallery_downloads_retry_when_busy_and_never_save_an_error(server,
     figure.locator(".hs-sizes summary").click()
     names = figure.locator(".hs-sizes a").all_inner_texts()
     assert names == ["LinkedIn 400×400", "Profile 600×600", "Web 1024 px", "Print full size"]
-    page.screenshot(path=str(shots / "04-gallery.png"), full_page=True)
+    page.screenshot(path=str(shots / "05-gallery.png"), full_page=True)
     small = _tap_targets_under(page, "#hs-gallery")
     assert not small, small
     print(f"\nphone gallery: smallest tap target {_smallest_tap_target(page, '#hs-gallery'):.0f} px")
@@ -175,5 +199,5 @@ def test_phone_gallery_downloads_retry_when_busy_and_never_save_an_error(server,
     page.wait_for_function(NOTE_SAYS, arg="did not work", timeout=15_000)
     page.wait_for_timeout(500)
     assert saved == []
-    page.screenshot(path=str(shots / "05-download-refused.png"), full_page=True)
+    page.screenshot(path=str(shots / "06-download-refused.png"), full_page=True)
     context.close()
