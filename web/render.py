@@ -152,7 +152,8 @@ def render_gallery(shots: list, tokens: list[str], zip_token: str | None, style_
                     f"<a id='hs-fav-zip' class='hs-button' hidden data-base='media/{zip_token}?ids=' "
                     "download='favourite-headshots.zip'>Download favourites (ZIP)</a></p>")
     more = ("<p id='hs-more-note'>Your trained model still exists: “More like this” makes new headshots of the "
-            "chosen styles in seconds, without training again.</p>" if can_make_more else
+            "chosen styles in seconds, without training again. <button type='button' class='hs-button' "
+            "data-hs-more>More like this</button></p>" if can_make_more else
             # Instant mode makes no model of the face and keeps no photos: nothing of the kind "went".
             "<p id='hs-more-note'>Your latest headshots came from Instant mode, which keeps no photos and makes no "
             "model of your face: for more, choose your photos again and press “Make my instant headshots”.</p>"

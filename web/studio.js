@@ -104,17 +104,49 @@
     const zip = document.getElementById('hs-fav-zip');
     if (zip) { zip.hidden = !shown.length; zip.href = zip.dataset.base + shown.join(','); }
   };
-  let dialog = null, opener = null;
+  // The enlarged view is where a person chooses: previous / next (buttons or arrow keys), favourite and download
+  // inside it, the picture's place in the gallery said in words.
+  let dialog = null, opener = null, current = null;
+  const figuresBeside = (fig) => [...fig.closest('.hs-grid').querySelectorAll('figure.hs-shot')];
+  const show = (fig) => {
+    current = fig;
+    const img = fig.querySelector('img'), big = dialog.querySelector('img'), all = figuresBeside(fig);
+    big.src = img.src; big.alt = img.alt;
+    dialog.querySelector('[data-hs-where]').textContent = `${all.indexOf(fig) + 1} of ${all.length}`;
+    const star = fig.querySelector('[data-hs-star]'), lbStar = dialog.querySelector('[data-hs-lb-star]');
+    lbStar.hidden = !star;
+    if (star) { lbStar.setAttribute('aria-pressed', star.getAttribute('aria-pressed')); lbStar.textContent = star.textContent; }
+    const links = fig.querySelectorAll('.hs-sizes a, .hs-actions a[download]'), get = dialog.querySelector('[data-hs-lb-download]');
+    const best = links[links.length - 1];  // the largest size (the last one named), or the only link
+    get.hidden = !best;
+    if (best) { get.setAttribute('href', best.getAttribute('href')); get.setAttribute('download', best.getAttribute('download') || ''); }
+    dialog.querySelector('.hs-download-note')?.remove();
+  };
+  const step = (by) => {
+    if (!current) return;
+    const all = figuresBeside(current), i = all.indexOf(current);
+    show(all[(i + by + all.length) % all.length]);
+  };
   const enlarge = (img) => {
     if (!dialog) {
       dialog = document.createElement('dialog'); dialog.id = 'hs-lightbox';
       dialog.setAttribute('aria-label', 'Enlarged headshot');
-      dialog.innerHTML = '<img alt=""><p><button type="button" class="hs-button" data-hs-close>Close</button></p>';
+      dialog.innerHTML = '<img alt=""><p class="hs-lightbox-bar">' +
+        '<button type="button" class="hs-button" data-hs-prev aria-label="Previous headshot">‹ Previous</button>' +
+        '<span data-hs-where role="status"></span>' +
+        '<button type="button" class="hs-button" data-hs-next aria-label="Next headshot">Next ›</button>' +
+        '<button type="button" class="hs-star" data-hs-lb-star aria-pressed="false">☆ Favourite</button>' +
+        '<a class="hs-button" data-hs-lb-download download>Download full size</a>' +
+        '<button type="button" class="hs-button" data-hs-close>Close</button></p>';
       dialog.addEventListener('close', () => { if (opener) opener.focus(); });
+      dialog.addEventListener('keydown', (event) => {
+        if (event.key === 'ArrowLeft') { event.preventDefault(); step(-1); }
+        if (event.key === 'ArrowRight') { event.preventDefault(); step(1); }
+      });
       document.body.appendChild(dialog);
     }
     opener = img.closest('button');
-    const big = dialog.querySelector('img'); big.src = img.src; big.alt = img.alt;
+    show(img.closest('figure.hs-shot'));
     dialog.showModal(); dialog.querySelector('[data-hs-close]').focus();
   };
   document.addEventListener('click', (event) => {
@@ -122,6 +154,11 @@
     if (open) { enlarge(open.querySelector('img')); return; }
     if (event.target.closest('[data-hs-close]')) { dialog.close(); return; }
     if (dialog && event.target === dialog) { dialog.close(); return; }  // a click on the backdrop
+    if (event.target.closest('[data-hs-prev]')) { step(-1); return; }
+    if (event.target.closest('[data-hs-next]')) { step(1); return; }
+    if (event.target.closest('[data-hs-lb-star]')) { current?.querySelector('[data-hs-star]')?.click(); show(current); return; }
+    const more = event.target.closest('[data-hs-more]');
+    if (more) { document.querySelector('#hs-more')?.click(); return; }
     const star = event.target.closest('[data-hs-star]');
     if (star) {
       const id = star.closest('[data-shot]').dataset.shot, chosen = favs();

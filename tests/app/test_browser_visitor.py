@@ -163,10 +163,32 @@ def test_phone_gallery_downloads_retry_when_busy_and_never_save_an_error(server,
     figure.locator(".hs-sizes summary").click()
     names = figure.locator(".hs-sizes a").all_inner_texts()
     assert names == ["LinkedIn 400×400", "Profile 600×600", "Web 1024 px", "Print full size"]
-    page.screenshot(path=str(shots / "05-gallery.png"), full_page=True)
+    page.screenshot(path=str(shots / "05a-gallery.png"), full_page=True)
     small = _tap_targets_under(page, "#hs-gallery")
     assert not small, small
     print(f"\nphone gallery: smallest tap target {_smallest_tap_target(page, '#hs-gallery'):.0f} px")
+
+    # The big preview is where a person chooses: next / previous, favourite and download inside it.
+    assert page.locator("#hs-gallery [data-hs-more]").count() == 1  # "More like this" beside the pictures
+    figure.locator("[data-hs-enlarge]").click()
+    page.wait_for_selector("#hs-lightbox[open]")
+    where = page.locator("#hs-lightbox [data-hs-where]")
+    assert where.inner_text() == "1 of 2"
+    page.keyboard.press("ArrowRight")
+    assert where.inner_text() == "2 of 2"
+    page.locator("#hs-lightbox [data-hs-prev]").click()
+    assert where.inner_text() == "1 of 2"
+    page.locator("#hs-lightbox [data-hs-lb-star]").click()
+    assert page.locator("#hs-lightbox [data-hs-lb-star]").get_attribute("aria-pressed") == "true"
+    assert figure.locator("[data-hs-star]").get_attribute("aria-pressed") == "true"
+    page.screenshot(path=str(shots / "05-preview.png"))
+    small = _tap_targets_under(page, "#hs-lightbox")
+    assert not small, small
+    with page.expect_download(timeout=30_000) as got:
+        page.locator("#hs-lightbox [data-hs-lb-download]").click()
+    assert max(Image.open(BytesIO(Path(got.value.path()).read_bytes())).size) >= 64  # the full size, an image
+    page.keyboard.press("Escape")
+    page.wait_for_selector("#hs-lightbox[open]", state="detached", timeout=5_000)
 
     # A busy studio answers 429 with Retry-After: the page asks again and saves the real picture.
     refused = []
