@@ -37,9 +37,13 @@ def render_screening(report: Any, *, instant: bool = False) -> str:
             advice = f" {_esc(item.advice)}" if item.advice else ""
             message = in_instant_words(item.message) if instant else item.message
             text = f"<strong class='hs-no'>Not used</strong><br>{_esc(message)}{advice}"
+        # Studio's set is edited in place (studio.js removes through the page's own Remove); Instant keeps nothing
+        # to remove, so it offers no ×.
+        remove = (f"<button type='button' class='hs-x' data-hs-remove-photo='{item.index}' aria-label='Remove photo "
+                  f"{item.index}'>×</button>" if not instant and getattr(item, "photo_id", "") else "")
         items.append(f"<li class='hs-photo' data-accepted='{str(bool(item.accepted)).lower()}' "
                      f"data-photo-id='{_esc(getattr(item, 'photo_id', ''))}'>{img}"
-                     f"<div><span class='hs-label'>Photo {item.index}</span><br>{text}</div></li>")
+                     f"<div><span class='hs-label'>Photo {item.index}</span><br>{text}</div>{remove}</li>")
     accepted = sum(1 for item in report.items if item.accepted)
     unused = len(report.items) - accepted
     if instant:
@@ -58,6 +62,9 @@ def render_screening(report: Any, *, instant: bool = False) -> str:
         summary = ("<p class='hs-no' role='status' tabindex='-1'>This set cannot be used yet, so none of it is "
                    "stored: your photos wait in memory while you add, remove or replace photos below.</p>"
                    + (f"<ul class='hs-set-problems'>{problems}</ul>" if problems else ""))
+    if unused and not instant and any(getattr(item, "photo_id", "") for item in report.items):
+        summary += (f"<p><button type='button' class='hs-button' data-hs-remove-unused>Remove all unused "
+                    f"({unused})</button></p>")
     element = "hs-instant-screening" if instant else "hs-screening"
     return f"<div id='{element}'>{summary}<ul class='hs-photos'>{''.join(items)}</ul></div>"
 

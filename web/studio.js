@@ -263,6 +263,9 @@
   const shots = () => document.querySelectorAll('#hs-gallery .hs-shot, #hs-unstored .hs-shot').length;
   document.addEventListener('click', (event) => {
     if (!event.target.closest || !event.target.closest('#hs-make, #hs-make-instant, #hs-more')) return;
+    // Pressed in the phone's sticky bar, Make would leave the person where they were: the run's status (and the
+    // gallery right under it) comes into view instead.
+    setTimeout(() => document.querySelector('#hs-status')?.scrollIntoView({block: 'center'}), 0);
     if ('Notification' in window && Notification.permission === 'default') Notification.requestPermission();
   }, true);
   const check = () => {
@@ -317,4 +320,44 @@
   });
   document.addEventListener('input', (event) => { if (event.target.closest && event.target.closest('#hs-count')) count(); });
   setInterval(follow, 400);
+})();
+
+// The photo set edited in place: × on a thumbnail removes that photo, "Remove all unused" each refused one, in
+// turn. Both go through the page's own "Change one photo" and "Remove this photo" (the same guarded event), so
+// the studio checks each request as it checks a click there.
+(() => {
+  const until = (found, ms = 30000) => new Promise((resolve, reject) => {
+    const started = Date.now();
+    const look = () => { const got = found(); if (got) resolve(got); else if (Date.now() - started > ms) reject(new Error('timeout')); else setTimeout(look, 100); };
+    look();
+  });
+  const press = (el) => ['mousedown', 'mouseup', 'click'].forEach((type) => el.dispatchEvent(new MouseEvent(type, {bubbles: true})));
+  const removeAt = async (index) => {
+    const before = document.querySelector('#hs-screening');
+    const input = document.querySelector('#hs-photo-pick input');
+    input.focus(); press(input);
+    const option = await until(() => [...document.querySelectorAll('[role=option]')]
+      .find((o) => o.textContent.trim().startsWith(`Photo ${index} ·`)));
+    press(option);
+    const button = await until(() => { const b = document.querySelector('#hs-photo-remove'); return b && !b.disabled && b; });
+    button.click();
+    await until(() => document.querySelector('#hs-screening') !== before, 60000);
+  };
+  let busy = false;
+  document.addEventListener('click', async (event) => {
+    const one = event.target.closest && event.target.closest('[data-hs-remove-photo]');
+    const unused = event.target.closest && event.target.closest('[data-hs-remove-unused]');
+    if ((!one && !unused) || busy) return;
+    busy = true;
+    try {
+      if (one) await removeAt(one.dataset.hsRemovePhoto);
+      else {
+        for (let left = 50; left > 0; left--) {  // one at a time: each answer numbers the set again
+          const refused = document.querySelector('#hs-screening li.hs-photo[data-accepted=false] [data-hs-remove-photo]');
+          if (!refused) break;
+          await removeAt(refused.dataset.hsRemovePhoto);
+        }
+      }
+    } catch (error) { /* the page's own controls stay there to use */ } finally { busy = false; }
+  });
 })();

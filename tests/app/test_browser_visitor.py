@@ -223,3 +223,36 @@ def test_phone_gallery_downloads_retry_when_busy_and_never_save_an_error(server,
     assert saved == []
     page.screenshot(path=str(shots / "06-download-refused.png"), full_page=True)
     context.close()
+
+
+def test_phone_photo_set_is_fixed_in_place_with_x_and_remove_all_unused(server, browser, faces_dir, artifacts,
+                                                                         tmp_path):
+    from tests.app.conftest import consent_in
+    context = browser.new_context(viewport=PHONE)
+    page = context.new_page()
+    shots = artifacts / "visitor-phone"
+    shots.mkdir(parents=True, exist_ok=True)
+    consent_in(page, server.url)
+    document = tmp_path / "cv.pdf"
+    document.write_bytes(b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n")
+    page.locator("#hs-upload input[type=file]").set_input_files(
+        [str(faces_dir / "obama_1.jpg"), str(faces_dir / "two_people.jpg"), str(faces_dir / "obama_2.jpg"),
+         str(document)])
+    page.wait_for_function("document.querySelectorAll('#hs-screening li.hs-photo').length === 4", timeout=90_000)
+    photos = page.locator("#hs-screening li.hs-photo")
+    assert photos.locator("[data-hs-remove-photo]").count() == 4  # a × on every thumbnail
+    assert page.locator("#hs-screening [data-hs-remove-unused]").inner_text() == "Remove all unused (2)"
+    small = _tap_targets_under(page, "#hs-screening")
+    assert not small, small
+    page.screenshot(path=str(shots / "07-photo-set.png"), full_page=True)
+    clicks = 1
+    page.locator("#hs-screening [data-hs-remove-unused]").click()
+    page.wait_for_function("document.querySelectorAll('#hs-screening li.hs-photo').length === 2", timeout=120_000)
+    assert [photos.nth(i).get_attribute("data-accepted") for i in range(2)] == ["true", "true"]
+    assert page.locator("#hs-screening [data-hs-remove-unused]").count() == 0
+    page.locator("#hs-screening [data-hs-remove-photo='2']").click()
+    clicks += 1
+    page.wait_for_function("document.querySelectorAll('#hs-screening li.hs-photo').length === 1", timeout=60_000)
+    print(f"\nphone photo set: 2 unused photos and one more removed in {clicks} clicks")
+    page.screenshot(path=str(shots / "08-photo-set-fixed.png"), full_page=True)
+    context.close()
