@@ -337,7 +337,7 @@
     const input = document.querySelector('#hs-photo-pick input');
     input.focus(); press(input);
     const option = await until(() => [...document.querySelectorAll('[role=option]')]
-      .find((o) => o.textContent.trim().startsWith(`Photo ${index} ·`)));
+      .find((o) => new RegExp(`(^|\\s)Photo ${index} ·`).test(o.textContent)));  // after Gradio's ✓ mark
     press(option);
     const button = await until(() => { const b = document.querySelector('#hs-photo-remove'); return b && !b.disabled && b; });
     button.click();
