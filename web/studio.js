@@ -332,16 +332,22 @@
     look();
   });
   const press = (el) => ['mousedown', 'mouseup', 'click'].forEach((type) => el.dispatchEvent(new MouseEvent(type, {bubbles: true})));
-  const removeAt = async (index) => {
-    const before = document.querySelector('#hs-screening');
+  const removeAt = async (index, unusedOnly = false) => {
+    const photos = () => document.querySelectorAll('#hs-screening li.hs-photo').length, before = photos();
     const input = document.querySelector('#hs-photo-pick input');
+    input.blur();  // a dropdown still focused from the last removal opens only on a fresh focus
+    await new Promise((resume) => setTimeout(resume, 100));
     input.focus(); press(input);
     const option = await until(() => [...document.querySelectorAll('[role=option]')]
       .find((o) => new RegExp(`(^|\\s)Photo ${index} ·`).test(o.textContent)));  // after Gradio's ✓ mark
+    // The dropdown names each photo with its verdict: "Remove all unused" never takes an accepted one.
+    if (unusedOnly && !/not used/.test(option.textContent)) throw new Error('not an unused photo');
     press(option);
     const button = await until(() => { const b = document.querySelector('#hs-photo-remove'); return b && !b.disabled && b; });
     button.click();
-    await until(() => document.querySelector('#hs-screening') !== before, 60000);
+    // Done when the answer is in: one photo fewer, and nothing of the page still pending.
+    await until(() => photos() === before - 1 && !document.querySelector('.pending'), 60000);
+    await new Promise((resume) => setTimeout(resume, 300));
   };
   let busy = false;
   document.addEventListener('click', async (event) => {
@@ -355,7 +361,7 @@
         for (let left = 50; left > 0; left--) {  // one at a time: each answer numbers the set again
           const refused = document.querySelector('#hs-screening li.hs-photo[data-accepted=false] [data-hs-remove-photo]');
           if (!refused) break;
-          await removeAt(refused.dataset.hsRemovePhoto);
+          await removeAt(refused.dataset.hsRemovePhoto, true);
         }
       }
     } catch (error) { /* the page's own controls stay there to use */ } finally { busy = false; }
