@@ -112,6 +112,13 @@ def _tap_targets_under(page, scope: str, least: int = 44) -> list[str]:
            + `${Math.round(r.width)}×${Math.round(r.height)}`)""", [scope, least])
 
 
+def _erase(page) -> None:
+    """Delete everything the test stored (the server is shared: other tests look at its whole vault)."""
+    page.locator("#hs-delete").click()
+    page.locator("#hs-delete-yes").click()
+    page.wait_for_selector("#hs-receipt", timeout=30_000)
+
+
 def _smallest_tap_target(page, scope: str) -> float:
     return page.evaluate("""(scope) => Math.min(...[...document.querySelectorAll(
         scope + ' button, ' + scope + ' a[href], ' + scope + ' summary')]
@@ -222,6 +229,7 @@ def test_phone_gallery_downloads_retry_when_busy_and_never_save_an_error(server,
     page.wait_for_timeout(500)
     assert saved == []
     page.screenshot(path=str(shots / "06-download-refused.png"), full_page=True)
+    _erase(page)
     context.close()
 
 
@@ -255,4 +263,5 @@ def test_phone_photo_set_is_fixed_in_place_with_x_and_remove_all_unused(server, 
     page.wait_for_function("document.querySelectorAll('#hs-screening li.hs-photo').length === 1", timeout=60_000)
     print(f"\nphone photo set: 2 unused photos and one more removed in {clicks} clicks")
     page.screenshot(path=str(shots / "08-photo-set-fixed.png"), full_page=True)
+    _erase(page)
     context.close()
