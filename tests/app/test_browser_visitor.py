@@ -121,7 +121,7 @@ def _erase(page) -> None:
 
 def _smallest_tap_target(page, scope: str) -> float:
     return page.evaluate("""(scope) => Math.min(...[...document.querySelectorAll(
-        scope + ' button, ' + scope + ' a[href], ' + scope + ' summary')]
+        scope + ' button, ' + scope + ' a[href], ' + scope + ' summary, ' + scope + ' label')]
       .filter((el) => el.offsetParent !== null).map((el) => el.getBoundingClientRect())
       .filter((r) => r.width > 0).map((r) => Math.min(r.width, r.height)))""", scope)
 
