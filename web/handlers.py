@@ -522,8 +522,8 @@ class StudioHandlers:
         while not job.finished.is_set():
             self._take_turn(job)
             status = self._job_text(job)
-            if progress is not None:
-                progress(job.fraction, desc=status)
+            if progress is not None:  # no fraction: Gradio would add its own "- 2.0%" to the status's "2%"
+                progress(None, desc=status)
             yield {"status": status}
             await asyncio.sleep(WATCH_INTERVAL_SECONDS)
         if job.state in (CANCELLED, INTERRUPTED):
@@ -624,9 +624,14 @@ class StudioHandlers:
         if a job runs."""
         session_id = session_of(mine)
         client = self.client_of(request)
+        job = self.line.job_of(session_id) if session_id else None
+        stored = bool(session_id) and any(self.studio.holdings(session_id).values())
         return {"make": gr.update(interactive=self._can_make(session_id, client)),
                 "stop": gr.update(interactive=self._job_active(session_id)),
-                "more": gr.update(interactive=self._can_make_more(session_id, client))}
+                "more": gr.update(interactive=self._can_make_more(session_id, client)),
+                # Resume only where a job waits to be resumed; delete in red only where something is stored.
+                "resume": gr.update(visible=job is not None and job.state == INTERRUPTED and not job.instant),
+                "delete": gr.update(variant="stop" if stored else "secondary")}
 
     def _can_make_more(self, session_id: str | None, client: str | None) -> bool:
         """“More like this” works while the trained model exists, on a model that can serve, with no job in line."""

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import gradio as gr
 
-from privacy.records.notice import mode_sentences, short_notice
+from privacy.records.notice import RetentionFigures, mode_sentences, short_notice
 from web.components import Page, UploadedButton, UploadedFiles
 from web.events import (
     PAGE_ONLY_NO_SPINNER,
@@ -27,6 +27,7 @@ from web.handlers import KEEP, KEEP_NOTHING, StudioHandlers
 from web.line_words import QUEUE_MODE_NOTE
 from web.render import QUEUE_NOTE, render_model_banner, render_my_data
 from web.style_cards import render_style_cards, variant_choices
+from web.visitor.first_screen import Offer, render_first_screen
 
 if TYPE_CHECKING:
     from settings import Settings
@@ -108,7 +109,8 @@ def lay_out(settings: "Settings", handlers: StudioHandlers, team: "TeamPage | No
     # The id lives here, server-side, beside the browser that owns it (web.handlers.Owned). Losing this
     # state (a closed tab) loses nothing: the return key finds the session again.
     page.session = gr.State(None, time_to_live=settings.headshot_retention_seconds)
-    gr.Markdown("# Headshot Studio\nProfessional headshots from your selfies, private by design.")
+    gr.Markdown("# Headshot Studio\nProfessional headshots from your selfies, private by design.",
+                elem_id="hs-title")
     # Whether the model can serve, before anything else (studio.model_state): polled until it is settled.
     page.model_banner = gr.HTML(render_model_banner(handlers.studio.warm_up.state, time.time()),
                                 elem_id="hs-model-box")
@@ -117,16 +119,15 @@ def lay_out(settings: "Settings", handlers: StudioHandlers, team: "TeamPage | No
     page.model_poll = gr.Timer(1.5, active=True)
     with gr.Tabs() as page.tabs:
         with gr.Tab("Studio", id="studio"):
-            with gr.Accordion("Coming back? Enter your private code", open=False, elem_id="hs-return"):
-                with gr.Row():
-                    page.code_in = gr.Textbox(label="Your private code", max_lines=1, elem_id="hs-code-in", scale=4,
-                                              placeholder="XXXX-XXXX-XXXX-XXXX-XXXX-XXXX-XXXX")
-                    page.open_code = gr.Button("Open my session", elem_id="hs-code-open", scale=1)
-            page.return_note = gr.HTML(elem_id="hs-return-note-box")
+            # The first screen (web.visitor.first_screen): what you get, how, the promise; then consent at once,
+            # with the full notice (the same text, from the same code, as before) one tap above it.
+            gr.HTML(render_first_screen(styles_by_id, Offer.from_settings(settings),
+                                        RetentionFigures.from_settings(settings)), elem_id="hs-hero-box")
             if team is not None:
                 team.lay_out_notice()
-            gr.Markdown(short_notice(settings), elem_id="hs-notice")
-            with gr.Group():
+            with gr.Accordion("Read the full privacy notice", open=False, elem_id="hs-notice-more"):
+                gr.Markdown(short_notice(settings), elem_id="hs-notice")
+            with gr.Group(elem_id="hs-consent"):
                 gr.Markdown("### 1. Your consent")
                 page.own = gr.Checkbox(label="These are photos of me (only me)", elem_id="hs-consent-own")
                 page.adult = gr.Checkbox(label="I am 18 or older", elem_id="hs-consent-adult")
@@ -135,6 +136,12 @@ def lay_out(settings: "Settings", handlers: StudioHandlers, team: "TeamPage | No
                 page.consent_note = gr.Markdown("Tick all three statements to unlock the upload.",
                                                 elem_id="hs-consent-note")
                 page.key_panel = gr.HTML(elem_id="hs-keypanel-box")
+            with gr.Accordion("Coming back? Enter your private code", open=False, elem_id="hs-return"):
+                with gr.Row():
+                    page.code_in = gr.Textbox(label="Your private code", max_lines=1, elem_id="hs-code-in", scale=4,
+                                              placeholder="XXXX-XXXX-XXXX-XXXX-XXXX-XXXX-XXXX")
+                    page.open_code = gr.Button("Open my session", elem_id="hs-code-open", scale=1)
+            page.return_note = gr.HTML(elem_id="hs-return-note-box")
             instant_first = settings.default_mode == "instant"
             gr.Markdown("### 2. Instant or Studio\nChoose before you upload; you can change your mind at any time.")
             modes = mode_sentences(settings)
@@ -169,8 +176,10 @@ def lay_out(settings: "Settings", handlers: StudioHandlers, team: "TeamPage | No
                     page.replace_one = UploadedButton("Replace it with another photo", file_count="single",
                                                       variant="secondary", interactive=False,
                                                       elem_id="hs-photo-replace", scale=1)
-            gr.Markdown("### 4. Styles")
+            gr.Markdown("### 4. Pick your styles\nTap a card or a background: each one you pick makes its own "
+                        "headshots.")
             gr.HTML(render_style_cards(styles_by_id), label="What each style looks like", elem_id="hs-style-cards")
+            # The form's own field, hidden (studio.css): the cards' checkboxes set it (studio.js); Make sends it.
             page.styles = gr.CheckboxGroup(style_choices, value=[style_choices[0][1]] if style_choices else [],
                                            label="Styles (some come in other background colours)",
                                            elem_id="hs-styles")
@@ -179,8 +188,11 @@ def lay_out(settings: "Settings", handlers: StudioHandlers, team: "TeamPage | No
             per_style = settings.images_per_style
             page.count = gr.Slider(1, max(per_style, 2), value=min(2, per_style), step=1, visible=per_style > 1,
                                    label="Headshots per style", elem_id="hs-count")
+            # What Make will give, counted in the browser as styles and the slider change (studio.js).
+            gr.HTML("<p id='hs-will-get' role='status' aria-live='polite'></p>", elem_id="hs-will-get-box")
             gr.Markdown("### 5. Make your headshots\n" + (QUEUE_MODE_NOTE if settings.queue_url else QUEUE_NOTE))
-            with gr.Row():
+            # On a phone the bar stays at the bottom of the screen while it has an action to offer (studio.css).
+            with gr.Row(elem_id="hs-action-bar"):
                 page.make = gr.Button("Make my headshots", variant="primary", interactive=False, elem_id="hs-make",
                                       visible=not instant_first)
                 page.more = gr.Button("More like this (no new training)", variant="secondary", interactive=False,
@@ -188,7 +200,7 @@ def lay_out(settings: "Settings", handlers: StudioHandlers, team: "TeamPage | No
                 page.make_instant = gr.Button("Make my instant headshots", variant="primary", interactive=False,
                                               elem_id="hs-make-instant", visible=instant_first)
                 page.stop = gr.Button("Cancel", variant="secondary", interactive=False, elem_id="hs-cancel")
-                page.resume = gr.Button("Resume", elem_id="hs-resume")
+                page.resume = gr.Button("Resume", variant="secondary", visible=False, elem_id="hs-resume")
             page.status = gr.Textbox(label="Status", interactive=False, elem_id="hs-status")
             gr.Markdown(f"### 6. Your headshots\nKept ones are kept for you for {_days(settings)}, locked with "
                         "your private key. You can close this page while they are made; come back with your "
@@ -198,7 +210,8 @@ def lay_out(settings: "Settings", handlers: StudioHandlers, team: "TeamPage | No
                 team.lay_out_share()
             gr.Markdown("### 7. Your data")
             page.mydata = gr.HTML(render_my_data(None, None, time.time()), label="Your data", elem_id="hs-mydata-box")
-            page.delete = gr.Button("Delete everything now", variant="stop", elem_id="hs-delete")
+            # Red only while something is stored (handlers.buttons_after_job): an empty session has nothing to lose.
+            page.delete = gr.Button("Delete everything now", variant="secondary", elem_id="hs-delete")
             with gr.Group(visible=False, elem_id="hs-confirm-delete") as page.confirm_box:
                 page.confirm_text = gr.Markdown(elem_id="hs-confirm-text")
                 with gr.Row():
@@ -222,8 +235,8 @@ def lay_out(settings: "Settings", handlers: StudioHandlers, team: "TeamPage | No
 def _buttons_after_job(wire: Wiring, page: Page, handlers: StudioHandlers) -> dict:
     """After a job's watch ends (done, failed or cancelled), or a page attached to none: Make and More on if
     they can work, Cancel on if a job runs."""
-    return wire.event(handlers.buttons_after_job, inputs=[page.session], outputs=[page.make, page.stop, page.more],
-                      **PAGE_ONLY_NO_SPINNER)
+    return wire.event(handlers.buttons_after_job, inputs=[page.session],
+                      outputs=[page.make, page.stop, page.more, page.resume, page.delete], **PAGE_ONLY_NO_SPINNER)
 
 
 def _instant_controls(wire: Wiring, page: Page, handlers: StudioHandlers) -> dict:
@@ -270,14 +283,15 @@ def connect_photo_events(wire: Wiring, page: Page, handlers: StudioHandlers) -> 
     outputs = [page.screening, page.make, page.mydata, page.photo_pick, page.photo_tools, page.more]
     page.files.upload(**wire.event(handlers.upload, inputs=[page.files, page.session],
                                    outputs=[page.screening, page.files, *outputs[1:]], api_name="upload",
-                                   **PUBLIC_SCREENING))
+                                   **PUBLIC_SCREENING)).then(**_buttons_after_job(wire, page, handlers))
     page.replace_one.upload(**wire.event(handlers.replace_photo, inputs=[page.replace_one, page.photo_pick,
                                                                          page.session],
                                          outputs=outputs, api_name="replace_photo", **PUBLIC_SCREENING))
     page.photo_pick.change(**wire.event(handlers.photo_chosen, inputs=[page.photo_pick],
                                         outputs=[page.remove_one, page.replace_one], **PAGE_ONLY_NO_SPINNER))
     page.remove_one.click(**wire.event(handlers.remove_photo, inputs=[page.photo_pick, page.session],
-                                       outputs=outputs, api_name="remove_photo", **PUBLIC_WITH_PROGRESS))
+                                       outputs=outputs, api_name="remove_photo", **PUBLIC_WITH_PROGRESS)).then(
+        **_buttons_after_job(wire, page, handlers))
 
 
 def connect_job_events(wire: Wiring, page: Page, handlers: StudioHandlers) -> None:

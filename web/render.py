@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +40,15 @@ def render_screening(report: Any, *, instant: bool = False) -> str:
             text = "<strong class='hs-ok'>Accepted</strong>"
         else:
             advice = f" {_esc(item.advice)}" if item.advice else ""
-            text = f"<strong class='hs-no'>Not used</strong><br>{_esc(item.message)}{advice}"
+            message = in_instant_words(item.message) if instant else item.message
+            text = f"<strong class='hs-no'>Not used</strong><br>{_esc(message)}{advice}"
+        # Studio's set is edited in place (studio.js removes through the page's own Remove); Instant keeps nothing
+        # to remove, so it offers no ×.
+        remove = (f"<button type='button' class='hs-x' data-hs-remove-photo='{item.index}' aria-label='Remove photo "
+                  f"{item.index}'>×</button>" if not instant and getattr(item, "photo_id", "") else "")
         items.append(f"<li class='hs-photo' data-accepted='{str(bool(item.accepted)).lower()}' "
                      f"data-photo-id='{_esc(getattr(item, 'photo_id', ''))}'>{img}"
-                     f"<div><span class='hs-label'>Photo {item.index}</span><br>{text}</div></li>")
+                     f"<div><span class='hs-label'>Photo {item.index}</span><br>{text}</div>{remove}</li>")
     accepted = sum(1 for item in report.items if item.accepted)
     unused = len(report.items) - accepted
     if instant:
@@ -61,8 +67,27 @@ def render_screening(report: Any, *, instant: bool = False) -> str:
         summary = ("<p class='hs-no' role='status' tabindex='-1'>This set cannot be used yet, so none of it is "
                    "stored: your photos wait in memory while you add, remove or replace photos below.</p>"
                    + (f"<ul class='hs-set-problems'>{problems}</ul>" if problems else ""))
+    if unused and not instant and any(getattr(item, "photo_id", "") for item in report.items):
+        summary += (f"<p><button type='button' class='hs-button' data-hs-remove-unused>Remove all unused "
+                    f"({unused})</button></p>")
     element = "hs-instant-screening" if instant else "hs-screening"
     return f"<div id='{element}'>{summary}<ul class='hs-photos'>{''.join(items)}</ul></div>"
+
+
+# Instant reads the photos once, at Make, and keeps none: it has no "remove" or "replace". The screening's
+# Studio advice (privacy.intake.screening) said as Instant can follow it: choose the photos again without it.
+_INSTANT_WORDS = ((re.compile(r"Remove it, or replace it with a photo of you\."),
+                   "Choose your photos again without it."),
+                  (re.compile(r"Remove it to continue\."), "Choose your photos again without it."),
+                  (re.compile(r"Remove them to continue\."), "Choose your photos again without them."),
+                  (re.compile(r"Remove (\d+) of them\."), r"Choose again, leaving \1 of them out."))
+
+
+def in_instant_words(message: str) -> str:
+    """A screening message as Instant mode can act on it (no remove, no replace: choose again)."""
+    for pattern, words in _INSTANT_WORDS:
+        message = pattern.sub(words, message)
+    return message
 
 
 def _instant_summary(report: Any, accepted: int, unused: int) -> str:
@@ -72,7 +97,7 @@ def _instant_summary(report: Any, accepted: int, unused: int) -> str:
         return (f"<p class='hs-ok' role='status' tabindex='-1'>{counted(accepted, 'photo')} accepted, used in memory "
                 f"for this request only; nothing of them is stored, and the files you sent are already "
                 f"deleted.{left_out}</p>")
-    problems = "".join(f"<li>{_esc(p.message)}</li>" for p in report.set_problems)
+    problems = "".join(f"<li>{_esc(in_instant_words(p.message))}</li>" for p in report.set_problems)
     return ("<p class='hs-no' role='status' tabindex='-1'>These photos cannot be used, so nothing was made and "
             "nothing of them was kept: the files you sent are already deleted. Choose other photos and press "
             "“Make” again.</p>" + (f"<ul class='hs-set-problems'>{problems}</ul>" if problems else ""))
@@ -90,8 +115,18 @@ def counted(n: int, noun: str) -> str:
 
 
 # The sizes each headshot can be downloaded in (studio.downloads), as the page names them.
-DOWNLOAD_SIZES = (("full", "Full size"), ("1024", "1024 px"), ("600", "600×600 square (profile picture)"),
-                  ("400", "400×400 square (LinkedIn)"))
+# Named by use: a person picks "for LinkedIn", not a pixel count.
+DOWNLOAD_SIZES = (("400", "LinkedIn 400×400"), ("600", "Profile 600×600"), ("1024", "Web 1024 px"),
+                  ("full", "Print full size"))
+# The likeness score (pipeline.score: 1 - d / 1.2 of dlib's face distance d, so 0.5 is dlib's same-person line
+# d = 0.6) in words, from the strongest: d <= 0.36 strong, d <= 0.48 good, up to the line fair, below it weak.
+LIKENESS_WORDS = ((0.70, "Strong likeness"), (0.60, "Good likeness"), (0.50, "Fair likeness"),
+                  (0.0001, "Weak likeness"))
+
+
+def likeness_words(score: float) -> str:
+    """The likeness score as a person reads it; the number stays beside it (render_gallery)."""
+    return next((words for floor, words in LIKENESS_WORDS if score >= floor), "No face found")
 
 
 def render_gallery(shots: list, tokens: list[str], zip_token: str | None, style_labels: dict[str, str], *,
@@ -115,8 +150,9 @@ def render_gallery(shots: list, tokens: list[str], zip_token: str | None, style_
             f"<figure class='hs-shot' data-shot='{_esc(shot.blob_id)}'>"
             f"<button type='button' class='hs-enlarge' data-hs-enlarge aria-label='Enlarge {name}'>"
             f"<img src='media/{token}' alt='{name}' loading='lazy'></button>"
-            f"<figcaption><span class='hs-badge'>AI-generated · content credentials</span>{demo}"
-            f"<span class='hs-meta'>Likeness <span class='hs-likeness'>{shot.likeness:.2f}</span> · {style}</span>"
+            f"<figcaption><span class='hs-word'>{likeness_words(shot.likeness)}</span>"
+            f"<span class='hs-badge'>AI-generated · content credentials</span>{demo}"
+            f"<span class='hs-meta'>Likeness <span class='hs-likeness'>{shot.likeness:.2f}</span> of 1 · {style}</span>"
             f"<span class='hs-actions'><button type='button' class='hs-star' data-hs-star aria-pressed='false' "
             f"aria-label='Favourite: {name}'>☆ Favourite</button>"
             f"<details class='hs-sizes'><summary>Download</summary><ul>{sizes}</ul></details></span>"
@@ -128,7 +164,8 @@ def render_gallery(shots: list, tokens: list[str], zip_token: str | None, style_
                     f"<a id='hs-fav-zip' class='hs-button' hidden data-base='media/{zip_token}?ids=' "
                     "download='favourite-headshots.zip'>Download favourites (ZIP)</a></p>")
     more = ("<p id='hs-more-note'>Your trained model still exists: “More like this” makes new headshots of the "
-            "chosen styles in seconds, without training again.</p>" if can_make_more else
+            "chosen styles in seconds, without training again. <button type='button' class='hs-button' "
+            "data-hs-more>More like this</button></p>" if can_make_more else
             # Instant mode makes no model of the face and keeps no photos: nothing of the kind "went".
             "<p id='hs-more-note'>Your latest headshots came from Instant mode, which keeps no photos and makes no "
             "model of your face: for more, choose your photos again and press “Make my instant headshots”.</p>"
@@ -161,8 +198,9 @@ def render_unstored(shots: list, style_labels: dict[str, str]) -> str:
         figures.append(
             f"<figure class='hs-shot'><button type='button' class='hs-enlarge' data-hs-enlarge "
             f"aria-label='Enlarge {name}'><img src='{uri}' alt='{name}'></button>"
-            f"<figcaption><span class='hs-badge'>AI-generated · content credentials</span>{demo}"
-            f"<span class='hs-meta'>Likeness <span class='hs-likeness'>{shot.likeness:.2f}</span> · {style}</span>"
+            f"<figcaption><span class='hs-word'>{likeness_words(shot.likeness)}</span>"
+            f"<span class='hs-badge'>AI-generated · content credentials</span>{demo}"
+            f"<span class='hs-meta'>Likeness <span class='hs-likeness'>{shot.likeness:.2f}</span> of 1 · {style}</span>"
             f"<span class='hs-actions'><a class='hs-button' href='{uri}' download='{file_name}'>Download</a></span>"
             "</figcaption></figure>")
     return ("<div id='hs-unstored'><p id='hs-unstored-note' role='status'><strong>Not stored anywhere.</strong> "

@@ -104,17 +104,49 @@
     const zip = document.getElementById('hs-fav-zip');
     if (zip) { zip.hidden = !shown.length; zip.href = zip.dataset.base + shown.join(','); }
   };
-  let dialog = null, opener = null;
+  // The enlarged view is where a person chooses: previous / next (buttons or arrow keys), favourite and download
+  // inside it, the picture's place in the gallery said in words.
+  let dialog = null, opener = null, current = null;
+  const figuresBeside = (fig) => [...fig.closest('.hs-grid').querySelectorAll('figure.hs-shot')];
+  const show = (fig) => {
+    current = fig;
+    const img = fig.querySelector('img'), big = dialog.querySelector('img'), all = figuresBeside(fig);
+    big.src = img.src; big.alt = img.alt;
+    dialog.querySelector('[data-hs-where]').textContent = `${all.indexOf(fig) + 1} of ${all.length}`;
+    const star = fig.querySelector('[data-hs-star]'), lbStar = dialog.querySelector('[data-hs-lb-star]');
+    lbStar.hidden = !star;
+    if (star) { lbStar.setAttribute('aria-pressed', star.getAttribute('aria-pressed')); lbStar.textContent = star.textContent; }
+    const links = fig.querySelectorAll('.hs-sizes a, .hs-actions a[download]'), get = dialog.querySelector('[data-hs-lb-download]');
+    const best = links[links.length - 1];  // the largest size (the last one named), or the only link
+    get.hidden = !best;
+    if (best) { get.setAttribute('href', best.getAttribute('href')); get.setAttribute('download', best.getAttribute('download') || ''); }
+    dialog.querySelector('.hs-download-note')?.remove();
+  };
+  const step = (by) => {
+    if (!current) return;
+    const all = figuresBeside(current), i = all.indexOf(current);
+    show(all[(i + by + all.length) % all.length]);
+  };
   const enlarge = (img) => {
     if (!dialog) {
       dialog = document.createElement('dialog'); dialog.id = 'hs-lightbox';
       dialog.setAttribute('aria-label', 'Enlarged headshot');
-      dialog.innerHTML = '<img alt=""><p><button type="button" class="hs-button" data-hs-close>Close</button></p>';
+      dialog.innerHTML = '<img alt=""><p class="hs-lightbox-bar">' +
+        '<button type="button" class="hs-button" data-hs-prev aria-label="Previous headshot">‹ Previous</button>' +
+        '<span data-hs-where role="status"></span>' +
+        '<button type="button" class="hs-button" data-hs-next aria-label="Next headshot">Next ›</button>' +
+        '<button type="button" class="hs-star" data-hs-lb-star aria-pressed="false">☆ Favourite</button>' +
+        '<a class="hs-button" data-hs-lb-download download>Download full size</a>' +
+        '<button type="button" class="hs-button" data-hs-close>Close</button></p>';
       dialog.addEventListener('close', () => { if (opener) opener.focus(); });
+      dialog.addEventListener('keydown', (event) => {
+        if (event.key === 'ArrowLeft') { event.preventDefault(); step(-1); }
+        if (event.key === 'ArrowRight') { event.preventDefault(); step(1); }
+      });
       document.body.appendChild(dialog);
     }
     opener = img.closest('button');
-    const big = dialog.querySelector('img'); big.src = img.src; big.alt = img.alt;
+    show(img.closest('figure.hs-shot'));
     dialog.showModal(); dialog.querySelector('[data-hs-close]').focus();
   };
   document.addEventListener('click', (event) => {
@@ -122,6 +154,11 @@
     if (open) { enlarge(open.querySelector('img')); return; }
     if (event.target.closest('[data-hs-close]')) { dialog.close(); return; }
     if (dialog && event.target === dialog) { dialog.close(); return; }  // a click on the backdrop
+    if (event.target.closest('[data-hs-prev]')) { step(-1); return; }
+    if (event.target.closest('[data-hs-next]')) { step(1); return; }
+    if (event.target.closest('[data-hs-lb-star]')) { current?.querySelector('[data-hs-star]')?.click(); show(current); return; }
+    const more = event.target.closest('[data-hs-more]');
+    if (more) { document.querySelector('#hs-more')?.click(); return; }
     const star = event.target.closest('[data-hs-star]');
     if (star) {
       const id = star.closest('[data-shot]').dataset.shot, chosen = favs();
@@ -154,4 +191,179 @@
     el.textContent = left > 0 ? fmt(left) : 'now (erasing)';
   });
   setInterval(tick, 1000);
+})();
+
+// Downloads (a headshot in a size, a ZIP, the data export) go through fetch, not a plain <a download>: a size
+// the studio is busy making answers 429 with Retry-After, and a plain link would save that text as the
+// headshot. Here a 429 is asked again after its Retry-After (a few times), and only a successful answer of a
+// file type is saved; anything else leaves a sentence beside the link and saves nothing.
+(() => {
+  const TRIES = 5, MOST_SECONDS = 15;
+  const FILE_TYPES = /^(image\/|text\/csv|application\/(zip|octet-stream|json))/;
+  const say = (link, text) => {
+    let note = link.parentElement.querySelector('.hs-download-note');
+    if (!note) {
+      note = document.createElement('span'); note.className = 'hs-download-note'; note.setAttribute('role', 'status');
+      link.after(note);
+    }
+    note.textContent = text;
+  };
+  const nameOf = (link, answer) => {
+    const given = link.getAttribute('download');
+    if (given) return given;
+    const header = answer.headers.get('Content-Disposition') || '';
+    const found = header.match(/filename="([^"]+)"/);
+    return found ? found[1] : 'headshot';
+  };
+  const fetchFile = async (href) => {
+    for (let attempt = 1; ; attempt++) {
+      const answer = await fetch(href, {credentials: 'same-origin'});
+      if (answer.status !== 429 || attempt >= TRIES) return answer;
+      const seconds = Math.min(MOST_SECONDS, Number(answer.headers.get('Retry-After')) || 1);
+      await new Promise((resume) => setTimeout(resume, seconds * 1000 * (1 + Math.random() / 4)));
+    }
+  };
+  document.addEventListener('click', async (event) => {
+    const link = event.target.closest && event.target.closest('a[download][href^="media/"]');
+    if (!link || event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey) return;
+    event.preventDefault();
+    if (link.getAttribute('aria-busy') === 'true') return;  // one download per link at a time
+    link.setAttribute('aria-busy', 'true');
+    say(link, 'Preparing your download…');
+    try {
+      const answer = await fetchFile(link.href);
+      const type = answer.headers.get('Content-Type') || '';
+      if (!answer.ok || !FILE_TYPES.test(type)) {
+        say(link, answer.status === 429 ? 'The studio is busy making other downloads. Please try again in a minute.'
+          : answer.status === 404 || answer.status === 403 ? 'This download has expired. Please reload the page.'
+            : 'This download did not work. Please try again.');
+        return;
+      }
+      const url = URL.createObjectURL(await answer.blob());
+      const a = document.createElement('a');
+      a.href = url; a.download = nameOf(link, answer);
+      document.body.appendChild(a); a.click(); a.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 60000);
+      say(link, 'Downloaded.');
+    } catch (error) {
+      say(link, 'This download did not work (the connection dropped). Please try again.');
+    } finally {
+      link.removeAttribute('aria-busy');
+    }
+  });
+})();
+
+// A wait a person can leave: when a run they followed ends with headshots, the tab's title says so and, if they
+// allowed it when pressing Make, the browser shows a notification. Both come from this page alone: nothing is
+// sent anywhere (no push service; the Notification is local to the browser).
+(() => {
+  const TITLE = document.title, READY = '✓ Your headshots are ready — Headshot Studio';
+  let running = false;
+  const statusText = () => document.querySelector('#hs-status textarea')?.value || '';
+  const shots = () => document.querySelectorAll('#hs-gallery .hs-shot, #hs-unstored .hs-shot').length;
+  document.addEventListener('click', (event) => {
+    if (!event.target.closest || !event.target.closest('#hs-make, #hs-make-instant, #hs-more')) return;
+    // Pressed in the phone's sticky bar, Make would leave the person where they were: the run's status (and the
+    // gallery right under it) comes into view instead.
+    setTimeout(() => document.querySelector('#hs-status')?.scrollIntoView({block: 'center'}), 0);
+    if ('Notification' in window && Notification.permission === 'default') Notification.requestPermission();
+  }, true);
+  const check = () => {
+    const now = /Waiting for the GPU|In line|· \d+%/.test(statusText());
+    if (running && !now && shots()) {
+      if (document.hidden || !document.hasFocus()) {
+        document.title = READY;
+        if ('Notification' in window && Notification.permission === 'granted') {
+          new Notification('Your headshots are ready', {body: 'Come back to the studio to pick your favourites.'});
+        }
+      }
+      document.body.dataset.hsReady = 'true';
+    }
+    running = now;
+  };
+  setInterval(check, 1000);
+  const back = () => { if (!document.hidden) document.title = TITLE; };
+  document.addEventListener('visibilitychange', back);
+  window.addEventListener('focus', back);
+})();
+
+// Styles are chosen on their cards (web.style_cards): each card checkbox sets the form's own, hidden, checkbox of
+// the same style reference (Gradio's `name`), and follows it when the studio sets it (Resume). A tap on the
+// drawing picks the style's standard look. The line under the slider counts what Make will give.
+(() => {
+  const formBox = (ref) => [...document.querySelectorAll('#hs-styles input[type=checkbox]')].find((b) => b.name === ref);
+  const count = () => {
+    const line = document.getElementById('hs-will-get'); if (!line) return;
+    const chosen = [...document.querySelectorAll('#hs-styles input[type=checkbox]')].filter((b) => b.checked).length;
+    const each = Number(document.querySelector('#hs-count input[type=number]')?.value || 1);
+    const text = chosen ? `You will get ${chosen * each} headshot${chosen * each === 1 ? '' : 's'}: ` +
+      `${chosen} style${chosen === 1 ? '' : 's'} × ${each} each.` : 'Pick at least one style.';
+    if (line.textContent !== text) line.textContent = text;
+  };
+  const follow = () => {
+    document.querySelectorAll('[data-hs-choice]').forEach((pick) => {
+      const box = formBox(pick.dataset.hsChoice);
+      if (box && pick.checked !== box.checked) pick.checked = box.checked;
+    });
+    count();
+  };
+  document.addEventListener('change', (event) => {
+    const pick = event.target.closest && event.target.closest('[data-hs-choice]');
+    if (!pick) return;
+    const box = formBox(pick.dataset.hsChoice);
+    if (box && box.checked !== pick.checked) box.click();
+    count();
+  });
+  document.addEventListener('click', (event) => {
+    const art = event.target.closest && event.target.closest('#hs-style-cards .hs-card-figure');
+    if (art) art.closest('.hs-card').querySelector('[data-hs-choice]')?.click();
+  });
+  document.addEventListener('input', (event) => { if (event.target.closest && event.target.closest('#hs-count')) count(); });
+  setInterval(follow, 400);
+})();
+
+// The photo set edited in place: × on a thumbnail removes that photo, "Remove all unused" each refused one, in
+// turn. Both go through the page's own "Change one photo" and "Remove this photo" (the same guarded event), so
+// the studio checks each request as it checks a click there.
+(() => {
+  const until = (found, ms = 30000) => new Promise((resolve, reject) => {
+    const started = Date.now();
+    const look = () => { const got = found(); if (got) resolve(got); else if (Date.now() - started > ms) reject(new Error('timeout')); else setTimeout(look, 100); };
+    look();
+  });
+  const press = (el) => ['mousedown', 'mouseup', 'click'].forEach((type) => el.dispatchEvent(new MouseEvent(type, {bubbles: true})));
+  const removeAt = async (index, unusedOnly = false) => {
+    const photos = () => document.querySelectorAll('#hs-screening li.hs-photo').length, before = photos();
+    const input = document.querySelector('#hs-photo-pick input');
+    input.blur();  // a dropdown still focused from the last removal opens only on a fresh focus
+    await new Promise((resume) => setTimeout(resume, 100));
+    input.focus(); press(input);
+    const option = await until(() => [...document.querySelectorAll('[role=option]')]
+      .find((o) => new RegExp(`(^|\\s)Photo ${index} ·`).test(o.textContent)));  // after Gradio's ✓ mark
+    // The dropdown names each photo with its verdict: "Remove all unused" never takes an accepted one.
+    if (unusedOnly && !/not used/.test(option.textContent)) throw new Error('not an unused photo');
+    press(option);
+    const button = await until(() => { const b = document.querySelector('#hs-photo-remove'); return b && !b.disabled && b; });
+    button.click();
+    // Done when the answer is in: one photo fewer, and nothing of the page still pending.
+    await until(() => photos() === before - 1 && !document.querySelector('.pending'), 60000);
+    await new Promise((resume) => setTimeout(resume, 300));
+  };
+  let busy = false;
+  document.addEventListener('click', async (event) => {
+    const one = event.target.closest && event.target.closest('[data-hs-remove-photo]');
+    const unused = event.target.closest && event.target.closest('[data-hs-remove-unused]');
+    if ((!one && !unused) || busy) return;
+    busy = true;
+    try {
+      if (one) await removeAt(one.dataset.hsRemovePhoto);
+      else {
+        for (let left = 50; left > 0; left--) {  // one at a time: each answer numbers the set again
+          const refused = document.querySelector('#hs-screening li.hs-photo[data-accepted=false] [data-hs-remove-photo]');
+          if (!refused) break;
+          await removeAt(refused.dataset.hsRemovePhoto, true);
+        }
+      }
+    } catch (error) { /* the page's own controls stay there to use */ } finally { busy = false; }
+  });
 })();

@@ -48,27 +48,38 @@ def variant_choices(styles: dict[str, Style]) -> list[tuple[str, str]]:
 
 
 def _card(index: int, style: Style) -> str:
-    variants = ""
+    # The card is where a style is chosen: a checkbox per variant (web/studio.js keeps them and the form's own
+    # CheckboxGroup, hidden, in step), each named in full for a screen reader, as `variant_choices` names it.
     if style.backgrounds:
-        swatches = [_swatch("Standard", style.palette.backdrop[0])]
-        swatches += [_swatch(variant.name, variant.colour) for variant in style.backgrounds]
-        variants = (f"<p class='hs-card-label'>Backgrounds you can choose:</p>"
-                    f"<ul class='hs-swatches'>{''.join(swatches)}</ul>")
+        swatches = [_swatch(f"hs-pick-{index}-0", style.id, style.name, "Standard", style.palette.backdrop[0])]
+        swatches += [_swatch(f"hs-pick-{index}-{k}", f"{style.id}:{variant.id}", f"{style.name} · {variant.name}",
+                             variant.name, variant.colour) for k, variant in enumerate(style.backgrounds, start=1)]
+        picks = (f"<p class='hs-card-label'>Backgrounds you can choose:</p>"
+                 f"<ul class='hs-swatches'>{''.join(swatches)}</ul>")
+    else:
+        box = _pick_box(f"hs-pick-{index}-0", style.id, style.name)
+        picks = f"<p class='hs-card-one'><label class='hs-pick'>{box}<span>Choose this style</span></label></p>"
     return (f"<li class='hs-card' data-style='{_esc(style.id)}'>"
-            f"<figure class='hs-card-figure'>{_illustration(index, style)}"
+            f"<figure class='hs-card-figure'>{illustration(index, style)}"
             f"<figcaption class='hs-card-note'>{ILLUSTRATION_NOTE}</figcaption></figure>"
             f"<p class='hs-card-name'>{_esc(style.name)}</p>"
-            f"<p class='hs-card-desc'>{_esc(style.description)}</p>{variants}</li>")
+            f"<p class='hs-card-desc'>{_esc(style.description)}</p>{picks}</li>")
 
 
-def _swatch(name: str, colour: str) -> str:
+def _pick_box(box_id: str, ref: str, full_name: str) -> str:
+    return (f"<input type='checkbox' class='hs-pick-box' id='{_esc(box_id)}' data-hs-choice='{_esc(ref)}' "
+            f"aria-label='{_esc(full_name)}'>")
+
+
+def _swatch(box_id: str, ref: str, full_name: str, name: str, colour: str) -> str:
     # The name is text beside the circle: the colour alone would tell nothing to many people.
-    return (f"<li class='hs-swatch'><svg xmlns='{_SVG_NS}' class='hs-swatch-dot' viewBox='0 0 14 14' width='14' "
+    return (f"<li class='hs-swatch'><label class='hs-pick'>{_pick_box(box_id, ref, full_name)}"
+            f"<svg xmlns='{_SVG_NS}' class='hs-swatch-dot' viewBox='0 0 14 14' width='14' "
             f"height='14' aria-hidden='true' focusable='false'><circle cx='7' cy='7' r='6' fill='{_esc(colour)}' "
-            f"stroke='#6b7078' stroke-width='1'/></svg><span>{_esc(name)}</span></li>")
+            f"stroke='#6b7078' stroke-width='1'/></svg><span>{_esc(name)}</span></label></li>")
 
 
-def _illustration(index: int, style: Style) -> str:
+def illustration(index: int, style: Style) -> str:
     """A 4:5 head-and-shoulders drawing on the style's backdrop, lit from its key-light side."""
     palette, light = style.palette, style.palette.light
     uid = f"hs-sc{index}"  # gradient ids must be unique on the page; the index is, whatever the style id holds
@@ -132,4 +143,15 @@ STYLE_CARDS_CSS = """
                min-width: 0; max-width: 100%; }
 .hs-swatch { display: inline-flex; align-items: center; gap: 4px; font-size: 0.85em; min-width: 0; max-width: 100%; }
 .hs-swatch-dot { flex: none; }
+/* Choosing on the card: each pick is a 44 px tap target; a chosen card is outlined. */
+.hs-pick { display: inline-flex; align-items: center; gap: 6px; min-height: 44px; min-width: 44px; padding: 0 10px;
+           box-sizing: border-box; border: 1px solid #c9ced6; border-radius: 22px; cursor: pointer; }
+.hs-pick:has(.hs-pick-box:checked) { border-color: #1f3a5f; background: #eef3f8; font-weight: 600; }
+.hs-pick-box { width: 20px; height: 20px; margin: 0; accent-color: #1f3a5f; flex: none; }
+.hs-card-figure { cursor: pointer; }
+.hs-card:has(.hs-pick-box:checked) { border-color: #1f3a5f; box-shadow: 0 0 0 2px #1f3a5f; }
+.hs-card-one { margin: 8px 0 0; }
+/* In a team the look is the team's (web.team_handlers hides the form's styles): nothing to pick on the cards. */
+body:not(:has(#hs-styles)) .hs-pick, body:not(:has(#hs-styles)) .hs-card-label,
+body:not(:has(#hs-styles)) #hs-will-get { display: none; }
 """

@@ -68,7 +68,7 @@ def test_instant_mode_from_consent_to_a_receipt_that_says_nothing_of_the_face_wa
 
     # 1. "Don't keep anything": the headshots come to this page and nowhere else.
     page.locator("#hs-keep").get_by_text("Don't keep anything").click()
-    page.locator("#hs-styles").get_by_label("LinkedIn classic · White").check()
+    page.locator("#hs-style-cards").get_by_label("LinkedIn classic · White").check()
     make_instant(page, faces_dir)
     page.wait_for_selector("#hs-unstored figure.hs-shot img", timeout=120_000)
     page.wait_for_function("!document.querySelector('#hs-make-instant').disabled", timeout=15_000)

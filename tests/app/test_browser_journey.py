@@ -82,8 +82,11 @@ def test_the_whole_journey_from_consent_to_signed_deletion(viewport, server, bro
     page.goto(server.url)
     step = Steps(page, artifacts, axe, viewport)
 
-    # 1. The notice comes first, from the running settings, with the full policy one click away.
+    # 1. The notice comes first, from the running settings, one tap above consent (web.visitor.first_screen's
+    # promise in three lines is above it), with the full policy one click away.
     page.wait_for_selector("#hs-consent-own")
+    page.locator("#hs-notice-more button.label-wrap").click()
+    page.wait_for_selector("#hs-notice", state="visible")
     notice = page.locator("#hs-notice").inner_text()
     assert "Before you upload" in notice and "1 hour" in notice and "7 days" in notice
     assert page.locator("#hs-notice a[href='/privacy']").count() == 1
@@ -145,7 +148,11 @@ def test_the_whole_journey_from_consent_to_signed_deletion(viewport, server, bro
     cards = page.locator("#hs-style-cards .hs-card")
     assert cards.count() >= 8
     assert "Illustration, not a generated headshot" in cards.first.inner_text()
-    page.locator("#hs-styles").get_by_label("LinkedIn classic · White").check()
+    # A style is picked on its card (the form's own list is hidden): the card's checkbox sets what Make sends.
+    page.locator("#hs-style-cards").get_by_label("LinkedIn classic · White").check()
+    page.wait_for_function("[...document.querySelectorAll('#hs-styles input:checked')].map(b => b.name).join() "
+                           "=== 'linkedin_classic,linkedin_classic:white'", timeout=5_000)
+    assert page.locator("#hs-will-get").inner_text() == "You will get 4 headshots: 2 styles × 2 each."
     step("styles")
 
     # 5. Make: Cancel only while something runs; Make and More cannot be pressed meanwhile.

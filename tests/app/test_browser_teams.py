@@ -126,7 +126,9 @@ def test_a_team_from_its_creation_to_its_signed_deletion(server, browser, faces_
     ada_step = Steps(ada, artifacts, axe, DESKTOP, journey="team-member")
     notice = ada.locator("#hs-team-notice").inner_text()
     assert "as a member of Acme" in notice and "30 days" in notice and "never receives your photos" in notice
-    assert "#1f2a44" in notice and ada.locator("#hs-styles").is_hidden()  # the look is the team's
+    # The look is the team's: no style list, and nothing to pick on the style cards.
+    assert "#1f2a44" in notice and ada.locator("#hs-styles").count() == 0
+    assert ada.locator("#hs-style-cards .hs-pick").first.is_hidden()
     for page in (ada, bob):
         page.wait_for_selector("#hs-gallery figure.hs-shot img", timeout=180_000)
         page.wait_for_function("!document.querySelector('#hs-make').disabled", timeout=30_000)

@@ -152,3 +152,15 @@ def test_choices_list_every_style_then_its_variants_by_reference(styles):
     assert len(refs) == len(set(refs)) == len(styles) + sum(len(s.backgrounds) for s in styles.values())
     assert all(resolve_style(styles, ref).name == label for label, ref in choices)
     assert ("Academic", "academic") in choices and not any(r.startswith("academic:") for r in refs)
+
+
+def test_the_cards_are_where_styles_are_picked_one_checkbox_per_choice_named_as_the_studio_names_it(styles, page):
+    boxes = re.findall(r"<input type='checkbox' class='hs-pick-box' id='([^']*)' data-hs-choice='([^']*)' "
+                       r"aria-label='([^']*)'>", page)
+    # Every choice the form offers, in the same order, each with the name resolve_style gives it.
+    assert [(label, ref) for _, ref, label in boxes] == variant_choices(styles)
+    assert len({box_id for box_id, _, _ in boxes}) == len(boxes)  # ids unique on the page
+    for card, style in zip(_cards(page), styles.values()):
+        inside = re.findall(r"data-hs-choice='([^']*)'", card)
+        assert inside[0] == style.id and all(ref.startswith(f"{style.id}:") for ref in inside[1:])
+        assert card.count("<label class='hs-pick'>") == len(inside)  # each checkbox inside its visible label
