@@ -99,6 +99,20 @@ class Job:
     def active(self) -> bool:
         return self.state in (QUEUED, RUNNING)
 
+    def hand_over_unstored(self) -> list:
+        """An Instant job's unstored headshots, taken out of the job: handed over once, then held by nothing here."""
+        run = self.result
+        if run is None or not self.instant or self.keep:
+            return []
+        unstored, run.unstored = list(run.unstored), []
+        run.all_outputs.clear()  # the held-back images too: nothing of the run stays in memory
+        return unstored
+
+    def refuse_resume_if_instant(self) -> None:
+        if self.instant:  # its photos lived only in the memory of the process that restarted
+            raise UserError("Instant headshots cannot be resumed: your photos were never stored. Choose them "
+                            "again and press “Make”.", code="nothing_to_resume")
+
 
 RECENT_JOBS = 20  # finished jobs of a kind whose median duration estimates the next ones' (a few hours' worth)
 

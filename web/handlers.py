@@ -75,22 +75,6 @@ KEEP, KEEP_NOTHING = "keep", "nothing"
 KEEP_CHOICES = (KEEP, KEEP_NOTHING)
 
 
-def _hand_over(job: Job) -> list:
-    """An Instant job's unstored headshots, taken out of the job: handed over once, then held by nothing here."""
-    run = job.result
-    if run is None or not job.instant or job.keep:
-        return []
-    unstored, run.unstored = list(run.unstored), []
-    run.all_outputs.clear()  # the held-back images too: nothing of the run stays in memory
-    return unstored
-
-
-def _refuse_instant_resume(job: Job) -> None:
-    if job.instant:  # its photos lived only in the memory of the process that restarted
-        raise UserError("Instant headshots cannot be resumed: your photos were never stored. Choose them again "
-                        "and press “Make”.", code="nothing_to_resume")
-
-
 class StudioHandlers:
     """The page's event handlers; `web.page.build_demo` connects them to components."""
 
@@ -289,7 +273,7 @@ class StudioHandlers:
         job = self.line.job_of(session_id) if session_id else None
         if job is None or job.state != INTERRUPTED:
             raise UserError("Nothing to resume.", code="nothing_to_resume")
-        _refuse_instant_resume(job)
+        job.refuse_resume_if_instant()
         return {"styles": job.style_ids, "count": job.count}
 
     # --- 2. photos: add, remove one, replace one ---------------------------------------------------
@@ -469,7 +453,7 @@ class StudioHandlers:
                 job.cancel.set()  # the line then drops whatever the job still makes (studio.jobs)
                 if self.line.job_of(job.session_id) is job:  # not a later job another tab started meanwhile
                     self.line.cancel(job.session_id)
-                _hand_over(job)  # finished a moment before the page went: dropped, shown to no one
+                job.hand_over_unstored()  # finished a moment before the page went: dropped, shown to no one
 
     async def generate(self, style_ids: list[str], count: float, mine: Owned | None, request: gr.Request,
                        progress: gr.Progress = gr.Progress()):
@@ -501,7 +485,7 @@ class StudioHandlers:
         job = self.line.job_of(session_id) if session_id else None
         if job is None or job.state != INTERRUPTED:
             raise UserError("Nothing to resume.", code="nothing_to_resume")
-        _refuse_instant_resume(job)
+        job.refuse_resume_if_instant()
         admit = partial(self._admit, job.style_ids, job.count, mine, request, reuse_adapter=job.reuse_adapter)
         again = await anyio.to_thread.run_sync(admit)
         progress(0.0, desc="In line")
@@ -545,13 +529,13 @@ class StudioHandlers:
         if kept_nothing and not self.listening.listening(request.session_hash):
             # The asking page has no event stream open: Gradio would keep this answer, every image in it, in memory
             # for a reader that may come hours later or never (tests/app/test_instant_attacks.py). Dropped instead.
-            _hand_over(job)
+            job.hand_over_unstored()
             yield {"gallery": render_gallery([], [], None, {}),
                    "status": "Your instant headshots were made while this page was not connected, so they were "
                              "dropped: nothing of them is kept. Press “Make” to make new ones."}
             return
         made = len(run.all_outputs) if run is not None else 0
-        unstored = _hand_over(job)  # Instant, not kept: the only copies, handed to this page and dropped here
+        unstored = job.hand_over_unstored()  # Instant, not kept: the only copies, handed to this page and dropped here
         held = made - (len(unstored) if kept_nothing else len(run.delivered) if run is not None else 0)
         status = (f"{counted(len(unstored), 'headshot')} ready, shown below and stored nowhere." if kept_nothing
                   else self._job_text(job))
