@@ -129,7 +129,10 @@ def retract(embeddings: dict[str, torch.Tensor], stds: dict[str, torch.Tensor], 
     device: no host sync.
     """
     for name, vectors in embeddings.items():
-        vectors.mul_((stds[name] / vectors.float().std()).pow(power).to(vectors.dtype))
+        x = vectors.float()
+        # torch's std reads a scalar back to the host on the way (aten::item); written out, it stays on the device.
+        std = ((x - x.mean()).square().sum() / max(x.numel() - 1, 1)).sqrt()
+        vectors.mul_((stds[name] / std).pow(power).to(vectors.dtype))
 
 
 def _hook(ids: torch.Tensor, vectors: torch.Tensor):
