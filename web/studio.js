@@ -349,21 +349,27 @@
     await until(() => photos() === before - 1 && !document.querySelector('.pending'), 60000);
     await new Promise((resume) => setTimeout(resume, 300));
   };
-  let busy = false;
-  document.addEventListener('click', async (event) => {
+  // Clicks wait their turn rather than being dropped: a × pressed while "Remove all unused" finishes still counts.
+  let queue = Promise.resolve();
+  document.addEventListener('click', (event) => {
     const one = event.target.closest && event.target.closest('[data-hs-remove-photo]');
     const unused = event.target.closest && event.target.closest('[data-hs-remove-unused]');
-    if ((!one && !unused) || busy) return;
-    busy = true;
-    try {
-      if (one) await removeAt(one.dataset.hsRemovePhoto);
-      else {
+    if (!one && !unused) return;
+    const photoId = one ? one.closest('li.hs-photo')?.dataset.photoId : null;
+    queue = queue.then(async () => {
+      if (one) {
+        // The set may have been numbered again since the click: the same photo (its id), by its number now;
+        // a photo already gone is not looked for again, and no other photo is taken in its place.
+        const same = [...document.querySelectorAll('#hs-screening li.hs-photo')]
+          .find((li) => photoId && li.dataset.photoId === photoId);
+        if (same) await removeAt(same.querySelector('[data-hs-remove-photo]').dataset.hsRemovePhoto);
+      } else {
         for (let left = 50; left > 0; left--) {  // one at a time: each answer numbers the set again
           const refused = document.querySelector('#hs-screening li.hs-photo[data-accepted=false] [data-hs-remove-photo]');
           if (!refused) break;
           await removeAt(refused.dataset.hsRemovePhoto, true);
         }
       }
-    } catch (error) { /* the page's own controls stay there to use */ } finally { busy = false; }
+    }).catch(() => { /* the page's own controls stay there to use */ });
   });
 })();
