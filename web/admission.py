@@ -9,12 +9,12 @@ only if it fits one GPU call. The handlers (web.handlers) ask here before anythi
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 from errors import Busy, UserError
 from studio.jobs import GpuLine, Job
 from studio.model_state import DEMO_MODEL
+from web.boundary.fair_share import RecentClients
 from web.boundary.rate_limit import ADDRESS_GENERATION_LIMIT, GENERATION_LIMIT, Limit, RateLimiter
 from web.boundary.shared_limits import MakeLimiter, in_process
 from web.render import counted, duration
@@ -44,25 +44,17 @@ class LimitPair:
                        f"Please try again in {duration(wait)}.")
 
 
-class DemoChoices:
+class DemoChoices(RecentClients):
     """The browsers whose person chose the demo model because the real one cannot serve (never chosen for them)."""
 
     def __init__(self, capacity: int = 10_000) -> None:
-        self._chosen: OrderedDict[str, None] = OrderedDict()
-        self._capacity = capacity
-        self._lock = threading.Lock()
+        super().__init__(capacity)
 
     def set(self, client: str, chosen: bool) -> None:
-        with self._lock:
-            self._chosen.pop(client, None)
-            if chosen:
-                self._chosen[client] = None
-                while len(self._chosen) > self._capacity:
-                    self._chosen.popitem(last=False)
-
-    def __contains__(self, client: object) -> bool:
-        with self._lock:
-            return client in self._chosen
+        if chosen:
+            self.add(client)
+        else:
+            self.discard(client)
 
 
 class Admission:

@@ -75,12 +75,11 @@ class Slots:
                     self._held.pop(key, None)
 
 
-class ConsentedBrowsers:
-    """The browsers whose page gave consent or reopened a consented session (the handlers say so; the boundary
-    asks before it seals an upload). Bounded: the least recently seen are forgotten first, and a forgotten browser
-    is only held to the small upload share until its page consents or reopens its session again."""
+class RecentClients:
+    """A bounded set of browser ids: the least recently added are forgotten first (a page's choice or state that
+    may be lost under a flood of fresh cookies, never grow without bound)."""
 
-    def __init__(self, capacity: int = 100_000) -> None:
+    def __init__(self, capacity: int) -> None:
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._capacity = capacity
         self._lock = threading.Lock()
@@ -92,6 +91,19 @@ class ConsentedBrowsers:
             while len(self._seen) > self._capacity:
                 self._seen.popitem(last=False)
 
+    def discard(self, client: str) -> None:
+        with self._lock:
+            self._seen.pop(client, None)
+
     def __contains__(self, client: object) -> bool:
         with self._lock:
             return client in self._seen
+
+
+class ConsentedBrowsers(RecentClients):
+    """The browsers whose page gave consent or reopened a consented session (the handlers say so; the boundary
+    asks before it seals an upload). Bounded: the least recently seen are forgotten first, and a forgotten browser
+    is only held to the small upload share until its page consents or reopens its session again."""
+
+    def __init__(self, capacity: int = 100_000) -> None:
+        super().__init__(capacity)
