@@ -70,6 +70,7 @@ from privacy.store.vault import HEADSHOTS, IDENTITY, Vault
 from privacy.teams.teams import Teams
 from settings import Settings
 from studio import downloads
+from studio.favourites import Favourites
 from studio.instant_steps import InstantSteps
 from studio.model_state import ModelWarmUp
 from studio.runs import DeliveredHeadshot, HeadshotRun, KeyLookup, held_back, shown
@@ -111,6 +112,8 @@ class Studio:
         self.warm_up = ModelWarmUp(settings.base_model, self.base_model, clock)
         # Instant mode's steps (face adapter, nothing of the face stored): a part of it, studio/instant_steps.py.
         self.instant = InstantSteps(self)
+        # The person's favourite headshots, sealed with them (studio/favourites.py).
+        self.favourites = Favourites(self)
 
     # --- 1. consent -------------------------------------------------------------------------
     def start_session(self) -> str:

@@ -75,6 +75,7 @@ class Page:
     resume: gr.Button
     status: gr.Textbox
     gallery: gr.HTML
+    favourites: Any  # web.visitor.favourites.FavouritesPart: the stars' hidden field, button and note
     mydata: gr.HTML
     delete: gr.Button
     confirm_box: gr.Group

@@ -58,6 +58,7 @@ from web.render import (
     what_is_held,
 )
 from web.style_cards import variant_choices
+from web.visitor import favourites
 
 if TYPE_CHECKING:
     from settings import Settings
@@ -126,20 +127,8 @@ class StudioHandlers:
         return self.uploads.take_all(paths, self.client_of(request))
 
     def gallery(self, session_id: str, client: str) -> str:
-        """Every headshot this session holds, for its present owner (empty when there are none, or no key)."""
-        owner_key = self.presence.key_of(session_id)
-        try:
-            shots = self.studio.headshots(session_id, owner_key)
-        except (OwnerKeyRequired, SessionGone):
-            return ""
-        if not shots:
-            return ""
-        tokens = [self.grants.grant(client, session_id, "headshot", shot.blob_id) for shot in shots]
-        can_make_more = self.studio.can_make_more(session_id)
-        latest = self.line.job_of(session_id)
-        return render_gallery(shots, tokens, self.grants.grant(client, session_id, "zip"), self.style_labels,
-                              can_make_more=can_make_more,
-                              instant_last=not can_make_more and latest is not None and latest.instant)
+        """Every headshot this session holds, for its present owner, its favourites starred (web.visitor.favourites)."""
+        return favourites.gallery(self, session_id, client)
 
     def my_data(self, session_id: str | None, client: str | None) -> str:
         if not session_id or client is None:

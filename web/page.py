@@ -27,6 +27,7 @@ from web.handlers import KEEP, KEEP_NOTHING, StudioHandlers
 from web.line_words import QUEUE_MODE_NOTE
 from web.render import QUEUE_NOTE, render_model_banner, render_my_data
 from web.style_cards import render_style_cards, variant_choices
+from web.visitor.favourites import FavouritesPart
 from web.visitor.first_screen import Offer, render_first_screen
 
 if TYPE_CHECKING:
@@ -88,6 +89,7 @@ def build_demo(settings: "Settings", handlers: StudioHandlers, team: "TeamPage |
         connect_photo_events(wire, page, handlers)
         connect_job_events(wire, page, handlers)
         connect_end_events(wire, page, handlers)
+        page.favourites.connect(wire, page)
         if team is not None:
             team.connect(demo, wire, page)
         if operator is not None:
@@ -206,6 +208,8 @@ def lay_out(settings: "Settings", handlers: StudioHandlers, team: "TeamPage | No
                         "your private key. You can close this page while they are made; come back with your "
                         "private link to see them. Instant headshots you chose not to keep are only on this page.")
             page.gallery = gr.HTML(label="Your headshots", elem_id="hs-gallery-box")
+            page.favourites = FavouritesPart(handlers)  # stars kept with the session (web.visitor.favourites)
+            page.favourites.lay_out()
             if team is not None:
                 team.lay_out_share()
             gr.Markdown("### 7. Your data")

@@ -10,7 +10,7 @@ import base64
 import html
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from studio.model_state import LOADING, READY
 from web.boundary.web_access import media_type
@@ -130,12 +130,13 @@ def likeness_words(score: float) -> str:
 
 
 def render_gallery(shots: list, tokens: list[str], zip_token: str | None, style_labels: dict[str, str], *,
-                   can_make_more: bool = False, instant_last: bool = False) -> str:
+                   can_make_more: bool = False, instant_last: bool = False, favourites: Iterable[str] = ()) -> str:
     """Every headshot of the session, newest run first: enlarge, star as a favourite, download in each size.
 
-    Favourites live in this browser only (studio.js keeps them in localStorage): the studio stores nothing
-    about which headshots a person liked, and "Download favourites" asks for just those.
+    `favourites`: the ids the session keeps starred (studio.favourites, sealed with the headshots); a star saves
+    to the session (web.visitor.favourites), and "Download favourites" asks for just those.
     """
+    starred = set(favourites)
     if not shots:
         return ("<p id='hs-gallery-empty' role='status'>No headshot passed the likeness check this time, so none is "
                 "shown. Try other photos (clear, varied, well lit) or other styles.</p>")
@@ -153,8 +154,9 @@ def render_gallery(shots: list, tokens: list[str], zip_token: str | None, style_
             f"<figcaption><span class='hs-word'>{likeness_words(shot.likeness)}</span>"
             f"<span class='hs-badge'>AI-generated · content credentials</span>{demo}"
             f"<span class='hs-meta'>Likeness <span class='hs-likeness'>{shot.likeness:.2f}</span> of 1 · {style}</span>"
-            f"<span class='hs-actions'><button type='button' class='hs-star' data-hs-star aria-pressed='false' "
-            f"aria-label='Favourite: {name}'>☆ Favourite</button>"
+            f"<span class='hs-actions'><button type='button' class='hs-star' data-hs-star "
+            f"aria-pressed='{str(shot.blob_id in starred).lower()}' aria-label='Favourite: {name}'>"
+            f"{'★' if shot.blob_id in starred else '☆'} Favourite</button>"
             f"<details class='hs-sizes'><summary>Download</summary><ul>{sizes}</ul></details></span>"
             "</figcaption></figure>")
     download = ""
@@ -173,7 +175,7 @@ def render_gallery(shots: list, tokens: list[str], zip_token: str | None, style_
             else "<p id='hs-more-note'>Your trained model is not kept any more (it is erased on schedule with your "
             "photos), so more headshots need your photos again.</p>")
     return (f"<div id='hs-gallery'><p class='hs-gallery-order'>{counted(len(shots), 'headshot')}, newest first. "
-            f"Star your favourites; they are remembered in this browser only.</p>{download}{more}"
+            f"Star your favourites; they are kept with your session.</p>{download}{more}"
             f"<div class='hs-grid'>{''.join(figures)}</div></div>")
 
 
@@ -346,6 +348,7 @@ def render_verification(report: Any) -> str:
 _HERE = Path(__file__).resolve().parent
 CSS = (_HERE / "studio.css").read_text(encoding="utf-8")
 STUDIO_JS = (_HERE / "studio.js").read_text(encoding="utf-8")
+STUDIO_JS += (_HERE / "visitor" / "favourites.js").read_text(encoding="utf-8")  # a star saves to the session
 TEAM_JS = (_HERE / "team.js").read_text(encoding="utf-8")  # the team parts (web.team_page), served with it
 
 

@@ -89,18 +89,12 @@
     if (summary) { summary.focus({preventScroll: true}); summary.scrollIntoView({block: 'center'}); }
   }).observe(document.body, {childList: true, subtree: true});
   // The gallery: enlarge in a dialog (Escape or the button closes it, focus returns to the picture), and
-  // favourites kept in this browser only, with "Download favourites" asking the studio for just those.
-  const FAVS = 'hs-favourites';
-  const favs = () => { try { return new Set(JSON.parse(localStorage.getItem(FAVS) || '[]')); } catch (e) { return new Set(); } };
+  // favourites: the gallery is drawn with the session's stars, a star saves to the session (the block
+  // "favourites kept with the session" below), and "Download favourites" asks the studio for just those.
   const syncFavs = () => {
-    const chosen = favs(), shown = [];
-    document.querySelectorAll('#hs-gallery .hs-shot[data-shot]').forEach((fig) => {
-      const on = chosen.has(fig.dataset.shot), star = fig.querySelector('[data-hs-star]');
-      if (on) shown.push(fig.dataset.shot);
-      if (star && star.getAttribute('aria-pressed') !== String(on)) {
-        star.setAttribute('aria-pressed', String(on)); star.textContent = (on ? '★' : '☆') + ' Favourite';
-      }
-    });
+    const shown = [...document.querySelectorAll('#hs-gallery .hs-shot[data-shot]')]
+      .filter((fig) => fig.querySelector('[data-hs-star]')?.getAttribute('aria-pressed') === 'true')
+      .map((fig) => fig.dataset.shot);
     const zip = document.getElementById('hs-fav-zip');
     if (zip) { zip.hidden = !shown.length; zip.href = zip.dataset.base + shown.join(','); }
   };
@@ -161,14 +155,13 @@
     if (more) { document.querySelector('#hs-more')?.click(); return; }
     const star = event.target.closest('[data-hs-star]');
     if (star) {
-      const id = star.closest('[data-shot]').dataset.shot, chosen = favs();
-      if (chosen.has(id)) chosen.delete(id); else chosen.add(id);
-      localStorage.setItem(FAVS, JSON.stringify([...chosen]));
+      const on = star.getAttribute('aria-pressed') !== 'true';
+      star.setAttribute('aria-pressed', String(on)); star.textContent = (on ? '★' : '☆') + ' Favourite';
       syncFavs();
+      document.dispatchEvent(new CustomEvent('hs-favourites-changed'));
     }
   });
-  // Stars follow the gallery as soon as it is drawn (a new run re-renders it), not half a second later:
-  // a polled star showed the wrong state, then faded into the right one.
+  // "Download favourites" follows the gallery's stars as soon as it is drawn (a new run re-renders it).
   new MutationObserver(syncFavs).observe(document.body, {childList: true, subtree: true});
   // Gradio's own markup, made to pass axe-core: a labelled placeholder div needs a role, and the upload
   // area's accessible name must include its visible words ("Drop File Here - or - Click to Upload").

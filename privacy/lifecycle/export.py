@@ -3,6 +3,7 @@
 Contents:
     headshots/headshot_01.<ext> …     the delivered (marked) headshots, as generated
     report.json                       scores and styles of every output, kept or held back
+    favourites.json                   which of those headshots were starred (their file names), if any
     consent.json                      what was attested, when, under which policy version
     audit_events.json                 this session's audit trail (counts and times only)
     model/…                           opt-in: the person's adapter, as the files the caller's converter
@@ -60,10 +61,16 @@ def export_session(ctx: ErasureContext, session_id: str, *, include_adapter: boo
     buffer = io.BytesIO()
     headshots = vault.blobs(session_id, "headshot")
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        names = {}
         for i, ref in enumerate(headshots, start=1):
             data = vault.open(session_id, ref.id, owner_key=owner_key)
+            names[ref.id] = f"headshots/headshot_{i:02d}.{image_extension(data)}"
             # Images are compressed already: store them as they are.
-            zf.writestr(f"headshots/headshot_{i:02d}.{image_extension(data)}", data, compress_type=zipfile.ZIP_STORED)
+            zf.writestr(names[ref.id], data, compress_type=zipfile.ZIP_STORED)
+        for ref in vault.blobs(session_id, "favourites")[-1:]:  # studio.favourites: one sealed list of ids
+            starred = json.loads(vault.open(session_id, ref.id, owner_key=owner_key))
+            zf.writestr("favourites.json", json.dumps({"favourites": [names[i] for i in starred if i in names]},
+                                                      indent=2))
         for ref in vault.blobs(session_id, "report")[-1:]:
             zf.writestr("report.json", vault.open(session_id, ref.id, owner_key=owner_key))
         zf.writestr("consent.json", json.dumps({

@@ -102,7 +102,7 @@ In Instant mode your photos are screened in the studio's memory exactly as in St
 Never. Your photos and your adapter are never used to train or improve any other model. The studio sends no telemetry and uploads nothing anywhere.
 
 ## What do you collect?
-The photos you upload, after we have removed all metadata (EXIF, GPS location, XMP, IPTC, colour profiles, comments); a face measurement (a 128-number embedding) used to check that every photo shows the same single person and to score likeness; the adapter trained on your photos; the headshots generated for you; your consent (which statements you ticked, when, and this policy's version); and an audit log of events that contains no personal data (counts and times, under a pseudonymous id). IP addresses are {"recorded in the audit log" if s.log_client_ip else "not recorded"}.
+The photos you upload, after we have removed all metadata (EXIF, GPS location, XMP, IPTC, colour profiles, comments); a face measurement (a 128-number embedding) used to check that every photo shows the same single person and to score likeness; the adapter trained on your photos; the headshots generated for you and which of them you starred as favourites; your consent (which statements you ticked, when, and this policy's version); and an audit log of events that contains no personal data (counts and times, under a pseudonymous id). IP addresses are {"recorded in the audit log" if s.log_client_ip else "not recorded"}.
 
 ## How long are uploads kept?
 Your photos, face measurements and adapter are erased {r.uploads} after your headshots are generated, and in any case no later than {r.hard_cap} after you gave consent, even if you never generate anything.
@@ -114,7 +114,7 @@ Photos are stored only as a complete set that passes every check (enough photos,
 Yes, at the same time as your photos. While it exists, "More like this" makes more headshots from it without training again; after that, more headshots need your photos again.
 
 ## Which headshots did I mark as favourites?
-Only your browser knows: favourites are kept in this browser's storage, and the studio records nothing about them. "Download favourites" asks for just those headshots.
+The studio keeps your stars with your session, so they come back when you open your private link in another browser: only which of your headshots you starred, sealed under the same key as the headshots themselves (from the moment they are made, your private key). They are erased with your headshots, on schedule or when you delete everything, and your data export lists them. Your browser keeps no copy of them. "Download favourites" asks for just those headshots.
 
 ## How long are headshots kept?
 {r.headshots} after they were generated; then they are erased. You come back to them with the private link or code you received when you agreed: closing or reloading the page erases nothing by itself.

@@ -3,7 +3,7 @@
 Each session has its own AES-256-GCM data keys, one per category of data:
 
     identity   — the screened photos, their face embeddings, the trained adapter
-    headshots  — the generated headshots and their report
+    headshots  — the generated headshots, their report and the person's favourites among them
 
 so that each category can be erased on its own schedule by destroying its key
 (promises 4, 6, 7). A data key is stored wrapped either by the master key (`data_keys`)
@@ -61,9 +61,11 @@ CATEGORY_OF_KIND = {
     "adapter": IDENTITY,
     "headshot": HEADSHOTS,
     "report": HEADSHOTS,
+    "favourites": HEADSHOTS,  # which headshots the person starred (studio.favourites): erased with them
 }
 ALL_CATEGORIES = (IDENTITY, HEADSHOTS)
-CATEGORY_NAMES = {IDENTITY: "photos, face measurements, trained model", HEADSHOTS: "headshots and their report"}
+CATEGORY_NAMES = {IDENTITY: "photos, face measurements, trained model",
+                  HEADSHOTS: "headshots, their report and your favourites"}
 MASTER, OWNER, DESTROYED = "the studio's master key", "your private key (the studio has no copy)", "none: destroyed"
 # Which key wraps each category's data key at each stage of a session: what `hand_to_owner` and
 # `shred` do, stated once. The privacy policy prints this table (privacy.records.notice), and the at-rest
