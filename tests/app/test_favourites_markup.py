@@ -26,5 +26,5 @@ def test_a_saved_set_is_answered_in_words():
     assert "2 favourites saved with your session" in saved_note(2, 0)
     assert "No favourites" in saved_note(0, 0)
     note = saved_note(1, 1)
-    assert "1 favourite saved" in note and "1 starred headshot no longer in your gallery was left out" in note
+    assert "1 favourite saved" in note and "1 starred headshot not in your gallery was left out" in note
     assert "role='status'" in note

@@ -1,2 +1,3 @@
 """What a visitor meets before and around the studio's form: the first screen (what you get, how it works, the
-privacy promise) and the page's guided flow. Markup only, no Gradio and no state: web.page lays it out."""
+privacy promise) and the page's guided flow, markup only that web.page lays out; and the favourites kept with the
+session (favourites: the gallery drawn with the session's stars, and the guarded event a star saves through)."""

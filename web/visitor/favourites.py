@@ -52,7 +52,7 @@ def saved_note(kept: int, left_out: int) -> str:
     text = (f"★ {counted(kept, 'favourite')} saved with your session." if kept
             else "No favourites: none is kept with your session.")
     if left_out:
-        text += (f" {counted(left_out, 'starred headshot')} no longer in your gallery "
+        text += (f" {counted(left_out, 'starred headshot')} not in your gallery "
                  f"{'was' if left_out == 1 else 'were'} left out.")
     return NOTE_BOX.format(text)
 
@@ -78,7 +78,8 @@ class FavouritesPart:
         # "always_last": stars pressed quickly one after another end in the last set, none dropped (Gradio's
         # default drops a click made while the previous one is answered).
         self.favourite_save.click(**wire.event(self.save, inputs=[self.favourite_ids, page.session],
-                                               outputs=[self.favourite_note], trigger_mode="always_last",
+                                               outputs=[self.favourite_note], api_name="save_favourites",
+                                               trigger_mode="always_last",
                                                **PAGE_ONLY_NO_SPINNER))
 
     def save(self, text: Any, mine: Owned | None, request: gr.Request) -> dict:
