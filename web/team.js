@@ -1,7 +1,8 @@
 // The team parts of the page (web/team_page.py), served after studio.js in the same file: a new invite link
 // is built from the page's own address (the server never composes it, so no Host header can point it
 // elsewhere, and the key stays in the fragment) and copied; the admin's favourite shares are starred in
-// this browser only (localStorage), as the gallery's are: the studio stores nothing about them.
+// this browser only (localStorage): the studio stores nothing about them. A member's ticked thumbnails are
+// copied into the share field the Share button sends.
 (() => {
   const inviteLink = (code) => location.origin + location.pathname + '#team_invite=' + code;
   const syncInvite = () => {
@@ -43,6 +44,14 @@
       localStorage.setItem(TEAM_FAVS, JSON.stringify([...chosen]));
       syncFavs();
     }
+  });
+  // The member's share picker: the ticked thumbnails' ids, comma-separated, into the (hidden) share field.
+  document.addEventListener('change', (event) => {
+    if (!event.target.matches || !event.target.matches('[data-hs-share-pick]')) return;
+    const field = document.querySelector('#hs-team-share-pick textarea, #hs-team-share-pick input');
+    if (!field) return;
+    field.value = [...document.querySelectorAll('[data-hs-share-pick]:checked')].map((box) => box.value).join(',');
+    field.dispatchEvent(new Event('input', {bubbles: true}));
   });
   // A deleted team's admin key opens nothing any more: this tab forgets it. So does a member's invite after their
   // own deletion (web.team_handlers.on_session): consenting again must not silently rejoin, spending a use.

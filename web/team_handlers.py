@@ -46,10 +46,10 @@ from web.team_render import (
     render_invites,
     render_my_shares,
     render_new_invite,
+    render_share_picker,
     render_team_left,
     render_team_notice,
     render_team_receipt,
-    share_choices,
     withdraw_choices,
 )
 
@@ -58,6 +58,7 @@ TEAM_SHARE, TEAM_ZIP, TEAM_CSV = "team_share", "team_zip", "team_csv"
 TEAM_MEDIA = (TEAM_SHARE, TEAM_ZIP, TEAM_CSV)
 # The favourites ZIP's query, bounded like the person's own (app.py): 500 share ids of 32 hex characters.
 MAX_FAVOURITES, MAX_FAVOURITES_QUERY = 500, 500 * 33
+MAX_SHARE_FIELD = 50 * 65  # the share field: at most 50 headshot ids (32 hex characters each) and their commas
 ADMIN_GONE = "This admin page has closed its key. Open your team admin link again."
 
 
@@ -132,7 +133,8 @@ class TeamHandlers:
         if membership is None:
             return {"notice": "", **outside}
         return {"notice": render_team_notice(membership, self.style_names), "share_box": gr.update(visible=True),
-                **self._share_panel(session_id, membership.team_name), "styles": gr.update(visible=False),
+                **self._share_panel(session_id, membership.team_name, handlers.client_of(request)),
+                "styles": gr.update(visible=False),
                 "joined": membership.team_name, "join_button": gr.update(visible=False)}
 
     def _peek(self, invite_code: str | None, request: gr.Request) -> Any:
@@ -155,24 +157,30 @@ class TeamHandlers:
         membership = self.teams.membership(session_id) if session_id else None
         if membership is None:
             return {}
-        return self._share_panel(session_id, membership.team_name)
+        return self._share_panel(session_id, membership.team_name, self.studio_handlers.client_of(request))
 
-    def _share_panel(self, session_id: str, team_name: str) -> dict:
+    def _share_panel(self, session_id: str, team_name: str, client: str | None) -> dict:
         owner_key = self.studio_handlers.presence.key_of(session_id)
         try:
-            shots = self.studio.headshots(session_id, owner_key)
+            shots = self.studio.headshots(session_id, owner_key) if client is not None else []
         except (OwnerKeyRequired, UserError):
             shots = []
         mine = self.teams.my_shares(session_id)
-        return {"share_pick": gr.update(choices=share_choices(shots, self.style_names), value=[]),
-                "share_button": gr.update(value=f"Share with {team_name}", interactive=bool(shots)),
+        # Thumbnails through the gallery's own grants: this browser's, for this session's headshots only.
+        tokens = [self.grants.grant(client, session_id, "headshot", shot.blob_id) for shot in shots]
+        # The Share button comes on once a thumbnail is ticked (share_pick's change, web.team_page).
+        return {"share_pick": "", "share_thumbs": render_share_picker(shots, tokens, self.style_names),
+                "share_button": gr.update(value=f"Share with {team_name}", interactive=False),
                 "my_shares": render_my_shares(mine, team_name, self.style_names),
                 "withdraw_pick": gr.update(choices=withdraw_choices(mine, self.style_names), value=None)}
 
     def share(self, blob_ids: Any, name: str | None, mine: Owned | None, request: gr.Request):
         """Seal a copy of each chosen headshot to the team, under the name typed."""
         session_id = self._member(mine)
-        chosen = [b for b in (blob_ids if isinstance(blob_ids, list) else [blob_ids]) if isinstance(b, str) and b][:50]
+        if isinstance(blob_ids, str):  # the page's field: the ticked thumbnails' ids, comma-separated (team.js)
+            blob_ids = blob_ids[:MAX_SHARE_FIELD].split(",")
+        chosen = [b.strip() for b in (blob_ids if isinstance(blob_ids, list) else [blob_ids])
+                  if isinstance(b, str) and b.strip()][:50]
         if not chosen:
             raise UserError("Choose the headshot(s) to share first.", code="nothing_chosen")
         owner_key = self.studio_handlers.presence.key_of(session_id)
@@ -180,7 +188,8 @@ class TeamHandlers:
             raise OwnerKeyRequired("Please open your private link (or enter your code) on this page first.")
         for blob_id in dict.fromkeys(chosen):
             self.studio.share_with_team(session_id, blob_id, name or "", owner_key)
-        return self._share_panel(session_id, self.teams.membership(session_id).team_name)
+        return self._share_panel(session_id, self.teams.membership(session_id).team_name,
+                                 self.studio_handlers.client_of(request))
 
     def withdraw(self, share_id: Any, mine: Owned | None, request: gr.Request):
         """Erase the team's copy of one share at once."""
@@ -188,7 +197,8 @@ class TeamHandlers:
         if not isinstance(share_id, str) or not share_id:
             raise UserError("Choose the shared headshot to withdraw first.", code="nothing_chosen")
         self.teams.withdraw(session_id, share_id)
-        return self._share_panel(session_id, self.teams.membership(session_id).team_name)
+        return self._share_panel(session_id, self.teams.membership(session_id).team_name,
+                                 self.studio_handlers.client_of(request))
 
     def _member(self, mine: Owned | None) -> str:
         session_id = session_of(mine)
@@ -218,7 +228,8 @@ class TeamHandlers:
         state = AdminState(client, admin.team_id, key)
         self.admin_presence.hold(team_scope(admin.team_id), key.raw, request.session_hash)
         return {"admin_state": state, "admin_tab": gr.update(visible=True), "tabs": gr.Tabs(selected="team-admin"),
-                **self._view(admin, client)}
+                **self._view(admin, client), "admin_watch": state, "shares_seen": admin.changes(),
+                "admin_timer": gr.Timer(active=True)}
 
     def admin_of(self, state: Any, request: gr.Request | None) -> TeamAdmin:
         """The team this tab's admin key opens, if this browser presented it: the resolver of the admin's state
@@ -227,6 +238,27 @@ class TeamHandlers:
         if not isinstance(state, AdminState) or client is None or state.owner != client:
             raise TeamKeyRefused(ADMIN_GONE)
         return self.teams.admin(state.key)
+
+    def admin_watch_of(self, state: Any, request: gr.Request | None) -> TeamAdmin | None:
+        """The resolver of the admin timer's own state: `admin_of`, but None where that refuses, so that a page
+        whose key opens nothing any more stops its timer quietly instead of showing a refusal every few seconds."""
+        try:
+            return self.admin_of(state, request)
+        except TeamKeyRefused:
+            return None
+
+    def admin_tick(self, seen: Any, admin: TeamAdmin | None, request: gr.Request):
+        """The open admin tab's timer (web.team_page): the header and the shares drawn again only when a member
+        shared, withdrew or joined since the last look (a digest of ids, nothing decrypted, no new media grant
+        otherwise); the timer stops once the key opens nothing."""
+        if admin is None:
+            return {"admin_timer": gr.Timer(active=False)}
+        changes = admin.changes()
+        if changes == seen:
+            return {}
+        return {"header": render_admin_header(admin.name, admin.members(), admin.look(), self.style_names),
+                "shares": self._shares_html(admin, self.studio_handlers.client_of(request)),
+                "shares_seen": changes}
 
     def admin_view(self, admin: TeamAdmin, request: gr.Request):
         """Everything the admin tab shows."""
@@ -281,7 +313,8 @@ class TeamHandlers:
         scope = team_scope(admin.team_id)
         self.grants.forget_session(scope)  # no token of the team resolves any more
         self.admin_presence.forget_session(scope)
-        return {"admin_state": None, "confirm_box": gr.update(visible=False), "receipt": render_team_receipt(receipt),
+        return {"admin_state": None, "admin_watch": None, "admin_timer": gr.Timer(active=False),
+                "confirm_box": gr.update(visible=False), "receipt": render_team_receipt(receipt),
                 "header": render_admin_refused("This team no longer exists."), "shares": ""}
 
     def unload(self, request: gr.Request) -> None:

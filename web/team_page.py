@@ -19,6 +19,9 @@ from web.team_handlers import OUTFIT_CHOICES, SIZE_CHOICES, TeamHandlers
 if TYPE_CHECKING:
     from web.components import Page
 
+# How often an open admin tab looks for new shares (one indexed query; it redraws only when something changed).
+ADMIN_TICK_SECONDS = 5.0
+
 # Runs in the browser when the page loads: an invite or admin link's key from the fragment (then removed from the
 # address bar), kept for this tab in sessionStorage so that a reload keeps it.
 TEAM_LINKS_JS = """(invite, admin) => {
@@ -55,8 +58,12 @@ class TeamPage:
             gr.Markdown("### Share with your team\nOnly what you choose here reaches your team, sealed so that only "
                         "its admin can open it. Withdrawing erases the team's copy at once.")
             with gr.Row():
-                self.share_pick = gr.Dropdown(label="Headshots to share", choices=[], multiselect=True,
-                                              allow_custom_value=True, elem_id="hs-team-share-pick", scale=2)
+                # The thumbnails to tick (web.team_render.render_share_picker); team.js copies the ticked ids into
+                # the share field, hidden (studio.css), which the Share button sends.
+                self.share_thumbs = gr.HTML(elem_id="hs-team-share-thumbs-box")
+            with gr.Row():
+                self.share_pick = gr.Textbox(label="Headshots to share (their ids)", max_lines=1,
+                                             elem_id="hs-team-share-pick")
                 self.share_name = gr.Textbox(label="The name your team sees with them", max_lines=1,
                                              elem_id="hs-team-share-name", scale=2)
                 self.share_button = gr.Button("Share with the team", variant="primary", interactive=False,
@@ -104,6 +111,11 @@ class TeamPage:
                 self.revoke = gr.Button("Revoke it", variant="secondary", elem_id="hs-team-revoke", scale=1)
             gr.Markdown("### Shared headshots")
             self.refresh = gr.Button("Refresh", variant="secondary", elem_id="hs-team-refresh")
+            # While this tab holds an admin key: a look every few seconds, redrawing only when a member shared,
+            # withdrew or joined (web.team_handlers.admin_tick). Its own state, resolved without a refusal.
+            self.admin_timer = gr.Timer(ADMIN_TICK_SECONDS, active=False)
+            self.admin_watch = gr.State(None, time_to_live=12 * 3600)
+            self.shares_seen = gr.State(None)
             self.shares = gr.HTML(elem_id="hs-team-shares-box")
             gr.Markdown("### Delete the team")
             self.delete = gr.Button("Delete the team", variant="stop", elem_id="hs-team-delete")
@@ -120,15 +132,18 @@ class TeamPage:
         h = self.handlers
         wire.guard(self.admin_state, h.admin_of)  # the team this tab's admin key opens, or a refusal
         wire.plain(self.joined)  # a team's name the page remembers, not a credential
+        wire.guard(self.admin_watch, h.admin_watch_of)  # the same key, for the timer: None rather than a refusal
+        wire.plain(self.shares_seen)  # a digest of share ids the page last drew, not a credential
         view = [self.header, self.look_style, self.look_background, self.look_outfits, self.look_size,
                 self.look_retention, self.invites, self.revoke_pick, self.shares]
-        panel = [self.share_pick, self.share_button, self.my_shares, self.withdraw_pick]
+        panel = [self.share_pick, self.share_thumbs, self.share_button, self.my_shares, self.withdraw_pick]
         # The links' keys land in two hidden fields, in the browser alone (no request for a page without a link);
         # an admin key that lands there is then presented.
         demo.load(None, inputs=[self.invite_code, self.admin_code], outputs=[self.invite_code, self.admin_code],
                   js=TEAM_LINKS_JS, **PAGE_ONLY_NO_SPINNER)
         self.admin_code.change(**wire.event(h.open_admin, inputs=[self.admin_code],
-                                            outputs=[self.admin_state, self.admin_tab, page.tabs, *view],
+                                            outputs=[self.admin_state, self.admin_tab, page.tabs, *view,
+                                                     self.admin_watch, self.shares_seen, self.admin_timer],
                                             **PAGE_ONLY_NO_SPINNER))
         member = dict(inputs=[self.invite_code, page.session, self.joined],
                       outputs=[self.notice, self.share_box, *panel, page.styles, self.invite_code, self.joined,
@@ -156,11 +171,15 @@ class TeamPage:
                                             outputs=[self.new_invite, *view], **PAGE_ONLY_NO_SPINNER))
         self.revoke.click(**wire.event(h.revoke_invite, inputs=[self.revoke_pick, self.admin_state], **admin))
         self.refresh.click(**wire.event(h.admin_view, inputs=[self.admin_state], **admin))
+        self.admin_timer.tick(**wire.event(h.admin_tick, inputs=[self.shares_seen, self.admin_watch],
+                                           outputs=[self.header, self.shares, self.shares_seen, self.admin_timer],
+                                           **PAGE_ONLY_NO_SPINNER))
         self.delete.click(**wire.event(h.ask_delete_team, inputs=[self.admin_state],
                                        outputs=[self.confirm_box, self.confirm_text], **PAGE_ONLY_NO_SPINNER))
         self.confirm_no.click(**wire.event(lambda: {"confirm_box": gr.update(visible=False)},
                                            outputs=[self.confirm_box], **PAGE_ONLY_NO_SPINNER))
         self.confirm_yes.click(**wire.event(h.delete_team, inputs=[self.admin_state],
-                                            outputs=[self.admin_state, self.confirm_box, self.receipt, self.header,
-                                                     self.shares], **PAGE_ONLY_NO_SPINNER))
+                                            outputs=[self.admin_state, self.admin_watch, self.admin_timer,
+                                                     self.confirm_box, self.receipt, self.header, self.shares],
+                                            **PAGE_ONLY_NO_SPINNER))
         demo.unload(h.unload)

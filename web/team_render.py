@@ -103,6 +103,23 @@ def share_choices(shots: list, style_names: dict[str, str]) -> list[tuple[str, s
             for i, shot in enumerate(shots, start=1)]
 
 
+def render_share_picker(shots: list, tokens: list[str], style_names: dict[str, str]) -> str:
+    """The gallery's headshots as thumbnails to tick for sharing, numbered and named as the gallery names them.
+
+    Each is a native checkbox in its label (the whole thumbnail is the target, keyboard included); team.js copies
+    the ticked ids into the share field the Share button sends, and the studio checks each id as before.
+    """
+    if not shots:
+        return ("<p id='hs-team-share-thumbs' data-count='0'>Your headshots appear here to pick from once they "
+                "are made.</p>")
+    items = "".join(
+        f"<li><label class='hs-share-thumb'><input type='checkbox' data-hs-share-pick value='{_esc(blob_id)}'>"
+        f"<img src='media/{_esc(token)}' alt='' loading='lazy'><span>{_esc(label)}</span></label></li>"
+        for (label, blob_id), token in zip(share_choices(shots, style_names), tokens))
+    return (f"<fieldset id='hs-team-share-thumbs' data-count='{len(shots)}'><legend>Headshots to share</legend>"
+            f"<ul>{items}</ul></fieldset>")
+
+
 def withdraw_choices(shares: list, style_names: dict[str, str]) -> list[tuple[str, str]]:
     return [(f"Share {i}: {style_names.get(s.style_id, s.style_id)}, shared {_date(s.shared_at)}", s.share_id)
             for i, s in enumerate(shares, start=1)]

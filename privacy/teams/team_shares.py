@@ -198,6 +198,13 @@ def team_shares(db: Database, team_id: str, private: X25519PrivateKey) -> list[S
     return sorted(shares, key=lambda h: (h.name.casefold(), h.member_id, h.shared_at, h.share_id))
 
 
+def live_share_ids(db: Database, team_id: str) -> list[str]:
+    """The ids of the team's live shares, nothing opened: enough to tell whether they changed (the admin's timer)."""
+    with db.session() as s:
+        return sorted(s.scalars(select(TeamShareRow.id).where(TeamShareRow.team_id == team_id,
+                                                               TeamShareRow.erased_at.is_(None))))
+
+
 def open_share(db: Database, blob_dir: Path, team_id: str, private: X25519PrivateKey, share_id: str) -> bytes:
     with db.session() as s:
         row = s.get(TeamShareRow, share_id)

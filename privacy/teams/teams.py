@@ -405,6 +405,12 @@ class TeamAdmin:
         self.look()  # the team must still exist
         return team_shares.team_shares(self._db, self.team_id, self._private)
 
+    def changes(self) -> str:
+        """A short digest of what the admin's view lists (live shares, members), nothing decrypted: it changes
+        when a member shares, withdraws or joins, so an open admin page redraws only then (web.team_handlers)."""
+        seen = f"{self.members()}|{','.join(team_shares.live_share_ids(self._db, self.team_id))}"
+        return hashlib.sha256(seen.encode()).hexdigest()[:16]
+
     def shares_by_member(self) -> dict[str, list[team_shares.SharedHeadshot]]:
         """The shares grouped per member (member id: a pseudonym of the membership, never the session id)."""
         grouped: dict[str, list[team_shares.SharedHeadshot]] = {}

@@ -71,9 +71,11 @@ def join_and_make(page, link: str, faces_dir) -> None:
     page.locator("#hs-make").click()
 
 
-def shares_shown(page) -> int:
-    page.locator("#hs-team-refresh").click()
-    page.wait_for_timeout(300)
+def shares_shown_without_refresh(page, expected: int) -> int:
+    """The admin's view updates itself (its timer, web.team_page.ADMIN_TICK_SECONDS): wait for `expected` shares
+    to be shown without pressing Refresh; returns the count shown."""
+    page.wait_for_function("(n) => document.querySelector('#hs-team-shares')?.dataset.count === String(n)",
+                           arg=expected, timeout=30_000)
     page.wait_for_function("!document.querySelector('.pending')", timeout=20_000)
     return int(page.locator("#hs-team-shares").get_attribute("data-count"))
 
@@ -134,20 +136,36 @@ def test_a_team_from_its_creation_to_its_signed_deletion(server, browser, faces_
         page.wait_for_function("!document.querySelector('#hs-make').disabled", timeout=30_000)
     # The look's two outfits, two headshots each, all named by the look's preset.
     assert ada.locator("#hs-gallery figure.hs-shot").count() == 4
-    ada.wait_for_function("!document.querySelector('#hs-team-share-pick input').disabled", timeout=20_000)
+    # The share picker shows the headshots themselves: a thumbnail each, named as the gallery names it.
+    ada.wait_for_selector("#hs-team-share-thumbs[data-count='4']", timeout=20_000)
+    thumbs = ada.locator("#hs-team-share-thumbs")
+    thumbs.scroll_into_view_if_needed()
+    ada.wait_for_function("() => { const i = [...document.querySelectorAll('#hs-team-share-thumbs img')];"
+                          " return i.length === 4 && i.every((im) => im.complete && im.naturalWidth > 0); }",
+                          timeout=20_000)
+    assert [t.strip() for t in thumbs.locator("label").all_inner_texts()] == [
+        f"Headshot {i}, LinkedIn classic" for i in range(1, 5)]
+    smallest = ada.evaluate("Math.min(...[...document.querySelectorAll('#hs-team-share-thumbs label')]"
+                            ".map((l) => l.getBoundingClientRect()).map((r) => Math.min(r.width, r.height)))")
+    assert smallest >= 44, smallest
+    print(f"\nteam share picker: 4 thumbnails, smallest tap target {smallest:.0f} px")
     ada_step("member-gallery")
 
     # Ada shares two, under the name she types; Bob shares none.
-    pick(ada, "#hs-team-share-pick", "Headshot 1, LinkedIn classic")
-    pick(ada, "#hs-team-share-pick", "Headshot 2, LinkedIn classic")
-    ada.keyboard.press("Escape")
+    assert ada.locator("#hs-team-share-button").is_disabled()
+    thumbs.get_by_label("Headshot 1, LinkedIn classic").check()
+    ada.keyboard.press("Tab")  # the next thumbnail, from the keyboard
+    ada.keyboard.press("Space")
+    assert thumbs.get_by_label("Headshot 2, LinkedIn classic").is_checked()
+    ada.wait_for_function("!document.querySelector('#hs-team-share-button').disabled", timeout=10_000)
+    ada.locator("#hs-team-share").first.screenshot(path=str(artifacts / "team-share-thumbnails.png"))
     ada.locator("#hs-team-share-name input, #hs-team-share-name textarea").first.fill("Ada Lovelace")
     ada.locator("#hs-team-share-button").click()
     ada.wait_for_function("(document.querySelector('#hs-my-shares') || {}).innerText?.includes('2 headshots shared')",
                           timeout=20_000)
     ada_step("shared-two")
 
-    assert shares_shown(admin) == 2
+    assert shares_shown_without_refresh(admin, 2) == 2
     shares = admin.locator("#hs-team-shares")
     assert shares.locator("h3").all_inner_texts() == ["Ada Lovelace"]
     admin.wait_for_function("() => [...document.querySelectorAll('#hs-team-shares img')].every(i => i.complete && "
@@ -185,7 +203,7 @@ def test_a_team_from_its_creation_to_its_signed_deletion(server, browser, faces_
     ada.wait_for_function("(document.querySelector('#hs-my-shares') || {}).innerText?.includes('1 headshot shared')",
                           timeout=20_000)
     ada_step("withdrew-one")
-    assert shares_shown(admin) == 1
+    assert shares_shown_without_refresh(admin, 1) == 1
     admin_step("admin-sees-one")
 
     # The admin deletes the team: asked first, then a receipt that verifies.

@@ -559,3 +559,22 @@ def test_cli_team_create_refuses_an_empty_name_in_words(tmp_path):
                           env={"HEADSHOT_DATA_DIR": str(tmp_path / "data"), "PATH": "/usr/bin:/bin"},
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "A team needs a name" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_what_the_admin_view_lists_changes_its_digest_and_nothing_else_does(env, teams, team):
+    """The open admin page redraws only when this digest changes (web.team_handlers.admin_tick)."""
+    _, admin = team
+    before = admin.changes()
+    assert admin.changes() == before  # looking again changes nothing
+    alice = member(env, teams, admin)
+    joined = admin.changes()
+    assert joined != before  # a member joined: the header counts members
+    style = admin.look().style_id
+    shared = teams.share(alice, headshot(1), style, "Alice")
+    after_share = admin.changes()
+    assert after_share != joined and len(after_share) == 16
+    other_admin = teams.admin(teams.create("Other Co").admin_key)
+    teams.share(member(env, teams, other_admin), headshot(2), other_admin.look().style_id, "Carol")
+    assert admin.changes() == after_share  # another team's share is not this team's news
+    teams.withdraw(alice, shared)
+    assert admin.changes() == joined  # withdrawn: the list is as it was before the share
