@@ -28,6 +28,7 @@ from web.line_words import QUEUE_MODE_NOTE
 from web.render import QUEUE_NOTE, render_model_banner, render_my_data
 from web.style_cards import render_style_cards, variant_choices
 from web.visitor.first_screen import Offer, render_first_screen
+from web.visitor.gallery_size import GallerySize
 
 if TYPE_CHECKING:
     from settings import Settings
@@ -185,11 +186,13 @@ def lay_out(settings: "Settings", handlers: StudioHandlers, team: "TeamPage | No
                                            elem_id="hs-styles")
             # Gradio refuses a slider from 1 to 1: with one headshot per style there is nothing to choose, so the
             # slider is hidden (it still sends its value, 1) rather than offering a 2 the server would refuse.
-            per_style = settings.images_per_style
-            page.count = gr.Slider(1, max(per_style, 2), value=min(2, per_style), step=1, visible=per_style > 1,
+            # Starts at images_per_style, ends at max_images_per_style, lower on ZeroGPU with the reason said
+            # (web.visitor.gallery_size).
+            size = GallerySize.from_settings(settings)
+            page.count = gr.Slider(1, max(size.most, 2), value=size.default, step=1, visible=size.most > 1,
                                    label="Headshots per style", elem_id="hs-count")
             # What Make will give, counted in the browser as styles and the slider change (studio.js).
-            gr.HTML("<p id='hs-will-get' role='status' aria-live='polite'></p>", elem_id="hs-will-get-box")
+            gr.HTML(size.count_line(), elem_id="hs-will-get-box")
             gr.Markdown("### 5. Make your headshots\n" + (QUEUE_MODE_NOTE if settings.queue_url else QUEUE_NOTE))
             # On a phone the bar stays at the bottom of the screen while it has an action to offer (studio.css).
             with gr.Row(elem_id="hs-action-bar"):
