@@ -26,7 +26,8 @@ from web.events import (
 from web.handlers import KEEP, KEEP_NOTHING, StudioHandlers
 from web.line_words import QUEUE_MODE_NOTE
 from web.render import QUEUE_NOTE, render_model_banner, render_my_data
-from web.style_cards import render_style_cards, variant_choices
+from web.style_cards import render_style_cards
+from web.style_cards import style_choices as all_style_choices
 from web.visitor.first_screen import Offer, render_first_screen
 from web.visitor.gallery_size import GallerySize
 
@@ -106,7 +107,7 @@ def lay_out(settings: "Settings", handlers: StudioHandlers, team: "TeamPage | No
     """The page as a person meets it: the model's state, then the six steps, then the Verify tab."""
     page = Page()
     styles_by_id = handlers.studio.styles
-    style_choices = variant_choices(styles_by_id)  # each style, and each of its background colours
+    style_choices = all_style_choices(styles_by_id)  # each style, each of its background colours, each outfit
     # The id lives here, server-side, beside the browser that owns it (web.handlers.Owned). Losing this
     # state (a closed tab) loses nothing: the return key finds the session again.
     page.session = gr.State(None, time_to_live=settings.headshot_retention_seconds)
