@@ -67,9 +67,9 @@ def _outfit_pick(index: int, style: Style) -> str:
     # One outfit per card, for every background picked on it (web/studio.js sends "<ref>@<outfit>"); the first
     # option is the style's own outfit, so a person who never opens it gets the style as drawn.
     options = "".join(f"<option value='{_esc(outfit)}'>{_esc(words)}</option>" for outfit, words in OUTFITS.items())
-    return (f"<p class='hs-outfit'><label for='hs-outfit-{index}'>Outfit</label>"
+    return (f"<p class='hs-card-one'><label class='hs-outfit'>Outfit"
             f"<select id='hs-outfit-{index}' class='hs-outfit-pick' data-hs-outfit-of='{_esc(style.id)}'>"
-            f"<option value=''>As shown: {_esc(style.outfit)}</option>{options}</select></p>")
+            f"<option value=''>As shown: {_esc(style.outfit)}</option>{options}</select></label></p>")
 
 
 def _card(index: int, style: Style) -> str:

@@ -174,7 +174,7 @@ def test_every_card_offers_the_styles_own_outfit_then_each_outfit_of_the_team_vo
     for card, style in zip(cards, styles.values()):
         [select] = re.findall(r"<select id='(hs-outfit-\d+)' class='hs-outfit-pick' data-hs-outfit-of='([a-z_]+)'>",
                               card)
-        assert select[1] == style.id and f"<label for='{select[0]}'>Outfit</label>" in card
+        assert select[1] == style.id and f"<label class='hs-outfit'>Outfit<select id='{select[0]}'" in card
         options = re.findall(r"<option value='([a-z_]*)'>([^<]*)</option>", card)
         assert options[0] == ("", f"As shown: {style.outfit}")
         assert options[1:] == list(OUTFITS.items())
