@@ -75,6 +75,7 @@ def build_app(settings: Settings, *, zero_gpu_call: Callable | None = None) -> "
     from web.page import studio_theme
     from web.render import CSS
     from web.style_cards import STYLE_CARDS_CSS
+    from web.visitor.flow import FLOW_CSS
 
     parts = _assemble(settings, zero_gpu_call)
     app = FastAPI(lifespan=_lifespan(settings, parts), docs_url=None, redoc_url=None, openapi_url=None)
@@ -82,7 +83,7 @@ def build_app(settings: Settings, *, zero_gpu_call: Callable | None = None) -> "
     app = gr.mount_gradio_app(
         app, parts.demo, path="/", footer_links=[], run_history=False, show_error=True,
         max_file_size=settings.max_upload_bytes, allowed_paths=[], blocked_paths=blocked_paths(settings),
-        enable_monitoring=False, mcp_server=False, ssr_mode=False, pwa=False, css=CSS + STYLE_CARDS_CSS,
+        enable_monitoring=False, mcp_server=False, ssr_mode=False, pwa=False, css=CSS + STYLE_CARDS_CSS + FLOW_CSS,
         theme=studio_theme(), head='<script src="studio.js" defer></script>')
     # A mounted Blocks is never "launched", and Gradio checks that input files come from its upload
     # folder only for launched ones (gradio/processing_utils.py `_check_allowed`): make it check.
@@ -229,6 +230,7 @@ def _add_routes(app: "FastAPI", settings: Settings, parts: _Parts) -> None:
     from web.media import MediaRoute
     from web.operator_page import OPERATOR_JS
     from web.render import STUDIO_JS, TEAM_JS
+    from web.visitor.flow import FLOW_JS
 
     policy_html = ("<!doctype html><html lang='en'><head><meta charset='utf-8'><meta name='viewport' "
                    "content='width=device-width, initial-scale=1'><title>Privacy policy — Headshot Studio</title>"
@@ -256,7 +258,7 @@ def _add_routes(app: "FastAPI", settings: Settings, parts: _Parts) -> None:
 
     @app.get("/studio.js")
     def studio_js() -> Response:  # the page's own script, a file so that the CSP needs no 'unsafe-eval'
-        return Response(STUDIO_JS + TEAM_JS + OPERATOR_JS, media_type="text/javascript")
+        return Response(STUDIO_JS + FLOW_JS + TEAM_JS + OPERATOR_JS, media_type="text/javascript")
 
     app.get("/media/{token}")(MediaRoute(parts.studio, parts.grants, parts.clients, parts.presence, parts.team,
                                          people=settings.people_per_address))

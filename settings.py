@@ -93,7 +93,8 @@ class Settings:
     default_mode: str = _setting("studio", "The mode the page offers first: studio (trains a model of the face: best likeness, minutes on a GPU) or instant (the face adapter: seconds, nothing of the face stored). On a ZeroGPU Space, where a free GPU call lasts about a minute, instant is the default.", choices=("studio", "instant"))
     zero_gpu: bool = _setting(False, "Whether the studio runs on a ZeroGPU Space; taken from SPACES_ZERO_GPU (set by Hugging Face) unless given. Instant mode is then offered first and planned to fit one default ZeroGPU call; Studio mode needs dedicated GPU hardware.")
     train_steps: int = _setting(0, "LoRA training steps; 0 scales with the number of photos (30 on the demo models tiny-sd / tiny-sdxl, unless set).", minimum=0, maximum=10_000)
-    images_per_style: int = _setting(4, "Headshots generated per chosen style.", minimum=1, maximum=16)
+    images_per_style: int = _setting(8, "Headshots per chosen style a person gets unless they choose otherwise: where the page's slider starts, and the command line's count.", minimum=1, maximum=16)
+    max_images_per_style: int = _setting(16, "Most headshots per chosen style a person may ask for: the end of the page's slider (on ZeroGPU, lower if one GPU call cannot make that many; the page says so); admission refuses more.", minimum=1, maximum=16)
     candidates_per_headshot: int = _setting(3, "Over-generation: candidates made per headshot shown; each style's candidates are ranked by likeness (dlib, and SFace when SFACE_MODEL is set) and the best IMAGES_PER_STYLE kept. The others are dropped in memory, never stored (1 on the demo models, unless set).", minimum=1, maximum=8)
     sface_model: Path = _setting(Path(""), "Second face encoder for ranking: a local copy of OpenCV Zoo's SFace (face_recognition_sface_2021dec.onnx, Apache-2.0), run by the installed OpenCV. Empty: dlib ranks alone (no PyPI package ships the file).")
     face_detail: bool = _setting(True, "Face-detail pass on each kept headshot (Studio and Instant): the face is cropped, redrawn at the model's native size by img2img with the same model at FACE_DETAIL_STRENGTH, and pasted back with a feathered edge (off on the demo models, unless set).")
@@ -317,6 +318,9 @@ def _check_consistency(s: Settings) -> None:
         decode_master_key(s.master_key)
     if s.min_photos > s.max_photos:
         raise SettingsError(f"HEADSHOT_MIN_PHOTOS ({s.min_photos}) is larger than HEADSHOT_MAX_PHOTOS ({s.max_photos}).")
+    if s.images_per_style > s.max_images_per_style:
+        raise SettingsError(f"HEADSHOT_IMAGES_PER_STYLE ({s.images_per_style}) is larger than "
+                            f"HEADSHOT_MAX_IMAGES_PER_STYLE ({s.max_images_per_style}).")
     if s.upload_retention_hours > s.session_hard_cap_hours:
         raise SettingsError("HEADSHOT_UPLOAD_RETENTION_HOURS must not exceed HEADSHOT_SESSION_HARD_CAP_HOURS.")
     if not _EMAIL.match(s.contact_email):

@@ -24,7 +24,9 @@ Each style in the file has these fields (every one required unless marked option
     sizes                        [width, height] per family in FAMILIES
 
 A chosen look travels as a *style reference*, a plain string: "<style_id>" or
-"<style_id>:<variant_id>", so that jobs, job records and sealed reports keep carrying strings.
+"<style_id>:<variant_id>", either followed by "@<outfit_id>" (an id of the team look's checked
+vocabulary, privacy.teams.team_look.OUTFITS, whose words replace the style's outfit, as a team's
+look does), so that jobs, job records and sealed reports keep carrying strings.
 `resolve_style` turns a reference into the Style to render. References come from an API anyone
 can call, so it checks their shape before looking anything up and never echoes more than a few
 characters of one.
@@ -50,8 +52,8 @@ FAMILIES = ("sd15", "sdxl", "tiny")
 _ID_PATTERN = r"[a-z][a-z0-9_]{1,39}"
 # fullmatch, not match with '$': '$' also matches before a trailing newline.
 _ID = re.compile(_ID_PATTERN)
-_REF = re.compile(rf"({_ID_PATTERN})(?::({_ID_PATTERN}))?")
-MAX_REF_LENGTH = 81  # two 40-character ids and the ':' between them
+_REF = re.compile(rf"({_ID_PATTERN})(?::({_ID_PATTERN}))?(?:@({_ID_PATTERN}))?")
+MAX_REF_LENGTH = 122  # three 40-character ids, the ':' and the '@' between them
 _UNSAFE_IN_MESSAGE = re.compile(r"[^A-Za-z0-9_.:-]")
 _HEX = re.compile(r"#[0-9a-f]{6}")
 _TEXT_FIELDS = ("name", "description", "background", "outfit", "lighting", "extra", "negative")
@@ -152,14 +154,24 @@ def resolve_style(styles: dict[str, Style], ref: str) -> Style:
     style = styles.get(match.group(1)) if match else None
     if style is None:
         raise UnknownStyle(f"Unknown style {_short(ref)}")
-    variant_id = match.group(2)
-    if variant_id is None:
-        return style
-    variant = next((b for b in style.backgrounds if b.id == variant_id), None)
-    if variant is None:
-        raise UnknownStyle(f"The style {style.name!r} has no background {variant_id!r}")
-    return replace(style, id=ref, name=f"{style.name} · {variant.name}", background=variant.prompt,
-                   palette=replace(style.palette, backdrop=(variant.colour,)), backgrounds=())
+    variant_id, outfit_id = match.group(2), match.group(3)
+    if outfit_id is not None and outfit_id not in OUTFITS:
+        raise UnknownStyle(f"There is no outfit {_short(outfit_id)}")
+    if variant_id is not None:
+        variant = next((b for b in style.backgrounds if b.id == variant_id), None)
+        if variant is None:
+            raise UnknownStyle(f"The style {style.name!r} has no background {variant_id!r}")
+        style = replace(style, id=ref, name=f"{style.name} · {variant.name}", background=variant.prompt,
+                        palette=replace(style.palette, backdrop=(variant.colour,)), backgrounds=())
+    if outfit_id is not None:  # the outfit's words in the prompt, as `team_styles` puts a team's
+        style = replace(style, id=ref, name=f"{style.name} · {OUTFITS[outfit_id]}", outfit=OUTFITS[outfit_id],
+                        backgrounds=())
+    return style
+
+
+def style_id_of(ref: str) -> str:
+    """The style a reference starts from, without its background variant or outfit ("linkedin_classic")."""
+    return re.split(r"[:@]", ref, maxsplit=1)[0]
 
 
 MAX_SD15_SIDE = 768  # SD 1.5 / 2.x repeat or stretch faces far above their training size

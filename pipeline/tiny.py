@@ -53,7 +53,8 @@ office out outdoor over overexposed oversaturated painted painting party photo p
 quality relaxed resolution rim scrubs serious shadows sharp shirt shoulders smile smiling soft softly
 street studio subtle suit sunglasses surgery sweater teal text thoughtful tie turtleneck tweed up wall
 warm watermark white window with portrait man woman the in on an
-beige blue burgundy cobalt coral muted mustard pale slate taupe yellow""".split())
+beige blue burgundy cobalt coral muted mustard pale slate taupe yellow
+open collar smart knitwear""".split())  # the last line: the team look's outfits (privacy/teams/team_look.py)
 
 
 def _bytes_to_unicode() -> dict[int, str]:

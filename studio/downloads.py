@@ -76,8 +76,9 @@ def download(stored: bytes, size: str, *, provenance: Provenance, style_id: str,
 
 def file_name(index: int, style_id: str, size: str, data: bytes) -> str:
     """e.g. headshot-03-linkedin_classic-400x400.jpg; `index` is the headshot's place in the gallery (from 1)."""
-    # A background variant's reference ("linkedin_classic:white") has a ':', which no Windows file name may hold.
-    safe_style = style_id.replace(":", "-")
+    # A background variant's reference ("linkedin_classic:white") has a ':', which no Windows file name may hold;
+    # an outfit's ("…@blazer") is shown the same way.
+    safe_style = style_id.replace(":", "-").replace("@", "-")
     return f"headshot-{index:02d}-{safe_style}{_NAME_SUFFIX[check_size(size)]}.{image_extension(data)}"
 
 

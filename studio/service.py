@@ -41,7 +41,7 @@ from pipeline.instant import face_conditioning
 from pipeline.models import BaseModel, ModelLoader, load_base
 from pipeline.recipe.options import recipe_from_settings
 from pipeline.speed import SpeedOptions, apply_to_base
-from pipeline.styles import Style, UnknownStyle, load_styles, resolve_style, team_styles
+from pipeline.styles import Style, UnknownStyle, load_styles, resolve_style, style_id_of, team_styles
 from pipeline.tiny import TINY_IDS
 from pipeline.train_lora import default_train_config, free_device_memory
 from privacy.intake.ingest import CleanPhoto, IngestLimits
@@ -553,7 +553,7 @@ class Studio:
         if shot is None:  # another session's id, a photo's, a report's: refused alike
             raise SessionGone("That headshot is no longer available; it may have been erased.")
         data = self.headshot_bytes(session_id, blob_id, owner_key)
-        return self.teams.share(session_id, data, shot.style_id.split(":")[0], display_name)
+        return self.teams.share(session_id, data, style_id_of(shot.style_id), display_name)
 
     def close(self) -> None:
         self.db.dispose()

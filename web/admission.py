@@ -82,8 +82,8 @@ class Admission:
         style_ids = list(dict.fromkeys(s for s in (style_ids or []) if isinstance(s, str)))[:self.n_styles]
         if not style_ids:
             raise UserError("Please pick at least one style.", code="no_style")
-        if not isinstance(count, (int, float)) or not 1 <= count <= self.settings.images_per_style:
-            raise UserError(f"Please choose between 1 and {self.settings.images_per_style} headshots per style.",
+        if not isinstance(count, (int, float)) or not 1 <= count <= self.settings.max_images_per_style:
+            raise UserError(f"Please choose between 1 and {self.settings.max_images_per_style} headshots per style.",
                             code="bad_count")
         return style_ids
 

@@ -57,7 +57,7 @@ from web.render import (
     render_verification,
     what_is_held,
 )
-from web.style_cards import variant_choices
+from web.style_cards import look_count, style_choices
 from web.visitor import favourites
 
 if TYPE_CHECKING:
@@ -94,8 +94,8 @@ class StudioHandlers:
         self.key_limits = pair(limits.CLIENT_KEY_LIMIT, limits.ADDRESS_KEY_LIMIT, "attempts to open a session")
         self.session_limits = pair(limits.CLIENT_SESSION_LIMIT, limits.ADDRESS_SESSION_LIMIT, "new sessions")
         self.demo_choices = DemoChoices()
-        self.style_labels = {ref: label for label, ref in variant_choices(studio.styles)}  # every style reference
-        self.admission = Admission(settings, studio, line, self.demo_choices, len(self.style_labels), limiters)
+        self.style_labels = {ref: label for label, ref in style_choices(studio.styles)}  # every style reference
+        self.admission = Admission(settings, studio, line, self.demo_choices, look_count(studio.styles), limiters)
         # Instant's photo check, two at once server-wide like the studio's ("screening"): without it, many addresses
         # decoded 50-megapixel photos at once (~150 MB each, 40 threads: gigabytes; tests/app/test_instant_attacks.py).
         self._instant_screening = asyncio.Semaphore(2)

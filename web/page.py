@@ -26,9 +26,12 @@ from web.events import (
 from web.handlers import KEEP, KEEP_NOTHING, StudioHandlers
 from web.line_words import QUEUE_MODE_NOTE
 from web.render import QUEUE_NOTE, render_model_banner, render_my_data
-from web.style_cards import render_style_cards, variant_choices
+from web.style_cards import render_style_cards
+from web.style_cards import style_choices as all_style_choices
 from web.visitor.favourites import FavouritesPart
 from web.visitor.first_screen import Offer, render_first_screen
+from web.visitor.flow import line_id, step_line
+from web.visitor.gallery_size import GallerySize
 
 if TYPE_CHECKING:
     from settings import Settings
@@ -107,7 +110,7 @@ def lay_out(settings: "Settings", handlers: StudioHandlers, team: "TeamPage | No
     """The page as a person meets it: the model's state, then the six steps, then the Verify tab."""
     page = Page()
     styles_by_id = handlers.studio.styles
-    style_choices = variant_choices(styles_by_id)  # each style, and each of its background colours
+    style_choices = all_style_choices(styles_by_id)  # each style, each of its background colours, each outfit
     # The id lives here, server-side, beside the browser that owns it (web.handlers.Owned). Losing this
     # state (a closed tab) loses nothing: the return key finds the session again.
     page.session = gr.State(None, time_to_live=settings.headshot_retention_seconds)
@@ -145,14 +148,18 @@ def lay_out(settings: "Settings", handlers: StudioHandlers, team: "TeamPage | No
                     page.open_code = gr.Button("Open my session", elem_id="hs-code-open", scale=1)
             page.return_note = gr.HTML(elem_id="hs-return-note-box")
             instant_first = settings.default_mode == "instant"
-            gr.Markdown("### 2. Instant or Studio\nChoose before you upload; you can change your mind at any time.")
+            # --- the guided flow (web.visitor.flow): each step's line, then its parts (ids the flow's CSS hides by)
+            gr.HTML(step_line("photos"), elem_id=line_id("photos"), elem_classes=["hs-line-box"])
+            gr.Markdown("### 2. Instant or Studio\nChoose before you upload; you can change your mind at any time.",
+                        elem_id="hs-step-mode-head")
             modes = mode_sentences(settings)
             page.mode = gr.Radio([(modes["instant"], "instant"), (modes["studio"], "studio")],
                                  value=settings.default_mode, label="How your headshots are made", elem_id="hs-mode")
             if settings.zero_gpu:
                 gr.Markdown(ZERO_GPU_NOTE, elem_id="hs-zero-gpu-note")
             gr.Markdown(f"### 3. Your photos\nUpload {settings.min_photos}–{settings.max_photos} photos of yourself "
-                        "alone: different days, light and angles; no other people, no children, no documents.")
+                        "alone: different days, light and angles; no other people, no children, no documents.",
+                        elem_id="hs-step-photos-head")
             with gr.Group(elem_id="hs-instant-area", visible=instant_first) as page.instant_photos:
                 # Read once, by “Make my instant headshots”, in memory: nothing is checked or kept before that.
                 page.instant_files = UploadedFiles(label="Your photos for Instant mode (JPEG, PNG, WebP or HEIC): read "
@@ -178,8 +185,9 @@ def lay_out(settings: "Settings", handlers: StudioHandlers, team: "TeamPage | No
                     page.replace_one = UploadedButton("Replace it with another photo", file_count="single",
                                                       variant="secondary", interactive=False,
                                                       elem_id="hs-photo-replace", scale=1)
+            gr.HTML(step_line("style"), elem_id=line_id("style"), elem_classes=["hs-line-box"])
             gr.Markdown("### 4. Pick your styles\nTap a card or a background: each one you pick makes its own "
-                        "headshots.")
+                        "headshots.", elem_id="hs-step-style-head")
             gr.HTML(render_style_cards(styles_by_id), label="What each style looks like", elem_id="hs-style-cards")
             # The form's own field, hidden (studio.css): the cards' checkboxes set it (studio.js); Make sends it.
             page.styles = gr.CheckboxGroup(style_choices, value=[style_choices[0][1]] if style_choices else [],
@@ -187,12 +195,16 @@ def lay_out(settings: "Settings", handlers: StudioHandlers, team: "TeamPage | No
                                            elem_id="hs-styles")
             # Gradio refuses a slider from 1 to 1: with one headshot per style there is nothing to choose, so the
             # slider is hidden (it still sends its value, 1) rather than offering a 2 the server would refuse.
-            per_style = settings.images_per_style
-            page.count = gr.Slider(1, max(per_style, 2), value=min(2, per_style), step=1, visible=per_style > 1,
+            # Starts at images_per_style, ends at max_images_per_style, lower on ZeroGPU with the reason said
+            # (web.visitor.gallery_size).
+            size = GallerySize.from_settings(settings)
+            page.count = gr.Slider(1, max(size.most, 2), value=size.default, step=1, visible=size.most > 1,
                                    label="Headshots per style", elem_id="hs-count")
             # What Make will give, counted in the browser as styles and the slider change (studio.js).
-            gr.HTML("<p id='hs-will-get' role='status' aria-live='polite'></p>", elem_id="hs-will-get-box")
-            gr.Markdown("### 5. Make your headshots\n" + (QUEUE_MODE_NOTE if settings.queue_url else QUEUE_NOTE))
+            gr.HTML(size.count_line(), elem_id="hs-will-get-box")
+            gr.HTML(step_line("make"), elem_id=line_id("make"), elem_classes=["hs-line-box"])
+            gr.Markdown("### 5. Make your headshots\n" + (QUEUE_MODE_NOTE if settings.queue_url else QUEUE_NOTE),
+                        elem_id="hs-step-make-head")
             # On a phone the bar stays at the bottom of the screen while it has an action to offer (studio.css).
             with gr.Row(elem_id="hs-action-bar"):
                 page.make = gr.Button("Make my headshots", variant="primary", interactive=False, elem_id="hs-make",
@@ -204,9 +216,11 @@ def lay_out(settings: "Settings", handlers: StudioHandlers, team: "TeamPage | No
                 page.stop = gr.Button("Cancel", variant="secondary", interactive=False, elem_id="hs-cancel")
                 page.resume = gr.Button("Resume", variant="secondary", visible=False, elem_id="hs-resume")
             page.status = gr.Textbox(label="Status", interactive=False, elem_id="hs-status")
+            gr.HTML(step_line("pick"), elem_id=line_id("pick"), elem_classes=["hs-line-box"])
             gr.Markdown(f"### 6. Your headshots\nKept ones are kept for you for {_days(settings)}, locked with "
                         "your private key. You can close this page while they are made; come back with your "
-                        "private link to see them. Instant headshots you chose not to keep are only on this page.")
+                        "private link to see them. Instant headshots you chose not to keep are only on this page.",
+                        elem_id="hs-step-pick-head")
             page.gallery = gr.HTML(label="Your headshots", elem_id="hs-gallery-box")
             page.favourites = FavouritesPart(handlers)  # stars kept with the session (web.visitor.favourites)
             page.favourites.lay_out()

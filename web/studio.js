@@ -293,20 +293,35 @@
       `${chosen} style${chosen === 1 ? '' : 's'} × ${each} each.` : 'Pick at least one style.';
     if (line.textContent !== text) line.textContent = text;
   };
+  // --- outfits (web.style_cards `_outfit_pick`): one per card; a pick sends "<ref>@<outfit>" when one is chosen.
+  const outfitOf = (pick) => pick.closest('.hs-card')?.querySelector('.hs-outfit-pick')?.value || '';
+  const wanted = (pick) => pick.dataset.hsChoice + (outfitOf(pick) ? '@' + outfitOf(pick) : '');
+  // The form's boxes of one pick, in any outfit: "<ref>" and every "<ref>@<outfit>".
+  const boxesOf = (pick) => [...document.querySelectorAll('#hs-styles input[type=checkbox]')]
+    .filter((b) => b.name === pick.dataset.hsChoice || b.name.startsWith(pick.dataset.hsChoice + '@'));
   const follow = () => {
     document.querySelectorAll('[data-hs-choice]').forEach((pick) => {
-      const box = formBox(pick.dataset.hsChoice);
-      if (box && pick.checked !== box.checked) pick.checked = box.checked;
+      const on = boxesOf(pick).find((b) => b.checked);
+      if (pick.checked !== Boolean(on)) pick.checked = Boolean(on);
+      const select = pick.closest('.hs-card')?.querySelector('.hs-outfit-pick');
+      const outfit = on && on.name.includes('@') ? on.name.split('@')[1] : '';
+      if (on && select && select.value !== outfit) select.value = outfit;  // set by the studio (Resume)
     });
     count();
   };
+  const send = (pick) => {  // the form holds this pick in the card's outfit, and in no other
+    boxesOf(pick).forEach((b) => { if (b.checked && (!pick.checked || b.name !== wanted(pick))) b.click(); });
+    const box = formBox(wanted(pick));
+    if (box && pick.checked && !box.checked) box.click();
+  };
   document.addEventListener('change', (event) => {
+    const select = event.target.closest && event.target.closest('#hs-style-cards .hs-outfit-pick');
+    if (select) select.closest('.hs-card').querySelectorAll('[data-hs-choice]').forEach(send);
     const pick = event.target.closest && event.target.closest('[data-hs-choice]');
-    if (!pick) return;
-    const box = formBox(pick.dataset.hsChoice);
-    if (box && box.checked !== pick.checked) box.click();
-    count();
+    if (pick) send(pick);
+    if (select || pick) count();
   });
+  // --- end of outfits
   document.addEventListener('click', (event) => {
     const art = event.target.closest && event.target.closest('#hs-style-cards .hs-card-figure');
     if (art) art.closest('.hs-card').querySelector('[data-hs-choice]')?.click();

@@ -14,6 +14,7 @@ import html
 from typing import Any
 
 from pipeline.styles import Style, resolve_style
+from privacy.teams.team_look import OUTFITS
 
 ILLUSTRATION_NOTE = "Illustration, not a generated headshot"
 _SVG_NS = "http://www.w3.org/2000/svg"
@@ -47,6 +48,30 @@ def variant_choices(styles: dict[str, Style]) -> list[tuple[str, str]]:
     return choices
 
 
+def style_choices(styles: dict[str, Style]) -> list[tuple[str, str]]:
+    """`variant_choices`, each also in every outfit of the team look's vocabulary ("linkedin_classic:white@blazer"):
+    every reference a card can send, named as `resolve_style` names it (the form's CheckboxGroup, the gallery)."""
+    choices = []
+    for name, ref in variant_choices(styles):
+        choices.append((name, ref))
+        choices += [(resolve_style(styles, f"{ref}@{outfit}").name, f"{ref}@{outfit}") for outfit in OUTFITS]
+    return choices
+
+
+def look_count(styles: dict[str, Style]) -> int:
+    """How many styles one job may ask for: every style and background variant once (an outfit adds none)."""
+    return len(variant_choices(styles))
+
+
+def _outfit_pick(index: int, style: Style) -> str:
+    # One outfit per card, for every background picked on it (web/studio.js sends "<ref>@<outfit>"); the first
+    # option is the style's own outfit, so a person who never opens it gets the style as drawn.
+    options = "".join(f"<option value='{_esc(outfit)}'>{_esc(words)}</option>" for outfit, words in OUTFITS.items())
+    return (f"<p class='hs-card-one'><label class='hs-outfit'>Outfit"
+            f"<select id='hs-outfit-{index}' class='hs-outfit-pick' data-hs-outfit-of='{_esc(style.id)}'>"
+            f"<option value=''>As shown: {_esc(style.outfit)}</option>{options}</select></label></p>")
+
+
 def _card(index: int, style: Style) -> str:
     # The card is where a style is chosen: a checkbox per variant (web/studio.js keeps them and the form's own
     # CheckboxGroup, hidden, in step), each named in full for a screen reader, as `variant_choices` names it.
@@ -63,7 +88,7 @@ def _card(index: int, style: Style) -> str:
             f"<figure class='hs-card-figure'>{illustration(index, style)}"
             f"<figcaption class='hs-card-note'>{ILLUSTRATION_NOTE}</figcaption></figure>"
             f"<p class='hs-card-name'>{_esc(style.name)}</p>"
-            f"<p class='hs-card-desc'>{_esc(style.description)}</p>{picks}</li>")
+            f"<p class='hs-card-desc'>{_esc(style.description)}</p>{picks}{_outfit_pick(index, style)}</li>")
 
 
 def _pick_box(box_id: str, ref: str, full_name: str) -> str:
@@ -153,5 +178,8 @@ STYLE_CARDS_CSS = """
 .hs-card-one { margin: 8px 0 0; }
 /* In a team the look is the team's (web.team_handlers hides the form's styles): nothing to pick on the cards. */
 body:not(:has(#hs-styles)) .hs-pick, body:not(:has(#hs-styles)) .hs-card-label,
-body:not(:has(#hs-styles)) #hs-will-get { display: none; }
+body:not(:has(#hs-styles)) #hs-will-get, body:not(:has(#hs-styles)) .hs-outfit { display: none; }
+.hs-outfit { margin: 8px 0 0; display: flex; flex-direction: column; gap: 2px; font-size: 0.85em; }
+.hs-outfit-pick { min-height: 44px; max-width: 100%; font: inherit; padding: 0 6px; border: 1px solid #6b7078;
+                  border-radius: 6px; background: #ffffff; color: #1b1f24; }
 """

@@ -95,15 +95,19 @@ def test_a_receipt_says_in_words_when_no_identity_data_was_ever_stored():
     assert "2 headshots" in receipt_summary(base) and "1 encryption key destroyed" in receipt_summary(base)
 
 
-@pytest.mark.parametrize("per_style", ["1", "16"])
-def test_every_allowed_headshots_per_style_setting_builds_a_page(tmp_path, per_style):
-    # The setting allows 1..16; a slider from 1 to 1 is one Gradio refuses, so 1 once stopped the app at start-up.
+@pytest.mark.parametrize("per_style, most", [("1", "1"), ("1", "16"), ("8", "16"), ("16", "16")])
+def test_every_allowed_headshots_per_style_setting_builds_a_page(tmp_path, per_style, most):
+    # The settings allow 1..16; a slider from 1 to 1 is one Gradio refuses, so 1 once stopped the app at start-up.
+    # The slider starts at IMAGES_PER_STYLE and ends at MAX_IMAGES_PER_STYLE.
     from settings import apply_privacy_environment
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("HEADSHOT_", "GRADIO_"))}
     environ.update(HEADSHOT_DATA_DIR=str(tmp_path / "data"), HEADSHOT_BASE_MODEL="tiny-sd", HEADSHOT_DEVICE="cpu",
-                   HEADSHOT_IMAGES_PER_STYLE=per_style)
+                   HEADSHOT_IMAGES_PER_STYLE=per_style, HEADSHOT_MAX_IMAGES_PER_STYLE=most)
     apply_privacy_environment(environ)
     built = app.build_app(load_settings(environ))
     blocks = next(r.app.blocks for r in built.routes if hasattr(getattr(r, "app", None), "blocks"))
     count = next(c for c in blocks.blocks.values() if getattr(c, "elem_id", None) == "hs-count")
-    assert count.value == min(2, int(per_style)) and count.visible == (per_style != "1")
+    assert count.value == int(per_style) and count.visible == (most != "1")
+    assert count.maximum == max(2, int(most))
+    will_get = next(c for c in blocks.blocks.values() if getattr(c, "elem_id", None) == "hs-will-get-box")
+    assert f"You will get {per_style} headshot" in will_get.value

@@ -144,7 +144,11 @@ def test_the_whole_journey_from_consent_to_signed_deletion(viewport, server, bro
     assert server.files(server.gradio_temp_dir) == []
     step("set-fixed")
 
-    # 4. Styles are cards with an illustration each (labelled as one), and background colour variants.
+    # 4. Styles are cards with an illustration each (labelled as one), and background colour variants. On a phone
+    # the guided flow (web.visitor.flow) keeps one step open: the style step opens from its line.
+    if viewport == "phone":
+        page.locator("[data-hs-goto=style]").click()
+        page.wait_for_function("document.body.dataset.hsStep === 'style'", timeout=5_000)
     cards = page.locator("#hs-style-cards .hs-card")
     assert cards.count() >= 8
     assert "Illustration, not a generated headshot" in cards.first.inner_text()

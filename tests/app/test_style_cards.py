@@ -164,3 +164,32 @@ def test_the_cards_are_where_styles_are_picked_one_checkbox_per_choice_named_as_
         inside = re.findall(r"data-hs-choice='([^']*)'", card)
         assert inside[0] == style.id and all(ref.startswith(f"{style.id}:") for ref in inside[1:])
         assert card.count("<label class='hs-pick'>") == len(inside)  # each checkbox inside its visible label
+
+
+# --- the outfit on each card (a person's, not only a team admin's) -----------------------------------------------
+def test_every_card_offers_the_styles_own_outfit_then_each_outfit_of_the_team_vocabulary(styles, page):
+    from privacy.teams.team_look import OUTFITS
+    cards = _cards(page)
+    assert len(cards) == len(styles)
+    for card, style in zip(cards, styles.values()):
+        [select] = re.findall(r"<select id='(hs-outfit-\d+)' class='hs-outfit-pick' data-hs-outfit-of='([a-z_]+)'>",
+                              card)
+        assert select[1] == style.id and f"<label class='hs-outfit'>Outfit<select id='{select[0]}'" in card
+        options = re.findall(r"<option value='([a-z_]*)'>([^<]*)</option>", card)
+        assert options[0] == ("", f"As shown: {style.outfit}")
+        assert options[1:] == list(OUTFITS.items())
+
+
+def test_the_form_holds_every_style_in_every_outfit_named_as_the_studio_names_it(styles):
+    from privacy.teams.team_look import OUTFITS
+    from web.style_cards import look_count, style_choices
+    choices = style_choices(styles)
+    assert len(choices) == len(variant_choices(styles)) * (1 + len(OUTFITS)) and look_count(styles) == 20
+    for label, ref in choices:
+        assert label == resolve_style(styles, ref).name
+    assert ("LinkedIn classic · White · blazer over a shirt", "linkedin_classic:white@blazer") in choices
+
+
+def test_in_a_team_the_outfit_is_the_teams_so_the_cards_offer_none():
+    assert "body:not(:has(#hs-styles)) .hs-outfit { display: none; }" in STYLE_CARDS_CSS.replace(
+        "body:not(:has(#hs-styles)) #hs-will-get, ", "")

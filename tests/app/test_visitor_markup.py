@@ -86,3 +86,50 @@ def test_instant_never_offers_a_remove_it_does_not_have(message):
     assert not re.search(r"\b(Remove|remove|replace|Replace)\b", instant), instant
     assert "Choose" in instant
     assert message.split(". ")[-1] in render_screening(report)  # Studio keeps its own advice, which it can follow
+
+
+# --- How many headshots per style (web.visitor.gallery_size): 8 to start, a slider to 16 ------------------------
+def test_a_person_gets_8_headshots_per_style_unless_they_choose_and_may_ask_for_16(settings):
+    from web.visitor.gallery_size import GallerySize
+    assert (settings.images_per_style, settings.max_images_per_style) == (8, 16)
+    size = GallerySize.from_settings(settings)
+    assert (size.default, size.most, size.note) == (8, 16, "")
+    assert "You will get 8 headshots: 1 style × 8 each." in size.count_line()
+
+
+def test_a_start_above_the_end_of_the_slider_is_a_configuration_error():
+    from settings import SettingsError
+    with pytest.raises(SettingsError, match="HEADSHOT_IMAGES_PER_STYLE \\(12\\) is larger than"):
+        load_settings({"HEADSHOT_IMAGES_PER_STYLE": "12", "HEADSHOT_MAX_IMAGES_PER_STYLE": "10"})
+
+
+def test_the_count_line_counts_styles_times_the_slider():
+    from web.visitor.gallery_size import will_get
+    assert will_get(3, 16) == "You will get 48 headshots: 3 styles × 16 each."
+    assert will_get(1, 1) == "You will get 1 headshot: 1 style × 1 each."
+    assert will_get(0, 8) == "Pick at least one style."
+
+
+def test_on_zerogpu_the_slider_ends_at_what_one_call_makes_and_says_why(settings):
+    # SDXL with 3 candidates per headshot and the face-detail pass: one default 60 s call makes 5 images, so one
+    # headshot per style; an SD 1.5 model makes 7. The page says so instead of refusing 16 after Make.
+    from web.visitor.gallery_size import GallerySize
+    sdxl = GallerySize.from_settings(replace(settings, zero_gpu=True))
+    assert (sdxl.default, sdxl.most) == (1, 1) and "at most 1 headshot per style" in sdxl.note
+    assert "each is the best of 3" in sdxl.note and "up to 16" in sdxl.note
+    assert "id='hs-count-cap'" in sdxl.count_line()
+    sd15 = GallerySize.from_settings(replace(settings, zero_gpu=True, base_model="runwayml/stable-diffusion-v1-5"))
+    assert (sd15.default, sd15.most) == (7, 7)
+    # The demo model makes one candidate per headshot: 16 fit one call, nothing is capped.
+    demo = GallerySize.from_settings(replace(settings, zero_gpu=True, base_model="tiny-sd"))
+    assert (demo.default, demo.most, demo.note) == (8, 16, "")
+
+
+def test_first_screen_time_counts_every_candidate_behind_each_headshot(settings):
+    # 8 headshots of 3 candidates each plus the face-detail pass are 27 images: the plan the GPU is asked for.
+    from studio.zerogpu import instant_gpu_duration
+    from web.visitor.first_screen import Offer
+    offer = Offer.from_settings(settings)
+    assert offer.per_style == 8 and offer.instant_seconds == instant_gpu_duration(27, "sdxl")
+    one_candidate = Offer.from_settings(replace(settings, candidates_per_headshot=1, face_detail=False))
+    assert one_candidate.instant_seconds == instant_gpu_duration(8, "sdxl") < offer.instant_seconds

@@ -229,3 +229,34 @@ def test_admission_to_the_gpu_line_accepts_variant_references(studio):
     with pytest.raises(PhotoSetRejected) as caught:
         studio.check_ready_to_generate(session_id, ["linkedin_classic:white", "medical:white"])
     assert caught.value.code == "unknown_style"
+
+
+# --- an outfit on a person's own style (the team look's vocabulary, privacy.teams.team_look.OUTFITS) -------------
+def test_an_outfit_reference_puts_the_outfit_words_in_the_prompt_in_place_of_the_styles_own(styles):
+    from privacy.teams.team_look import OUTFITS
+    base = styles["linkedin_classic"]
+    chosen = resolve_style(styles, "linkedin_classic:white@knitwear")
+    prompt = chosen.prompt("ohwx person")
+    assert OUTFITS["knitwear"] in prompt and base.outfit not in prompt
+    assert resolve_style(styles, "linkedin_classic:white").background in prompt  # the variant still applies
+    assert chosen.id == "linkedin_classic:white@knitwear" and chosen.name == "LinkedIn classic · White · smart knitwear"
+    plain = resolve_style(styles, "academic@dark_suit")  # a style without variants takes an outfit too
+    assert plain.outfit == OUTFITS["dark_suit"] and plain.background == styles["academic"].background
+
+
+@pytest.mark.parametrize("ref", ["linkedin_classic@hat", "linkedin_classic@blazer@blazer", "linkedin_classic@",
+                                 "@blazer", "linkedin_classic:white@Blazer", "linkedin_classic@blazer:white"])
+def test_an_outfit_outside_the_vocabulary_or_out_of_place_is_an_unknown_style(styles, ref):
+    with pytest.raises(UnknownStyle):
+        resolve_style(styles, ref)
+
+
+def test_a_persons_outfit_choice_reaches_the_styles_their_job_renders(studio):
+    from privacy.lifecycle.consent import Attestations
+    from privacy.teams.team_look import OUTFITS
+    session_id = studio.start_session()
+    studio.give_consent(session_id, Attestations(own_photos=True, adult=True, purpose=True))
+    rendered = studio.run_styles(session_id, ["executive_dark:deep_navy@blazer", "medical"])
+    assert [s.id for s in rendered] == ["executive_dark:deep_navy@blazer", "medical"]
+    assert OUTFITS["blazer"] in rendered[0].prompt("x") and "dark navy blue background" in rendered[0].prompt("x")
+    assert studio.styles["medical"].outfit in rendered[1].prompt("x")

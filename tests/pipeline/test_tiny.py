@@ -5,6 +5,7 @@ import torch
 from pipeline.faces import CLASS_WORD, TRIGGER
 from pipeline.styles import load_styles, resolve_style
 from pipeline.tiny import TEXT_VOCAB_SIZE, build_tiny_pipeline, tiny_tokenizer
+from privacy.teams.team_look import OUTFITS
 
 
 def test_tiny_tokenizer_is_a_real_clip_tokenizer_not_the_dummy():
@@ -27,7 +28,8 @@ def test_every_style_prompt_tokenizes_into_whole_words_within_77_tokens():
     tok = tiny_tokenizer()
     styles = load_styles()
     refs = [ref for s in styles.values() for ref in (s.id, *(f"{s.id}:{b.id}" for b in s.backgrounds))]
-    for style in (resolve_style(styles, ref) for ref in refs):  # background variants included
+    refs += [f"{ref}@{outfit}" for ref in refs for outfit in OUTFITS]  # each in every outfit a card offers
+    for style in (resolve_style(styles, ref) for ref in refs):  # background variants and outfits included
         for text in (style.prompt(f"{TRIGGER} {CLASS_WORD}"), style.negative_prompt()):
             pieces = tok.tokenize(text)
             assert len(pieces) + 2 <= 77, style.id  # + start and end tokens

@@ -49,11 +49,16 @@ class Offer:
 
     @classmethod
     def from_settings(cls, settings: "Settings") -> "Offer":
+        from pipeline.recipe.options import images_made
         from studio.zerogpu import gpu_duration, instant_gpu_duration
+        from web.visitor.gallery_size import GallerySize, planned_recipe, planned_run
         family = planned_family(settings.base_model)
-        per_style = settings.images_per_style
-        studio = gpu_duration(max(1, settings.min_photos), per_style, family, train_steps=settings.train_steps)
-        instant = instant_gpu_duration(per_style, family)
+        # The slider's start (capped on ZeroGPU), and every image that costs: each headshot shown is the best of
+        # `candidates_per_headshot`, then redrawn by the face-detail pass (pipeline.recipe), as the GPU plan counts.
+        per_style = GallerySize.from_settings(settings).default
+        made = images_made(planned_recipe(settings), per_style)
+        studio = gpu_duration(max(1, settings.min_photos), made, family, train_steps=planned_run(settings).train_steps)
+        instant = instant_gpu_duration(made, family)
         return cls(per_style=per_style, studio_minutes=max(1, math.ceil(studio / 60)), instant_seconds=instant,
                    on_cpu=settings.device == "cpu")
 
