@@ -61,6 +61,7 @@ SLOW_MODULES = frozenset({
 SPAWNING_CALLS = re.compile(r"\bsubprocess\.|\bsys\.executable\b|\b(run_cli|run_script|_cli|start_server)\(")
 # What stays fast even inside a slow folder: pure functions of those modules, no process of their own.
 FAST_EXCEPTIONS = frozenset({"tests/app/test_line_words.py", "tests/app/test_style_cards.py",
+                             "tests/app/test_photo_words.py",
                              "tests/app/test_visitor_markup.py"})
 
 

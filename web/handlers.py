@@ -58,6 +58,8 @@ from web.render import (
     what_is_held,
 )
 from web.style_cards import variant_choices
+from web.visitor.file_names import named_check, names_at
+from web.visitor.photo_tools import photo_chosen
 
 if TYPE_CHECKING:
     from settings import Settings
@@ -286,7 +288,7 @@ class StudioHandlers:
         if not contents:
             raise UserError("Please choose your photos first.", code="no_files")
         report = self.studio.add_photos(session_id, contents, self.address_of(request))
-        return self._photo_outputs(session_id, request, report, files_reset=True)
+        return self._photo_outputs(mine, request, report, files, files_reset=True)
 
     def replace_photo(self, path: str | None, photo_id: str | None, mine: Owned | None, request: gr.Request):
         """Put one new photo in the place of the chosen one."""
@@ -297,7 +299,7 @@ class StudioHandlers:
         if len(contents) != 1:
             raise UserError("Please choose one photo to put in its place.", code="no_files")
         report = self.studio.replace_photo(session_id, photo_id, contents[0], self.address_of(request))
-        return self._photo_outputs(session_id, request, report)
+        return self._photo_outputs(mine, request, report, path)
 
     def remove_photo(self, photo_id: str | None, mine: Owned | None, request: gr.Request):
         """Take the chosen photo out of the set."""
@@ -305,7 +307,7 @@ class StudioHandlers:
         if not photo_id:
             raise UserError("Choose which photo to remove first.", code="no_photo_chosen")
         report = self.studio.remove_photo(session_id, photo_id, self.address_of(request))
-        return self._photo_outputs(session_id, request, report)
+        return self._photo_outputs(mine, request, report)
 
     def _editable_set(self, mine: Owned | None, request: gr.Request, *, charge: bool = True,
                       adding: bool = True) -> str:
@@ -331,10 +333,12 @@ class StudioHandlers:
             raise Busy("Your headshots are being made from these photos right now. Wait until they are ready, "
                        "or press Cancel, then change your photos. Nothing was changed.")
 
-    def _photo_outputs(self, session_id: str, request: gr.Request, report: Any, *, files_reset: bool = False):
-        """The whole photo check after a change, with Make, my data, the photo choice and More like this."""
-        client = self.client_of(request)
-        changes = {"screening": render_lost_set(self.studio.drafts.dropped(session_id)) + render_screening(report),
+    def _photo_outputs(self, mine: Owned, request: gr.Request, report: Any, sent: Any = (), *, files_reset=False):
+        """The whole photo check after a change (each photo by its file's name: `sent`, the files of this change,
+        web.visitor.file_names), with Make, my data, the photo choice and More like this."""
+        session_id, client = mine.session_id, self.client_of(request)
+        changes = {"screening": render_lost_set(self.studio.drafts.dropped(session_id))
+                   + named_check(mine, report, sent, appended=files_reset),
                    "make": gr.update(interactive=report.acceptable and self._can_make(session_id, client)),
                    "mydata": self.my_data(session_id, client), **self._photo_pick(report),
                    "more": gr.update(interactive=self._can_make_more(session_id, client))}  # a new set: no model yet
@@ -354,11 +358,7 @@ class StudioHandlers:
         return {"screening": render_lost_set(lost) + (render_screening(report) if report.items else ""),
                 **self._photo_pick(report)}
 
-    @staticmethod
-    def photo_chosen(photo_id: str | None):
-        """Remove and Replace act on the chosen photo: offered only once one is chosen."""
-        chosen = gr.update(interactive=bool(photo_id))
-        return {"remove_one": chosen, "replace_one": chosen}
+    photo_chosen = staticmethod(photo_chosen)  # Remove and Replace offered once a photo is chosen
 
     # --- 3. generate: admitted here, run by the GPU line, watched by this page ----------------------
     def _admit(self, style_ids: list[str], count: float, mine: Owned | None, request: gr.Request, *,
@@ -438,7 +438,7 @@ class StudioHandlers:
         del contents
         async with self._instant_screening:  # waiting here holds no thread, only the compressed bytes sent
             job, report = await anyio.to_thread.run_sync(admit)
-        check = {"instant_check": render_screening(report, instant=True), "instant_files": None}
+        check = {"instant_check": render_screening(report, instant=True, names=names_at(files)), "instant_files": None}
         if job is None:
             yield {**check, "status": "Nothing was made: see the photo check above."}
             return

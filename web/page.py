@@ -28,6 +28,7 @@ from web.line_words import QUEUE_MODE_NOTE
 from web.render import QUEUE_NOTE, render_model_banner, render_my_data
 from web.style_cards import render_style_cards, variant_choices
 from web.visitor.first_screen import Offer, render_first_screen
+from web.visitor.instant_check import INSTANT_CHECKING, InstantCheck
 
 if TYPE_CHECKING:
     from settings import Settings
@@ -152,9 +153,10 @@ def lay_out(settings: "Settings", handlers: StudioHandlers, team: "TeamPage | No
             gr.Markdown(f"### 3. Your photos\nUpload {settings.min_photos}–{settings.max_photos} photos of yourself "
                         "alone: different days, light and angles; no other people, no children, no documents.")
             with gr.Group(elem_id="hs-instant-area", visible=instant_first) as page.instant_photos:
-                # Read once, by “Make my instant headshots”, in memory: nothing is checked or kept before that.
-                page.instant_files = UploadedFiles(label="Your photos for Instant mode (JPEG, PNG, WebP or HEIC): read "
-                                                   "once, in memory, when you press Make", file_count="multiple",
+                # Checked in memory as they are added (web.visitor.instant_check), taken once by “Make”: nothing kept.
+                page.instant_files = UploadedFiles(label="Your photos for Instant mode (JPEG, PNG, WebP or HEIC): "
+                                                   "checked in memory as you add them, never stored",
+                                                   file_count="multiple",
                                                    interactive=False, elem_id="hs-instant-upload")
                 page.keep = gr.Radio([(f"Keep them for {_days(settings)}, locked with my private key", KEEP),
                                       ("Don't keep anything: show them on this page only (stay on it until they "
@@ -314,6 +316,13 @@ def connect_job_events(wire: Wiring, page: Page, handlers: StudioHandlers) -> No
         outputs=[page.instant_check, page.instant_files, page.gallery, page.status, page.mydata],
         api_name="instant", show_progress_on=[page.status], **PUBLIC_WITH_PROGRESS)).then(
         **_buttons_after_job(wire, page, handlers)).then(**_instant_controls(wire, page, handlers))
+    # --- photowords: Instant checks its photos as they are added (web.visitor.instant_check), in memory only ---
+    checker = InstantCheck(handlers)
+    for added in (page.instant_files.upload, page.instant_files.delete):
+        added(**wire.event(checker.check, inputs=[page.instant_files, page.session], outputs=[page.instant_check],
+                           **INSTANT_CHECKING))
+    page.instant_files.clear(**wire.event(checker.clear, outputs=[page.instant_check], **PAGE_ONLY_NO_SPINNER))
+    # --- end photowords ---
     page.stop.click(**wire.event(handlers.cancel, inputs=[page.session], outputs=[page.status], **PAGE_ONLY_NO_SPINNER))
     page.resume.click(**wire.event(handlers.resume, inputs=[page.session], outputs=[page.styles, page.count],
                                    **PAGE_ONLY_NO_SPINNER)).success(**during).then(
