@@ -25,7 +25,8 @@ class UploadedFiles(gr.File):
     def _process_single_file(self, f: Any) -> Any:
         # No file-type check here: a refusal at this point would skip the handler and its cleanup,
         # leaving the upload behind. Ingest decides by content anyway, and then the upload is deleted.
-        return _sealed_path(f)
+        from gradio.utils import NamedString
+        return NamedString(f.path)
 
 
 class UploadedButton(gr.UploadButton):
@@ -34,16 +35,8 @@ class UploadedButton(gr.UploadButton):
     is_template = True
 
     def _process_single_file(self, f: Any) -> Any:
-        return _sealed_path(f)
-
-
-def _sealed_path(f: Any) -> Any:
-    """The sealed upload's path, carrying the name the browser gave the file (`orig_name`, raw: whatever the caller
-    sent) for the verdict beside it; web.visitor.file_names cleans it, and nothing stores it."""
-    from gradio.utils import NamedString
-    path = NamedString(f.path)
-    path.orig_name = getattr(f, "orig_name", None)
-    return path
+        from gradio.utils import NamedString
+        return NamedString(f.path)
 
 
 class Page:

@@ -25,7 +25,7 @@ import inspect
 import logging
 import traceback
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import wraps
 from typing import Any, Callable, Iterable
 
@@ -33,7 +33,6 @@ import gradio as gr
 from gradio.blocks import Block, Blocks
 
 from errors import UserError
-from web.visitor.file_names import PhotoNames
 
 log = logging.getLogger("app")
 
@@ -66,8 +65,6 @@ class Owned:
     session_id: str
     owner: str
     started_here: bool = False
-    # The names of this tab's photo files (web.visitor.file_names): in this tab's memory only, never stored.
-    photo_names: PhotoNames = field(default_factory=PhotoNames, compare=False, repr=False)
 
 
 def session_of(mine: Owned | None) -> str | None:

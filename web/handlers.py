@@ -58,7 +58,6 @@ from web.render import (
     what_is_held,
 )
 from web.style_cards import variant_choices
-from web.visitor.file_names import named_check, names_at
 from web.visitor.photo_tools import photo_chosen
 
 if TYPE_CHECKING:
@@ -288,7 +287,7 @@ class StudioHandlers:
         if not contents:
             raise UserError("Please choose your photos first.", code="no_files")
         report = self.studio.add_photos(session_id, contents, self.address_of(request))
-        return self._photo_outputs(mine, request, report, files, files_reset=True)
+        return self._photo_outputs(session_id, request, report, files_reset=True)
 
     def replace_photo(self, path: str | None, photo_id: str | None, mine: Owned | None, request: gr.Request):
         """Put one new photo in the place of the chosen one."""
@@ -299,7 +298,7 @@ class StudioHandlers:
         if len(contents) != 1:
             raise UserError("Please choose one photo to put in its place.", code="no_files")
         report = self.studio.replace_photo(session_id, photo_id, contents[0], self.address_of(request))
-        return self._photo_outputs(mine, request, report, path)
+        return self._photo_outputs(session_id, request, report)
 
     def remove_photo(self, photo_id: str | None, mine: Owned | None, request: gr.Request):
         """Take the chosen photo out of the set."""
@@ -307,7 +306,7 @@ class StudioHandlers:
         if not photo_id:
             raise UserError("Choose which photo to remove first.", code="no_photo_chosen")
         report = self.studio.remove_photo(session_id, photo_id, self.address_of(request))
-        return self._photo_outputs(mine, request, report)
+        return self._photo_outputs(session_id, request, report)
 
     def _editable_set(self, mine: Owned | None, request: gr.Request, *, charge: bool = True,
                       adding: bool = True) -> str:
@@ -333,12 +332,10 @@ class StudioHandlers:
             raise Busy("Your headshots are being made from these photos right now. Wait until they are ready, "
                        "or press Cancel, then change your photos. Nothing was changed.")
 
-    def _photo_outputs(self, mine: Owned, request: gr.Request, report: Any, sent: Any = (), *, files_reset=False):
-        """The whole photo check after a change (each photo by its file's name: `sent`, the files of this change,
-        web.visitor.file_names), with Make, my data, the photo choice and More like this."""
-        session_id, client = mine.session_id, self.client_of(request)
-        changes = {"screening": render_lost_set(self.studio.drafts.dropped(session_id))
-                   + named_check(mine, report, sent, appended=files_reset),
+    def _photo_outputs(self, session_id: str, request: gr.Request, report: Any, *, files_reset: bool = False):
+        """The whole photo check after a change, with Make, my data, the photo choice and More like this."""
+        client = self.client_of(request)
+        changes = {"screening": render_lost_set(self.studio.drafts.dropped(session_id)) + render_screening(report),
                    "make": gr.update(interactive=report.acceptable and self._can_make(session_id, client)),
                    "mydata": self.my_data(session_id, client), **self._photo_pick(report),
                    "more": gr.update(interactive=self._can_make_more(session_id, client))}  # a new set: no model yet
@@ -438,7 +435,7 @@ class StudioHandlers:
         del contents
         async with self._instant_screening:  # waiting here holds no thread, only the compressed bytes sent
             job, report = await anyio.to_thread.run_sync(admit)
-        check = {"instant_check": render_screening(report, instant=True, names=names_at(files)), "instant_files": None}
+        check = {"instant_check": render_screening(report, instant=True), "instant_files": None}
         if job is None:
             yield {**check, "status": "Nothing was made: see the photo check above."}
             return

@@ -318,9 +318,9 @@ def connect_job_events(wire: Wiring, page: Page, handlers: StudioHandlers) -> No
         **_buttons_after_job(wire, page, handlers)).then(**_instant_controls(wire, page, handlers))
     # --- photowords: Instant checks its photos as they are added (web.visitor.instant_check), in memory only ---
     checker = InstantCheck(handlers)
-    for added in (page.instant_files.upload, page.instant_files.delete):
-        added(**wire.event(checker.check, inputs=[page.instant_files, page.session], outputs=[page.instant_check],
-                           **INSTANT_CHECKING))
+    for changed, check in ((page.instant_files.upload, checker.check), (page.instant_files.delete, checker.removed)):
+        changed(**wire.event(check, inputs=[page.instant_files, page.session], outputs=[page.instant_check],
+                             **INSTANT_CHECKING))
     page.instant_files.clear(**wire.event(checker.clear, outputs=[page.instant_check], **PAGE_ONLY_NO_SPINNER))
     # --- end photowords ---
     page.stop.click(**wire.event(handlers.cancel, inputs=[page.session], outputs=[page.status], **PAGE_ONLY_NO_SPINNER))

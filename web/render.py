@@ -25,16 +25,14 @@ def render_lost_set(words: str | None) -> str:
     return f"<p class='hs-note' role='status'>{_esc(words)}</p>" if words else ""
 
 
-def render_screening(report: Any, *, instant: bool = False, names: dict[int, str] | None = None,
-                     before_make: bool = False) -> str:
+def render_screening(report: Any, *, instant: bool = False, before_make: bool = False) -> str:
     """Each photo of the set with its thumbnail and verdict, then what the set needs: in words, no codes.
 
     `instant`: Instant mode's check, where nothing is ever stored and the files are read once (the words differ,
-    and so does the element's id: both checks can be on the page). `names`: the person's own file names by
-    position (web.visitor.file_names: sanitised there, escaped here, stored nowhere). `before_make`: Instant's
-    check as the photos are added, before anything is made.
+    and so does the element's id: both checks can be on the page). `before_make`: Instant's check as the photos
+    are added, before anything is made. Each photo's file name is filled in by the page (studio.js) into the
+    `_photo_name` slot: the name never leaves the browser (web.boundary.middleware drops it), so nothing keeps it.
     """
-    names = names or {}
     items = []
     for item in report.items:  # in the set's order
         thumb = getattr(item, "preview", None)
@@ -52,7 +50,7 @@ def render_screening(report: Any, *, instant: bool = False, names: dict[int, str
                   f"{item.index}'>×</button>" if not instant and getattr(item, "photo_id", "") else "")
         items.append(f"<li class='hs-photo' data-accepted='{str(bool(item.accepted)).lower()}' "
                      f"data-photo-id='{_esc(getattr(item, 'photo_id', ''))}'>{img}"
-                     f"<div><span class='hs-label'>{_photo_name(item.index, names)}</span><br>{text}</div>"
+                     f"<div><span class='hs-label'>{_photo_name(item)}</span><br>{text}</div>"
                      f"{remove}</li>")
     accepted = sum(1 for item in report.items if item.accepted)
     unused = len(report.items) - accepted
@@ -72,7 +70,7 @@ def render_screening(report: Any, *, instant: bool = False, names: dict[int, str
         summary = ("<p class='hs-no' role='status' tabindex='-1'>This set cannot be used yet, so none of it is "
                    "stored: your photos wait in memory while you add, remove or replace photos below.</p>"
                    + (f"<ul class='hs-set-problems'>{problems}</ul>" if problems else ""))
-    summary += _every_problem(report, names, instant=instant)
+    summary += _every_problem(report, instant=instant)
     if unused and not instant and any(getattr(item, "photo_id", "") for item in report.items):
         summary += (f"<p><button type='button' class='hs-button' data-hs-remove-unused>Remove all unused "
                     f"({unused})</button></p>")
@@ -96,16 +94,17 @@ def in_instant_words(message: str) -> str:
     return message
 
 
-def _photo_name(index: int, names: dict[int, str]) -> str:
-    """"Photo 3 · holiday.jpg" (the file's own name, escaped), or "Photo 3" where the name is not known."""
-    name = names.get(index)
-    return f"Photo {index}" + (f" · <span class='hs-file-name'>{_esc(name)}</span>" if name else "")
+def _photo_name(item: Any) -> str:
+    """"Photo 3", and an empty slot the page fills with " · holiday.jpg", the file's own name, where this browser
+    knows it (studio.js, as text: never markup). A Studio photo is found by its id, an Instant one by position."""
+    ref = getattr(item, "photo_id", "") or f"#{item.index}"
+    return f"Photo {item.index}<span class='hs-file-name' data-hs-name-of='{_esc(ref)}' hidden></span>"
 
 
-def _every_problem(report: Any, names: dict[int, str], *, instant: bool) -> str:
+def _every_problem(report: Any, *, instant: bool) -> str:
     """Every photo that is not used, each by its number and file name with its reason, under the summary: a
     person fixing the set sees the whole list at once, not the first problem only."""
-    rows = [f"<li>{_photo_name(item.index, names)}: "
+    rows = [f"<li>{_photo_name(item)}: "
             f"{_esc(in_instant_words(item.message) if instant else item.message)}</li>"
             for item in report.items if not item.accepted]
     if not rows:

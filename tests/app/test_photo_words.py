@@ -1,97 +1,84 @@
-"""The photo check's words: each photo by its own file's name (hostile names made harmless), every problem listed,
-Instant's check before “Make” in Instant's words, and a run's time left corrected by its own pace."""
+"""The photo check's words: each photo with a slot for its own file's name (filled by the page, from the browser:
+the studio never receives the name), every unused photo listed under the summary, Instant's check before “Make”
+in Instant's words, and a run's time left corrected by its own pace."""
 
+import json
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
 from types import SimpleNamespace
 
-from web.components import _sealed_path
+import pytest
+
 from web.line_words import job_text
 from web.render import render_screening
-from web.visitor.file_names import MAX_NAME_CHARS, PhotoNames, named_check, names_at, shown_name
 from web.visitor.run_estimate import remaining_seconds
 
-HOSTILE = ("C:\\Users\\anna/../../etc/<script>alert(1)</script>\u202e\x00\u200b" + "a" * 500 + "'onerror=x.jpg")
+STUDIO_JS = Path(__file__).resolve().parents[2] / "web" / "studio.js"
+HOSTILE = ("C:\\Users\\anna/../../etc/evil\u202e\x00\u200b" + "a" * 500 + "'onerror=x.jpg")
 
 
 def item(index, accepted=True, message="", photo_id=""):
     return SimpleNamespace(index=index, accepted=accepted, message=message, advice="", preview=None,
-                           photo_id=photo_id or f"p{index}")
+                           photo_id=photo_id)
 
 
 def report(*items, problems=()):
     return SimpleNamespace(items=tuple(items), set_problems=tuple(problems), acceptable=not problems)
 
 
-def test_a_hostile_file_name_is_shown_as_a_bounded_name_never_a_path_markup_or_control_character():
-    name = shown_name(HOSTILE)
-    assert name == "script>" + "a" * 28 + "….jpg"  # the last path part, cut to 40 with its extension kept
-    assert not any(ch in name for ch in "\u202e\x00\u200b")
-    markup = shown_name("<img src=x onerror=alert(1)>'\".jpg")
-    html = render_screening(report(item(1, False, "We couldn't read this file.")), names={1: markup})
-    assert "<img src=x" not in html and "&lt;img src=x onerror=alert(1)&gt;&#x27;&quot;.jpg" in html
-    assert "Photo 1 · <span class='hs-file-name'>&lt;img" in html
-    assert shown_name(None) == "" and shown_name("\x00\u202e ") == ""
-    assert shown_name("holiday in Rome, 2019.jpg") == "holiday in Rome, 2019.jpg"
-    long = shown_name("x" * 100 + ".jpeg")
-    assert len(long) == MAX_NAME_CHARS and long.endswith("….jpeg")
+def shown_names(*raw: str) -> list[str]:
+    """studio.js's own `shownName`, run by Node on each of `raw` (the page fills the name slots with it)."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("Node.js is not installed: the browser tests (tests/app/test_browser_words.py) cover this")
+    source = STUDIO_JS.read_text(encoding="utf-8")
+    body = re.search(r"const MAX = 40;.*?\n  window\.hsShownName", source, re.S).group(0).rsplit("\n", 1)[0]
+    script = f"{body}\nprocess.stdout.write(JSON.stringify({json.dumps(list(raw))}.map(shownName)));"
+    return json.loads(subprocess.run([node, "-e", script], capture_output=True, text=True, check=True).stdout)
 
 
-def test_the_name_comes_from_the_browsers_file_data_and_the_path_stays_the_sealed_upload():
-    path = _sealed_path(SimpleNamespace(path="/tmp/sealed/upload-abc.sealed", orig_name="../me <b>.jpg"))
-    assert str(path) == "/tmp/sealed/upload-abc.sealed"
-    assert names_at([path]) == {1: "me <b>.jpg"}
-    assert names_at([_sealed_path(SimpleNamespace(path="/x", orig_name=None))]) == {1: ""}
+def test_a_hostile_file_name_is_shown_as_one_bounded_line_never_a_path_or_control_characters():
+    hostile, long, plain, empty = shown_names(HOSTILE, "x" * 100 + ".jpeg", "holiday in Rome, 2019.jpg", "\x00\u202e ")
+    assert hostile == "evil" + "a" * 31 + "….jpg"  # the last path part, cut to 40 with its extension kept
+    assert long == "x" * 34 + "….jpeg" and len(long) == 40
+    assert plain == "holiday in Rome, 2019.jpg" and empty == ""
 
 
-def test_every_problem_photo_is_listed_under_the_summary_each_with_its_name():
-    checked = report(item(1), item(2, False, "This file is not a photo we can read."),
-                     item(3, False, "Another person is in this photo."), item(4),
-                     item(5, False, "Photo 5 looks like a different person from the others. Remove it to continue."),
-                     problems=[SimpleNamespace(message="Photos 5 look like a different person.")])
-    html = render_screening(checked, names={2: "scan.pdf", 3: "party.jpg", 5: "brother.jpg"})
-    summary = html.split("<ul class='hs-photos'>")[0]
+def test_the_page_gets_an_empty_slot_for_each_name_and_never_a_name_from_the_server():
+    html = render_screening(report(item(1, photo_id="abc"), item(2, False, "Not a photo.", photo_id="d'<x>")))
+    assert "Photo 1<span class='hs-file-name' data-hs-name-of='abc' hidden></span>" in html
+    assert "data-hs-name-of='d&#x27;&lt;x&gt;'" in html  # even an id is escaped
+    instant = render_screening(report(item(1), item(2)), instant=True, before_make=True)
+    assert "data-hs-name-of='#1'" in instant and "data-hs-name-of='#2'" in instant  # Instant's: by position
+
+
+def test_every_problem_photo_is_listed_under_the_summary_with_its_reason():
+    checked = report(item(1, photo_id="a"), item(2, False, "This file is not a photo we can read.", photo_id="b"),
+                     item(3, False, "Another person is in this photo.", photo_id="c"), item(4, photo_id="d"),
+                     item(5, False, "Photo 5 looks like a different person from the others. Remove it to continue.",
+                          photo_id="e"),
+                     problems=[SimpleNamespace(message="Photo 5 looks like a different person.")])
+    summary = render_screening(checked).split("<ul class='hs-photos'>")[0]
     assert "3 photos not used" in summary
-    for words in ("scan.pdf</span>: This file is not a photo", "party.jpg</span>: Another person",
-                  "brother.jpg</span>: Photo 5 looks like"):
-        assert words in summary
-    assert "Photo 1" not in summary and "Photo 4" not in summary
+    rows = re.findall(r"<li>Photo (\d)<span[^>]*data-hs-name-of='(\w)'[^>]*></span>: ([^<]*)</li>", summary)
+    assert rows == [("2", "b", "This file is not a photo we can read."), ("3", "c", "Another person is in this photo."),
+                    ("5", "e", "Photo 5 looks like a different person from the others. Remove it to continue.")]
 
 
 def test_instant_lists_every_problem_in_its_own_words_before_make_and_offers_no_remove():
-    checked = report(item(1, photo_id="-"), item(2, False, "Photo 2 looks like a different person from the others. "
-                                                  "Remove it, or replace it with a photo of you.", photo_id="-"),
+    checked = report(item(1), item(2, False, "Photo 2 looks like a different person from the others. "
+                                             "Remove it, or replace it with a photo of you."),
                      problems=[SimpleNamespace(message="Photo 2 looks like a different person from the others. "
                                                        "Remove it to continue.")])
-    html = render_screening(checked, instant=True, before_make=True, names={2: "cousin.jpg"})
-    assert "cousin.jpg" in html and "Remove" not in html and "data-hs-remove" not in html
+    html = render_screening(checked, instant=True, before_make=True)
+    assert "Remove" not in html and "data-hs-remove" not in html
     assert "cannot be used yet" in html and "Nothing of them is kept" in html and "nothing was made" not in html
-    ok = render_screening(report(item(1, photo_id="-"), item(2, photo_id="-")), instant=True, before_make=True)
+    assert "1 photo not used" in html and "Choose your photos again without it." in html
+    ok = render_screening(report(item(1), item(2)), instant=True, before_make=True)
     assert "2 photos can be used" in ok and "kept nowhere" in ok and "Make my instant headshots" in ok
-
-
-def test_a_tab_names_its_new_photos_forgets_removed_ones_and_never_guesses_a_wrong_name():
-    names = PhotoNames()
-    names.learn(report(item(1, photo_id="a"), item(2, photo_id="b")), ["a.jpg", "b.jpg"], appended=True)
-    assert names.by_index(report(item(1, photo_id="a"), item(2, photo_id="b"))) == {1: "a.jpg", 2: "b.jpg"}
-    names.learn(report(item(1, photo_id="c"), item(2, photo_id="b")), ["c.jpg"])  # "a" replaced by "c"
-    assert names.by_id == {"c": "c.jpg", "b": "b.jpg"}
-    names.learn(report(item(1, photo_id="b")))  # "c" removed: its name goes
-    assert names.by_id == {"b": "b.jpg"}
-    other = PhotoNames()  # a reopened set: the old photos are unknown, the added ones are the last
-    other.learn(report(item(1, photo_id="x"), item(2, photo_id="y"), item(3, photo_id="z")), ["z.jpg"], appended=True)
-    assert other.by_id == {"x": "", "y": "", "z": "z.jpg"}
-    other.learn(report(item(1, photo_id="x"), item(2, photo_id="q"), item(3, photo_id="r")), ["q.jpg"])
-    assert other.by_id["q"] == "" and other.by_id["r"] == ""  # two new, one name: none rather than a wrong one
-
-
-def test_the_studio_check_names_photos_from_the_tabs_memory():
-    mine = SimpleNamespace(photo_names=PhotoNames())
-    sent = [_sealed_path(SimpleNamespace(path="/u1", orig_name="me.jpg")),
-            _sealed_path(SimpleNamespace(path="/u2", orig_name="<img src=x>.png"))]
-    html = named_check(mine, report(item(1, photo_id="a"), item(2, False, "Not a photo.", photo_id="b")), sent,
-                       appended=True)
-    assert "me.jpg" in html and "&lt;img src=x&gt;.png" in html and "<img src=x>" not in html
-    again = named_check(mine, report(item(1, photo_id="a")))  # "b" removed; "a" keeps its name
-    assert "me.jpg" in again and "png" not in again
 
 
 def test_the_time_left_blends_the_plan_with_this_runs_own_pace_as_it_goes():
@@ -105,10 +92,23 @@ def test_the_time_left_blends_the_plan_with_this_runs_own_pace_as_it_goes():
 
 
 def test_the_status_line_says_the_whole_runs_time_left_not_only_the_current_stages():
-    import time
-    # Training is half of the job after 100 s: the engine says 10 s left of training, but generating is still to come.
+    # Half of the job after 100 s: the engine says 10 s left of training, but generating is still to come.
     job = SimpleNamespace(state="running", instant=False, keep=True, error=None, stage="training", fraction=0.5,
                           eta_seconds=10.0, started=time.monotonic() - 100.0, kind="studio")
     line = SimpleNamespace(place_in_line=lambda job: None, typical_seconds=lambda kind: None)
-    text = job_text(job, line)
-    assert text.startswith("Training · 50% · about 1 min 4") and text.endswith("left")  # ~100 s, not 10 s
+    assert job_text(job, line) == "Training · 50% · about 1 min 40 s left"
+    # With recent jobs of its kind measured on this line (600 s) and 5 % done in 10 s, the plan still leads.
+    job.fraction, job.started = 0.05, time.monotonic() - 10.0
+    line.typical_seconds = lambda kind: 600.0 if kind == "studio" else None
+    assert job_text(job, line) == "Training · 5% · about 8 min 14 s left"  # 0.2 × 190 + 0.8 × 570 = 494 s
+
+
+def test_the_line_knows_the_typical_duration_of_each_kind_from_its_finished_jobs():
+    import threading
+    from collections import deque
+
+    from studio.jobs import GpuLine
+    line = GpuLine.__new__(GpuLine)  # its bookkeeping only: no worker thread, no engine
+    line._lock, line._recent = threading.Lock(), deque([("studio", 100.0), ("studio", 300.0), ("instant", 20.0)])
+    assert line.typical_seconds("studio") == 200.0 and line.typical_seconds("instant") == 20.0
+    assert line.typical_seconds("more") is None

@@ -4,7 +4,7 @@ Instant keeps nothing: its photos wait sealed in the upload area (web.boundary.u
 until “Make” takes them, once. This check reads them there without taking them (`UploadStore.peek_all`),
 screens them in memory as “Make” will (`InstantSteps.screen_instant`: no draft, no vault), and answers with the
 verdicts in Instant's words (never a “Remove” Instant does not have). Nothing of the check is kept: not the bytes,
-not the verdicts, not the file names (web.visitor.file_names), which travel in the answer only.
+not the verdicts; the file names never even reach the server (the page names each verdict itself, studio.js).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import gradio as gr
 from errors import ConsentRequired
 from web.events import Owned, session_of
 from web.render import render_screening
-from web.visitor.file_names import names_at
 
 # Screening is CPU-bound: in the page's "screening" group (two at a time server-wide, with Studio's uploads).
 INSTANT_CHECKING = dict(api_visibility="private", concurrency_limit=2, concurrency_id="screening",
@@ -27,7 +26,7 @@ if TYPE_CHECKING:
 
 
 class InstantCheck:
-    """The event behind Instant's upload field: `check` on upload and on a file taken out, `clear` on clearing."""
+    """The events of Instant's upload field: `check` on upload, `removed` on a file taken out, `clear` on clearing."""
 
     def __init__(self, handlers: "StudioHandlers") -> None:
         self.handlers = handlers
@@ -45,7 +44,18 @@ class InstantCheck:
         contents = h.uploads.peek_all(files, client)
         report = h.studio.instant.screen_instant(session_id, contents)
         del contents  # read once more by “Make”; nothing of this check outlives its answer
-        return {"instant_check": render_screening(report, instant=True, before_make=True, names=names_at(files))}
+        return {"instant_check": render_screening(report, instant=True, before_make=True)}
+
+    def removed(self, files: Any, mine: Owned | None, request: gr.Request, deleted: gr.DeletedFileData):
+        """A photo taken out of Instant's field before “Make”: its sealed upload is deleted at once (before, it
+        waited out the upload grace unread), then the photos left are checked again."""
+        path = getattr(getattr(deleted, "file", None), "path", None)
+        if path:
+            try:
+                self.handlers.uploads.take(str(path), self.handlers.client_of(request))  # opened, and gone
+            except KeyError:  # not this browser's, or already gone: nothing to delete here
+                pass
+        return self.check(files, mine, request)
 
     @staticmethod
     def clear() -> dict:
