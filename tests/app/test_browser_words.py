@@ -134,8 +134,130 @@ def test_instant_checks_each_photo_by_name_as_it_is_added_and_speaks_only_instan
     assert nothing_holds(server, b"ferdinand", b"anna-on-holiday", b"anna-office") == []
     page.screenshot(path=str(shots / "02-made.png"), full_page=True)
 
-    shown = words_shown(page)
-    assert any("stored nowhere" in text for text in shown)  # the collector saw the run's own words
+    # 3. The same kept, then the page reloaded (it comes back with its key): the gallery's notes, the status.
+    page.locator("#hs-keep").get_by_text("Keep them for").click()
+    add_instant(page, [str(faces_dir / "obama_1.jpg"), str(faces_dir / "obama_4.jpg")])
+    page.wait_for_function("document.querySelectorAll('#hs-instant-screening li.hs-photo').length === 2",
+                           timeout=90_000)
+    page.wait_for_function("!document.querySelector('#hs-make-instant').disabled", timeout=15_000)
+    page.locator("#hs-make-instant").click()
+    page.wait_for_selector("#hs-gallery figure.hs-shot[data-shot] img", timeout=120_000)
+    page.wait_for_function("!document.querySelector('#hs-make-instant').disabled", timeout=15_000)
+    page.wait_for_timeout(500)
+    before_reload = words_shown(page)  # a reload starts the page's collection afresh
+    page.reload()
+    page.wait_for_selector("#hs-gallery figure.hs-shot[data-shot] img", state="attached", timeout=60_000)
+    page.wait_for_timeout(1500)
+    page.screenshot(path=str(shots / "03-kept-and-reloaded.png"), full_page=True)
+    shown = before_reload + words_shown(page)
+    assert any("stored nowhere" in text for text in shown)  # the collector saw the runs' own words
+    assert any("came from Instant mode" in text for text in shown)
+    page.locator("#hs-delete").click()
+    page.locator("#hs-delete-yes").click()
+    page.wait_for_selector("#hs-receipt", timeout=30_000)
+    page.wait_for_timeout(500)
+    shown = sorted(set(shown) | set(words_shown(page)))
     assert wrong_words(shown, STUDIO_WORDS) == [], shown
     print(f"\ninstant journey: {len(shown)} distinct messages checked against Instant's words")
+    context.close()
+
+
+def test_studio_names_every_photo_lists_every_problem_and_speaks_only_studios_words(server, browser, faces_dir,
+                                                                                    artifacts, tmp_path):
+    from tests.app.conftest import consent_in
+    shots = artifacts / "words-studio-desktop"
+    shots.mkdir(parents=True, exist_ok=True)
+    context = browser.new_context(viewport=VIEWPORTS["desktop"])
+    page = context.new_page()
+    page.add_init_script(COLLECT)
+    consent_in(page, server.url)
+    document = tmp_path / "my cv 2026.pdf"
+    document.write_bytes(b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n")
+    files = named_copies(faces_dir, tmp_path, {"obama_1.jpg": "me at work.jpg",
+                                               "two_people.jpg": "party <b>with<b> Ferdinand.jpg",
+                                               "obama_2.jpg": "me-2.jpg"})
+    page.locator("#hs-upload input[type=file]").set_input_files([*files, str(document)])
+    page.wait_for_function("document.querySelectorAll('#hs-screening li.hs-photo').length === 4", timeout=90_000)
+    screening = page.locator("#hs-screening")
+    page.wait_for_function("document.querySelector('#hs-screening').innerText.includes('my cv 2026.pdf')")
+    assert screening.locator("li.hs-photo .hs-label").all_inner_texts() == [
+        "Photo 1 · me at work.jpg", "Photo 2 · party <b>with<b> Ferdinand.jpg", "Photo 3 · me-2.jpg",
+        "Photo 4 · my cv 2026.pdf"]
+    assert screening.locator("b").count() == 0  # the name is text, never markup
+    listed = screening.locator(".hs-problem-photos li").all_inner_texts()
+    assert [row.split(":")[0] for row in listed] == ["Photo 2 · party <b>with<b> Ferdinand.jpg",
+                                                     "Photo 4 · my cv 2026.pdf"]
+    page.screenshot(path=str(shots / "01-every-problem-named.png"), full_page=True)
+    page.locator("#hs-screening [data-hs-remove-unused]").click()
+    page.wait_for_function("document.querySelectorAll('#hs-screening li.hs-photo').length === 2", timeout=120_000)
+    assert screening.locator("li.hs-photo .hs-label").all_inner_texts() == ["Photo 1 · me at work.jpg",
+                                                                            "Photo 2 · me-2.jpg"]
+    assert nothing_holds(server, b"Ferdinand", b"me at work", b"my cv 2026") == []  # the names stayed in the page
+
+    page.locator("#hs-style-cards").get_by_label("LinkedIn classic · White").check()
+    page.wait_for_function("!document.querySelector('#hs-make').disabled", timeout=30_000)
+    page.locator("#hs-make").click()
+    page.wait_for_selector("#hs-gallery figure.hs-shot img", timeout=240_000)
+    page.wait_for_function("!document.querySelector('#hs-make').disabled", timeout=30_000)
+    page.wait_for_timeout(500)  # the poller's last look
+    page.screenshot(path=str(shots / "02-made.png"), full_page=True)
+    shown = words_shown(page)
+    assert any("headshots ready" in text or "headshot ready" in text for text in shown), shown
+    assert wrong_words(shown, INSTANT_WORDS) == [], shown
+    print(f"\nstudio journey: {len(shown)} distinct messages checked against Studio's words")
+    page.locator("#hs-delete").click()
+    page.locator("#hs-delete-yes").click()
+    page.wait_for_selector("#hs-receipt", timeout=30_000)
+    assert wrong_words(words_shown(page), INSTANT_WORDS) == []
+    context.close()
+
+
+AWAY = """
+window.__hsNotes = []; window.__hsAway = false;
+Object.defineProperty(Document.prototype, 'hidden', {configurable: true, get() { return window.__hsAway; }});
+Document.prototype.hasFocus = function () { return !window.__hsAway; };
+class RecordedNotification {
+  constructor(title, options) { window.__hsNotes.push({title, body: (options || {}).body || ''}); }
+  static requestPermission() { return Promise.resolve('granted'); }
+}
+RecordedNotification.permission = 'granted';
+window.Notification = RecordedNotification;
+"""
+READY = "✓ Your headshots are ready — Headshot Studio"
+
+
+def test_a_run_that_ends_unseen_changes_the_title_and_notifies_and_one_watched_does_neither(
+        instant_server, browser, faces_dir):  # noqa: F811
+    context = browser.new_context(permissions=["notifications"])
+    page = context.new_page()
+    page.add_init_script(AWAY)
+    start_instant(page, instant_server.url)
+    page.locator("#hs-keep").get_by_text("Don't keep anything").click()
+    page.locator("#hs-style-cards").get_by_label("LinkedIn classic · White").check()
+    title = page.title()
+    photos = [str(faces_dir / "obama_1.jpg"), str(faces_dir / "obama_4.jpg")]
+
+    def run() -> None:
+        page.evaluate("delete document.body.dataset.hsReady")
+        add_instant(page, photos)
+        page.wait_for_function("document.querySelectorAll('#hs-instant-screening li.hs-photo').length === 2",
+                               timeout=90_000)
+        page.wait_for_function("!document.querySelector('#hs-make-instant').disabled", timeout=15_000)
+        page.locator("#hs-make-instant").click()
+
+    # Watched to its end: the page is in view, so the title stays and nothing is shown outside it.
+    run()
+    page.wait_for_function("document.body.dataset.hsReady === 'true'", timeout=120_000)
+    assert page.title() == title and page.evaluate("window.__hsNotes") == []
+
+    # The person looks away (hidden and unfocused) while it runs: the title says so, and the local notification.
+    run()
+    page.evaluate("window.__hsAway = true")
+    page.wait_for_function("document.body.dataset.hsReady === 'true'", timeout=120_000)
+    assert page.title() == READY
+    assert page.evaluate("window.__hsNotes") == [{"title": "Your headshots are ready",
+                                                  "body": "Come back to the studio to pick your favourites."}]
+    # Back on the tab: the title is the studio's own again.
+    page.evaluate("window.__hsAway = false; document.dispatchEvent(new Event('visibilitychange'))")
+    assert page.title() == title
     context.close()

@@ -112,3 +112,21 @@ def test_the_line_knows_the_typical_duration_of_each_kind_from_its_finished_jobs
     line._lock, line._recent = threading.Lock(), deque([("studio", 100.0), ("studio", 300.0), ("instant", 20.0)])
     assert line.typical_seconds("studio") == 200.0 and line.typical_seconds("instant") == 20.0
     assert line.typical_seconds("more") is None
+
+
+def test_instants_check_reads_a_sealed_upload_in_place_for_its_owner_only_and_make_still_takes_it_once(tmp_path):
+    from errors import UserError
+    from web.boundary.uploads import UploadStore
+    store = UploadStore(tmp_path / "sealed", grace_seconds=60)
+    store.purge()  # makes its private folder
+    ref = store.put("alice", b"photo bytes")
+    path = store.path_for(ref, "alice")
+    assert store.peek_all([path], "alice") == [b"photo bytes"] == store.peek_all(path, "alice")
+    assert sorted(p.name for p in (tmp_path / "sealed").iterdir()) == [Path(path).name]  # still sealed, nothing new
+    assert b"photo bytes" not in Path(path).read_bytes()
+    with pytest.raises(UserError, match="could not be read"):
+        store.peek_all([path], "mallory")
+    assert store.take_all([path], "alice") == [b"photo bytes"]  # “Make” takes it, once, and it is gone
+    assert list((tmp_path / "sealed").iterdir()) == []
+    with pytest.raises(UserError, match="could not be read"):
+        store.peek_all([path], "alice")
