@@ -229,6 +229,11 @@ class GpuLine:
                 ahead.append((waiting.kind, 1.0))
             return None
 
+    def typical_seconds(self, kind: str) -> float | None:
+        """The median duration of recent finished jobs of `kind` on this line, measured here; None before any."""
+        with self._lock:
+            return median_durations(list(self._recent)).get(kind)
+
     def cancel(self, session_id: str) -> bool:
         """The person asked to stop: a waiting job leaves the line, a running one stops at its next step."""
         with self._lock:

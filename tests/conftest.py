@@ -62,7 +62,7 @@ SPAWNING_CALLS = re.compile(r"\bsubprocess\.|\bsys\.executable\b|\b(run_cli|run_
 # What stays fast even inside a slow folder: pure functions of those modules, no process of their own.
 FAST_EXCEPTIONS = frozenset({"tests/app/test_line_words.py", "tests/app/test_style_cards.py",
                              "tests/app/test_visitor_markup.py", "tests/app/test_favourites_markup.py",
-                             "tests/app/test_team_markup.py"})
+                             "tests/app/test_team_markup.py", "tests/app/test_photo_words.py"})
 
 
 def pytest_ignore_collect(collection_path, config):

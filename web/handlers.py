@@ -59,6 +59,7 @@ from web.render import (
 )
 from web.style_cards import look_count, style_choices
 from web.visitor import favourites
+from web.visitor.photo_tools import photo_chosen
 
 if TYPE_CHECKING:
     from settings import Settings
@@ -343,11 +344,7 @@ class StudioHandlers:
         return {"screening": render_lost_set(lost) + (render_screening(report) if report.items else ""),
                 **self._photo_pick(report)}
 
-    @staticmethod
-    def photo_chosen(photo_id: str | None):
-        """Remove and Replace act on the chosen photo: offered only once one is chosen."""
-        chosen = gr.update(interactive=bool(photo_id))
-        return {"remove_one": chosen, "replace_one": chosen}
+    photo_chosen = staticmethod(photo_chosen)  # Remove and Replace offered once a photo is chosen
 
     # --- 3. generate: admitted here, run by the GPU line, watched by this page ----------------------
     def _admit(self, style_ids: list[str], count: float, mine: Owned | None, request: gr.Request, *,

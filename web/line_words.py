@@ -8,6 +8,7 @@ from typing import Any
 
 from studio.jobs import CANCELLED, DONE, FAILED, INTERRUPTED, Job
 from web.render import duration
+from web.visitor.run_estimate import job_remaining
 
 
 def ordinal(n: int) -> str:
@@ -88,5 +89,6 @@ def job_text(job: Job, line: Any, *, photos_kept: bool = True) -> str:
         if workers == 0:
             return lost + no_worker_text(place[0], place[1])
         return lost + waiting_text(place[0], place[1], line.wait_seconds(job))
-    eta = f" · about {duration(job.eta_seconds)} left" if job.eta_seconds is not None else ""
+    left = job_remaining(job, line)  # the whole job, corrected by this run's own pace (web.visitor.run_estimate)
+    eta = f" · about {duration(left)} left" if left is not None else ""
     return f"{job.stage.capitalize()} · {job.fraction:.0%}{eta}"

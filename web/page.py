@@ -32,6 +32,7 @@ from web.visitor.favourites import FavouritesPart
 from web.visitor.first_screen import Offer, render_first_screen
 from web.visitor.flow import line_id, step_line
 from web.visitor.gallery_size import GallerySize
+from web.visitor.instant_check import INSTANT_CHECKING, InstantCheck
 
 if TYPE_CHECKING:
     from settings import Settings
@@ -161,9 +162,10 @@ def lay_out(settings: "Settings", handlers: StudioHandlers, team: "TeamPage | No
                         "alone: different days, light and angles; no other people, no children, no documents.",
                         elem_id="hs-step-photos-head")
             with gr.Group(elem_id="hs-instant-area", visible=instant_first) as page.instant_photos:
-                # Read once, by “Make my instant headshots”, in memory: nothing is checked or kept before that.
-                page.instant_files = UploadedFiles(label="Your photos for Instant mode (JPEG, PNG, WebP or HEIC): read "
-                                                   "once, in memory, when you press Make", file_count="multiple",
+                # Checked in memory as they are added (web.visitor.instant_check), taken once by “Make”: nothing kept.
+                page.instant_files = UploadedFiles(label="Your photos for Instant mode (JPEG, PNG, WebP or HEIC): "
+                                                   "checked in memory as you add them, never stored",
+                                                   file_count="multiple",
                                                    interactive=False, elem_id="hs-instant-upload")
                 page.keep = gr.Radio([(f"Keep them for {_days(settings)}, locked with my private key", KEEP),
                                       ("Don't keep anything: show them on this page only (stay on it until they "
@@ -332,6 +334,13 @@ def connect_job_events(wire: Wiring, page: Page, handlers: StudioHandlers) -> No
         outputs=[page.instant_check, page.instant_files, page.gallery, page.status, page.mydata],
         api_name="instant", show_progress_on=[page.status], **PUBLIC_WITH_PROGRESS)).then(
         **_buttons_after_job(wire, page, handlers)).then(**_instant_controls(wire, page, handlers))
+    # --- photowords: Instant checks its photos as they are added (web.visitor.instant_check), in memory only ---
+    checker = InstantCheck(handlers)
+    for changed, check in ((page.instant_files.upload, checker.check), (page.instant_files.delete, checker.removed)):
+        changed(**wire.event(check, inputs=[page.instant_files, page.session], outputs=[page.instant_check],
+                             **INSTANT_CHECKING))
+    page.instant_files.clear(**wire.event(checker.clear, outputs=[page.instant_check], **PAGE_ONLY_NO_SPINNER))
+    # --- end photowords ---
     page.stop.click(**wire.event(handlers.cancel, inputs=[page.session], outputs=[page.status], **PAGE_ONLY_NO_SPINNER))
     page.resume.click(**wire.event(handlers.resume, inputs=[page.session], outputs=[page.styles, page.count],
                                    **PAGE_ONLY_NO_SPINNER)).success(**during).then(

@@ -25,11 +25,13 @@ def render_lost_set(words: str | None) -> str:
     return f"<p class='hs-note' role='status'>{_esc(words)}</p>" if words else ""
 
 
-def render_screening(report: Any, *, instant: bool = False) -> str:
+def render_screening(report: Any, *, instant: bool = False, before_make: bool = False) -> str:
     """Each photo of the set with its thumbnail and verdict, then what the set needs: in words, no codes.
 
     `instant`: Instant mode's check, where nothing is ever stored and the files are read once (the words differ,
-    and so does the element's id: both checks can be on the page).
+    and so does the element's id: both checks can be on the page). `before_make`: Instant's check as the photos
+    are added, before anything is made. Each photo's file name is filled in by the page (studio.js) into the
+    `_photo_name` slot: the name never leaves the browser (web.boundary.middleware drops it), so nothing keeps it.
     """
     items = []
     for item in report.items:  # in the set's order
@@ -48,11 +50,12 @@ def render_screening(report: Any, *, instant: bool = False) -> str:
                   f"{item.index}'>×</button>" if not instant and getattr(item, "photo_id", "") else "")
         items.append(f"<li class='hs-photo' data-accepted='{str(bool(item.accepted)).lower()}' "
                      f"data-photo-id='{_esc(getattr(item, 'photo_id', ''))}'>{img}"
-                     f"<div><span class='hs-label'>Photo {item.index}</span><br>{text}</div>{remove}</li>")
+                     f"<div><span class='hs-label'>{_photo_name(item)}</span><br>{text}</div>"
+                     f"{remove}</li>")
     accepted = sum(1 for item in report.items if item.accepted)
     unused = len(report.items) - accepted
     if instant:
-        summary = _instant_summary(report, accepted, unused)
+        summary = _instant_summary(report, accepted, unused, before_make=before_make)
     elif not report.items:
         summary = "<p role='status' tabindex='-1'>No photos yet.</p>"
     elif report.acceptable:
@@ -67,6 +70,7 @@ def render_screening(report: Any, *, instant: bool = False) -> str:
         summary = ("<p class='hs-no' role='status' tabindex='-1'>This set cannot be used yet, so none of it is "
                    "stored: your photos wait in memory while you add, remove or replace photos below.</p>"
                    + (f"<ul class='hs-set-problems'>{problems}</ul>" if problems else ""))
+    summary += _every_problem(report, instant=instant)
     if unused and not instant and any(getattr(item, "photo_id", "") for item in report.items):
         summary += (f"<p><button type='button' class='hs-button' data-hs-remove-unused>Remove all unused "
                     f"({unused})</button></p>")
@@ -90,8 +94,36 @@ def in_instant_words(message: str) -> str:
     return message
 
 
-def _instant_summary(report: Any, accepted: int, unused: int) -> str:
-    """Instant mode's verdict on the photos sent with “Make”: they were read once, in memory, and are gone."""
+def _photo_name(item: Any) -> str:
+    """"Photo 3", and an empty slot the page fills with " · holiday.jpg", the file's own name, where this browser
+    knows it (studio.js, as text: never markup). A Studio photo is found by its id, an Instant one by position."""
+    ref = getattr(item, "photo_id", "") or f"#{item.index}"
+    return f"Photo {item.index}<span class='hs-file-name' data-hs-name-of='{_esc(ref)}' hidden></span>"
+
+
+def _every_problem(report: Any, *, instant: bool) -> str:
+    """Every photo that is not used, each by its number and file name with its reason, under the summary: a
+    person fixing the set sees the whole list at once, not the first problem only."""
+    rows = [f"<li>{_photo_name(item)}: "
+            f"{_esc(in_instant_words(item.message) if instant else item.message)}</li>"
+            for item in report.items if not item.accepted]
+    if not rows:
+        return ""
+    return (f"<p class='hs-problems-head'>{counted(len(rows), 'photo')} not used:</p>"
+            f"<ul class='hs-problem-photos'>{''.join(rows)}</ul>")
+
+
+def _instant_summary(report: Any, accepted: int, unused: int, *, before_make: bool = False) -> str:
+    """Instant mode's verdict on its photos: checked as they are added (`before_make`), or sent with “Make”. Either
+    way they were read in memory and nothing of them is kept."""
+    if before_make:
+        if report.acceptable:
+            return (f"<p class='hs-ok' role='status' tabindex='-1'>{counted(accepted, 'photo')} can be used. Checked "
+                    "in memory and kept nowhere: pick your styles and press “Make my instant headshots”.</p>")
+        problems = "".join(f"<li>{_esc(in_instant_words(p.message))}</li>" for p in report.set_problems)
+        return ("<p class='hs-no' role='status' tabindex='-1'>These photos cannot be used yet. Nothing of them is "
+                "kept. Choose your photos again, with the changes listed below.</p>"
+                + (f"<ul class='hs-set-problems'>{problems}</ul>" if problems else ""))
     if report.acceptable:
         left_out = f" {counted(unused, 'photo')} not used." if unused else ""
         return (f"<p class='hs-ok' role='status' tabindex='-1'>{counted(accepted, 'photo')} accepted, used in memory "

@@ -381,3 +381,66 @@
     }).catch(() => { /* the page's own controls stay there to use */ });
   });
 })();
+
+// --- photowords: each photo's verdict names its own file -----------------------------------------------------
+// The studio never learns a file's name (its boundary drops it before Gradio): the page fills each verdict's
+// empty slot (web.render._photo_name) from what this browser chose, as text, never markup, cut to one short line.
+// Studio photos by their id: the files chosen for the set (or a replacement) name the ids the answer adds, in
+// order; Instant photos by position, from Instant's own file list. The names live in this page's memory only.
+(() => {
+  const MAX = 40;  // as a phone's line beside an 80 px thumbnail allows
+  const shownName = (raw) => {
+    let name = String(raw || '').slice(0, 4096).split(/[\\/]/).pop();
+    name = name.replace(/[\p{C}]/gu, '').replace(/\s+/g, ' ').trim();  // controls, bidi overrides, zero-width
+    if (name.length <= MAX) return name;
+    const dot = name.lastIndexOf('.'), ext = dot > 0 && name.length - dot <= 6 ? name.slice(dot) : '';
+    return name.slice(0, MAX - 1 - ext.length).trimEnd() + '…' + ext;
+  };
+  window.hsShownName = shownName;  // for the page's tests
+  const studioNames = new Map();  // photo id -> name
+  let chosen = null;  // {names, appended}: the files just chosen for the Studio set, until its answer adds them
+  let instantNames = [];
+  const pick = (files) => [...(files || [])].map((f) => shownName(f.name));
+  document.addEventListener('change', (event) => {
+    const input = event.target;
+    if (!(input instanceof HTMLInputElement) || input.type !== 'file') return;
+    if (input.closest('#hs-upload')) chosen = {names: pick(input.files), appended: true};
+    else if (input.closest('#hs-photo-replace')) chosen = {names: pick(input.files), appended: false};
+  }, true);
+  document.addEventListener('drop', (event) => {
+    if (event.target.closest && event.target.closest('#hs-upload')) {
+      chosen = {names: pick(event.dataTransfer && event.dataTransfer.files), appended: true};
+    }
+  }, true);
+  const learn = () => {
+    const ids = [...document.querySelectorAll('#hs-screening li.hs-photo')].map((li) => li.dataset.photoId)
+      .filter(Boolean);
+    const fresh = ids.filter((id) => !studioNames.has(id));
+    if (fresh.length) {
+      let names = chosen ? chosen.names : [];
+      // Added at the end of a set this page does not wholly know (reopened with the key): the last are theirs.
+      if (chosen && chosen.appended && names.length && names.length < fresh.length) {
+        names = Array(fresh.length - names.length).fill('').concat(names);
+      }
+      if (names.length !== fresh.length) names = fresh.map(() => '');  // better no name than a wrong one
+      fresh.forEach((id, i) => studioNames.set(id, names[i]));
+      chosen = null;
+    }
+    for (const id of [...studioNames.keys()]) if (!ids.includes(id)) studioNames.delete(id);
+    const listed = [...document.querySelectorAll('#hs-instant-upload td.filename')]
+      .map((cell) => shownName(cell.getAttribute('aria-label') || cell.textContent));
+    if (listed.length) instantNames = listed;  // Make empties the list; its answer still names the photos
+  };
+  const fill = () => {
+    learn();
+    for (const slot of document.querySelectorAll('[data-hs-name-of]')) {
+      const ref = slot.dataset.hsNameOf;
+      const name = ref.startsWith('#') ? instantNames[Number(ref.slice(1)) - 1] : studioNames.get(ref);
+      const text = name ? ` · ${name}` : '';
+      if (slot.textContent !== text) slot.textContent = text;
+      slot.hidden = !name;
+    }
+  };
+  new MutationObserver(fill).observe(document.body, {childList: true, subtree: true});
+})();
+// --- end photowords ---

@@ -228,6 +228,27 @@ class UploadStore:
         finally:
             _unlink(entry.path)
 
+    def peek_all(self, paths: list[str] | str | None, owner: str | None) -> list[bytes]:
+        """Read every sealed upload a request names, for its owner, and leave each sealed where it is, for the request
+        that takes it (Instant checks its photos as they are added; its “Make” then takes them, once). Nothing is
+        written: the bytes live in this call's memory only. A `UserError` if any could not be read."""
+        paths = [paths] if isinstance(paths, str) else list(paths or [])
+        contents = []
+        for path in paths:
+            with self._lock:
+                ref = self._by_path.get(str(path))
+                entry = self._entries.get(ref) if ref else None
+            try:
+                if entry is None or owner is None or not secrets.compare_digest(entry.owner, owner) or \
+                        self._expired(entry):
+                    raise KeyError("not an upload of this client")
+                sealed = _read_regular_file(entry.path, entry.size + 12 + 16)
+                contents.append(self._aead.decrypt(sealed[:12], sealed[12:], _aad(entry.ref, entry.owner)))
+            except Exception:  # not theirs, expired, taken meanwhile, unreadable, InvalidTag
+                raise UserError("A file could not be read from the upload. Please choose it again.",
+                                code="upload_unreadable") from None
+        return contents
+
     def take_all(self, paths: list[str] | str | None, owner: str | None) -> list[bytes]:
         """Open every sealed upload a request names, once, for its owner; every one named is deleted, whatever
         happens (a refused one never keeps the others on disk). A `UserError` if any could not be opened."""
