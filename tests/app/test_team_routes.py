@@ -77,7 +77,7 @@ def member_and_admins(server, faces_dir):
     blob_ids = list(tokens)
     images = {blob_id: member.http.get(f"/media/{token}").content for blob_id, token in tokens.items()}
     assert len(images) == 4 and all(images.values())
-    shared = _call(member, "share", [[blob_ids[0]], "Member One", None])
+    shared = _call(member, "share", [blob_ids[0], "Member One", None])  # the ticked thumbnails' ids
     assert shared.success, shared.error
     yield dict(admins=admins, member=member, blob_ids=blob_ids, images=images, member_tokens=list(tokens.values()),
                previews=[p[:60] for p in previews], photos=[(faces_dir / n).read_bytes() for n in PHOTOS],
@@ -270,7 +270,7 @@ def test_a_members_delete_now_makes_the_page_forget_the_invite_instead_of_spendi
     assert member.delete_now().success
     # The page's session changed to none, with the invite still in its field: the answer clears the field.
     left = _call(member, "on_session", [invite, None, None]).data
-    assert "You are no longer in Leave Co" in left[0] and left[7] == ""
+    assert "You are no longer in Leave Co" in left[0] and left[8] == ""
     # The cleared field's own change leaves the notice as it is; a new consent then joins nothing.
     kept = _call(member, "on_session", ["", None, None]).data[0]
     assert kept["__type__"] == "update" and "value" not in kept
@@ -295,11 +295,11 @@ def test_a_session_reopened_with_its_key_is_asked_before_an_invite_joins_it(serv
 
     asked = _call(back, "on_session", [invite, None, None]).data
     assert "data-ask='true'" in asked[0] and "Nothing is joined until you choose" in asked[0]
-    assert asked[9]["visible"] is True and asked[9]["value"] == "Join Reopen Co"
+    assert asked[10]["visible"] is True and asked[10]["value"] == "Join Reopen Co"
     assert "<td>0 of 5</td>" in _call(admin, "admin_view", [None]).data[6]
 
     joined = _call(back, "join_team", [invite, None, None]).data
-    assert "as a member of Reopen Co" in joined[0] and joined[9]["visible"] is False
+    assert "as a member of Reopen Co" in joined[0] and joined[10]["visible"] is False
     assert "<td>1 of 5</td>" in _call(admin, "admin_view", [None]).data[6]
     assert "as a member of Reopen Co" in _call(back, "on_session", [invite, None, None]).data[0]  # no second use
     assert "<td>1 of 5</td>" in _call(admin, "admin_view", [None]).data[6]
