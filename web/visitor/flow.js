@@ -37,7 +37,9 @@
     },
     pick: () => (shots() ? `Pick · ${plural(shots(), 'headshot')} to choose from` : 'Pick · after Make'),
   };
-  let step = null, lastRunning = false, lastShots = 0;
+  // Which headshots are shown: their count and the newest one's address (a kept run can replace as many unkept).
+  const shown = () => `${shots()} ${($('#hs-unstored .hs-shot img') || $('#hs-gallery .hs-shot img'))?.getAttribute('src')?.slice(0, 80) || ''}`;
+  let step = null, lastRunning = false, lastShown = '0 ';
   const go = (next, bringIntoView) => {
     if (step === next) return;
     step = next;
@@ -53,12 +55,12 @@
   };
   const tick = () => {
     if (!$('#hs-action-bar')) return;
-    const r = running(), n = shots();
+    const r = running(), n = shots(), now = shown();
     if (step === null) go(n ? 'pick' : consented() ? 'photos' : 'consent', false);
     else if (step === 'consent' && consented()) go('photos', false);  // in place: the private link above stays in view
     if (r && !lastRunning) go('make', false);  // a run began (Make, More like this, Resume)
-    if (!r && n > lastShots) go('pick', true);  // new headshots to choose from
-    lastRunning = r; lastShots = n;
+    if (!r && n && now !== lastShown) go('pick', true);  // new headshots to choose from
+    lastRunning = r; lastShown = now;
     document.querySelectorAll('[data-hs-goto]').forEach((line) => {
       const text = lineText[line.dataset.hsGoto]?.(), span = line.querySelector('[data-hs-line-text]');
       if (text && span && span.textContent !== text) span.textContent = text;
