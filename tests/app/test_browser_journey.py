@@ -141,6 +141,9 @@ def test_the_whole_journey_from_consent_to_signed_deletion(viewport, server, bro
     page.locator("#hs-photo-tools input[type=file]").set_input_files(str(faces_dir / "obama_4.jpg"))
     page.wait_for_function("document.querySelectorAll('#hs-screening [data-accepted=true]').length === 2",
                            timeout=60_000)
+    page.wait_for_function("[...document.querySelectorAll('#hs-screening li.hs-photo .hs-label')].map((l) => "
+                           "l.innerText).join('|') === 'Photo 1 · cv.pdf|Photo 2 · obama_1.jpg|Photo 3 · obama_4.jpg'",
+                           timeout=10_000)  # the replacement named by its own file, the others keep theirs
     choose_photo(page, "Photo 1 · not used")
     page.locator("#hs-photo-remove").click()
     page.wait_for_function("document.querySelectorAll('#hs-screening li.hs-photo').length === 2", timeout=30_000)
