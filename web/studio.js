@@ -405,7 +405,7 @@
     const input = event.target;
     if (!(input instanceof HTMLInputElement) || input.type !== 'file') return;
     if (input.closest('#hs-upload')) chosen = {names: pick(input.files), appended: true};
-    else if (input.closest('#hs-photo-replace')) chosen = {names: pick(input.files), appended: false};
+    else if (input.closest('#hs-photo-tools')) chosen = {names: pick(input.files), appended: false};  // Replace
   }, true);
   document.addEventListener('drop', (event) => {
     if (event.target.closest && event.target.closest('#hs-upload')) {
