@@ -250,8 +250,10 @@
 // allowed it when pressing Make, the browser shows a notification. Both come from this page alone: nothing is
 // sent anywhere (no push service; the Notification is local to the browser).
 (() => {
-  const TITLE = document.title, READY = '✓ Your headshots are ready — Headshot Studio';
-  let running = false;
+  // The page's own title is read when it is replaced, not when this script runs: Gradio may set it later, and a
+  // title read too early ('') would be "restored" over the real one on the next focus.
+  const READY = '✓ Your headshots are ready — Headshot Studio';
+  let running = false, ownTitle = null;
   const statusText = () => document.querySelector('#hs-status textarea')?.value || '';
   const shots = () => document.querySelectorAll('#hs-gallery .hs-shot, #hs-unstored .hs-shot').length;
   document.addEventListener('click', (event) => {
@@ -265,6 +267,7 @@
     const now = /Waiting for the GPU|In line|· \d+%/.test(statusText());
     if (running && !now && shots()) {
       if (document.hidden || !document.hasFocus()) {
+        if (document.title !== READY) ownTitle = document.title;
         document.title = READY;
         if ('Notification' in window && Notification.permission === 'granted') {
           new Notification('Your headshots are ready', {body: 'Come back to the studio to pick your favourites.'});
@@ -275,7 +278,9 @@
     running = now;
   };
   setInterval(check, 1000);
-  const back = () => { if (!document.hidden) document.title = TITLE; };
+  const back = () => {
+    if (!document.hidden && ownTitle !== null && document.title === READY) { document.title = ownTitle; ownTitle = null; }
+  };
   document.addEventListener('visibilitychange', back);
   window.addEventListener('focus', back);
 })();

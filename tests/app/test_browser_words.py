@@ -75,6 +75,13 @@ def start_instant(page, url: str) -> None:
     page.wait_for_selector("#hs-instant-upload input[type=file]", state="attached", timeout=10_000)
 
 
+def open_step(page, viewport: str, key: str) -> None:
+    """On a phone the guided flow (web.visitor.flow) keeps one step open: a step opens from its line."""
+    if viewport == "phone":
+        page.locator(f"[data-hs-goto={key}]").click()
+        page.wait_for_function(f"document.body.dataset.hsStep === '{key}'", timeout=5_000)
+
+
 def add_instant(page, paths: list[str]) -> None:
     page.locator("#hs-instant-upload input[type=file]").set_input_files(paths)
 
@@ -89,7 +96,9 @@ def test_instant_checks_each_photo_by_name_as_it_is_added_and_speaks_only_instan
     page = context.new_page()
     start_instant(page, server.url)
     page.locator("#hs-keep").get_by_text("Don't keep anything").click()
+    open_step(page, viewport, "style")
     page.locator("#hs-style-cards").get_by_label("LinkedIn classic · White").check()
+    open_step(page, viewport, "photos")
     before = blob_kinds(server)
 
     # 1. A set with another person in it: each verdict by its file's name, before any Make.
@@ -135,6 +144,7 @@ def test_instant_checks_each_photo_by_name_as_it_is_added_and_speaks_only_instan
     page.screenshot(path=str(shots / "02-made.png"), full_page=True)
 
     # 3. The same kept, then the page reloaded (it comes back with its key): the gallery's notes, the status.
+    open_step(page, viewport, "photos")  # the run opened the pick step
     page.locator("#hs-keep").get_by_text("Keep them for").click()
     add_instant(page, [str(faces_dir / "obama_1.jpg"), str(faces_dir / "obama_4.jpg")])
     page.wait_for_function("document.querySelectorAll('#hs-instant-screening li.hs-photo').length === 2",
