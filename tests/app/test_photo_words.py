@@ -130,3 +130,14 @@ def test_instants_check_reads_a_sealed_upload_in_place_for_its_owner_only_and_ma
     assert list((tmp_path / "sealed").iterdir()) == []
     with pytest.raises(UserError, match="could not be read"):
         store.peek_all([path], "alice")
+
+
+def test_a_photo_taken_out_of_instants_field_is_deleted_unread_and_only_by_its_owner(tmp_path):
+    from web.boundary.uploads import UploadStore
+    store = UploadStore(tmp_path / "sealed", grace_seconds=60)
+    store.purge()
+    path = store.path_for(store.put("alice", b"photo bytes"), "alice")
+    assert store.discard_own(path, "mallory") is False and Path(path).exists()  # another browser deletes nothing
+    assert store.discard_own(path, "alice") is True
+    assert list((tmp_path / "sealed").iterdir()) == [] and len(store) == 0
+    assert store.discard_own(path, "alice") is False  # already gone

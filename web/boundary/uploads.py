@@ -215,16 +215,12 @@ class UploadStore:
     def take(self, path: str, owner: str | None) -> bytes:
         """Open a sealed upload once, for its owner: its bytes, and it is gone. KeyError if not theirs."""
         with self._lock:
-            ref = self._by_path.get(str(path))
-            entry = self._entries.get(ref) if ref else None
-            if entry is None or owner is None or not secrets.compare_digest(entry.owner, owner):
-                raise KeyError("not an upload of this client")
+            entry = self._entry_of(path, owner)
             self._forget(entry)  # once: a second read of the same reference finds nothing
         try:
             if self._expired(entry):
                 raise KeyError("expired")
-            sealed = _read_regular_file(entry.path, entry.size + 12 + 16)
-            return self._aead.decrypt(sealed[:12], sealed[12:], _aad(entry.ref, entry.owner))
+            return self._open(entry)
         finally:
             _unlink(entry.path)
 
@@ -235,19 +231,40 @@ class UploadStore:
         paths = [paths] if isinstance(paths, str) else list(paths or [])
         contents = []
         for path in paths:
-            with self._lock:
-                ref = self._by_path.get(str(path))
-                entry = self._entries.get(ref) if ref else None
             try:
-                if entry is None or owner is None or not secrets.compare_digest(entry.owner, owner) or \
-                        self._expired(entry):
-                    raise KeyError("not an upload of this client")
-                sealed = _read_regular_file(entry.path, entry.size + 12 + 16)
-                contents.append(self._aead.decrypt(sealed[:12], sealed[12:], _aad(entry.ref, entry.owner)))
+                with self._lock:
+                    entry = self._entry_of(path, owner)
+                if self._expired(entry):
+                    raise KeyError("expired")
+                contents.append(self._open(entry))
             except Exception:  # not theirs, expired, taken meanwhile, unreadable, InvalidTag
                 raise UserError("A file could not be read from the upload. Please choose it again.",
                                 code="upload_unreadable") from None
         return contents
+
+    def discard_own(self, path: str, owner: str | None) -> bool:
+        """Delete the sealed upload at `path` unread, only for its owner (a file taken out of a field before its
+        request): False when it is not theirs or already gone."""
+        with self._lock:
+            try:
+                entry = self._entry_of(path, owner)
+            except KeyError:
+                return False
+            self._forget(entry)
+        _unlink(entry.path)
+        return True
+
+    def _entry_of(self, path: str, owner: str | None) -> _Entry:  # with the lock held
+        """The sealed upload at `path` if `owner` uploaded it; KeyError otherwise."""
+        ref = self._by_path.get(str(path))
+        entry = self._entries.get(ref) if ref else None
+        if entry is None or owner is None or not secrets.compare_digest(entry.owner, owner):
+            raise KeyError("not an upload of this client")
+        return entry
+
+    def _open(self, entry: _Entry) -> bytes:
+        sealed = _read_regular_file(entry.path, entry.size + 12 + 16)
+        return self._aead.decrypt(sealed[:12], sealed[12:], _aad(entry.ref, entry.owner))
 
     def take_all(self, paths: list[str] | str | None, owner: str | None) -> list[bytes]:
         """Open every sealed upload a request names, once, for its owner; every one named is deleted, whatever

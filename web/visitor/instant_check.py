@@ -50,11 +50,8 @@ class InstantCheck:
         """A photo taken out of Instant's field before “Make”: its sealed upload is deleted at once (before, it
         waited out the upload grace unread), then the photos left are checked again."""
         path = getattr(getattr(deleted, "file", None), "path", None)
-        if path:
-            try:
-                self.handlers.uploads.take(str(path), self.handlers.client_of(request))  # opened, and gone
-            except KeyError:  # not this browser's, or already gone: nothing to delete here
-                pass
+        if path:  # not this browser's, or already gone: nothing to delete here
+            self.handlers.uploads.discard_own(str(path), self.handlers.client_of(request))
         return self.check(files, mine, request)
 
     @staticmethod
